@@ -1,0 +1,823 @@
+//! The bank's handlers. Each reads as a script: decode → load → decide → commit → respond.
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use scanpay_core::card::Pan;
+use scanpay_core::ledger::{Decision, Outcome, Transfer, TransferCommand, TransferKind};
+use scanpay_core::money::Currency;
+use scanpay_http::{ApiError, Json, now_ms};
+use scanpay_proto::ErrorCode;
+use scanpay_proto::bank::{
+    AccountView, BindRequest, Binding, CardAccount, CardNumberRequest, CardView, CreateAccount,
+    CreateCard, CreateCustomer, Customer, LedgerTotalsView, SavedIdentity, StatementLineView,
+    StatementPage, TransferBatchRequest, TransferBatchResponse, TransferRequest, TransferResult,
+    TransferView, VerifyBindingRequest, amount_minor, rfc3339,
+};
+use scanpay_proto::signing;
+use scanpay_store::{
+    AccountKind, AccountRow, BankStore, BindingRow, CardRow, CustomerRow, Record, StoreError,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{Bank, TRANSFERS_PER_REQUEST_MAX};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn store_error(error: StoreError) -> ApiError {
+    ApiError::internal(error)
+}
+
+fn code_error(code: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(
+        ErrorCode::parse(code).unwrap_or(ErrorCode::RequestInvalid),
+        message,
+    )
+}
+
+/// Refuses every `/v1` request that the hub did not sign with this bank's secret.
+pub async fn authenticate<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, crate::BODY_BYTES_MAX).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return ApiError::new(ErrorCode::PayloadTooLarge, "The body is too large.")
+                .into_response();
+        }
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    if let Err(error) = signing::verify(
+        &bank.config.hub_secret,
+        header(signing::HEADER_TIMESTAMP),
+        header(signing::HEADER_SIGNATURE),
+        parts.method.as_str(),
+        path,
+        &bytes,
+        now_ms() / 1000,
+    ) {
+        return ApiError::new(
+            ErrorCode::SignatureInvalid,
+            format!("Only the hub may call this bank: {error}."),
+        )
+        .into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn readyz<S: BankStore>(State(bank): State<Bank<S>>) -> Response {
+    match bank.store.customer_count().await {
+        Ok(_) => "ready".into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "not ready");
+            ApiError::new(
+                ErrorCode::StoreUnavailable,
+                "The bank's database is not reachable.",
+            )
+            .into_response()
+        }
+    }
+}
+
+pub async fn metrics<S: BankStore>(State(bank): State<Bank<S>>) -> Response {
+    if let Ok(totals) = bank.store.totals().await {
+        let m = &bank.metrics;
+        m.set("ledger_accounts", &[], totals.accounts);
+        m.set(
+            "ledger_transfers",
+            &[("outcome", "created")],
+            totals.transfers_created,
+        );
+        m.set(
+            "ledger_transfers",
+            &[("outcome", "rejected")],
+            totals.transfers_rejected,
+        );
+        m.set("ledger_debits_posted_minor", &[], totals.debits_posted);
+        m.set("ledger_credits_posted_minor", &[], totals.credits_posted);
+    }
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        bank.metrics.render(),
+    )
+        .into_response()
+}
+
+fn mask_id_number(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    let shown = chars.len().min(3);
+    let hidden = chars.len() - shown;
+    let tail: String = chars[hidden..].iter().collect();
+    format!("{}{tail}", "•".repeat(hidden.max(3)))
+}
+
+fn customer_view(bank: &Bank<impl BankStore>, row: &CustomerRow) -> ApiResult<Customer> {
+    let number = bank
+        .vault
+        .decrypt(&row.id_number_ciphertext, row.id.as_bytes())
+        .map_err(ApiError::internal)?;
+    Ok(Customer {
+        id: row.id,
+        full_name: row.full_name.clone(),
+        id_document_type: row.id_document_type.clone(),
+        id_document_number_masked: mask_id_number(&String::from_utf8_lossy(&number)),
+        birth_date: row.birth_date.clone(),
+        address: row.address.clone(),
+        phone: row.phone.clone(),
+        created_at: rfc3339(row.created_at_ms),
+    })
+}
+
+const ID_DOCUMENT_TYPES: [&str; 3] = ["passport", "id_card", "driver_license"];
+/// Names, addresses and document numbers are at most this long.
+const TEXT_LENGTH_MAX: usize = 256;
+
+fn check_text(field: &str, value: &str, required: bool) -> ApiResult<()> {
+    if required && value.trim().is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::RequestInvalid,
+            format!("`{field}` is required."),
+        ));
+    }
+    if value.len() > TEXT_LENGTH_MAX {
+        return Err(ApiError::new(
+            ErrorCode::RequestInvalid,
+            format!("`{field}` is longer than {TEXT_LENGTH_MAX} bytes."),
+        ));
+    }
+    Ok(())
+}
+
+/// Builds the row for a new customer, encrypting the ID number. Also used by seeding.
+pub fn customer_row(
+    vault: &crate::Vault,
+    request: &CreateCustomer,
+    now_ms: i64,
+) -> ApiResult<CustomerRow> {
+    check_text("full_name", &request.full_name, true)?;
+    check_text("id_document_number", &request.id_document_number, true)?;
+    check_text("address", &request.address, false)?;
+    check_text("phone", &request.phone, false)?;
+    if !ID_DOCUMENT_TYPES.contains(&request.id_document_type.as_str()) {
+        return Err(ApiError::new(
+            ErrorCode::RequestInvalid,
+            "`id_document_type` must be passport, id_card or driver_license.",
+        ));
+    }
+    if time::Date::parse(
+        &request.birth_date,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .is_err()
+    {
+        return Err(ApiError::new(
+            ErrorCode::RequestInvalid,
+            "`birth_date` must be a date as YYYY-MM-DD.",
+        ));
+    }
+    let id = request.id.unwrap_or_else(Uuid::now_v7);
+    let number = request.id_document_number.trim();
+    Ok(CustomerRow {
+        id,
+        full_name: request.full_name.trim().to_string(),
+        id_document_type: request.id_document_type.clone(),
+        id_number_ciphertext: vault.encrypt(number.as_bytes(), id.as_bytes()),
+        id_number_lookup: vault.lookup("id_number", number),
+        birth_date: request.birth_date.clone(),
+        address: request.address.clone(),
+        phone: request.phone.clone(),
+        created_at_ms: now_ms,
+    })
+}
+
+pub async fn create_customer<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Json(request): Json<CreateCustomer>,
+) -> ApiResult<Response> {
+    let row = customer_row(&bank.vault, &request, now_ms())?;
+    let id = row.id;
+    match bank.store.insert_records(vec![Record::Customer(row)]).await {
+        Ok(()) | Err(StoreError::Duplicate(_)) => {}
+        Err(error) => return Err(store_error(error)),
+    }
+    let row = bank
+        .store
+        .customer(id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::internal("customer vanished after insert"))?;
+    Ok((StatusCode::CREATED, Json(customer_view(&bank, &row)?)).into_response())
+}
+
+fn account_view(row: &AccountRow) -> AccountView {
+    let a = &row.account;
+    AccountView {
+        id: a.id,
+        kind: row.kind.code().to_string(),
+        customer_id: row.customer_id,
+        currency: a.currency.code().to_string(),
+        balance_minor: a.balance_minor(),
+        available_minor: a.available_minor(),
+        overdraft_limit_minor: a.overdraft_limit_minor,
+        debits_pending_minor: a.debits_pending,
+        debits_posted_minor: a.debits_posted,
+        credits_pending_minor: a.credits_pending,
+        credits_posted_minor: a.credits_posted,
+        created_at: rfc3339(row.created_at_ms),
+    }
+}
+
+fn parse_currency(text: &str) -> ApiResult<Currency> {
+    Currency::parse(text).map_err(|e| {
+        code_error(
+            e.code(),
+            format!("`{text}` is not a currency we support (ISO 4217, e.g. USD)."),
+        )
+    })
+}
+
+pub async fn create_account<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Json(request): Json<CreateAccount>,
+) -> ApiResult<Response> {
+    let currency = parse_currency(&request.currency)?;
+    let overdraft = match &request.overdraft_limit_minor {
+        None => 0,
+        Some(n) => match n.as_i64() {
+            Some(0) => 0,
+            _ => amount_minor(n).map_err(|code| {
+                ApiError::new(
+                    code,
+                    "`overdraft_limit_minor` must be 0 or a positive amount.",
+                )
+            })?,
+        },
+    };
+    if bank
+        .store
+        .customer(request.customer_id)
+        .await
+        .map_err(store_error)?
+        .is_none()
+    {
+        return Err(ApiError::new(
+            ErrorCode::CustomerNotFound,
+            "No customer has that id.",
+        ));
+    }
+    let id = request.id.unwrap_or_else(Uuid::now_v7);
+    let row = AccountRow {
+        account: scanpay_core::ledger::Account::new(id, currency, Some(overdraft)),
+        kind: AccountKind::Customer,
+        customer_id: Some(request.customer_id),
+        created_at_ms: now_ms(),
+    };
+    match bank.store.insert_records(vec![Record::Account(row)]).await {
+        Ok(()) | Err(StoreError::Duplicate(_)) => {}
+        Err(error) => return Err(store_error(error)),
+    }
+    let row = bank.store.account(id).await.map_err(store_error)?;
+    let row = row.ok_or_else(|| ApiError::internal("account vanished after insert"))?;
+    Ok((StatusCode::CREATED, Json(account_view(&row))).into_response())
+}
+
+pub async fn account<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<AccountView>> {
+    let row = bank.store.account(id).await.map_err(store_error)?;
+    let row =
+        row.ok_or_else(|| ApiError::new(ErrorCode::AccountNotFound, "No account has that id."))?;
+    Ok(Json(account_view(&row)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Statement pages hold this many lines unless the caller asks for fewer or more (up to the max).
+const STATEMENT_PAGE_DEFAULT: u32 = 100;
+
+fn side_of(account_id: Uuid, transfer: &Transfer) -> &'static str {
+    if transfer.debit_account_id == Some(account_id) {
+        "debit"
+    } else {
+        "credit"
+    }
+}
+
+pub async fn statement<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Path(id): Path<Uuid>,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Json<StatementPage>> {
+    let after_seq = match page.cursor.as_deref() {
+        None => 0,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|seq| *seq >= 0)
+            .ok_or_else(|| {
+                ApiError::new(ErrorCode::CursorInvalid, "The cursor is not one we gave.")
+            })?,
+    };
+    let limit = page
+        .limit
+        .unwrap_or(STATEMENT_PAGE_DEFAULT)
+        .clamp(1, scanpay_store::STATEMENT_PAGE_MAX);
+    if bank.store.account(id).await.map_err(store_error)?.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::AccountNotFound,
+            "No account has that id.",
+        ));
+    }
+    let lines = bank
+        .store
+        .statement(id, after_seq, limit)
+        .await
+        .map_err(store_error)?;
+    let next_cursor = (lines.len() == limit as usize)
+        .then(|| lines.last().map(|l| l.seq.to_string()))
+        .flatten();
+    Ok(Json(StatementPage {
+        lines: lines
+            .iter()
+            .map(|line| StatementLineView {
+                side: side_of(id, &line.transfer).to_string(),
+                transfer: transfer_view(&line.transfer),
+            })
+            .collect(),
+        next_cursor,
+    }))
+}
+
+fn parse_pan(text: &str) -> ApiResult<Pan> {
+    Pan::parse(text).map_err(|e| {
+        let message = match e.code() {
+            "card_number_luhn_failed" => {
+                "The card number fails its check digit: check it and re-enter."
+            }
+            "card_number_length_invalid" => "The card number has the wrong number of digits.",
+            _ => "A card number has only digits, spaces and hyphens.",
+        };
+        code_error(e.code(), message)
+    })
+}
+
+fn card_view(row: &CardRow) -> CardView {
+    CardView {
+        id: row.id,
+        account_id: row.account_id,
+        card_masked: format!("•••• {}", row.last4),
+        last4: row.last4.clone(),
+        network: row.network.clone(),
+        expiry_month: row.expiry_month,
+        expiry_year: row.expiry_year,
+        holder_name: row.holder_name.clone(),
+    }
+}
+
+/// Builds the row for a new card, encrypting its number. Also used by seeding.
+pub fn card_row(
+    vault: &crate::Vault,
+    ranges: &scanpay_core::routing::RoutingTable<()>,
+    request: &CreateCard,
+    now_ms: i64,
+) -> ApiResult<CardRow> {
+    let pan = parse_pan(&request.card_number)?;
+    if ranges.resolve(pan.digits()).is_err() {
+        return Err(ApiError::new(
+            ErrorCode::CardRangeUnknown,
+            "The card number is outside the ranges this bank issues in.",
+        ));
+    }
+    if !(1..=12).contains(&request.expiry_month) || !(2000..=2099).contains(&request.expiry_year) {
+        return Err(ApiError::new(
+            ErrorCode::CardExpiryInvalid,
+            "The expiry must be a month 1–12 and a four-digit year.",
+        ));
+    }
+    check_text("holder_name", &request.holder_name, true)?;
+    let id = request.id.unwrap_or_else(Uuid::now_v7);
+    Ok(CardRow {
+        id,
+        account_id: request.account_id,
+        pan_ciphertext: vault.encrypt(pan.digits().as_bytes(), id.as_bytes()),
+        pan_lookup: vault.lookup("card_number", pan.digits()),
+        last4: pan.last4().to_string(),
+        expiry_month: request.expiry_month,
+        expiry_year: request.expiry_year,
+        holder_name: request.holder_name.trim().to_string(),
+        network: pan
+            .network()
+            .map(|n| n.code())
+            .unwrap_or("unknown")
+            .to_string(),
+        created_at_ms: now_ms,
+    })
+}
+
+pub async fn create_card<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Json(request): Json<CreateCard>,
+) -> ApiResult<Response> {
+    let row = card_row(&bank.vault, &bank.ranges, &request, now_ms())?;
+    if bank
+        .store
+        .account(request.account_id)
+        .await
+        .map_err(store_error)?
+        .is_none()
+    {
+        return Err(ApiError::new(
+            ErrorCode::AccountNotFound,
+            "No account has that id.",
+        ));
+    }
+    let view = card_view(&row);
+    match bank.store.insert_records(vec![Record::Card(row)]).await {
+        Ok(()) => Ok((StatusCode::CREATED, Json(view)).into_response()),
+        Err(StoreError::Duplicate(_)) => Err(ApiError::new(
+            ErrorCode::CardAlreadyExists,
+            "This card number is already issued.",
+        )),
+        Err(error) => Err(store_error(error)),
+    }
+}
+
+async fn find_card<S: BankStore>(bank: &Bank<S>, card_number: &str) -> ApiResult<CardRow> {
+    let pan = parse_pan(card_number)?;
+    let lookup = bank.vault.lookup("card_number", pan.digits());
+    bank.store
+        .card_by_lookup(lookup)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::CardNotFound,
+                "This bank has no card with that number.",
+            )
+        })
+}
+
+pub async fn card_lookup<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Json(request): Json<CardNumberRequest>,
+) -> ApiResult<Json<CardAccount>> {
+    let card = find_card(&bank, &request.card_number).await?;
+    let account = bank
+        .store
+        .account(card.account_id)
+        .await
+        .map_err(store_error)?;
+    let account = account.ok_or_else(|| ApiError::internal("card without account"))?;
+    Ok(Json(CardAccount {
+        card: card_view(&card),
+        account_id: card.account_id,
+        customer_id: account.customer_id,
+        currency: account.account.currency.code().to_string(),
+    }))
+}
+
+pub async fn card_identity<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Json(request): Json<CardNumberRequest>,
+) -> ApiResult<Json<SavedIdentity>> {
+    let card = find_card(&bank, &request.card_number).await?;
+    let account = bank
+        .store
+        .account(card.account_id)
+        .await
+        .map_err(store_error)?;
+    let customer_id = account
+        .and_then(|a| a.customer_id)
+        .ok_or_else(|| ApiError::new(ErrorCode::CustomerNotFound, "The card has no customer."))?;
+    let customer = bank
+        .store
+        .customer(customer_id)
+        .await
+        .map_err(store_error)?;
+    let customer = customer.ok_or_else(|| ApiError::internal("account without customer"))?;
+    let number = bank
+        .vault
+        .decrypt(&customer.id_number_ciphertext, customer.id.as_bytes())
+        .map_err(ApiError::internal)?;
+    Ok(Json(SavedIdentity {
+        customer_id,
+        full_name: customer.full_name,
+        id_document_type: customer.id_document_type,
+        id_document_number: String::from_utf8_lossy(&number).into_owned(),
+        birth_date: customer.birth_date,
+        address: customer.address,
+        phone: customer.phone,
+    }))
+}
+
+/// Terminal identifiers are opaque to the bank but bounded.
+const TERMINAL_ID_LENGTH_MAX: usize = 128;
+
+fn check_code_and_terminal(code: &str, terminal_id: &str) -> ApiResult<()> {
+    if code.is_empty() || code.len() > TEXT_LENGTH_MAX {
+        return Err(ApiError::new(
+            ErrorCode::RequestInvalid,
+            "`registration_code` is required.",
+        ));
+    }
+    if terminal_id.is_empty() || terminal_id.len() > TERMINAL_ID_LENGTH_MAX {
+        return Err(ApiError::new(
+            ErrorCode::RequestInvalid,
+            format!("`terminal_id` is required and at most {TERMINAL_ID_LENGTH_MAX} bytes."),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn bind<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Json(request): Json<BindRequest>,
+) -> ApiResult<Response> {
+    check_code_and_terminal(&request.registration_code, &request.terminal_id)?;
+    if bank
+        .store
+        .account(request.account_id)
+        .await
+        .map_err(store_error)?
+        .is_none()
+    {
+        return Err(ApiError::new(
+            ErrorCode::AccountNotFound,
+            "No account has that id.",
+        ));
+    }
+    let code_hash = bank
+        .vault
+        .lookup("registration_code", &request.registration_code);
+    let row = BindingRow {
+        code_hash: code_hash.clone(),
+        terminal_id: request.terminal_id.clone(),
+        account_id: request.account_id,
+        created_at_ms: now_ms(),
+    };
+    match bank.store.insert_binding(row).await {
+        Ok(()) => {}
+        Err(StoreError::Duplicate(_)) => {
+            // A replay of the same binding succeeds; a different one is refused.
+            let existing = bank.store.binding(code_hash).await.map_err(store_error)?;
+            match existing {
+                Some(b)
+                    if b.terminal_id == request.terminal_id
+                        && b.account_id == request.account_id => {}
+                _ => {
+                    return Err(ApiError::new(
+                        ErrorCode::RegistrationCodeAlreadyBound,
+                        "This registration code is already bound.",
+                    ));
+                }
+            }
+        }
+        Err(error) => return Err(store_error(error)),
+    }
+    let binding = bank
+        .store
+        .binding(
+            bank.vault
+                .lookup("registration_code", &request.registration_code),
+        )
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::internal("binding vanished after insert"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Binding {
+            account_id: binding.account_id,
+            terminal_id: binding.terminal_id,
+            created_at: rfc3339(binding.created_at_ms),
+        }),
+    )
+        .into_response())
+}
+
+pub async fn verify_binding<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Json(request): Json<VerifyBindingRequest>,
+) -> ApiResult<Json<Binding>> {
+    check_code_and_terminal(&request.registration_code, &request.terminal_id)?;
+    let code_hash = bank
+        .vault
+        .lookup("registration_code", &request.registration_code);
+    let binding = bank.store.binding(code_hash).await.map_err(store_error)?;
+    let binding = binding.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::RegistrationCodeUnknown,
+            "This registration code is not bound here.",
+        )
+    })?;
+    if binding.terminal_id != request.terminal_id {
+        return Err(ApiError::new(
+            ErrorCode::TerminalMismatch,
+            "This registration code is bound to another terminal.",
+        ));
+    }
+    Ok(Json(Binding {
+        account_id: binding.account_id,
+        terminal_id: binding.terminal_id,
+        created_at: rfc3339(binding.created_at_ms),
+    }))
+}
+
+/// Turns a request into a ledger command, refusing what is malformed before it reaches the
+/// ledger (nothing is recorded for those).
+fn transfer_command(request: &TransferRequest) -> ApiResult<TransferCommand> {
+    let kind = match request.kind.as_deref() {
+        None => TransferKind::Single,
+        Some(code) => TransferKind::parse(code).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::RequestInvalid,
+                "`kind` must be single, pending, post_pending or void_pending.",
+            )
+        })?,
+    };
+    let amount = match &request.amount_minor {
+        None => None,
+        Some(number) => Some(amount_minor(number).map_err(|code| {
+            ApiError::new(
+                code,
+                "`amount_minor` must be a whole positive number of minor units, at most 10^15.",
+            )
+        })?),
+    };
+    Ok(TransferCommand {
+        id: request.id,
+        kind,
+        debit_account_id: request.debit_account_id,
+        credit_account_id: request.credit_account_id,
+        amount_minor: amount,
+        currency: parse_currency(&request.currency)?,
+        pending_id: request.pending_id,
+        timeout_seconds: request.timeout_seconds,
+        reference: request.reference.clone(),
+    })
+}
+
+fn transfer_view(t: &Transfer) -> TransferView {
+    TransferView {
+        id: t.id,
+        kind: t.kind.code().to_string(),
+        debit_account_id: t.debit_account_id,
+        credit_account_id: t.credit_account_id,
+        amount_minor: t.amount_minor,
+        currency: t.currency.code().to_string(),
+        pending_id: t.pending_id,
+        hold_state: t.hold_state.map(|s| s.code().to_string()),
+        expires_at: t.expires_at_ms.map(rfc3339),
+        reference: t.reference.clone(),
+        outcome: t.outcome.code().to_string(),
+        created_at: rfc3339(t.created_at_ms),
+    }
+}
+
+/// A replay answers with the original outcome; a new decision with its own.
+fn transfer_result(decision: &Decision) -> TransferResult {
+    let replayed = decision.outcome == Outcome::Exists;
+    let outcome = if replayed {
+        decision.transfer.outcome
+    } else {
+        decision.outcome
+    };
+    TransferResult {
+        outcome: outcome.code().to_string(),
+        replayed,
+        transfer: transfer_view(&decision.transfer),
+    }
+}
+
+async fn submit<S: BankStore>(
+    bank: &Bank<S>,
+    commands: Vec<TransferCommand>,
+) -> ApiResult<Vec<Decision>> {
+    let decisions = bank
+        .batcher
+        .submit(commands)
+        .await
+        .map_err(|error| match error {
+            crate::batcher::SubmitError::Closed => {
+                ApiError::new(ErrorCode::ShuttingDown, "The bank is shutting down; retry.")
+            }
+            crate::batcher::SubmitError::Store(text) => ApiError::internal(text),
+        })?;
+    for decision in &decisions {
+        let outcome = transfer_result(decision).outcome;
+        bank.metrics
+            .count("ledger_transfers_total", &[("outcome", &outcome)], 1);
+    }
+    Ok(decisions)
+}
+
+/// One transfer. 201 when applied, 200 for a replay of an applied one; a rejection (recorded,
+/// so a retry gets it again) is an error answer with the rule's code and the transfer in
+/// `details`.
+pub async fn transfer<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Json(request): Json<TransferRequest>,
+) -> ApiResult<Response> {
+    let command = transfer_command(&request)?;
+    let decisions = submit(&bank, vec![command]).await?;
+    let result = transfer_result(&decisions[0]);
+    match (result.outcome.as_str(), result.replayed) {
+        ("created", false) => Ok((StatusCode::CREATED, Json(result)).into_response()),
+        ("created", true) => Ok((StatusCode::OK, Json(result)).into_response()),
+        (outcome, _) => {
+            let code = match outcome {
+                "exists_with_different_fields" => ErrorCode::ExistsWithDifferentFields,
+                "insufficient_funds" => ErrorCode::InsufficientFunds,
+                _ => ErrorCode::TransferRejected,
+            };
+            let message = match code {
+                ErrorCode::ExistsWithDifferentFields => {
+                    "A transfer with this id exists with other fields; use a new id.".to_string()
+                }
+                ErrorCode::InsufficientFunds => {
+                    "The debit account cannot cover this amount.".to_string()
+                }
+                _ => format!("The ledger refused the transfer: {outcome}."),
+            };
+            Err(
+                ApiError::new(code, message).with_details(serde_json::json!({
+                    "outcome": outcome,
+                    "replayed": result.replayed,
+                    "transfer": result.transfer,
+                })),
+            )
+        }
+    }
+}
+
+/// Up to 1,000 transfers, decided in order in one commit; one result each, always 200.
+pub async fn transfer_batch<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Json(request): Json<TransferBatchRequest>,
+) -> ApiResult<Json<TransferBatchResponse>> {
+    if request.transfers.is_empty() || request.transfers.len() > TRANSFERS_PER_REQUEST_MAX {
+        return Err(ApiError::new(
+            ErrorCode::BatchTooLarge,
+            format!("A batch holds 1 to {TRANSFERS_PER_REQUEST_MAX} transfers."),
+        ));
+    }
+    let mut commands = Vec::with_capacity(request.transfers.len());
+    for (index, transfer) in request.transfers.iter().enumerate() {
+        let command = transfer_command(transfer).map_err(|e| {
+            let message = format!("transfers[{index}]: {}", e.message);
+            ApiError::new(e.code, message).with_details(serde_json::json!({ "index": index }))
+        })?;
+        commands.push(command);
+    }
+    let decisions = submit(&bank, commands).await?;
+    Ok(Json(TransferBatchResponse {
+        results: decisions.iter().map(transfer_result).collect(),
+    }))
+}
+
+pub async fn get_transfer<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<TransferView>> {
+    let transfer = bank.store.transfer(id).await.map_err(store_error)?;
+    let transfer = transfer
+        .ok_or_else(|| ApiError::new(ErrorCode::TransferNotFound, "No transfer has that id."))?;
+    Ok(Json(transfer_view(&transfer)))
+}
+
+pub async fn totals<S: BankStore>(
+    State(bank): State<Bank<S>>,
+) -> ApiResult<Json<LedgerTotalsView>> {
+    let t = bank.store.totals().await.map_err(store_error)?;
+    Ok(Json(LedgerTotalsView {
+        accounts: t.accounts,
+        transfers_created: t.transfers_created,
+        transfers_rejected: t.transfers_rejected,
+        debits_posted_minor: t.debits_posted,
+        credits_posted_minor: t.credits_posted,
+        debits_pending_minor: t.debits_pending,
+        credits_pending_minor: t.credits_pending,
+        posted_from_transfers_minor: t.posted_from_transfers,
+        pending_from_holds_minor: t.pending_from_holds,
+    }))
+}

@@ -1,0 +1,154 @@
+//! Encryption of personal data at rest, and keyed lookup hashes to find it without decrypting.
+//!
+//! One 32-byte master key (a file in the data directory, made on first start, mode 0600) derives
+//! two keys with HMAC-SHA256: one for AES-256-GCM, one for lookups. A ciphertext is
+//! `nonce (12 bytes) || ciphertext+tag`, and is bound to its row by the associated data (the row
+//! id), so a ciphertext copied into another row does not decrypt.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+pub const MASTER_KEY_LENGTH: usize = 32;
+const NONCE_LENGTH: usize = 12;
+
+pub struct Vault {
+    cipher: Aes256Gcm,
+    lookup_key: [u8; 32],
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("a stored ciphertext does not decrypt with this key")]
+pub struct DecryptError;
+
+fn derive(master: &[u8; MASTER_KEY_LENGTH], label: &str) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master).expect("HMAC takes any key length");
+    mac.update(label.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+impl Vault {
+    pub fn new(master: &[u8; MASTER_KEY_LENGTH]) -> Vault {
+        let key = derive(master, "scanpay encryption v1");
+        Vault {
+            cipher: Aes256Gcm::new_from_slice(&key).expect("32-byte key"),
+            lookup_key: derive(master, "scanpay lookup v1"),
+        }
+    }
+
+    pub fn encrypt(&self, plaintext: &[u8], row_id: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LENGTH];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let sealed = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: row_id,
+                },
+            )
+            .expect("AES-GCM encryption does not fail for in-memory buffers");
+        let mut out = Vec::with_capacity(NONCE_LENGTH + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    pub fn decrypt(&self, data: &[u8], row_id: &[u8]) -> Result<Vec<u8>, DecryptError> {
+        if data.len() < NONCE_LENGTH {
+            return Err(DecryptError);
+        }
+        let (nonce, sealed) = data.split_at(NONCE_LENGTH);
+        self.cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: row_id,
+                },
+            )
+            .map_err(|_| DecryptError)
+    }
+
+    /// A keyed hash of `value` in the namespace `kind` (`card_number`, `id_number`...).
+    pub fn lookup(&self, kind: &str, value: &str) -> Vec<u8> {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.lookup_key).expect("any key length");
+        mac.update(kind.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+/// Reads the master key from `path`, or makes one there (mode 0600) when the file is absent.
+pub fn load_or_create_master_key(
+    path: &std::path::Path,
+) -> std::io::Result<[u8; MASTER_KEY_LENGTH]> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let decoded = hex::decode(text.trim()).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "master key is not hex")
+            })?;
+            decoded.try_into().map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "master key is not 32 bytes",
+                )
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; MASTER_KEY_LENGTH];
+            rand::thread_rng().fill_bytes(&mut key);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            use std::io::Write;
+            let mut file = options.open(path)?;
+            file.write_all(hex::encode(key).as_bytes())?;
+            file.sync_all()?;
+            Ok(key)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_binding_to_the_row() {
+        let vault = Vault::new(&[7; 32]);
+        let sealed = vault.encrypt(b"4242424242424242", b"row-1");
+        assert!(!sealed.windows(4).any(|w| w == b"4242"));
+        assert_eq!(
+            vault.decrypt(&sealed, b"row-1").unwrap(),
+            b"4242424242424242"
+        );
+        assert!(vault.decrypt(&sealed, b"row-2").is_err());
+        assert!(Vault::new(&[8; 32]).decrypt(&sealed, b"row-1").is_err());
+        assert!(vault.decrypt(&sealed[..5], b"row-1").is_err());
+        assert_ne!(
+            vault.encrypt(b"x", b"r"),
+            vault.encrypt(b"x", b"r"),
+            "fresh nonces"
+        );
+        assert_eq!(
+            vault.lookup("card_number", "1"),
+            vault.lookup("card_number", "1")
+        );
+        assert_ne!(
+            vault.lookup("card_number", "1"),
+            vault.lookup("id_number", "1")
+        );
+    }
+}

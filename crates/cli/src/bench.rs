@@ -1,0 +1,445 @@
+//! `scanpay bench ledger`: durable transfers driven into a real bank over its real HTTP API.
+//!
+//! A bank is started in this process on a loopback port, on a fresh SQLite file (default) or a
+//! fresh PostgreSQL schema. Accounts are opened through the API, funded, and then many concurrent
+//! clients send signed transfer requests until the time is up: first one transfer per request,
+//! then batches of transfers per request. Each line printed gives transfers/s and request
+//! latency percentiles. Afterwards the books are audited (debits equal credits). On PostgreSQL
+//! pgbench's TPC-B-like script runs on the same server for a ratio.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use scanpay_bank::{Bank, BankConfig, Vault};
+use scanpay_proto::bank::{
+    AccountView, CreateAccount, CreateCustomer, Customer, LedgerTotalsView, TransferBatchRequest,
+    TransferBatchResponse, TransferRequest, TransferResult,
+};
+use scanpay_store::{BankStore, DatabaseUrl, PgBank, SqliteBank};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+pub struct LedgerBench {
+    pub duration: Duration,
+    pub database_url: Option<String>,
+    /// Concurrent client connections.
+    pub connections: usize,
+    pub accounts: usize,
+    /// Transfers per request in the batched phase.
+    pub batch_size: usize,
+    pub pgbench_seconds: u64,
+}
+
+/// A signed-request client for the bank API.
+#[derive(Clone)]
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    secret: Arc<Vec<u8>>,
+}
+
+impl Client {
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> anyhow::Result<(u16, T)> {
+        let bytes = serde_json::to_vec(body)?;
+        let timestamp = scanpay_http::now_ms() / 1000;
+        let signature = scanpay_proto::signing::sign(&self.secret, timestamp, "POST", path, &bytes);
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(
+                scanpay_proto::signing::HEADER_TIMESTAMP,
+                timestamp.to_string(),
+            )
+            .header(scanpay_proto::signing::HEADER_SIGNATURE, signature)
+            .header("content-type", "application/json")
+            .body(bytes)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let text = response.bytes().await?;
+        if status >= 500 {
+            bail!(
+                "{path} answered {status}: {}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+        Ok((
+            status,
+            serde_json::from_slice(&text).with_context(|| format!("{path} answered {status}"))?,
+        ))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let timestamp = scanpay_http::now_ms() / 1000;
+        let signature = scanpay_proto::signing::sign(&self.secret, timestamp, "GET", path, b"");
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(
+                scanpay_proto::signing::HEADER_TIMESTAMP,
+                timestamp.to_string(),
+            )
+            .header(scanpay_proto::signing::HEADER_SIGNATURE, signature)
+            .send()
+            .await?;
+        Ok(response.error_for_status()?.json().await?)
+    }
+}
+
+pub async fn ledger(options: LedgerBench) -> anyhow::Result<()> {
+    let temp = std::env::temp_dir().join(format!("scanpay-bench-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&temp)?;
+    let result = match options.database_url.as_deref().map(DatabaseUrl::parse) {
+        None | Some(DatabaseUrl::Sqlite(_)) => {
+            let path = match options.database_url.as_deref().map(DatabaseUrl::parse) {
+                Some(DatabaseUrl::Sqlite(path)) => path,
+                _ => temp.join("bank-bench.db"),
+            };
+            let store = SqliteBank::open(&path)?;
+            run_ledger(store, "sqlite", &options).await
+        }
+        Some(DatabaseUrl::Postgres(url)) => {
+            let schema = format!("bank_bench_{}", &Uuid::new_v4().simple().to_string()[..8]);
+            let store = PgBank::connect(&url, &schema).await?;
+            let result = run_ledger(store, "postgres", &options).await;
+            if result.is_ok() {
+                pgbench(
+                    &url,
+                    options.pgbench_seconds,
+                    &result.as_ref().unwrap().clone(),
+                )
+                .await?;
+            }
+            result
+        }
+    };
+    let _ = std::fs::remove_dir_all(&temp);
+    result.map(|_| ())
+}
+
+/// The best transfers/s measured, for the pgbench ratio.
+#[derive(Clone)]
+struct Measured {
+    single_per_second: f64,
+    batched_per_second: f64,
+}
+
+async fn run_ledger<S: BankStore>(
+    store: S,
+    backend: &str,
+    options: &LedgerBench,
+) -> anyhow::Result<Measured> {
+    let secret = vec![42u8; 32];
+    let config = BankConfig {
+        id: "bench".to_string(),
+        name: "Bench Bank".to_string(),
+        hub_secret: secret.clone(),
+        ranges: vec![("4".to_string(), "4".to_string())],
+    };
+    let bank = Bank::new(config, store, Vault::new(&[7u8; 32]))?;
+    let currency = scanpay_core::money::Currency::USD;
+    let funding = scanpay_bank::seed::funding_account(&*bank.store, currency).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stop_rx) = watch::channel(false);
+    let server = tokio::spawn(scanpay_bank::run(
+        listener,
+        bank,
+        crate::system::stopped(stop_rx),
+    ));
+    let client = Client {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(options.connections)
+            .timeout(Duration::from_secs(30))
+            .build()?,
+        base,
+        secret: Arc::new(secret),
+    };
+
+    // Open and fund the accounts through the API.
+    let mut accounts = Vec::with_capacity(options.accounts);
+    for index in 0..options.accounts {
+        let (_, customer): (u16, Customer) = client
+            .post(
+                "/v1/customers",
+                &CreateCustomer {
+                    id: None,
+                    full_name: format!("BENCH CUSTOMER {index}"),
+                    id_document_type: "passport".to_string(),
+                    id_document_number: format!("B{index:08}"),
+                    birth_date: "1980-01-01".to_string(),
+                    address: String::new(),
+                    phone: String::new(),
+                },
+            )
+            .await?;
+        let (_, account): (u16, AccountView) = client
+            .post(
+                "/v1/accounts",
+                &CreateAccount {
+                    id: None,
+                    customer_id: customer.id,
+                    currency: "USD".to_string(),
+                    overdraft_limit_minor: None,
+                },
+            )
+            .await?;
+        accounts.push(account.id);
+    }
+    let funding_requests: Vec<TransferRequest> = accounts
+        .iter()
+        .map(|account| transfer_request(funding, *account, 1_000_000_000))
+        .collect();
+    for chunk in funding_requests.chunks(scanpay_bank::TRANSFERS_PER_REQUEST_MAX) {
+        let (_, _): (u16, TransferBatchResponse) = client
+            .post(
+                "/v1/transfers/batch",
+                &TransferBatchRequest {
+                    transfers: chunk.to_vec(),
+                },
+            )
+            .await?;
+    }
+    let accounts = Arc::new(accounts);
+
+    println!(
+        "bench ledger: {backend}, {} accounts, {} connections, {:?} a phase, durable commits",
+        options.accounts, options.connections, options.duration
+    );
+    let single = drive(&client, &accounts, options, 1).await?;
+    single.print(backend, "1 transfer a request");
+    let batched = drive(&client, &accounts, options, options.batch_size).await?;
+    batched.print(
+        backend,
+        &format!("{} transfers a request", options.batch_size),
+    );
+
+    let totals: LedgerTotalsView = client.get("/v1/ledger/totals").await?;
+    let balanced = totals.debits_posted_minor == totals.credits_posted_minor
+        && totals.posted_from_transfers_minor == totals.debits_posted_minor;
+    println!(
+        "audit: {} transfers applied, {} rejected, debits {} = credits {}: {}",
+        totals.transfers_created,
+        totals.transfers_rejected,
+        totals.debits_posted_minor,
+        totals.credits_posted_minor,
+        if balanced { "balanced" } else { "NOT BALANCED" }
+    );
+    let _ = stop.send(true);
+    let _ = server.await;
+    if !balanced {
+        bail!("the books do not balance");
+    }
+    Ok(Measured {
+        single_per_second: single.transfers_per_second(),
+        batched_per_second: batched.transfers_per_second(),
+    })
+}
+
+fn transfer_request(debit: Uuid, credit: Uuid, amount: i64) -> TransferRequest {
+    TransferRequest {
+        id: Uuid::now_v7(),
+        kind: None,
+        debit_account_id: Some(debit),
+        credit_account_id: Some(credit),
+        amount_minor: Some(amount.into()),
+        currency: "USD".to_string(),
+        pending_id: None,
+        timeout_seconds: None,
+        reference: None,
+    }
+}
+
+struct PhaseResult {
+    transfers: u64,
+    errors: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+}
+
+impl PhaseResult {
+    fn transfers_per_second(&self) -> f64 {
+        self.transfers as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn print(&self, backend: &str, mode: &str) {
+        let mut latencies = self.latencies_us.clone();
+        latencies.sort_unstable();
+        let at = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0) as f64
+                / 1000.0
+        };
+        println!(
+            "ledger {backend} ({mode}): {:.0} transfers/s, p50 {:.2} ms, p99 {:.2} ms, {} transfers, {} errors",
+            self.transfers_per_second(),
+            at(0.50),
+            at(0.99),
+            self.transfers,
+            self.errors
+        );
+    }
+}
+
+/// Sends transfers between random accounts from `connections` clients for the phase's duration.
+async fn drive(
+    client: &Client,
+    accounts: &Arc<Vec<Uuid>>,
+    options: &LedgerBench,
+    per_request: usize,
+) -> anyhow::Result<PhaseResult> {
+    let deadline = Instant::now() + options.duration;
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..options.connections {
+        let client = client.clone();
+        let accounts = accounts.clone();
+        workers.push(tokio::spawn(async move {
+            let mut state = (worker as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            let (mut transfers, mut errors, mut latencies) = (0u64, 0u64, Vec::new());
+            while Instant::now() < deadline {
+                let batch: Vec<TransferRequest> = (0..per_request)
+                    .map(|_| {
+                        let debit = accounts[(next() % accounts.len() as u64) as usize];
+                        let mut credit = accounts[(next() % accounts.len() as u64) as usize];
+                        if credit == debit {
+                            credit = accounts[(accounts.iter().position(|a| *a == debit).unwrap()
+                                + 1)
+                                % accounts.len()];
+                        }
+                        transfer_request(debit, credit, 1 + (next() % 100) as i64)
+                    })
+                    .collect();
+                let sent = Instant::now();
+                let ok = if per_request == 1 {
+                    match client
+                        .post::<TransferResult>("/v1/transfers", &batch[0])
+                        .await
+                    {
+                        Ok((201, _)) => 1,
+                        _ => 0,
+                    }
+                } else {
+                    match client
+                        .post::<TransferBatchResponse>(
+                            "/v1/transfers/batch",
+                            &TransferBatchRequest { transfers: batch },
+                        )
+                        .await
+                    {
+                        Ok((200, response)) => response
+                            .results
+                            .iter()
+                            .filter(|r| r.outcome == "created")
+                            .count() as u64,
+                        _ => 0,
+                    }
+                };
+                latencies.push(sent.elapsed().as_micros() as u64);
+                transfers += ok;
+                errors += per_request as u64 - ok;
+            }
+            (transfers, errors, latencies)
+        }));
+    }
+    let mut result = PhaseResult {
+        transfers: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for worker in workers {
+        let (transfers, errors, latencies) = worker.await?;
+        result.transfers += transfers;
+        result.errors += errors;
+        result.latencies_us.extend(latencies);
+    }
+    result.elapsed = started.elapsed();
+    Ok(result)
+}
+
+/// pgbench's built-in TPC-B-like script, 8 clients, on the same server, in a database of its own.
+async fn pgbench(url: &str, seconds: u64, measured: &Measured) -> anyhow::Result<()> {
+    let database = "scanpay_pgbench";
+    let _ = tokio::process::Command::new("psql")
+        .arg(url)
+        .args(["-q", "-c", &format!("CREATE DATABASE {database}")])
+        .output()
+        .await
+        .context("running psql (is the PostgreSQL client installed?)")?;
+    let bench_url = with_database(url, database);
+    let init = tokio::process::Command::new("pgbench")
+        .args(["-i", "-q", "-s", "10", &bench_url])
+        .output()
+        .await
+        .context("running pgbench")?;
+    if !init.status.success() {
+        bail!(
+            "pgbench -i failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+    }
+    let run = tokio::process::Command::new("pgbench")
+        .args(["-c", "8", "-j", "2", "-T", &seconds.to_string(), &bench_url])
+        .output()
+        .await?;
+    let text = String::from_utf8_lossy(&run.stdout);
+    let tps = text
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .with_context(|| format!("no tps in pgbench's output: {text}"))?;
+    println!("pgbench TPC-B-like (8 clients, {seconds} s): {tps:.0} tps");
+    println!(
+        "ratio to pgbench: {:.2}x (1 transfer a request), {:.2}x (batched requests)",
+        measured.single_per_second / tps,
+        measured.batched_per_second / tps
+    );
+    Ok(())
+}
+
+/// `postgres://u@h:p/db?x` with another database name.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    format!("{host_part}/{database}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn with_database() {
+        assert_eq!(
+            super::with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            super::with_database("postgres://h/test?sslmode=disable", "x"),
+            "postgres://h/x?sslmode=disable"
+        );
+        assert_eq!(super::with_database("postgres://h", "x"), "postgres://h/x");
+    }
+}

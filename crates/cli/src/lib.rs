@@ -1,0 +1,6 @@
+//! The `scanpay` binary's library: starting the system and benchmarking it. `main.rs` only parses
+//! arguments and calls in here, so tests start services exactly as the binary does.
+
+pub mod bench;
+pub mod settings;
+pub mod system;

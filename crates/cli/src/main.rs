@@ -1,0 +1,307 @@
+//! `scanpay`: one binary for every role. See `scanpay --help` and the README.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use scanpay::settings::{FileSettings, seed_text};
+use scanpay::system;
+use scanpay_bank::seed::SeedFile;
+
+#[derive(Parser)]
+#[command(
+    name = "scanpay",
+    version,
+    about = "A self-hostable mobile payment platform."
+)]
+struct Cli {
+    /// A TOML file with settings (data_dir, database_url, host, port, seed, log_format).
+    #[arg(long, global = true, env = "SCANPAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// `text` (default) or `json` logs on stderr. The level comes from RUST_LOG (default info).
+    #[arg(long, global = true, env = "SCANPAY_LOG_FORMAT")]
+    log_format: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Where SQLite files, secrets and the operator token live.
+    #[arg(long, env = "SCANPAY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// `postgres://…` to use PostgreSQL instead of SQLite files in the data directory.
+    #[arg(long, env = "SCANPAY_DATABASE_URL")]
+    database_url: Option<String>,
+    /// The seed file with the banks and their demo customers (default: the built-in demo).
+    #[arg(long, env = "SCANPAY_SEED")]
+    seed: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the hub and the banks of the seed file on loopback, seeding demo data on first start.
+    Up {
+        #[command(flatten)]
+        common: Common,
+        /// The address to listen on.
+        #[arg(long, env = "SCANPAY_HOST")]
+        host: Option<IpAddr>,
+        /// The hub's port; the banks take the next ones. 0 picks free ports.
+        #[arg(long, env = "SCANPAY_PORT")]
+        port: Option<u16>,
+    },
+    /// Run the hub alone.
+    Hub {
+        #[command(subcommand)]
+        command: HubCommand,
+    },
+    /// Run one bank alone.
+    Bank {
+        #[command(subcommand)]
+        command: BankCommand,
+    },
+    /// Benchmarks that print numbers.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HubCommand {
+    /// Serve the hub API.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// The address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:7080")]
+        listen: String,
+        /// A bank to route to, as ID=URL (repeat for each bank of the seed file).
+        #[arg(long = "bank", value_name = "ID=URL")]
+        banks: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BankCommand {
+    /// Serve one bank of the seed file.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// The bank's id in the seed file.
+        #[arg(long)]
+        id: String,
+        /// The address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Do not write the seed file's customers (start an empty bank).
+        #[arg(long)]
+        no_demo_customers: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Durable transfers into a bank over its HTTP API: transfers/s, p50, p99.
+    Ledger {
+        /// Seconds for each phase (one transfer a request, then batched requests).
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Omit for a fresh SQLite file; `postgres://…` for a fresh schema there (and pgbench).
+        #[arg(long, env = "SCANPAY_DATABASE_URL")]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 200)]
+        accounts: usize,
+        #[arg(long, default_value_t = 100)]
+        batch_size: usize,
+        /// How long pgbench runs on PostgreSQL.
+        #[arg(long, default_value_t = 30)]
+        pgbench_seconds: u64,
+    },
+}
+
+fn init_logging(format: Option<&str>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == Some("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+struct Resolved {
+    data_dir: PathBuf,
+    database_url: Option<String>,
+    seed: SeedFile,
+}
+
+fn resolve(common: &Common, file: &FileSettings) -> anyhow::Result<Resolved> {
+    let seed_path = common.seed.clone().or(file.seed.clone());
+    Ok(Resolved {
+        data_dir: common
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("data")),
+        database_url: common.database_url.clone().or(file.database_url.clone()),
+        seed: SeedFile::parse(&seed_text(seed_path.as_deref())?)?,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let file = FileSettings::load(cli.config.as_deref())?;
+    let log_format = cli.log_format.clone().or(file.log_format.clone());
+    let bench = matches!(cli.command, Command::Bench { .. });
+    if !bench {
+        init_logging(log_format.as_deref());
+    }
+    match cli.command {
+        Command::Up { common, host, port } => {
+            let resolved = resolve(&common, &file)?;
+            let host = match (host, &file.host) {
+                (Some(h), _) => h,
+                (None, Some(h)) => h.parse().context("host in the config file")?,
+                (None, None) => IpAddr::from([127, 0, 0, 1]),
+            };
+            let config = system::SystemConfig {
+                data_dir: resolved.data_dir.clone(),
+                database_url: resolved.database_url.clone(),
+                host,
+                port: port.or(file.port).unwrap_or(7080),
+                seed: resolved.seed,
+            };
+            let running = system::start(&config).await?;
+            print_welcome(&running, &config);
+            scanpay_http::shutdown_signal().await;
+            println!("stopping…");
+            running.stop().await;
+            println!("stopped; data kept in {}", config.data_dir.display());
+        }
+        Command::Hub {
+            command:
+                HubCommand::Serve {
+                    common,
+                    listen,
+                    banks,
+                },
+        } => {
+            let resolved = resolve(&common, &file)?;
+            let mut bank_urls = Vec::new();
+            for bank in banks {
+                let (id, url) = bank.split_once('=').context("--bank takes ID=URL")?;
+                bank_urls.push((id.to_string(), url.to_string()));
+            }
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("listening on {listen}"))?;
+            println!("hub listening on http://{}", listener.local_addr()?);
+            let (stop, stop_rx) = tokio::sync::watch::channel(false);
+            let (task, _) = system::start_hub(
+                system::HubLaunch {
+                    seed: &resolved.seed,
+                    data_dir: &resolved.data_dir,
+                    database_url: resolved.database_url.as_deref(),
+                    listener,
+                    bank_urls,
+                },
+                stop_rx,
+            )
+            .await?;
+            scanpay_http::shutdown_signal().await;
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+        Command::Bank {
+            command:
+                BankCommand::Serve {
+                    common,
+                    id,
+                    listen,
+                    no_demo_customers,
+                },
+        } => {
+            let resolved = resolve(&common, &file)?;
+            let seed = resolved
+                .seed
+                .bank
+                .iter()
+                .find(|b| b.id == id)
+                .with_context(|| format!("bank {id} is not in the seed file"))?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("listening on {listen}"))?;
+            let address = listener.local_addr()?;
+            let (stop, stop_rx) = tokio::sync::watch::channel(false);
+            let task = system::start_bank(
+                system::BankLaunch {
+                    seed,
+                    data_dir: &resolved.data_dir,
+                    database_url: resolved.database_url.as_deref(),
+                    listener,
+                    seed_customers: !no_demo_customers,
+                },
+                stop_rx,
+            )
+            .await?;
+            println!("bank {id} listening on http://{address}");
+            scanpay_http::shutdown_signal().await;
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Ledger {
+                    duration,
+                    database_url,
+                    connections,
+                    accounts,
+                    batch_size,
+                    pgbench_seconds,
+                },
+        } => {
+            scanpay::bench::ledger(scanpay::bench::LedgerBench {
+                duration: Duration::from_secs(duration),
+                database_url,
+                connections: connections.max(1),
+                accounts: accounts.max(2),
+                batch_size: batch_size.clamp(1, scanpay_bank::TRANSFERS_PER_REQUEST_MAX),
+                pgbench_seconds,
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn print_welcome(running: &system::RunningSystem, config: &system::SystemConfig) {
+    println!("scanpay is up (data in {}):", config.data_dir.display());
+    println!("  hub   {}", running.hub_url);
+    for (id, url) in &running.bank_urls {
+        println!("  bank  {url}  ({id})");
+    }
+    let token_path = system::operator_token_path(&config.data_dir);
+    println!();
+    println!(
+        "Try next (the operator token is in {}):",
+        token_path.display()
+    );
+    println!("  TOKEN=$(cat {})", token_path.display());
+    println!("  curl -s {}/readyz", running.hub_url);
+    println!(
+        "  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\\n       -d '{{\"card_number\":\"4242 4242 4242 4242\"}}' {}/v1/cards/lookup",
+        running.hub_url
+    );
+    println!("  curl -s {}/openapi.json", running.hub_url);
+    println!("Press Ctrl-C to stop; a restart keeps everything.");
+}

@@ -1,0 +1,286 @@
+//! Starting the services the way a user does: banks from the seed file, then the hub that routes
+//! to them, each on its own loopback socket, each with its own store.
+//!
+//! Where things live in the data directory:
+//! - `hub.db`, `bank-<id>.db`: the SQLite files (with PostgreSQL: schemas `hub`, `bank_<id>`);
+//! - `secrets/<id>.secret`: the secret the hub signs bank `<id>`'s requests with;
+//! - `secrets/<id>.key`: bank `<id>`'s master key for personal data at rest;
+//! - `operator.token`: the first operator's bearer token.
+//!
+//! All files with secrets are created with mode 0600 on first start and reused after.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use scanpay_bank::seed::{SeedBank, SeedFile};
+use scanpay_bank::{Bank, BankConfig, Vault};
+use scanpay_hub::{BankLink, HttpBank, Hub};
+use scanpay_store::{BankStore, DatabaseUrl, HubStore, PgBank, PgHub, SqliteBank, SqliteHub};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Reads a 32-byte secret kept as hex in `path`, or makes it there.
+pub fn secret(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let key = scanpay_bank::vault::load_or_create_master_key(path)
+        .with_context(|| format!("secret file {}", path.display()))?;
+    Ok(key.to_vec())
+}
+
+pub fn secret_path(data_dir: &Path, bank_id: &str) -> PathBuf {
+    data_dir.join("secrets").join(format!("{bank_id}.secret"))
+}
+
+fn master_key_path(data_dir: &Path, bank_id: &str) -> PathBuf {
+    data_dir.join("secrets").join(format!("{bank_id}.key"))
+}
+
+pub fn operator_token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("operator.token")
+}
+
+/// Resolves to `()` once `stop` says so.
+pub fn stopped(
+    mut stop: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }
+}
+
+/// How to start one bank.
+pub struct BankLaunch<'a> {
+    pub seed: &'a SeedBank,
+    pub data_dir: &'a Path,
+    pub database_url: Option<&'a str>,
+    pub listener: TcpListener,
+    /// Write the seed file's customers on first start.
+    pub seed_customers: bool,
+}
+
+/// Starts a bank; returns its task (ending when `stop` fires and requests drained).
+pub async fn start_bank(
+    launch: BankLaunch<'_>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let id = &launch.seed.id;
+    let url = match launch.database_url {
+        Some(url) => DatabaseUrl::parse(url),
+        None => DatabaseUrl::Sqlite(launch.data_dir.join(format!("bank-{id}.db"))),
+    };
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            let store =
+                SqliteBank::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            launch_bank(store, launch, stop).await
+        }
+        DatabaseUrl::Postgres(url) => {
+            let store = PgBank::connect(&url, &format!("bank_{id}"))
+                .await
+                .context("connecting to PostgreSQL")?;
+            launch_bank(store, launch, stop).await
+        }
+    }
+}
+
+async fn launch_bank<S: BankStore>(
+    store: S,
+    launch: BankLaunch<'_>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let seed = launch.seed;
+    let config = BankConfig {
+        id: seed.id.clone(),
+        name: seed.name.clone(),
+        hub_secret: secret(&secret_path(launch.data_dir, &seed.id))?,
+        ranges: seed
+            .ranges
+            .iter()
+            .map(|[low, high]| (low.clone(), high.clone()))
+            .collect(),
+    };
+    let master = scanpay_bank::vault::load_or_create_master_key(&master_key_path(
+        launch.data_dir,
+        &seed.id,
+    ))?;
+    let bank = Bank::new(config, store, Vault::new(&master))?;
+    let mut seed = seed.clone();
+    if !launch.seed_customers {
+        seed.customer.clear();
+        seed.generated_customers = 0;
+    }
+    let report = scanpay_bank::seed::seed_bank(&bank, &seed).await?;
+    if report.customers_created > 0 {
+        tracing::info!(bank = %seed.id, customers = report.customers_created, deposits = report.deposits_created, "seeded demo data");
+    }
+    let listener = launch.listener;
+    Ok(tokio::spawn(async move {
+        if let Err(error) = scanpay_bank::run(listener, bank, stopped(stop)).await {
+            tracing::error!(%error, "bank stopped with an error");
+        }
+    }))
+}
+
+/// How to start the hub.
+pub struct HubLaunch<'a> {
+    pub seed: &'a SeedFile,
+    pub data_dir: &'a Path,
+    pub database_url: Option<&'a str>,
+    pub listener: TcpListener,
+    /// bank id → its base URL.
+    pub bank_urls: Vec<(String, String)>,
+}
+
+/// Starts the hub; returns its task and the operator token.
+pub async fn start_hub(
+    launch: HubLaunch<'_>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<(JoinHandle<()>, String)> {
+    let url = match launch.database_url {
+        Some(url) => DatabaseUrl::parse(url),
+        None => DatabaseUrl::Sqlite(launch.data_dir.join("hub.db")),
+    };
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            let store =
+                SqliteHub::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            launch_hub(store, launch, stop).await
+        }
+        DatabaseUrl::Postgres(url) => {
+            let store = PgHub::connect(&url, "hub")
+                .await
+                .context("connecting to PostgreSQL")?;
+            launch_hub(store, launch, stop).await
+        }
+    }
+}
+
+async fn launch_hub<S: HubStore>(
+    store: S,
+    launch: HubLaunch<'_>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<(JoinHandle<()>, String)> {
+    let mut banks = Vec::new();
+    for (id, url) in &launch.bank_urls {
+        let seed = launch
+            .seed
+            .bank
+            .iter()
+            .find(|b| &b.id == id)
+            .with_context(|| format!("bank {id} is not in the seed file"))?;
+        let secret = secret(&secret_path(launch.data_dir, id))?;
+        let link = BankLink {
+            id: id.clone(),
+            name: seed.name.clone(),
+            url: url.clone(),
+            secret: secret.clone(),
+            ranges: seed
+                .ranges
+                .iter()
+                .map(|[low, high]| (low.clone(), high.clone()))
+                .collect(),
+        };
+        banks.push((link, HttpBank::new(url, secret)));
+    }
+    let token =
+        scanpay_hub::auth::ensure_operator_token(&store, &operator_token_path(launch.data_dir))
+            .await?;
+    let hub = Hub::new(store, banks)?;
+    let listener = launch.listener;
+    let handle = tokio::spawn(async move {
+        if let Err(error) = scanpay_hub::run(listener, hub, stopped(stop)).await {
+            tracing::error!(%error, "hub stopped with an error");
+        }
+    });
+    Ok((handle, token))
+}
+
+/// The whole system of `scanpay up`.
+pub struct SystemConfig {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub host: std::net::IpAddr,
+    /// The hub's port; banks take the next ones. 0: any free ports.
+    pub port: u16,
+    pub seed: SeedFile,
+}
+
+pub struct RunningSystem {
+    pub hub_url: String,
+    pub bank_urls: Vec<(String, String)>,
+    pub operator_token: String,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningSystem {
+    /// Stops every service and waits for them to drain.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn bind(host: std::net::IpAddr, port: u16) -> anyhow::Result<TcpListener> {
+    let address = SocketAddr::new(host, port);
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("listening on {address} (is another scanpay running? try --port)"))
+}
+
+/// Starts the banks of the seed file and the hub, seeding demo data on first start.
+pub async fn start(config: &SystemConfig) -> anyhow::Result<RunningSystem> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("making {}", config.data_dir.display()))?;
+    let (stop, stop_rx) = watch::channel(false);
+    let hub_listener = bind(config.host, config.port).await?;
+    let mut tasks = Vec::new();
+    let mut bank_urls = Vec::new();
+    for (index, seed) in config.seed.bank.iter().enumerate() {
+        let port = if config.port == 0 {
+            0
+        } else {
+            config.port + 1 + index as u16
+        };
+        let listener = bind(config.host, port).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let task = start_bank(
+            BankLaunch {
+                seed,
+                data_dir: &config.data_dir,
+                database_url: config.database_url.as_deref(),
+                listener,
+                seed_customers: true,
+            },
+            stop_rx.clone(),
+        )
+        .await
+        .with_context(|| format!("starting bank {}", seed.id))?;
+        tasks.push(task);
+        bank_urls.push((seed.id.clone(), url));
+    }
+    let hub_url = format!("http://{}", hub_listener.local_addr()?);
+    let (task, operator_token) = start_hub(
+        HubLaunch {
+            seed: &config.seed,
+            data_dir: &config.data_dir,
+            database_url: config.database_url.as_deref(),
+            listener: hub_listener,
+            bank_urls: bank_urls.clone(),
+        },
+        stop_rx,
+    )
+    .await
+    .context("starting the hub")?;
+    tasks.push(task);
+    Ok(RunningSystem {
+        hub_url,
+        bank_urls,
+        operator_token,
+        stop,
+        tasks,
+    })
+}

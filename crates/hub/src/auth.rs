@@ -1,0 +1,147 @@
+//! Callers and their bearer tokens.
+//!
+//! A token is `sp_` + 32 random bytes in hex, shown once when issued. The hub keeps only its
+//! SHA-256: tokens carry 256 bits of entropy, so a fast hash is enough (a slow password hash
+//! would only slow every request). The authenticated caller travels in the request's extensions.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::RngCore;
+use scanpay_http::ApiError;
+use scanpay_proto::ErrorCode;
+use scanpay_proto::hub::CallerKind;
+use scanpay_store::{CallerRow, HubStore, StoreError};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::{BankConnector, Hub};
+
+/// The caller a request was authenticated as.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub id: Uuid,
+    pub kind: CallerKind,
+    pub name: String,
+    pub created_at_ms: i64,
+}
+
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("sp_{}", hex::encode(bytes))
+}
+
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Refuses requests without a valid `Authorization: Bearer <token>`.
+pub async fn authenticate<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token else {
+        return ApiError::new(
+            ErrorCode::Unauthenticated,
+            "Send a token issued by the hub as `Authorization: Bearer <token>`.",
+        )
+        .into_response();
+    };
+    let row = match hub.store.caller_by_token_hash(token_hash(token)).await {
+        Ok(row) => row,
+        Err(error) => return ApiError::internal(error).into_response(),
+    };
+    let Some(row) = row else {
+        return ApiError::new(ErrorCode::Unauthenticated, "This token is not valid.")
+            .into_response();
+    };
+    let Some(kind) = CallerKind::parse(&row.kind) else {
+        return ApiError::internal(format!("caller {} has unknown kind", row.id)).into_response();
+    };
+    request.extensions_mut().insert(Caller {
+        id: row.id,
+        kind,
+        name: row.name,
+        created_at_ms: row.created_at_ms,
+    });
+    next.run(request).await
+}
+
+/// Only operators may do this.
+pub fn require_operator(caller: &Caller) -> Result<(), ApiError> {
+    if caller.kind == CallerKind::Operator {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Only an operator may do this.",
+        ))
+    }
+}
+
+/// Makes sure the operator token in `path` exists and is known to the hub: reads it, or makes a
+/// new one there (mode 0600) on first start. Two hubs given the same path agree on one token.
+pub async fn ensure_operator_token<S: HubStore>(
+    store: &S,
+    path: &std::path::Path,
+) -> anyhow::Result<String> {
+    let token = match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let token = new_token();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(path) {
+                Ok(mut file) => {
+                    use std::io::Write;
+                    file.write_all(token.as_bytes())?;
+                    file.sync_all()?;
+                    token
+                }
+                // Another hub made it first: use theirs, once it is written.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let mut token = String::new();
+                    for _ in 0..50 {
+                        token = std::fs::read_to_string(path)?.trim().to_string();
+                        if !token.is_empty() {
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                    anyhow::ensure!(!token.is_empty(), "{} stays empty", path.display());
+                    token
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let hash = token_hash(&token);
+    if store.caller_by_token_hash(hash.clone()).await?.is_none() {
+        let row = CallerRow {
+            id: Uuid::now_v7(),
+            kind: CallerKind::Operator.code().to_string(),
+            name: "operator".to_string(),
+            token_hash: hash,
+            created_at_ms: scanpay_http::now_ms(),
+        };
+        match store.insert_caller(row).await {
+            Ok(()) | Err(StoreError::Duplicate(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(token)
+}

@@ -1,0 +1,144 @@
+//! `Idempotency-Key` on every POST that creates or moves something.
+//!
+//! The first request with a key claims it (a row with the request's hash and a lock), runs, and
+//! stores its answer. A retry with the same key and the same request gets that answer again,
+//! marked `idempotent-replayed: true`; the same key with another request gets 409
+//! `idempotency_key_reused`; a retry while the first is still running gets 409
+//! `idempotency_request_in_progress`. An answer that says the hub failed (5xx) is not stored: the
+//! claim is released so a retry runs again — which is safe because everything a handler sends to
+//! a bank carries ids derived from the key. A hub that crashes mid-request leaves a claim that
+//! lapses after [`CLAIM_LOCK_MS`].
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use scanpay_http::ApiError;
+use scanpay_proto::ErrorCode;
+use scanpay_store::{Claim, HubStore, IdempotencyRecord};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Caller;
+use crate::{BankConnector, Hub};
+
+pub const HEADER_KEY: &str = "idempotency-key";
+pub const HEADER_REPLAYED: &str = "idempotent-replayed";
+/// A key is 1 to this many visible ASCII characters (a UUID fits).
+pub const KEY_LENGTH_MAX: usize = 255;
+/// How long a claim holds before another request may take it over.
+pub const CLAIM_LOCK_MS: i64 = 60_000;
+/// A stored answer is at most this large.
+const RESPONSE_BYTES_MAX: usize = 1024 * 1024;
+
+pub async fn idempotent<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match run(hub, request, next).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn run<S: HubStore, B: BankConnector>(
+    hub: Hub<S, B>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("idempotency layer runs after authentication"))?;
+    let key = request
+        .headers()
+        .get(HEADER_KEY)
+        .map(|v| v.to_str().map(str::to_string))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::IdempotencyKeyMissing,
+                "Send an `Idempotency-Key` header (a UUID is a good key) so this request can be retried safely.",
+            )
+        })?
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= KEY_LENGTH_MAX && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::IdempotencyKeyInvalid,
+                format!("An `Idempotency-Key` is 1 to {KEY_LENGTH_MAX} visible ASCII characters."),
+            )
+        })?;
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, crate::BODY_BYTES_MAX)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::PayloadTooLarge, "The body is too large."))?;
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update([0]);
+    hasher.update(parts.uri.path());
+    hasher.update([0]);
+    hasher.update(&bytes);
+    let request_hash = hasher.finalize().to_vec();
+    let now = scanpay_http::now_ms();
+    let claim = hub
+        .store
+        .claim(IdempotencyRecord {
+            caller_id: caller.id,
+            key: key.clone(),
+            request_hash: request_hash.clone(),
+            response_status: None,
+            response_body: Vec::new(),
+            locked_until_ms: now + CLAIM_LOCK_MS,
+            created_at_ms: now,
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    match claim {
+        Claim::Existing(record) if record.request_hash != request_hash => Err(ApiError::new(
+            ErrorCode::IdempotencyKeyReused,
+            "This Idempotency-Key was used for a different request; use a new key.",
+        )),
+        Claim::Existing(IdempotencyRecord {
+            response_status: Some(status),
+            response_body,
+            ..
+        }) => {
+            let mut response = (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                [("content-type", "application/json")],
+                response_body,
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(HEADER_REPLAYED, HeaderValue::from_static("true"));
+            Ok(response)
+        }
+        Claim::Existing(_) => Err(ApiError::new(
+            ErrorCode::IdempotencyRequestInProgress,
+            "A request with this Idempotency-Key is still being answered; retry shortly.",
+        )),
+        Claim::Claimed => {
+            let response = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+            let (parts, body) = response.into_parts();
+            let body = axum::body::to_bytes(body, RESPONSE_BYTES_MAX)
+                .await
+                .map_err(ApiError::internal)?;
+            if parts.status.is_server_error() {
+                if let Err(error) = hub.store.release(caller.id, key).await {
+                    tracing::warn!(%error, "could not release an idempotency claim; it lapses");
+                }
+            } else {
+                hub.store
+                    .complete(caller.id, key, parts.status.as_u16(), body.to_vec())
+                    .await
+                    .map_err(ApiError::internal)?;
+            }
+            Ok(Response::from_parts(parts, Body::from(body)))
+        }
+    }
+}

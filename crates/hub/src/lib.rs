@@ -1,0 +1,140 @@
+//! The hub service: the platform that wallets, merchants and operators call.
+//!
+//! It holds no state of its own beyond its store, so several hub processes can share one
+//! PostgreSQL database. Start reading at [`router`]: it lists every endpoint and which layers
+//! guard it. `auth.rs` authenticates callers, `idempotency.rs` makes creating POSTs safe to
+//! retry, `connector.rs` is the seam to the banks, `api.rs` holds the handlers.
+//!
+//! Deliberately not here: money movement rules (the banks' ledgers decide), SQL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use scanpay_core::routing::{RangeEntry, RoutingTable};
+use scanpay_http::Metrics;
+use scanpay_store::HubStore;
+
+pub mod api;
+pub mod auth;
+pub mod connector;
+pub mod idempotency;
+
+pub use connector::{BankConnector, ConnectorError, HttpBank};
+
+/// A request body to the hub is at most this large.
+const BODY_BYTES_MAX: usize = 1024 * 1024;
+
+/// A bank the hub routes to.
+#[derive(Clone)]
+pub struct BankLink {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    /// The secret the hub signs this bank's requests with.
+    pub secret: Vec<u8>,
+    /// Card-number ranges (inclusive prefixes) the bank issues in.
+    pub ranges: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for BankLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BankLink")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything a handler needs; cheap to clone.
+pub struct Hub<S, B> {
+    pub store: Arc<S>,
+    pub banks: Arc<Vec<(BankLink, B)>>,
+    /// Card-number ranges → index into `banks`.
+    pub routing: Arc<RoutingTable<usize>>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl<S, B> Clone for Hub<S, B> {
+    fn clone(&self) -> Self {
+        Hub {
+            store: self.store.clone(),
+            banks: self.banks.clone(),
+            routing: self.routing.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+impl<S: HubStore, B: BankConnector> Hub<S, B> {
+    /// Builds the hub over `store` and `banks`; fails when the routing table is invalid.
+    pub fn new(store: S, banks: Vec<(BankLink, B)>) -> anyhow::Result<Hub<S, B>> {
+        let mut entries = Vec::new();
+        for (index, (link, _)) in banks.iter().enumerate() {
+            for (low, high) in &link.ranges {
+                entries.push(RangeEntry {
+                    low: low.clone(),
+                    high: high.clone(),
+                    bank: index,
+                });
+            }
+        }
+        let routing =
+            RoutingTable::new(entries).map_err(|e| anyhow::anyhow!("routing table: {e}"))?;
+        Ok(Hub {
+            store: Arc::new(store),
+            banks: Arc::new(banks),
+            routing: Arc::new(routing),
+            metrics: Arc::new(Metrics::default()),
+        })
+    }
+}
+
+/// The hub's HTTP API. Open: `/healthz`, `/readyz`, `/openapi.json`. Everything else needs a
+/// bearer token; POSTs that create or move something also need an `Idempotency-Key`.
+pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
+    let creating = Router::new()
+        .route("/v1/callers", post(api::create_caller::<S, B>))
+        .route_layer(axum::middleware::from_fn_with_state(
+            hub.clone(),
+            idempotency::idempotent::<S, B>,
+        ));
+    let authenticated = Router::new()
+        .merge(creating)
+        .route("/v1/me", get(api::me))
+        .route("/v1/callers", get(api::list_callers::<S, B>))
+        .route("/v1/banks", get(api::banks::<S, B>))
+        .route("/v1/cards/route", post(api::route_card::<S, B>))
+        .route("/v1/cards/lookup", post(api::lookup_card::<S, B>))
+        .route("/metrics", get(api::metrics::<S, B>))
+        .route_layer(axum::middleware::from_fn_with_state(
+            hub.clone(),
+            auth::authenticate::<S, B>,
+        ));
+    let metrics = hub.metrics.clone();
+    Router::new()
+        .merge(authenticated)
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz::<S, B>))
+        .route("/openapi.json", get(api::openapi))
+        .fallback(scanpay_http::route_not_found)
+        .method_not_allowed_fallback(scanpay_http::method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            scanpay_http::observe(metrics.clone(), request, next)
+        }))
+        .with_state(hub)
+}
+
+/// Serves the hub on `listener` until `shutdown` resolves, draining requests in flight.
+pub async fn run<S: HubStore, B: BankConnector>(
+    listener: tokio::net::TcpListener,
+    hub: Hub<S, B>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "hub listening");
+    scanpay_http::serve(listener, router(hub), shutdown, Duration::from_secs(10)).await
+}

@@ -1,0 +1,308 @@
+//! The bank's HTTP API, as the hub (and the bank's operator) call it. Every request is signed
+//! (see [`crate::signing`]); bodies are JSON; unknown fields are refused.
+//!
+//! Money is `amount_minor`, an integer in the currency's minor unit, with an ISO 4217 `currency`.
+//! Requests carry amounts and currencies as raw JSON so that a negative, fractional or
+//! overflowing amount and an unknown currency get their own error codes (see [`amount_minor`]).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ErrorCode;
+
+/// Reads a JSON number as an amount in minor units, with the code that says what is wrong.
+pub fn amount_minor(number: &serde_json::Number) -> Result<i64, ErrorCode> {
+    if let Some(value) = number.as_i64() {
+        return match value {
+            ..=0 => Err(ErrorCode::AmountNotPositive),
+            v if v > scanpay_core::money::AMOUNT_MINOR_MAX => Err(ErrorCode::AmountTooLarge),
+            v => Ok(v),
+        };
+    }
+    if number.as_u64().is_some() {
+        return Err(ErrorCode::AmountTooLarge);
+    }
+    // A float: a fraction of a minor unit, or an integer too large for 64 bits.
+    match number.as_f64() {
+        Some(f) if f <= 0.0 => Err(ErrorCode::AmountNotPositive),
+        Some(f) if f.fract() == 0.0 => Err(ErrorCode::AmountTooLarge),
+        _ => Err(ErrorCode::AmountInvalid),
+    }
+}
+
+/// RFC 3339 in UTC, from milliseconds since the Unix epoch.
+pub fn rfc3339(ms: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomer {
+    /// Chosen by the caller to make the request idempotent; a new one is made when absent.
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    pub full_name: String,
+    /// `passport`, `id_card` or `driver_license`.
+    pub id_document_type: String,
+    pub id_document_number: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    #[serde(default)]
+    pub address: String,
+    #[serde(default)]
+    pub phone: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: Uuid,
+    pub full_name: String,
+    pub id_document_type: String,
+    /// Masked: only the last three characters.
+    pub id_document_number_masked: String,
+    pub birth_date: String,
+    pub address: String,
+    pub phone: String,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    pub customer_id: Uuid,
+    pub currency: String,
+    /// How far the balance may go below zero; 0 (no overdraft) when absent.
+    #[serde(default)]
+    pub overdraft_limit_minor: Option<serde_json::Number>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub id: Uuid,
+    /// `customer`, `funding` (the bank's own source of money) or `clearing` (other banks).
+    pub kind: String,
+    pub customer_id: Option<Uuid>,
+    pub currency: String,
+    /// Posted credits minus posted debits.
+    pub balance_minor: i64,
+    /// The balance less what holds reserve.
+    pub available_minor: i64,
+    /// `None`: without limit (the bank's own accounts).
+    pub overdraft_limit_minor: Option<i64>,
+    pub debits_pending_minor: i64,
+    pub debits_posted_minor: i64,
+    pub credits_pending_minor: i64,
+    pub credits_posted_minor: i64,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCard {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    pub account_id: Uuid,
+    pub card_number: String,
+    pub expiry_month: u8,
+    pub expiry_year: u16,
+    pub holder_name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CardView {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    /// `•••• 4242`: the number itself never leaves the bank in a card view.
+    pub card_masked: String,
+    pub last4: String,
+    pub network: String,
+    pub expiry_month: u8,
+    pub expiry_year: u16,
+    pub holder_name: String,
+}
+
+/// Asks which account a card number belongs to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardNumberRequest {
+    pub card_number: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CardAccount {
+    pub card: CardView,
+    pub account_id: Uuid,
+    pub customer_id: Option<Uuid>,
+    pub currency: String,
+}
+
+/// The identity the bank saved for the customer behind a card, for the hub to compare with a
+/// scanned document. Sent only over the signed hub channel.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedIdentity {
+    pub customer_id: Uuid,
+    pub full_name: String,
+    pub id_document_type: String,
+    pub id_document_number: String,
+    pub birth_date: String,
+    pub address: String,
+    pub phone: String,
+}
+
+impl std::fmt::Debug for SavedIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SavedIdentity")
+            .field("customer_id", &self.customer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds a registration code and a terminal to an account.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindRequest {
+    pub registration_code: String,
+    pub terminal_id: String,
+    pub account_id: Uuid,
+}
+
+impl std::fmt::Debug for BindRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BindRequest")
+            .field("terminal_id", &self.terminal_id)
+            .field("account_id", &self.account_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a registration code and terminal against the binding.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBindingRequest {
+    pub registration_code: String,
+    pub terminal_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Binding {
+    pub account_id: Uuid,
+    pub terminal_id: String,
+    pub created_at: String,
+}
+
+/// One transfer command. `kind` is `single` (default), `pending` (a hold), `post_pending` or
+/// `void_pending`; see `docs/ledger.md`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// Chosen by the client: a replay with the same id returns the original outcome.
+    pub id: Uuid,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub debit_account_id: Option<Uuid>,
+    #[serde(default)]
+    pub credit_account_id: Option<Uuid>,
+    #[serde(default)]
+    pub amount_minor: Option<serde_json::Number>,
+    pub currency: String,
+    #[serde(default)]
+    pub pending_id: Option<Uuid>,
+    #[serde(default)]
+    pub timeout_seconds: Option<u32>,
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransferView {
+    pub id: Uuid,
+    pub kind: String,
+    pub debit_account_id: Option<Uuid>,
+    pub credit_account_id: Option<Uuid>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub pending_id: Option<Uuid>,
+    /// For holds: `pending`, `posted`, `voided` or `expired`.
+    pub hold_state: Option<String>,
+    pub expires_at: Option<String>,
+    pub reference: Option<String>,
+    /// `created`, or the code of the rule that refused it.
+    pub outcome: String,
+    pub created_at: String,
+}
+
+/// The answer to one command: `outcome` is `created` or a rejection code; `replayed` is true when
+/// the id was seen before and this is the original answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransferResult {
+    pub outcome: String,
+    pub replayed: bool,
+    pub transfer: TransferView,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBatchRequest {
+    pub transfers: Vec<TransferRequest>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransferBatchResponse {
+    pub results: Vec<TransferResult>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatementLineView {
+    /// `debit` or `credit`, seen from the account.
+    pub side: String,
+    pub transfer: TransferView,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatementPage {
+    pub lines: Vec<StatementLineView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Sums over the whole ledger: the auditor's view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerTotalsView {
+    pub accounts: i64,
+    pub transfers_created: i64,
+    pub transfers_rejected: i64,
+    pub debits_posted_minor: i64,
+    pub credits_posted_minor: i64,
+    pub debits_pending_minor: i64,
+    pub credits_pending_minor: i64,
+    pub posted_from_transfers_minor: i64,
+    pub pending_from_holds_minor: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts() {
+        let check = |json: &str, expect: Result<i64, ErrorCode>| {
+            let number: serde_json::Number = serde_json::from_str(json).unwrap();
+            assert_eq!(amount_minor(&number), expect, "{json}");
+        };
+        check("1", Ok(1));
+        check("1000000000000000", Ok(1_000_000_000_000_000));
+        check("1000000000000001", Err(ErrorCode::AmountTooLarge));
+        check("0", Err(ErrorCode::AmountNotPositive));
+        check("-5", Err(ErrorCode::AmountNotPositive));
+        check("18446744073709551615", Err(ErrorCode::AmountTooLarge));
+        check("1e30", Err(ErrorCode::AmountTooLarge));
+        check("-1e30", Err(ErrorCode::AmountNotPositive));
+        check("12.5", Err(ErrorCode::AmountInvalid));
+    }
+}

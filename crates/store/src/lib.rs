@@ -1,0 +1,312 @@
+//! Persistence for the bank and the hub, on SQLite (the embedded default) and PostgreSQL.
+//!
+//! Each service sees one narrow trait: [`BankStore`] and [`HubStore`]. Both backends implement
+//! both, and the same test suite runs against each. Start reading at [`BankStore::commit_transfers`]:
+//! it is the group-commit step — a whole batch of transfer commands is loaded, decided by
+//! `scanpay_core::ledger::decide_batch` and persisted in one database transaction, so one fsync
+//! covers thousands of transfers.
+//!
+//! Deliberately not here: encryption (the services encrypt personal data before it reaches the
+//! store, which keeps only ciphertext and keyed lookup hashes), HTTP, decisions.
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use scanpay_core::ledger::{Account, Decision, Transfer, TransferCommand};
+use uuid::Uuid;
+
+mod postgres;
+mod schema;
+mod sqlite;
+
+pub use postgres::{PgBank, PgHub};
+pub use sqlite::{SqliteBank, SqliteHub};
+
+/// A statement page holds at most this many lines.
+pub const STATEMENT_PAGE_MAX: u32 = 1_000;
+/// A listing of callers holds at most this many rows a page.
+pub const CALLERS_PAGE_MAX: u32 = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with the same unique key exists (an id, a card number, a registration code).
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    #[error("database: {0}")]
+    Database(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(e, _) = &error
+            && e.code == rusqlite::ErrorCode::ConstraintViolation
+        {
+            return StoreError::Duplicate("row");
+        }
+        StoreError::Database(error.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        if error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+            return StoreError::Duplicate("row");
+        }
+        StoreError::Database(format!("{error:#}"))
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Where a service keeps its data, from `--database-url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite:PATH` or `sqlite://PATH` or a plain path.
+    Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`, passed to the driver as it is.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> DatabaseUrl {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return DatabaseUrl::Postgres(url.to_string());
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        DatabaseUrl::Sqlite(PathBuf::from(path))
+    }
+}
+
+/// What kind of account: a customer's, or one the bank keeps for itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountKind {
+    Customer,
+    /// The bank's own funding account, debited when money enters the bank (seeded deposits).
+    Funding,
+    /// Money owed to or by other banks, settled between them.
+    Clearing,
+}
+
+impl AccountKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            AccountKind::Customer => "customer",
+            AccountKind::Funding => "funding",
+            AccountKind::Clearing => "clearing",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<AccountKind> {
+        Some(match code {
+            "customer" => AccountKind::Customer,
+            "funding" => AccountKind::Funding,
+            "clearing" => AccountKind::Clearing,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRow {
+    pub account: Account,
+    pub kind: AccountKind,
+    pub customer_id: Option<Uuid>,
+    pub created_at_ms: i64,
+}
+
+/// A customer's identity as the bank keeps it. The ID number is encrypted by the bank service;
+/// `id_number_lookup` is a keyed hash so it can be found without decrypting.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CustomerRow {
+    pub id: Uuid,
+    pub full_name: String,
+    pub id_document_type: String,
+    pub id_number_ciphertext: Vec<u8>,
+    pub id_number_lookup: Vec<u8>,
+    pub birth_date: String,
+    pub address: String,
+    pub phone: String,
+    pub created_at_ms: i64,
+}
+
+impl std::fmt::Debug for CustomerRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomerRow")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A payment card. The number is encrypted by the bank service; `pan_lookup` is a keyed hash of
+/// it, unique, so a card is found by number without decrypting every row. No CVV, ever.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CardRow {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub pan_ciphertext: Vec<u8>,
+    pub pan_lookup: Vec<u8>,
+    pub last4: String,
+    pub expiry_month: u8,
+    pub expiry_year: u16,
+    pub holder_name: String,
+    pub network: String,
+    pub created_at_ms: i64,
+}
+
+impl std::fmt::Debug for CardRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardRow")
+            .field("id", &self.id)
+            .field("last4", &self.last4)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A registration code bound at the bank to a terminal and an account. The code itself is kept
+/// only as a keyed hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindingRow {
+    pub code_hash: Vec<u8>,
+    pub terminal_id: String,
+    pub account_id: Uuid,
+    pub created_at_ms: i64,
+}
+
+/// Rows written together in one transaction (used by seeding and by the admin endpoints).
+#[derive(Clone, Debug)]
+pub enum Record {
+    Customer(CustomerRow),
+    Account(AccountRow),
+    Card(CardRow),
+}
+
+/// One line of a statement: a transfer applied to the account, with its position for the cursor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementLine {
+    pub seq: i64,
+    pub transfer: Transfer,
+}
+
+/// Sums over the whole ledger, for the auditor in tests and for `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LedgerTotals {
+    pub accounts: i64,
+    pub transfers_created: i64,
+    pub transfers_rejected: i64,
+    pub debits_posted: i64,
+    pub credits_posted: i64,
+    pub debits_pending: i64,
+    pub credits_pending: i64,
+    /// Posted sums recomputed from the transfer rows, to compare with the cached sums.
+    pub posted_from_transfers: i64,
+    pub pending_from_holds: i64,
+}
+
+/// The bank's persistence. Implemented by [`SqliteBank`] and [`PgBank`].
+pub trait BankStore: Send + Sync + 'static {
+    /// Decides and commits a batch of transfer commands in one transaction (group commit).
+    /// Returns one decision per command, in order. On error nothing of the batch is written.
+    fn commit_transfers(
+        &self,
+        now_ms: i64,
+        commands: Vec<TransferCommand>,
+    ) -> impl Future<Output = Result<Vec<Decision>>> + Send;
+    /// Releases holds that expired by `now_ms`, at most `limit` of them; returns how many.
+    fn expire_holds(&self, now_ms: i64, limit: u32) -> impl Future<Output = Result<usize>> + Send;
+    fn insert_records(&self, records: Vec<Record>) -> impl Future<Output = Result<()>> + Send;
+    fn account(&self, id: Uuid) -> impl Future<Output = Result<Option<AccountRow>>> + Send;
+    fn customer(&self, id: Uuid) -> impl Future<Output = Result<Option<CustomerRow>>> + Send;
+    fn card_by_lookup(
+        &self,
+        pan_lookup: Vec<u8>,
+    ) -> impl Future<Output = Result<Option<CardRow>>> + Send;
+    fn transfer(&self, id: Uuid) -> impl Future<Output = Result<Option<Transfer>>> + Send;
+    /// Applied transfers touching `account_id` with `seq > after_seq`, oldest first.
+    fn statement(
+        &self,
+        account_id: Uuid,
+        after_seq: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StatementLine>>> + Send;
+    /// Binds a code; a second binding of the same code hash is `Duplicate`.
+    fn insert_binding(&self, binding: BindingRow) -> impl Future<Output = Result<()>> + Send;
+    fn binding(
+        &self,
+        code_hash: Vec<u8>,
+    ) -> impl Future<Output = Result<Option<BindingRow>>> + Send;
+    fn customer_count(&self) -> impl Future<Output = Result<i64>> + Send;
+    /// Accounts of one kind (the bank's own funding and clearing accounts are looked up so).
+    fn accounts_of_kind(
+        &self,
+        kind: AccountKind,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AccountRow>>> + Send;
+    fn totals(&self) -> impl Future<Output = Result<LedgerTotals>> + Send;
+}
+
+/// Who may call the hub: a wallet, a merchant or an operator, authenticated by a bearer token
+/// that the hub issued. Only the token's SHA-256 is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallerRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub name: String,
+    pub token_hash: Vec<u8>,
+    pub created_at_ms: i64,
+}
+
+/// The stored answer to a POST made with an `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub caller_id: Uuid,
+    pub key: String,
+    /// SHA-256 of method, path and body: a replay must match it.
+    pub request_hash: Vec<u8>,
+    /// `None` while the first request is still being answered.
+    pub response_status: Option<u16>,
+    pub response_body: Vec<u8>,
+    /// While in progress, another request with the key waits or is told so until then; after it,
+    /// a crashed attempt's claim may be taken over.
+    pub locked_until_ms: i64,
+    pub created_at_ms: i64,
+}
+
+/// What happened when a request claimed its idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is new (or its earlier claim lapsed): go ahead, then [`HubStore::complete`].
+    Claimed,
+    /// The key was used before: here is what it holds.
+    Existing(IdempotencyRecord),
+}
+
+/// The hub's persistence. Implemented by [`SqliteHub`] and [`PgHub`].
+pub trait HubStore: Send + Sync + 'static {
+    fn insert_caller(&self, caller: CallerRow) -> impl Future<Output = Result<()>> + Send;
+    fn caller_by_token_hash(
+        &self,
+        token_hash: Vec<u8>,
+    ) -> impl Future<Output = Result<Option<CallerRow>>> + Send;
+    /// Callers created after the cursor (`created_at_ms`, `id`), oldest first.
+    fn callers(
+        &self,
+        after: Option<(i64, Uuid)>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<CallerRow>>> + Send;
+    /// Claims `record.key` for `record.caller_id` unless it exists and is still locked or done.
+    fn claim(&self, record: IdempotencyRecord) -> impl Future<Output = Result<Claim>> + Send;
+    /// Stores the answer of a claimed key.
+    fn complete(
+        &self,
+        caller_id: Uuid,
+        key: String,
+        status: u16,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Gives up a claim without an answer (the request failed in a way that may be retried).
+    fn release(&self, caller_id: Uuid, key: String) -> impl Future<Output = Result<()>> + Send;
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+}

@@ -1,0 +1,770 @@
+//! The PostgreSQL backend. Each service keeps its tables in its own schema (`search_path`), so one
+//! database can hold the hub and several banks.
+//!
+//! A batch of transfers costs a fixed number of round trips whatever its size: the rows it needs
+//! are loaded with `= ANY($1)` (accounts locked `FOR UPDATE` in id order, so concurrent batches
+//! cannot deadlock), decided in `core`, and written back with `UNNEST` arrays.
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use scanpay_core::ledger::{
+    self, Account, Decision, HoldState, Outcome, Snapshot, Transfer, TransferCommand, TransferKind,
+};
+use scanpay_core::money::Currency;
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+use crate::{
+    AccountKind, AccountRow, BankStore, BindingRow, CallerRow, CardRow, Claim, CustomerRow,
+    HubStore, IdempotencyRecord, LedgerTotals, Record, Result, StatementLine, StoreError, schema,
+};
+
+/// Connections a service keeps to PostgreSQL.
+const POOL_SIZE_MAX: usize = 16;
+
+async fn connect(url: &str, schema_name: &str, migrations: &[&str]) -> Result<Pool> {
+    if !schema_name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(StoreError::Database(format!(
+            "schema name {schema_name:?} must be lowercase letters, digits and _"
+        )));
+    }
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Database(format!("database url: {e}")))?;
+    config.options(format!("-c search_path={schema_name}"));
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(POOL_SIZE_MAX)
+        .build()
+        .map_err(|e| StoreError::Database(e.to_string()))?;
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let tx = client.transaction().await?;
+    // Two processes starting at once on one database migrate one after the other.
+    tx.execute("SELECT pg_advisory_xact_lock(7263001)", &[])
+        .await?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema_name};
+         CREATE TABLE IF NOT EXISTS {schema_name}.schema_migrations (version bigint PRIMARY KEY);"
+    ))
+    .await?;
+    let done: i64 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    for (index, sql) in migrations.iter().enumerate().skip(done as usize) {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[&(index as i64 + 1)],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(pool)
+}
+
+fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Database(format!("connection pool: {error}"))
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Database(format!("unreadable {what} in the database"))
+}
+
+/// The bank's ledger and records in a PostgreSQL schema.
+#[derive(Clone)]
+pub struct PgBank {
+    pool: Pool,
+}
+
+impl PgBank {
+    pub async fn connect(url: &str, schema_name: &str) -> Result<PgBank> {
+        Ok(PgBank {
+            pool: connect(url, schema_name, schema::BANK_POSTGRES).await?,
+        })
+    }
+}
+
+const TRANSFER_COLUMNS: &str = "id, kind, debit_account_id, credit_account_id, amount_minor, \
+    currency, pending_id, timeout_seconds, reference, outcome, requested_amount_minor, \
+    requested_debit_account_id, requested_credit_account_id, hold_state, expires_at_ms, \
+    created_at_ms";
+
+const ACCOUNT_COLUMNS: &str = "id, kind, customer_id, currency, overdraft_limit_minor, \
+    debits_pending, debits_posted, credits_pending, credits_posted, created_at_ms";
+
+fn transfer_from_row(row: &Row, offset: usize) -> Result<Transfer> {
+    let kind: &str = row.get(offset + 1);
+    let currency: &str = row.get(offset + 5);
+    let outcome: &str = row.get(offset + 9);
+    let hold_state: Option<&str> = row.get(offset + 13);
+    let timeout: Option<i64> = row.get(offset + 7);
+    Ok(Transfer {
+        id: row.get(offset),
+        kind: TransferKind::parse(kind).ok_or_else(|| corrupt("kind"))?,
+        debit_account_id: row.get(offset + 2),
+        credit_account_id: row.get(offset + 3),
+        amount_minor: row.get(offset + 4),
+        currency: Currency::parse(currency).map_err(|_| corrupt("currency"))?,
+        pending_id: row.get(offset + 6),
+        timeout_seconds: timeout.map(|t| t as u32),
+        reference: row.get(offset + 8),
+        outcome: Outcome::parse(outcome).ok_or_else(|| corrupt("outcome"))?,
+        requested_amount_minor: row.get(offset + 10),
+        requested_debit_account_id: row.get(offset + 11),
+        requested_credit_account_id: row.get(offset + 12),
+        hold_state: match hold_state {
+            Some(s) => Some(HoldState::parse(s).ok_or_else(|| corrupt("hold state"))?),
+            None => None,
+        },
+        expires_at_ms: row.get(offset + 14),
+        created_at_ms: row.get(offset + 15),
+    })
+}
+
+fn account_from_row(row: &Row) -> Result<AccountRow> {
+    let kind: &str = row.get(1);
+    let currency: &str = row.get(3);
+    Ok(AccountRow {
+        account: Account {
+            id: row.get(0),
+            currency: Currency::parse(currency).map_err(|_| corrupt("currency"))?,
+            overdraft_limit_minor: row.get(4),
+            debits_pending: row.get(5),
+            debits_posted: row.get(6),
+            credits_pending: row.get(7),
+            credits_posted: row.get(8),
+        },
+        kind: AccountKind::parse(kind).ok_or_else(|| corrupt("account kind"))?,
+        customer_id: row.get(2),
+        created_at_ms: row.get(9),
+    })
+}
+
+async fn load_accounts(
+    tx: &deadpool_postgres::Transaction<'_>,
+    ids: &[Uuid],
+    snapshot: &mut Snapshot,
+) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+            ),
+            &[&ids],
+        )
+        .await?;
+    for row in &rows {
+        let account = account_from_row(row)?.account;
+        snapshot.accounts.insert(account.id, account);
+    }
+    Ok(())
+}
+
+async fn persist(
+    tx: &deadpool_postgres::Transaction<'_>,
+    effects: &ledger::BatchEffects,
+) -> Result<()> {
+    let rows = &effects.inserted;
+    if !rows.is_empty() {
+        let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
+        let kinds: Vec<&str> = rows.iter().map(|t| t.kind.code()).collect();
+        let debits: Vec<Option<Uuid>> = rows.iter().map(|t| t.debit_account_id).collect();
+        let credits: Vec<Option<Uuid>> = rows.iter().map(|t| t.credit_account_id).collect();
+        let amounts: Vec<i64> = rows.iter().map(|t| t.amount_minor).collect();
+        let currencies: Vec<&str> = rows.iter().map(|t| t.currency.code()).collect();
+        let pending: Vec<Option<Uuid>> = rows.iter().map(|t| t.pending_id).collect();
+        let timeouts: Vec<Option<i64>> = rows
+            .iter()
+            .map(|t| t.timeout_seconds.map(i64::from))
+            .collect();
+        let references: Vec<Option<&str>> = rows.iter().map(|t| t.reference.as_deref()).collect();
+        let outcomes: Vec<&str> = rows.iter().map(|t| t.outcome.code()).collect();
+        let requested_amounts: Vec<Option<i64>> =
+            rows.iter().map(|t| t.requested_amount_minor).collect();
+        let requested_debits: Vec<Option<Uuid>> =
+            rows.iter().map(|t| t.requested_debit_account_id).collect();
+        let requested_credits: Vec<Option<Uuid>> =
+            rows.iter().map(|t| t.requested_credit_account_id).collect();
+        let hold_states: Vec<Option<&str>> = rows
+            .iter()
+            .map(|t| t.hold_state.map(HoldState::code))
+            .collect();
+        let expires: Vec<Option<i64>> = rows.iter().map(|t| t.expires_at_ms).collect();
+        let created: Vec<i64> = rows.iter().map(|t| t.created_at_ms).collect();
+        tx.execute(
+            &format!(
+                "INSERT INTO transfers ({TRANSFER_COLUMNS}) SELECT * FROM UNNEST( \
+                 $1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::int8[], $6::text[], \
+                 $7::uuid[], $8::int8[], $9::text[], $10::text[], $11::int8[], $12::uuid[], \
+                 $13::uuid[], $14::text[], $15::int8[], $16::int8[])"
+            ),
+            &[
+                &ids,
+                &kinds,
+                &debits,
+                &credits,
+                &amounts,
+                &currencies,
+                &pending,
+                &timeouts,
+                &references,
+                &outcomes,
+                &requested_amounts,
+                &requested_debits,
+                &requested_credits,
+                &hold_states,
+                &expires,
+                &created,
+            ],
+        )
+        .await?;
+    }
+    if !effects.holds_changed.is_empty() {
+        let ids: Vec<Uuid> = effects.holds_changed.iter().map(|(id, _)| *id).collect();
+        let states: Vec<&str> = effects
+            .holds_changed
+            .iter()
+            .map(|(_, s)| s.code())
+            .collect();
+        tx.execute(
+            "UPDATE transfers SET hold_state = u.state \
+             FROM UNNEST($1::uuid[], $2::text[]) AS u(id, state) WHERE transfers.id = u.id",
+            &[&ids, &states],
+        )
+        .await?;
+    }
+    let accounts = &effects.accounts_changed;
+    if !accounts.is_empty() {
+        let ids: Vec<Uuid> = accounts.iter().map(|a| a.id).collect();
+        let dq: Vec<i64> = accounts.iter().map(|a| a.debits_pending).collect();
+        let dp: Vec<i64> = accounts.iter().map(|a| a.debits_posted).collect();
+        let cq: Vec<i64> = accounts.iter().map(|a| a.credits_pending).collect();
+        let cp: Vec<i64> = accounts.iter().map(|a| a.credits_posted).collect();
+        let changed = tx
+            .execute(
+                "UPDATE accounts SET debits_pending = u.dq, debits_posted = u.dp, \
+                 credits_pending = u.cq, credits_posted = u.cp \
+                 FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) \
+                 AS u(id, dq, dp, cq, cp) WHERE accounts.id = u.id",
+                &[&ids, &dq, &dp, &cq, &cp],
+            )
+            .await?;
+        assert_eq!(
+            changed as usize,
+            accounts.len(),
+            "every changed account exists"
+        );
+    }
+    Ok(())
+}
+
+fn customer_from_row(row: &Row) -> CustomerRow {
+    CustomerRow {
+        id: row.get(0),
+        full_name: row.get(1),
+        id_document_type: row.get(2),
+        id_number_ciphertext: row.get(3),
+        id_number_lookup: row.get(4),
+        birth_date: row.get(5),
+        address: row.get(6),
+        phone: row.get(7),
+        created_at_ms: row.get(8),
+    }
+}
+
+fn card_from_row(row: &Row) -> CardRow {
+    let month: i16 = row.get(5);
+    let year: i32 = row.get(6);
+    CardRow {
+        id: row.get(0),
+        account_id: row.get(1),
+        pan_ciphertext: row.get(2),
+        pan_lookup: row.get(3),
+        last4: row.get(4),
+        expiry_month: month as u8,
+        expiry_year: year as u16,
+        holder_name: row.get(7),
+        network: row.get(8),
+        created_at_ms: row.get(9),
+    }
+}
+
+fn duplicate(error: tokio_postgres::Error, what: &'static str) -> StoreError {
+    match StoreError::from(error) {
+        StoreError::Duplicate(_) => StoreError::Duplicate(what),
+        other => other,
+    }
+}
+
+impl BankStore for PgBank {
+    async fn commit_transfers(
+        &self,
+        now_ms: i64,
+        commands: Vec<TransferCommand>,
+    ) -> Result<Vec<Decision>> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await?;
+        let (account_ids, transfer_ids) = ledger::ids_to_load(&commands);
+        let mut snapshot = Snapshot::default();
+        let rows = tx
+            .query(
+                &format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ANY($1)"),
+                &[&transfer_ids],
+            )
+            .await?;
+        for row in &rows {
+            let t = transfer_from_row(row, 0)?;
+            snapshot.transfers.insert(t.id, t);
+        }
+        let mut all_accounts = account_ids;
+        all_accounts.extend(ledger::hold_accounts_to_load(&snapshot));
+        all_accounts.sort_unstable();
+        all_accounts.dedup();
+        load_accounts(&tx, &all_accounts, &mut snapshot).await?;
+        let (decisions, effects) = ledger::decide_batch(now_ms, &commands, &mut snapshot);
+        persist(&tx, &effects).await?;
+        tx.commit().await?;
+        Ok(decisions)
+    }
+
+    async fn expire_holds(&self, now_ms: i64, limit: u32) -> Result<usize> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE hold_state = 'pending' \
+                     AND expires_at_ms IS NOT NULL AND expires_at_ms <= $1 \
+                     ORDER BY expires_at_ms LIMIT $2 FOR UPDATE SKIP LOCKED"
+                ),
+                &[&now_ms, &i64::from(limit)],
+            )
+            .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut snapshot = Snapshot::default();
+        for row in &rows {
+            let t = transfer_from_row(row, 0)?;
+            snapshot.transfers.insert(t.id, t);
+        }
+        let accounts = ledger::hold_accounts_to_load(&snapshot);
+        load_accounts(&tx, &accounts, &mut snapshot).await?;
+        let effects = ledger::expire_holds(now_ms, &mut snapshot);
+        persist(&tx, &effects).await?;
+        tx.commit().await?;
+        Ok(effects.holds_changed.len())
+    }
+
+    async fn insert_records(&self, records: Vec<Record>) -> Result<()> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await?;
+        for record in &records {
+            match record {
+                Record::Customer(c) => {
+                    tx.execute(
+                        "INSERT INTO customers (id, full_name, id_document_type, \
+                         id_number_ciphertext, id_number_lookup, birth_date, address, phone, \
+                         created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        &[
+                            &c.id,
+                            &c.full_name,
+                            &c.id_document_type,
+                            &c.id_number_ciphertext,
+                            &c.id_number_lookup,
+                            &c.birth_date,
+                            &c.address,
+                            &c.phone,
+                            &c.created_at_ms,
+                        ],
+                    )
+                    .await
+                    .map_err(|e| duplicate(e, "customer"))?;
+                }
+                Record::Account(a) => {
+                    let x = &a.account;
+                    tx.execute(
+                        &format!(
+                            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                        ),
+                        &[
+                            &x.id,
+                            &a.kind.code(),
+                            &a.customer_id,
+                            &x.currency.code(),
+                            &x.overdraft_limit_minor,
+                            &x.debits_pending,
+                            &x.debits_posted,
+                            &x.credits_pending,
+                            &x.credits_posted,
+                            &a.created_at_ms,
+                        ],
+                    )
+                    .await
+                    .map_err(|e| duplicate(e, "account"))?;
+                }
+                Record::Card(c) => {
+                    tx.execute(
+                        "INSERT INTO cards (id, account_id, pan_ciphertext, pan_lookup, last4, \
+                         expiry_month, expiry_year, holder_name, network, created_at_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        &[
+                            &c.id,
+                            &c.account_id,
+                            &c.pan_ciphertext,
+                            &c.pan_lookup,
+                            &c.last4,
+                            &i16::from(c.expiry_month),
+                            &i32::from(c.expiry_year),
+                            &c.holder_name,
+                            &c.network,
+                            &c.created_at_ms,
+                        ],
+                    )
+                    .await
+                    .map_err(|e| duplicate(e, "card"))?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account(&self, id: Uuid) -> Result<Option<AccountRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn customer(&self, id: Uuid) -> Result<Option<CustomerRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                "SELECT id, full_name, id_document_type, id_number_ciphertext, id_number_lookup, \
+                 birth_date, address, phone, created_at_ms FROM customers WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok(row.as_ref().map(customer_from_row))
+    }
+
+    async fn card_by_lookup(&self, pan_lookup: Vec<u8>) -> Result<Option<CardRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                "SELECT id, account_id, pan_ciphertext, pan_lookup, last4, expiry_month, \
+                 expiry_year, holder_name, network, created_at_ms FROM cards \
+                 WHERE pan_lookup = $1",
+                &[&pan_lookup],
+            )
+            .await?;
+        Ok(row.as_ref().map(card_from_row))
+    }
+
+    async fn transfer(&self, id: Uuid) -> Result<Option<Transfer>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        row.as_ref().map(|r| transfer_from_row(r, 0)).transpose()
+    }
+
+    async fn statement(
+        &self,
+        account_id: Uuid,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StatementLine>> {
+        let limit = i64::from(limit.min(crate::STATEMENT_PAGE_MAX));
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT seq, {TRANSFER_COLUMNS} FROM ( \
+                       SELECT * FROM transfers WHERE debit_account_id = $1 AND seq > $2 \
+                         AND outcome = 'created' \
+                       UNION ALL \
+                       SELECT * FROM transfers WHERE credit_account_id = $1 AND seq > $2 \
+                         AND outcome = 'created' \
+                     ) AS lines ORDER BY seq LIMIT $3"
+                ),
+                &[&account_id, &after_seq, &limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StatementLine {
+                    seq: row.get(0),
+                    transfer: transfer_from_row(row, 1)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_binding(&self, binding: BindingRow) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                "INSERT INTO bindings (code_hash, terminal_id, account_id, created_at_ms) \
+                 VALUES ($1, $2, $3, $4)",
+                &[
+                    &binding.code_hash,
+                    &binding.terminal_id,
+                    &binding.account_id,
+                    &binding.created_at_ms,
+                ],
+            )
+            .await
+            .map_err(|e| duplicate(e, "binding"))?;
+        Ok(())
+    }
+
+    async fn binding(&self, code_hash: Vec<u8>) -> Result<Option<BindingRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                "SELECT code_hash, terminal_id, account_id, created_at_ms FROM bindings \
+                 WHERE code_hash = $1",
+                &[&code_hash],
+            )
+            .await?;
+        Ok(row.map(|row| BindingRow {
+            code_hash: row.get(0),
+            terminal_id: row.get(1),
+            account_id: row.get(2),
+            created_at_ms: row.get(3),
+        }))
+    }
+
+    async fn customer_count(&self) -> Result<i64> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        Ok(client
+            .query_one("SELECT COUNT(*) FROM customers", &[])
+            .await?
+            .get(0))
+    }
+
+    async fn accounts_of_kind(&self, kind: AccountKind, limit: u32) -> Result<Vec<AccountRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE kind = $1 \
+                     ORDER BY created_at_ms, id LIMIT $2"
+                ),
+                &[&kind.code(), &i64::from(limit)],
+            )
+            .await?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    async fn totals(&self) -> Result<LedgerTotals> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let a = client
+            .query_one(
+                "SELECT COUNT(*), COALESCE(SUM(debits_posted), 0)::int8, \
+                 COALESCE(SUM(credits_posted), 0)::int8, COALESCE(SUM(debits_pending), 0)::int8, \
+                 COALESCE(SUM(credits_pending), 0)::int8 FROM accounts",
+                &[],
+            )
+            .await?;
+        let t = client
+            .query_one(
+                "SELECT COUNT(*) FILTER (WHERE outcome = 'created'), \
+                 COUNT(*) FILTER (WHERE outcome <> 'created'), \
+                 COALESCE(SUM(amount_minor) FILTER (WHERE outcome = 'created' \
+                   AND kind IN ('single', 'post_pending')), 0)::int8, \
+                 COALESCE(SUM(amount_minor) FILTER (WHERE hold_state = 'pending'), 0)::int8 \
+                 FROM transfers",
+                &[],
+            )
+            .await?;
+        Ok(LedgerTotals {
+            accounts: a.get(0),
+            debits_posted: a.get(1),
+            credits_posted: a.get(2),
+            debits_pending: a.get(3),
+            credits_pending: a.get(4),
+            transfers_created: t.get(0),
+            transfers_rejected: t.get(1),
+            posted_from_transfers: t.get(2),
+            pending_from_holds: t.get(3),
+        })
+    }
+}
+
+/// The hub's records in a PostgreSQL schema. Several hub processes may share it.
+#[derive(Clone)]
+pub struct PgHub {
+    pool: Pool,
+}
+
+impl PgHub {
+    pub async fn connect(url: &str, schema_name: &str) -> Result<PgHub> {
+        Ok(PgHub {
+            pool: connect(url, schema_name, schema::HUB_POSTGRES).await?,
+        })
+    }
+}
+
+fn caller_from_row(row: &Row) -> CallerRow {
+    CallerRow {
+        id: row.get(0),
+        kind: row.get(1),
+        name: row.get(2),
+        token_hash: row.get(3),
+        created_at_ms: row.get(4),
+    }
+}
+
+impl HubStore for PgHub {
+    async fn insert_caller(&self, caller: CallerRow) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                "INSERT INTO callers (id, kind, name, token_hash, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &caller.id,
+                    &caller.kind,
+                    &caller.name,
+                    &caller.token_hash,
+                    &caller.created_at_ms,
+                ],
+            )
+            .await
+            .map_err(|e| duplicate(e, "caller"))?;
+        Ok(())
+    }
+
+    async fn caller_by_token_hash(&self, token_hash: Vec<u8>) -> Result<Option<CallerRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                "SELECT id, kind, name, token_hash, created_at_ms FROM callers \
+                 WHERE token_hash = $1",
+                &[&token_hash],
+            )
+            .await?;
+        Ok(row.as_ref().map(caller_from_row))
+    }
+
+    async fn callers(&self, after: Option<(i64, Uuid)>, limit: u32) -> Result<Vec<CallerRow>> {
+        let limit = i64::from(limit.min(crate::CALLERS_PAGE_MAX));
+        let (after_ms, after_id) = after.unwrap_or((i64::MIN, Uuid::nil()));
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                "SELECT id, kind, name, token_hash, created_at_ms FROM callers \
+                 WHERE (created_at_ms, id) > ($1, $2) ORDER BY created_at_ms, id LIMIT $3",
+                &[&after_ms, &after_id, &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(caller_from_row).collect())
+    }
+
+    async fn claim(&self, record: IdempotencyRecord) -> Result<Claim> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        // Insert, or take over a lapsed claim of the same request; otherwise report what is there.
+        let claimed = client
+            .execute(
+                "INSERT INTO idempotency_records (caller_id, key, request_hash, response_status, \
+                 response_body, locked_until_ms, created_at_ms) \
+                 VALUES ($1, $2, $3, NULL, '', $4, $5) \
+                 ON CONFLICT (caller_id, key) DO UPDATE SET locked_until_ms = \
+                 excluded.locked_until_ms \
+                 WHERE idempotency_records.response_status IS NULL \
+                 AND idempotency_records.locked_until_ms <= excluded.created_at_ms \
+                 AND idempotency_records.request_hash = excluded.request_hash",
+                &[
+                    &record.caller_id,
+                    &record.key,
+                    &record.request_hash,
+                    &record.locked_until_ms,
+                    &record.created_at_ms,
+                ],
+            )
+            .await?;
+        if claimed == 1 {
+            return Ok(Claim::Claimed);
+        }
+        let row = client
+            .query_one(
+                "SELECT caller_id, key, request_hash, response_status, response_body, \
+                 locked_until_ms, created_at_ms FROM idempotency_records \
+                 WHERE caller_id = $1 AND key = $2",
+                &[&record.caller_id, &record.key],
+            )
+            .await?;
+        let status: Option<i32> = row.get(3);
+        Ok(Claim::Existing(IdempotencyRecord {
+            caller_id: row.get(0),
+            key: row.get(1),
+            request_hash: row.get(2),
+            response_status: status.map(|s| s as u16),
+            response_body: row.get(4),
+            locked_until_ms: row.get(5),
+            created_at_ms: row.get(6),
+        }))
+    }
+
+    async fn complete(
+        &self,
+        caller_id: Uuid,
+        key: String,
+        status: u16,
+        body: Vec<u8>,
+    ) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                "UPDATE idempotency_records SET response_status = $3, response_body = $4 \
+                 WHERE caller_id = $1 AND key = $2",
+                &[&caller_id, &key, &i32::from(status), &body],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn release(&self, caller_id: Uuid, key: String) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                "DELETE FROM idempotency_records WHERE caller_id = $1 AND key = $2 \
+                 AND response_status IS NULL",
+                &[&caller_id, &key],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client.query_one("SELECT 1", &[]).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+//! Migrations, in order, per service and backend. A migration is never edited once released:
+//! add a new one. `schema_migrations` records which ran.
+//!
+//! The two dialects differ only where they must: ids are 16-byte BLOBs in SQLite and `uuid` in
+//! PostgreSQL; the transfer sequence is SQLite's rowid and a PostgreSQL identity column.
+
+pub const BANK_SQLITE: &[&str] = &[r#"
+CREATE TABLE customers (
+    id BLOB PRIMARY KEY,
+    full_name TEXT NOT NULL,
+    id_document_type TEXT NOT NULL,
+    id_number_ciphertext BLOB NOT NULL,
+    id_number_lookup BLOB NOT NULL,
+    birth_date TEXT NOT NULL,
+    address TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX customers_id_number ON customers (id_number_lookup);
+CREATE TABLE accounts (
+    id BLOB PRIMARY KEY,
+    kind TEXT NOT NULL,
+    customer_id BLOB REFERENCES customers (id),
+    currency TEXT NOT NULL,
+    overdraft_limit_minor INTEGER,
+    debits_pending INTEGER NOT NULL CHECK (debits_pending >= 0),
+    debits_posted INTEGER NOT NULL CHECK (debits_posted >= 0),
+    credits_pending INTEGER NOT NULL CHECK (credits_pending >= 0),
+    credits_posted INTEGER NOT NULL CHECK (credits_posted >= 0),
+    created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX accounts_kind ON accounts (kind);
+CREATE TABLE cards (
+    id BLOB PRIMARY KEY,
+    account_id BLOB NOT NULL REFERENCES accounts (id),
+    pan_ciphertext BLOB NOT NULL,
+    pan_lookup BLOB NOT NULL UNIQUE,
+    last4 TEXT NOT NULL,
+    expiry_month INTEGER NOT NULL,
+    expiry_year INTEGER NOT NULL,
+    holder_name TEXT NOT NULL,
+    network TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE TABLE transfers (
+    seq INTEGER PRIMARY KEY,
+    id BLOB NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    debit_account_id BLOB,
+    credit_account_id BLOB,
+    amount_minor INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    pending_id BLOB,
+    timeout_seconds INTEGER,
+    reference TEXT,
+    outcome TEXT NOT NULL,
+    requested_amount_minor INTEGER,
+    requested_debit_account_id BLOB,
+    requested_credit_account_id BLOB,
+    hold_state TEXT,
+    expires_at_ms INTEGER,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX transfers_debit ON transfers (debit_account_id, seq) WHERE outcome = 'created';
+CREATE INDEX transfers_credit ON transfers (credit_account_id, seq) WHERE outcome = 'created';
+CREATE INDEX transfers_holds_expiring ON transfers (expires_at_ms)
+    WHERE hold_state = 'pending' AND expires_at_ms IS NOT NULL;
+CREATE TABLE bindings (
+    code_hash BLOB PRIMARY KEY,
+    terminal_id TEXT NOT NULL,
+    account_id BLOB NOT NULL REFERENCES accounts (id),
+    created_at_ms INTEGER NOT NULL
+);
+"#];
+
+pub const BANK_POSTGRES: &[&str] = &[r#"
+CREATE TABLE customers (
+    id uuid PRIMARY KEY,
+    full_name text NOT NULL,
+    id_document_type text NOT NULL,
+    id_number_ciphertext bytea NOT NULL,
+    id_number_lookup bytea NOT NULL,
+    birth_date text NOT NULL,
+    address text NOT NULL,
+    phone text NOT NULL,
+    created_at_ms bigint NOT NULL
+);
+CREATE INDEX customers_id_number ON customers (id_number_lookup);
+CREATE TABLE accounts (
+    id uuid PRIMARY KEY,
+    kind text NOT NULL,
+    customer_id uuid REFERENCES customers (id),
+    currency text NOT NULL,
+    overdraft_limit_minor bigint,
+    debits_pending bigint NOT NULL CHECK (debits_pending >= 0),
+    debits_posted bigint NOT NULL CHECK (debits_posted >= 0),
+    credits_pending bigint NOT NULL CHECK (credits_pending >= 0),
+    credits_posted bigint NOT NULL CHECK (credits_posted >= 0),
+    created_at_ms bigint NOT NULL
+);
+CREATE INDEX accounts_kind ON accounts (kind);
+CREATE TABLE cards (
+    id uuid PRIMARY KEY,
+    account_id uuid NOT NULL REFERENCES accounts (id),
+    pan_ciphertext bytea NOT NULL,
+    pan_lookup bytea NOT NULL UNIQUE,
+    last4 text NOT NULL,
+    expiry_month smallint NOT NULL,
+    expiry_year integer NOT NULL,
+    holder_name text NOT NULL,
+    network text NOT NULL,
+    created_at_ms bigint NOT NULL
+);
+CREATE TABLE transfers (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id uuid NOT NULL UNIQUE,
+    kind text NOT NULL,
+    debit_account_id uuid,
+    credit_account_id uuid,
+    amount_minor bigint NOT NULL,
+    currency text NOT NULL,
+    pending_id uuid,
+    timeout_seconds bigint,
+    reference text,
+    outcome text NOT NULL,
+    requested_amount_minor bigint,
+    requested_debit_account_id uuid,
+    requested_credit_account_id uuid,
+    hold_state text,
+    expires_at_ms bigint,
+    created_at_ms bigint NOT NULL
+);
+CREATE INDEX transfers_debit ON transfers (debit_account_id, seq) WHERE outcome = 'created';
+CREATE INDEX transfers_credit ON transfers (credit_account_id, seq) WHERE outcome = 'created';
+CREATE INDEX transfers_holds_expiring ON transfers (expires_at_ms)
+    WHERE hold_state = 'pending' AND expires_at_ms IS NOT NULL;
+CREATE TABLE bindings (
+    code_hash bytea PRIMARY KEY,
+    terminal_id text NOT NULL,
+    account_id uuid NOT NULL REFERENCES accounts (id),
+    created_at_ms bigint NOT NULL
+);
+"#];
+
+pub const HUB_SQLITE: &[&str] = &[r#"
+CREATE TABLE callers (
+    id BLOB PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX callers_created ON callers (created_at_ms, id);
+CREATE TABLE idempotency_records (
+    caller_id BLOB NOT NULL,
+    key TEXT NOT NULL,
+    request_hash BLOB NOT NULL,
+    response_status INTEGER,
+    response_body BLOB NOT NULL,
+    locked_until_ms INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (caller_id, key)
+);
+"#];
+
+pub const HUB_POSTGRES: &[&str] = &[r#"
+CREATE TABLE callers (
+    id uuid PRIMARY KEY,
+    kind text NOT NULL,
+    name text NOT NULL,
+    token_hash bytea NOT NULL UNIQUE,
+    created_at_ms bigint NOT NULL
+);
+CREATE INDEX callers_created ON callers (created_at_ms, id);
+CREATE TABLE idempotency_records (
+    caller_id uuid NOT NULL,
+    key text NOT NULL,
+    request_hash bytea NOT NULL,
+    response_status integer,
+    response_body bytea NOT NULL,
+    locked_until_ms bigint NOT NULL,
+    created_at_ms bigint NOT NULL,
+    PRIMARY KEY (caller_id, key)
+);
+"#];

@@ -1,0 +1,789 @@
+//! The SQLite backend: one file per service, WAL, `synchronous=FULL` (a commit is on disk when it
+//! returns).
+//!
+//! One writer connection behind a mutex takes every write, so writers never meet `SQLITE_BUSY`;
+//! readers take connections from a small pool and run beside it (WAL lets them). All calls run on
+//! tokio's blocking pool: SQLite is synchronous and fast, and a statement costs microseconds.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use scanpay_core::ledger::{
+    self, Account, Decision, HoldState, Outcome, Snapshot, Transfer, TransferCommand, TransferKind,
+};
+use scanpay_core::money::Currency;
+use uuid::Uuid;
+
+use crate::{
+    AccountKind, AccountRow, BankStore, BindingRow, CallerRow, CardRow, Claim, CustomerRow,
+    HubStore, IdempotencyRecord, LedgerTotals, Record, Result, StatementLine, StoreError, schema,
+};
+
+/// Readers kept open for reuse; more may be opened under load and are closed after use.
+const READERS_KEPT_MAX: usize = 8;
+
+struct Db {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -65536;",
+    )?;
+    Ok(connection)
+}
+
+impl Db {
+    fn open(path: &Path, migrations: &[&str]) -> Result<Arc<Db>> {
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(e.to_string()))?;
+        }
+        let mut writer = open_connection(path)?;
+        migrate(&mut writer, migrations)?;
+        Ok(Arc::new(Db {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        }))
+    }
+
+    async fn write<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut connection = db.writer.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut connection)
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))?
+    }
+
+    async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = db.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let connection = match pooled {
+                Some(c) => c,
+                None => open_connection(&db.path)?,
+            };
+            let result = f(&connection);
+            let mut readers = db.readers.lock().unwrap_or_else(|e| e.into_inner());
+            if readers.len() < READERS_KEPT_MAX {
+                readers.push(connection);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))?
+    }
+}
+
+fn migrate(connection: &mut Connection, migrations: &[&str]) -> Result<()> {
+    connection.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)",
+    )?;
+    let done: i64 = connection.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |row| row.get(0),
+    )?;
+    for (index, sql) in migrations.iter().enumerate().skip(done as usize) {
+        let tx = connection.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES (?1)",
+            [index as i64 + 1],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The bank's ledger and records in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteBank {
+    db: Arc<Db>,
+}
+
+impl SqliteBank {
+    pub fn open(path: &Path) -> Result<SqliteBank> {
+        Ok(SqliteBank {
+            db: Db::open(path, schema::BANK_SQLITE)?,
+        })
+    }
+}
+
+const TRANSFER_COLUMNS: &str = "id, kind, debit_account_id, credit_account_id, amount_minor, \
+    currency, pending_id, timeout_seconds, reference, outcome, requested_amount_minor, \
+    requested_debit_account_id, requested_credit_account_id, hold_state, expires_at_ms, \
+    created_at_ms";
+
+const ACCOUNT_COLUMNS: &str = "id, kind, customer_id, currency, overdraft_limit_minor, \
+    debits_pending, debits_posted, credits_pending, credits_posted, created_at_ms";
+
+fn corrupt(what: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnName(format!("unreadable {what}"))
+}
+
+fn currency_from(text: String) -> rusqlite::Result<Currency> {
+    Currency::parse(&text).map_err(|_| corrupt("currency"))
+}
+
+fn transfer_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Transfer> {
+    let kind: String = row.get(offset + 1)?;
+    let outcome: String = row.get(offset + 9)?;
+    let hold_state: Option<String> = row.get(offset + 13)?;
+    let timeout: Option<i64> = row.get(offset + 7)?;
+    Ok(Transfer {
+        id: row.get(offset)?,
+        kind: TransferKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+        debit_account_id: row.get(offset + 2)?,
+        credit_account_id: row.get(offset + 3)?,
+        amount_minor: row.get(offset + 4)?,
+        currency: currency_from(row.get(offset + 5)?)?,
+        pending_id: row.get(offset + 6)?,
+        timeout_seconds: timeout.map(|t| t as u32),
+        reference: row.get(offset + 8)?,
+        outcome: Outcome::parse(&outcome).ok_or_else(|| corrupt("outcome"))?,
+        requested_amount_minor: row.get(offset + 10)?,
+        requested_debit_account_id: row.get(offset + 11)?,
+        requested_credit_account_id: row.get(offset + 12)?,
+        hold_state: match hold_state {
+            Some(s) => Some(HoldState::parse(&s).ok_or_else(|| corrupt("hold state"))?),
+            None => None,
+        },
+        expires_at_ms: row.get(offset + 14)?,
+        created_at_ms: row.get(offset + 15)?,
+    })
+}
+
+fn account_from_row(row: &Row<'_>) -> rusqlite::Result<AccountRow> {
+    let kind: String = row.get(1)?;
+    Ok(AccountRow {
+        account: Account {
+            id: row.get(0)?,
+            currency: currency_from(row.get(3)?)?,
+            overdraft_limit_minor: row.get(4)?,
+            debits_pending: row.get(5)?,
+            debits_posted: row.get(6)?,
+            credits_pending: row.get(7)?,
+            credits_posted: row.get(8)?,
+        },
+        kind: AccountKind::parse(&kind).ok_or_else(|| corrupt("account kind"))?,
+        customer_id: row.get(2)?,
+        created_at_ms: row.get(9)?,
+    })
+}
+
+fn load_accounts(tx: &Connection, ids: &[Uuid], snapshot: &mut Snapshot) -> Result<()> {
+    let mut statement = tx.prepare_cached(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"
+    ))?;
+    for id in ids {
+        if let Some(row) = statement.query_row([id], account_from_row).optional()? {
+            snapshot.accounts.insert(*id, row.account);
+        }
+    }
+    Ok(())
+}
+
+fn insert_transfer(tx: &Connection, t: &Transfer) -> Result<()> {
+    let mut statement = tx.prepare_cached(&format!(
+        "INSERT INTO transfers ({TRANSFER_COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    ))?;
+    statement.execute(params![
+        t.id,
+        t.kind.code(),
+        t.debit_account_id,
+        t.credit_account_id,
+        t.amount_minor,
+        t.currency.code(),
+        t.pending_id,
+        t.timeout_seconds.map(i64::from),
+        t.reference,
+        t.outcome.code(),
+        t.requested_amount_minor,
+        t.requested_debit_account_id,
+        t.requested_credit_account_id,
+        t.hold_state.map(HoldState::code),
+        t.expires_at_ms,
+        t.created_at_ms,
+    ])?;
+    Ok(())
+}
+
+fn persist(tx: &Connection, effects: &ledger::BatchEffects) -> Result<()> {
+    for transfer in &effects.inserted {
+        insert_transfer(tx, transfer)?;
+    }
+    let mut hold = tx.prepare_cached("UPDATE transfers SET hold_state = ?2 WHERE id = ?1")?;
+    for (id, state) in &effects.holds_changed {
+        hold.execute(params![id, state.code()])?;
+    }
+    let mut account = tx.prepare_cached(
+        "UPDATE accounts SET debits_pending = ?2, debits_posted = ?3, credits_pending = ?4, \
+         credits_posted = ?5 WHERE id = ?1",
+    )?;
+    for a in &effects.accounts_changed {
+        let changed = account.execute(params![
+            a.id,
+            a.debits_pending,
+            a.debits_posted,
+            a.credits_pending,
+            a.credits_posted
+        ])?;
+        assert_eq!(changed, 1, "a changed account exists");
+    }
+    Ok(())
+}
+
+fn commit_batch(
+    connection: &mut Connection,
+    now_ms: i64,
+    commands: &[TransferCommand],
+) -> Result<Vec<Decision>> {
+    let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let (account_ids, transfer_ids) = ledger::ids_to_load(commands);
+    let mut snapshot = Snapshot::default();
+    {
+        let mut statement = tx.prepare_cached(&format!(
+            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ?1"
+        ))?;
+        for id in &transfer_ids {
+            if let Some(t) = statement
+                .query_row([id], |row| transfer_from_row(row, 0))
+                .optional()?
+            {
+                snapshot.transfers.insert(*id, t);
+            }
+        }
+    }
+    load_accounts(&tx, &account_ids, &mut snapshot)?;
+    let hold_accounts = ledger::hold_accounts_to_load(&snapshot);
+    load_accounts(&tx, &hold_accounts, &mut snapshot)?;
+    let (decisions, effects) = ledger::decide_batch(now_ms, commands, &mut snapshot);
+    persist(&tx, &effects)?;
+    tx.commit()?;
+    Ok(decisions)
+}
+
+fn expire_batch(connection: &mut Connection, now_ms: i64, limit: u32) -> Result<usize> {
+    let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut snapshot = Snapshot::default();
+    {
+        let mut statement = tx.prepare_cached(&format!(
+            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE hold_state = 'pending' \
+             AND expires_at_ms IS NOT NULL AND expires_at_ms <= ?1 ORDER BY expires_at_ms LIMIT ?2"
+        ))?;
+        let rows = statement.query_map(params![now_ms, limit], |row| transfer_from_row(row, 0))?;
+        for row in rows {
+            let t = row?;
+            snapshot.transfers.insert(t.id, t);
+        }
+    }
+    if snapshot.transfers.is_empty() {
+        return Ok(0);
+    }
+    let accounts = ledger::hold_accounts_to_load(&snapshot);
+    load_accounts(&tx, &accounts, &mut snapshot)?;
+    let effects = ledger::expire_holds(now_ms, &mut snapshot);
+    persist(&tx, &effects)?;
+    tx.commit()?;
+    Ok(effects.holds_changed.len())
+}
+
+fn insert_record(tx: &Connection, record: &Record) -> Result<()> {
+    match record {
+        Record::Customer(c) => {
+            tx.prepare_cached(
+                "INSERT INTO customers (id, full_name, id_document_type, id_number_ciphertext, \
+                 id_number_lookup, birth_date, address, phone, created_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                c.id,
+                c.full_name,
+                c.id_document_type,
+                c.id_number_ciphertext,
+                c.id_number_lookup,
+                c.birth_date,
+                c.address,
+                c.phone,
+                c.created_at_ms
+            ])
+            .map_err(|e| duplicate(e, "customer"))?;
+        }
+        Record::Account(a) => {
+            let x = &a.account;
+            tx.prepare_cached(&format!(
+                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))?
+            .execute(params![
+                x.id,
+                a.kind.code(),
+                a.customer_id,
+                x.currency.code(),
+                x.overdraft_limit_minor,
+                x.debits_pending,
+                x.debits_posted,
+                x.credits_pending,
+                x.credits_posted,
+                a.created_at_ms
+            ])
+            .map_err(|e| duplicate(e, "account"))?;
+        }
+        Record::Card(c) => {
+            tx.prepare_cached(
+                "INSERT INTO cards (id, account_id, pan_ciphertext, pan_lookup, last4, \
+                 expiry_month, expiry_year, holder_name, network, created_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                c.id,
+                c.account_id,
+                c.pan_ciphertext,
+                c.pan_lookup,
+                c.last4,
+                c.expiry_month,
+                c.expiry_year,
+                c.holder_name,
+                c.network,
+                c.created_at_ms
+            ])
+            .map_err(|e| duplicate(e, "card"))?;
+        }
+    }
+    Ok(())
+}
+
+fn duplicate(error: rusqlite::Error, what: &'static str) -> StoreError {
+    match StoreError::from(error) {
+        StoreError::Duplicate(_) => StoreError::Duplicate(what),
+        other => other,
+    }
+}
+
+fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<CustomerRow> {
+    Ok(CustomerRow {
+        id: row.get(0)?,
+        full_name: row.get(1)?,
+        id_document_type: row.get(2)?,
+        id_number_ciphertext: row.get(3)?,
+        id_number_lookup: row.get(4)?,
+        birth_date: row.get(5)?,
+        address: row.get(6)?,
+        phone: row.get(7)?,
+        created_at_ms: row.get(8)?,
+    })
+}
+
+fn card_from_row(row: &Row<'_>) -> rusqlite::Result<CardRow> {
+    Ok(CardRow {
+        id: row.get(0)?,
+        account_id: row.get(1)?,
+        pan_ciphertext: row.get(2)?,
+        pan_lookup: row.get(3)?,
+        last4: row.get(4)?,
+        expiry_month: row.get(5)?,
+        expiry_year: row.get(6)?,
+        holder_name: row.get(7)?,
+        network: row.get(8)?,
+        created_at_ms: row.get(9)?,
+    })
+}
+
+impl BankStore for SqliteBank {
+    async fn commit_transfers(
+        &self,
+        now_ms: i64,
+        commands: Vec<TransferCommand>,
+    ) -> Result<Vec<Decision>> {
+        self.db
+            .write(move |c| commit_batch(c, now_ms, &commands))
+            .await
+    }
+
+    async fn expire_holds(&self, now_ms: i64, limit: u32) -> Result<usize> {
+        self.db.write(move |c| expire_batch(c, now_ms, limit)).await
+    }
+
+    async fn insert_records(&self, records: Vec<Record>) -> Result<()> {
+        self.db
+            .write(move |c| {
+                let tx = c.transaction()?;
+                for record in &records {
+                    insert_record(&tx, record)?;
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn account(&self, id: Uuid) -> Result<Option<AccountRow>> {
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(&format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"
+                ))?
+                .query_row([id], account_from_row)
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn customer(&self, id: Uuid) -> Result<Option<CustomerRow>> {
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT id, full_name, id_document_type, id_number_ciphertext, \
+                     id_number_lookup, birth_date, address, phone, created_at_ms \
+                     FROM customers WHERE id = ?1",
+                )?
+                .query_row([id], customer_from_row)
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn card_by_lookup(&self, pan_lookup: Vec<u8>) -> Result<Option<CardRow>> {
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT id, account_id, pan_ciphertext, pan_lookup, last4, expiry_month, \
+                     expiry_year, holder_name, network, created_at_ms FROM cards \
+                     WHERE pan_lookup = ?1",
+                )?
+                .query_row([pan_lookup], card_from_row)
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn transfer(&self, id: Uuid) -> Result<Option<Transfer>> {
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(&format!(
+                    "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ?1"
+                ))?
+                .query_row([id], |row| transfer_from_row(row, 0))
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn statement(
+        &self,
+        account_id: Uuid,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StatementLine>> {
+        let limit = limit.min(crate::STATEMENT_PAGE_MAX);
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT seq, {TRANSFER_COLUMNS} FROM ( \
+                       SELECT * FROM transfers WHERE debit_account_id = ?1 AND seq > ?2 \
+                         AND outcome = 'created' \
+                       UNION ALL \
+                       SELECT * FROM transfers WHERE credit_account_id = ?1 AND seq > ?2 \
+                         AND outcome = 'created' \
+                     ) ORDER BY seq LIMIT ?3"
+                ))?;
+                let rows = statement.query_map(params![account_id, after_seq, limit], |row| {
+                    Ok(StatementLine {
+                        seq: row.get(0)?,
+                        transfer: transfer_from_row(row, 1)?,
+                    })
+                })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn insert_binding(&self, binding: BindingRow) -> Result<()> {
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO bindings (code_hash, terminal_id, account_id, created_at_ms) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    binding.code_hash,
+                    binding.terminal_id,
+                    binding.account_id,
+                    binding.created_at_ms
+                ])
+                .map_err(|e| duplicate(e, "binding"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn binding(&self, code_hash: Vec<u8>) -> Result<Option<BindingRow>> {
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT code_hash, terminal_id, account_id, created_at_ms FROM bindings \
+                     WHERE code_hash = ?1",
+                )?
+                .query_row([code_hash], |row| {
+                    Ok(BindingRow {
+                        code_hash: row.get(0)?,
+                        terminal_id: row.get(1)?,
+                        account_id: row.get(2)?,
+                        created_at_ms: row.get(3)?,
+                    })
+                })
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn customer_count(&self) -> Result<i64> {
+        self.db
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?))
+            .await
+    }
+
+    async fn accounts_of_kind(&self, kind: AccountKind, limit: u32) -> Result<Vec<AccountRow>> {
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE kind = ?1 \
+                     ORDER BY created_at_ms, id LIMIT ?2"
+                ))?;
+                let rows = statement.query_map(params![kind.code(), limit], account_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn totals(&self) -> Result<LedgerTotals> {
+        self.db
+            .read(|c| {
+                let mut totals = c.query_row(
+                    "SELECT COUNT(*), COALESCE(SUM(debits_posted), 0), \
+                     COALESCE(SUM(credits_posted), 0), COALESCE(SUM(debits_pending), 0), \
+                     COALESCE(SUM(credits_pending), 0) FROM accounts",
+                    [],
+                    |r| {
+                        Ok(LedgerTotals {
+                            accounts: r.get(0)?,
+                            debits_posted: r.get(1)?,
+                            credits_posted: r.get(2)?,
+                            debits_pending: r.get(3)?,
+                            credits_pending: r.get(4)?,
+                            ..LedgerTotals::default()
+                        })
+                    },
+                )?;
+                (
+                    totals.transfers_created,
+                    totals.transfers_rejected,
+                    totals.posted_from_transfers,
+                    totals.pending_from_holds,
+                ) = c.query_row(
+                    "SELECT \
+                       COALESCE(SUM(outcome = 'created'), 0), \
+                       COALESCE(SUM(outcome <> 'created'), 0), \
+                       COALESCE(SUM(CASE WHEN outcome = 'created' AND kind IN \
+                         ('single', 'post_pending') THEN amount_minor ELSE 0 END), 0), \
+                       COALESCE(SUM(CASE WHEN hold_state = 'pending' THEN amount_minor \
+                         ELSE 0 END), 0) \
+                     FROM transfers",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )?;
+                Ok(totals)
+            })
+            .await
+    }
+}
+
+/// The hub's records in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteHub {
+    db: Arc<Db>,
+}
+
+impl SqliteHub {
+    pub fn open(path: &Path) -> Result<SqliteHub> {
+        Ok(SqliteHub {
+            db: Db::open(path, schema::HUB_SQLITE)?,
+        })
+    }
+}
+
+fn caller_from_row(row: &Row<'_>) -> rusqlite::Result<CallerRow> {
+    Ok(CallerRow {
+        id: row.get(0)?,
+        kind: row.get(1)?,
+        name: row.get(2)?,
+        token_hash: row.get(3)?,
+        created_at_ms: row.get(4)?,
+    })
+}
+
+fn idempotency_from_row(row: &Row<'_>) -> rusqlite::Result<IdempotencyRecord> {
+    let status: Option<i64> = row.get(3)?;
+    Ok(IdempotencyRecord {
+        caller_id: row.get(0)?,
+        key: row.get(1)?,
+        request_hash: row.get(2)?,
+        response_status: status.map(|s| s as u16),
+        response_body: row.get(4)?,
+        locked_until_ms: row.get(5)?,
+        created_at_ms: row.get(6)?,
+    })
+}
+
+impl HubStore for SqliteHub {
+    async fn insert_caller(&self, caller: CallerRow) -> Result<()> {
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO callers (id, kind, name, token_hash, created_at_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    caller.id,
+                    caller.kind,
+                    caller.name,
+                    caller.token_hash,
+                    caller.created_at_ms
+                ])
+                .map_err(|e| duplicate(e, "caller"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn caller_by_token_hash(&self, token_hash: Vec<u8>) -> Result<Option<CallerRow>> {
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT id, kind, name, token_hash, created_at_ms FROM callers \
+                     WHERE token_hash = ?1",
+                )?
+                .query_row([token_hash], caller_from_row)
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn callers(&self, after: Option<(i64, Uuid)>, limit: u32) -> Result<Vec<CallerRow>> {
+        let limit = limit.min(crate::CALLERS_PAGE_MAX);
+        let (after_ms, after_id) = after.unwrap_or((i64::MIN, Uuid::nil()));
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT id, kind, name, token_hash, created_at_ms FROM callers \
+                     WHERE (created_at_ms, id) > (?1, ?2) ORDER BY created_at_ms, id LIMIT ?3",
+                )?;
+                let rows =
+                    statement.query_map(params![after_ms, after_id, limit], caller_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn claim(&self, record: IdempotencyRecord) -> Result<Claim> {
+        self.db
+            .write(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let existing = tx
+                    .prepare_cached(
+                        "SELECT caller_id, key, request_hash, response_status, response_body, \
+                         locked_until_ms, created_at_ms FROM idempotency_records \
+                         WHERE caller_id = ?1 AND key = ?2",
+                    )?
+                    .query_row(params![record.caller_id, record.key], idempotency_from_row)
+                    .optional()?;
+                let claim = match existing {
+                    Some(e)
+                        if e.response_status.is_some()
+                            || e.locked_until_ms > record.created_at_ms
+                            || e.request_hash != record.request_hash =>
+                    {
+                        Claim::Existing(e)
+                    }
+                    _ => {
+                        tx.prepare_cached(
+                            "INSERT INTO idempotency_records (caller_id, key, request_hash, \
+                             response_status, response_body, locked_until_ms, created_at_ms) \
+                             VALUES (?1, ?2, ?3, NULL, x'', ?4, ?5) \
+                             ON CONFLICT (caller_id, key) DO UPDATE SET \
+                             locked_until_ms = excluded.locked_until_ms",
+                        )?
+                        .execute(params![
+                            record.caller_id,
+                            record.key,
+                            record.request_hash,
+                            record.locked_until_ms,
+                            record.created_at_ms
+                        ])?;
+                        Claim::Claimed
+                    }
+                };
+                tx.commit()?;
+                Ok(claim)
+            })
+            .await
+    }
+
+    async fn complete(
+        &self,
+        caller_id: Uuid,
+        key: String,
+        status: u16,
+        body: Vec<u8>,
+    ) -> Result<()> {
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE idempotency_records SET response_status = ?3, response_body = ?4 \
+                     WHERE caller_id = ?1 AND key = ?2",
+                )?
+                .execute(params![caller_id, key, status, body])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn release(&self, caller_id: Uuid, key: String) -> Result<()> {
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "DELETE FROM idempotency_records WHERE caller_id = ?1 AND key = ?2 \
+                     AND response_status IS NULL",
+                )?
+                .execute(params![caller_id, key])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.db
+            .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+}
