@@ -296,6 +296,35 @@ pub async fn create_account<S: BankStore>(
     Ok((StatusCode::CREATED, Json(account_view(&row))).into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindQuery {
+    kind: String,
+}
+
+/// The bank's own accounts of one kind (`funding` or `clearing`); customers' accounts are not
+/// listed.
+pub async fn bank_accounts<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Query(query): Query<KindQuery>,
+) -> ApiResult<Json<Vec<AccountView>>> {
+    let kind = match AccountKind::parse(&query.kind) {
+        Some(kind @ (AccountKind::Funding | AccountKind::Clearing)) => kind,
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::RequestInvalid,
+                "`kind` must be funding or clearing.",
+            ));
+        }
+    };
+    let rows = bank
+        .store
+        .accounts_of_kind(kind, 100)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(rows.iter().map(account_view).collect()))
+}
+
 pub async fn account<S: BankStore>(
     State(bank): State<Bank<S>>,
     Path(id): Path<Uuid>,

@@ -110,7 +110,10 @@ impl<S: BankStore> Bank<S> {
 pub fn router<S: BankStore>(bank: Bank<S>) -> Router {
     let v1 = Router::new()
         .route("/v1/customers", post(api::create_customer::<S>))
-        .route("/v1/accounts", post(api::create_account::<S>))
+        .route(
+            "/v1/accounts",
+            post(api::create_account::<S>).get(api::bank_accounts::<S>),
+        )
         .route("/v1/accounts/{id}", get(api::account::<S>))
         .route("/v1/accounts/{id}/statement", get(api::statement::<S>))
         .route("/v1/cards", post(api::create_card::<S>))

@@ -109,13 +109,8 @@ pub async fn ledger(options: LedgerBench) -> anyhow::Result<()> {
             let schema = format!("bank_bench_{}", &Uuid::new_v4().simple().to_string()[..8]);
             let store = PgBank::connect(&url, &schema).await?;
             let result = run_ledger(store, "postgres", &options).await;
-            if result.is_ok() {
-                pgbench(
-                    &url,
-                    options.pgbench_seconds,
-                    &result.as_ref().unwrap().clone(),
-                )
-                .await?;
+            if let Ok(measured) = &result {
+                pgbench(&url, options.pgbench_seconds, measured).await?;
             }
             result
         }

@@ -180,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
                 host,
                 port: port.or(file.port).unwrap_or(7080),
                 seed: resolved.seed,
+                schema_prefix: String::new(),
             };
             let running = system::start(&config).await?;
             print_welcome(&running, &config);
@@ -214,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
                     database_url: resolved.database_url.as_deref(),
                     listener,
                     bank_urls,
+                    schema_prefix: "",
                 },
                 stop_rx,
             )
@@ -250,6 +252,7 @@ async fn main() -> anyhow::Result<()> {
                     database_url: resolved.database_url.as_deref(),
                     listener,
                     seed_customers: !no_demo_customers,
+                    schema_prefix: "",
                 },
                 stop_rx,
             )

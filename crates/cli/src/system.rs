@@ -41,12 +41,8 @@ pub fn operator_token_path(data_dir: &Path) -> PathBuf {
 }
 
 /// Resolves to `()` once `stop` says so.
-pub fn stopped(
-    mut stop: watch::Receiver<bool>,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = stop.wait_for(|s| *s).await;
-    }
+pub async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// How to start one bank.
@@ -57,6 +53,8 @@ pub struct BankLaunch<'a> {
     pub listener: TcpListener,
     /// Write the seed file's customers on first start.
     pub seed_customers: bool,
+    /// Prefixed to PostgreSQL schema names, so test runs do not meet (`""` normally).
+    pub schema_prefix: &'a str,
 }
 
 /// Starts a bank; returns its task (ending when `stop` fires and requests drained).
@@ -76,7 +74,7 @@ pub async fn start_bank(
             launch_bank(store, launch, stop).await
         }
         DatabaseUrl::Postgres(url) => {
-            let store = PgBank::connect(&url, &format!("bank_{id}"))
+            let store = PgBank::connect(&url, &format!("{}bank_{id}", launch.schema_prefix))
                 .await
                 .context("connecting to PostgreSQL")?;
             launch_bank(store, launch, stop).await
@@ -130,6 +128,8 @@ pub struct HubLaunch<'a> {
     pub listener: TcpListener,
     /// bank id → its base URL.
     pub bank_urls: Vec<(String, String)>,
+    /// Prefixed to the PostgreSQL schema name (`""` normally).
+    pub schema_prefix: &'a str,
 }
 
 /// Starts the hub; returns its task and the operator token.
@@ -148,7 +148,8 @@ pub async fn start_hub(
             launch_hub(store, launch, stop).await
         }
         DatabaseUrl::Postgres(url) => {
-            let store = PgHub::connect(&url, "hub")
+            let schema = format!("{}hub", launch.schema_prefix);
+            let store = PgHub::connect(&url, &schema)
                 .await
                 .context("connecting to PostgreSQL")?;
             launch_hub(store, launch, stop).await
@@ -204,6 +205,8 @@ pub struct SystemConfig {
     /// The hub's port; banks take the next ones. 0: any free ports.
     pub port: u16,
     pub seed: SeedFile,
+    /// Prefixed to PostgreSQL schema names (`""` normally; tests use their own).
+    pub schema_prefix: String,
 }
 
 pub struct RunningSystem {
@@ -254,6 +257,7 @@ pub async fn start(config: &SystemConfig) -> anyhow::Result<RunningSystem> {
                 database_url: config.database_url.as_deref(),
                 listener,
                 seed_customers: true,
+                schema_prefix: &config.schema_prefix,
             },
             stop_rx.clone(),
         )
@@ -270,6 +274,7 @@ pub async fn start(config: &SystemConfig) -> anyhow::Result<RunningSystem> {
             database_url: config.database_url.as_deref(),
             listener: hub_listener,
             bank_urls: bank_urls.clone(),
+            schema_prefix: &config.schema_prefix,
         },
         stop_rx,
     )

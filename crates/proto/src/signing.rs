@@ -89,15 +89,17 @@ mod tests {
         let secret = b"bank-secret";
         let body = br#"{"a":1}"#;
         let good = sign(secret, 1_000, "POST", "/v1/transfers", body);
-        let cases: &[(
-            &str,
-            Option<&str>,
-            Option<&str>,
-            &str,
-            &[u8],
+        // (name, timestamp header, signature header, path, body, now, expected)
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a str,
+            &'a [u8],
             i64,
             Result<(), SignatureError>,
-        )] = &[
+        );
+        let cases: &[Case] = &[
             (
                 "valid",
                 Some("1000"),

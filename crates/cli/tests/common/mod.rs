@@ -1,0 +1,362 @@
+//! What the black-box tests share: backends, a test system started as `scanpay up` starts it,
+//! and HTTP clients that talk to it the way the hub and a wallet do.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use scanpay::system;
+use scanpay_bank::seed::SeedFile;
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server the tests use. Not reachable is a failure, never a skip.
+pub fn postgres_url() -> String {
+    std::env::var("SCANPAY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+impl Backend {
+    pub fn database_url(self) -> Option<String> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(postgres_url()),
+        }
+    }
+}
+
+/// A seed file with two small banks (unique ids, so PostgreSQL schemas never meet) and the two
+/// named demo customers.
+pub fn test_seed(generated: u32) -> SeedFile {
+    let mut seed = SeedFile::parse(scanpay_bank::seed::DEMO).unwrap();
+    for bank in &mut seed.bank {
+        bank.generated_customers = generated;
+    }
+    seed
+}
+
+pub struct TestSystem {
+    pub running: Option<system::RunningSystem>,
+    pub data_dir: tempfile::TempDir,
+    pub backend: Backend,
+    pub schema_prefix: String,
+    pub seed: SeedFile,
+}
+
+impl TestSystem {
+    pub async fn start(backend: Backend) -> TestSystem {
+        Self::start_with(backend, test_seed(5)).await
+    }
+
+    pub async fn start_with(backend: Backend, seed: SeedFile) -> TestSystem {
+        let data_dir = tempfile::tempdir().unwrap();
+        let schema_prefix = unique("t");
+        let running = start_system(backend, data_dir.path(), &schema_prefix, &seed).await;
+        TestSystem {
+            running: Some(running),
+            data_dir,
+            backend,
+            schema_prefix: format!("{schema_prefix}_"),
+            seed,
+        }
+    }
+
+    pub fn running(&self) -> &system::RunningSystem {
+        self.running.as_ref().unwrap()
+    }
+
+    pub fn hub(&self) -> Hub {
+        Hub::new(
+            &self.running().hub_url,
+            Some(&self.running().operator_token),
+        )
+    }
+
+    pub fn bank(&self, id: &str) -> BankClient {
+        let url = &self
+            .running()
+            .bank_urls
+            .iter()
+            .find(|(i, _)| i == id)
+            .unwrap()
+            .1;
+        let secret = system::secret(&system::secret_path(self.data_dir.path(), id)).unwrap();
+        BankClient::new(url, secret)
+    }
+
+    /// Stops every service and starts them again on the same data.
+    pub async fn restart(&mut self) {
+        self.running.take().unwrap().stop().await;
+        let prefix = self.schema_prefix.trim_end_matches('_').to_string();
+        self.running =
+            Some(start_system(self.backend, self.data_dir.path(), &prefix, &self.seed).await);
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+        if self.backend == Backend::Postgres {
+            drop_schemas(&self.schema_prefix).await;
+        }
+    }
+}
+
+/// Drops the PostgreSQL schemas a test made (their names start with `prefix`).
+pub async fn drop_schemas(prefix: &str) {
+    assert!(
+        prefix.len() >= 6
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    );
+    let sql = format!(
+        "DO $$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace \
+         WHERE nspname LIKE '{prefix}%' LOOP EXECUTE 'DROP SCHEMA ' || quote_ident(s) || ' CASCADE'; \
+         END LOOP; END $$;"
+    );
+    run_psql(&postgres_url(), &sql).await;
+}
+
+pub async fn run_psql(url: &str, sql: &str) {
+    let output = tokio::process::Command::new("psql")
+        .arg(url)
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .await
+        .expect("psql runs");
+    assert!(
+        output.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+async fn start_system(
+    backend: Backend,
+    data_dir: &Path,
+    prefix: &str,
+    seed: &SeedFile,
+) -> system::RunningSystem {
+    system::start(&system::SystemConfig {
+        data_dir: data_dir.to_path_buf(),
+        database_url: backend.database_url(),
+        host: [127, 0, 0, 1].into(),
+        port: 0,
+        seed: seed.clone(),
+        schema_prefix: format!("{prefix}_"),
+    })
+    .await
+    .expect("the system starts (is PostgreSQL running for the postgres tests?)")
+}
+
+/// An answer: status and JSON body (Null when the body is not JSON).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    Answer {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        headers,
+    }
+}
+
+/// Talks to a bank as the hub does: every request signed.
+#[derive(Clone)]
+pub struct BankClient {
+    pub url: String,
+    pub secret: Arc<Vec<u8>>,
+    pub http: reqwest::Client,
+}
+
+impl BankClient {
+    pub fn new(url: &str, secret: Vec<u8>) -> BankClient {
+        BankClient {
+            url: url.to_string(),
+            secret: Arc::new(secret),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        signed: bool,
+    ) -> Result<Answer, reqwest::Error> {
+        let method: reqwest::Method = method.parse().unwrap();
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if signed {
+            let timestamp = scanpay_http::now_ms() / 1000;
+            let signature =
+                scanpay_proto::signing::sign(&self.secret, timestamp, method.as_str(), path, body);
+            request = request
+                .header(
+                    scanpay_proto::signing::HEADER_TIMESTAMP,
+                    timestamp.to_string(),
+                )
+                .header(scanpay_proto::signing::HEADER_SIGNATURE, signature);
+        }
+        Ok(answer(request.send().await?).await)
+    }
+
+    pub async fn post(&self, path: &str, body: &impl Serialize) -> Answer {
+        self.send_raw("POST", path, &serde_json::to_vec(body).unwrap(), true)
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send_raw("GET", path, b"", true).await.unwrap()
+    }
+
+    /// A customer with one account in USD; returns the account id.
+    pub async fn open_account(&self, name: &str) -> String {
+        let customer = self
+            .post(
+                "/v1/customers",
+                &serde_json::json!({
+                    "full_name": name, "id_document_type": "passport",
+                    "id_document_number": format!("X{}", &unique("")[..8]), "birth_date": "1990-01-01"
+                }),
+            )
+            .await;
+        assert_eq!(customer.status, 201, "{customer:?}");
+        let account = self
+            .post(
+                "/v1/accounts",
+                &serde_json::json!({"customer_id": customer.body["id"], "currency": "USD"}),
+            )
+            .await;
+        assert_eq!(account.status, 201, "{account:?}");
+        account.body["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn totals(&self) -> Value {
+        let answer = self.get("/v1/ledger/totals").await;
+        assert_eq!(answer.status, 200);
+        answer.body
+    }
+
+    pub async fn balance(&self, account: &str) -> i64 {
+        let answer = self.get(&format!("/v1/accounts/{account}")).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer.body["balance_minor"].as_i64().unwrap()
+    }
+
+    /// The bank's funding account: money enters the bank through it.
+    pub async fn funding_account(&self) -> String {
+        let answer = self.get("/v1/accounts?kind=funding").await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer.body[0]["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn transfer(&self, id: &str, debit: &str, credit: &str, amount: i64) -> Answer {
+        self.post(
+            "/v1/transfers",
+            &serde_json::json!({
+                "id": id, "debit_account_id": debit, "credit_account_id": credit,
+                "amount_minor": amount, "currency": "USD"
+            }),
+        )
+        .await
+    }
+}
+
+/// Talks to the hub as a caller with a bearer token.
+#[derive(Clone)]
+pub struct Hub {
+    pub url: String,
+    pub token: Option<String>,
+    pub http: reqwest::Client,
+}
+
+impl Hub {
+    pub fn new(url: &str, token: Option<&str>) -> Hub {
+        Hub {
+            url: url.to_string(),
+            token: token.map(str::to_string),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn with_token(&self, token: &str) -> Hub {
+        Hub {
+            token: Some(token.to_string()),
+            ..self.clone()
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        key: Option<&str>,
+    ) -> Answer {
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_vec());
+        }
+        answer(request.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.request("GET", path, None, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, key: Option<&str>) -> Answer {
+        self.request("POST", path, Some(&serde_json::to_vec(body).unwrap()), key)
+            .await
+    }
+}
+
+/// The `scanpay` binary built for these tests.
+pub fn scanpay_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_scanpay"))
+}

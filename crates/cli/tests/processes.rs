@@ -1,0 +1,501 @@
+//! Tests that start `scanpay` processes the way a user does, and kill them the way a crash does.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Backend, BankClient, Hub, postgres_url, scanpay_binary, unique};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Starts `scanpay ARGS…` and waits for the stdout line containing `marker`; returns the process
+/// and every line read so far.
+async fn spawn_until(args: &[&str], marker: &str) -> (Child, Vec<String>) {
+    let mut child = Command::new(scanpay_binary())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the scanpay binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let done = line.contains(marker);
+            seen.push(line);
+            if done {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(found, Ok(true)), "no {marker:?} in {seen:?}");
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, seen)
+}
+
+fn url_in(line: &str) -> String {
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string()
+}
+
+/// A PostgreSQL database of its own for a test that starts processes with fixed schema names.
+/// Returns its URL and its name (for [`drop_database`]).
+async fn fresh_database() -> (String, String) {
+    let name = unique("scanpay_t");
+    common::run_psql(&postgres_url(), &format!("CREATE DATABASE {name}")).await;
+    let base = postgres_url();
+    let (head, _) = base.rsplit_once('/').unwrap();
+    (format!("{head}/{name}"), name)
+}
+
+async fn drop_database(name: &str) {
+    common::run_psql(
+        &postgres_url(),
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )
+    .await;
+}
+
+fn write_seed(dir: &Path, bank_id: &str) -> String {
+    let path = dir.join("seed.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[bank]]\nid = \"{bank_id}\"\nname = \"Crash Bank\"\ncurrency = \"USD\"\nranges = [[\"4\", \"4\"]]\n"
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+async fn start_bank(args: &[String]) -> (Child, String) {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (child, lines) = spawn_until(&args, "listening on").await;
+    (child, url_in(lines.last().unwrap()))
+}
+
+const ACCOUNTS: usize = 20;
+const OPENING_MINOR: i64 = 10_000;
+const TRANSFERS: usize = 2_000;
+
+/// 2,000 concurrent transfers, `kill -9` in the middle, restart, every request retried with its
+/// id: each ends with exactly one outcome, nothing is applied twice, and the books hold.
+async fn crash_mid_load(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let bank_id = unique("crash");
+    let seed = write_seed(dir.path(), &bank_id);
+    let mut args: Vec<String> = [
+        "bank",
+        "serve",
+        "--id",
+        &bank_id,
+        "--seed",
+        &seed,
+        "--listen",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend([
+        "--data-dir".to_string(),
+        dir.path().to_str().unwrap().to_string(),
+    ]);
+    if backend == Backend::Postgres {
+        args.extend(["--database-url".to_string(), postgres_url()]);
+    }
+    let (mut child, url) = start_bank(&args).await;
+    let secret =
+        scanpay::system::secret(&scanpay::system::secret_path(dir.path(), &bank_id)).unwrap();
+    let bank = BankClient::new(&url, secret.clone());
+    let funding = bank.funding_account().await;
+    let mut accounts = Vec::new();
+    for index in 0..ACCOUNTS {
+        let account = bank.open_account(&format!("CUSTOMER {index}")).await;
+        let answer = bank
+            .transfer(
+                &uuid::Uuid::now_v7().to_string(),
+                &funding,
+                &account,
+                OPENING_MINOR,
+            )
+            .await;
+        assert_eq!(answer.status, 201);
+        accounts.push(account);
+    }
+
+    // The requests, fixed up front so that retries send exactly the same thing.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let requests: Vec<(String, usize, usize, i64)> = (0..TRANSFERS)
+        .map(|_| {
+            let debit = (next() % ACCOUNTS as u64) as usize;
+            let credit = (debit + 1 + (next() % (ACCOUNTS as u64 - 1)) as usize) % ACCOUNTS;
+            (
+                uuid::Uuid::now_v7().to_string(),
+                debit,
+                credit,
+                1 + (next() % 3_000) as i64,
+            )
+        })
+        .collect();
+
+    let mut tasks = Vec::new();
+    for (id, debit, credit, amount) in requests.clone() {
+        let bank = bank.clone();
+        let (debit, credit) = (accounts[debit].clone(), accounts[credit].clone());
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"id": id, "debit_account_id": debit, "credit_account_id": credit,
+                              "amount_minor": amount, "currency": "USD"});
+            bank.send_raw(
+                "POST",
+                "/v1/transfers",
+                &serde_json::to_vec(&body).unwrap(),
+                true,
+            )
+            .await
+            .ok()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    child.start_kill().unwrap(); // SIGKILL: no drain, no goodbye.
+    child.wait().await.unwrap();
+    let mut first_answers = Vec::new();
+    for task in tasks {
+        first_answers.push(task.await.unwrap());
+    }
+    let answered_before = first_answers.iter().filter(|a| a.is_some()).count();
+    assert!(
+        answered_before < TRANSFERS,
+        "the kill landed mid-load ({answered_before} answered)"
+    );
+
+    let (_child, url) = start_bank(&args).await;
+    let bank = BankClient::new(&url, secret);
+    let mut balances: HashMap<usize, i64> = (0..ACCOUNTS).map(|i| (i, OPENING_MINOR)).collect();
+    let mut created = 0;
+    for ((id, debit, credit, amount), first) in requests.iter().zip(&first_answers) {
+        let body = json!({"id": id, "debit_account_id": accounts[*debit], "credit_account_id": accounts[*credit],
+                          "amount_minor": amount, "currency": "USD"});
+        let retry = bank
+            .send_raw(
+                "POST",
+                "/v1/transfers",
+                &serde_json::to_vec(&body).unwrap(),
+                true,
+            )
+            .await
+            .unwrap();
+        let outcome = match (retry.status, retry.code()) {
+            (201 | 200, _) => "created",
+            (422, "insufficient_funds") => "insufficient_funds",
+            other => panic!("transfer {id}: no definite outcome: {other:?}"),
+        };
+        if let Some(first) = first {
+            let first_outcome = match (first.status, first.code()) {
+                (201, _) => "created",
+                (422, "insufficient_funds") => "insufficient_funds",
+                other => panic!("transfer {id}: first answer {other:?}"),
+            };
+            assert_eq!(
+                outcome, first_outcome,
+                "transfer {id}: the retry changed the outcome"
+            );
+            let replayed = retry.body["replayed"]
+                .as_bool()
+                .or(retry.body["details"]["replayed"].as_bool());
+            assert_eq!(
+                replayed,
+                Some(true),
+                "transfer {id}: answered before, so a replay"
+            );
+        }
+        if outcome == "created" {
+            created += 1;
+            *balances.get_mut(debit).unwrap() -= amount;
+            *balances.get_mut(credit).unwrap() += amount;
+        }
+    }
+    // An independent auditor: balances recomputed from the answers match the bank's.
+    for (index, account) in accounts.iter().enumerate() {
+        assert_eq!(
+            bank.balance(account).await,
+            balances[&index],
+            "account {index}"
+        );
+        assert!(balances[&index] >= 0, "no overdraft");
+    }
+    assert_eq!(
+        balances.values().sum::<i64>(),
+        ACCOUNTS as i64 * OPENING_MINOR,
+        "no money created or lost"
+    );
+    let totals = bank.totals().await;
+    assert_eq!(
+        totals["transfers_created"],
+        created + ACCOUNTS as i64,
+        "each applied once"
+    );
+    assert_eq!(
+        totals["debits_posted_minor"],
+        totals["credits_posted_minor"]
+    );
+    assert_eq!(
+        totals["posted_from_transfers_minor"],
+        totals["debits_posted_minor"]
+    );
+    if backend == Backend::Postgres {
+        common::drop_schemas(&format!("bank_{bank_id}")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_crash_mid_load() {
+    crash_mid_load(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crash_mid_load() {
+    crash_mid_load(Backend::Postgres).await;
+}
+
+/// `scanpay up` as the README says: prints the hub first, answers, stops on Ctrl-C, and a
+/// restart keeps the data.
+async fn up_prints_urls_stops_cleanly_and_restarts(database_url: Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "up".to_string(),
+        "--port".to_string(),
+        "0".to_string(),
+        "--data-dir".to_string(),
+    ];
+    args.push(dir.path().to_str().unwrap().to_string());
+    if let Some(url) = &database_url {
+        args.extend(["--database-url".to_string(), url.clone()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (child, lines) = spawn_until(&args, "Press Ctrl-C").await;
+    let urls: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("http://127.0.0.1:"))
+        .collect();
+    assert!(
+        urls[0].trim_start().starts_with("hub"),
+        "hub first: {lines:?}"
+    );
+    assert!(urls[1].trim_start().starts_with("bank") && urls[2].trim_start().starts_with("bank"));
+    let hub_url = url_in(urls[0]);
+    let token = std::fs::read_to_string(dir.path().join("operator.token")).unwrap();
+    let hub = Hub::new(&hub_url, Some(token.trim()));
+    let ready = hub.get("/readyz").await;
+    assert_eq!(ready.status, 200, "{ready:?}");
+    let lookup = hub
+        .post(
+            "/v1/cards/lookup",
+            &json!({"card_number": "4242 4242 4242 4242"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        lookup.body["holder_name"], "ERIKSSON ANNA MARIA",
+        "{lookup:?}"
+    );
+    let created = hub
+        .post(
+            "/v1/callers",
+            &json!({"kind": "merchant", "name": "Kiosk"}),
+            Some("up-test"),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+
+    interrupt_and_wait(child).await;
+
+    let (child, lines) = spawn_until(&args, "Press Ctrl-C").await;
+    let hub_url = url_in(
+        lines
+            .iter()
+            .find(|l| l.trim_start().starts_with("hub"))
+            .unwrap(),
+    );
+    let merchant = Hub::new(&hub_url, created.body["token"].as_str());
+    assert_eq!(merchant.get("/v1/me").await.body["name"], "Kiosk");
+    let hub = Hub::new(&hub_url, Some(token.trim()));
+    let again = hub
+        .post(
+            "/v1/cards/lookup",
+            &json!({"card_number": "4242 4242 4242 4242"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        again.body["account_id"], lookup.body["account_id"],
+        "no second seeding"
+    );
+    interrupt_and_wait(child).await;
+}
+
+async fn interrupt_and_wait(mut child: Child) {
+    let pid = child.id().unwrap().to_string();
+    let status = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+    let exit = exit.expect("stops within 20 s of Ctrl-C").unwrap();
+    assert!(exit.success(), "exits cleanly: {exit:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_up_prints_urls_stops_cleanly_and_restarts() {
+    up_prints_urls_stops_cleanly_and_restarts(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_up_prints_urls_stops_cleanly_and_restarts() {
+    let (url, name) = fresh_database().await;
+    up_prints_urls_stops_cleanly_and_restarts(Some(url)).await;
+    drop_database(&name).await;
+}
+
+/// Two hub processes on one PostgreSQL database: idempotency and callers stay correct when
+/// requests with the same key race through both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hubs_on_one_postgres_database() {
+    let (database, database_name) = fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_string();
+    let mut bank_args = Vec::new();
+    let mut banks = Vec::new();
+    for id in ["north", "south"] {
+        let args: Vec<String> = [
+            "bank",
+            "serve",
+            "--id",
+            id,
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data_dir,
+            "--database-url",
+            &database,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (child, url) = start_bank(&args).await;
+        bank_args.push(format!("{id}={url}"));
+        banks.push(child);
+    }
+    let mut hubs = Vec::new();
+    let mut children = Vec::new();
+    for _ in 0..2 {
+        let args = [
+            "hub",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data_dir,
+            "--database-url",
+            &database,
+            "--bank",
+            &bank_args[0],
+            "--bank",
+            &bank_args[1],
+        ];
+        let (child, lines) = spawn_until(&args, "hub listening on").await;
+        hubs.push(url_in(lines.last().unwrap()));
+        children.push(child);
+    }
+    // Both hubs wait for the operator token file; read it once they answer.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let token = std::fs::read_to_string(dir.path().join("operator.token")).unwrap();
+    let clients: Vec<Hub> = hubs
+        .iter()
+        .map(|url| Hub::new(url, Some(token.trim())))
+        .collect();
+    for client in &clients {
+        let ready = client.get("/readyz").await;
+        assert_eq!(ready.status, 200, "{ready:?}");
+    }
+
+    // The same key through both hubs at once: one caller, one answer.
+    let mut tasks = Vec::new();
+    for index in 0..40 {
+        let client = clients[index % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(
+                    "/v1/callers",
+                    &json!({"kind": "merchant", "name": "Shared"}),
+                    Some("same-key"),
+                )
+                .await
+        }));
+    }
+    let mut tokens = std::collections::HashSet::new();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        match (answer.status, answer.code()) {
+            (201, _) => {
+                tokens.insert(answer.body["token"].as_str().unwrap().to_string());
+            }
+            (409, "idempotency_request_in_progress") => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(tokens.len(), 1, "every success is the same caller");
+    // Distinct keys through both hubs: every caller is created once and both hubs see all.
+    for index in 0..20 {
+        let answer = clients[index % 2]
+            .post(
+                "/v1/callers",
+                &json!({"kind": "wallet", "name": format!("w{index}")}),
+                Some(&format!("k{index}")),
+            )
+            .await;
+        assert_eq!(answer.status, 201);
+    }
+    for client in &clients {
+        let page = client.get("/v1/callers?limit=500").await;
+        let names: Vec<&str> = page.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.iter().filter(|n| **n == "Shared").count(), 1);
+        assert_eq!(names.iter().filter(|n| n.starts_with('w')).count(), 20);
+    }
+    let token = tokens.into_iter().next().unwrap();
+    for url in &hubs {
+        assert_eq!(
+            Hub::new(url, Some(&token)).get("/v1/me").await.body["name"],
+            "Shared"
+        );
+    }
+    for child in children.into_iter().chain(banks) {
+        interrupt_and_wait(child).await;
+    }
+    drop_database(&database_name).await;
+}
