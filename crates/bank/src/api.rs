@@ -724,16 +724,18 @@ fn transfer_view(t: &Transfer) -> TransferView {
 }
 
 /// A replay answers with the original outcome; a new decision with its own.
-fn transfer_result(decision: &Decision) -> TransferResult {
-    let replayed = decision.outcome == Outcome::Exists;
-    let outcome = if replayed {
+fn final_outcome(decision: &Decision) -> Outcome {
+    if decision.outcome == Outcome::Exists {
         decision.transfer.outcome
     } else {
         decision.outcome
-    };
+    }
+}
+
+fn transfer_result(decision: &Decision) -> TransferResult {
     TransferResult {
-        outcome: outcome.code().to_string(),
-        replayed,
+        outcome: final_outcome(decision).code().to_string(),
+        replayed: decision.outcome == Outcome::Exists,
         transfer: transfer_view(&decision.transfer),
     }
 }
@@ -753,9 +755,11 @@ async fn submit<S: BankStore>(
             crate::batcher::SubmitError::Store(text) => ApiError::internal(text),
         })?;
     for decision in &decisions {
-        let outcome = transfer_result(decision).outcome;
-        bank.metrics
-            .count("ledger_transfers_total", &[("outcome", &outcome)], 1);
+        bank.metrics.count(
+            "ledger_transfers_total",
+            &[("outcome", final_outcome(decision).code())],
+            1,
+        );
     }
     Ok(decisions)
 }

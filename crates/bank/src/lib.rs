@@ -56,7 +56,7 @@ impl std::fmt::Debug for BankConfig {
 
 /// Everything a handler needs. Cloned per request (all fields are shared).
 pub struct Bank<S> {
-    pub config: BankConfig,
+    pub config: Arc<BankConfig>,
     pub store: Arc<S>,
     pub vault: Arc<Vault>,
     pub batcher: batcher::Batcher,
@@ -96,7 +96,7 @@ impl<S: BankStore> Bank<S> {
         let metrics = Arc::new(Metrics::default());
         let batcher = batcher::Batcher::start(store.clone(), metrics.clone(), scanpay_http::now_ms);
         Ok(Bank {
-            config,
+            config: Arc::new(config),
             store,
             vault: Arc::new(vault),
             batcher,

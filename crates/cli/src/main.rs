@@ -10,6 +10,11 @@ use scanpay::settings::{FileSettings, seed_text};
 use scanpay::system;
 use scanpay_bank::seed::SeedFile;
 
+/// mimalloc: the request path allocates many small short-lived buffers (JSON, headers); measured
+/// in `scanpay bench ledger`, see docs/benchmarks.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "scanpay",

@@ -136,4 +136,24 @@ mod tests {
             assert_eq!(status_class == 5, server_side, "{}", code.code());
         }
     }
+
+    #[test]
+    fn errors_doc_lists_every_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md");
+        let doc = std::fs::read_to_string(path).expect("docs/errors.md is readable");
+        let missing: Vec<&str> = ErrorCode::ALL
+            .iter()
+            .map(|code| code.code())
+            .chain(
+                scanpay_core::ledger::Outcome::ALL
+                    .iter()
+                    .map(|outcome| outcome.code()),
+            )
+            .filter(|code| !doc.contains(&format!("`{code}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/errors.md does not list {missing:?}"
+        );
+    }
 }
