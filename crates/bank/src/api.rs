@@ -1,13 +1,13 @@
 //! The bank's handlers. Each reads as a script: decode → load → decide → commit → respond.
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use scanpay_core::card::Pan;
 use scanpay_core::ledger::{Decision, Outcome, Transfer, TransferCommand, TransferKind};
 use scanpay_core::money::Currency;
-use scanpay_http::{ApiError, Json, now_ms};
+use scanpay_http::{ApiError, Json, Path, Query, now_ms};
 use scanpay_proto::ErrorCode;
 use scanpay_proto::bank::{
     AccountView, BindRequest, Binding, CardAccount, CardNumberRequest, CardView, CreateAccount,
@@ -27,7 +27,7 @@ use crate::{Bank, TRANSFERS_PER_REQUEST_MAX};
 type ApiResult<T> = Result<T, ApiError>;
 
 fn store_error(error: StoreError) -> ApiError {
-    ApiError::internal(error)
+    scanpay_http::store_unavailable(error)
 }
 
 fn code_error(code: &str, message: impl Into<String>) -> ApiError {
@@ -296,6 +296,9 @@ pub async fn create_account<S: BankStore>(
     Ok((StatusCode::CREATED, Json(account_view(&row))).into_response())
 }
 
+/// The bank keeps a handful of own accounts (one funding and one clearing account a currency).
+const BANK_ACCOUNTS_LISTED_MAX: u32 = 100;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KindQuery {
@@ -319,7 +322,7 @@ pub async fn bank_accounts<S: BankStore>(
     };
     let rows = bank
         .store
-        .accounts_of_kind(kind, 100)
+        .accounts_of_kind(kind, BANK_ACCOUNTS_LISTED_MAX)
         .await
         .map_err(store_error)?;
     Ok(Json(rows.iter().map(account_view).collect()))
@@ -567,7 +570,7 @@ fn check_code_and_terminal(code: &str, terminal_id: &str) -> ApiResult<()> {
     if code.is_empty() || code.len() > TEXT_LENGTH_MAX {
         return Err(ApiError::new(
             ErrorCode::RequestInvalid,
-            "`registration_code` is required.",
+            format!("`registration_code` is required and at most {TEXT_LENGTH_MAX} bytes."),
         ));
     }
     if terminal_id.is_empty() || terminal_id.len() > TERMINAL_ID_LENGTH_MAX {
@@ -808,7 +811,13 @@ pub async fn transfer_batch<S: BankStore>(
     State(bank): State<Bank<S>>,
     Json(request): Json<TransferBatchRequest>,
 ) -> ApiResult<Json<TransferBatchResponse>> {
-    if request.transfers.is_empty() || request.transfers.len() > TRANSFERS_PER_REQUEST_MAX {
+    if request.transfers.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::RequestInvalid,
+            "`transfers` is empty.",
+        ));
+    }
+    if request.transfers.len() > TRANSFERS_PER_REQUEST_MAX {
         return Err(ApiError::new(
             ErrorCode::BatchTooLarge,
             format!("A batch holds 1 to {TRANSFERS_PER_REQUEST_MAX} transfers."),

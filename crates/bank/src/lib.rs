@@ -23,9 +23,8 @@ use scanpay_store::BankStore;
 mod api;
 pub mod batcher;
 pub mod seed;
-pub mod vault;
 
-pub use vault::Vault;
+pub use scanpay_store::vault::{self, Vault};
 
 /// A request body is at most this large (a batch of 1,000 transfers fits).
 const BODY_BYTES_MAX: usize = 2 * 1024 * 1024;

@@ -5,6 +5,7 @@
 //! - `hub.db`, `bank-<id>.db`: the SQLite files (with PostgreSQL: schemas `hub`, `bank_<id>`);
 //! - `secrets/<id>.secret`: the secret the hub signs bank `<id>`'s requests with;
 //! - `secrets/<id>.key`: bank `<id>`'s master key for personal data at rest;
+//! - `secrets/hub.key`: the hub's key for what it keeps encrypted (stored idempotent answers);
 //! - `operator.token`: the first operator's bearer token.
 //!
 //! All files with secrets are created with mode 0600 on first start and reused after.
@@ -34,6 +35,10 @@ pub fn secret_path(data_dir: &Path, bank_id: &str) -> PathBuf {
 
 fn master_key_path(data_dir: &Path, bank_id: &str) -> PathBuf {
     data_dir.join("secrets").join(format!("{bank_id}.key"))
+}
+
+fn hub_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("secrets").join("hub.key")
 }
 
 pub fn operator_token_path(data_dir: &Path) -> PathBuf {
@@ -187,7 +192,8 @@ async fn launch_hub<S: HubStore>(
     let token =
         scanpay_hub::auth::ensure_operator_token(&store, &operator_token_path(launch.data_dir))
             .await?;
-    let hub = Hub::new(store, banks)?;
+    let master = scanpay_bank::vault::load_or_create_master_key(&hub_key_path(launch.data_dir))?;
+    let hub = Hub::new(store, banks, scanpay_bank::Vault::new(&master))?;
     let listener = launch.listener;
     let handle = tokio::spawn(async move {
         if let Err(error) = scanpay_hub::run(listener, hub, stopped(stop)).await {

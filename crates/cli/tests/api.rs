@@ -362,7 +362,19 @@ async fn bad_input_is_refused_and_writes_nothing(backend: Backend) {
     let batch = bank
         .post("/v1/transfers/batch", &json!({"transfers": []}))
         .await;
-    assert_eq!(batch.code(), "batch_too_large");
+    assert_eq!(batch.code(), "request_invalid");
+    let not_uuid = bank.get("/v1/accounts/not-a-uuid").await;
+    assert_eq!((not_uuid.status, not_uuid.code()), (422, "request_invalid"));
+    let float = bank
+        .send_raw(
+            "POST",
+            "/v1/transfers",
+            transfer("5.0", "USD").as_bytes(),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(float.code(), "amount_invalid");
     let too_large = bank
         .send_raw("POST", "/v1/transfers", &vec![b' '; 3 * 1024 * 1024], true)
         .await
@@ -516,8 +528,15 @@ async fn hub_conventions(backend: Backend) {
     let bad_key = operator.post("/v1/callers", &body, Some("has space")).await;
     assert_eq!(bad_key.code(), "idempotency_key_invalid");
 
+    // The token is shown once: the hub keeps its hash, and the stored answer is encrypted.
+    let token = created.body["token"].as_str().unwrap();
+    assert!(
+        !token_stored_in_clear(&system, token).await,
+        "a token in clear at rest"
+    );
+
     // A wallet may not do an operator's work, and its token works.
-    let wallet = operator.with_token(created.body["token"].as_str().unwrap());
+    let wallet = operator.with_token(token);
     assert_eq!(wallet.get("/v1/me").await.body["name"], "Anna's phone");
     let forbidden = wallet.post("/v1/callers", &body, Some(&unique("k"))).await;
     assert_eq!((forbidden.status, forbidden.code()), (403, "forbidden"));
@@ -553,6 +572,47 @@ async fn hub_conventions(backend: Backend) {
     system.stop().await;
 }
 
+/// Whether `token` appears in clear anywhere in the hub's storage.
+async fn token_stored_in_clear(system: &TestSystem, token: &str) -> bool {
+    match system.backend {
+        Backend::Sqlite => {
+            let mut found = false;
+            for entry in std::fs::read_dir(system.data_dir.path()).unwrap() {
+                let path = entry.unwrap().path();
+                if path
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("hub.db")
+                {
+                    let bytes = std::fs::read(&path).unwrap();
+                    found |= bytes.windows(token.len()).any(|w| w == token.as_bytes());
+                }
+            }
+            found
+        }
+        Backend::Postgres => {
+            let sql = format!(
+                "SELECT count(*) FROM {}hub.idempotency_records \
+                 WHERE position('{token}'::bytea in response_body) > 0",
+                system.schema_prefix
+            );
+            let output = tokio::process::Command::new("psql")
+                .arg(common::postgres_url())
+                .args(["-tA", "-c", &sql])
+                .output()
+                .await
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8_lossy(&output.stdout).trim() != "0"
+        }
+    }
+}
+
 async fn callers_page_with_a_cursor(backend: Backend) {
     let system = TestSystem::start(backend).await;
     let operator = system.hub();
@@ -576,7 +636,10 @@ async fn callers_page_with_a_cursor(backend: Backend) {
         }
         match page.body["next_cursor"].as_str() {
             Some(cursor) => path = format!("/v1/callers?limit=3&cursor={cursor}"),
-            None => break,
+            None => {
+                assert!(page.body.get("next_cursor").is_none(), "absent, not null");
+                break;
+            }
         }
     }
     let expected: Vec<String> = std::iter::once("operator".to_string())
@@ -587,6 +650,14 @@ async fn callers_page_with_a_cursor(backend: Backend) {
         operator.get("/v1/callers?cursor=nonsense").await.code(),
         "cursor_invalid"
     );
+    for bad in ["/v1/callers?limit=abc", "/v1/callers?colour=red"] {
+        let answer = operator.get(bad).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (422, "request_invalid"),
+            "{bad}"
+        );
+    }
     system.stop().await;
 }
 

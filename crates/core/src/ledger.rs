@@ -489,12 +489,12 @@ fn apply_new(
     transfer: &mut Transfer,
     accounts_touched: &mut Vec<Uuid>,
 ) -> Outcome {
-    if let Err(outcome) = check_common(command) {
-        return outcome;
-    }
     let Some(amount) = command.amount_minor else {
         return Outcome::AmountInvalid;
     };
+    if let Err(outcome) = check_common(command) {
+        return outcome;
+    }
     match (command.kind, command.timeout_seconds) {
         (TransferKind::Single, Some(_)) => return Outcome::TimeoutInvalid,
         (TransferKind::Pending, Some(t)) if t == 0 || t > HOLD_TIMEOUT_SECONDS_MAX => {

@@ -2,8 +2,8 @@
 //!
 //! - [`ApiError`]: every error answer, rendered from the code table in `scanpay-proto` as
 //!   `{code, message, type, request_id}`; internal errors are logged in full and answered opaque.
-//! - [`Json`]: the JSON extractor whose rejections (malformed, unknown field, wrong type, too
-//!   large, wrong content type) become stable codes.
+//! - [`Json`], [`Query`], [`Path`]: extractors whose rejections (malformed, unknown field, wrong
+//!   type, too large, wrong content type) become error bodies with stable codes.
 //! - [`observe`]: the middleware that gives each request an id, logs it, and counts it.
 //! - [`Metrics`]: counters and histograms rendered in the Prometheus text format.
 //! - [`serve`]: runs a router on a listener until a shutdown future resolves, draining requests.
@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{FromRequest, MatchedPath, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -110,6 +111,51 @@ impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
     }
+}
+
+/// A query string. Unlike `axum::extract::Query`, a bad one is an [`ApiError`].
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(rejection) => Err(ApiError::new(
+                ErrorCode::RequestInvalid,
+                format!("The query string is not valid: {}", rejection.body_text()),
+            )),
+        }
+    }
+}
+
+/// Path parameters. Unlike `axum::extract::Path`, a bad one (an id that is not a UUID) is an
+/// [`ApiError`].
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => Err(ApiError::new(
+                ErrorCode::RequestInvalid,
+                format!("The path is not valid: {}", rejection.body_text()),
+            )),
+        }
+    }
+}
+
+/// A store that failed: logged in full, answered as 503 `store_unavailable` (retrying may help;
+/// nothing of the request was written, because every write is one transaction).
+pub fn store_unavailable(error: impl std::fmt::Display) -> ApiError {
+    tracing::error!(request_id = %request_id(), error = %error, "store failed");
+    ApiError::new(
+        ErrorCode::StoreUnavailable,
+        "The service cannot reach its database right now; retry in a moment.",
+    )
 }
 
 fn json_rejection(rejection: axum::extract::rejection::JsonRejection) -> ApiError {

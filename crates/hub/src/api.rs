@@ -1,12 +1,13 @@
 //! The hub's handlers and its OpenAPI document (generated from the types and these annotations).
 
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use scanpay_core::card::Pan;
 use scanpay_core::routing::RouteError;
-use scanpay_http::{ApiError, Json, now_ms};
+use scanpay_http::{ApiError, Json, Query, now_ms};
+use scanpay_proto::error::ErrorType;
 use scanpay_proto::hub::{
     BankView, CallerCreated, CallerKind, CallerPage, CardAccountView, CardNumber, CardRangeView,
     CardRoute, CreateCaller, Health, HealthCheck,
@@ -174,7 +175,7 @@ pub async fn create_caller<S: HubStore, B: BankConnector>(
     hub.store
         .insert_caller(row.clone())
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(scanpay_http::store_unavailable)?;
     let created = CallerCreated {
         caller: caller_view(&row)?,
         token,
@@ -224,7 +225,7 @@ pub async fn list_callers<S: HubStore, B: BankConnector>(
         .store
         .callers(after, limit)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(scanpay_http::store_unavailable)?;
     let next_cursor = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| format!("{}_{}", r.created_at_ms, r.id)))
         .flatten();
@@ -324,10 +325,22 @@ pub fn connector_error(error: ConnectorError) -> ApiError {
     match error {
         ConnectorError::Refused(body) => {
             let code = ErrorCode::parse(&body.code).unwrap_or(ErrorCode::Internal);
-            if code.http_status() >= 500 {
-                return ApiError::internal(format!("bank answered {}", body.code));
+            // A bank refusing the hub's own credentials is the platform's fault, not the caller's.
+            let ours = matches!(
+                code.error_type(),
+                ErrorType::Authentication | ErrorType::Permission | ErrorType::Internal
+            );
+            if ours || code.http_status() >= 500 {
+                return ApiError::internal(format!(
+                    "bank answered {}: {}",
+                    body.code, body.message
+                ));
             }
-            ApiError::new(code, body.message)
+            let error = ApiError::new(code, body.message);
+            match body.details {
+                Some(details) => error.with_details(details),
+                None => error,
+            }
         }
         ConnectorError::Unavailable(detail) => {
             tracing::warn!(%detail, "bank unavailable");

@@ -46,8 +46,12 @@ pub async fn authenticate<S: HubStore, B: BankConnector>(
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        });
     let Some(token) = token else {
         return ApiError::new(
             ErrorCode::Unauthenticated,
@@ -57,7 +61,7 @@ pub async fn authenticate<S: HubStore, B: BankConnector>(
     };
     let row = match hub.store.caller_by_token_hash(token_hash(token)).await {
         Ok(row) => row,
-        Err(error) => return ApiError::internal(error).into_response(),
+        Err(error) => return scanpay_http::store_unavailable(error).into_response(),
     };
     let Some(row) = row else {
         return ApiError::new(ErrorCode::Unauthenticated, "This token is not valid.")

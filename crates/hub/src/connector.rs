@@ -173,11 +173,11 @@ impl BankConnector for HttpBank {
     }
 
     async fn healthy(&self) -> Result<(), ConnectorError> {
-        let url = format!("{}/healthz", self.base_url);
+        let url = format!("{}/readyz", self.base_url);
         match self.client.get(url).send().await {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => Err(ConnectorError::Unavailable(format!(
-                "healthz answered {}",
+                "readyz answered {}",
                 r.status()
             ))),
             Err(e) => Err(ConnectorError::Unavailable(e.to_string())),

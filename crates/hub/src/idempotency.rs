@@ -8,6 +8,10 @@
 //! claim is released so a retry runs again — which is safe because everything a handler sends to
 //! a bank carries ids derived from the key. A hub that crashes mid-request leaves a claim that
 //! lapses after [`CLAIM_LOCK_MS`].
+//!
+//! Stored answers are encrypted (AES-256-GCM, bound to caller and key) because some carry a secret
+//! shown once, such as a new caller's token; they are deleted after [`RECORD_RETENTION_MS`], after
+//! which the key may be used again.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -30,6 +34,33 @@ pub const KEY_LENGTH_MAX: usize = 255;
 pub const CLAIM_LOCK_MS: i64 = 60_000;
 /// A stored answer is at most this large.
 const RESPONSE_BYTES_MAX: usize = 1024 * 1024;
+/// How long a key and its answer are kept (Stripe keeps them 24 hours too).
+pub const RECORD_RETENTION_MS: i64 = 24 * 3600 * 1000;
+/// How often expired records are deleted.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes expired idempotency records, forever (the hub aborts it on shutdown).
+pub async fn purge_expired<S: HubStore>(store: std::sync::Arc<S>) {
+    let mut interval = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        interval.tick().await;
+        match store
+            .purge_idempotency(scanpay_http::now_ms() - RECORD_RETENTION_MS)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "purged expired idempotency records"),
+            Err(error) => tracing::warn!(%error, "purging idempotency records failed"),
+        }
+    }
+}
+
+/// Associated data binding a stored answer to its caller and key.
+fn answer_binding(caller: uuid::Uuid, key: &str) -> Vec<u8> {
+    let mut binding = caller.as_bytes().to_vec();
+    binding.extend_from_slice(key.as_bytes());
+    binding
+}
 
 pub async fn idempotent<S: HubStore, B: BankConnector>(
     State(hub): State<Hub<S, B>>,
@@ -105,6 +136,10 @@ async fn run<S: HubStore, B: BankConnector>(
             response_body,
             ..
         }) => {
+            let response_body = hub
+                .vault
+                .decrypt(&response_body, &answer_binding(caller.id, &key))
+                .map_err(ApiError::internal)?;
             let mut response = (
                 StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
                 [("content-type", "application/json")],
@@ -133,8 +168,9 @@ async fn run<S: HubStore, B: BankConnector>(
                     tracing::warn!(%error, "could not release an idempotency claim; it lapses");
                 }
             } else {
+                let sealed = hub.vault.encrypt(&body, &answer_binding(caller.id, &key));
                 hub.store
-                    .complete(caller.id, key, parts.status.as_u16(), body.to_vec())
+                    .complete(caller.id, key, parts.status.as_u16(), sealed)
                     .await
                     .map_err(ApiError::internal)?;
             }

@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use scanpay_core::routing::{RangeEntry, RoutingTable};
 use scanpay_http::Metrics;
 use scanpay_store::HubStore;
+use scanpay_store::vault::Vault;
 
 pub mod api;
 pub mod auth;
@@ -55,6 +56,8 @@ pub struct Hub<S, B> {
     /// Card-number ranges → index into `banks`.
     pub routing: Arc<RoutingTable<usize>>,
     pub metrics: Arc<Metrics>,
+    /// Encrypts stored idempotent answers: some carry a secret shown once (a new token).
+    pub vault: Arc<Vault>,
 }
 
 impl<S, B> Clone for Hub<S, B> {
@@ -64,13 +67,14 @@ impl<S, B> Clone for Hub<S, B> {
             banks: self.banks.clone(),
             routing: self.routing.clone(),
             metrics: self.metrics.clone(),
+            vault: self.vault.clone(),
         }
     }
 }
 
 impl<S: HubStore, B: BankConnector> Hub<S, B> {
     /// Builds the hub over `store` and `banks`; fails when the routing table is invalid.
-    pub fn new(store: S, banks: Vec<(BankLink, B)>) -> anyhow::Result<Hub<S, B>> {
+    pub fn new(store: S, banks: Vec<(BankLink, B)>, vault: Vault) -> anyhow::Result<Hub<S, B>> {
         let mut entries = Vec::new();
         for (index, (link, _)) in banks.iter().enumerate() {
             for (low, high) in &link.ranges {
@@ -88,6 +92,7 @@ impl<S: HubStore, B: BankConnector> Hub<S, B> {
             banks: Arc::new(banks),
             routing: Arc::new(routing),
             metrics: Arc::new(Metrics::default()),
+            vault: Arc::new(vault),
         })
     }
 }
@@ -136,5 +141,9 @@ pub async fn run<S: HubStore, B: BankConnector>(
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, "hub listening");
-    scanpay_http::serve(listener, router(hub), shutdown, Duration::from_secs(10)).await
+    let purge = tokio::spawn(idempotency::purge_expired(hub.store.clone()));
+    let result =
+        scanpay_http::serve(listener, router(hub), shutdown, Duration::from_secs(10)).await;
+    purge.abort();
+    result
 }

@@ -22,10 +22,11 @@ pub fn amount_minor(number: &serde_json::Number) -> Result<i64, ErrorCode> {
     if number.as_u64().is_some() {
         return Err(ErrorCode::AmountTooLarge);
     }
-    // A float: a fraction of a minor unit, or an integer too large for 64 bits.
+    // Written as a float: `5.0` or `1.5` is not a whole number of minor units; an integer too
+    // large for 64 bits also arrives as a float.
     match number.as_f64() {
         Some(f) if f <= 0.0 => Err(ErrorCode::AmountNotPositive),
-        Some(f) if f.fract() == 0.0 => Err(ErrorCode::AmountTooLarge),
+        Some(f) if f.fract() == 0.0 && f >= 9.2e18 => Err(ErrorCode::AmountTooLarge),
         _ => Err(ErrorCode::AmountInvalid),
     }
 }
@@ -268,6 +269,7 @@ pub struct StatementLineView {
 pub struct StatementPage {
     pub lines: Vec<StatementLineView>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
@@ -304,5 +306,7 @@ mod tests {
         check("1e30", Err(ErrorCode::AmountTooLarge));
         check("-1e30", Err(ErrorCode::AmountNotPositive));
         check("12.5", Err(ErrorCode::AmountInvalid));
+        check("5.0", Err(ErrorCode::AmountInvalid));
+        check("1e3", Err(ErrorCode::AmountInvalid));
     }
 }

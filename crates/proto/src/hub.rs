@@ -68,6 +68,7 @@ impl std::fmt::Debug for CallerCreated {
 pub struct CallerPage {
     pub items: Vec<Caller>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 

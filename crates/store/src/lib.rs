@@ -6,8 +6,10 @@
 //! `scanpay_core::ledger::decide_batch` and persisted in one database transaction, so one fsync
 //! covers thousands of transfers.
 //!
-//! Deliberately not here: encryption (the services encrypt personal data before it reaches the
-//! store, which keeps only ciphertext and keyed lookup hashes), HTTP, decisions.
+//! Encryption at rest is in [`vault`]: the services encrypt personal data before it reaches the
+//! store, which keeps only ciphertext and keyed lookup hashes.
+//!
+//! Deliberately not here: HTTP, decisions.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -18,6 +20,7 @@ use uuid::Uuid;
 mod postgres;
 mod schema;
 mod sqlite;
+pub mod vault;
 
 pub use postgres::{PgBank, PgHub};
 pub use sqlite::{SqliteBank, SqliteHub};
@@ -267,6 +270,7 @@ pub struct IdempotencyRecord {
     pub request_hash: Vec<u8>,
     /// `None` while the first request is still being answered.
     pub response_status: Option<u16>,
+    /// The answer, encrypted by the hub (it may hold a secret shown once, such as a new token).
     pub response_body: Vec<u8>,
     /// While in progress, another request with the key waits or is told so until then; after it,
     /// a crashed attempt's claim may be taken over.
@@ -308,5 +312,8 @@ pub trait HubStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Gives up a claim without an answer (the request failed in a way that may be retried).
     fn release(&self, caller_id: Uuid, key: String) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes idempotency records created before `created_before_ms`; returns how many.
+    fn purge_idempotency(&self, created_before_ms: i64)
+    -> impl Future<Output = Result<u64>> + Send;
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
 }

@@ -762,6 +762,16 @@ impl HubStore for PgHub {
         Ok(())
     }
 
+    async fn purge_idempotency(&self, created_before_ms: i64) -> Result<u64> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        Ok(client
+            .execute(
+                "DELETE FROM idempotency_records WHERE created_at_ms < $1",
+                &[&created_before_ms],
+            )
+            .await?)
+    }
+
     async fn ping(&self) -> Result<()> {
         let client = self.pool.get().await.map_err(pool_error)?;
         client.query_one("SELECT 1", &[]).await?;

@@ -142,7 +142,8 @@ CREATE TABLE bindings (
 );
 "#];
 
-pub const HUB_SQLITE: &[&str] = &[r#"
+pub const HUB_SQLITE: &[&str] = &[
+    r#"
 CREATE TABLE callers (
     id BLOB PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -161,9 +162,12 @@ CREATE TABLE idempotency_records (
     created_at_ms INTEGER NOT NULL,
     PRIMARY KEY (caller_id, key)
 );
-"#];
+"#,
+    "CREATE INDEX idempotency_records_created ON idempotency_records (created_at_ms);",
+];
 
-pub const HUB_POSTGRES: &[&str] = &[r#"
+pub const HUB_POSTGRES: &[&str] = &[
+    r#"
 CREATE TABLE callers (
     id uuid PRIMARY KEY,
     kind text NOT NULL,
@@ -182,4 +186,6 @@ CREATE TABLE idempotency_records (
     created_at_ms bigint NOT NULL,
     PRIMARY KEY (caller_id, key)
 );
-"#];
+"#,
+    "CREATE INDEX idempotency_records_created ON idempotency_records (created_at_ms);",
+];

@@ -781,6 +781,17 @@ impl HubStore for SqliteHub {
             .await
     }
 
+    async fn purge_idempotency(&self, created_before_ms: i64) -> Result<u64> {
+        self.db
+            .write(move |c| {
+                Ok(
+                    c.prepare_cached("DELETE FROM idempotency_records WHERE created_at_ms < ?1")?
+                        .execute([created_before_ms])? as u64,
+                )
+            })
+            .await
+    }
+
     async fn ping(&self) -> Result<()> {
         self.db
             .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))

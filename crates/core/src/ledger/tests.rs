@@ -283,6 +283,7 @@ fn validation_in_precedence_order() {
         v12 single funding->alice 5 pending=v1 => pending_id_not_allowed
         v13 single funding->alice 5 reflen=129 => reference_too_long
         v14 single funding->alice 5 reflen=128 => created
+        v15 single funding->alice reflen=129 => amount_invalid
         balance alice 0/5 0/0
         ",
     );
