@@ -10,5 +10,7 @@
 
 pub mod card;
 pub mod ledger;
+pub mod matching;
 pub mod money;
+pub mod registration;
 pub mod routing;

@@ -1,0 +1,652 @@
+//! A registration session: from scanned documents to a registration code bound at the bank
+//! (seed 000, claims 1–8).
+//!
+//! ```text
+//! started ─▶ carriers_received ─▶ awaiting_confirmation ─▶ confirmed ─▶ bank_identified
+//!               ▲   (fields in)        │  ▲ modify / rescan                   │
+//!               └──────── rescan ──────┘  └──── near miss (correct fields) ◀── verified ─▶ code_issued ─▶ bound
+//! any state before bound ─▶ cancelled | expired;  verification mismatch ─▶ rejected
+//! ```
+//!
+//! [`Registration::apply`] is the only way a session changes: it takes an [`Event`] and `now_ms`
+//! and either moves the session or says why not ([`StepError`], with a stable code). Applying an
+//! event that the session already reflects is a no-op, so a retried step is harmless. The hub
+//! does the I/O around it (asking the bank, issuing the code) and feeds the results back as
+//! events.
+//!
+//! Deliberately not here: how fields are extracted (`scanpay-extract`), how the bank is asked.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::card::Pan;
+use crate::matching::{FieldMatch, MatchReport};
+
+/// Wrong identity matches a card may see before it is locked for the session.
+pub const VERIFICATION_FAILURES_MAX: u32 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Started,
+    CarriersReceived,
+    AwaitingConfirmation,
+    Confirmed,
+    BankIdentified,
+    Verified,
+    CodeIssued,
+    Bound,
+    Rejected,
+    Cancelled,
+    Expired,
+}
+
+impl State {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            State::Bound | State::Rejected | State::Cancelled | State::Expired
+        )
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            State::Started => "started",
+            State::CarriersReceived => "carriers_received",
+            State::AwaitingConfirmation => "awaiting_confirmation",
+            State::Confirmed => "confirmed",
+            State::BankIdentified => "bank_identified",
+            State::Verified => "verified",
+            State::CodeIssued => "code_issued",
+            State::Bound => "bound",
+            State::Rejected => "rejected",
+            State::Cancelled => "cancelled",
+            State::Expired => "expired",
+        }
+    }
+}
+
+/// The identity read from the document (or typed by the user), as the hub keeps it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityFields {
+    pub full_name: String,
+    /// `passport`, `id_card`, `driver_license`.
+    pub document_type: String,
+    pub document_number: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// `YYYY-MM-DD`; empty when the document has none.
+    pub expiry_date: String,
+    #[serde(default)]
+    pub nationality: String,
+    #[serde(default)]
+    pub address: String,
+}
+
+impl std::fmt::Debug for IdentityFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityFields")
+            .field("document_type", &self.document_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The payment card read from the photo (or typed). Never a CVV.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardFields {
+    pub card_number: String,
+    pub expiry_month: u8,
+    pub expiry_year: u16,
+    #[serde(default)]
+    pub holder_name: String,
+}
+
+impl std::fmt::Debug for CardFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardFields")
+            .field("expiry_month", &self.expiry_month)
+            .field("expiry_year", &self.expiry_year)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A calendar day, for expiry checks (the hub passes today's date in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Day {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl Day {
+    pub fn parse(text: &str) -> Option<Day> {
+        let mut parts = text.splitn(3, '-');
+        let year = parts.next()?.parse().ok()?;
+        let month: u8 = parts.next()?.parse().ok()?;
+        let day: u8 = parts.next()?.parse().ok()?;
+        ((1..=12).contains(&month) && (1..=31).contains(&day) && text.len() == 10).then_some(Day {
+            year,
+            month,
+            day,
+        })
+    }
+}
+
+/// Why fields were refused. Stable codes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    #[error("{0}")]
+    Card(#[from] crate::card::CardError),
+    #[error("the card expired")]
+    CardExpired,
+    #[error("the card's expiry month is not 1 to 12")]
+    CardExpiryInvalid,
+    #[error("the identity document expired")]
+    IdentityDocumentExpired,
+    #[error("{0} is missing or malformed")]
+    IdentityFieldInvalid(&'static str),
+}
+
+impl FieldError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            FieldError::Card(e) => e.code(),
+            FieldError::CardExpired => "card_expired",
+            FieldError::CardExpiryInvalid => "card_expiry_invalid",
+            FieldError::IdentityDocumentExpired => "identity_document_expired",
+            FieldError::IdentityFieldInvalid(_) => "identity_field_invalid",
+        }
+    }
+}
+
+/// How strict validation is; the hub's configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// Refuse identity documents past their expiry date (`identity_document_expired`).
+    pub refuse_expired_documents: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            refuse_expired_documents: true,
+        }
+    }
+}
+
+/// Checks identity fields: required ones present, dates valid, document not expired.
+pub fn validate_identity(
+    identity: &IdentityFields,
+    today: Day,
+    policy: Policy,
+) -> Result<(), FieldError> {
+    if identity.full_name.trim().is_empty() || identity.full_name.len() > 256 {
+        return Err(FieldError::IdentityFieldInvalid("full_name"));
+    }
+    if identity.document_number.trim().is_empty() || identity.document_number.len() > 64 {
+        return Err(FieldError::IdentityFieldInvalid("document_number"));
+    }
+    if !["passport", "id_card", "driver_license"].contains(&identity.document_type.as_str()) {
+        return Err(FieldError::IdentityFieldInvalid("document_type"));
+    }
+    let birth =
+        Day::parse(&identity.birth_date).ok_or(FieldError::IdentityFieldInvalid("birth_date"))?;
+    if birth > today {
+        return Err(FieldError::IdentityFieldInvalid("birth_date"));
+    }
+    if !identity.expiry_date.is_empty() {
+        let expiry = Day::parse(&identity.expiry_date)
+            .ok_or(FieldError::IdentityFieldInvalid("expiry_date"))?;
+        if policy.refuse_expired_documents && expiry < today {
+            return Err(FieldError::IdentityDocumentExpired);
+        }
+    }
+    Ok(())
+}
+
+/// Checks card fields: the number (digits, length, Luhn) and an expiry not passed. A card is
+/// valid through the last day of its expiry month.
+pub fn validate_card(card: &CardFields, today: Day) -> Result<Pan, FieldError> {
+    let pan = Pan::parse(&card.card_number)?;
+    if !(1..=12).contains(&card.expiry_month) {
+        return Err(FieldError::CardExpiryInvalid);
+    }
+    if (card.expiry_year, card.expiry_month) < (today.year, today.month) {
+        return Err(FieldError::CardExpired);
+    }
+    Ok(pan)
+}
+
+/// What the hub learned or the user did.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Fields arrived, from the hub's extraction or from the wallet (FIG. 4). Either part may be
+    /// absent when only one carrier was scanned; a second call fills the rest (a guided
+    /// sequence) or replaces a part (a re-scan).
+    FieldsReceived {
+        identity: Option<IdentityFields>,
+        card: Option<CardFields>,
+    },
+    /// The user changed fields on the confirmation screen (claims 3–5).
+    Modified {
+        identity: Option<IdentityFields>,
+        card: Option<CardFields>,
+    },
+    Confirmed,
+    BankIdentified {
+        bank_id: String,
+    },
+    Verified {
+        report: MatchReport,
+        account_id: Uuid,
+    },
+    CodeIssued,
+    Bound,
+    Cancelled,
+}
+
+/// Why an event was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    #[error("the registration is {0:?}; that step does not apply now")]
+    OutOfOrder(State),
+    #[error("the registration is finished ({0:?})")]
+    Finished(State),
+    #[error("the registration expired")]
+    Expired,
+}
+
+impl StepError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            StepError::OutOfOrder(_) => "registration_step_out_of_order",
+            StepError::Finished(_) => "registration_finished",
+            StepError::Expired => "registration_expired",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    pub id: Uuid,
+    pub caller_id: Uuid,
+    /// The phone the code will be bound to.
+    pub terminal_id: String,
+    pub state: State,
+    pub identity: Option<IdentityFields>,
+    pub card: Option<CardFields>,
+    pub bank_id: Option<String>,
+    pub account_id: Option<Uuid>,
+    /// The last verification's result, shown to the user on a near miss.
+    pub last_match: Option<MatchReport>,
+    pub verification_failures: u32,
+    /// Why it was rejected (a stable code), when it was.
+    pub rejection: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+impl Registration {
+    pub fn new(
+        id: Uuid,
+        caller_id: Uuid,
+        terminal_id: String,
+        now_ms: i64,
+        lifetime_ms: i64,
+    ) -> Registration {
+        Registration {
+            id,
+            caller_id,
+            terminal_id,
+            state: State::Started,
+            identity: None,
+            card: None,
+            bank_id: None,
+            account_id: None,
+            last_match: None,
+            verification_failures: 0,
+            rejection: None,
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            expires_at_ms: now_ms + lifetime_ms,
+        }
+    }
+
+    /// Which carriers the wallet still has to send: `id_document`, `payment_card`.
+    pub fn carriers_needed(&self) -> Vec<&'static str> {
+        let mut needed = Vec::new();
+        if self.identity.is_none() {
+            needed.push("id_document");
+        }
+        if self.card.is_none() {
+            needed.push("payment_card");
+        }
+        needed
+    }
+
+    /// Moves an unfinished session past its expiry to `expired`; says whether it did.
+    pub fn expire_if_due(&mut self, now_ms: i64) -> bool {
+        if !self.state.is_final() && now_ms >= self.expires_at_ms {
+            self.state = State::Expired;
+            self.updated_at_ms = now_ms;
+            return true;
+        }
+        false
+    }
+
+    pub fn apply(&mut self, event: Event, now_ms: i64) -> Result<(), StepError> {
+        if self.expire_if_due(now_ms) {
+            return Err(StepError::Expired);
+        }
+        use State as S;
+        let next = match (self.state, event) {
+            (S::Expired, _) => return Err(StepError::Expired),
+            (state, Event::Cancelled) if state.is_final() => {
+                return if state == S::Cancelled {
+                    Ok(())
+                } else {
+                    Err(StepError::Finished(state))
+                };
+            }
+            (_, Event::Cancelled) => S::Cancelled,
+            (state, _) if state.is_final() => return Err(StepError::Finished(state)),
+            (
+                S::Started | S::CarriersReceived | S::AwaitingConfirmation,
+                Event::FieldsReceived { identity, card },
+            ) => {
+                if identity.is_some() {
+                    self.identity = identity;
+                }
+                if card.is_some() {
+                    self.card = card;
+                }
+                self.last_match = None;
+                if self.carriers_needed().is_empty() {
+                    S::AwaitingConfirmation
+                } else {
+                    S::CarriersReceived
+                }
+            }
+            (S::AwaitingConfirmation, Event::Modified { identity, card }) => {
+                if identity.is_some() {
+                    self.identity = identity;
+                }
+                if card.is_some() {
+                    self.card = card;
+                }
+                S::AwaitingConfirmation
+            }
+            (S::AwaitingConfirmation, Event::Confirmed) => S::Confirmed,
+            (S::Confirmed, Event::BankIdentified { bank_id }) => {
+                self.bank_id = Some(bank_id);
+                S::BankIdentified
+            }
+            (S::BankIdentified, Event::Verified { report, account_id }) => {
+                let verdict = report.verdict;
+                self.last_match = Some(report);
+                match verdict {
+                    FieldMatch::Match => {
+                        self.account_id = Some(account_id);
+                        S::Verified
+                    }
+                    FieldMatch::NearMiss => S::AwaitingConfirmation,
+                    FieldMatch::Mismatch => {
+                        self.verification_failures += 1;
+                        if self.verification_failures >= VERIFICATION_FAILURES_MAX {
+                            self.rejection = Some("identity_mismatch".to_string());
+                            S::Rejected
+                        } else {
+                            S::AwaitingConfirmation
+                        }
+                    }
+                }
+            }
+            (S::Verified, Event::CodeIssued) => S::CodeIssued,
+            (S::CodeIssued, Event::Bound) => S::Bound,
+            // A retried step the session already reflects is a no-op.
+            (S::Confirmed | S::BankIdentified | S::Verified | S::CodeIssued, Event::Confirmed) => {
+                return Ok(());
+            }
+            (state, _) => return Err(StepError::OutOfOrder(state)),
+        };
+        self.state = next;
+        self.updated_at_ms = now_ms;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::{IdentityToMatch, compare};
+
+    const TODAY: Day = Day {
+        year: 2026,
+        month: 11,
+        day: 22,
+    };
+
+    fn identity() -> IdentityFields {
+        IdentityFields {
+            full_name: "SAMPLE MICHAEL JOHN".to_string(),
+            document_type: "driver_license".to_string(),
+            document_number: "T64235789".to_string(),
+            birth_date: "1986-06-06".to_string(),
+            expiry_date: "2030-12-10".to_string(),
+            ..IdentityFields::default()
+        }
+    }
+
+    fn card() -> CardFields {
+        CardFields {
+            card_number: "3023 3348 7786 1104".to_string(),
+            expiry_month: 7,
+            expiry_year: 2037,
+            holder_name: "SAMPLE MICHAEL JOHN".to_string(),
+        }
+    }
+
+    fn report(name: &str) -> MatchReport {
+        let saved = IdentityToMatch {
+            full_name: "SAMPLE MICHAEL JOHN".to_string(),
+            document_number: "T64235789".to_string(),
+            birth_date: "1986-06-06".to_string(),
+        };
+        compare(
+            &IdentityToMatch {
+                full_name: name.to_string(),
+                ..saved.clone()
+            },
+            &saved,
+        )
+    }
+
+    fn session() -> Registration {
+        Registration::new(Uuid::nil(), Uuid::nil(), "phone-1".to_string(), 0, 600_000)
+    }
+
+    #[test]
+    fn the_whole_way_in_a_guided_sequence() {
+        let mut r = session();
+        r.apply(
+            Event::FieldsReceived {
+                identity: Some(identity()),
+                card: None,
+            },
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.state, r.carriers_needed()),
+            (State::CarriersReceived, vec!["payment_card"])
+        );
+        r.apply(
+            Event::FieldsReceived {
+                identity: None,
+                card: Some(card()),
+            },
+            2,
+        )
+        .unwrap();
+        assert_eq!(r.state, State::AwaitingConfirmation);
+        r.apply(Event::Confirmed, 3).unwrap();
+        r.apply(Event::Confirmed, 3).unwrap();
+        r.apply(
+            Event::BankIdentified {
+                bank_id: "south".to_string(),
+            },
+            4,
+        )
+        .unwrap();
+        r.apply(
+            Event::Verified {
+                report: report("SAMPLE MICHAEL JOHN"),
+                account_id: Uuid::max(),
+            },
+            5,
+        )
+        .unwrap();
+        assert_eq!(r.account_id, Some(Uuid::max()));
+        r.apply(Event::CodeIssued, 6).unwrap();
+        r.apply(Event::Bound, 7).unwrap();
+        assert_eq!(r.state, State::Bound);
+        assert_eq!(
+            r.apply(Event::Cancelled, 8),
+            Err(StepError::Finished(State::Bound))
+        );
+    }
+
+    #[test]
+    fn near_miss_goes_back_to_confirmation_and_mismatches_end_it() {
+        let mut r = session();
+        r.apply(
+            Event::FieldsReceived {
+                identity: Some(identity()),
+                card: Some(card()),
+            },
+            1,
+        )
+        .unwrap();
+        for attempt in 1..=VERIFICATION_FAILURES_MAX {
+            r.apply(Event::Confirmed, 2).unwrap();
+            r.apply(
+                Event::BankIdentified {
+                    bank_id: "south".to_string(),
+                },
+                3,
+            )
+            .unwrap();
+            if attempt == 1 {
+                r.apply(
+                    Event::Verified {
+                        report: report("SAMPLE MICHAEL"),
+                        account_id: Uuid::nil(),
+                    },
+                    4,
+                )
+                .unwrap();
+                assert_eq!(r.state, State::AwaitingConfirmation);
+                assert_eq!(
+                    r.last_match.as_ref().unwrap().fields_to_check(),
+                    ["full_name"]
+                );
+                r.apply(Event::Confirmed, 5).unwrap();
+                r.apply(
+                    Event::BankIdentified {
+                        bank_id: "south".to_string(),
+                    },
+                    6,
+                )
+                .unwrap();
+            }
+            r.apply(
+                Event::Verified {
+                    report: report("SOMEONE ELSE"),
+                    account_id: Uuid::nil(),
+                },
+                7,
+            )
+            .unwrap();
+        }
+        assert_eq!(r.state, State::Rejected);
+        assert_eq!(r.rejection.as_deref(), Some("identity_mismatch"));
+        assert_eq!(r.account_id, None);
+    }
+
+    #[test]
+    fn out_of_order_cancel_and_expiry() {
+        let mut r = session();
+        assert_eq!(
+            r.apply(Event::Confirmed, 1),
+            Err(StepError::OutOfOrder(State::Started))
+        );
+        assert_eq!(
+            r.apply(Event::CodeIssued, 1).unwrap_err().code(),
+            "registration_step_out_of_order"
+        );
+        r.apply(Event::Cancelled, 2).unwrap();
+        r.apply(Event::Cancelled, 3).unwrap();
+        assert_eq!(
+            r.apply(Event::Confirmed, 4),
+            Err(StepError::Finished(State::Cancelled))
+        );
+        let mut r = session();
+        assert_eq!(r.apply(Event::Confirmed, 600_000), Err(StepError::Expired));
+        assert_eq!(r.state, State::Expired);
+    }
+
+    #[test]
+    fn validation() {
+        assert_eq!(
+            validate_identity(&identity(), TODAY, Policy::default()),
+            Ok(())
+        );
+        let expired = IdentityFields {
+            expiry_date: "2012-04-15".to_string(),
+            ..identity()
+        };
+        assert_eq!(
+            validate_identity(&expired, TODAY, Policy::default())
+                .unwrap_err()
+                .code(),
+            "identity_document_expired"
+        );
+        let lenient = Policy {
+            refuse_expired_documents: false,
+        };
+        assert_eq!(validate_identity(&expired, TODAY, lenient), Ok(()));
+        let unborn = IdentityFields {
+            birth_date: "2030-01-01".to_string(),
+            ..identity()
+        };
+        assert!(validate_identity(&unborn, TODAY, Policy::default()).is_err());
+        assert!(validate_card(&card(), TODAY).is_ok());
+        let this_month = CardFields {
+            expiry_month: 11,
+            expiry_year: 2026,
+            ..card()
+        };
+        assert!(
+            validate_card(&this_month, TODAY).is_ok(),
+            "valid through the month's end"
+        );
+        let last_month = CardFields {
+            expiry_month: 10,
+            expiry_year: 2026,
+            ..card()
+        };
+        assert_eq!(
+            validate_card(&last_month, TODAY).unwrap_err().code(),
+            "card_expired"
+        );
+        let luhn = CardFields {
+            card_number: "3023 3348 7786 1105".to_string(),
+            ..card()
+        };
+        assert_eq!(
+            validate_card(&luhn, TODAY).unwrap_err().code(),
+            "card_number_luhn_failed"
+        );
+    }
+}
