@@ -1,0 +1,2179 @@
+//! ICAO Doc 9303 machine-readable zones: the two or three lines of OCR-B text at the bottom of
+//! passports (TD3), ID cards (TD1, TD2) and visas (MRV-A, MRV-B).
+//!
+//! [`parse`] takes the zone as OCR returned it — possibly surrounded by other text, with spaces,
+//! lower case, lines a character or two short or long, and the usual OCR-B confusions (`0`/`O`,
+//! `<` read as `K`) — finds the block, repairs what the field types and check digits allow,
+//! verifies every check digit, and returns an [`Mrz`]. [`Mrz::identity`] turns it into the
+//! crate's [`Identity`], with confidences that follow the check digits.
+//!
+//! What it is not: an OCR engine (the text comes in already read), a validator of the document
+//! (a failing check digit is reported in [`Mrz::checks`], not turned into an error, because the
+//! caller decides what to do with a doubtful read), or a reader of the chip (eMRTD). It has no
+//! clock: two-digit years are resolved against the `today` passed in (see [`parse`]).
+
+use serde::Serialize;
+
+use crate::{Date, Field, Identity, Source};
+
+/// The filler character.
+const FILLER: u8 = b'<';
+
+/// Which ICAO 9303 layout a zone uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MrzFormat {
+    /// ID card, 3 lines of 30.
+    Td1,
+    /// ID card, 2 lines of 36.
+    Td2,
+    /// Passport, 2 lines of 44.
+    Td3,
+    /// Visa, 2 lines of 44.
+    MrvA,
+    /// Visa, 2 lines of 36.
+    MrvB,
+}
+
+/// One check digit and whether it matched. `field` is one of `document_number`, `birth_date`,
+/// `expiry_date`, `optional_data` (TD3 personal number, only when it is not all filler) and
+/// `composite` (TD1, TD2, TD3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub field: &'static str,
+    pub passed: bool,
+}
+
+/// A parsed machine-readable zone. Strings have their fillers removed; names use spaces between
+/// components. Values are as printed after OCR repair, not validated beyond the check digits.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Mrz {
+    pub format: MrzFormat,
+    /// `P`, `I`, `ID`, `AC`, `V`… (the first one or two characters, fillers removed).
+    pub document_code: String,
+    /// ISO 3166-1 alpha-3 or an ICAO code (`D` for Germany, `UTO`…).
+    pub issuing_state: String,
+    pub surname: String,
+    /// Space-separated; empty when the document has none.
+    pub given_names: String,
+    pub document_number: String,
+    pub nationality: String,
+    /// `None` when the date is not a valid calendar date (or has unknown parts, `<<`).
+    pub birth_date: Option<Date>,
+    /// `M`, `F` or `X` (an unspecified `<` is reported as `X`); anything else is an OCR error
+    /// left as read.
+    pub sex: String,
+    pub expiry_date: Option<Date>,
+    /// Optional data (TD3: personal number). TD1's two optional fields are joined with `<`.
+    pub optional_data: String,
+    pub checks: Vec<Check>,
+    /// How many characters were changed to get here: OCR-confusion repairs, case and filler
+    /// look-alike normalisation.
+    pub corrected: usize,
+    /// How many fillers were added or removed to bring lines to their standard length. Non-zero
+    /// lowers the confidence of fields no check digit covers.
+    pub length_fixes: usize,
+}
+
+/// Why no [`Mrz`] came out. Stable codes via [`MrzError::code`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MrzError {
+    #[error("no machine-readable zone found")]
+    NoMrz,
+    #[error("machine-readable zone found but unreadable: {}", fields.join(", "))]
+    Unreadable { fields: Vec<&'static str> },
+}
+
+impl MrzError {
+    /// Stable machine-readable code; part of the public API contract.
+    pub fn code(&self) -> &'static str {
+        match self {
+            MrzError::NoMrz => "mrz_not_found",
+            MrzError::Unreadable { .. } => "mrz_unreadable",
+        }
+    }
+}
+
+/// ICAO 9303 check digit: weights 7, 3, 1 repeating; `0`–`9` are their value, `A`–`Z` are 10–35,
+/// `<` is 0; the sum modulo 10. `None` if `field` holds any other character (including lower
+/// case: the zone is upper case, and callers normalise first).
+pub fn check_digit(field: &str) -> Option<u8> {
+    check_bytes(field.as_bytes())
+}
+
+fn check_bytes(field: &[u8]) -> Option<u8> {
+    const WEIGHTS: [u32; 3] = [7, 3, 1];
+    let mut sum = 0u32;
+    for (i, &b) in field.iter().enumerate() {
+        let value = match b {
+            b'0'..=b'9' => u32::from(b - b'0'),
+            b'A'..=b'Z' => u32::from(b - b'A') + 10,
+            FILLER => 0,
+            _ => return None,
+        };
+        sum = (sum + value * WEIGHTS[i % 3]) % 10;
+    }
+    // `sum` < 10 after the modulo.
+    u8::try_from(sum).ok()
+}
+
+/// Whether `check` is a digit equal to the check digit of `data`.
+fn verify(data: &[u8], check: u8) -> bool {
+    check.is_ascii_digit() && check_bytes(data) == Some(check - b'0')
+}
+
+/// Parses the machine-readable zone in `text` (see the module documentation).
+///
+/// Finding the zone: lines are split on newlines; whitespace is removed (OCR inserts spaces
+/// between character groups), lower case is raised, filler look-alikes (`‹`, `«`, `(`…) become
+/// `<`, non-MRZ characters at the ends of a line are dropped as noise, and up to two inside it
+/// become `<`. Empty lines are ignored. The zone is the block of consecutive lines of length 30
+/// (TD1, 3 lines), 36 (TD2, MRV-B, 2 lines) or 44 (TD3, MRV-A, 2 lines), each allowed to be off
+/// by up to two characters (fixed by adding or removing fillers; see [`Mrz::length_fixes`]), whose
+/// first character is a document code (`P`, `I`, `A`, `C`, `V`). A whole zone on one line (72, 88
+/// or 90 characters) is split. When several blocks qualify, the one with the most passing check
+/// digits wins.
+///
+/// Two-digit years, resolved against `today` (this crate has no clock):
+/// - birth: the latest date not after `today` — `today`'s century, or the previous one if that
+///   would put the birth in the future. (A holder aged 100 or more comes out a century too
+///   young: two digits cannot tell, and that is rarer than any other reading being wrong.)
+/// - expiry: the year ending in those digits within `today.year - 49 ..= today.year + 50`.
+///   Documents are valid for at most ten years, so anything 50+ years ahead is an expired
+///   document from the last century (with `today` in 2026: `75` → 2075, `77` → 1977).
+///
+/// Errors: [`MrzError::NoMrz`] when no block has the shape of a zone;
+/// [`MrzError::Unreadable`] when a block does but required fields are garbage (no document
+/// number, dates that are not digits, country codes that are not letters, a name field with no
+/// letters; listed in `fields`) and no check digit passes to vouch for the rest. A zone whose structure is there is returned with failing
+/// [`Mrz::checks`] rather than as an error.
+pub fn parse(text: &str, today: Date) -> Result<Mrz, MrzError> {
+    let items = lines(text);
+    let mut best: Option<(Score, Mrz)> = None;
+    let mut unreadable: Option<MrzError> = None;
+    for (window, target) in windows(&items) {
+        let per_line = if window.len() == 3 { 4 } else { 8 };
+        let variants: Vec<Vec<Vec<u8>>> = window
+            .iter()
+            .map(|line| fit(&line.bytes, target, per_line))
+            .collect();
+        let changes: usize = window.iter().map(|line| line.changes).sum();
+        let length_fixes: usize = window
+            .iter()
+            .map(|line| line.bytes.len().abs_diff(target))
+            .sum();
+        for combo in product(&variants) {
+            match parse_block(combo, changes, length_fixes, today) {
+                Some(Ok(mrz)) => {
+                    let score = Score::of(&mrz);
+                    if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                        best = Some((score, mrz));
+                    }
+                }
+                Some(Err(e)) => {
+                    unreadable.get_or_insert(e);
+                }
+                None => {}
+            }
+        }
+    }
+    match (best, unreadable) {
+        (Some((_, mrz)), _) => Ok(mrz),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(MrzError::NoMrz),
+    }
+}
+
+impl Mrz {
+    /// True when every check digit on the document matched.
+    pub fn all_checks_pass(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+
+    fn check_passed(&self, field: &str) -> bool {
+        self.checks.iter().any(|c| c.field == field && c.passed)
+    }
+
+    /// The identity fields, [`Source::Mrz`]. Confidence: 1.0 for a value a passing check digit
+    /// covers (document number, dates), 0.5 when that check fails. Names, nationality, issuing
+    /// state, sex and document type have no check digit of their own; they get 0.9 when the
+    /// composite check passes (the zone was read cleanly), 0.8 on a visa (no composite) whose
+    /// checks all pass, 0.5 otherwise, and at most 0.3 when the value cannot be right (unknown
+    /// country code, sex other than M/F/X, digits in a name). Values not vouched for by a check
+    /// digit lose a further 20% when a line had to be resized.
+    pub fn identity(&self) -> Identity {
+        let resized = if self.length_fixes > 0 { 0.8 } else { 1.0 };
+        let base = match self.checks.iter().find(|c| c.field == "composite") {
+            Some(c) if c.passed => 0.9,
+            Some(_) => 0.5,
+            None if self.all_checks_pass() => 0.8,
+            None => 0.5,
+        } * resized;
+        let checked = |field: &str| {
+            if self.check_passed(field) {
+                1.0
+            } else {
+                0.5 * resized
+            }
+        };
+        let text = |value: &str, confidence: f32| {
+            (!value.is_empty()).then(|| Field::new(value.to_string(), confidence, Source::Mrz))
+        };
+        let country = |code: &str| {
+            let confidence = if is_known_country(code.as_bytes()) {
+                base
+            } else {
+                f32::min(base, 0.3)
+            };
+            text(code, confidence)
+        };
+        let name = |value: &str| {
+            let plausible = value.bytes().all(|b| b.is_ascii_uppercase() || b == b' ');
+            text(value, if plausible { base } else { f32::min(base, 0.3) })
+        };
+        let document_type = match self.document_code.as_bytes().first() {
+            Some(b'P') => Some("passport"),
+            Some(b'I' | b'A' | b'C') => Some("id_card"),
+            Some(b'V') => Some("visa"),
+            _ => None,
+        };
+        let sex_plausible = matches!(self.sex.as_str(), "M" | "F" | "X");
+        Identity {
+            document_type: document_type.and_then(|t| text(t, base)),
+            document_number: text(&self.document_number, checked("document_number")),
+            issuing_country: country(&self.issuing_state),
+            surname: name(&self.surname),
+            given_names: name(&self.given_names),
+            nationality: country(&self.nationality),
+            birth_date: self
+                .birth_date
+                .map(|d| Field::new(d, checked("birth_date"), Source::Mrz)),
+            sex: text(
+                &self.sex,
+                if sex_plausible {
+                    base
+                } else {
+                    f32::min(base, 0.3)
+                },
+            ),
+            expiry_date: self
+                .expiry_date
+                .map(|d| Field::new(d, checked("expiry_date"), Source::Mrz)),
+            address: None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding the block
+
+/// Bounds on work per call, so that hostile input (thousands of MRZ-like lines) stays cheap.
+const MAX_WINDOWS: usize = 32;
+
+/// A line that looks like part of a zone, normalised to the MRZ alphabet.
+struct Line {
+    bytes: Vec<u8>,
+    /// Characters changed by normalisation (case, filler look-alikes, noise inside the line).
+    changes: usize,
+}
+
+/// The nominal line length a length is close enough to.
+fn class(len: usize) -> Option<usize> {
+    match len {
+        28..=32 => Some(30),
+        34..=38 => Some(36),
+        42..=46 => Some(44),
+        _ => None,
+    }
+}
+
+/// The input as a sequence of MRZ-like lines (`Some`) and other non-empty lines (`None`, which
+/// break a block). Empty lines are dropped so that OCR's blank lines between zone lines do not.
+fn lines(text: &str) -> Vec<Option<Line>> {
+    let mut items = Vec::new();
+    for raw in text.lines() {
+        let Some(normalised) = normalise(raw) else {
+            continue;
+        };
+        let Some(line) = normalised else {
+            items.push(None);
+            continue;
+        };
+        // A whole zone OCR'd as a single line: split it at the standard length.
+        let split = match line.bytes.len() {
+            72 => 36,
+            88 => 44,
+            90 => 30,
+            _ => 0,
+        };
+        if split == 0 {
+            items.push(class(line.bytes.len()).map(|_| line));
+        } else {
+            // The changes are not attributable to one part; give them to the first.
+            let mut changes = line.changes;
+            for chunk in line.bytes.chunks(split) {
+                items.push(Some(Line {
+                    bytes: chunk.to_vec(),
+                    changes: std::mem::take(&mut changes),
+                }));
+            }
+        }
+    }
+    items
+}
+
+/// `None` for an empty line; `Some(None)` for a line that is not MRZ-like; otherwise the line in
+/// the MRZ alphabet (`A`–`Z`, `0`–`9`, `<`), of any length (the caller checks it).
+fn normalise(raw: &str) -> Option<Option<Line>> {
+    // `None` marks a character outside the alphabet.
+    let mut chars: Vec<Option<u8>> = Vec::new();
+    let mut changes = 0;
+    for c in raw.chars() {
+        match c {
+            c if c.is_whitespace() => {}
+            'A'..='Z' | '0'..='9' | '<' => chars.push(u8::try_from(c).ok()),
+            'a'..='z' => {
+                chars.push(u8::try_from(c.to_ascii_uppercase()).ok());
+                changes += 1;
+            }
+            // Filler look-alikes OCR engines produce for `<`.
+            '‹' | '〈' | '⟨' | '＜' | '(' | '[' | '{' | '≤' => {
+                chars.push(Some(FILLER));
+                changes += 1;
+            }
+            '«' => {
+                chars.extend([Some(FILLER), Some(FILLER)]);
+                changes += 2;
+            }
+            _ => chars.push(None),
+        }
+    }
+    if chars.is_empty() {
+        return None;
+    }
+    // Noise at the edges of a line (a `|` from the card border, a stray `.`) is dropped.
+    let start = chars.iter().position(Option::is_some);
+    let end = chars.iter().rposition(Option::is_some);
+    let (Some(start), Some(end)) = (start, end) else {
+        return Some(None);
+    };
+    let inner = chars.get(start..=end).unwrap_or_default();
+    let foreign = inner.iter().filter(|c| c.is_none()).count();
+    if foreign > 2 {
+        return Some(None);
+    }
+    // A couple of unreadable characters inside become fillers: if they were in a checked field,
+    // the check fails and says so.
+    let bytes = inner.iter().map(|c| c.unwrap_or(FILLER)).collect();
+    Some(Some(Line {
+        bytes,
+        changes: changes + foreign,
+    }))
+}
+
+/// Candidate blocks: 3 consecutive lines near 30 characters, or 2 near 36 or 44, in input order;
+/// at most [`MAX_WINDOWS`].
+fn windows(items: &[Option<Line>]) -> Vec<(Vec<&Line>, usize)> {
+    let mut out = Vec::new();
+    for start in 0..items.len() {
+        if out.len() == MAX_WINDOWS {
+            break;
+        }
+        let Some(Some(first)) = items.get(start) else {
+            continue;
+        };
+        let Some(target) = class(first.bytes.len()) else {
+            continue;
+        };
+        let count = if target == 30 { 3 } else { 2 };
+        let block: Vec<&Line> = items
+            .iter()
+            .skip(start)
+            .take(count)
+            .map_while(|item| item.as_ref())
+            .filter(|line| class(line.bytes.len()) == Some(target))
+            .collect();
+        if block.len() == count {
+            out.push((block, target));
+        }
+    }
+    out
+}
+
+/// Ways to bring `line` to `target` characters by adding or removing fillers, most likely first:
+/// at the end, then in the filler runs from the right (OCR drops or doubles a `<` inside a long
+/// run as easily as at the end). Truncation is the last resort for a line with no spare fillers.
+fn fit(line: &[u8], target: usize, max: usize) -> Vec<Vec<u8>> {
+    let len = line.len();
+    if len == target {
+        return vec![line.to_vec()];
+    }
+    let runs = filler_runs(line);
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut push = |v: Vec<u8>| {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    };
+    if len < target {
+        let missing = target - len;
+        let mut padded = line.to_vec();
+        padded.resize(target, FILLER);
+        push(padded);
+        for &(start, _) in runs.iter().rev() {
+            let mut v = line.get(..start).unwrap_or_default().to_vec();
+            v.extend(std::iter::repeat_n(FILLER, missing));
+            v.extend_from_slice(line.get(start..).unwrap_or_default());
+            push(v);
+        }
+    } else {
+        let extra = len - target;
+        if line.iter().rev().take(extra).all(|&b| b == FILLER) {
+            push(line.get(..target).unwrap_or_default().to_vec());
+        }
+        // Leave at least one filler in a run, so as not to merge two names or fields.
+        for &(start, _) in runs.iter().rev().filter(|(s, e)| e - s > extra) {
+            let mut v = line.get(..start).unwrap_or_default().to_vec();
+            v.extend_from_slice(line.get(start + extra..).unwrap_or_default());
+            push(v);
+        }
+        if out.is_empty() {
+            out.push(line.get(..target).unwrap_or_default().to_vec());
+        }
+    }
+    out.truncate(max);
+    out
+}
+
+/// `(start, end)` of each maximal run of fillers.
+fn filler_runs(line: &[u8]) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < line.len() {
+        if line.get(i) == Some(&FILLER) {
+            let start = i;
+            while line.get(i) == Some(&FILLER) {
+                i += 1;
+            }
+            runs.push((start, i));
+        } else {
+            i += 1;
+        }
+    }
+    runs
+}
+
+/// Every combination of one variant per line.
+fn product(variants: &[Vec<Vec<u8>>]) -> Vec<Vec<Vec<u8>>> {
+    let mut out: Vec<Vec<Vec<u8>>> = vec![Vec::new()];
+    for options in variants {
+        out = out
+            .into_iter()
+            .flat_map(|prefix| {
+                options.iter().map(move |option| {
+                    let mut next = prefix.clone();
+                    next.push(option.clone());
+                    next
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+/// How good a reading is; higher is better.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Score {
+    passed: usize,
+    not_failed: std::cmp::Reverse<usize>,
+    not_resized: std::cmp::Reverse<usize>,
+    not_corrected: std::cmp::Reverse<usize>,
+}
+
+impl Score {
+    fn of(mrz: &Mrz) -> Score {
+        let passed = mrz.checks.iter().filter(|c| c.passed).count();
+        Score {
+            passed,
+            not_failed: std::cmp::Reverse(mrz.checks.len() - passed),
+            not_resized: std::cmp::Reverse(mrz.length_fixes),
+            not_corrected: std::cmp::Reverse(mrz.corrected),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layouts
+
+/// Characters `start..end` of line `line`.
+#[derive(Clone, Copy)]
+struct Span {
+    line: usize,
+    start: usize,
+    end: usize,
+}
+
+const fn sp(line: usize, start: usize, end: usize) -> Span {
+    Span { line, start, end }
+}
+
+/// A one-character span.
+const fn at(line: usize, pos: usize) -> Span {
+    sp(line, pos, pos + 1)
+}
+
+/// Where each field sits (ICAO 9303 parts 4–7).
+struct Layout {
+    format: MrzFormat,
+    code: Span,
+    issuing: Span,
+    name: Span,
+    number: Span,
+    number_check: Span,
+    nationality: Span,
+    birth: Span,
+    birth_check: Span,
+    sex: Span,
+    expiry: Span,
+    expiry_check: Span,
+    optional: &'static [Span],
+    optional_check: Option<Span>,
+    composite: Option<Span>,
+    composite_parts: &'static [Span],
+    /// TD1 and TD2 continue a document number longer than 9 characters in the first optional
+    /// field, with `<` in the check-digit position.
+    long_number: bool,
+}
+
+const TD3: Layout = Layout {
+    format: MrzFormat::Td3,
+    code: sp(0, 0, 2),
+    issuing: sp(0, 2, 5),
+    name: sp(0, 5, 44),
+    number: sp(1, 0, 9),
+    number_check: at(1, 9),
+    nationality: sp(1, 10, 13),
+    birth: sp(1, 13, 19),
+    birth_check: at(1, 19),
+    sex: at(1, 20),
+    expiry: sp(1, 21, 27),
+    expiry_check: at(1, 27),
+    optional: &[sp(1, 28, 42)],
+    optional_check: Some(at(1, 42)),
+    composite: Some(at(1, 43)),
+    composite_parts: &[sp(1, 0, 10), sp(1, 13, 20), sp(1, 21, 43)],
+    long_number: false,
+};
+
+const MRV_A: Layout = Layout {
+    format: MrzFormat::MrvA,
+    optional: &[sp(1, 28, 44)],
+    optional_check: None,
+    composite: None,
+    composite_parts: &[],
+    ..TD3
+};
+
+const TD2: Layout = Layout {
+    format: MrzFormat::Td2,
+    name: sp(0, 5, 36),
+    optional: &[sp(1, 28, 35)],
+    optional_check: None,
+    composite: Some(at(1, 35)),
+    composite_parts: &[sp(1, 0, 10), sp(1, 13, 20), sp(1, 21, 35)],
+    long_number: true,
+    ..TD3
+};
+
+const MRV_B: Layout = Layout {
+    format: MrzFormat::MrvB,
+    optional: &[sp(1, 28, 36)],
+    composite: None,
+    composite_parts: &[],
+    long_number: false,
+    ..TD2
+};
+
+const TD1: Layout = Layout {
+    format: MrzFormat::Td1,
+    code: sp(0, 0, 2),
+    issuing: sp(0, 2, 5),
+    number: sp(0, 5, 14),
+    number_check: at(0, 14),
+    optional: &[sp(0, 15, 30), sp(1, 18, 29)],
+    birth: sp(1, 0, 6),
+    birth_check: at(1, 6),
+    sex: at(1, 7),
+    expiry: sp(1, 8, 14),
+    expiry_check: at(1, 14),
+    nationality: sp(1, 15, 18),
+    composite: Some(at(1, 29)),
+    composite_parts: &[sp(0, 5, 30), sp(1, 0, 7), sp(1, 8, 15), sp(1, 18, 29)],
+    name: sp(2, 0, 30),
+    optional_check: None,
+    long_number: true,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Repair
+
+/// OCR-B confusions in a field that can only hold digits.
+fn to_digit(b: u8) -> u8 {
+    match b {
+        b'O' | b'Q' | b'D' => b'0',
+        b'I' | b'L' => b'1',
+        b'Z' => b'2',
+        b'S' => b'5',
+        b'B' => b'8',
+        b'G' => b'6',
+        _ => b,
+    }
+}
+
+/// OCR-B confusions in a field that can only hold letters.
+fn to_letter(b: u8) -> u8 {
+    match b {
+        b'0' => b'O',
+        b'1' => b'I',
+        b'5' => b'S',
+        b'8' => b'B',
+        b'2' => b'Z',
+        b'6' => b'G',
+        _ => b,
+    }
+}
+
+/// The other reading of an ambiguous character in an alphanumeric field.
+fn swap(b: u8) -> Option<u8> {
+    Some(match b {
+        b'O' => b'0',
+        b'0' => b'O',
+        b'I' => b'1',
+        b'1' => b'I',
+        b'S' => b'5',
+        b'5' => b'S',
+        b'B' => b'8',
+        b'8' => b'B',
+        b'Z' => b'2',
+        b'2' => b'Z',
+        _ => return None,
+    })
+}
+
+/// The zone being repaired, one byte vector per line, all of standard length.
+struct Work {
+    lines: Vec<Vec<u8>>,
+    corrected: usize,
+}
+
+impl Work {
+    fn get(&self, s: Span) -> &[u8] {
+        self.lines
+            .get(s.line)
+            .and_then(|l| l.get(s.start..s.end))
+            .unwrap_or_default()
+    }
+
+    fn byte(&self, (line, pos): (usize, usize)) -> u8 {
+        self.lines
+            .get(line)
+            .and_then(|l| l.get(pos))
+            .copied()
+            .unwrap_or(FILLER)
+    }
+
+    /// Sets one character, counting it as a correction if it changed.
+    fn put(&mut self, (line, pos): (usize, usize), b: u8) {
+        if let Some(slot) = self.lines.get_mut(line).and_then(|l| l.get_mut(pos))
+            && *slot != b
+        {
+            *slot = b;
+            self.corrected += 1;
+        }
+    }
+
+    fn map(&mut self, s: Span, f: fn(u8) -> u8) {
+        for pos in s.start..s.end {
+            let b = self.byte((s.line, pos));
+            self.put((s.line, pos), f(b));
+        }
+    }
+
+    fn collect(&self, positions: &[(usize, usize)]) -> Vec<u8> {
+        positions.iter().map(|&p| self.byte(p)).collect()
+    }
+
+    fn write(&mut self, positions: &[(usize, usize)], bytes: &[u8]) {
+        for (&p, &b) in positions.iter().zip(bytes) {
+            self.put(p, b);
+        }
+    }
+
+    fn write_span(&mut self, s: Span, bytes: &[u8]) {
+        let positions: Vec<_> = positions(s).collect();
+        self.write(&positions, bytes);
+    }
+
+    fn composite_passes(&self, layout: &Layout) -> bool {
+        let Some(check) = layout.composite else {
+            return false;
+        };
+        let data: Vec<u8> = layout
+            .composite_parts
+            .iter()
+            .flat_map(|&s| self.get(s).iter().copied())
+            .collect();
+        verify(&data, self.byte((check.line, check.start)))
+    }
+}
+
+fn positions(s: Span) -> impl Iterator<Item = (usize, usize)> {
+    (s.start..s.end).map(move |pos| (s.line, pos))
+}
+
+/// Verifies a field against its check digit, repairing it if that makes the check pass.
+/// `fillers`: the field may hold fillers, so `K`/`X` in a filler run are read as `<` first.
+/// Returns whether the check passes.
+fn repair_checked(
+    work: &mut Work,
+    data: &[(usize, usize)],
+    check: (usize, usize),
+    fillers: bool,
+) -> bool {
+    let read = work.collect(data);
+    let check = work.byte(check);
+    let base = if fillers {
+        fix_fillers(&read, false)
+    } else {
+        read.clone()
+    };
+    // The filler reading first: a `K` at a position weighted 1 adds 20, which the check digit
+    // cannot tell from a `<`.
+    if verify(&base, check) {
+        work.write(data, &base);
+        return true;
+    }
+    if verify(&read, check) {
+        return true;
+    }
+    if let Some(repaired) = search(&base, check) {
+        work.write(data, &repaired);
+        return true;
+    }
+    // A `K` in a run of fillers is structurally a filler even when something else is wrong.
+    work.write(data, &base);
+    false
+}
+
+/// The unique variant of `data` that passes `check` with the fewest ambiguous characters swapped
+/// (at most two). A check digit is right by chance one time in ten, so a variant is only trusted
+/// when no other variant with as few swaps also passes.
+fn search(data: &[u8], check: u8) -> Option<Vec<u8>> {
+    if !check.is_ascii_digit() {
+        return None;
+    }
+    // Bounded: at most 16 + 120 variants.
+    let ambiguous: Vec<usize> = data
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| swap(b).is_some())
+        .map(|(i, _)| i)
+        .take(16)
+        .collect();
+    let variant = |swaps: &[usize]| {
+        let mut v = data.to_vec();
+        for &i in swaps {
+            if let Some(slot) = v.get_mut(i) {
+                *slot = swap(*slot).unwrap_or(*slot);
+            }
+        }
+        v
+    };
+    let mut singles = Vec::new();
+    for &i in &ambiguous {
+        let v = variant(&[i]);
+        if verify(&v, check) {
+            singles.push(v);
+        }
+    }
+    if !singles.is_empty() {
+        return (singles.len() == 1).then(|| singles.remove(0));
+    }
+    let mut pairs = Vec::new();
+    for (n, &i) in ambiguous.iter().enumerate() {
+        for &j in ambiguous.iter().skip(n + 1) {
+            let v = variant(&[i, j]);
+            if verify(&v, check) {
+                pairs.push(v);
+            }
+        }
+    }
+    (pairs.len() == 1).then(|| pairs.remove(0))
+}
+
+/// Reads `K` and `X` inside runs of fillers as `<` (Tesseract's usual misreading of `<`): a run
+/// of them preceded by at least two fillers and followed by a filler or the end of the field.
+/// In a name (`name`), the first `<<` separates surname from given names, so a `K` right after
+/// it is a given name (an initial), not a filler.
+fn fix_fillers(data: &[u8], name: bool) -> Vec<u8> {
+    let separator = if name {
+        data.windows(2).position(|w| w == [FILLER, FILLER])
+    } else {
+        None
+    };
+    let mut out = data.to_vec();
+    let is_kx = |b: Option<&u8>| matches!(b, Some(b'K' | b'X'));
+    let mut i = 0;
+    while i < out.len() {
+        if !is_kx(out.get(i)) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while is_kx(out.get(i)) {
+            i += 1;
+        }
+        let mut left = start;
+        while left > 0 && out.get(left - 1) == Some(&FILLER) {
+            left -= 1;
+        }
+        let left_run = start - left;
+        let right_ok = i == out.len() || out.get(i) == Some(&FILLER);
+        let is_first_given_name = separator == Some(left) && left_run == 2;
+        if left_run >= 2 && right_ok && !is_first_given_name {
+            for slot in out.iter_mut().take(i).skip(start) {
+                *slot = FILLER;
+            }
+        }
+    }
+    out
+}
+
+/// Repairs a country code: letters only, then, if unknown, a one-character OCR substitution that
+/// makes it known — when exactly one does.
+fn repair_country(work: &mut Work, s: Span) {
+    work.map(s, to_letter);
+    let read = work.get(s).to_vec();
+    if is_known_country(trim_fillers(&read)) {
+        return;
+    }
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    for (i, &b) in read.iter().enumerate() {
+        for &alt in confusable(b) {
+            let mut v = read.clone();
+            if let Some(slot) = v.get_mut(i) {
+                *slot = alt;
+            }
+            if is_known_country(trim_fillers(&v)) && !found.contains(&v) {
+                found.push(v);
+            }
+        }
+    }
+    if let [only] = found.as_slice() {
+        work.write_span(s, only);
+    }
+}
+
+/// Letters OCR-B is commonly misread as, for country-code repair; `K`/`X` may be a filler
+/// (`D<<` read as `DK<`).
+fn confusable(b: u8) -> &'static [u8] {
+    match b {
+        b'O' => b"QDC",
+        b'Q' => b"OD",
+        b'D' => b"OQ",
+        b'C' => b"GO",
+        b'G' => b"C",
+        b'E' => b"FB",
+        b'F' => b"EP",
+        b'I' => b"LJT",
+        b'L' => b"I",
+        b'J' => b"I",
+        b'T' => b"I",
+        b'U' => b"V",
+        b'V' => b"UWY",
+        b'W' => b"V",
+        b'Y' => b"V",
+        b'M' => b"NH",
+        b'N' => b"MH",
+        b'H' => b"NM",
+        b'K' => b"X<",
+        b'X' => b"K<",
+        b'P' => b"RF",
+        b'R' => b"PB",
+        b'B' => b"RE",
+        _ => b"",
+    }
+}
+
+/// Without leading and trailing fillers.
+fn trim_fillers(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|&c| c != FILLER).unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|&c| c != FILLER)
+        .map_or(start, |e| e + 1);
+    b.get(start..end).unwrap_or_default()
+}
+
+fn string(b: &[u8]) -> String {
+    // Only ASCII reaches here (the line normaliser admits nothing else).
+    String::from_utf8_lossy(b).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing a block
+
+/// Parses a block of lines of standard length. `None` when it is not a zone after all (no
+/// document code); `Some(Err)` when it is but unreadable.
+fn parse_block(
+    lines: Vec<Vec<u8>>,
+    changes: usize,
+    length_fixes: usize,
+    today: Date,
+) -> Option<Result<Mrz, MrzError>> {
+    let first = to_letter(*lines.first()?.first()?);
+    let layout = match (lines.len(), lines.first()?.len(), first) {
+        (_, _, b) if !matches!(b, b'P' | b'I' | b'A' | b'C' | b'V') => return None,
+        (3, 30, _) => &TD1,
+        (2, 36, b'V') => &MRV_B,
+        (2, 36, _) => &TD2,
+        (2, 44, b'V') => &MRV_A,
+        (2, 44, _) => &TD3,
+        _ => return None,
+    };
+    let mut work = Work {
+        lines,
+        corrected: changes,
+    };
+
+    // Fields whose type fixes the reading of a confusable character.
+    work.map(layout.code, to_letter);
+    repair_country(&mut work, layout.issuing);
+    repair_country(&mut work, layout.nationality);
+    work.map(layout.sex, to_letter);
+    work.map(layout.name, to_letter);
+    let name = fix_fillers(work.get(layout.name), true);
+    work.write_span(layout.name, &name);
+    for s in [
+        layout.birth,
+        layout.birth_check,
+        layout.expiry,
+        layout.expiry_check,
+        layout.number_check,
+    ] {
+        work.map(s, to_digit);
+    }
+    if let Some(s) = layout.optional_check {
+        work.map(s, to_digit);
+    }
+    if let Some(s) = layout.composite {
+        work.map(s, to_digit);
+    }
+
+    // Document number, possibly continued in the first optional field.
+    let mut number: Vec<(usize, usize)> = positions(layout.number).collect();
+    let mut number_check = (layout.number_check.line, layout.number_check.start);
+    let mut optional = layout.optional.to_vec();
+    if layout.long_number
+        && work.byte(number_check) == FILLER
+        && work.get(layout.number).last() != Some(&FILLER)
+        && let Some(first) = optional.first_mut()
+    {
+        let continued = work
+            .get(*first)
+            .iter()
+            .take_while(|&&b| b != FILLER)
+            .count();
+        // At least one more character of the number, then its check digit.
+        if continued >= 2 {
+            number.extend(positions(sp(
+                first.line,
+                first.start,
+                first.start + continued - 1,
+            )));
+            number_check = (first.line, first.start + continued - 1);
+            work.map(at(number_check.0, number_check.1), to_digit);
+            first.start += continued;
+        }
+    }
+    let number_ok = repair_checked(&mut work, &number, number_check, false);
+
+    // Optional data: checked on its own (TD3), or through the composite, or not at all.
+    let mut optional_ok = None;
+    if let (Some(data), Some(check)) = (optional.first(), layout.optional_check) {
+        let data: Vec<_> = positions(*data).collect();
+        let all_filler = |w: &Work| w.collect(&data).iter().all(|&b| b == FILLER);
+        if !all_filler(&work) {
+            let ok = repair_checked(&mut work, &data, (check.line, check.start), true);
+            // Fillers misread as `K` were all there was.
+            if !all_filler(&work) {
+                optional_ok = Some(ok);
+            }
+        }
+    } else {
+        let read_ok = work.composite_passes(layout);
+        let mut fixed = Work {
+            lines: work.lines.clone(),
+            corrected: work.corrected,
+        };
+        for &s in &optional {
+            let v = fix_fillers(fixed.get(s), false);
+            fixed.write_span(s, &v);
+        }
+        // The filler reading unless only the zone as read satisfies the composite (which, as
+        // for any check digit, may not see a `K` for `<` at all).
+        if fixed.composite_passes(layout) || !read_ok {
+            work = fixed;
+        }
+    }
+
+    let birth_ok = verify(
+        work.get(layout.birth),
+        work.byte((layout.birth_check.line, layout.birth_check.start)),
+    );
+    let expiry_ok = verify(
+        work.get(layout.expiry),
+        work.byte((layout.expiry_check.line, layout.expiry_check.start)),
+    );
+    let mut checks = vec![
+        Check {
+            field: "document_number",
+            passed: number_ok,
+        },
+        Check {
+            field: "birth_date",
+            passed: birth_ok,
+        },
+        Check {
+            field: "expiry_date",
+            passed: expiry_ok,
+        },
+    ];
+    if let Some(passed) = optional_ok {
+        checks.push(Check {
+            field: "optional_data",
+            passed,
+        });
+    }
+    if layout.composite.is_some() {
+        checks.push(Check {
+            field: "composite",
+            passed: work.composite_passes(layout),
+        });
+    }
+
+    // Garbage in a required field, with no check digit vouching for the read: an error rather
+    // than a zone full of noise.
+    let number_value = work.collect(&number);
+    let not_date = |s: Span| {
+        !work
+            .get(s)
+            .iter()
+            .all(|&b| b.is_ascii_digit() || b == FILLER)
+    };
+    let not_country = |s: Span| {
+        let code = trim_fillers(work.get(s));
+        code.is_empty() || !code.iter().all(u8::is_ascii_uppercase)
+    };
+    let mut garbage = Vec::new();
+    if trim_fillers(&number_value).is_empty() {
+        garbage.push("document_number");
+    }
+    if not_date(layout.birth) {
+        garbage.push("birth_date");
+    }
+    if not_date(layout.expiry) {
+        garbage.push("expiry_date");
+    }
+    if not_country(layout.issuing) {
+        garbage.push("issuing_state");
+    }
+    if not_country(layout.nationality) {
+        garbage.push("nationality");
+    }
+    if !work.get(layout.name).iter().any(u8::is_ascii_uppercase) {
+        garbage.push("name");
+    }
+    if !garbage.is_empty() && !checks.iter().any(|c| c.passed) {
+        return Some(Err(MrzError::Unreadable { fields: garbage }));
+    }
+
+    let (surname, given_names) = names(work.get(layout.name));
+    let optional_data = optional
+        .iter()
+        .map(|&s| string(trim_fillers(work.get(s))))
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("<");
+    let sex = match work.byte((layout.sex.line, layout.sex.start)) {
+        FILLER => "X".to_string(),
+        b => string(&[b]),
+    };
+    Some(Ok(Mrz {
+        format: layout.format,
+        document_code: string(trim_fillers(work.get(layout.code))),
+        issuing_state: string(trim_fillers(work.get(layout.issuing))),
+        surname,
+        given_names,
+        document_number: string(trim_fillers(&number_value)),
+        nationality: string(trim_fillers(work.get(layout.nationality))),
+        birth_date: birth_date(work.get(layout.birth), today),
+        sex,
+        expiry_date: expiry_date(work.get(layout.expiry), today),
+        optional_data,
+        checks,
+        corrected: work.corrected,
+        length_fixes,
+    }))
+}
+
+/// Surname and given names: `SURNAME<<GIVEN<NAMES<<<`, components separated by `<`.
+fn names(field: &[u8]) -> (String, String) {
+    let words = |b: &[u8]| {
+        b.split(|&c| c == FILLER)
+            .filter(|w| !w.is_empty())
+            .map(string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match field.windows(2).position(|w| w == [FILLER, FILLER]) {
+        Some(i) => (
+            words(field.get(..i).unwrap_or_default()),
+            words(field.get(i + 2..).unwrap_or_default()),
+        ),
+        None => (words(field), String::new()),
+    }
+}
+
+/// `YYMMDD` as (year of century, month, day), or `None` if not all digits.
+fn yymmdd(b: &[u8]) -> Option<(i32, u8, u8)> {
+    let pair = |i: usize| -> Option<u8> {
+        let hi = *b.get(i)?;
+        let lo = *b.get(i + 1)?;
+        (hi.is_ascii_digit() && lo.is_ascii_digit()).then(|| (hi - b'0') * 10 + (lo - b'0'))
+    };
+    Some((i32::from(pair(0)?), pair(2)?, pair(4)?))
+}
+
+/// The latest date ending in `YY` that is not after `today`.
+fn birth_date(b: &[u8], today: Date) -> Option<Date> {
+    let (yy, month, day) = yymmdd(b)?;
+    let this_year = i32::from(today.year);
+    let mut year = this_year - (this_year - yy).rem_euclid(100);
+    if year == this_year && (month, day) > (today.month, today.day) {
+        year -= 100;
+    }
+    Date::new(u16::try_from(year).ok()?, month, day)
+}
+
+/// The year ending in `YY` within `today.year - 49 ..= today.year + 50`.
+fn expiry_date(b: &[u8], today: Date) -> Option<Date> {
+    let (yy, month, day) = yymmdd(b)?;
+    let low = i32::from(today.year) - 49;
+    let year = low + (yy - low).rem_euclid(100);
+    Date::new(u16::try_from(year).ok()?, month, day)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Country codes
+
+fn is_known_country(code: &[u8]) -> bool {
+    COUNTRIES
+        .binary_search_by(|c| c.as_bytes().cmp(code))
+        .is_ok()
+}
+
+/// ISO 3166-1 alpha-3 and the codes ICAO 9303 part 3 adds (`D` for Germany; `UTO`, the
+/// specimen state; `EUE`, `UNO`, `UNA`, `UNK`, `XOM`, `XPO`, `XXA`–`XXX` for organisations and
+/// stateless persons and refugees; `GBD`–`GBS`, British nationality classes; `RKS`, Kosovo;
+/// `XBA`…`XMP` for other issuing authorities). Sorted, for binary search.
+const COUNTRIES: &[&str] = &[
+    "ABW", "AFG", "AGO", "AIA", "ALA", "ALB", "AND", "ARE", "ARG", "ARM", "ASM", "ATA", "ATF",
+    "ATG", "AUS", "AUT", "AZE", "BDI", "BEL", "BEN", "BES", "BFA", "BGD", "BGR", "BHR", "BHS",
+    "BIH", "BLM", "BLR", "BLZ", "BMU", "BOL", "BRA", "BRB", "BRN", "BTN", "BVT", "BWA", "CAF",
+    "CAN", "CCK", "CHE", "CHL", "CHN", "CIV", "CMR", "COD", "COG", "COK", "COL", "COM", "CPV",
+    "CRI", "CUB", "CUW", "CXR", "CYM", "CYP", "CZE", "D", "DEU", "DJI", "DMA", "DNK", "DOM", "DZA",
+    "ECU", "EGY", "ERI", "ESH", "ESP", "EST", "ETH", "EUE", "FIN", "FJI", "FLK", "FRA", "FRO",
+    "FSM", "GAB", "GBD", "GBN", "GBO", "GBP", "GBR", "GBS", "GEO", "GGY", "GHA", "GIB", "GIN",
+    "GLP", "GMB", "GNB", "GNQ", "GRC", "GRD", "GRL", "GTM", "GUF", "GUM", "GUY", "HKG", "HMD",
+    "HND", "HRV", "HTI", "HUN", "IDN", "IMN", "IND", "IOT", "IRL", "IRN", "IRQ", "ISL", "ISR",
+    "ITA", "JAM", "JEY", "JOR", "JPN", "KAZ", "KEN", "KGZ", "KHM", "KIR", "KNA", "KOR", "KWT",
+    "LAO", "LBN", "LBR", "LBY", "LCA", "LIE", "LKA", "LSO", "LTU", "LUX", "LVA", "MAC", "MAF",
+    "MAR", "MCO", "MDA", "MDG", "MDV", "MEX", "MHL", "MKD", "MLI", "MLT", "MMR", "MNE", "MNG",
+    "MNP", "MOZ", "MRT", "MSR", "MTQ", "MUS", "MWI", "MYS", "MYT", "NAM", "NCL", "NER", "NFK",
+    "NGA", "NIC", "NIU", "NLD", "NOR", "NPL", "NRU", "NZL", "OMN", "PAK", "PAN", "PCN", "PER",
+    "PHL", "PLW", "PNG", "POL", "PRI", "PRK", "PRT", "PRY", "PSE", "PYF", "QAT", "REU", "RKS",
+    "ROU", "RUS", "RWA", "SAU", "SDN", "SEN", "SGP", "SGS", "SHN", "SJM", "SLB", "SLE", "SLV",
+    "SMR", "SOM", "SPM", "SRB", "SSD", "STP", "SUR", "SVK", "SVN", "SWE", "SWZ", "SXM", "SYC",
+    "SYR", "TCA", "TCD", "TGO", "THA", "TJK", "TKL", "TKM", "TLS", "TON", "TTO", "TUN", "TUR",
+    "TUV", "TWN", "TZA", "UGA", "UKR", "UMI", "UNA", "UNK", "UNO", "URY", "USA", "UTO", "UZB",
+    "VAT", "VCT", "VEN", "VGB", "VIR", "VNM", "VUT", "WLF", "WSM", "XBA", "XCC", "XCE", "XDC",
+    "XEC", "XES", "XIM", "XMP", "XOM", "XPO", "XXA", "XXB", "XXC", "XXX", "YEM", "ZAF", "ZMB",
+    "ZWE",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TODAY: Date = Date {
+        year: 2026,
+        month: 1,
+        day: 15,
+    };
+
+    const SPECIMENS: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/testdata/mrz/specimens.txt"
+    );
+
+    const TD3_LINE1: &str = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<";
+    const TD3_LINE2: &str = "L898902C36UTO7408122F1204159ZE184226B<<<<<10";
+
+    fn date(year: u16, month: u8, day: u8) -> Date {
+        Date::new(year, month, day).expect("valid test date")
+    }
+
+    /// What a test expects of a parse; `None` is "not checked".
+    #[derive(Clone, Default)]
+    struct Expect {
+        format: Option<MrzFormat>,
+        code: Option<&'static str>,
+        issuing: Option<&'static str>,
+        surname: Option<&'static str>,
+        given: Option<&'static str>,
+        number: Option<&'static str>,
+        nationality: Option<&'static str>,
+        birth: Option<Date>,
+        sex: Option<&'static str>,
+        expiry: Option<Date>,
+        optional: Option<&'static str>,
+        all_pass: Option<bool>,
+        corrected: Option<usize>,
+        length_fixes: Option<usize>,
+    }
+
+    /// The ICAO TD3 specimen, as every TD3 test expects it.
+    fn eriksson() -> Expect {
+        Expect {
+            format: Some(MrzFormat::Td3),
+            code: Some("P"),
+            issuing: Some("UTO"),
+            surname: Some("ERIKSSON"),
+            given: Some("ANNA MARIA"),
+            number: Some("L898902C3"),
+            nationality: Some("UTO"),
+            birth: Some(date(1974, 8, 12)),
+            sex: Some("F"),
+            expiry: Some(date(2012, 4, 15)),
+            optional: Some("ZE184226B"),
+            all_pass: Some(true),
+            ..Expect::default()
+        }
+    }
+
+    /// Parses `input` with [`TODAY`] and asserts every field `expect` names.
+    fn check(input: &str, expect: &Expect) -> Mrz {
+        let mrz = parse(input, TODAY).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+        let ctx = format!("{input:?} → {mrz:#?}");
+        let s = |v: &str| v.to_string();
+        if let Some(v) = expect.format {
+            assert_eq!(mrz.format, v, "format of {ctx}");
+        }
+        if let Some(v) = expect.code {
+            assert_eq!(mrz.document_code, s(v), "code of {ctx}");
+        }
+        if let Some(v) = expect.issuing {
+            assert_eq!(mrz.issuing_state, s(v), "issuing state of {ctx}");
+        }
+        if let Some(v) = expect.surname {
+            assert_eq!(mrz.surname, s(v), "surname of {ctx}");
+        }
+        if let Some(v) = expect.given {
+            assert_eq!(mrz.given_names, s(v), "given names of {ctx}");
+        }
+        if let Some(v) = expect.number {
+            assert_eq!(mrz.document_number, s(v), "number of {ctx}");
+        }
+        if let Some(v) = expect.nationality {
+            assert_eq!(mrz.nationality, s(v), "nationality of {ctx}");
+        }
+        if let Some(v) = expect.birth {
+            assert_eq!(mrz.birth_date, Some(v), "birth date of {ctx}");
+        }
+        if let Some(v) = expect.sex {
+            assert_eq!(mrz.sex, s(v), "sex of {ctx}");
+        }
+        if let Some(v) = expect.expiry {
+            assert_eq!(mrz.expiry_date, Some(v), "expiry date of {ctx}");
+        }
+        if let Some(v) = expect.optional {
+            assert_eq!(mrz.optional_data, s(v), "optional data of {ctx}");
+        }
+        if let Some(v) = expect.all_pass {
+            assert_eq!(mrz.all_checks_pass(), v, "checks of {ctx}");
+        }
+        if let Some(v) = expect.corrected {
+            assert_eq!(mrz.corrected, v, "corrections of {ctx}");
+        }
+        if let Some(v) = expect.length_fixes {
+            assert_eq!(mrz.length_fixes, v, "length fixes of {ctx}");
+        }
+        mrz
+    }
+
+    /// The specimen file's blocks: `#` lines are comments, blank lines separate documents.
+    fn specimens() -> Vec<String> {
+        let text = std::fs::read_to_string(SPECIMENS).expect("specimens.txt is readable");
+        let mut blocks = Vec::new();
+        let mut current = Vec::new();
+        for line in text.lines().chain([""]) {
+            if line.trim().is_empty() {
+                if !current.is_empty() {
+                    blocks.push(current.join("\n"));
+                    current.clear();
+                }
+            } else if !line.starts_with('#') {
+                current.push(line.trim());
+            }
+        }
+        blocks
+    }
+
+    fn replace(line: &str, edits: &[(usize, char)]) -> String {
+        let mut chars: Vec<char> = line.chars().collect();
+        for &(i, c) in edits {
+            chars[i] = c;
+        }
+        chars.into_iter().collect()
+    }
+
+    #[test]
+    fn specimens_parse_with_all_checks_passing() {
+        let visa = Expect {
+            code: Some("V"),
+            issuing: Some("UTO"),
+            surname: Some("ERIKSSON"),
+            given: Some("ANNA MARIA"),
+            number: Some("L8988901C"),
+            nationality: Some("XXX"),
+            birth: Some(date(1940, 9, 7)),
+            sex: Some("F"),
+            expiry: Some(date(1996, 12, 10)),
+            all_pass: Some(true),
+            corrected: Some(0),
+            ..Expect::default()
+        };
+        let card = Expect {
+            code: Some("I"),
+            issuing: Some("UTO"),
+            surname: Some("ERIKSSON"),
+            given: Some("ANNA MARIA"),
+            number: Some("D23145890"),
+            nationality: Some("UTO"),
+            birth: Some(date(1974, 8, 12)),
+            sex: Some("F"),
+            expiry: Some(date(2012, 4, 15)),
+            optional: Some(""),
+            all_pass: Some(true),
+            corrected: Some(0),
+            ..Expect::default()
+        };
+        // Keyed by each specimen's last line, so that specimens added to the file are still
+        // checked (for passing checks) without an entry here.
+        let table = [
+            (
+                TD3_LINE2,
+                Expect {
+                    corrected: Some(0),
+                    length_fixes: Some(0),
+                    ..eriksson()
+                },
+            ),
+            (
+                "L898902C<3UTO6908061F9406236ZE184226B<<<<<14",
+                Expect {
+                    number: Some("L898902C"),
+                    birth: Some(date(1969, 8, 6)),
+                    expiry: Some(date(1994, 6, 23)),
+                    ..eriksson()
+                },
+            ),
+            (
+                "ERIKSSON<<ANNA<MARIA<<<<<<<<<<",
+                Expect {
+                    format: Some(MrzFormat::Td1),
+                    ..card.clone()
+                },
+            ),
+            (
+                "D231458907UTO7408122F1204159<<<<<<<6",
+                Expect {
+                    format: Some(MrzFormat::Td2),
+                    ..card
+                },
+            ),
+            (
+                "L8988901C4XXX4009078F96121096ZE184226B<<<<<<",
+                Expect {
+                    format: Some(MrzFormat::MrvA),
+                    optional: Some("6ZE184226B"),
+                    ..visa.clone()
+                },
+            ),
+            (
+                "L8988901C4XXX4009078F9612109<<<<<<<<",
+                Expect {
+                    format: Some(MrzFormat::MrvB),
+                    optional: Some(""),
+                    ..visa
+                },
+            ),
+        ];
+        let blocks = specimens();
+        for block in &blocks {
+            let expect = table
+                .iter()
+                .find(|(last, _)| block.lines().last() == Some(*last))
+                .map_or_else(
+                    || Expect {
+                        all_pass: Some(true),
+                        ..Expect::default()
+                    },
+                    |(_, e)| e.clone(),
+                );
+            check(block, &expect);
+        }
+        for (last, _) in &table {
+            assert!(
+                blocks.iter().any(|b| b.lines().last() == Some(*last)),
+                "specimen ending {last} missing from the file"
+            );
+        }
+    }
+
+    #[test]
+    fn check_digits() {
+        for (field, digit) in [
+            ("L898902C3", Some(6)),
+            ("740812", Some(2)),
+            ("120415", Some(9)),
+            ("ZE184226B<<<<<", Some(1)),
+            ("L898902C3674081221204159ZE184226B<<<<<1", Some(0)),
+            ("D23145890", Some(7)),
+            ("", Some(0)),
+            ("<<<", Some(0)),
+            ("l898902c3", None),
+            ("L89 8902", None),
+            ("ÉRIKSSON", None),
+        ] {
+            assert_eq!(check_digit(field), digit, "{field}");
+        }
+    }
+
+    #[test]
+    fn two_digit_years() {
+        // Birth: never in the future.
+        for (yymmdd, year) in [
+            ("260115", Some(2026)),
+            ("260116", Some(1926)),
+            ("251231", Some(2025)),
+            ("270101", Some(1927)),
+            ("991231", Some(1999)),
+            ("000229", Some(2000)),
+        ] {
+            let got = birth_date(yymmdd.as_bytes(), TODAY).map(|d| d.year);
+            assert_eq!(got, year, "birth {yymmdd}");
+        }
+        // Expiry: within today − 49 ..= today + 50 years.
+        for (yymmdd, year) in [
+            ("120415", Some(2012)),
+            ("361231", Some(2036)),
+            ("760101", Some(2076)),
+            ("770101", Some(1977)),
+            ("940623", Some(1994)),
+        ] {
+            let got = expiry_date(yymmdd.as_bytes(), TODAY).map(|d| d.year);
+            assert_eq!(got, year, "expiry {yymmdd}");
+        }
+        let later = date(2090, 6, 1);
+        assert_eq!(expiry_date(b"100101", later).map(|d| d.year), Some(2110));
+        assert_eq!(
+            birth_date(b"950101", later).map(|d| d.year),
+            Some(2095 - 100)
+        );
+        // Not dates.
+        for bad in ["741312", "740832", "7408<<", "74O812", "7408", "010229"] {
+            assert_eq!(birth_date(bad.as_bytes(), TODAY), None, "{bad}");
+        }
+        // 1900 was not a leap year: a 29 February that resolves there is no date.
+        assert_eq!(birth_date(b"000229", date(2000, 1, 1)), None);
+        // Years before 0 cannot be represented.
+        assert_eq!(birth_date(b"990101", date(50, 1, 1)), None);
+    }
+
+    #[test]
+    fn confusions_are_repaired() {
+        // `S` read as `5` in the surname, `O` as `0` in the country, `<` as `K` in the name
+        // fillers and the personal number, `0` as `O` in the document number, both dates and
+        // the composite check digit.
+        let line1 = replace(TD3_LINE1, &[(4, '0'), (10, '5'), (28, 'K')]);
+        let line2 = replace(
+            TD3_LINE2,
+            &[(5, 'O'), (15, 'O'), (23, 'O'), (39, 'K'), (43, 'O')],
+        );
+        check(
+            &format!("{line1}\n{line2}"),
+            &Expect {
+                corrected: Some(8),
+                ..eriksson()
+            },
+        );
+
+        // Trailing `K<<<` and `X` runs in the name fillers.
+        let line1 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<K<<XX";
+        check(&format!("{line1}\n{TD3_LINE2}"), &eriksson());
+
+        // A given name that is a single K is kept: it follows the surname separator.
+        let line1 = "P<UTOERIKSSON<<K<<<<<<<<<<<<<<<<<<<<<<<<<<<<";
+        check(
+            &format!("{line1}\n{TD3_LINE2}"),
+            &Expect {
+                given: Some("K"),
+                ..eriksson()
+            },
+        );
+    }
+
+    #[test]
+    fn a_wrong_digit_fails_its_check() {
+        // 12 August read as 13 August: not an OCR confusion, so nothing repairs it.
+        let line2 = replace(TD3_LINE2, &[(18, '3')]);
+        let mrz = check(
+            &format!("{TD3_LINE1}\n{line2}"),
+            &Expect {
+                birth: Some(date(1974, 8, 13)),
+                all_pass: Some(false),
+                corrected: Some(0),
+                ..Expect::default()
+            },
+        );
+        let failed: Vec<_> = mrz
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.field)
+            .collect();
+        assert_eq!(failed, ["birth_date", "composite"]);
+        let id = mrz.identity();
+        assert_eq!(id.birth_date.map(|f| f.confidence), Some(0.5));
+        assert_eq!(id.document_number.map(|f| f.confidence), Some(1.0));
+        assert_eq!(id.surname.map(|f| f.confidence), Some(0.5));
+
+        // A document number with one wrong character and no confusion to blame stays as read.
+        let line2 = replace(TD3_LINE2, &[(3, '7')]);
+        let mrz = check(
+            &format!("{TD3_LINE1}\n{line2}"),
+            &Expect {
+                number: Some("L897902C3"),
+                all_pass: Some(false),
+                ..Expect::default()
+            },
+        );
+        assert!(!mrz.check_passed("document_number"));
+    }
+
+    #[test]
+    fn identity_confidences() {
+        let mrz = check(&format!("{TD3_LINE1}\n{TD3_LINE2}"), &eriksson());
+        let id = mrz.identity();
+        let value = |f: &Option<Field<String>>| f.as_ref().map(|f| (f.value.clone(), f.confidence));
+        let owned = |v: &str, c: f32| Some((v.to_string(), c));
+        assert_eq!(value(&id.document_type), owned("passport", 0.9));
+        assert_eq!(value(&id.document_number), owned("L898902C3", 1.0));
+        assert_eq!(value(&id.issuing_country), owned("UTO", 0.9));
+        assert_eq!(value(&id.surname), owned("ERIKSSON", 0.9));
+        assert_eq!(value(&id.given_names), owned("ANNA MARIA", 0.9));
+        assert_eq!(value(&id.nationality), owned("UTO", 0.9));
+        assert_eq!(value(&id.sex), owned("F", 0.9));
+        assert_eq!(
+            id.birth_date,
+            Some(Field::new(date(1974, 8, 12), 1.0, Source::Mrz))
+        );
+        assert_eq!(
+            id.expiry_date,
+            Some(Field::new(date(2012, 4, 15), 1.0, Source::Mrz))
+        );
+        assert_eq!(id.address, None);
+        assert!(
+            [&id.document_type, &id.surname]
+                .iter()
+                .all(|f| f.as_ref().is_some_and(|f| f.source == Source::Mrz))
+        );
+
+        let types = [
+            ("I", "id_card"),
+            ("A", "id_card"),
+            ("C", "id_card"),
+            ("V", "visa"),
+        ];
+        for (code, expected) in types {
+            let mrz = Mrz {
+                document_code: code.to_string(),
+                ..mrz.clone()
+            };
+            let got = mrz.identity().document_type.map(|f| f.value);
+            assert_eq!(got.as_deref(), Some(expected), "{code}");
+        }
+
+        // Visas have no composite: all checks passing is the best there is.
+        let visa = specimens()
+            .into_iter()
+            .find(|b| b.starts_with("V<") && b.len() > 80)
+            .expect("MRV-A specimen");
+        let id = parse(&visa, TODAY).expect("visa parses").identity();
+        assert_eq!(id.surname.map(|f| f.confidence), Some(0.8));
+        assert_eq!(id.document_type.map(|f| f.value), Some("visa".to_string()));
+    }
+
+    #[test]
+    fn country_codes() {
+        let td3 = |issuing: &str, nationality: &str| {
+            let line1 = format!("P<{issuing}{}", &TD3_LINE1[5..]);
+            let line2 = format!("{}{nationality}{}", &TD3_LINE2[..10], &TD3_LINE2[13..]);
+            format!("{line1}\n{line2}")
+        };
+        // One OCR substitution away from exactly one known code: repaired.
+        let mrz = check(
+            &td3("UTQ", "UT0"),
+            &Expect {
+                corrected: Some(2),
+                ..eriksson()
+            },
+        );
+        assert_eq!(
+            mrz.identity().issuing_country.map(|f| f.confidence),
+            Some(0.9)
+        );
+        // Germany's one-letter code, with a filler read as K.
+        check(
+            &td3("D<<", "DK<"),
+            &Expect {
+                issuing: Some("D"),
+                nationality: Some("D"),
+                all_pass: Some(true),
+                ..Expect::default()
+            },
+        );
+        // Unknown and not repairable: kept, with low confidence, and the parse still succeeds.
+        let mrz = check(
+            &td3("ZZZ", "UTO"),
+            &Expect {
+                issuing: Some("ZZZ"),
+                all_pass: Some(true),
+                ..Expect::default()
+            },
+        );
+        let id = mrz.identity();
+        assert_eq!(id.issuing_country.map(|f| f.confidence), Some(0.3));
+        assert_eq!(id.nationality.map(|f| f.confidence), Some(0.9));
+    }
+
+    #[test]
+    fn country_table_is_sorted_and_complete() {
+        assert!(COUNTRIES.windows(2).all(|w| w[0] < w[1]), "sorted, unique");
+        let icao = [
+            "D", "UTO", "EUE", "UNO", "UNA", "UNK", "XOM", "XXA", "XXB", "XXC", "XXX", "GBD",
+            "GBN", "GBO", "GBP", "GBS", "RKS", "XPO", "XBA", "XIM", "XCC", "XCE", "XDC", "XEC",
+            "XES", "XMP",
+        ];
+        assert!(icao.iter().all(|c| is_known_country(c.as_bytes())));
+        // ISO 3166-1 has 249 alpha-3 codes.
+        assert_eq!(COUNTRIES.len() - icao.len(), 249);
+        assert!(!is_known_country(b"ZZZ"));
+        assert!(!is_known_country(b""));
+    }
+
+    #[test]
+    fn finding_the_zone_in_ocr_output() {
+        let cases = [
+            // Surrounded by the rest of the page, with blank lines.
+            format!(
+                "PASSPORT  PASSEPORT\nType/Type P   Code UTO\n\n{TD3_LINE1}\n\n{TD3_LINE2}\n\n\
+                 Signature of bearer\n"
+            ),
+            // Windows line ends, spaces between character groups, trailing spaces.
+            "  P<UTO ERIKSSON<<ANNA<MARIA <<<<<<<<<<<<<<<<<<<  \r\n \
+             L898902C3 6 UTO 740812 2 F 120415 9 ZE184226B<<<<< 1 0\r\n"
+                .to_string(),
+            // Noise at the line edges.
+            format!("|{TD3_LINE1}.\n|{TD3_LINE2}|"),
+            // All on one line.
+            format!("{TD3_LINE1}{TD3_LINE2}"),
+        ];
+        for input in &cases {
+            check(
+                input,
+                &Expect {
+                    corrected: Some(0),
+                    length_fixes: Some(0),
+                    ..eriksson()
+                },
+            );
+        }
+        // Lower case and filler look-alikes count as corrections.
+        check(
+            &format!(
+                "{}\n{TD3_LINE2}",
+                TD3_LINE1.to_lowercase().replacen("<<", "«", 1)
+            ),
+            &Expect {
+                corrected: Some(23),
+                ..eriksson()
+            },
+        );
+        // Two MRZ-like blocks: the one whose checks pass wins.
+        let broken = TD3_LINE2.replace("7408122", "7408129");
+        check(
+            &format!("{TD3_LINE1}\n{broken}\nnoise\n{TD3_LINE1}\n{TD3_LINE2}"),
+            &eriksson(),
+        );
+    }
+
+    #[test]
+    fn lines_off_by_one_or_two() {
+        let dropped = TD3_LINE2.replacen("<<<<<", "<<<<", 1);
+        let cases = [
+            // A filler lost inside the personal number's run, not at the end.
+            (format!("{TD3_LINE1}\n{dropped}"), 1),
+            (format!("{TD3_LINE1}<<\n{TD3_LINE2}"), 2),
+            (format!("{}\n{TD3_LINE2}", &TD3_LINE1[..43]), 1),
+            (format!("{}\n{TD3_LINE2}<", &TD3_LINE1[..42]), 3),
+        ];
+        for (input, fixes) in &cases {
+            let mrz = check(
+                input,
+                &Expect {
+                    length_fixes: Some(*fixes),
+                    ..eriksson()
+                },
+            );
+            // Fields no check digit covers are trusted less.
+            let id = mrz.identity();
+            assert_eq!(id.surname.map(|f| f.confidence), Some(0.9 * 0.8));
+            assert_eq!(id.document_number.map(|f| f.confidence), Some(1.0));
+        }
+
+        // TD1, last line a filler short.
+        let td1 = specimens()
+            .into_iter()
+            .find(|b| b.starts_with("I<") && b.lines().count() == 3)
+            .expect("TD1 specimen");
+        check(
+            &td1[..td1.len() - 1],
+            &Expect {
+                format: Some(MrzFormat::Td1),
+                surname: Some("ERIKSSON"),
+                given: Some("ANNA MARIA"),
+                all_pass: Some(true),
+                length_fixes: Some(1),
+                ..Expect::default()
+            },
+        );
+
+        // Three off is not a zone line.
+        let input = format!("{}\n{TD3_LINE2}", &TD3_LINE1[..41]);
+        assert_eq!(parse(&input, TODAY), Err(MrzError::NoMrz));
+    }
+
+    #[test]
+    fn garbage_is_not_a_zone() {
+        let letters = "QWERTYUIOPASDFGHJKLZXCVBNMQWERTYUIOPASDFGHJK";
+        let cases = [
+            String::new(),
+            "\n\n \n".to_string(),
+            "hello world".to_string(),
+            "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor\n\
+             incididunt ut labore et dolore magna aliqua."
+                .to_string(),
+            "P<UTOERIKSSON".to_string(),
+            // Right length, but no document code.
+            format!("{letters}\n{letters}"),
+            // Only one line of a two-line zone.
+            TD3_LINE1.to_string(),
+            // Lines of different formats.
+            format!("{TD3_LINE1}\n{}", &TD3_LINE2[..36]),
+            // Too many foreign characters inside.
+            TD3_LINE1.replace("ANNA", "ÄNNÄ€€") + "\n" + &TD3_LINE2.replace("UTO", "ÜTÖ→"),
+            "€".repeat(44) + "\n" + &"€".repeat(44),
+        ];
+        for input in &cases {
+            assert_eq!(parse(input, TODAY), Err(MrzError::NoMrz), "{input:?}");
+        }
+        assert_eq!(MrzError::NoMrz.code(), "mrz_not_found");
+    }
+
+    #[test]
+    fn structure_without_readable_fields_is_unreadable() {
+        let input = format!("{TD3_LINE1}\n{}", "X".repeat(44));
+        let err = parse(&input, TODAY).expect_err("no date, no passing check");
+        assert_eq!(
+            err,
+            MrzError::Unreadable {
+                fields: vec!["birth_date", "expiry_date"]
+            }
+        );
+        assert_eq!(err.code(), "mrz_unreadable");
+        assert!(err.to_string().contains("birth_date, expiry_date"));
+
+        // With one passing check, the same damage is a zone with failing checks.
+        let line2 = format!("{}{}", &TD3_LINE2[..13], "X".repeat(31));
+        let mrz = parse(&format!("{TD3_LINE1}\n{line2}"), TODAY).expect("number passes");
+        assert!(mrz.check_passed("document_number"));
+        assert_eq!((mrz.birth_date, mrz.expiry_date), (None, None));
+        assert_eq!(mrz.identity().birth_date, None);
+    }
+
+    #[test]
+    fn long_document_numbers() {
+        let doc = Doc {
+            number: "D23145890734".to_string(),
+            ..Doc::sample()
+        };
+        let mrz = check(
+            &render_td1(&doc),
+            &Expect {
+                format: Some(MrzFormat::Td1),
+                number: Some("D23145890734"),
+                optional: Some(""),
+                all_pass: Some(true),
+                ..Expect::default()
+            },
+        );
+        assert_eq!(mrz, expected(&doc, MrzFormat::Td1));
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Rendering documents, for the property tests.
+
+    #[derive(Clone, Debug)]
+    struct Doc {
+        code: &'static str,
+        issuing: &'static str,
+        surname: Vec<String>,
+        given: Vec<String>,
+        number: String,
+        nationality: &'static str,
+        birth: Date,
+        sex: char,
+        expiry: Date,
+        optional1: String,
+        optional2: String,
+    }
+
+    impl Doc {
+        fn sample() -> Doc {
+            Doc {
+                code: "I<",
+                issuing: "UTO",
+                surname: vec!["ERIKSSON".to_string()],
+                given: vec!["ANNA".to_string(), "MARIA".to_string()],
+                number: "D23145890".to_string(),
+                nationality: "UTO",
+                birth: date(1974, 8, 12),
+                sex: 'F',
+                expiry: date(2012, 4, 15),
+                optional1: String::new(),
+                optional2: String::new(),
+            }
+        }
+
+        fn name_len(&self) -> usize {
+            let joined = |w: &[String]| w.iter().map(String::len).sum::<usize>() + w.len() - 1;
+            joined(&self.surname)
+                + if self.given.is_empty() {
+                    0
+                } else {
+                    2 + joined(&self.given)
+                }
+        }
+
+        fn name(&self, width: usize) -> String {
+            let mut name = self.surname.join("<");
+            if !self.given.is_empty() {
+                name = format!("{name}<<{}", self.given.join("<"));
+            }
+            pad(&name, width)
+        }
+    }
+
+    fn pad(s: &str, width: usize) -> String {
+        format!("{s:<<width$}")
+    }
+
+    fn cd(s: &str) -> char {
+        char::from(b'0' + check_digit(s).expect("renderable field"))
+    }
+
+    fn yymmdd(d: Date) -> String {
+        format!("{:02}{:02}{:02}", d.year % 100, d.month, d.day)
+    }
+
+    fn render_td3(d: &Doc) -> String {
+        let line1 = format!("{}{}{}", pad(d.code, 2), pad(d.issuing, 3), d.name(39));
+        let number = pad(&d.number, 9);
+        let optional = pad(&d.optional1, 14);
+        let optional_check = if d.optional1.is_empty() {
+            '<'
+        } else {
+            cd(&optional)
+        };
+        let (birth, expiry) = (yymmdd(d.birth), yymmdd(d.expiry));
+        let part1 = format!("{number}{}", cd(&number));
+        let part2 = format!("{birth}{}", cd(&birth));
+        let part3 = format!("{expiry}{}{optional}{optional_check}", cd(&expiry));
+        let composite = cd(&format!("{part1}{part2}{part3}"));
+        let nationality = pad(d.nationality, 3);
+        let line2 = format!("{part1}{nationality}{part2}{}{part3}{composite}", d.sex);
+        format!("{line1}\n{line2}")
+    }
+
+    fn render_td1(d: &Doc) -> String {
+        let (number, number_check, optional1) = match (d.number.get(..9), d.number.get(9..)) {
+            (Some(head), Some(rest)) if !rest.is_empty() => (
+                head.to_string(),
+                '<',
+                pad(&format!("{rest}{}", cd(&d.number)), 15),
+            ),
+            _ => {
+                let number = pad(&d.number, 9);
+                let check = cd(&number);
+                (number, check, pad(&d.optional1, 15))
+            }
+        };
+        let line1 = format!(
+            "{}{}{number}{number_check}{optional1}",
+            pad(d.code, 2),
+            pad(d.issuing, 3)
+        );
+        let (birth, expiry) = (yymmdd(d.birth), yymmdd(d.expiry));
+        let optional2 = pad(&d.optional2, 11);
+        let mut line2 = format!(
+            "{birth}{}{}{expiry}{}{}{optional2}",
+            cd(&birth),
+            d.sex,
+            cd(&expiry),
+            pad(d.nationality, 3)
+        );
+        let composite = format!(
+            "{}{}{}{}",
+            &line1[5..30],
+            &line2[..7],
+            &line2[8..15],
+            &line2[18..29]
+        );
+        line2.push(cd(&composite));
+        format!("{line1}\n{line2}\n{}", d.name(30))
+    }
+
+    /// What parsing the rendering of `d` must give back.
+    fn expected(d: &Doc, format: MrzFormat) -> Mrz {
+        let optional = if format == MrzFormat::Td1 && d.number.len() > 9 {
+            vec![d.optional2.clone()]
+        } else {
+            vec![d.optional1.clone(), d.optional2.clone()]
+        };
+        let sex = if d.sex == '<' { 'X' } else { d.sex };
+        let mut checks = vec!["document_number", "birth_date", "expiry_date"];
+        if format == MrzFormat::Td3 && !d.optional1.is_empty() {
+            checks.push("optional_data");
+        }
+        checks.push("composite");
+        Mrz {
+            format,
+            document_code: d.code.trim_end_matches('<').to_string(),
+            issuing_state: d.issuing.to_string(),
+            surname: d.surname.join(" "),
+            given_names: d.given.join(" "),
+            document_number: d.number.clone(),
+            nationality: d.nationality.to_string(),
+            birth_date: Some(d.birth),
+            sex: sex.to_string(),
+            expiry_date: Some(d.expiry),
+            optional_data: optional
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join("<"),
+            checks: checks
+                .into_iter()
+                .map(|field| Check {
+                    field,
+                    passed: true,
+                })
+                .collect(),
+            corrected: 0,
+            length_fixes: 0,
+        }
+    }
+
+    fn words(max: usize) -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec("[A-Z]{1,8}", 0..=max)
+    }
+
+    /// Dates whose two-digit year resolves back to them with [`TODAY`].
+    fn birth() -> impl Strategy<Value = Date> {
+        (1927u16..=2026, 1u8..=12, 1u8..=31).prop_filter_map("a past date", |(y, m, d)| {
+            Date::new(y, m, d).filter(|d| *d <= TODAY)
+        })
+    }
+
+    fn expiry() -> impl Strategy<Value = Date> {
+        (1977u16..=2076, 1u8..=12, 1u8..=31)
+            .prop_filter_map("a date", |(y, m, d)| Date::new(y, m, d))
+    }
+
+    fn doc(
+        codes: &'static [&'static str],
+        name_width: usize,
+        number: impl Strategy<Value = String>,
+        optional1: &'static str,
+        optional2: &'static str,
+    ) -> impl Strategy<Value = Doc> {
+        (
+            (
+                prop::sample::select(codes),
+                prop::sample::select(COUNTRIES),
+                words(3).prop_filter("a surname", |w| !w.is_empty()),
+                words(3),
+                number,
+                prop::sample::select(COUNTRIES),
+            ),
+            (
+                birth(),
+                prop::sample::select(&['M', 'F', 'X', '<'][..]),
+                expiry(),
+                optional1,
+                optional2,
+            ),
+        )
+            .prop_map(
+                |(
+                    (code, issuing, surname, given, number, nationality),
+                    (birth, sex, expiry, optional1, optional2),
+                )| Doc {
+                    code,
+                    issuing,
+                    surname,
+                    given,
+                    number,
+                    nationality,
+                    birth,
+                    sex,
+                    expiry,
+                    optional1,
+                    optional2,
+                },
+            )
+            .prop_filter("the name fits", move |d| d.name_len() <= name_width)
+    }
+
+    fn td3_doc() -> impl Strategy<Value = Doc> {
+        doc(
+            &["P<", "PD", "PO"],
+            39,
+            "[A-Z0-9]{1,9}",
+            "[A-Z0-9]{0,14}",
+            "",
+        )
+    }
+
+    fn td1_doc() -> impl Strategy<Value = Doc> {
+        doc(
+            &["I<", "ID", "AC", "C<"],
+            30,
+            "[A-Z0-9]{1,9}|[A-Z0-9]{10,14}",
+            "[A-Z0-9]{0,15}",
+            "[A-Z0-9]{0,11}",
+        )
+        .prop_map(|mut d| {
+            // A long document number takes the first optional field.
+            if d.number.len() > 9 {
+                d.optional1.clear();
+            }
+            d
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn td3_round_trips(d in td3_doc()) {
+            let text = render_td3(&d);
+            prop_assert_eq!(parse(&text, TODAY), Ok(expected(&d, MrzFormat::Td3)), "{}", text);
+        }
+
+        #[test]
+        fn td1_round_trips(d in td1_doc()) {
+            let text = render_td1(&d);
+            prop_assert_eq!(parse(&text, TODAY), Ok(expected(&d, MrzFormat::Td1)), "{}", text);
+        }
+
+        /// One digit of a date or check digit read as its look-alike letter is repaired.
+        #[test]
+        fn td3_digit_confusions_are_repaired(d in td3_doc(), pick in 0usize..16) {
+            let text = render_td3(&d);
+            let (line1, line2) = text.split_once('\n').expect("two lines");
+            let positions = [9, 13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 24, 25, 26, 27, 43];
+            let pos = positions[pick];
+            let letter = match line2.as_bytes()[pos] {
+                b'0' => 'O',
+                b'1' => 'I',
+                b'2' => 'Z',
+                b'5' => 'S',
+                b'6' => 'G',
+                b'8' => 'B',
+                _ => return Ok(()),
+            };
+            let damaged = format!("{line1}\n{}", replace(line2, &[(pos, letter)]));
+            let want = Mrz { corrected: 1, ..expected(&d, MrzFormat::Td3) };
+            prop_assert_eq!(parse(&damaged, TODAY), Ok(want), "{}", damaged);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in any::<String>()) {
+            if let Ok(mrz) = parse(&text, TODAY) {
+                mrz.identity();
+            }
+        }
+
+        #[test]
+        fn mrz_like_text_never_panics(
+            lines in prop::collection::vec("[PIVAC0-9][A-Z0-9<KX€é ]{25,47}", 1..5),
+            today in (0u16..=9999, 1u8..=12, 1u8..=28),
+        ) {
+            let today = Date { year: today.0, month: today.1, day: today.2 };
+            if let Ok(mrz) = parse(&lines.join("\n"), today) {
+                mrz.identity();
+            }
+        }
+
+        /// Damage anywhere in a real zone: no panic, and an answer either way.
+        #[test]
+        fn damaged_specimens_never_panic(
+            which in 0usize..6,
+            edits in prop::collection::vec((0usize..100, any::<char>()), 0..6),
+        ) {
+            let blocks = specimens();
+            let mut chars: Vec<char> = blocks[which % blocks.len()].chars().collect();
+            for (i, c) in edits {
+                let i = i % chars.len();
+                chars[i] = c;
+            }
+            let text: String = chars.into_iter().collect();
+            if let Ok(mrz) = parse(&text, TODAY) {
+                mrz.identity();
+            }
+        }
+    }
+}
