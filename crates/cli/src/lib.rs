@@ -4,3 +4,4 @@
 pub mod bench;
 pub mod settings;
 pub mod system;
+pub mod wallet;

@@ -68,6 +68,20 @@ enum Command {
         #[command(subcommand)]
         command: BankCommand,
     },
+    /// The phone's side: register a card, list registrations.
+    Wallet {
+        /// The hub (default: where `scanpay up` listens).
+        #[arg(long, env = "SCANPAY_HUB", default_value = "http://127.0.0.1:7080")]
+        hub: String,
+        /// Where the wallet keeps its token and terminal identifier (default ~/.scanpay).
+        #[arg(long, env = "SCANPAY_PROFILE")]
+        profile: Option<PathBuf>,
+        /// The owner's name, used when a fresh profile signs up.
+        #[arg(long, default_value = "wallet")]
+        owner: String,
+        #[command(subcommand)]
+        command: WalletCommand,
+    },
     /// Benchmarks that print numbers.
     Bench {
         #[command(subcommand)]
@@ -106,6 +120,39 @@ enum BankCommand {
         #[arg(long)]
         no_demo_customers: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum WalletCommand {
+    /// Register a card with the fields read from an ID document and the card (FIG. 4 path).
+    Register {
+        /// A JSON file `{"identity": {...}, "card": {...}}`; flags below override its fields.
+        #[arg(long)]
+        fields: Option<PathBuf>,
+        #[arg(long)]
+        full_name: Option<String>,
+        /// passport, id_card or driver_license.
+        #[arg(long)]
+        document_type: Option<String>,
+        #[arg(long)]
+        document_number: Option<String>,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        birth_date: Option<String>,
+        /// The identity document's expiry, YYYY-MM-DD.
+        #[arg(long)]
+        document_expiry: Option<String>,
+        #[arg(long)]
+        card_number: Option<String>,
+        /// MM/YYYY.
+        #[arg(long)]
+        card_expiry: Option<String>,
+        /// Confirm the fields without asking (for scripts).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// List this wallet's registrations.
+    Registrations,
 }
 
 #[derive(Subcommand)]
@@ -162,13 +209,30 @@ fn resolve(common: &Common, file: &FileSettings) -> anyhow::Result<Resolved> {
     })
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Errors are for people: the message and its causes, no backtrace; exit code 1.
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let file = FileSettings::load(cli.config.as_deref())?;
     let log_format = cli.log_format.clone().or(file.log_format.clone());
-    let bench = matches!(cli.command, Command::Bench { .. });
-    if !bench {
+    let quiet = matches!(cli.command, Command::Bench { .. } | Command::Wallet { .. });
+    if !quiet {
         init_logging(log_format.as_deref());
     }
     match cli.command {
@@ -266,6 +330,41 @@ async fn main() -> anyhow::Result<()> {
             scanpay_http::shutdown_signal().await;
             let _ = stop.send(true);
             let _ = task.await;
+        }
+        Command::Wallet {
+            hub,
+            profile,
+            owner,
+            command,
+        } => {
+            let dir = profile.unwrap_or_else(scanpay::wallet::default_profile_dir);
+            let wallet = scanpay::wallet::Wallet::open(&dir, &hub, &owner).await?;
+            match command {
+                WalletCommand::Register {
+                    fields,
+                    full_name,
+                    document_type,
+                    document_number,
+                    birth_date,
+                    document_expiry,
+                    card_number,
+                    card_expiry,
+                    yes,
+                } => {
+                    let flags = scanpay::wallet::FieldFlags {
+                        fields_file: fields,
+                        full_name,
+                        document_type,
+                        document_number,
+                        birth_date,
+                        document_expiry,
+                        card_number,
+                        card_expiry,
+                    };
+                    wallet.register(flags.to_fields()?, yes).await?;
+                }
+                WalletCommand::Registrations => wallet.registrations().await?,
+            }
         }
         Command::Bench {
             command:

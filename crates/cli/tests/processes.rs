@@ -499,3 +499,96 @@ async fn two_hubs_on_one_postgres_database() {
     }
     drop_database(&database_name).await;
 }
+
+/// The README's registration example: from a fresh wallet profile, one command registers the
+/// licence holder's card and prints a code; the ICAO specimen passport ends with
+/// `identity_document_expired`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallet_registers_a_card_from_a_fresh_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (child, lines) = spawn_until(
+        &["up", "--port", "0", "--data-dir", data.to_str().unwrap()],
+        "Press Ctrl-C",
+    )
+    .await;
+    let hub_url = url_in(
+        lines
+            .iter()
+            .find(|l| l.trim_start().starts_with("hub"))
+            .unwrap(),
+    );
+    let profile = dir.path().join("profile");
+    let wallet = |args: &[&str]| {
+        let mut command = std::process::Command::new(scanpay_binary());
+        command
+            .args([
+                "wallet",
+                "--hub",
+                &hub_url,
+                "--profile",
+                profile.to_str().unwrap(),
+            ])
+            .args(args);
+        command.output().unwrap()
+    };
+    let registered = wallet(&[
+        "register",
+        "--full-name",
+        "SAMPLE MICHAEL JOHN",
+        "--document-type",
+        "driver_license",
+        "--document-number",
+        "T64235789",
+        "--birth-date",
+        "1986-06-06",
+        "--document-expiry",
+        "2030-12-10",
+        "--card-number",
+        "3023 3348 7786 1104",
+        "--card-expiry",
+        "07/2037",
+        "--yes",
+    ]);
+    let out = String::from_utf8_lossy(&registered.stdout);
+    assert!(
+        registered.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&registered.stderr)
+    );
+    let code = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Your registration code: "))
+        .expect("the code is printed");
+    assert_eq!(code.len(), 10);
+    let listed = wallet(&["registrations"]);
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listing.contains("bound") && listing.contains("3023 •••• •••• 1104"),
+        "{listing}"
+    );
+
+    let specimen = wallet(&[
+        "register",
+        "--full-name",
+        "ERIKSSON ANNA MARIA",
+        "--document-type",
+        "passport",
+        "--document-number",
+        "L898902C3",
+        "--birth-date",
+        "1974-08-12",
+        "--document-expiry",
+        "2012-04-15",
+        "--card-number",
+        "4242424242424242",
+        "--card-expiry",
+        "12/2030",
+        "--yes",
+    ]);
+    assert!(!specimen.status.success());
+    let error = String::from_utf8_lossy(&specimen.stderr);
+    assert!(error.contains("identity_document_expired"), "{error}");
+    assert!(!error.contains("backtrace"), "a person reads this: {error}");
+    interrupt_and_wait(child).await;
+}

@@ -30,10 +30,18 @@ type ApiResult<T> = Result<T, ApiError>;
         title = "scanpay hub",
         description = "The platform API: callers, card routing, and (in later releases) registration and payments. Every error body is `ErrorBody`; see docs/errors.md for the codes."
     ),
-    paths(healthz, readyz, me, create_caller, list_callers, banks, route_card, lookup_card, metrics),
+    paths(
+        healthz, readyz, me, create_caller, list_callers, banks, route_card, lookup_card, metrics,
+        crate::registration::sign_up, crate::registration::start, crate::registration::get,
+        crate::registration::list, crate::registration::fields, crate::registration::confirm,
+        crate::registration::cancel
+    ),
     components(schemas(
         ErrorBody, CreateCaller, hub::Caller, CallerCreated, CallerKind, CallerPage, CardNumber,
-        CardRoute, CardAccountView, BankView, CardRangeView, Health, HealthCheck
+        CardRoute, CardAccountView, BankView, CardRangeView, Health, HealthCheck, hub::SignUp,
+        hub::StartRegistration, hub::IdentityInput, hub::CardInput, hub::RegistrationFields,
+        hub::CodeChoice, hub::ConfirmRegistration, hub::CardFieldsView, hub::FieldSource,
+        hub::RegistrationView, hub::RegistrationList
     )),
     modifiers(&BearerAuth)
 )]
@@ -157,7 +165,17 @@ pub async fn create_caller<S: HubStore, B: BankConnector>(
     Json(request): Json<CreateCaller>,
 ) -> ApiResult<Response> {
     require_operator(&caller)?;
-    let name = request.name.trim();
+    let created = create_caller_row(&hub, request.kind, &request.name).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// Makes a caller of `kind` and issues its token (shown once; only its hash is stored).
+pub async fn create_caller_row<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    kind: CallerKind,
+    name: &str,
+) -> ApiResult<CallerCreated> {
+    let name = name.trim();
     if name.is_empty() || name.len() > CALLER_NAME_LENGTH_MAX {
         return Err(ApiError::new(
             ErrorCode::RequestInvalid,
@@ -167,7 +185,7 @@ pub async fn create_caller<S: HubStore, B: BankConnector>(
     let token = crate::auth::new_token();
     let row = CallerRow {
         id: Uuid::now_v7(),
-        kind: request.kind.code().to_string(),
+        kind: kind.code().to_string(),
         name: name.to_string(),
         token_hash: crate::auth::token_hash(&token),
         created_at_ms: now_ms(),
@@ -176,11 +194,10 @@ pub async fn create_caller<S: HubStore, B: BankConnector>(
         .insert_caller(row.clone())
         .await
         .map_err(scanpay_http::store_unavailable)?;
-    let created = CallerCreated {
+    Ok(CallerCreated {
         caller: caller_view(&row)?,
         token,
-    };
-    Ok((StatusCode::CREATED, Json(created)).into_response())
+    })
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -22,6 +22,7 @@ pub mod api;
 pub mod auth;
 pub mod connector;
 pub mod idempotency;
+pub mod registration;
 
 pub use connector::{BankConnector, ConnectorError, HttpBank};
 
@@ -97,11 +98,25 @@ impl<S: HubStore, B: BankConnector> Hub<S, B> {
     }
 }
 
-/// The hub's HTTP API. Open: `/healthz`, `/readyz`, `/openapi.json`. Everything else needs a
+/// The hub's HTTP API. Open: `/healthz`, `/readyz`, `/openapi.json`, and `POST /v1/wallets` (a
+/// new phone's sign-up). Everything else needs a
 /// bearer token; POSTs that create or move something also need an `Idempotency-Key`.
 pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
     let creating = Router::new()
         .route("/v1/callers", post(api::create_caller::<S, B>))
+        .route("/v1/registrations", post(registration::start::<S, B>))
+        .route(
+            "/v1/registrations/{id}/fields",
+            post(registration::fields::<S, B>),
+        )
+        .route(
+            "/v1/registrations/{id}/confirm",
+            post(registration::confirm::<S, B>),
+        )
+        .route(
+            "/v1/registrations/{id}/cancel",
+            post(registration::cancel::<S, B>),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             hub.clone(),
             idempotency::idempotent::<S, B>,
@@ -113,6 +128,8 @@ pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
         .route("/v1/banks", get(api::banks::<S, B>))
         .route("/v1/cards/route", post(api::route_card::<S, B>))
         .route("/v1/cards/lookup", post(api::lookup_card::<S, B>))
+        .route("/v1/registrations", get(registration::list::<S, B>))
+        .route("/v1/registrations/{id}", get(registration::get::<S, B>))
         .route("/metrics", get(api::metrics::<S, B>))
         .route_layer(axum::middleware::from_fn_with_state(
             hub.clone(),
@@ -124,6 +141,7 @@ pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz::<S, B>))
         .route("/openapi.json", get(api::openapi))
+        .route("/v1/wallets", post(registration::sign_up::<S, B>))
         .fallback(scanpay_http::route_not_found)
         .method_not_allowed_fallback(scanpay_http::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))

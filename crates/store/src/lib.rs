@@ -287,6 +287,59 @@ pub enum Claim {
     Existing(IdempotencyRecord),
 }
 
+/// A registration session as the hub keeps it: the session itself is one encrypted blob (it holds
+/// a card number and an ID number); state and owner are columns for queries.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistrationRow {
+    pub id: Uuid,
+    pub caller_id: Uuid,
+    pub state: String,
+    /// Incremented by every update; an update names the version it read (optimistic locking, so
+    /// two hubs never overwrite each other's step).
+    pub version: i64,
+    pub data: Vec<u8>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl std::fmt::Debug for RegistrationRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationRow")
+            .field("id", &self.id)
+            .field("state", &self.state)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An issued registration code: only its keyed hash is kept. One per card.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeRow {
+    pub code_hash: Vec<u8>,
+    /// Keyed hash of the card number: a card is registered once.
+    pub card_lookup: Vec<u8>,
+    pub registration_id: Uuid,
+    pub caller_id: Uuid,
+    pub bank_id: String,
+    pub account_id: Uuid,
+    pub terminal_id: String,
+    pub created_at_ms: i64,
+}
+
+/// Why a code could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum CodeConflict {
+    #[error("the code is taken")]
+    CodeTaken,
+    #[error("the card is registered already")]
+    CardTaken,
+    /// This registration already has a code (a retried step): see `code_of_registration`.
+    #[error("the registration has a code already")]
+    RegistrationHasCode,
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
 /// The hub's persistence. Implemented by [`SqliteHub`] and [`PgHub`].
 pub trait HubStore: Send + Sync + 'static {
     fn insert_caller(&self, caller: CallerRow) -> impl Future<Output = Result<()>> + Send;
@@ -312,6 +365,28 @@ pub trait HubStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Gives up a claim without an answer (the request failed in a way that may be retried).
     fn release(&self, caller_id: Uuid, key: String) -> impl Future<Output = Result<()>> + Send;
+    fn insert_registration(&self, row: RegistrationRow) -> impl Future<Output = Result<()>> + Send;
+    /// Replaces the row if its stored version is `row.version - 1`; false when another writer
+    /// got there first (reload and retry).
+    fn update_registration(
+        &self,
+        row: RegistrationRow,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn registration(
+        &self,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<RegistrationRow>>> + Send;
+    /// A caller's registrations, newest first.
+    fn registrations_of(
+        &self,
+        caller_id: Uuid,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RegistrationRow>>> + Send;
+    fn insert_code(&self, row: CodeRow) -> impl Future<Output = Result<(), CodeConflict>> + Send;
+    fn code_of_registration(
+        &self,
+        registration_id: Uuid,
+    ) -> impl Future<Output = Result<Option<CodeRow>>> + Send;
     /// Deletes idempotency records created before `created_before_ms`; returns how many.
     fn purge_idempotency(&self, created_before_ms: i64)
     -> impl Future<Output = Result<u64>> + Send;

@@ -14,8 +14,9 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use crate::{
-    AccountKind, AccountRow, BankStore, BindingRow, CallerRow, CardRow, Claim, CustomerRow,
-    HubStore, IdempotencyRecord, LedgerTotals, Record, Result, StatementLine, StoreError, schema,
+    AccountKind, AccountRow, BankStore, BindingRow, CallerRow, CardRow, Claim, CodeConflict,
+    CodeRow, CustomerRow, HubStore, IdempotencyRecord, LedgerTotals, Record, RegistrationRow,
+    Result, StatementLine, StoreError, schema,
 };
 
 /// Connections a service keeps to PostgreSQL.
@@ -631,6 +632,18 @@ impl PgHub {
     }
 }
 
+fn registration_from_row(row: &Row) -> RegistrationRow {
+    RegistrationRow {
+        id: row.get(0),
+        caller_id: row.get(1),
+        state: row.get(2),
+        version: row.get(3),
+        data: row.get(4),
+        created_at_ms: row.get(5),
+        updated_at_ms: row.get(6),
+    }
+}
+
 fn caller_from_row(row: &Row) -> CallerRow {
     CallerRow {
         id: row.get(0),
@@ -760,6 +773,130 @@ impl HubStore for PgHub {
             )
             .await?;
         Ok(())
+    }
+
+    async fn insert_registration(&self, row: RegistrationRow) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                "INSERT INTO registrations (id, caller_id, state, version, data, created_at_ms, \
+                 updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &row.id,
+                    &row.caller_id,
+                    &row.state,
+                    &row.version,
+                    &row.data,
+                    &row.created_at_ms,
+                    &row.updated_at_ms,
+                ],
+            )
+            .await
+            .map_err(|e| duplicate(e, "registration"))?;
+        Ok(())
+    }
+
+    async fn update_registration(&self, row: RegistrationRow) -> Result<bool> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let changed = client
+            .execute(
+                "UPDATE registrations SET state = $2, version = $3::int8, data = $4, \
+                 updated_at_ms = $5 WHERE id = $1 AND version = $3::int8 - 1",
+                &[
+                    &row.id,
+                    &row.state,
+                    &row.version,
+                    &row.data,
+                    &row.updated_at_ms,
+                ],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn registration(&self, id: Uuid) -> Result<Option<RegistrationRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
+                 FROM registrations WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok(row.as_ref().map(registration_from_row))
+    }
+
+    async fn registrations_of(&self, caller_id: Uuid, limit: u32) -> Result<Vec<RegistrationRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
+                 FROM registrations WHERE caller_id = $1 \
+                 ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+                &[&caller_id, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(registration_from_row).collect())
+    }
+
+    async fn insert_code(&self, row: CodeRow) -> Result<(), CodeConflict> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let outcome = client
+            .execute(
+                "INSERT INTO registration_codes (code_hash, card_lookup, registration_id, \
+                 caller_id, bank_id, account_id, terminal_id, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &row.code_hash,
+                    &row.card_lookup,
+                    &row.registration_id,
+                    &row.caller_id,
+                    &row.bank_id,
+                    &row.account_id,
+                    &row.terminal_id,
+                    &row.created_at_ms,
+                ],
+            )
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                let constraint = e
+                    .as_db_error()
+                    .and_then(|d| d.constraint())
+                    .unwrap_or_default()
+                    .to_string();
+                if constraint.contains("registration_id") {
+                    Err(CodeConflict::RegistrationHasCode)
+                } else if constraint.contains("card_lookup") {
+                    Err(CodeConflict::CardTaken)
+                } else {
+                    Err(CodeConflict::CodeTaken)
+                }
+            }
+            Err(e) => Err(CodeConflict::Store(e.into())),
+        }
+    }
+
+    async fn code_of_registration(&self, registration_id: Uuid) -> Result<Option<CodeRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                "SELECT code_hash, card_lookup, registration_id, caller_id, bank_id, account_id, \
+                 terminal_id, created_at_ms FROM registration_codes WHERE registration_id = $1",
+                &[&registration_id],
+            )
+            .await?;
+        Ok(row.map(|r| CodeRow {
+            code_hash: r.get(0),
+            card_lookup: r.get(1),
+            registration_id: r.get(2),
+            caller_id: r.get(3),
+            bank_id: r.get(4),
+            account_id: r.get(5),
+            terminal_id: r.get(6),
+            created_at_ms: r.get(7),
+        }))
     }
 
     async fn purge_idempotency(&self, created_before_ms: i64) -> Result<u64> {

@@ -164,6 +164,28 @@ CREATE TABLE idempotency_records (
 );
 "#,
     "CREATE INDEX idempotency_records_created ON idempotency_records (created_at_ms);",
+    r#"
+CREATE TABLE registrations (
+    id BLOB PRIMARY KEY,
+    caller_id BLOB NOT NULL,
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+CREATE INDEX registrations_caller ON registrations (caller_id, created_at_ms, id);
+CREATE TABLE registration_codes (
+    code_hash BLOB PRIMARY KEY,
+    card_lookup BLOB NOT NULL UNIQUE,
+    registration_id BLOB NOT NULL UNIQUE,
+    caller_id BLOB NOT NULL,
+    bank_id TEXT NOT NULL,
+    account_id BLOB NOT NULL,
+    terminal_id TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+"#,
 ];
 
 pub const HUB_POSTGRES: &[&str] = &[
@@ -188,4 +210,26 @@ CREATE TABLE idempotency_records (
 );
 "#,
     "CREATE INDEX idempotency_records_created ON idempotency_records (created_at_ms);",
+    r#"
+CREATE TABLE registrations (
+    id uuid PRIMARY KEY,
+    caller_id uuid NOT NULL,
+    state text NOT NULL,
+    version bigint NOT NULL,
+    data bytea NOT NULL,
+    created_at_ms bigint NOT NULL,
+    updated_at_ms bigint NOT NULL
+);
+CREATE INDEX registrations_caller ON registrations (caller_id, created_at_ms, id);
+CREATE TABLE registration_codes (
+    code_hash bytea PRIMARY KEY,
+    card_lookup bytea NOT NULL UNIQUE,
+    registration_id uuid NOT NULL UNIQUE,
+    caller_id uuid NOT NULL,
+    bank_id text NOT NULL,
+    account_id uuid NOT NULL,
+    terminal_id text NOT NULL,
+    created_at_ms bigint NOT NULL
+);
+"#,
 ];

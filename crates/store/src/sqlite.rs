@@ -16,8 +16,9 @@ use scanpay_core::money::Currency;
 use uuid::Uuid;
 
 use crate::{
-    AccountKind, AccountRow, BankStore, BindingRow, CallerRow, CardRow, Claim, CustomerRow,
-    HubStore, IdempotencyRecord, LedgerTotals, Record, Result, StatementLine, StoreError, schema,
+    AccountKind, AccountRow, BankStore, BindingRow, CallerRow, CardRow, Claim, CodeConflict,
+    CodeRow, CustomerRow, HubStore, IdempotencyRecord, LedgerTotals, Record, RegistrationRow,
+    Result, StatementLine, StoreError, schema,
 };
 
 /// Readers kept open for reuse; more may be opened under load and are closed after use.
@@ -642,6 +643,18 @@ fn caller_from_row(row: &Row<'_>) -> rusqlite::Result<CallerRow> {
     })
 }
 
+fn registration_from_row(row: &Row<'_>) -> rusqlite::Result<RegistrationRow> {
+    Ok(RegistrationRow {
+        id: row.get(0)?,
+        caller_id: row.get(1)?,
+        state: row.get(2)?,
+        version: row.get(3)?,
+        data: row.get(4)?,
+        created_at_ms: row.get(5)?,
+        updated_at_ms: row.get(6)?,
+    })
+}
+
 fn idempotency_from_row(row: &Row<'_>) -> rusqlite::Result<IdempotencyRecord> {
     let status: Option<i64> = row.get(3)?;
     Ok(IdempotencyRecord {
@@ -777,6 +790,141 @@ impl HubStore for SqliteHub {
                 )?
                 .execute(params![caller_id, key])?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn insert_registration(&self, row: RegistrationRow) -> Result<()> {
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO registrations (id, caller_id, state, version, data, \
+                     created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    row.id,
+                    row.caller_id,
+                    row.state,
+                    row.version,
+                    row.data,
+                    row.created_at_ms,
+                    row.updated_at_ms
+                ])
+                .map_err(|e| duplicate(e, "registration"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn update_registration(&self, row: RegistrationRow) -> Result<bool> {
+        self.db
+            .write(move |c| {
+                let changed = c
+                    .prepare_cached(
+                        "UPDATE registrations SET state = ?2, version = ?3, data = ?4, \
+                         updated_at_ms = ?5 WHERE id = ?1 AND version = ?3 - 1",
+                    )?
+                    .execute(params![
+                        row.id,
+                        row.state,
+                        row.version,
+                        row.data,
+                        row.updated_at_ms
+                    ])?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
+    async fn registration(&self, id: Uuid) -> Result<Option<RegistrationRow>> {
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
+                     FROM registrations WHERE id = ?1",
+                )?
+                .query_row([id], registration_from_row)
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn registrations_of(&self, caller_id: Uuid, limit: u32) -> Result<Vec<RegistrationRow>> {
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
+                     FROM registrations WHERE caller_id = ?1 \
+                     ORDER BY created_at_ms DESC, id DESC LIMIT ?2",
+                )?;
+                let rows = statement.query_map(params![caller_id, limit], registration_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn insert_code(&self, row: CodeRow) -> Result<(), CodeConflict> {
+        let result = self
+            .db
+            .write(move |c| {
+                let outcome = c
+                    .prepare_cached(
+                        "INSERT INTO registration_codes (code_hash, card_lookup, registration_id, \
+                         caller_id, bank_id, account_id, terminal_id, created_at_ms) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )?
+                    .execute(params![
+                        row.code_hash,
+                        row.card_lookup,
+                        row.registration_id,
+                        row.caller_id,
+                        row.bank_id,
+                        row.account_id,
+                        row.terminal_id,
+                        row.created_at_ms
+                    ]);
+                match outcome {
+                    Ok(_) => Ok(None),
+                    Err(rusqlite::Error::SqliteFailure(e, Some(message)))
+                        if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        Ok(Some(message))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await?;
+        match result {
+            None => Ok(()),
+            Some(message) if message.contains("registration_id") => {
+                Err(CodeConflict::RegistrationHasCode)
+            }
+            Some(message) if message.contains("card_lookup") => Err(CodeConflict::CardTaken),
+            Some(_) => Err(CodeConflict::CodeTaken),
+        }
+    }
+
+    async fn code_of_registration(&self, registration_id: Uuid) -> Result<Option<CodeRow>> {
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT code_hash, card_lookup, registration_id, caller_id, bank_id, \
+                     account_id, terminal_id, created_at_ms FROM registration_codes \
+                     WHERE registration_id = ?1",
+                )?
+                .query_row([registration_id], |r| {
+                    Ok(CodeRow {
+                        code_hash: r.get(0)?,
+                        card_lookup: r.get(1)?,
+                        registration_id: r.get(2)?,
+                        caller_id: r.get(3)?,
+                        bank_id: r.get(4)?,
+                        account_id: r.get(5)?,
+                        terminal_id: r.get(6)?,
+                        created_at_ms: r.get(7)?,
+                    })
+                })
+                .optional()?)
             })
             .await
     }

@@ -1,0 +1,344 @@
+//! Registration by scanning (seed 000), over HTTP with the real hub and banks, on both stores.
+//! Fields arrive from the wallet (the FIG. 4 path); images come with extraction (issue 4).
+
+mod common;
+
+use common::{Backend, Hub, TestSystem, unique};
+use serde_json::{Value, json};
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    registers_a_card_and_the_bank_binds_the_code,
+    near_miss_asks_for_a_correction_and_mismatch_rejects,
+    bad_fields_and_steps_get_clear_answers,
+    the_same_card_registered_twice_at_once_yields_one,
+);
+
+/// Signs up a new wallet through the open endpoint.
+async fn wallet(system: &TestSystem) -> Hub {
+    let open = Hub::new(&system.running().hub_url, None);
+    let answer = open
+        .post("/v1/wallets", &json!({"name": "Michael"}), None)
+        .await;
+    assert_eq!(answer.status, 201, "{answer:?}");
+    open.with_token(answer.body["token"].as_str().unwrap())
+}
+
+fn licence() -> Value {
+    json!({"full_name": "SAMPLE MICHAEL JOHN", "document_type": "driver_license",
+           "document_number": "T64235789", "birth_date": "1986-06-06", "expiry_date": "2030-12-10"})
+}
+
+fn diners() -> Value {
+    json!({"card_number": "3023 3348 7786 1104", "expiry_month": 7, "expiry_year": 2037})
+}
+
+async fn start(wallet: &Hub, terminal: &str) -> String {
+    let answer = wallet
+        .post(
+            "/v1/registrations",
+            &json!({"terminal_id": terminal}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{answer:?}");
+    assert_eq!(answer.body["state"], "started");
+    answer.body["id"].as_str().unwrap().to_string()
+}
+
+async fn step(wallet: &Hub, id: &str, action: &str, body: Value) -> common::Answer {
+    wallet
+        .post(
+            &format!("/v1/registrations/{id}/{action}"),
+            &body,
+            Some(&unique("k")),
+        )
+        .await
+}
+
+async fn registers_a_card_and_the_bank_binds_the_code(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let wallet = wallet(&system).await;
+    let id = start(&wallet, "phone-michael").await;
+
+    // A guided sequence: the document first, then the card.
+    let first = step(&wallet, &id, "fields", json!({"identity": licence()})).await;
+    assert_eq!(first.status, 200, "{first:?}");
+    assert_eq!(first.body["state"], "carriers_received");
+    assert_eq!(first.body["carriers_needed"], json!(["payment_card"]));
+    let second = step(&wallet, &id, "fields", json!({"card": diners()})).await;
+    assert_eq!(second.body["state"], "awaiting_confirmation");
+    assert_eq!(second.body["card"]["card_masked"], "3023 •••• •••• 1104");
+    assert_eq!(second.body["card"]["network"], "diners_club");
+    assert_eq!(
+        second.body["fields"]["card.card_number"]["source"],
+        "wallet"
+    );
+    assert!(
+        !second.body.to_string().contains("3023334877861104"),
+        "the number never comes back"
+    );
+
+    let key = unique("confirm-");
+    let confirmed = wallet
+        .post(
+            &format!("/v1/registrations/{id}/confirm"),
+            &json!({}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    assert_eq!(confirmed.body["state"], "bound");
+    assert_eq!(confirmed.body["bank_id"], "south");
+    let code = confirmed.body["registration_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        code.len() == 10 && code.bytes().all(|b| b.is_ascii_digit()),
+        "{code}"
+    );
+    let replay = wallet
+        .post(
+            &format!("/v1/registrations/{id}/confirm"),
+            &json!({}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(
+        replay.body["registration_code"],
+        code.as_str(),
+        "a retried confirm shows the code again"
+    );
+
+    // The bank bound code + terminal + the card's account.
+    let bank = system.bank("south");
+    let bound = bank
+        .post(
+            "/v1/bindings/verify",
+            &json!({"registration_code": code, "terminal_id": "phone-michael"}),
+        )
+        .await;
+    assert_eq!(bound.status, 200, "{bound:?}");
+    let account = bank
+        .post(
+            "/v1/cards/lookup",
+            &json!({"card_number": "3023334877861104"}),
+        )
+        .await;
+    assert_eq!(bound.body["account_id"], account.body["account_id"]);
+    let other_phone = bank
+        .post(
+            "/v1/bindings/verify",
+            &json!({"registration_code": code, "terminal_id": "another-phone"}),
+        )
+        .await;
+    assert_eq!(other_phone.code(), "terminal_mismatch");
+
+    // Later reads never show the code again; another wallet may not read it at all.
+    let read = wallet.get(&format!("/v1/registrations/{id}")).await;
+    assert_eq!(read.body["state"], "bound");
+    assert!(read.body.get("registration_code").is_none());
+    let listed = wallet.get("/v1/registrations").await;
+    assert_eq!(listed.body["items"][0]["id"], id.as_str());
+    let stranger = self::wallet(&system).await;
+    let forbidden = stranger.get(&format!("/v1/registrations/{id}")).await;
+    assert_eq!((forbidden.status, forbidden.code()), (403, "forbidden"));
+    let forbidden = step(&stranger, &id, "cancel", json!(null)).await;
+    assert_eq!(forbidden.status, 403);
+    system.stop().await;
+}
+
+async fn near_miss_asks_for_a_correction_and_mismatch_rejects(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let wallet = wallet(&system).await;
+
+    // One digit of the birth date misread: the user is asked to check it, corrects it, done.
+    let id = start(&wallet, "phone-1").await;
+    let misread = json!({"identity": {"full_name": "SAMPLE MICHAEL JOHN", "document_type": "driver_license",
+        "document_number": "T64235789", "birth_date": "1986-06-08", "expiry_date": "2030-12-10"}, "card": diners()});
+    let received = step(&wallet, &id, "fields", misread).await;
+    assert_eq!(
+        received.body["state"], "awaiting_confirmation",
+        "{received:?}"
+    );
+    let near = step(&wallet, &id, "confirm", json!({})).await;
+    assert_eq!(near.status, 200, "{near:?}");
+    assert_eq!(near.body["state"], "awaiting_confirmation");
+    assert_eq!(near.body["fields_to_check"], json!(["birth_date"]));
+    let corrected = step(
+        &wallet,
+        &id,
+        "confirm",
+        json!({"modify": {"identity": licence()}}),
+    )
+    .await;
+    assert_eq!(corrected.body["state"], "bound", "{corrected:?}");
+    assert_eq!(
+        corrected.body["fields"]["identity.birth_date"]["source"],
+        "user"
+    );
+
+    // Someone else's document with the ICAO specimen's card: refused, and after three tries, ended.
+    let id = start(&wallet, "phone-1").await;
+    let stranger = json!({"identity": {"full_name": "SOMEBODY ELSE ENTIRELY", "document_type": "passport",
+        "document_number": "X0000000", "birth_date": "1990-01-01", "expiry_date": "2031-01-01"},
+        "card": {"card_number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030}});
+    step(&wallet, &id, "fields", stranger).await;
+    for attempt in 1..=3 {
+        let refused = step(&wallet, &id, "confirm", json!({})).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (422, "identity_mismatch"),
+            "attempt {attempt}"
+        );
+    }
+    let ended = wallet.get(&format!("/v1/registrations/{id}")).await;
+    assert_eq!(ended.body["state"], "rejected");
+    assert_eq!(ended.body["rejection"], "identity_mismatch");
+    let after = step(&wallet, &id, "confirm", json!({})).await;
+    assert_eq!(after.code(), "registration_finished");
+    system.stop().await;
+}
+
+async fn bad_fields_and_steps_get_clear_answers(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let wallet = wallet(&system).await;
+    let id = start(&wallet, "phone-2").await;
+
+    let early = step(&wallet, &id, "confirm", json!({})).await;
+    assert_eq!(
+        (early.status, early.code()),
+        (409, "registration_step_out_of_order")
+    );
+    // The ICAO specimen passport expired in 2012.
+    let specimen = json!({"identity": {"full_name": "ERIKSSON ANNA MARIA", "document_type": "passport",
+        "document_number": "L898902C3", "birth_date": "1974-08-12", "expiry_date": "2012-04-15"}});
+    let expired = step(&wallet, &id, "fields", specimen).await;
+    assert_eq!(
+        (expired.status, expired.code()),
+        (422, "identity_document_expired")
+    );
+    let cases = [
+        (
+            json!({"card": {"card_number": "3023 3348 7786 1105", "expiry_month": 7, "expiry_year": 2037}}),
+            "card_number_luhn_failed",
+        ),
+        (
+            json!({"card": {"card_number": "3023 3348 7786 1104", "expiry_month": 7, "expiry_year": 2020}}),
+            "card_expired",
+        ),
+        (
+            json!({"card": {"card_number": "3023 3348 7786 1104", "expiry_month": 13, "expiry_year": 2037}}),
+            "card_expiry_invalid",
+        ),
+        (
+            json!({"card": {"card_number": "3023 3348 7786 1104", "expiry_month": 7, "expiry_year": 2037, "cvv": "123"}}),
+            "request_invalid",
+        ),
+        (
+            json!({"identity": {"full_name": "", "document_type": "passport", "document_number": "1", "birth_date": "1990-01-01"}}),
+            "identity_field_invalid",
+        ),
+        (json!({}), "registration_fields_missing"),
+    ];
+    for (body, code) in cases {
+        let answer = step(&wallet, &id, "fields", body.clone()).await;
+        assert_eq!(answer.code(), code, "{body}: {answer:?}");
+    }
+    assert_eq!(
+        wallet.get(&format!("/v1/registrations/{id}")).await.body["state"],
+        "started",
+        "nothing kept"
+    );
+
+    // A card no bank of the platform issues: a clear answer, and the session waits for another.
+    let amex = json!({"identity": licence(), "card": {"card_number": "378282246310005", "expiry_month": 1, "expiry_year": 2031}});
+    step(&wallet, &id, "fields", amex).await;
+    let unknown = step(&wallet, &id, "confirm", json!({})).await;
+    assert_eq!(
+        (unknown.status, unknown.code()),
+        (422, "card_range_unknown")
+    );
+    let fixed = step(&wallet, &id, "confirm", json!({"modify": {"card": diners()}, "code": {"kind": "personalised", "code": "MICHAEL-2026"}})).await;
+    assert_eq!(fixed.body["registration_code"], "MICHAEL-2026", "{fixed:?}");
+
+    let id = start(&wallet, "phone-2").await;
+    assert_eq!(
+        step(&wallet, &id, "cancel", json!(null)).await.body["state"],
+        "cancelled"
+    );
+    let after = step(&wallet, &id, "fields", json!({"identity": licence()})).await;
+    assert_eq!(after.code(), "registration_finished");
+    let operator = system.hub();
+    let not_wallet = operator
+        .post(
+            "/v1/registrations",
+            &json!({"terminal_id": "x"}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(not_wallet.code(), "forbidden");
+    let missing = wallet
+        .get(&format!("/v1/registrations/{}", uuid::Uuid::now_v7()))
+        .await;
+    assert_eq!(missing.code(), "registration_not_found");
+    system.stop().await;
+}
+
+async fn the_same_card_registered_twice_at_once_yields_one(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let mut sessions = Vec::new();
+    for index in 0..4 {
+        let wallet = wallet(&system).await;
+        let id = start(&wallet, &format!("phone-{index}")).await;
+        step(
+            &wallet,
+            &id,
+            "fields",
+            json!({"identity": licence(), "card": diners()}),
+        )
+        .await;
+        sessions.push((wallet, id));
+    }
+    let mut tasks = Vec::new();
+    for (wallet, id) in sessions {
+        tasks.push(tokio::spawn(async move {
+            step(&wallet, &id, "confirm", json!({})).await
+        }));
+    }
+    let mut bound = 0;
+    for task in tasks {
+        let answer = task.await.unwrap();
+        match (answer.status, answer.code()) {
+            (200, _) => {
+                assert_eq!(answer.body["state"], "bound");
+                bound += 1;
+            }
+            (409, "card_already_registered") => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(bound, 1);
+    system.stop().await;
+}

@@ -1,0 +1,680 @@
+//! Registration by scanning (seed 000): the hub's side of the session in
+//! `scanpay_core::registration`.
+//!
+//! Each handler loads the session (checking it belongs to the caller), applies events to it and
+//! saves it with optimistic locking, so two hubs never overwrite each other's step. The session
+//! is stored as one encrypted blob: it holds a card number and an ID number.
+//!
+//! `confirm` is the long script: validate → route to the bank → ask the bank for the identity it
+//! saved → compare → issue the code → bind it at the bank. Every step is saved before the next
+//! one starts, so a bank that times out leaves a session that a retried `confirm` resumes where
+//! it stopped. The plain code is kept (encrypted, in the session) only until the bank has bound
+//! it; after that only its keyed hash exists.
+//!
+//! Not yet: images (extraction is issue 4; until then the wallet sends fields, the FIG. 4 path),
+//! fields encrypted by the wallet to the hub's key, user name + password or phone-number codes.
+
+use std::collections::BTreeMap;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use scanpay_core::card::Pan;
+use scanpay_core::matching::{IdentityToMatch, compare};
+use scanpay_core::registration::{
+    CardFields, Day, Event, FieldError, IdentityFields, Policy, Registration, State as Step,
+    StepError, validate_card, validate_identity,
+};
+use scanpay_http::{ApiError, Json, Path, now_ms};
+use scanpay_proto::ErrorCode;
+use scanpay_proto::bank::{BindRequest, rfc3339};
+use scanpay_proto::hub::{
+    CallerCreated, CallerKind, CardFieldsView, CardInput, CodeChoice, ConfirmRegistration,
+    FieldSource, IdentityInput, RegistrationFields, RegistrationList, RegistrationView, SignUp,
+    StartRegistration,
+};
+use scanpay_store::{CodeConflict, CodeRow, HubStore, RegistrationRow};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::api::{connector_error, route};
+use crate::auth::Caller;
+use crate::{BankConnector, Hub};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// A session left unfinished this long expires.
+pub const SESSION_LIFETIME_MS: i64 = 30 * 60 * 1000;
+/// A caller's list of registrations shows at most this many, newest first.
+const LISTED_MAX: u32 = 100;
+/// Terminal identifiers are opaque but bounded.
+const TERMINAL_ID_LENGTH_MAX: usize = 128;
+/// Draws of a random code before giving up (a collision among 10^10 codes is rare).
+const CODE_DRAWS_MAX: u32 = 8;
+
+/// What the hub stores for a session (encrypted).
+#[derive(Clone, Serialize, Deserialize)]
+struct Stored {
+    registration: Registration,
+    /// Per field: where it came from and how sure.
+    fields: BTreeMap<String, FieldSource>,
+    /// The issued code until the bank has bound it, so a retried bind can send it again.
+    pending_code: Option<String>,
+}
+
+fn today() -> Day {
+    let days = now_ms().div_euclid(86_400_000);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as u16;
+    Day { year, month, day }
+}
+
+fn step_error(error: StepError) -> ApiError {
+    let code = ErrorCode::parse(error.code()).unwrap_or(ErrorCode::RegistrationStepOutOfOrder);
+    ApiError::new(code, format!("{error}."))
+}
+
+fn field_error(error: FieldError) -> ApiError {
+    let message = match &error {
+        FieldError::IdentityDocumentExpired => {
+            "The identity document has expired; scan a valid one.".to_string()
+        }
+        FieldError::CardExpired => "The card has expired; use another card.".to_string(),
+        FieldError::Card(_) => {
+            "The card number does not check out; re-scan the card or correct the number."
+                .to_string()
+        }
+        other => format!("{other}; re-scan the document or correct the field."),
+    };
+    ApiError::new(
+        ErrorCode::parse(error.code()).unwrap_or(ErrorCode::IdentityFieldInvalid),
+        message,
+    )
+}
+
+fn seal<S, B>(hub: &Hub<S, B>, stored: &Stored) -> ApiResult<Vec<u8>> {
+    let json = serde_json::to_vec(stored).map_err(ApiError::internal)?;
+    Ok(hub.vault.encrypt(&json, stored.registration.id.as_bytes()))
+}
+
+/// Loads a session of `caller`; another caller's is 403.
+async fn load<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<(Stored, i64)> {
+    let row = hub
+        .store
+        .registration(id)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::RegistrationNotFound,
+                "No registration has that id.",
+            )
+        })?;
+    if row.caller_id != caller.id {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "This registration belongs to someone else.",
+        ));
+    }
+    let json = hub
+        .vault
+        .decrypt(&row.data, id.as_bytes())
+        .map_err(ApiError::internal)?;
+    let stored: Stored = serde_json::from_slice(&json).map_err(ApiError::internal)?;
+    Ok((stored, row.version))
+}
+
+/// Saves a session read at `version`; returns the new version.
+async fn save<S: HubStore, B>(hub: &Hub<S, B>, stored: &Stored, version: i64) -> ApiResult<i64> {
+    let r = &stored.registration;
+    let row = RegistrationRow {
+        id: r.id,
+        caller_id: r.caller_id,
+        state: r.state.code().to_string(),
+        version: version + 1,
+        data: seal(hub, stored)?,
+        created_at_ms: r.created_at_ms,
+        updated_at_ms: r.updated_at_ms,
+    };
+    if hub
+        .store
+        .update_registration(row)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+    {
+        Ok(version + 1)
+    } else {
+        Err(ApiError::new(
+            ErrorCode::RegistrationChanged,
+            "The registration changed while this step ran; fetch it and retry.",
+        ))
+    }
+}
+
+fn masked_card(pan: &str) -> String {
+    let digits: String = pan.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 8 {
+        return "•".repeat(digits.len());
+    }
+    format!("{} •••• •••• {}", &digits[..4], &digits[digits.len() - 4..])
+}
+
+fn view(stored: &Stored, code: Option<String>) -> RegistrationView {
+    let r = &stored.registration;
+    RegistrationView {
+        id: r.id,
+        state: r.state.code().to_string(),
+        carriers_needed: r.carriers_needed().iter().map(|c| c.to_string()).collect(),
+        identity: r.identity.as_ref().map(|i| {
+            serde_json::json!({
+                "full_name": i.full_name, "document_type": i.document_type,
+                "document_number": i.document_number, "birth_date": i.birth_date,
+                "expiry_date": i.expiry_date, "nationality": i.nationality, "address": i.address,
+            })
+        }),
+        card: r.card.as_ref().map(|c| CardFieldsView {
+            card_masked: masked_card(&c.card_number),
+            network: Pan::parse(&c.card_number)
+                .ok()
+                .and_then(|p| p.network())
+                .map(|n| n.code().to_string()),
+            expiry_month: c.expiry_month,
+            expiry_year: c.expiry_year,
+            holder_name: c.holder_name.clone(),
+        }),
+        fields: stored.fields.clone(),
+        bank_id: r.bank_id.clone(),
+        fields_to_check: r
+            .last_match
+            .as_ref()
+            .filter(|_| r.state == Step::AwaitingConfirmation)
+            .map(|m| m.fields_to_check().iter().map(|f| f.to_string()).collect())
+            .unwrap_or_default(),
+        rejection: r.rejection.clone(),
+        registration_code: code,
+        terminal_id: r.terminal_id.clone(),
+        created_at: rfc3339(r.created_at_ms),
+        expires_at: rfc3339(r.expires_at_ms),
+    }
+}
+
+fn require_wallet(caller: &Caller) -> ApiResult<()> {
+    if caller.kind == CallerKind::Wallet {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Only a wallet registers cards.",
+        ))
+    }
+}
+
+/// Signs up a wallet and issues its token. Open: it is how a new phone gets its first token.
+#[utoipa::path(post, path = "/v1/wallets", request_body = SignUp,
+    responses((status = 201, body = CallerCreated), (status = 422, body = scanpay_proto::ErrorBody)))]
+pub async fn sign_up<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Json(request): Json<SignUp>,
+) -> ApiResult<Response> {
+    let created = crate::api::create_caller_row(&hub, CallerKind::Wallet, &request.name).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// Starts a registration for this phone.
+#[utoipa::path(post, path = "/v1/registrations", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
+    request_body = StartRegistration,
+    responses((status = 201, body = RegistrationView), (status = 403, body = scanpay_proto::ErrorBody)))]
+pub async fn start<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Json(request): Json<StartRegistration>,
+) -> ApiResult<Response> {
+    require_wallet(&caller)?;
+    let terminal = request.terminal_id.trim();
+    if terminal.is_empty() || terminal.len() > TERMINAL_ID_LENGTH_MAX {
+        return Err(ApiError::new(
+            ErrorCode::TerminalIdInvalid,
+            format!("`terminal_id` is 1 to {TERMINAL_ID_LENGTH_MAX} bytes."),
+        ));
+    }
+    let now = now_ms();
+    let registration = Registration::new(
+        Uuid::now_v7(),
+        caller.id,
+        terminal.to_string(),
+        now,
+        SESSION_LIFETIME_MS,
+    );
+    let stored = Stored {
+        registration,
+        fields: BTreeMap::new(),
+        pending_code: None,
+    };
+    let r = &stored.registration;
+    hub.store
+        .insert_registration(RegistrationRow {
+            id: r.id,
+            caller_id: r.caller_id,
+            state: r.state.code().to_string(),
+            version: 1,
+            data: seal(&hub, &stored)?,
+            created_at_ms: now,
+            updated_at_ms: now,
+        })
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    Ok((StatusCode::CREATED, Json(view(&stored, None))).into_response())
+}
+
+/// A registration of the caller's.
+#[utoipa::path(get, path = "/v1/registrations/{id}", security(("bearer" = [])),
+    responses((status = 200, body = RegistrationView), (status = 403, body = scanpay_proto::ErrorBody),
+              (status = 404, body = scanpay_proto::ErrorBody)))]
+pub async fn get<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<RegistrationView>> {
+    let (mut stored, version) = load(&hub, &caller, id).await?;
+    if stored.registration.expire_if_due(now_ms()) {
+        save(&hub, &stored, version).await?;
+    }
+    Ok(Json(view(&stored, None)))
+}
+
+/// The caller's registrations, newest first.
+#[utoipa::path(get, path = "/v1/registrations", security(("bearer" = [])),
+    responses((status = 200, body = RegistrationList)))]
+pub async fn list<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<RegistrationList>> {
+    let rows = hub
+        .store
+        .registrations_of(caller.id, LISTED_MAX)
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let json = hub
+            .vault
+            .decrypt(&row.data, row.id.as_bytes())
+            .map_err(ApiError::internal)?;
+        let mut stored: Stored = serde_json::from_slice(&json).map_err(ApiError::internal)?;
+        stored.registration.expire_if_due(now_ms());
+        items.push(view(&stored, None));
+    }
+    Ok(Json(RegistrationList { items }))
+}
+
+fn identity_fields(input: &IdentityInput) -> IdentityFields {
+    IdentityFields {
+        full_name: input.full_name.trim().to_string(),
+        document_type: input.document_type.trim().to_string(),
+        document_number: input.document_number.trim().to_string(),
+        birth_date: input.birth_date.trim().to_string(),
+        expiry_date: input
+            .expiry_date
+            .clone()
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        nationality: input.nationality.clone().unwrap_or_default(),
+        address: input.address.clone().unwrap_or_default(),
+    }
+}
+
+fn card_fields(input: &CardInput) -> CardFields {
+    CardFields {
+        card_number: input
+            .card_number
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect(),
+        expiry_month: input.expiry_month,
+        expiry_year: input.expiry_year,
+        holder_name: input
+            .holder_name
+            .clone()
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
+}
+
+/// Validates and converts fields; records where each came from.
+fn take_fields(
+    input: &RegistrationFields,
+    source: &str,
+    fields: &mut BTreeMap<String, FieldSource>,
+) -> ApiResult<(Option<IdentityFields>, Option<CardFields>)> {
+    if input.identity.is_none() && input.card.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::RegistrationFieldsMissing,
+            "Send `identity`, `card`, or both.",
+        ));
+    }
+    let today = today();
+    let identity = input.identity.as_ref().map(identity_fields);
+    if let Some(identity) = &identity {
+        validate_identity(identity, today, Policy::default()).map_err(field_error)?;
+        for name in [
+            "full_name",
+            "document_type",
+            "document_number",
+            "birth_date",
+            "expiry_date",
+        ] {
+            fields.insert(
+                format!("identity.{name}"),
+                FieldSource {
+                    confidence: 1.0,
+                    source: source.to_string(),
+                },
+            );
+        }
+    }
+    let card = input.card.as_ref().map(card_fields);
+    if let Some(card) = &card {
+        validate_card(card, today).map_err(field_error)?;
+        for name in ["card_number", "expiry", "holder_name"] {
+            fields.insert(
+                format!("card.{name}"),
+                FieldSource {
+                    confidence: 1.0,
+                    source: source.to_string(),
+                },
+            );
+        }
+    }
+    Ok((identity, card))
+}
+
+/// Fields extracted on the phone (FIG. 4), for one carrier or both. A second call re-scans.
+#[utoipa::path(post, path = "/v1/registrations/{id}/fields", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
+    request_body = RegistrationFields,
+    responses((status = 200, body = RegistrationView), (status = 422, body = scanpay_proto::ErrorBody)))]
+pub async fn fields<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<Uuid>,
+    Json(request): Json<RegistrationFields>,
+) -> ApiResult<Json<RegistrationView>> {
+    let (mut stored, version) = load(&hub, &caller, id).await?;
+    let (identity, card) = take_fields(&request, "wallet", &mut stored.fields)?;
+    stored
+        .registration
+        .apply(Event::FieldsReceived { identity, card }, now_ms())
+        .map_err(step_error)?;
+    save(&hub, &stored, version).await?;
+    Ok(Json(view(&stored, None)))
+}
+
+/// Cancels a registration that has not finished.
+#[utoipa::path(post, path = "/v1/registrations/{id}/cancel", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
+    responses((status = 200, body = RegistrationView), (status = 409, body = scanpay_proto::ErrorBody)))]
+pub async fn cancel<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<RegistrationView>> {
+    let (mut stored, version) = load(&hub, &caller, id).await?;
+    stored
+        .registration
+        .apply(Event::Cancelled, now_ms())
+        .map_err(step_error)?;
+    stored.pending_code = None;
+    save(&hub, &stored, version).await?;
+    Ok(Json(view(&stored, None)))
+}
+
+fn new_code(choice: Option<&CodeChoice>) -> ApiResult<String> {
+    match choice {
+        None | Some(CodeChoice::Random) => Ok(format!(
+            "{:010}",
+            rand::rngs::OsRng.gen_range(0..10_000_000_000u64)
+        )),
+        Some(CodeChoice::Personalised { code }) => {
+            let ok = (6..=32).contains(&code.len())
+                && code
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if ok {
+                Ok(code.clone())
+            } else {
+                Err(ApiError::new(
+                    ErrorCode::RegistrationCodeInvalid,
+                    "A personal code is 6 to 32 letters, digits, `-` or `_`.",
+                ))
+            }
+        }
+    }
+}
+
+/// Confirms the fields (after optional changes) and runs verification with the bank, code issue
+/// and binding. Answers with the code once; after a near miss, with the fields to check.
+#[utoipa::path(post, path = "/v1/registrations/{id}/confirm", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
+    request_body = ConfirmRegistration,
+    responses(
+        (status = 200, description = "bound (with the code), or back to confirmation after a near miss", body = RegistrationView),
+        (status = 409, description = "card_already_registered, registration_code_taken, ...", body = scanpay_proto::ErrorBody),
+        (status = 422, description = "identity_mismatch, card_range_unknown, card_not_found, ...", body = scanpay_proto::ErrorBody),
+        (status = 502, description = "bank_unavailable: retry; the session resumes", body = scanpay_proto::ErrorBody)))]
+pub async fn confirm<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<Uuid>,
+    Json(request): Json<ConfirmRegistration>,
+) -> ApiResult<Json<RegistrationView>> {
+    let (mut stored, mut version) = load(&hub, &caller, id).await?;
+    let now = now_ms();
+    if let Some(modify) = &request.modify {
+        let (identity, card) = take_fields(modify, "user", &mut stored.fields)?;
+        stored
+            .registration
+            .apply(Event::Modified { identity, card }, now)
+            .map_err(step_error)?;
+    }
+    // Re-validate what will be confirmed: dates move on while a session waits.
+    if stored.registration.state == Step::AwaitingConfirmation {
+        let today = today();
+        let r = &stored.registration;
+        let (identity, card) = (r.identity.as_ref(), r.card.as_ref());
+        validate_identity(
+            identity.expect("awaiting confirmation has fields"),
+            today,
+            Policy::default(),
+        )
+        .map_err(field_error)?;
+        validate_card(card.expect("awaiting confirmation has fields"), today)
+            .map_err(field_error)?;
+    }
+    stored
+        .registration
+        .apply(Event::Confirmed, now)
+        .map_err(step_error)?;
+    let card = stored
+        .registration
+        .card
+        .clone()
+        .expect("confirmed has a card");
+    let pan = Pan::parse(&card.card_number).map_err(|e| field_error(e.into()))?;
+    let bank_index = route(&hub, &pan)?;
+    let (link, bank) = &hub.banks[bank_index];
+
+    if stored.registration.state == Step::Confirmed {
+        stored
+            .registration
+            .apply(
+                Event::BankIdentified {
+                    bank_id: link.id.clone(),
+                },
+                now,
+            )
+            .map_err(step_error)?;
+        version = save(&hub, &stored, version).await?;
+    }
+    if stored.registration.state == Step::BankIdentified {
+        let saved = bank
+            .saved_identity(pan.digits())
+            .await
+            .map_err(connector_error)?;
+        let account = bank
+            .card_account(pan.digits())
+            .await
+            .map_err(connector_error)?;
+        let identity = stored
+            .registration
+            .identity
+            .clone()
+            .expect("confirmed has an identity");
+        let report = compare(
+            &IdentityToMatch {
+                full_name: identity.full_name,
+                document_number: identity.document_number,
+                birth_date: identity.birth_date,
+            },
+            &IdentityToMatch {
+                full_name: saved.full_name,
+                document_number: saved.id_document_number,
+                birth_date: saved.birth_date,
+            },
+        );
+        stored
+            .registration
+            .apply(
+                Event::Verified {
+                    report,
+                    account_id: account.account_id,
+                },
+                now,
+            )
+            .map_err(step_error)?;
+        version = save(&hub, &stored, version).await?;
+        match stored.registration.state {
+            Step::Verified => {}
+            Step::Rejected => {
+                return Err(ApiError::new(
+                    ErrorCode::IdentityMismatch,
+                    "The document does not match the card's owner at the bank; registration ended.",
+                ));
+            }
+            _ => {
+                let report = stored
+                    .registration
+                    .last_match
+                    .as_ref()
+                    .expect("just verified");
+                if report.verdict == scanpay_core::matching::FieldMatch::Mismatch {
+                    return Err(ApiError::new(
+                        ErrorCode::IdentityMismatch,
+                        "The document does not match the card's owner at the bank. Check the fields and confirm again.",
+                    )
+                    .with_details(serde_json::json!({ "fields_to_check": report.fields_to_check() })));
+                }
+                // A near miss: back to the confirmation screen with the fields to check.
+                return Ok(Json(view(&stored, None)));
+            }
+        }
+    }
+    if stored.registration.state == Step::Verified {
+        let account_id = stored
+            .registration
+            .account_id
+            .expect("verified has an account");
+        let card_lookup = hub.vault.lookup("card_number", pan.digits());
+        let mut draws = 0;
+        let code = loop {
+            let code = new_code(request.code.as_ref())?;
+            let row = CodeRow {
+                code_hash: hub.vault.lookup("registration_code", &code),
+                card_lookup: card_lookup.clone(),
+                registration_id: id,
+                caller_id: caller.id,
+                bank_id: link.id.clone(),
+                account_id,
+                terminal_id: stored.registration.terminal_id.clone(),
+                created_at_ms: now,
+            };
+            // The code is saved in the session first, so a crash after the insert can resume.
+            stored.pending_code = Some(code.clone());
+            match hub.store.insert_code(row).await {
+                Ok(()) | Err(CodeConflict::RegistrationHasCode) => break code,
+                Err(CodeConflict::CardTaken) => {
+                    stored.registration.rejection = Some("card_already_registered".to_string());
+                    stored
+                        .registration
+                        .apply(Event::Cancelled, now)
+                        .map_err(step_error)?;
+                    stored.pending_code = None;
+                    save(&hub, &stored, version).await?;
+                    return Err(ApiError::new(
+                        ErrorCode::CardAlreadyRegistered,
+                        "This card is registered already.",
+                    ));
+                }
+                Err(CodeConflict::CodeTaken)
+                    if matches!(request.code, Some(CodeChoice::Personalised { .. })) =>
+                {
+                    return Err(ApiError::new(
+                        ErrorCode::RegistrationCodeTaken,
+                        "That code is taken; choose another.",
+                    ));
+                }
+                Err(CodeConflict::CodeTaken) if draws + 1 < CODE_DRAWS_MAX => draws += 1,
+                Err(CodeConflict::CodeTaken) => {
+                    return Err(ApiError::internal("no free random code"));
+                }
+                Err(CodeConflict::Store(e)) => return Err(scanpay_http::store_unavailable(e)),
+            }
+        };
+        stored.pending_code = Some(code);
+        stored
+            .registration
+            .apply(Event::CodeIssued, now)
+            .map_err(step_error)?;
+        version = save(&hub, &stored, version).await?;
+    }
+    if stored.registration.state == Step::CodeIssued {
+        let code = stored
+            .pending_code
+            .clone()
+            .ok_or_else(|| ApiError::internal("issued code lost"))?;
+        bank.bind(&BindRequest {
+            registration_code: code.clone(),
+            terminal_id: stored.registration.terminal_id.clone(),
+            account_id: stored
+                .registration
+                .account_id
+                .expect("verified has an account"),
+        })
+        .await
+        .map_err(connector_error)?;
+        stored
+            .registration
+            .apply(Event::Bound, now)
+            .map_err(step_error)?;
+        stored.pending_code = None;
+        save(&hub, &stored, version).await?;
+        return Ok(Json(view(&stored, Some(code))));
+    }
+    Ok(Json(view(&stored, None)))
+}
