@@ -205,7 +205,7 @@ async fn near_miss_asks_for_a_correction_and_mismatch_rejects(backend: Backend) 
         "document_number": "X0000000", "birth_date": "1990-01-01", "expiry_date": "2031-01-01"},
         "card": {"card_number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030}});
     step(&wallet, &id, "fields", stranger).await;
-    for attempt in 1..=3 {
+    for attempt in 1..=scanpay_core::registration::VERIFICATION_FAILURES_MAX {
         let refused = step(&wallet, &id, "confirm", json!({})).await;
         assert_eq!(
             (refused.status, refused.code()),
@@ -270,6 +270,26 @@ async fn bad_fields_and_steps_get_clear_answers(backend: Backend) {
         wallet.get(&format!("/v1/registrations/{id}")).await.body["state"],
         "started",
         "nothing kept"
+    );
+
+    // A card in South Bank's range that South Bank never issued: back to confirmation.
+    let id_unknown = start(&wallet, "phone-2").await;
+    let unissued = json!({"identity": licence(), "card": {"card_number": "5555 5555 5555 4444", "expiry_month": 1, "expiry_year": 2031}});
+    step(&wallet, &id_unknown, "fields", unissued).await;
+    let not_found = step(&wallet, &id_unknown, "confirm", json!({})).await;
+    assert_eq!(
+        (not_found.status, not_found.code()),
+        (404, "card_not_found")
+    );
+    let waiting = wallet.get(&format!("/v1/registrations/{id_unknown}")).await;
+    assert_eq!(waiting.body["state"], "awaiting_confirmation");
+    let cancelled = step(&wallet, &id_unknown, "cancel", json!(null)).await;
+    assert_eq!(cancelled.body["state"], "cancelled", "{cancelled:?}");
+    let no_expiry = json!({"identity": {"full_name": "SAMPLE MICHAEL JOHN", "document_type": "driver_license",
+        "document_number": "T64235789", "birth_date": "1986-06-06"}});
+    assert_eq!(
+        step(&wallet, &id, "fields", no_expiry).await.code(),
+        "identity_field_invalid"
     );
 
     // A card no bank of the platform issues: a clear answer, and the session waits for another.

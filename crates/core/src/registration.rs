@@ -22,8 +22,9 @@ use uuid::Uuid;
 use crate::card::Pan;
 use crate::matching::{FieldMatch, MatchReport};
 
-/// Wrong identity matches a card may see before it is locked for the session.
-pub const VERIFICATION_FAILURES_MAX: u32 = 3;
+/// Verifications that did not match (near misses included) before the session is rejected: a
+/// caller cannot probe the bank's saved identity without end.
+pub const VERIFICATION_FAILURES_MAX: u32 = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -75,7 +76,7 @@ pub struct IdentityFields {
     pub document_number: String,
     /// `YYYY-MM-DD`.
     pub birth_date: String,
-    /// `YYYY-MM-DD`; empty when the document has none.
+    /// `YYYY-MM-DD`. Required: without it an expired document could not be told apart.
     pub expiry_date: String,
     #[serde(default)]
     pub nationality: String,
@@ -194,12 +195,10 @@ pub fn validate_identity(
     if birth > today {
         return Err(FieldError::IdentityFieldInvalid("birth_date"));
     }
-    if !identity.expiry_date.is_empty() {
-        let expiry = Day::parse(&identity.expiry_date)
-            .ok_or(FieldError::IdentityFieldInvalid("expiry_date"))?;
-        if policy.refuse_expired_documents && expiry < today {
-            return Err(FieldError::IdentityDocumentExpired);
-        }
+    let expiry =
+        Day::parse(&identity.expiry_date).ok_or(FieldError::IdentityFieldInvalid("expiry_date"))?;
+    if policy.refuse_expired_documents && expiry < today {
+        return Err(FieldError::IdentityDocumentExpired);
     }
     Ok(())
 }
@@ -240,6 +239,9 @@ pub enum Event {
         report: MatchReport,
         account_id: Uuid,
     },
+    /// The bank does not know the card (or has no customer for it): back to the confirmation
+    /// screen to re-enter or re-scan it.
+    CardNotFoundAtBank,
     CodeIssued,
     Bound,
     Cancelled,
@@ -248,9 +250,9 @@ pub enum Event {
 /// Why an event was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StepError {
-    #[error("the registration is {0:?}; that step does not apply now")]
+    #[error("the registration is {}; that step does not apply now", .0.code())]
     OutOfOrder(State),
-    #[error("the registration is finished ({0:?})")]
+    #[error("the registration is finished ({})", .0.code())]
     Finished(State),
     #[error("the registration expired")]
     Expired,
@@ -325,9 +327,12 @@ impl Registration {
         needed
     }
 
-    /// Moves an unfinished session past its expiry to `expired`; says whether it did.
+    /// Moves an unfinished session past its expiry to `expired`; says whether it did. A session
+    /// whose code is issued but not yet bound does not expire: its code is reserved, and only
+    /// binding (retried by `confirm`) finishes it.
     pub fn expire_if_due(&mut self, now_ms: i64) -> bool {
-        if !self.state.is_final() && now_ms >= self.expires_at_ms {
+        if !self.state.is_final() && self.state != State::CodeIssued && now_ms >= self.expires_at_ms
+        {
             self.state = State::Expired;
             self.updated_at_ms = now_ms;
             return true;
@@ -349,6 +354,8 @@ impl Registration {
                     Err(StepError::Finished(state))
                 };
             }
+            // An issued code is reserved for this session; binding, not cancelling, ends it.
+            (S::CodeIssued, Event::Cancelled) => return Err(StepError::OutOfOrder(S::CodeIssued)),
             (_, Event::Cancelled) => S::Cancelled,
             (state, _) if state.is_final() => return Err(StepError::Finished(state)),
             (
@@ -390,8 +397,7 @@ impl Registration {
                         self.account_id = Some(account_id);
                         S::Verified
                     }
-                    FieldMatch::NearMiss => S::AwaitingConfirmation,
-                    FieldMatch::Mismatch => {
+                    FieldMatch::NearMiss | FieldMatch::Mismatch => {
                         self.verification_failures += 1;
                         if self.verification_failures >= VERIFICATION_FAILURES_MAX {
                             self.rejection = Some("identity_mismatch".to_string());
@@ -401,6 +407,9 @@ impl Registration {
                         }
                     }
                 }
+            }
+            (S::Confirmed | S::BankIdentified, Event::CardNotFoundAtBank) => {
+                S::AwaitingConfirmation
             }
             (S::Verified, Event::CodeIssued) => S::CodeIssued,
             (S::CodeIssued, Event::Bound) => S::Bound,
@@ -518,7 +527,7 @@ mod tests {
     }
 
     #[test]
-    fn near_miss_goes_back_to_confirmation_and_mismatches_end_it() {
+    fn near_miss_goes_back_to_confirmation_and_failures_end_it() {
         let mut r = session();
         r.apply(
             Event::FieldsReceived {
@@ -528,38 +537,38 @@ mod tests {
             1,
         )
         .unwrap();
-        for attempt in 1..=VERIFICATION_FAILURES_MAX {
-            r.apply(Event::Confirmed, 2).unwrap();
+        r.apply(Event::Confirmed, 2).unwrap();
+        r.apply(
+            Event::BankIdentified {
+                bank_id: "south".to_string(),
+            },
+            3,
+        )
+        .unwrap();
+        r.apply(
+            Event::Verified {
+                report: report("SAMPLE MICHAEL"),
+                account_id: Uuid::nil(),
+            },
+            4,
+        )
+        .unwrap();
+        assert_eq!(r.state, State::AwaitingConfirmation);
+        assert_eq!(
+            r.last_match.as_ref().unwrap().fields_to_check(),
+            ["full_name"]
+        );
+        // Near misses and mismatches both count, so the bank's record cannot be probed forever.
+        let mut attempts = 1;
+        while r.state != State::Rejected {
+            r.apply(Event::Confirmed, 5).unwrap();
             r.apply(
                 Event::BankIdentified {
                     bank_id: "south".to_string(),
                 },
-                3,
+                6,
             )
             .unwrap();
-            if attempt == 1 {
-                r.apply(
-                    Event::Verified {
-                        report: report("SAMPLE MICHAEL"),
-                        account_id: Uuid::nil(),
-                    },
-                    4,
-                )
-                .unwrap();
-                assert_eq!(r.state, State::AwaitingConfirmation);
-                assert_eq!(
-                    r.last_match.as_ref().unwrap().fields_to_check(),
-                    ["full_name"]
-                );
-                r.apply(Event::Confirmed, 5).unwrap();
-                r.apply(
-                    Event::BankIdentified {
-                        bank_id: "south".to_string(),
-                    },
-                    6,
-                )
-                .unwrap();
-            }
             r.apply(
                 Event::Verified {
                     report: report("SOMEONE ELSE"),
@@ -568,10 +577,78 @@ mod tests {
                 7,
             )
             .unwrap();
+            attempts += 1;
         }
-        assert_eq!(r.state, State::Rejected);
+        assert_eq!(attempts, VERIFICATION_FAILURES_MAX);
         assert_eq!(r.rejection.as_deref(), Some("identity_mismatch"));
         assert_eq!(r.account_id, None);
+    }
+
+    #[test]
+    fn a_card_the_bank_does_not_know_goes_back_to_confirmation() {
+        let mut r = session();
+        r.apply(
+            Event::FieldsReceived {
+                identity: Some(identity()),
+                card: Some(card()),
+            },
+            1,
+        )
+        .unwrap();
+        r.apply(Event::Confirmed, 2).unwrap();
+        r.apply(
+            Event::BankIdentified {
+                bank_id: "south".to_string(),
+            },
+            3,
+        )
+        .unwrap();
+        r.apply(Event::CardNotFoundAtBank, 4).unwrap();
+        assert_eq!(r.state, State::AwaitingConfirmation);
+        r.apply(
+            Event::Modified {
+                identity: None,
+                card: Some(card()),
+            },
+            5,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn an_issued_code_neither_cancels_nor_expires() {
+        let mut r = session();
+        r.apply(
+            Event::FieldsReceived {
+                identity: Some(identity()),
+                card: Some(card()),
+            },
+            1,
+        )
+        .unwrap();
+        r.apply(Event::Confirmed, 2).unwrap();
+        r.apply(
+            Event::BankIdentified {
+                bank_id: "south".to_string(),
+            },
+            3,
+        )
+        .unwrap();
+        r.apply(
+            Event::Verified {
+                report: report("SAMPLE MICHAEL JOHN"),
+                account_id: Uuid::max(),
+            },
+            4,
+        )
+        .unwrap();
+        r.apply(Event::CodeIssued, 5).unwrap();
+        assert_eq!(
+            r.apply(Event::Cancelled, 6),
+            Err(StepError::OutOfOrder(State::CodeIssued))
+        );
+        assert!(!r.expire_if_due(10 * 600_000));
+        r.apply(Event::Bound, 10 * 600_000).unwrap();
     }
 
     #[test]
@@ -616,6 +693,14 @@ mod tests {
             refuse_expired_documents: false,
         };
         assert_eq!(validate_identity(&expired, TODAY, lenient), Ok(()));
+        let no_expiry = IdentityFields {
+            expiry_date: String::new(),
+            ..identity()
+        };
+        assert_eq!(
+            validate_identity(&no_expiry, TODAY, Policy::default()),
+            Err(FieldError::IdentityFieldInvalid("expiry_date"))
+        );
         let unborn = IdentityFields {
             birth_date: "2030-01-01".to_string(),
             ..identity()

@@ -41,7 +41,7 @@ use uuid::Uuid;
 
 use crate::api::{connector_error, route};
 use crate::auth::Caller;
-use crate::{BankConnector, Hub};
+use crate::{BankConnector, ConnectorError, Hub};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -468,6 +468,98 @@ fn new_code(choice: Option<&CodeChoice>) -> ApiResult<String> {
     }
 }
 
+/// Reserves a code for a verified session and moves it to `code_issued`; returns the new
+/// version. The code is saved in the session *before* its row is inserted, so a retry after a
+/// crash reuses the same code (the insert then answers `RegistrationHasCode`).
+async fn issue_code<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    caller: &Caller,
+    stored: &mut Stored,
+    mut version: i64,
+    pan: &Pan,
+    bank_id: String,
+    choice: Option<&CodeChoice>,
+) -> ApiResult<i64> {
+    let now = now_ms();
+    let account_id = stored
+        .registration
+        .account_id
+        .expect("verified has an account");
+    let card_lookup = hub.vault.lookup("card_number", pan.digits());
+    let personalised = matches!(choice, Some(CodeChoice::Personalised { .. }));
+    for _ in 0..CODE_DRAWS_MAX {
+        let code = match (&stored.pending_code, personalised) {
+            (Some(pending), false) => pending.clone(),
+            _ => new_code(choice)?,
+        };
+        if stored.pending_code.as_deref() != Some(code.as_str()) {
+            stored.pending_code = Some(code.clone());
+            version = save(hub, stored, version).await?;
+        }
+        let code_hash = hub.vault.lookup("registration_code", &code);
+        let row = CodeRow {
+            code_hash: code_hash.clone(),
+            card_lookup: card_lookup.clone(),
+            registration_id: stored.registration.id,
+            caller_id: caller.id,
+            bank_id: bank_id.clone(),
+            account_id,
+            terminal_id: stored.registration.terminal_id.clone(),
+            created_at_ms: now,
+        };
+        match hub.store.insert_code(row).await {
+            Ok(()) => {}
+            Err(CodeConflict::RegistrationHasCode) => {
+                let existing = hub
+                    .store
+                    .code_of_registration(stored.registration.id)
+                    .await
+                    .map_err(scanpay_http::store_unavailable)?;
+                if existing.map(|row| row.code_hash) != Some(code_hash) {
+                    return Err(ApiError::internal(
+                        "a registration holds a code it did not save",
+                    ));
+                }
+            }
+            Err(CodeConflict::CardTaken) => {
+                stored.registration.rejection = Some("card_already_registered".to_string());
+                stored
+                    .registration
+                    .apply(Event::Cancelled, now)
+                    .map_err(step_error)?;
+                stored.pending_code = None;
+                save(hub, stored, version).await?;
+                return Err(ApiError::new(
+                    ErrorCode::CardAlreadyRegistered,
+                    "This card is registered already.",
+                ));
+            }
+            Err(CodeConflict::CodeTaken) if personalised => {
+                stored.pending_code = None;
+                save(hub, stored, version).await?;
+                return Err(ApiError::new(
+                    ErrorCode::RegistrationCodeTaken,
+                    "That code is taken; choose another.",
+                ));
+            }
+            Err(CodeConflict::CodeTaken) => {
+                // Another registration drew the same random code: draw again.
+                stored.pending_code = None;
+                continue;
+            }
+            Err(CodeConflict::Store(e)) => return Err(scanpay_http::store_unavailable(e)),
+        }
+        stored
+            .registration
+            .apply(Event::CodeIssued, now)
+            .map_err(step_error)?;
+        return save(hub, stored, version).await;
+    }
+    Err(ApiError::internal(
+        "no free random code after several draws",
+    ))
+}
+
 /// Confirms the fields (after optional changes) and runs verification with the bank, code issue
 /// and binding. Answers with the code once; after a near miss, with the fields to check.
 #[utoipa::path(post, path = "/v1/registrations/{id}/confirm", security(("bearer" = [])),
@@ -476,7 +568,8 @@ fn new_code(choice: Option<&CodeChoice>) -> ApiResult<String> {
     responses(
         (status = 200, description = "bound (with the code), or back to confirmation after a near miss", body = RegistrationView),
         (status = 409, description = "card_already_registered, registration_code_taken, ...", body = scanpay_proto::ErrorBody),
-        (status = 422, description = "identity_mismatch, card_range_unknown, card_not_found, ...", body = scanpay_proto::ErrorBody),
+        (status = 404, description = "card_not_found: the bank does not know the card; the session waits for a corrected one", body = scanpay_proto::ErrorBody),
+        (status = 422, description = "identity_mismatch, card_range_unknown, ...", body = scanpay_proto::ErrorBody),
         (status = 502, description = "bank_unavailable: retry; the session resumes", body = scanpay_proto::ErrorBody)))]
 pub async fn confirm<S: HubStore, B: BankConnector>(
     State(hub): State<Hub<S, B>>,
@@ -533,14 +626,31 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
         version = save(&hub, &stored, version).await?;
     }
     if stored.registration.state == Step::BankIdentified {
-        let saved = bank
-            .saved_identity(pan.digits())
-            .await
-            .map_err(connector_error)?;
-        let account = bank
-            .card_account(pan.digits())
-            .await
-            .map_err(connector_error)?;
+        let answers = match bank.saved_identity(pan.digits()).await {
+            Ok(saved) => bank
+                .card_account(pan.digits())
+                .await
+                .map(|account| (saved, account)),
+            Err(error) => Err(error),
+        };
+        let (saved, account) = match answers {
+            Ok(answers) => answers,
+            Err(ConnectorError::Refused(body))
+                if body.code == "card_not_found" || body.code == "customer_not_found" =>
+            {
+                // The card's bank does not know it: let the user re-enter or re-scan the card.
+                stored
+                    .registration
+                    .apply(Event::CardNotFoundAtBank, now)
+                    .map_err(step_error)?;
+                save(&hub, &stored, version).await?;
+                return Err(ApiError::new(
+                    ErrorCode::CardNotFound,
+                    "The card's bank does not know this card number; check it and confirm again.",
+                ));
+            }
+            Err(error) => return Err(connector_error(error)),
+        };
         let identity = stored
             .registration
             .identity
@@ -596,62 +706,16 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
         }
     }
     if stored.registration.state == Step::Verified {
-        let account_id = stored
-            .registration
-            .account_id
-            .expect("verified has an account");
-        let card_lookup = hub.vault.lookup("card_number", pan.digits());
-        let mut draws = 0;
-        let code = loop {
-            let code = new_code(request.code.as_ref())?;
-            let row = CodeRow {
-                code_hash: hub.vault.lookup("registration_code", &code),
-                card_lookup: card_lookup.clone(),
-                registration_id: id,
-                caller_id: caller.id,
-                bank_id: link.id.clone(),
-                account_id,
-                terminal_id: stored.registration.terminal_id.clone(),
-                created_at_ms: now,
-            };
-            // The code is saved in the session first, so a crash after the insert can resume.
-            stored.pending_code = Some(code.clone());
-            match hub.store.insert_code(row).await {
-                Ok(()) | Err(CodeConflict::RegistrationHasCode) => break code,
-                Err(CodeConflict::CardTaken) => {
-                    stored.registration.rejection = Some("card_already_registered".to_string());
-                    stored
-                        .registration
-                        .apply(Event::Cancelled, now)
-                        .map_err(step_error)?;
-                    stored.pending_code = None;
-                    save(&hub, &stored, version).await?;
-                    return Err(ApiError::new(
-                        ErrorCode::CardAlreadyRegistered,
-                        "This card is registered already.",
-                    ));
-                }
-                Err(CodeConflict::CodeTaken)
-                    if matches!(request.code, Some(CodeChoice::Personalised { .. })) =>
-                {
-                    return Err(ApiError::new(
-                        ErrorCode::RegistrationCodeTaken,
-                        "That code is taken; choose another.",
-                    ));
-                }
-                Err(CodeConflict::CodeTaken) if draws + 1 < CODE_DRAWS_MAX => draws += 1,
-                Err(CodeConflict::CodeTaken) => {
-                    return Err(ApiError::internal("no free random code"));
-                }
-                Err(CodeConflict::Store(e)) => return Err(scanpay_http::store_unavailable(e)),
-            }
-        };
-        stored.pending_code = Some(code);
-        stored
-            .registration
-            .apply(Event::CodeIssued, now)
-            .map_err(step_error)?;
-        version = save(&hub, &stored, version).await?;
+        version = issue_code(
+            &hub,
+            &caller,
+            &mut stored,
+            version,
+            &pan,
+            link.id.clone(),
+            request.code.as_ref(),
+        )
+        .await?;
     }
     if stored.registration.state == Step::CodeIssued {
         let code = stored
