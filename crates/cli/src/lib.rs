@@ -2,6 +2,7 @@
 //! arguments and calls in here, so tests start services exactly as the binary does.
 
 pub mod bench;
+pub mod extract;
 pub mod settings;
 pub mod system;
 pub mod wallet;

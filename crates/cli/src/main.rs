@@ -68,6 +68,27 @@ enum Command {
         #[command(subcommand)]
         command: BankCommand,
     },
+    /// Read identity and card fields from photos (JPEG, PNG).
+    Extract {
+        /// The photos.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// One JSON document on stdout with every field found.
+        #[arg(long)]
+        json: bool,
+        /// The OCR models directory (default: $SCANPAY_MODELS, else ./models).
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// Read barcodes only.
+        #[arg(long)]
+        no_ocr: bool,
+        /// Print card numbers in full (they are masked otherwise).
+        #[arg(long)]
+        show_card_numbers: bool,
+        /// Refuse photos with more pixels than this.
+        #[arg(long, default_value_t = scanpay_extract::photo::IMAGE_PIXELS_MAX_DEFAULT)]
+        pixels_max: u64,
+    },
     /// The phone's side: register a card, list registrations.
     Wallet {
         /// The hub (default: where `scanpay up` listens).
@@ -122,35 +143,44 @@ enum BankCommand {
     },
 }
 
+#[derive(Args)]
+struct RegisterArgs {
+    /// A photo of the ID document (passport, ID card, driver licence).
+    #[arg(long = "id")]
+    id_photo: Option<PathBuf>,
+    /// A photo of the payment card.
+    #[arg(long = "card")]
+    card_photo: Option<PathBuf>,
+    /// A JSON file `{"identity": {...}, "card": {...}}`; flags below override its fields.
+    #[arg(long)]
+    fields: Option<PathBuf>,
+    #[arg(long)]
+    full_name: Option<String>,
+    /// passport, id_card or driver_license.
+    #[arg(long)]
+    document_type: Option<String>,
+    #[arg(long)]
+    document_number: Option<String>,
+    /// YYYY-MM-DD.
+    #[arg(long)]
+    birth_date: Option<String>,
+    /// The identity document's expiry, YYYY-MM-DD.
+    #[arg(long)]
+    document_expiry: Option<String>,
+    #[arg(long)]
+    card_number: Option<String>,
+    /// MM/YYYY.
+    #[arg(long)]
+    card_expiry: Option<String>,
+    /// Confirm the fields without asking (for scripts).
+    #[arg(long)]
+    yes: bool,
+}
+
 #[derive(Subcommand)]
 enum WalletCommand {
-    /// Register a card with the fields read from an ID document and the card (FIG. 4 path).
-    Register {
-        /// A JSON file `{"identity": {...}, "card": {...}}`; flags below override its fields.
-        #[arg(long)]
-        fields: Option<PathBuf>,
-        #[arg(long)]
-        full_name: Option<String>,
-        /// passport, id_card or driver_license.
-        #[arg(long)]
-        document_type: Option<String>,
-        #[arg(long)]
-        document_number: Option<String>,
-        /// YYYY-MM-DD.
-        #[arg(long)]
-        birth_date: Option<String>,
-        /// The identity document's expiry, YYYY-MM-DD.
-        #[arg(long)]
-        document_expiry: Option<String>,
-        #[arg(long)]
-        card_number: Option<String>,
-        /// MM/YYYY.
-        #[arg(long)]
-        card_expiry: Option<String>,
-        /// Confirm the fields without asking (for scripts).
-        #[arg(long)]
-        yes: bool,
-    },
+    /// Register a card: photos of an ID document and the card, or the fields read from them.
+    Register(Box<RegisterArgs>),
     /// List this wallet's registrations.
     Registrations,
 }
@@ -231,7 +261,10 @@ async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let file = FileSettings::load(cli.config.as_deref())?;
     let log_format = cli.log_format.clone().or(file.log_format.clone());
-    let quiet = matches!(cli.command, Command::Bench { .. } | Command::Wallet { .. });
+    let quiet = matches!(
+        cli.command,
+        Command::Bench { .. } | Command::Wallet { .. } | Command::Extract { .. }
+    );
     if !quiet {
         init_logging(log_format.as_deref());
     }
@@ -331,6 +364,26 @@ async fn run() -> anyhow::Result<()> {
             let _ = stop.send(true);
             let _ = task.await;
         }
+        Command::Extract {
+            images,
+            json,
+            models,
+            no_ocr,
+            show_card_numbers,
+            pixels_max,
+        } => {
+            let all_found = scanpay::extract::run(scanpay::extract::ExtractCommand {
+                images,
+                json,
+                models,
+                no_ocr,
+                show_card_numbers,
+                pixels_max,
+            })?;
+            if !all_found {
+                anyhow::bail!("some photos had no readable document (see above)");
+            }
+        }
         Command::Wallet {
             hub,
             profile,
@@ -340,17 +393,20 @@ async fn run() -> anyhow::Result<()> {
             let dir = profile.unwrap_or_else(scanpay::wallet::default_profile_dir);
             let wallet = scanpay::wallet::Wallet::open(&dir, &hub, &owner).await?;
             match command {
-                WalletCommand::Register {
-                    fields,
-                    full_name,
-                    document_type,
-                    document_number,
-                    birth_date,
-                    document_expiry,
-                    card_number,
-                    card_expiry,
-                    yes,
-                } => {
+                WalletCommand::Register(arguments) => {
+                    let RegisterArgs {
+                        id_photo,
+                        card_photo,
+                        fields,
+                        full_name,
+                        document_type,
+                        document_number,
+                        birth_date,
+                        document_expiry,
+                        card_number,
+                        card_expiry,
+                        yes,
+                    } = *arguments;
                     let flags = scanpay::wallet::FieldFlags {
                         fields_file: fields,
                         full_name,
@@ -361,7 +417,15 @@ async fn run() -> anyhow::Result<()> {
                         card_number,
                         card_expiry,
                     };
-                    wallet.register(flags.to_fields()?, yes).await?;
+                    let fields = flags.to_fields()?;
+                    if id_photo.is_none() && card_photo.is_none() && fields.is_none() {
+                        anyhow::bail!(
+                            "give photos (--id, --card) or fields (--fields or the field flags)"
+                        );
+                    }
+                    wallet
+                        .register((id_photo.as_deref(), card_photo.as_deref()), fields, yes)
+                        .await?;
                 }
                 WalletCommand::Registrations => wallet.registrations().await?,
             }

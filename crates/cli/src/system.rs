@@ -193,7 +193,16 @@ async fn launch_hub<S: HubStore>(
         scanpay_hub::auth::ensure_operator_token(&store, &operator_token_path(launch.data_dir))
             .await?;
     let master = scanpay_bank::vault::load_or_create_master_key(&hub_key_path(launch.data_dir))?;
-    let hub = Hub::new(store, banks, scanpay_bank::Vault::new(&master))?;
+    let mut hub = Hub::new(store, banks, scanpay_bank::Vault::new(&master))?;
+    let models = scanpay_extract::ocr::default_models_dir();
+    match scanpay_extract::ocr::Ocr::load(&models) {
+        Ok(ocr) => hub = hub.with_reader(std::sync::Arc::new(ocr)),
+        Err(error) => tracing::warn!(
+            %error,
+            models = %models.display(),
+            "no OCR: photos are read for barcodes only (run scripts/models)"
+        ),
+    }
     let listener = launch.listener;
     let handle = tokio::spawn(async move {
         if let Err(error) = scanpay_hub::run(listener, hub, stopped(stop)).await {

@@ -118,9 +118,45 @@ impl Wallet {
         Ok(body)
     }
 
-    /// Runs a registration with `fields` (`{identity, card}`): shows the fields, lets the user
-    /// confirm or edit them (unless `yes`), confirms, and prints the code.
-    pub async fn register(&self, fields: Value, yes: bool) -> anyhow::Result<String> {
+    /// Sends a photo for the hub to read; `carrier` is `id_document` or `payment_card`.
+    async fn upload(&self, id: &str, carrier: &str, path: &Path) -> anyhow::Result<Value> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let content_type = if bytes.starts_with(b"\x89PNG") {
+            "image/png"
+        } else {
+            "image/jpeg"
+        };
+        eprintln!("Reading {} …", path.display());
+        let response = self
+            .http
+            .post(format!(
+                "{}/v1/registrations/{id}/images?carrier={carrier}",
+                self.profile.hub_url
+            ))
+            .bearer_auth(&self.profile.token)
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .context("reaching the hub")?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status >= 400 {
+            bail!("{}: {}", path.display(), error_text(&body, status));
+        }
+        Ok(body)
+    }
+
+    /// Runs a registration: photos of the ID document and the card (read by the hub), and/or
+    /// `fields` (`{identity, card}`) read on the phone. Shows the fields, lets the user confirm or
+    /// edit them (unless `yes`), confirms, and prints the code.
+    pub async fn register(
+        &self,
+        photos: (Option<&Path>, Option<&Path>),
+        fields: Option<Value>,
+        yes: bool,
+    ) -> anyhow::Result<String> {
         let started = self
             .call(
                 reqwest::Method::POST,
@@ -132,13 +168,23 @@ impl Wallet {
             .as_str()
             .context("no registration id")?
             .to_string();
-        let mut current = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/v1/registrations/{id}/fields"),
-                Some(fields.clone()),
-            )
-            .await?;
+        let mut current = started;
+        if let Some(path) = photos.0 {
+            current = self.upload(&id, "id_document", path).await?;
+        }
+        if let Some(path) = photos.1 {
+            current = self.upload(&id, "payment_card", path).await?;
+        }
+        if let Some(fields) = &fields {
+            current = self
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/v1/registrations/{id}/fields"),
+                    Some(fields.clone()),
+                )
+                .await?;
+        }
+        let fields = fields.unwrap_or_else(|| json!({ "identity": current["identity"].clone() }));
         let mut modify: Option<Value> = None;
         loop {
             show(&current);
@@ -295,8 +341,24 @@ pub struct FieldFlags {
 }
 
 impl FieldFlags {
-    /// `{identity, card}` from the JSON file, overridden by any flags given.
-    pub fn to_fields(&self) -> anyhow::Result<Value> {
+    /// `{identity, card}` from the JSON file, overridden by any flags given; `None` when no
+    /// field was given at all (photos only).
+    pub fn to_fields(&self) -> anyhow::Result<Option<Value>> {
+        let given = self.fields_file.is_some()
+            || [
+                &self.full_name,
+                &self.document_type,
+                &self.document_number,
+                &self.birth_date,
+                &self.document_expiry,
+                &self.card_number,
+                &self.card_expiry,
+            ]
+            .iter()
+            .any(|f| f.is_some());
+        if !given {
+            return Ok(None);
+        }
         let mut fields = match &self.fields_file {
             Some(path) => serde_json::from_str(
                 &std::fs::read_to_string(path)
@@ -326,6 +388,12 @@ impl FieldFlags {
             fields["card"]["expiry_month"] = json!(month);
             fields["card"]["expiry_year"] = json!(year);
         }
-        Ok(fields)
+        // A section left empty is not sent: the photo supplies it.
+        for section in ["identity", "card"] {
+            if fields[section].as_object().is_some_and(|o| o.is_empty()) {
+                fields.as_object_mut().expect("an object").remove(section);
+            }
+        }
+        Ok(Some(fields))
     }
 }

@@ -377,7 +377,9 @@ async fn bad_input_is_refused_and_writes_nothing(backend: Backend) {
     assert_eq!(float.code(), "amount_invalid");
     // The bank answers 413 and closes the connection; a client still sending may see the
     // close first. Either way the body is refused — what must never happen is acceptance.
-    match bank
+    // A client of its own: the connection the bank closes must not return to the shared pool.
+    let once = BankClient::new(&bank.url, bank.secret.to_vec());
+    match once
         .send_raw("POST", "/v1/transfers", &vec![b' '; 3 * 1024 * 1024], true)
         .await
     {

@@ -28,6 +28,7 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    registers_from_photos_of_a_licence_and_a_card,
     registers_a_card_and_the_bank_binds_the_code,
     near_miss_asks_for_a_correction_and_mismatch_rejects,
     bad_fields_and_steps_get_clear_answers,
@@ -360,5 +361,138 @@ async fn the_same_card_registered_twice_at_once_yields_one(backend: Backend) {
         }
     }
     assert_eq!(bound, 1);
+    system.stop().await;
+}
+
+fn testdata(path: &str) -> Vec<u8> {
+    let full = format!(
+        "{}/../../../shared/testdata/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// A photo of the AAMVA 2020 Virginia sample licence's barcode. The sample expired in 2024; the
+/// demo bank's record (and this fixture) carry 2030 so the licence can register.
+fn licence_photo() -> Vec<u8> {
+    use rxing::Writer;
+    let escaped = String::from_utf8(testdata("aamva/virginia-sample.txt")).unwrap();
+    let payload = escaped
+        .trim_end()
+        .replace("\\n", "\n")
+        .replace("\\x1e", "\u{1e}")
+        .replace("\\r", "\r")
+        .replace("DBA12102024", "DBA12102030");
+    let matrix = rxing::MultiFormatWriter
+        .encode(&payload, &rxing::BarcodeFormat::PDF_417, 0, 0)
+        .unwrap();
+    let code: image::DynamicImage = (&matrix).into();
+    let code = code.resize(
+        code.width() * 3,
+        code.height() * 3,
+        image::imageops::FilterType::Nearest,
+    );
+    let mut canvas =
+        image::GrayImage::from_pixel(code.width() + 80, code.height() + 80, image::Luma([255]));
+    image::imageops::overlay(&mut canvas, &code.to_luma8(), 40, 40);
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageLuma8(canvas)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    bytes
+}
+
+async fn upload(wallet: &Hub, id: &str, carrier: &str, photo: Vec<u8>) -> common::Answer {
+    let response = wallet
+        .http
+        .post(format!(
+            "{}/v1/registrations/{id}/images?carrier={carrier}",
+            wallet.url
+        ))
+        .bearer_auth(wallet.token.as_ref().unwrap())
+        .header("idempotency-key", unique("k"))
+        .header("content-type", "image/png")
+        .body(photo)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    common::Answer {
+        status,
+        body,
+        headers: Default::default(),
+    }
+}
+
+async fn registers_from_photos_of_a_licence_and_a_card(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let wallet = wallet(&system).await;
+    let id = start(&wallet, "phone-photos").await;
+
+    let licence = upload(&wallet, &id, "id_document", licence_photo()).await;
+    assert_eq!(licence.status, 200, "{licence:?}");
+    assert_eq!(licence.body["identity"]["full_name"], "SAMPLE MICHAEL JOHN");
+    assert_eq!(licence.body["identity"]["document_number"], "T64235789");
+    assert_eq!(
+        licence.body["fields"]["identity.document_number"]["source"],
+        "barcode"
+    );
+    assert_eq!(licence.body["carriers_needed"], json!(["payment_card"]));
+
+    let card = upload(
+        &wallet,
+        &id,
+        "payment_card",
+        testdata("cards/ocr_card_numbers.png"),
+    )
+    .await;
+    assert_eq!(card.status, 200, "{card:?}");
+    assert_eq!(card.body["card"]["card_masked"], "3023 •••• •••• 1104");
+    assert_eq!(card.body["card"]["expiry_year"], 2037);
+    assert_eq!(card.body["fields"]["card.card_number"]["source"], "ocr");
+    assert_eq!(card.body["state"], "awaiting_confirmation");
+
+    let confirmed = step(&wallet, &id, "confirm", json!({})).await;
+    assert_eq!(confirmed.body["state"], "bound", "{confirmed:?}");
+    assert!(confirmed.body["registration_code"].as_str().is_some());
+
+    // The ICAO specimen passport (expired 2012) with its card: identity_document_expired.
+    let id = start(&wallet, "phone-photos").await;
+    let passport = upload(
+        &wallet,
+        &id,
+        "id_document",
+        testdata("mrz/images/passport-td3.png"),
+    )
+    .await;
+    assert_eq!(
+        (passport.status, passport.body["code"].as_str()),
+        (422, Some("identity_document_expired")),
+        "{passport:?}"
+    );
+    let not_a_photo = upload(
+        &wallet,
+        &id,
+        "id_document",
+        b"%PDF-1.4 not an image".to_vec(),
+    )
+    .await;
+    assert_eq!(not_a_photo.body["code"], "image_not_an_image");
+    let blank = {
+        let mut bytes = Vec::new();
+        image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(300, 200, image::Luma([240])))
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        bytes
+    };
+    let nothing = upload(&wallet, &id, "id_document", blank).await;
+    assert_eq!(nothing.body["code"], "document_not_found");
     system.stop().await;
 }

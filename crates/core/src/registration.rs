@@ -120,6 +120,20 @@ pub struct Day {
 }
 
 impl Day {
+    /// The UTC calendar day of a Unix time in milliseconds (Howard Hinnant's civil-from-days).
+    pub fn from_unix_ms(ms: i64) -> Day {
+        let z = ms.div_euclid(86_400_000) + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as u16;
+        Day { year, month, day }
+    }
+
     pub fn parse(text: &str) -> Option<Day> {
         let mut parts = text.splitn(3, '-');
         let year = parts.next()?.parse().ok()?;
@@ -671,6 +685,19 @@ mod tests {
         let mut r = session();
         assert_eq!(r.apply(Event::Confirmed, 600_000), Err(StepError::Expired));
         assert_eq!(r.state, State::Expired);
+    }
+
+    #[test]
+    fn days_from_unix_time() {
+        let check = |ms: i64, expect: (u16, u8, u8)| {
+            let day = Day::from_unix_ms(ms);
+            assert_eq!((day.year, day.month, day.day), expect, "{ms}");
+        };
+        check(0, (1970, 1, 1));
+        check(86_399_999, (1970, 1, 1));
+        check(951_782_400_000, (2000, 2, 29));
+        check(1_795_312_800_000, (2026, 11, 22));
+        check(-1, (1969, 12, 31));
     }
 
     #[test]

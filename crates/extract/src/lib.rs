@@ -10,7 +10,12 @@
 use serde::{Deserialize, Serialize};
 
 pub mod aamva;
+pub mod barcode;
+pub mod card;
+pub mod document;
 pub mod mrz;
+pub mod ocr;
+pub mod photo;
 
 /// Where a field was read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,7 +33,8 @@ type ApiResult<T> = Result<T, ApiError>;
     paths(
         healthz, readyz, me, create_caller, list_callers, banks, route_card, lookup_card, metrics,
         crate::registration::sign_up, crate::registration::start, crate::registration::get,
-        crate::registration::list, crate::registration::fields, crate::registration::confirm,
+        crate::registration::list, crate::registration::fields, crate::registration::images,
+        crate::registration::confirm,
         crate::registration::cancel
     ),
     components(schemas(

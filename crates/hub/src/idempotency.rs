@@ -102,7 +102,7 @@ async fn run<S: HubStore, B: BankConnector>(
             )
         })?;
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, crate::BODY_BYTES_MAX)
+    let bytes = axum::body::to_bytes(body, crate::PHOTO_BODY_BYTES_MAX)
         .await
         .map_err(|_| ApiError::new(ErrorCode::PayloadTooLarge, "The body is too large."))?;
     let mut hasher = Sha256::new();

@@ -14,6 +14,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use scanpay_core::routing::{RangeEntry, RoutingTable};
+use scanpay_extract::document::TextReader;
 use scanpay_http::Metrics;
 use scanpay_store::HubStore;
 use scanpay_store::vault::Vault;
@@ -26,8 +27,12 @@ pub mod registration;
 
 pub use connector::{BankConnector, ConnectorError, HttpBank};
 
-/// A request body to the hub is at most this large.
+/// A request body to the hub is at most this large, photos aside.
 const BODY_BYTES_MAX: usize = 1024 * 1024;
+/// A photo upload is at most this large (the extractor refuses a larger image file anyway).
+const PHOTO_BODY_BYTES_MAX: usize = scanpay_extract::photo::IMAGE_BYTES_MAX + 1024;
+/// Photos read at once, at most (one a core on the 2-core machine).
+const EXTRACTIONS_AT_ONCE_MAX: usize = 2;
 
 /// A bank the hub routes to.
 #[derive(Clone)]
@@ -59,6 +64,10 @@ pub struct Hub<S, B> {
     pub metrics: Arc<Metrics>,
     /// Encrypts stored idempotent answers: some carry a secret shown once (a new token).
     pub vault: Arc<Vault>,
+    /// Reads text off photos (OCR); `None` reads barcodes only.
+    pub reader: Option<Arc<dyn TextReader + Send + Sync>>,
+    /// Photos being read at once, at most: extraction takes a core for up to a second.
+    pub extraction_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl<S, B> Clone for Hub<S, B> {
@@ -69,6 +78,8 @@ impl<S, B> Clone for Hub<S, B> {
             routing: self.routing.clone(),
             metrics: self.metrics.clone(),
             vault: self.vault.clone(),
+            reader: self.reader.clone(),
+            extraction_slots: self.extraction_slots.clone(),
         }
     }
 }
@@ -94,7 +105,15 @@ impl<S: HubStore, B: BankConnector> Hub<S, B> {
             routing: Arc::new(routing),
             metrics: Arc::new(Metrics::default()),
             vault: Arc::new(vault),
+            reader: None,
+            extraction_slots: Arc::new(tokio::sync::Semaphore::new(EXTRACTIONS_AT_ONCE_MAX)),
         })
+    }
+
+    /// Reads text off photos with `reader` (the OCR engine).
+    pub fn with_reader(mut self, reader: Arc<dyn TextReader + Send + Sync>) -> Hub<S, B> {
+        self.reader = Some(reader);
+        self
     }
 }
 
@@ -108,6 +127,10 @@ pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
         .route(
             "/v1/registrations/{id}/fields",
             post(registration::fields::<S, B>),
+        )
+        .route(
+            "/v1/registrations/{id}/images",
+            post(registration::images::<S, B>).layer(DefaultBodyLimit::max(PHOTO_BODY_BYTES_MAX)),
         )
         .route(
             "/v1/registrations/{id}/confirm",

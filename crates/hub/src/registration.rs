@@ -65,18 +65,7 @@ struct Stored {
 }
 
 fn today() -> Day {
-    let days = now_ms().div_euclid(86_400_000);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as u16;
-    Day { year, month, day }
+    Day::from_unix_ms(now_ms())
 }
 
 fn step_error(error: StepError) -> ApiError {
@@ -740,5 +729,202 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
         save(&hub, &stored, version).await?;
         return Ok(Json(view(&stored, Some(code))));
     }
+    Ok(Json(view(&stored, None)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImageQuery {
+    /// `id_document`, `payment_card`, or absent: take whatever the photo shows (both may be in
+    /// one photo).
+    carrier: Option<String>,
+}
+
+fn extract_error(error: scanpay_extract::document::ExtractError) -> ApiError {
+    let code = ErrorCode::parse(error.code()).unwrap_or(ErrorCode::OcrFailed);
+    let message = match code {
+        ErrorCode::DocumentNotFound => {
+            "No identity document or payment card was found in the photo. Lay it flat, light it evenly, fill the frame, and try again — or type the fields.".to_string()
+        }
+        ErrorCode::OcrFailed => return ApiError::internal(error),
+        _ => error.to_string(),
+    };
+    ApiError::new(code, message)
+}
+
+/// The identity fields a photo yielded, and how sure the reader was of each.
+fn identity_from_photo(
+    identity: &scanpay_extract::Identity,
+    fields: &mut BTreeMap<String, FieldSource>,
+) -> IdentityFields {
+    fn note<T>(
+        fields: &mut BTreeMap<String, FieldSource>,
+        name: &str,
+        field: Option<&scanpay_extract::Field<T>>,
+    ) {
+        if let Some(field) = field {
+            let source = serde_json::to_value(field.source)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string));
+            fields.insert(
+                format!("identity.{name}"),
+                FieldSource {
+                    confidence: field.confidence,
+                    source: source.unwrap_or_default(),
+                },
+            );
+        }
+    }
+    let text = |field: &Option<scanpay_extract::Field<String>>| {
+        field.as_ref().map(|f| f.value.clone()).unwrap_or_default()
+    };
+    let date = |field: &Option<scanpay_extract::Field<scanpay_extract::Date>>| {
+        field.as_ref().map(|f| f.value.iso()).unwrap_or_default()
+    };
+    note(fields, "full_name", identity.surname.as_ref());
+    note(fields, "document_type", identity.document_type.as_ref());
+    note(fields, "document_number", identity.document_number.as_ref());
+    note(fields, "birth_date", identity.birth_date.as_ref());
+    note(fields, "expiry_date", identity.expiry_date.as_ref());
+    IdentityFields {
+        full_name: format!(
+            "{} {}",
+            text(&identity.surname),
+            text(&identity.given_names)
+        )
+        .trim()
+        .to_string(),
+        document_type: text(&identity.document_type),
+        document_number: text(&identity.document_number),
+        birth_date: date(&identity.birth_date),
+        expiry_date: date(&identity.expiry_date),
+        nationality: text(&identity.nationality),
+        address: text(&identity.address),
+    }
+}
+
+fn card_from_photo(
+    card: &scanpay_extract::card::CardReading,
+    fields: &mut BTreeMap<String, FieldSource>,
+) -> CardFields {
+    let ocr = |confidence: f32| FieldSource {
+        confidence,
+        source: "ocr".to_string(),
+    };
+    fields.insert(
+        "card.card_number".to_string(),
+        ocr(card.card_number.confidence),
+    );
+    // An expiry the photo did not show is 0/0: confirmation asks the user to fill it in.
+    fields.insert(
+        "card.expiry".to_string(),
+        ocr(card.expiry_month.as_ref().map_or(0.0, |f| f.confidence)),
+    );
+    fields.insert(
+        "card.holder_name".to_string(),
+        ocr(card.holder_name.as_ref().map_or(0.0, |f| f.confidence)),
+    );
+    CardFields {
+        card_number: card.card_number.value.clone(),
+        expiry_month: card.expiry_month.as_ref().map_or(0, |f| f.value),
+        expiry_year: card.expiry_year.as_ref().map_or(0, |f| f.value),
+        holder_name: card
+            .holder_name
+            .as_ref()
+            .map(|f| f.value.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// A photo of the ID document, the card, or both (JPEG or PNG as the raw body). The hub reads
+/// it — barcode, machine-readable zone, card number — and fills the session as `fields` does,
+/// with each field's confidence and source.
+#[utoipa::path(post, path = "/v1/registrations/{id}/images", security(("bearer" = [])),
+    params(ImageQuery, ("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
+    request_body(content = Vec<u8>, content_type = "image/jpeg"),
+    responses(
+        (status = 200, body = RegistrationView),
+        (status = 413, description = "image_too_large", body = scanpay_proto::ErrorBody),
+        (status = 415, description = "image_not_an_image", body = scanpay_proto::ErrorBody),
+        (status = 422, description = "document_not_found, identity_document_expired, ...", body = scanpay_proto::ErrorBody)))]
+pub async fn images<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<Uuid>,
+    scanpay_http::Query(query): scanpay_http::Query<ImageQuery>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<RegistrationView>> {
+    let (want_identity, want_card) = match query.carrier.as_deref() {
+        None => (true, true),
+        Some("id_document") => (true, false),
+        Some("payment_card") => (false, true),
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::RequestInvalid,
+                "`carrier` is id_document or payment_card.",
+            ));
+        }
+    };
+    let (mut stored, version) = load(&hub, &caller, id).await?;
+    // Refuse a finished or confirmed session before spending a second on the photo.
+    if !matches!(
+        stored.registration.state,
+        Step::Started | Step::CarriersReceived | Step::AwaitingConfirmation
+    ) {
+        return Err(step_error(StepError::OutOfOrder(stored.registration.state)));
+    }
+    let _slot = hub
+        .extraction_slots
+        .acquire()
+        .await
+        .map_err(ApiError::internal)?;
+    let reader = hub.reader.clone();
+    let day = today();
+    let extraction = tokio::task::spawn_blocking(move || {
+        let options = scanpay_extract::document::Options {
+            pixels_max: scanpay_extract::photo::IMAGE_PIXELS_MAX_DEFAULT,
+            today: scanpay_extract::Date::new(day.year, day.month, day.day).expect("a civil date"),
+            reader: reader
+                .as_deref()
+                .map(|r| r as &dyn scanpay_extract::document::TextReader),
+        };
+        scanpay_extract::document::extract(&body, &options)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(extract_error)?;
+    let mut fields = stored.fields.clone();
+    let identity = extraction
+        .identity
+        .as_ref()
+        .filter(|_| want_identity)
+        .map(|i| identity_from_photo(i, &mut fields));
+    let card = extraction
+        .card
+        .as_ref()
+        .filter(|_| want_card)
+        .map(|c| card_from_photo(c, &mut fields));
+    if identity.is_none() && card.is_none() {
+        return Err(extract_error(
+            scanpay_extract::document::ExtractError::NoDocument,
+        ));
+    }
+    let today = today();
+    if let Some(identity) = &identity {
+        validate_identity(identity, today, Policy::default()).map_err(field_error)?;
+    }
+    if let Some(card) = &card {
+        // The number must check out now; a missing expiry is filled in on confirmation.
+        Pan::parse(&card.card_number).map_err(|e| field_error(e.into()))?;
+        if card.expiry_month != 0 {
+            validate_card(card, today).map_err(field_error)?;
+        }
+    }
+    stored.fields = fields;
+    stored
+        .registration
+        .apply(Event::FieldsReceived { identity, card }, now_ms())
+        .map_err(step_error)?;
+    save(&hub, &stored, version).await?;
     Ok(Json(view(&stored, None)))
 }

@@ -108,6 +108,11 @@ error_codes! {
     RegistrationCodeTaken => "registration_code_taken", Conflict, 409;
     RegistrationCodeInvalid => "registration_code_invalid", InvalidRequest, 422;
     TerminalIdInvalid => "terminal_id_invalid", InvalidRequest, 422;
+    ImageNotAnImage => "image_not_an_image", InvalidRequest, 415;
+    ImageTooLarge => "image_too_large", InvalidRequest, 413;
+    ImageUnreadable => "image_unreadable", InvalidRequest, 422;
+    DocumentNotFound => "document_not_found", InvalidRequest, 422;
+    OcrFailed => "ocr_failed", Internal, 500;
     BankUnavailable => "bank_unavailable", Unavailable, 502;
     StoreUnavailable => "store_unavailable", Unavailable, 503;
     ShuttingDown => "shutting_down", Unavailable, 503;

@@ -1,0 +1,131 @@
+//! One photo in, every field found out: the entry point that `scanpay extract` and the hub use.
+//!
+//! The photo is decoded within limits ([`crate::photo`]); barcodes are read ([`crate::barcode`])
+//! and a PDF417 licence is parsed ([`crate::aamva`]); when a text reader (OCR) is available, a
+//! machine-readable zone is parsed from its lines ([`crate::mrz`]) and a payment card's fields
+//! are found ([`crate::card`]). Several documents in one photo are allowed: an identity and a
+//! card are both reported.
+
+use image::DynamicImage;
+use serde::Serialize;
+
+use crate::barcode::{self, Barcode, Symbology};
+use crate::card::{self, CardReading};
+use crate::mrz::{self, Check};
+use crate::photo::{self, ImageError};
+use crate::{Date, Identity, aamva};
+
+/// Reads text lines off a photo: the OCR engine, behind a seam so extraction is testable
+/// without models.
+pub trait TextReader {
+    /// Lines top to bottom, each with its confidence (0.0–1.0).
+    fn read_lines(&self, image: &DynamicImage) -> Result<Vec<(String, f32)>, String>;
+}
+
+impl TextReader for crate::ocr::Ocr {
+    fn read_lines(&self, image: &DynamicImage) -> Result<Vec<(String, f32)>, String> {
+        crate::ocr::Ocr::read_lines(self, image)
+            .map(|lines| lines.into_iter().map(|l| (l.text, l.confidence)).collect())
+            .map_err(|e| e.to_string())
+    }
+}
+
+pub struct Options<'a> {
+    pub pixels_max: u64,
+    /// For two-digit MRZ years.
+    pub today: Date,
+    /// `None`: barcodes only.
+    pub reader: Option<&'a dyn TextReader>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Extraction {
+    pub width: u32,
+    pub height: u32,
+    pub identity: Option<Identity>,
+    pub card: Option<CardReading>,
+    pub barcodes: Vec<Barcode>,
+    /// The MRZ's check digits, when one was read: a failing one names the field to re-scan.
+    pub mrz_checks: Vec<Check>,
+    /// Lines the text reader returned (0 without one).
+    pub text_lines: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("{0}")]
+    Image(#[from] ImageError),
+    #[error("no identity document or payment card was found in the photo")]
+    NoDocument,
+    #[error("reading text failed: {0}")]
+    Ocr(String),
+}
+
+impl ExtractError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ExtractError::Image(e) => e.code(),
+            ExtractError::NoDocument => "document_not_found",
+            ExtractError::Ocr(_) => "ocr_failed",
+        }
+    }
+}
+
+/// An MRZ line: long, mostly capitals, digits and fillers, with at least two fillers.
+fn mrz_like(line: &str) -> bool {
+    let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.len() >= 28
+        && compact.matches('<').count() >= 2
+        && compact
+            .chars()
+            .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '<')
+            .count()
+            * 10
+            >= compact.chars().count() * 8
+}
+
+pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, ExtractError> {
+    let image = photo::decode(bytes, options.pixels_max)?;
+    let barcodes = barcode::read(&image);
+    let mut identity = barcodes
+        .iter()
+        .filter(|b| b.symbology == Symbology::Pdf417)
+        .find_map(|b| aamva::parse(&b.text).ok())
+        .map(|licence| licence.identity());
+    let mut mrz_checks = Vec::new();
+    let mut card = None;
+    let mut text_lines = 0;
+    if let Some(reader) = options.reader {
+        let lines = reader.read_lines(&image).map_err(ExtractError::Ocr)?;
+        text_lines = lines.len();
+        let zone: Vec<&str> = lines
+            .iter()
+            .map(|(text, _)| text.as_str())
+            .filter(|text| mrz_like(text))
+            .collect();
+        if identity.is_none()
+            && !zone.is_empty()
+            && let Ok(parsed) = mrz::parse(&zone.join("\n"), options.today)
+        {
+            mrz_checks = parsed.checks.clone();
+            identity = Some(parsed.identity());
+        }
+        let others: Vec<(String, f32)> = lines
+            .into_iter()
+            .filter(|(text, _)| !mrz_like(text))
+            .collect();
+        card = card::find_card(&others);
+    }
+    if identity.is_none() && card.is_none() {
+        return Err(ExtractError::NoDocument);
+    }
+    Ok(Extraction {
+        width: image.width(),
+        height: image.height(),
+        identity,
+        card,
+        barcodes,
+        mrz_checks,
+        text_lines,
+    })
+}

@@ -1,0 +1,988 @@
+//! Optical character recognition: finds lines of printed text in an image and reads them.
+//!
+//! It runs the PP-OCRv4 models (a DB text detector and an SVTR/CTC line recogniser, as shipped in
+//! the `rapidocr-onnxruntime` 1.4.4 wheel, Apache-2.0) on the CPU through `rten`, in pure Rust.
+//! The models are files on disk, installed by `scripts/models` into `models/` (see
+//! [`default_models_dir`]); nothing is downloaded at run time. [`Ocr::detect`] finds text boxes,
+//! [`Ocr::recognize`] reads one box (or any rectangle the caller chose, such as an MRZ band), and
+//! [`Ocr::read_lines`] does both, in reading order.
+//!
+//! What it is not: a layout or document analyser (no paragraphs, columns or fields — the MRZ and
+//! card parsers give the text meaning), a deskewer (boxes may be rotated a little; upside-down or
+//! vertical text is not corrected), or fast: detection costs a few hundred milliseconds on a
+//! 640×640 input and each line some 50 ms, so crop to the region of interest first and keep
+//! [`OcrConfig::max_side`] small. The recogniser knows Chinese and Latin script; on clean prints
+//! it reads digits, upper-case letters and the MRZ filler `<` well, but confuses `O` and `0` (the
+//! MRZ parser repairs that) and may drop or merge spaces. Small, blurred or low-resolution zones
+//! are often split or missed by the detector: crop and, if needed, upscale them first.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use image::imageops::{self, FilterType};
+use image::{DynamicImage, GrayImage, Rgb, RgbImage, RgbaImage};
+use rten::Model;
+use rten_tensor::NdTensor;
+use rten_tensor::prelude::*;
+
+/// File name of the detection model inside the models directory.
+pub const DETECTION_MODEL: &str = "ch_PP-OCRv4_det_infer.onnx";
+/// File name of the recognition model inside the models directory.
+pub const RECOGNITION_MODEL: &str = "ch_PP-OCRv4_rec_infer.onnx";
+
+/// Height of the recogniser's input, in pixels.
+const REC_HEIGHT: u32 = 48;
+/// Narrowest recogniser input (PP-OCR pads shorter lines to 320).
+const REC_MIN_WIDTH: u32 = 320;
+/// Widest recogniser input: 60 characters at a typical aspect ratio.
+const REC_MAX_WIDTH: u32 = 3200;
+/// Most text boxes one detection yields; the rest (smallest first) are dropped.
+pub const BOXES_MAX: usize = 1000;
+
+/// Where the models are looked for when the caller does not say: `$SCANPAY_MODELS` if set, else
+/// `./models` if it holds the models, else the repository's `models/` (where `scripts/models`
+/// puts them).
+pub fn default_models_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SCANPAY_MODELS").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let local = PathBuf::from("models");
+    if local.join(DETECTION_MODEL).is_file() {
+        return local;
+    }
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models"))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OcrError {
+    /// A model file is absent or not a model this module can run.
+    #[error("OCR model {path} cannot be loaded ({reason}); run scripts/models to install it")]
+    ModelsMissing { path: PathBuf, reason: String },
+    /// Running a model failed, or the image cannot be processed.
+    #[error("OCR failed: {0}")]
+    Failed(String),
+}
+
+impl OcrError {
+    /// The stable, machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OcrError::ModelsMissing { .. } => "ocr_models_missing",
+            OcrError::Failed(_) => "ocr_failed",
+        }
+    }
+}
+
+/// Tuning of detection; the defaults are PP-OCR's, except the input size.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OcrConfig {
+    /// The detector's input is scaled down (never up) so its longer side is at most this, then
+    /// rounded to multiples of 32. Detection time grows with its area.
+    pub max_side: u32,
+    /// A pixel of the probability map is text above this.
+    pub pixel_threshold: f32,
+    /// A box is kept when the mean probability inside it reaches this.
+    pub box_threshold: f32,
+    /// DB detectors predict shrunk text kernels; each box grows by
+    /// `area * unclip_ratio / perimeter` on every side.
+    pub unclip_ratio: f32,
+}
+
+impl Default for OcrConfig {
+    fn default() -> OcrConfig {
+        OcrConfig {
+            max_side: 960,
+            pixel_threshold: 0.3,
+            box_threshold: 0.5,
+            unclip_ratio: 1.6,
+        }
+    }
+}
+
+/// A region of text found by [`Ocr::detect`], in the image's pixel coordinates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextBox {
+    /// Corners of the (possibly slightly rotated) rectangle: top-left, top-right, bottom-right,
+    /// bottom-left, as `(x, y)`.
+    pub corners: [(f32, f32); 4],
+    /// Axis-aligned bounds, clipped to the image: `(left, top, width, height)`.
+    pub bbox: (u32, u32, u32, u32),
+    /// Mean text probability inside the detected region (0–1).
+    pub score: f32,
+}
+
+impl TextBox {
+    /// A box for a rectangle the caller chose (for example an MRZ band), `(left, top, width,
+    /// height)`.
+    pub fn from_rect(left: u32, top: u32, width: u32, height: u32) -> TextBox {
+        let (l, t) = (left as f32, top as f32);
+        let (r, b) = (l + width as f32, t + height as f32);
+        TextBox {
+            corners: [(l, t), (r, t), (r, b), (l, b)],
+            bbox: (left, top, width, height),
+            score: 1.0,
+        }
+    }
+}
+
+/// One line of text read from an image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    pub text: String,
+    /// Mean probability of the characters read (0–1; 0 when nothing was read).
+    pub confidence: f32,
+    /// Where the line is: `(left, top, width, height)` in image pixels.
+    pub bbox: (u32, u32, u32, u32),
+}
+
+/// An image the models can read: grey, RGB, RGBA or any decoded image.
+pub trait OcrImage {
+    /// The image as 8-bit RGB (borrowed when it already is).
+    fn to_rgb(&self) -> Cow<'_, RgbImage>;
+}
+
+impl OcrImage for RgbImage {
+    fn to_rgb(&self) -> Cow<'_, RgbImage> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl OcrImage for GrayImage {
+    fn to_rgb(&self) -> Cow<'_, RgbImage> {
+        let mut rgb = RgbImage::new(self.width(), self.height());
+        for (out, grey) in rgb.pixels_mut().zip(self.pixels()) {
+            *out = Rgb([grey.0[0]; 3]);
+        }
+        Cow::Owned(rgb)
+    }
+}
+
+impl OcrImage for RgbaImage {
+    /// Transparent pixels become white (paper), as PP-OCR does.
+    fn to_rgb(&self) -> Cow<'_, RgbImage> {
+        let mut rgb = RgbImage::new(self.width(), self.height());
+        for (out, px) in rgb.pixels_mut().zip(self.pixels()) {
+            let [r, g, b, a] = px.0;
+            let blend = |c: u8| ((c as u32 * a as u32 + 255 * (255 - a as u32)) / 255) as u8;
+            *out = Rgb([blend(r), blend(g), blend(b)]);
+        }
+        Cow::Owned(rgb)
+    }
+}
+
+impl OcrImage for DynamicImage {
+    fn to_rgb(&self) -> Cow<'_, RgbImage> {
+        match self {
+            DynamicImage::ImageRgb8(rgb) => Cow::Borrowed(rgb),
+            DynamicImage::ImageLuma8(grey) => Cow::Owned(grey.to_rgb().into_owned()),
+            DynamicImage::ImageRgba8(rgba) => Cow::Owned(rgba.to_rgb().into_owned()),
+            other => Cow::Owned(other.to_rgb8()),
+        }
+    }
+}
+
+/// The loaded detection and recognition models. Loading takes a fraction of a second; keep one
+/// and share it (`&Ocr` is all the methods need, and it is `Send + Sync`).
+pub struct Ocr {
+    detector: Model,
+    recognizer: Model,
+    /// CTC classes: index 0 is the blank, then the model's character list, then a space.
+    classes: Vec<String>,
+    config: OcrConfig,
+}
+
+impl std::fmt::Debug for Ocr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ocr")
+            .field("classes", &self.classes.len())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ocr {
+    /// Loads both models from `models_dir` (see [`default_models_dir`]) with the default
+    /// [`OcrConfig`].
+    pub fn load(models_dir: &Path) -> Result<Ocr, OcrError> {
+        Ocr::load_with(models_dir, OcrConfig::default())
+    }
+
+    pub fn load_with(models_dir: &Path, config: OcrConfig) -> Result<Ocr, OcrError> {
+        let load = |name: &str| {
+            let path = models_dir.join(name);
+            if !path.is_file() {
+                return Err(OcrError::ModelsMissing {
+                    path,
+                    reason: "no such file".into(),
+                });
+            }
+            Model::load_file(&path).map_err(|e| OcrError::ModelsMissing {
+                path: path.clone(),
+                reason: e.to_string(),
+            })
+        };
+        let detector = load(DETECTION_MODEL)?;
+        let recognizer = load(RECOGNITION_MODEL)?;
+        let characters =
+            recognizer
+                .metadata()
+                .get("character")
+                .ok_or_else(|| OcrError::ModelsMissing {
+                    path: models_dir.join(RECOGNITION_MODEL),
+                    reason: "no `character` list in the model's metadata".into(),
+                })?;
+        let mut classes = vec![String::new()];
+        classes.extend(characters.lines().map(str::to_string));
+        classes.push(" ".to_string());
+        Ok(Ocr {
+            detector,
+            recognizer,
+            classes,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &OcrConfig {
+        &self.config
+    }
+
+    /// Finds the text in `image`: one box per word or line, in no particular order.
+    pub fn detect(&self, image: &impl OcrImage) -> Result<Vec<TextBox>, OcrError> {
+        let rgb = image.to_rgb();
+        self.detect_rgb(&rgb)
+    }
+
+    fn detect_rgb(&self, rgb: &RgbImage) -> Result<Vec<TextBox>, OcrError> {
+        let (width, height) = rgb.dimensions();
+        if width == 0 || height == 0 {
+            return Err(OcrError::Failed("the image is empty".into()));
+        }
+        let (in_w, in_h) = detector_size(width, height, self.config.max_side);
+        let resized;
+        let input_image = if (in_w, in_h) == (width, height) {
+            rgb
+        } else {
+            resized = imageops::resize(rgb, in_w, in_h, FilterType::Triangle);
+            &resized
+        };
+        let input = normalized_chw(input_image);
+        let output = self
+            .detector
+            .run_one(input.into(), None)
+            .map_err(|e| OcrError::Failed(format!("text detection: {e}")))?;
+        let probs: NdTensor<f32, 4> = output
+            .try_into()
+            .map_err(|e| OcrError::Failed(format!("text detection output: {e:?}")))?;
+        let [_, _, map_h, map_w] = probs.shape();
+        let probs = probs.slice((0, 0)).to_vec();
+        let scale = (width as f32 / map_w as f32, height as f32 / map_h as f32);
+        Ok(boxes_from_map(
+            &probs,
+            map_w,
+            map_h,
+            scale,
+            (width, height),
+            &self.config,
+        ))
+    }
+
+    /// Reads the single line of text inside `region` of `image`.
+    pub fn recognize(&self, image: &impl OcrImage, region: &TextBox) -> Result<Line, OcrError> {
+        let rgb = image.to_rgb();
+        self.recognize_rgb(&rgb, region)
+    }
+
+    fn recognize_rgb(&self, rgb: &RgbImage, region: &TextBox) -> Result<Line, OcrError> {
+        let crop = crop_quad(rgb, &region.corners)
+            .ok_or_else(|| OcrError::Failed("the text region is empty".into()))?;
+        let (crop_w, crop_h) = crop.dimensions();
+        let line_w = ((REC_HEIGHT as f32 * crop_w as f32 / crop_h as f32).ceil() as u32)
+            .clamp(1, REC_MAX_WIDTH);
+        let line = imageops::resize(&crop, line_w, REC_HEIGHT, FilterType::Triangle);
+        let input_w = line_w.max(REC_MIN_WIDTH) as usize;
+        let plane = REC_HEIGHT as usize * input_w;
+        // Padding is 0 after normalisation, i.e. mid grey, as PP-OCR pads.
+        let mut data = vec![0.0f32; 3 * plane];
+        for (x, y, px) in line.enumerate_pixels() {
+            let at = y as usize * input_w + x as usize;
+            // The models were trained on OpenCV's BGR channel order.
+            let [r, g, b] = px.0;
+            data[at] = normalize(b);
+            data[plane + at] = normalize(g);
+            data[2 * plane + at] = normalize(r);
+        }
+        let input = NdTensor::from_data([1, 3, REC_HEIGHT as usize, input_w], data);
+        let output = self
+            .recognizer
+            .run_one(input.into(), None)
+            .map_err(|e| OcrError::Failed(format!("text recognition: {e}")))?;
+        let probs: NdTensor<f32, 3> = output
+            .try_into()
+            .map_err(|e| OcrError::Failed(format!("text recognition output: {e:?}")))?;
+        let [_, steps, classes] = probs.shape();
+        if classes != self.classes.len() {
+            return Err(OcrError::Failed(format!(
+                "the recogniser has {classes} classes but its character list {}",
+                self.classes.len()
+            )));
+        }
+        let probs = probs.to_vec();
+        let (text, confidence) = ctc_greedy(probs.chunks_exact(classes).take(steps), &self.classes);
+        Ok(Line {
+            text,
+            confidence,
+            bbox: region.bbox,
+        })
+    }
+
+    /// Detects the text in `image` and reads every box: the non-empty lines, top to bottom and
+    /// left to right.
+    pub fn read_lines(&self, image: &impl OcrImage) -> Result<Vec<Line>, OcrError> {
+        let rgb = image.to_rgb();
+        let mut boxes = self.detect_rgb(&rgb)?;
+        sort_reading_order(&mut boxes);
+        let mut lines = Vec::with_capacity(boxes.len());
+        for text_box in &boxes {
+            let line = self.recognize_rgb(&rgb, text_box)?;
+            if !line.text.trim().is_empty() {
+                lines.push(line);
+            }
+        }
+        Ok(lines)
+    }
+}
+
+fn normalize(value: u8) -> f32 {
+    (value as f32 / 255.0 - 0.5) / 0.5
+}
+
+/// The detector's input size: scaled down to fit `max_side`, sides multiples of 32.
+fn detector_size(width: u32, height: u32, max_side: u32) -> (u32, u32) {
+    let longer = width.max(height) as f32;
+    let ratio = (max_side.max(32) as f32 / longer).min(1.0);
+    let round32 = |side: u32| (((side as f32 * ratio) / 32.0).round() as u32).max(1) * 32;
+    (round32(width), round32(height))
+}
+
+/// `[1, 3, h, w]`, BGR, each value normalised to -1..1.
+fn normalized_chw(rgb: &RgbImage) -> NdTensor<f32, 4> {
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let mut data = vec![0.0f32; 3 * w * h];
+    for (i, px) in rgb.pixels().enumerate() {
+        let [r, g, b] = px.0;
+        data[i] = normalize(b);
+        data[w * h + i] = normalize(g);
+        data[2 * w * h + i] = normalize(r);
+    }
+    NdTensor::from_data([1, 3, h, w], data)
+}
+
+/// DB post-processing: threshold, dilate, connected components, minimum-area rectangles, score
+/// filter, unclip; coordinates scaled back to the image.
+fn boxes_from_map(
+    probs: &[f32],
+    map_w: usize,
+    map_h: usize,
+    scale: (f32, f32),
+    image_size: (u32, u32),
+    config: &OcrConfig,
+) -> Vec<TextBox> {
+    // Threshold, then dilate with a 2×2 kernel (as PP-OCR's `use_dilation`).
+    let above: Vec<bool> = probs.iter().map(|&p| p > config.pixel_threshold).collect();
+    let mut mask = vec![false; map_w * map_h];
+    for y in 0..map_h {
+        for x in 0..map_w {
+            let at =
+                |dx: usize, dy: usize| x >= dx && y >= dy && above[(y - dy) * map_w + (x - dx)];
+            mask[y * map_w + x] = at(0, 0) || at(1, 0) || at(0, 1) || at(1, 1);
+        }
+    }
+
+    // 8-connected components by flood fill; for each, its pixels and mean probability.
+    let mut seen = vec![false; map_w * map_h];
+    let mut stack = Vec::new();
+    let mut candidates = Vec::new();
+    for start in 0..mask.len() {
+        if !mask[start] || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let mut pixels: Vec<(i64, i64)> = Vec::new();
+        let (mut prob_sum, mut count) = (0.0f64, 0usize);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % map_w, i / map_w);
+            prob_sum += probs[i] as f64;
+            count += 1;
+            pixels.push((x as i64, y as i64));
+            for ny in y.saturating_sub(1)..=(y + 1).min(map_h - 1) {
+                for nx in x.saturating_sub(1)..=(x + 1).min(map_w - 1) {
+                    let j = ny * map_w + nx;
+                    if mask[j] && !seen[j] {
+                        seen[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        candidates.push((pixels, (prob_sum / count as f64) as f32, count));
+    }
+    if candidates.len() > BOXES_MAX {
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.2));
+        candidates.truncate(BOXES_MAX);
+    }
+
+    let (image_w, image_h) = image_size;
+    let mut boxes = Vec::new();
+    for (points, score, _) in candidates {
+        let Some(rect) = min_area_rect(&points) else {
+            continue;
+        };
+        if rect.width.min(rect.height) < 3.0 || score < config.box_threshold {
+            continue;
+        }
+        let (w, h) = (rect.width, rect.height);
+        let grow = w * h * config.unclip_ratio / (2.0 * (w + h));
+        let rect = RotatedRect {
+            width: w + 2.0 * grow,
+            height: h + 2.0 * grow,
+            ..rect
+        };
+        if rect.width.min(rect.height) < 5.0 {
+            continue;
+        }
+        let corners = order_corners(rect.corners().map(|(x, y)| {
+            (
+                (x * scale.0).clamp(0.0, image_w as f32),
+                (y * scale.1).clamp(0.0, image_h as f32),
+            )
+        }));
+        let left = corners.iter().map(|c| c.0).fold(f32::MAX, f32::min).floor();
+        let top = corners.iter().map(|c| c.1).fold(f32::MAX, f32::min).floor();
+        let right = corners.iter().map(|c| c.0).fold(f32::MIN, f32::max).ceil();
+        let bottom = corners.iter().map(|c| c.1).fold(f32::MIN, f32::max).ceil();
+        if right - left <= 3.0 || bottom - top <= 3.0 {
+            continue;
+        }
+        boxes.push(TextBox {
+            corners,
+            bbox: (
+                left as u32,
+                top as u32,
+                (right - left) as u32,
+                (bottom - top) as u32,
+            ),
+            score,
+        });
+    }
+    boxes
+}
+
+/// A rectangle of any orientation: `axis` is the unit direction of its `width`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct RotatedRect {
+    center: (f32, f32),
+    axis: (f32, f32),
+    width: f32,
+    height: f32,
+}
+
+impl RotatedRect {
+    fn corners(&self) -> [(f32, f32); 4] {
+        let (ux, uy) = (
+            self.axis.0 * self.width / 2.0,
+            self.axis.1 * self.width / 2.0,
+        );
+        let (vx, vy) = (
+            -self.axis.1 * self.height / 2.0,
+            self.axis.0 * self.height / 2.0,
+        );
+        let (cx, cy) = self.center;
+        [
+            (cx - ux - vx, cy - uy - vy),
+            (cx + ux - vx, cy + uy - vy),
+            (cx + ux + vx, cy + uy + vy),
+            (cx - ux + vx, cy - uy + vy),
+        ]
+    }
+}
+
+/// Convex hull (Andrew's monotone chain, exact on integers; collinear points dropped).
+fn convex_hull(points: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut points = points.to_vec();
+    points.sort_unstable();
+    points.dedup();
+    if points.len() < 3 {
+        return points;
+    }
+    let cross = |o: (i64, i64), a: (i64, i64), b: (i64, i64)| {
+        (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
+    };
+    let mut hull: Vec<(i64, i64)> = Vec::with_capacity(points.len() + 1);
+    let forward = points.iter();
+    let backward = points.iter().rev();
+    for chain in [forward.collect::<Vec<_>>(), backward.collect::<Vec<_>>()] {
+        let start = hull.len();
+        for &p in chain {
+            while hull.len() >= start + 2
+                && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0
+            {
+                hull.pop();
+            }
+            hull.push(p);
+        }
+        hull.pop(); // the last point of each chain is the first of the other
+    }
+    hull
+}
+
+/// The minimum-area rectangle around `points` (the best rectangle has a side on an edge of the
+/// convex hull; hulls of text components are small, so every edge is tried). `None` for no
+/// points.
+fn min_area_rect(points: &[(i64, i64)]) -> Option<RotatedRect> {
+    let hull = convex_hull(points);
+    let first = *hull.first()?;
+    let mut best = RotatedRect {
+        center: (first.0 as f32, first.1 as f32),
+        axis: (1.0, 0.0),
+        width: 0.0,
+        height: 0.0,
+    };
+    let mut best_area = f32::MAX;
+    for (i, &a) in hull.iter().enumerate() {
+        let b = hull[(i + 1) % hull.len()];
+        let (dx, dy) = ((b.0 - a.0) as f32, (b.1 - a.1) as f32);
+        let length = (dx * dx + dy * dy).sqrt();
+        if length == 0.0 {
+            continue;
+        }
+        let axis = (dx / length, dy / length);
+        let (mut s_min, mut s_max) = (f32::MAX, f32::MIN);
+        let (mut t_min, mut t_max) = (f32::MAX, f32::MIN);
+        for &(x, y) in &hull {
+            let (x, y) = (x as f32, y as f32);
+            let s = x * axis.0 + y * axis.1;
+            let t = -x * axis.1 + y * axis.0;
+            (s_min, s_max) = (s_min.min(s), s_max.max(s));
+            (t_min, t_max) = (t_min.min(t), t_max.max(t));
+        }
+        let (width, height) = (s_max - s_min, t_max - t_min);
+        if width * height < best_area {
+            best_area = width * height;
+            let (s, t) = ((s_min + s_max) / 2.0, (t_min + t_max) / 2.0);
+            best = RotatedRect {
+                center: (s * axis.0 - t * axis.1, s * axis.1 + t * axis.0),
+                axis,
+                width,
+                height,
+            };
+        }
+    }
+    Some(best)
+}
+
+/// Top-left, top-right, bottom-right, bottom-left (as PP-OCR orders them: the two leftmost
+/// points are the left side).
+fn order_corners(mut points: [(f32, f32); 4]) -> [(f32, f32); 4] {
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (tl, bl) = if points[0].1 <= points[1].1 {
+        (points[0], points[1])
+    } else {
+        (points[1], points[0])
+    };
+    let (tr, br) = if points[2].1 <= points[3].1 {
+        (points[2], points[3])
+    } else {
+        (points[3], points[2])
+    };
+    [tl, tr, br, bl]
+}
+
+/// The quadrilateral `corners` (tl, tr, br, bl) straightened into an upright image at its own
+/// resolution, by bilinear sampling along its top and left edges. A region more than 1.5 times
+/// taller than wide is rotated to horizontal, as PP-OCR does.
+fn crop_quad(rgb: &RgbImage, corners: &[(f32, f32); 4]) -> Option<RgbImage> {
+    let dist = |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+    let [tl, tr, br, bl] = *corners;
+    let width = dist(tl, tr).max(dist(bl, br)).round() as u32;
+    let height = dist(tl, bl).max(dist(tr, br)).round() as u32;
+    if width == 0 || height == 0 {
+        return None;
+    }
+    let (w, h) = (width as f32, height as f32);
+    let crop = RgbImage::from_fn(width, height, |x, y| {
+        // Bilinear interpolation of the quad's corners at (u, v), pixel centres.
+        let (u, v) = ((x as f32 + 0.5) / w, (y as f32 + 0.5) / h);
+        let top = (tl.0 + (tr.0 - tl.0) * u, tl.1 + (tr.1 - tl.1) * u);
+        let bottom = (bl.0 + (br.0 - bl.0) * u, bl.1 + (br.1 - bl.1) * u);
+        let sx = top.0 + (bottom.0 - top.0) * v - 0.5;
+        let sy = top.1 + (bottom.1 - top.1) * v - 0.5;
+        sample(rgb, sx, sy)
+    });
+    Some(if height as f32 >= width as f32 * 1.5 {
+        imageops::rotate90(&crop)
+    } else {
+        crop
+    })
+}
+
+/// Bilinear sample at `(x, y)`, clamped to the image.
+fn sample(rgb: &RgbImage, x: f32, y: f32) -> Rgb<u8> {
+    let max_x = rgb.width() as f32 - 1.0;
+    let max_y = rgb.height() as f32 - 1.0;
+    let (x, y) = (x.clamp(0.0, max_x), y.clamp(0.0, max_y));
+    let (x0, y0) = (x.floor(), y.floor());
+    let (x1, y1) = ((x0 + 1.0).min(max_x), (y0 + 1.0).min(max_y));
+    let (fx, fy) = (x - x0, y - y0);
+    let px = |x: f32, y: f32| rgb.get_pixel(x as u32, y as u32).0;
+    let (a, b, c, d) = (px(x0, y0), px(x1, y0), px(x0, y1), px(x1, y1));
+    Rgb(std::array::from_fn(|i| {
+        let top = a[i] as f32 * (1.0 - fx) + b[i] as f32 * fx;
+        let bottom = c[i] as f32 * (1.0 - fx) + d[i] as f32 * fx;
+        (top * (1.0 - fy) + bottom * fy).round() as u8
+    }))
+}
+
+/// CTC greedy decoding: the best class at each step, repeats merged, blanks (class 0) dropped.
+/// The confidence is the mean probability of the characters kept.
+fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) -> (String, f32) {
+    let mut text = String::new();
+    let (mut prob_sum, mut kept) = (0.0f32, 0usize);
+    let mut previous = None;
+    for step in steps {
+        let Some((best, &prob)) = step.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) else {
+            continue;
+        };
+        if best != 0 && previous != Some(best) {
+            text.push_str(&classes[best]);
+            prob_sum += prob;
+            kept += 1;
+        }
+        previous = Some(best);
+    }
+    let confidence = if kept == 0 {
+        0.0
+    } else {
+        prob_sum / kept as f32
+    };
+    (text, confidence)
+}
+
+/// Reading order: by top edge, then boxes whose vertical centres are within half a line height
+/// of each other are one line, ordered left to right.
+fn sort_reading_order(boxes: &mut [TextBox]) {
+    let center = |b: &TextBox| b.bbox.1 as f32 + b.bbox.3 as f32 / 2.0;
+    boxes.sort_by(|a, b| center(a).total_cmp(&center(b)));
+    // Insertion pass: move a box left past the boxes of the same line that lie to its right.
+    for i in 1..boxes.len() {
+        let mut j = i;
+        while j > 0 {
+            let (prev, cur) = (&boxes[j - 1], &boxes[j]);
+            let same_line =
+                (center(prev) - center(cur)).abs() < prev.bbox.3.min(cur.bbox.3) as f32 / 2.0;
+            if same_line && cur.bbox.0 < prev.bbox.0 {
+                boxes.swap(j - 1, j);
+                j -= 1;
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Date;
+    use std::sync::OnceLock;
+    use std::time::Instant;
+
+    const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata");
+    const TODAY: Date = Date {
+        year: 2026,
+        month: 1,
+        day: 1,
+    };
+
+    /// The models, loaded once for all tests. Missing models fail the test: run `scripts/models`.
+    fn ocr() -> &'static Ocr {
+        static OCR: OnceLock<Ocr> = OnceLock::new();
+        OCR.get_or_init(|| {
+            let dir = default_models_dir();
+            Ocr::load(&dir).unwrap_or_else(|e| {
+                panic!(
+                    "the OCR models are not installed in {} ({e}); run scripts/models",
+                    dir.display()
+                )
+            })
+        })
+    }
+
+    fn open(path: &str) -> DynamicImage {
+        let path = format!("{TESTDATA}/{path}");
+        image::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// `read_lines`, printing what was read and how long it took (`--nocapture` shows it).
+    fn read(name: &str, image: &DynamicImage) -> Vec<Line> {
+        let started = Instant::now();
+        let lines = ocr().read_lines(image).unwrap();
+        eprintln!(
+            "{name} {}x{}: {} lines in {:?}",
+            image.width(),
+            image.height(),
+            lines.len(),
+            started.elapsed()
+        );
+        for line in &lines {
+            eprintln!("  {:.3} {:?} {:?}", line.confidence, line.bbox, line.text);
+        }
+        lines
+    }
+
+    fn joined(lines: &[Line]) -> String {
+        let text: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        text.join("\n")
+    }
+
+    #[test]
+    fn reads_a_card_number() {
+        let image = open("cards/ocr_card_numbers.png");
+        let lines = read("ocr_card_numbers.png", &image);
+        let compact: String = joined(&lines).split_whitespace().collect();
+        assert!(compact.contains("3023334877861104"), "{lines:#?}");
+        assert!(compact.contains("07/37"), "{lines:#?}");
+        // Boxes are in image coordinates and in reading order: the number is above the expiry.
+        let number = lines.iter().find(|l| l.text.contains("3023")).unwrap();
+        let expiry = lines.iter().find(|l| l.text.contains("07/37")).unwrap();
+        assert!(
+            number.bbox.1 + number.bbox.3 <= expiry.bbox.1 + 5,
+            "{lines:#?}"
+        );
+        assert!(number.confidence > 0.9, "{number:?}");
+    }
+
+    #[test]
+    fn reads_a_td3_passport_mrz() {
+        // The whole ICAO specimen page: the zone is found among 30 other lines of text.
+        let lines = read("passport-td3.png", &open("mrz/images/passport-td3.png"));
+        let text = joined(&lines);
+        // Read exactly but for `UTO` → `UT0` in the second line, which the MRZ parser repairs.
+        assert!(
+            text.contains("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<"),
+            "{text}"
+        );
+        assert!(
+            text.replace("UT0", "UTO")
+                .contains("L898902C36UTO7408122F1204159ZE184226B<<<<<10"),
+            "{text}"
+        );
+        let mrz = crate::mrz::parse(&text, TODAY).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert!(mrz.all_checks_pass(), "{mrz:#?}");
+        assert_eq!(mrz.document_number, "L898902C3");
+        assert_eq!(mrz.surname, "ERIKSSON");
+        assert_eq!(mrz.given_names, "ANNA MARIA");
+        assert_eq!(mrz.birth_date, Date::new(1974, 8, 12));
+    }
+
+    #[test]
+    fn reads_a_td2_mrz_from_the_cropped_band() {
+        // A JPEG specimen, cropped to its lower part first, as a caller that knows where the zone
+        // is should do (detection time grows with the area).
+        let image = open("mrz/images/100_pass2-uto.jpg");
+        let top = image.height() * 3 / 4;
+        let band = image.crop_imm(0, top, image.width(), image.height() - top);
+        let lines = read("100_pass2-uto.jpg, lower quarter", &band);
+        let text = joined(&lines);
+        let mrz = crate::mrz::parse(&text, TODAY).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(mrz.format, crate::mrz::MrzFormat::Td2);
+        assert!(mrz.all_checks_pass(), "{mrz:#?}");
+        assert_eq!(mrz.document_number, "D23145890");
+        assert_eq!(mrz.surname, "ERIKSSON");
+    }
+
+    #[test]
+    fn recognizes_a_region_the_caller_chose() {
+        // No detection: the caller passes the rectangle of the first MRZ line.
+        let image = open("mrz/images/passport-td3.png").to_luma8();
+        let line = ocr()
+            .recognize(&image, &TextBox::from_rect(110, 655, 1080, 50))
+            .unwrap();
+        assert_eq!(
+            line.text.trim(),
+            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<"
+        );
+        assert!(line.confidence > 0.8, "{line:?}");
+        assert_eq!(line.bbox, (110, 655, 1080, 50));
+    }
+
+    #[test]
+    fn detects_nothing_on_a_blank_image() {
+        let blank = GrayImage::from_pixel(200, 100, image::Luma([255]));
+        assert_eq!(ocr().detect(&blank).unwrap(), vec![]);
+        assert_eq!(ocr().read_lines(&blank).unwrap(), vec![]);
+        let empty = GrayImage::new(0, 0);
+        assert_eq!(ocr().detect(&empty).unwrap_err().code(), "ocr_failed");
+    }
+
+    #[test]
+    fn missing_models_are_reported() {
+        let dir = std::env::temp_dir().join("scanpay-ocr-no-models");
+        let err = Ocr::load(&dir).unwrap_err();
+        assert_eq!(err.code(), "ocr_models_missing");
+        assert!(err.to_string().contains("scripts/models"), "{err}");
+    }
+
+    #[test]
+    fn models_dir_falls_back_to_the_repository() {
+        // Only checks the fallback chain's last step; the variable is not touched (tests share
+        // the process environment).
+        if std::env::var_os("SCANPAY_MODELS").is_none() && !Path::new("models").is_dir() {
+            assert!(default_models_dir().ends_with("../../models"));
+        }
+    }
+
+    #[test]
+    fn ocr_is_shareable() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Ocr>();
+    }
+
+    #[test]
+    fn detector_input_is_capped_and_a_multiple_of_32() {
+        assert_eq!(detector_size(600, 375, 960), (608, 384));
+        assert_eq!(detector_size(1334, 880, 960), (960, 640));
+        assert_eq!(detector_size(880, 1334, 960), (640, 960));
+        assert_eq!(detector_size(10, 5, 960), (32, 32));
+        assert_eq!(detector_size(4000, 100, 640), (640, 32));
+    }
+
+    #[test]
+    fn min_area_rect_of_a_rotated_bar() {
+        // A 40×6 bar rotated by atan(1/4) ≈ 14°, drawn as integer points.
+        let (ux, uy) = (4.0f32 / 17f32.sqrt(), 1.0 / 17f32.sqrt());
+        let mut points = Vec::new();
+        for s in 0..=40 {
+            for t in 0..=6 {
+                let (s, t) = (s as f32, t as f32);
+                points.push((
+                    (100.0 + s * ux - t * uy).round() as i64,
+                    (50.0 + s * uy + t * ux).round() as i64,
+                ));
+            }
+        }
+        let rect = min_area_rect(&points).unwrap();
+        let (long, short) = (rect.width.max(rect.height), rect.width.min(rect.height));
+        assert!(
+            (long - 40.0).abs() < 2.0 && (short - 6.0).abs() < 2.0,
+            "{rect:?}"
+        );
+        let slope = (rect.axis.1 / rect.axis.0).abs();
+        assert!(
+            (slope - 0.25).abs() < 0.05 || (slope - 4.0).abs() < 0.8,
+            "{rect:?}"
+        );
+
+        // Axis-aligned, with collinear points along every side.
+        let grid: Vec<(i64, i64)> = (0..=10)
+            .flat_map(|x| (0..=3).map(move |y| (x, y)))
+            .collect();
+        let rect = min_area_rect(&grid).unwrap();
+        assert_eq!((rect.width * rect.height).round(), 30.0, "{rect:?}");
+        let corners = order_corners(rect.corners());
+        let rounded = corners.map(|(x, y)| (x.round() as i64, y.round() as i64));
+        assert_eq!(rounded, [(0, 0), (10, 0), (10, 3), (0, 3)]);
+
+        assert_eq!(min_area_rect(&[]), None);
+        assert_eq!(min_area_rect(&[(5, 5)]).unwrap().width, 0.0);
+        assert_eq!(convex_hull(&[(0, 0), (1, 1), (2, 2)]).len(), 2);
+    }
+
+    #[test]
+    fn db_post_processing_finds_a_bar() {
+        // A 40×8 map with one strong bar at x 5..35, y 2..5 and one weak speck.
+        let (w, h) = (40, 8);
+        let mut probs = vec![0.0f32; w * h];
+        for y in 2..5 {
+            for x in 5..35 {
+                probs[y * w + x] = 0.9;
+            }
+        }
+        probs[7 * w + 38] = 0.4;
+        let boxes = boxes_from_map(&probs, w, h, (2.0, 2.0), (80, 16), &OcrConfig::default());
+        assert_eq!(boxes.len(), 1, "{boxes:?}");
+        let (left, top, width, height) = boxes[0].bbox;
+        // Unclipped (grown by about 2 map pixels a side), scaled by 2, clipped to the image.
+        assert!(
+            (4..=8).contains(&left) && (66..=72).contains(&width),
+            "{boxes:?}"
+        );
+        assert!(
+            top <= 2 && top + height >= 12 && top + height <= 16,
+            "{boxes:?}"
+        );
+        // The mean covers the dilated pixels too (as PP-OCR's box score does): 0.9 × 90 / 124.
+        assert!((boxes[0].score - 0.653).abs() < 0.01, "{boxes:?}");
+        // A bar only two map pixels high is below PP-OCR's minimum size.
+        let thin: Vec<f32> = probs
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| if i / w == 4 { 0.0 } else { p })
+            .collect();
+        assert_eq!(
+            boxes_from_map(&thin, w, h, (2.0, 2.0), (80, 16), &OcrConfig::default()),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn ctc_greedy_merges_repeats_and_drops_blanks() {
+        let classes: Vec<String> = ["", "A", "B", " "].iter().map(|s| s.to_string()).collect();
+        let step = |class: usize, p: f32| {
+            let mut v = vec![(1.0 - p) / 3.0; 4];
+            v[class] = p;
+            v
+        };
+        let steps = [
+            step(1, 0.9),
+            step(1, 0.8),
+            step(0, 0.9),
+            step(1, 0.7),
+            step(2, 1.0),
+            step(3, 0.6),
+        ];
+        let (text, confidence) = ctc_greedy(steps.iter().map(Vec::as_slice), &classes);
+        assert_eq!(text, "AAB ");
+        assert!((confidence - (0.9 + 0.7 + 1.0 + 0.6) / 4.0).abs() < 1e-6);
+        assert_eq!(
+            ctc_greedy(std::iter::empty(), &classes),
+            (String::new(), 0.0)
+        );
+    }
+
+    #[test]
+    fn reading_order_is_by_line_then_left_to_right() {
+        let at = |x, y| TextBox::from_rect(x, y, 50, 20);
+        let mut boxes = vec![
+            at(300, 104),
+            at(10, 100),
+            at(200, 10),
+            at(20, 12),
+            at(150, 98),
+        ];
+        sort_reading_order(&mut boxes);
+        let order: Vec<(u32, u32)> = boxes.iter().map(|b| (b.bbox.0, b.bbox.1)).collect();
+        assert_eq!(
+            order,
+            [(20, 12), (200, 10), (10, 100), (150, 98), (300, 104)]
+        );
+    }
+
+    #[test]
+    fn transparent_pixels_become_white() {
+        let rgba = RgbaImage::from_pixel(2, 1, image::Rgba([0, 0, 0, 0]));
+        assert_eq!(rgba.to_rgb().get_pixel(0, 0).0, [255, 255, 255]);
+        let grey = GrayImage::from_pixel(1, 1, image::Luma([7]));
+        assert_eq!(grey.to_rgb().get_pixel(0, 0).0, [7, 7, 7]);
+    }
+}

@@ -1,0 +1,139 @@
+//! Decoding untrusted image bytes, with limits checked before any pixel is decoded.
+//!
+//! A photo is refused when it is not a JPEG or PNG, when its file is larger than
+//! [`IMAGE_BYTES_MAX`], or when its header declares more pixels than the caller allows (a
+//! decompression bomb declares billions of pixels in a few kilobytes). The decoder's own memory
+//! limit is set too, as a second fence.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+
+/// A file of an image is at most this large.
+pub const IMAGE_BYTES_MAX: usize = 25 * 1024 * 1024;
+/// Pixels an image may have unless the caller sets another limit (a 48-megapixel phone photo).
+pub const IMAGE_PIXELS_MAX_DEFAULT: u64 = 48_000_000;
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    #[error("the file is not a JPEG or PNG image")]
+    NotAnImage,
+    #[error("the image is larger than allowed ({reason})")]
+    TooLarge { reason: String },
+    #[error("the image is damaged or truncated: {0}")]
+    Unreadable(String),
+}
+
+impl ImageError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ImageError::NotAnImage => "image_not_an_image",
+            ImageError::TooLarge { .. } => "image_too_large",
+            ImageError::Unreadable(_) => "image_unreadable",
+        }
+    }
+}
+
+/// Decodes `bytes` as a JPEG or PNG of at most `pixels_max` pixels.
+pub fn decode(bytes: &[u8], pixels_max: u64) -> Result<DynamicImage, ImageError> {
+    if bytes.len() > IMAGE_BYTES_MAX {
+        return Err(ImageError::TooLarge {
+            reason: format!("{} bytes, at most {IMAGE_BYTES_MAX}", bytes.len()),
+        });
+    }
+    let format = image::guess_format(bytes).map_err(|_| ImageError::NotAnImage)?;
+    if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png) {
+        return Err(ImageError::NotAnImage);
+    }
+    let reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let (width, height) = reader
+        .into_dimensions()
+        .map_err(|e| ImageError::Unreadable(e.to_string()))?;
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > pixels_max {
+        return Err(ImageError::TooLarge {
+            reason: format!("{width}×{height} pixels, at most {pixels_max}"),
+        });
+    }
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    // RGBA at 4 bytes a pixel, plus room for the decoder's own buffers.
+    limits.max_alloc = Some(pixels.saturating_mul(8).max(1 << 20));
+    reader.limits(limits);
+    reader
+        .decode()
+        .map_err(|e| ImageError::Unreadable(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let image = image::GrayImage::from_pixel(width, height, image::Luma([200]));
+        let mut bytes = Vec::new();
+        image::DynamicImage::ImageLuma8(image)
+            .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+            .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn check() {
+        assert_eq!(
+            decode(&png(30, 20), 1_000).map(|i| (i.width(), i.height())),
+            Ok((30, 20))
+        );
+        assert_eq!(
+            decode(b"hello, not an image", 1_000),
+            Err(ImageError::NotAnImage)
+        );
+        assert_eq!(decode(b"", 1_000), Err(ImageError::NotAnImage));
+        assert_eq!(
+            decode(&png(40, 30), 1_000).unwrap_err().code(),
+            "image_too_large"
+        );
+        let mut truncated = png(30, 20);
+        truncated.truncate(truncated.len() / 2);
+        assert_eq!(
+            decode(&truncated, 1_000).unwrap_err().code(),
+            "image_unreadable"
+        );
+        // A GIF header: a real image, but not one we take.
+        assert_eq!(
+            decode(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", 1_000),
+            Err(ImageError::NotAnImage)
+        );
+    }
+
+    /// CRC-32 (IEEE), as PNG chunks carry it.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &byte in bytes {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_from_its_header() {
+        // A PNG header that declares 100,000 × 100,000 pixels, with no pixel data at all.
+        let mut bomb = png(1, 1);
+        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        // A valid header checksum, so the size (not damage) is what refuses it.
+        let crc = crc32(&bomb[12..29]);
+        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+        let error = decode(&bomb, IMAGE_PIXELS_MAX_DEFAULT).unwrap_err();
+        assert_eq!(error.code(), "image_too_large", "{error}");
+    }
+}
