@@ -423,6 +423,280 @@ fn with_database(url: &str, database: &str) -> String {
     format!("{host_part}/{database}{query}")
 }
 
+/// `scanpay bench extract`: reads every JPEG and PNG in a directory and prints, per image, the
+/// time and what was found; then a summary. An `expected.json` in the directory (file name →
+/// `{"pan": "…"}`) is checked too.
+pub fn extract(dataset: &std::path::Path, models: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use scanpay_extract::document::{Options, extract};
+    let reader = crate::extract::load_reader(models, false)?;
+    let day = scanpay_core::registration::Day::from_unix_ms(scanpay_http::now_ms());
+    let options = Options {
+        pixels_max: scanpay_extract::photo::IMAGE_PIXELS_MAX_DEFAULT,
+        today: scanpay_extract::Date::new(day.year, day.month, day.day).expect("a civil date"),
+        reader: reader.as_deref(),
+    };
+    let expected: serde_json::Value = std::fs::read_to_string(dataset.join("expected.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let mut files: Vec<_> = std::fs::read_dir(dataset)
+        .with_context(|| format!("reading {}", dataset.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+        })
+        .collect();
+    files.sort();
+    let (mut times, mut identities, mut mrz_all_pass, mut mrz_read) = (Vec::new(), 0, 0, 0);
+    let (mut cards, mut pans_expected, mut pans_exact) = (0, 0, 0);
+    println!(
+        "bench extract: {} images in {}",
+        files.len(),
+        dataset.display()
+    );
+    for path in &files {
+        let bytes = std::fs::read(path)?;
+        let started = Instant::now();
+        let result = extract(&bytes, &options);
+        let elapsed = started.elapsed();
+        times.push(elapsed);
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let mut notes = Vec::new();
+        match &result {
+            Ok(found) => {
+                if found.identity.is_some() {
+                    identities += 1;
+                }
+                if !found.mrz_checks.is_empty() {
+                    mrz_read += 1;
+                    let failed: Vec<&str> = found
+                        .mrz_checks
+                        .iter()
+                        .filter(|c| !c.passed)
+                        .map(|c| c.field)
+                        .collect();
+                    if failed.is_empty() {
+                        mrz_all_pass += 1;
+                        notes.push("mrz: all checks pass".to_string());
+                    } else {
+                        notes.push(format!("mrz: failed {}", failed.join(",")));
+                    }
+                } else if found.identity.is_some() {
+                    notes.push("identity from barcode".to_string());
+                }
+                if let Some(card) = &found.card {
+                    cards += 1;
+                    notes.push(format!(
+                        "card •••• {}",
+                        &card.card_number.value[card.card_number.value.len() - 4..]
+                    ));
+                }
+            }
+            Err(error) => notes.push(error.code().to_string()),
+        }
+        if let Some(pan) = expected[&name]["pan"].as_str() {
+            pans_expected += 1;
+            let read = result
+                .as_ref()
+                .ok()
+                .and_then(|f| f.card.as_ref())
+                .map(|c| c.card_number.value.as_str());
+            if read == Some(pan) {
+                pans_exact += 1;
+                notes.push("pan exact".to_string());
+            } else {
+                notes.push("PAN WRONG OR MISSING".to_string());
+            }
+        }
+        println!(
+            "  {name:<28} {:>7.1} ms  {}",
+            elapsed.as_secs_f64() * 1000.0,
+            notes.join("; ")
+        );
+    }
+    times.sort();
+    let at = |q: f64| {
+        times
+            .get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    println!(
+        "summary: {} images, {} with an identity, {} MRZ read, {} with every check digit passing, {} cards, PAN exact {}/{}; p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms (decode included{})",
+        files.len(),
+        identities,
+        mrz_read,
+        mrz_all_pass,
+        cards,
+        pans_exact,
+        pans_expected,
+        at(0.5),
+        at(0.9),
+        times
+            .last()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0),
+        if reader.is_some() {
+            ", OCR on"
+        } else {
+            ", OCR off: no models"
+        }
+    );
+    Ok(())
+}
+
+pub struct RegisterBench {
+    pub count: usize,
+    pub concurrency: usize,
+}
+
+/// `scanpay bench register`: whole registrations (sign-up, start, fields, confirm: routing, the
+/// bank's saved identity, matching, code, binding) against a system started in this process on
+/// a fresh SQLite data directory. Customers with cards are opened at the bank first.
+pub async fn register(options: RegisterBench) -> anyhow::Result<()> {
+    let data = std::env::temp_dir().join(format!("scanpay-bench-reg-{}", Uuid::new_v4().simple()));
+    let mut seed = scanpay_bank::seed::SeedFile::parse(scanpay_bank::seed::DEMO)?;
+    for bank in &mut seed.bank {
+        bank.generated_customers = 0;
+    }
+    let running = crate::system::start(&crate::system::SystemConfig {
+        data_dir: data.clone(),
+        database_url: None,
+        host: [127, 0, 0, 1].into(),
+        port: 0,
+        seed,
+        schema_prefix: String::new(),
+    })
+    .await?;
+    let (bank_id, bank_url) = running.bank_urls[0].clone();
+    let bank = Client {
+        http: reqwest::Client::new(),
+        base: bank_url,
+        secret: Arc::new(crate::system::secret(&crate::system::secret_path(
+            &data, &bank_id,
+        ))?),
+    };
+    // Customers with Visa cards at North Bank, whose identities the wallets will present.
+    let mut people = Vec::with_capacity(options.count);
+    for index in 0..options.count {
+        let (_, customer): (u16, Customer) = bank
+            .post(
+                "/v1/customers",
+                &CreateCustomer {
+                    id: None,
+                    full_name: format!("BENCH PERSON {index}"),
+                    id_document_type: "passport".to_string(),
+                    id_document_number: format!("B{index:08}"),
+                    birth_date: "1985-05-05".to_string(),
+                    address: String::new(),
+                    phone: String::new(),
+                },
+            )
+            .await?;
+        let (_, account): (u16, AccountView) = bank
+            .post(
+                "/v1/accounts",
+                &CreateAccount {
+                    id: None,
+                    customer_id: customer.id,
+                    currency: "USD".to_string(),
+                    overdraft_limit_minor: None,
+                },
+            )
+            .await?;
+        let partial = format!("4{:014}", 100_000_000 + index);
+        let check = scanpay_core::card::luhn_check_digit(&partial).expect("digits");
+        let number = format!("{partial}{check}");
+        let (status, _): (u16, serde_json::Value) = bank
+            .post(
+                "/v1/cards",
+                &serde_json::json!({"account_id": account.id, "card_number": number, "expiry_month": 12,
+                                    "expiry_year": 2031, "holder_name": format!("BENCH PERSON {index}")}),
+            )
+            .await?;
+        anyhow::ensure!(status == 201, "opening card {index}: {status}");
+        people.push((index, number));
+    }
+    let hub_url = running.hub_url.clone();
+    let http = reqwest::Client::new();
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(options.concurrency));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (index, number) in people {
+        let (http, hub_url, semaphore) = (http.clone(), hub_url.clone(), semaphore.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = semaphore.acquire().await.expect("open");
+            let began = Instant::now();
+            let post = |path: String, token: Option<String>, body: serde_json::Value| {
+                let mut request = http.post(format!("{hub_url}{path}")).json(&body);
+                if let Some(token) = token {
+                    request = request.bearer_auth(token).header("idempotency-key", Uuid::new_v4().to_string());
+                }
+                async move {
+                    let response = request.send().await?;
+                    let status = response.status().as_u16();
+                    let body: serde_json::Value = response.json().await?;
+                    anyhow::ensure!(status < 300, "{status}: {body}");
+                    Ok::<_, anyhow::Error>(body)
+                }
+            };
+            let wallet = post("/v1/wallets".into(), None, serde_json::json!({"name": "bench"})).await?;
+            let token = wallet["token"].as_str().unwrap_or_default().to_string();
+            let session = post("/v1/registrations".into(), Some(token.clone()), serde_json::json!({"terminal_id": format!("bench-{index}")})).await?;
+            let id = session["id"].as_str().unwrap_or_default().to_string();
+            post(
+                format!("/v1/registrations/{id}/fields"),
+                Some(token.clone()),
+                serde_json::json!({"identity": {"full_name": format!("BENCH PERSON {index}"), "document_type": "passport",
+                    "document_number": format!("B{index:08}"), "birth_date": "1985-05-05", "expiry_date": "2032-01-01"},
+                    "card": {"card_number": number, "expiry_month": 12, "expiry_year": 2031}}),
+            )
+            .await?;
+            let confirmed = post(format!("/v1/registrations/{id}/confirm"), Some(token), serde_json::json!({})).await?;
+            anyhow::ensure!(confirmed["state"] == "bound", "not bound: {confirmed}");
+            Ok::<_, anyhow::Error>(began.elapsed())
+        }));
+    }
+    let mut times = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        match task.await? {
+            Ok(elapsed) => times.push(elapsed),
+            Err(error) => {
+                errors += 1;
+                eprintln!("registration failed: {error:#}");
+            }
+        }
+    }
+    let wall = started.elapsed();
+    times.sort();
+    let at = |q: f64| {
+        times
+            .get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    println!(
+        "bench register (fields, SQLite, {} at a time): {} registrations in {:.2} s ({:.0}/s), p50 {:.1} ms, p99 {:.1} ms, {} errors",
+        options.concurrency,
+        times.len(),
+        wall.as_secs_f64(),
+        times.len() as f64 / wall.as_secs_f64(),
+        at(0.5),
+        at(0.99),
+        errors
+    );
+    running.stop().await;
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

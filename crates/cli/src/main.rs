@@ -205,6 +205,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 30)]
         pgbench_seconds: u64,
     },
+    /// Whole registrations from concurrent wallets (fields path): registrations/s, p50, p99.
+    Register {
+        #[arg(long, default_value_t = 200)]
+        count: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// Document extraction over a directory of photos: per-image time and fields, a summary.
+    Extract {
+        /// A directory of JPEG and PNG photos (an `expected.json` in it is checked too).
+        #[arg(long)]
+        dataset: PathBuf,
+        /// The OCR models directory (default: $SCANPAY_MODELS, else ./models).
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
 }
 
 fn init_logging(format: Option<&str>) {
@@ -429,6 +445,20 @@ async fn run() -> anyhow::Result<()> {
                 }
                 WalletCommand::Registrations => wallet.registrations().await?,
             }
+        }
+        Command::Bench {
+            command: BenchCommand::Register { count, concurrency },
+        } => {
+            scanpay::bench::register(scanpay::bench::RegisterBench {
+                count: count.max(1),
+                concurrency: concurrency.max(1),
+            })
+            .await?;
+        }
+        Command::Bench {
+            command: BenchCommand::Extract { dataset, models },
+        } => {
+            tokio::task::block_in_place(|| scanpay::bench::extract(&dataset, models.as_deref()))?;
         }
         Command::Bench {
             command:

@@ -386,7 +386,11 @@ fn licence_photo() -> Vec<u8> {
     let matrix = rxing::MultiFormatWriter
         .encode(&payload, &rxing::BarcodeFormat::PDF_417, 0, 0)
         .unwrap();
-    let code: image::DynamicImage = (&matrix).into();
+    let code = image::DynamicImage::ImageLuma8(image::GrayImage::from_fn(
+        matrix.width(),
+        matrix.height(),
+        |x, y| image::Luma([if matrix.get(x, y) { 0 } else { 255 }]),
+    ));
     let code = code.resize(
         code.width() * 3,
         code.height() * 3,

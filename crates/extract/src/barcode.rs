@@ -35,7 +35,13 @@ pub fn read(image: &DynamicImage) -> Vec<Barcode> {
                 2 => image.rotate180(),
                 _ => image.rotate270(),
             };
-            if let Ok(result) = rxing::helpers::detect_in_image(turned, Some(format)) {
+            // Luma bytes, not rxing's image feature: that one pulls every image codec (an AVIF
+            // encoder among them) into the build.
+            let luma = turned.to_luma8();
+            let (width, height) = luma.dimensions();
+            if let Ok(result) =
+                rxing::helpers::detect_in_luma(luma.into_raw(), width, height, Some(format))
+            {
                 found.push(Barcode {
                     symbology,
                     text: result.getText().to_string(),

@@ -1,9 +1,9 @@
 //! Document extraction: from what a camera saw to typed identity fields.
 //!
-//! Today: the parsers of machine-readable text — ICAO 9303 machine-readable zones ([`mrz`]) and
-//! AAMVA driver-licence barcode payloads ([`aamva`]). Each yields an [`Identity`] whose fields
-//! carry a confidence and their [`Source`]. Image decoding, barcode reading and OCR come next
-//! (issue 4); they will feed these parsers.
+//! Start at [`document::extract`]: a photo is decoded within limits ([`photo`]), its barcodes are
+//! read ([`barcode`]) and a licence's payload parsed ([`aamva`]); text is read by OCR ([`ocr`]),
+//! a machine-readable zone parsed from it ([`mrz`]) and a card's fields found ([`card`]). Every
+//! field carries a confidence and its [`Source`].
 //!
 //! Deliberately not here: matching an identity against a bank's records (`scanpay-core`), I/O.
 

@@ -36,7 +36,11 @@ fn photograph(payload: &str, turn: u32, degrees: f32, blur: f32) -> Vec<u8> {
     let matrix = rxing::MultiFormatWriter
         .encode(payload, &rxing::BarcodeFormat::PDF_417, 0, 0)
         .expect("the payload encodes");
-    let code: DynamicImage = (&matrix).into();
+    let code = DynamicImage::ImageLuma8(GrayImage::from_fn(
+        matrix.width(),
+        matrix.height(),
+        |x, y| Luma([if matrix.get(x, y) { 0 } else { 255 }]),
+    ));
     let code = code.resize(
         code.width() * 3,
         code.height() * 3,
