@@ -93,6 +93,42 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Opens a customer (passport `document_number`) with one USD account; returns the account.
+    async fn open_account(
+        &self,
+        full_name: String,
+        document_number: String,
+    ) -> anyhow::Result<Uuid> {
+        let (_, customer): (u16, Customer) = self
+            .post(
+                "/v1/customers",
+                &CreateCustomer {
+                    id: None,
+                    full_name,
+                    id_document_type: "passport".to_string(),
+                    id_document_number: document_number,
+                    birth_date: "1985-05-05".to_string(),
+                    address: String::new(),
+                    phone: String::new(),
+                },
+            )
+            .await?;
+        let (_, account): (u16, AccountView) = self
+            .post(
+                "/v1/accounts",
+                &CreateAccount {
+                    id: None,
+                    customer_id: customer.id,
+                    currency: "USD".to_string(),
+                    overdraft_limit_minor: None,
+                },
+            )
+            .await?;
+        Ok(account.id)
+    }
+}
+
 pub async fn ledger(options: LedgerBench) -> anyhow::Result<()> {
     let temp = std::env::temp_dir().join(format!("scanpay-bench-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&temp)?;
@@ -161,32 +197,10 @@ async fn run_ledger<S: BankStore>(
     // Open and fund the accounts through the API.
     let mut accounts = Vec::with_capacity(options.accounts);
     for index in 0..options.accounts {
-        let (_, customer): (u16, Customer) = client
-            .post(
-                "/v1/customers",
-                &CreateCustomer {
-                    id: None,
-                    full_name: format!("BENCH CUSTOMER {index}"),
-                    id_document_type: "passport".to_string(),
-                    id_document_number: format!("B{index:08}"),
-                    birth_date: "1980-01-01".to_string(),
-                    address: String::new(),
-                    phone: String::new(),
-                },
-            )
+        let account = client
+            .open_account(format!("BENCH CUSTOMER {index}"), format!("B{index:08}"))
             .await?;
-        let (_, account): (u16, AccountView) = client
-            .post(
-                "/v1/accounts",
-                &CreateAccount {
-                    id: None,
-                    customer_id: customer.id,
-                    currency: "USD".to_string(),
-                    overdraft_limit_minor: None,
-                },
-            )
-            .await?;
-        accounts.push(account.id);
+        accounts.push(account);
     }
     let funding_requests: Vec<TransferRequest> = accounts
         .iter()
@@ -585,30 +599,8 @@ pub async fn register(options: RegisterBench) -> anyhow::Result<()> {
     // Customers with Visa cards at North Bank, whose identities the wallets will present.
     let mut people = Vec::with_capacity(options.count);
     for index in 0..options.count {
-        let (_, customer): (u16, Customer) = bank
-            .post(
-                "/v1/customers",
-                &CreateCustomer {
-                    id: None,
-                    full_name: format!("BENCH PERSON {index}"),
-                    id_document_type: "passport".to_string(),
-                    id_document_number: format!("B{index:08}"),
-                    birth_date: "1985-05-05".to_string(),
-                    address: String::new(),
-                    phone: String::new(),
-                },
-            )
-            .await?;
-        let (_, account): (u16, AccountView) = bank
-            .post(
-                "/v1/accounts",
-                &CreateAccount {
-                    id: None,
-                    customer_id: customer.id,
-                    currency: "USD".to_string(),
-                    overdraft_limit_minor: None,
-                },
-            )
+        let account = bank
+            .open_account(format!("BENCH PERSON {index}"), format!("B{index:08}"))
             .await?;
         let partial = format!("4{:014}", 100_000_000 + index);
         let check = scanpay_core::card::luhn_check_digit(&partial).expect("digits");
@@ -616,7 +608,7 @@ pub async fn register(options: RegisterBench) -> anyhow::Result<()> {
         let (status, _): (u16, serde_json::Value) = bank
             .post(
                 "/v1/cards",
-                &serde_json::json!({"account_id": account.id, "card_number": number, "expiry_month": 12,
+                &serde_json::json!({"account_id": account, "card_number": number, "expiry_month": 12,
                                     "expiry_year": 2031, "holder_name": format!("BENCH PERSON {index}")}),
             )
             .await?;

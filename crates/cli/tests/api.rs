@@ -1,31 +1,11 @@
 //! Black-box tests: the real hub and banks on loopback sockets, talked to over HTTP, once per
 //! store backend (SQLite files and PostgreSQL schemas).
 
+#[macro_use]
 mod common;
 
 use common::{Backend, BankClient, Hub, TestSystem, unique};
 use serde_json::{Value, json};
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     transfers_holds_and_statements,

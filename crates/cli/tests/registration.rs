@@ -1,31 +1,11 @@
 //! Registration by scanning (seed 000), over HTTP with the real hub and banks, on both stores.
 //! Fields arrive from the wallet (the FIG. 4 path); images come with extraction (issue 4).
 
+#[macro_use]
 mod common;
 
 use common::{Backend, Hub, TestSystem, unique};
 use serde_json::{Value, json};
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     registers_from_photos_of_a_licence_and_a_card,

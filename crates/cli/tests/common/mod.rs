@@ -8,6 +8,31 @@ use std::sync::Arc;
 use scanpay::system;
 use scanpay_bank::seed::SeedFile;
 use serde::Serialize;
+
+/// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL, as
+/// `sqlite::NAME` and `postgres::NAME`.
+#[allow(unused_macros)] // processes.rs starts processes per backend itself.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
 use serde_json::Value;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
