@@ -17,15 +17,51 @@ use crate::{Date, Identity, aamva};
 
 /// Reads text lines off a photo: the OCR engine, behind a seam so extraction is testable
 /// without models.
+/// Says whether the lines read so far are enough (see [`TextReader::read_lines_staged`]).
+pub type Enough<'a> = &'a dyn Fn(&[(String, f32)]) -> bool;
+
 pub trait TextReader {
     /// Lines top to bottom, each with its confidence (0.0–1.0).
     fn read_lines(&self, image: &DynamicImage) -> Result<Vec<(String, f32)>, String>;
+
+    /// Like [`TextReader::read_lines`], but may first read only the wide lines and stop there
+    /// when `enough` accepts them. The default reads everything.
+    fn read_lines_staged(
+        &self,
+        image: &DynamicImage,
+        enough: Enough<'_>,
+    ) -> Result<Vec<(String, f32)>, String> {
+        let _ = enough;
+        self.read_lines(image)
+    }
+}
+
+fn pairs(lines: Vec<crate::ocr::Line>) -> Vec<(String, f32)> {
+    lines.into_iter().map(|l| (l.text, l.confidence)).collect()
 }
 
 impl TextReader for crate::ocr::Ocr {
     fn read_lines(&self, image: &DynamicImage) -> Result<Vec<(String, f32)>, String> {
         crate::ocr::Ocr::read_lines(self, image)
-            .map(|lines| lines.into_iter().map(|l| (l.text, l.confidence)).collect())
+            .map(pairs)
+            .map_err(|e| e.to_string())
+    }
+
+    fn read_lines_staged(
+        &self,
+        image: &DynamicImage,
+        enough: Enough<'_>,
+    ) -> Result<Vec<(String, f32)>, String> {
+        let enough = |lines: &[crate::ocr::Line]| {
+            enough(
+                &lines
+                    .iter()
+                    .map(|l| (l.text.clone(), l.confidence))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        crate::ocr::Ocr::read_lines_staged(self, image, &enough)
+            .map(pairs)
             .map_err(|e| e.to_string())
     }
 }
@@ -84,6 +120,19 @@ fn mrz_like(line: &str) -> bool {
             >= compact.chars().count() * 8
 }
 
+/// The machine-readable zone among `lines`, if one parses.
+fn mrz_in(lines: &[(String, f32)], today: Date) -> Option<mrz::Mrz> {
+    let zone: Vec<&str> = lines
+        .iter()
+        .map(|(text, _)| text.as_str())
+        .filter(|text| mrz_like(text))
+        .collect();
+    if zone.is_empty() {
+        return None;
+    }
+    mrz::parse(&zone.join("\n"), today).ok()
+}
+
 pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, ExtractError> {
     let image = photo::decode(bytes, options.pixels_max)?;
     let barcodes = barcode::read(&image);
@@ -96,25 +145,33 @@ pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, Extrac
     let mut card = None;
     let mut text_lines = 0;
     if let Some(reader) = options.reader {
-        let lines = reader.read_lines(&image).map_err(ExtractError::Ocr)?;
+        // With an identity from a barcode, or an MRZ whose every check digit passes among the
+        // wide lines, the rest of a passport page need not be read (and cannot yield a false
+        // card number). A photo of both a passport and a card then yields the passport only;
+        // the wallet sends one carrier at a time.
+        let have_identity = identity.is_some();
+        let enough = |lines: &[(String, f32)]| {
+            have_identity || mrz_in(lines, options.today).is_some_and(|m| m.all_checks_pass())
+        };
+        let lines = reader
+            .read_lines_staged(&image, &enough)
+            .map_err(ExtractError::Ocr)?;
         text_lines = lines.len();
-        let zone: Vec<&str> = lines
-            .iter()
-            .map(|(text, _)| text.as_str())
-            .filter(|text| mrz_like(text))
-            .collect();
+        let mut mrz_complete = false;
         if identity.is_none()
-            && !zone.is_empty()
-            && let Ok(parsed) = mrz::parse(&zone.join("\n"), options.today)
+            && let Some(parsed) = mrz_in(&lines, options.today)
         {
+            mrz_complete = parsed.all_checks_pass();
             mrz_checks = parsed.checks.clone();
             identity = Some(parsed.identity());
         }
-        let others: Vec<(String, f32)> = lines
-            .into_iter()
-            .filter(|(text, _)| !mrz_like(text))
-            .collect();
-        card = card::find_card(&others);
+        if !have_identity && !mrz_complete {
+            let others: Vec<(String, f32)> = lines
+                .into_iter()
+                .filter(|(text, _)| !mrz_like(text))
+                .collect();
+            card = card::find_card(&others);
+        }
     }
     if identity.is_none() && card.is_none() {
         return Err(ExtractError::NoDocument);

@@ -352,6 +352,47 @@ impl Ocr {
     }
 }
 
+/// A box this many times wider than tall may be a machine-readable-zone line (30 to 44
+/// characters on one line); a card number or a name is rarely as wide.
+const WIDE_LINE_ASPECT_MIN: u32 = 6;
+
+impl Ocr {
+    /// Detects once, reads the wide boxes first and stops there when `enough` accepts those
+    /// lines (an MRZ found: the other 30 lines of a passport page need not be read); otherwise
+    /// reads the rest too. Lines come back top to bottom, left to right.
+    pub fn read_lines_staged(
+        &self,
+        image: &impl OcrImage,
+        enough: &dyn Fn(&[Line]) -> bool,
+    ) -> Result<Vec<Line>, OcrError> {
+        let rgb = image.to_rgb();
+        let mut boxes = self.detect_rgb(&rgb)?;
+        sort_reading_order(&mut boxes);
+        let wide = |b: &TextBox| b.bbox.2 >= WIDE_LINE_ASPECT_MIN * b.bbox.3.max(1);
+        let mut read: Vec<Option<Line>> = vec![None; boxes.len()];
+        for (index, text_box) in boxes.iter().enumerate().filter(|(_, b)| wide(b)) {
+            read[index] = Some(self.recognize_rgb(&rgb, text_box)?);
+        }
+        let first: Vec<Line> = read
+            .iter()
+            .flatten()
+            .filter(|l| !l.text.trim().is_empty())
+            .cloned()
+            .collect();
+        if enough(&first) {
+            return Ok(first);
+        }
+        for (index, text_box) in boxes.iter().enumerate().filter(|(_, b)| !wide(b)) {
+            read[index] = Some(self.recognize_rgb(&rgb, text_box)?);
+        }
+        Ok(read
+            .into_iter()
+            .flatten()
+            .filter(|l| !l.text.trim().is_empty())
+            .collect())
+    }
+}
+
 fn normalize(value: u8) -> f32 {
     (value as f32 / 255.0 - 0.5) / 0.5
 }
