@@ -696,6 +696,17 @@ fn transfer_command(request: &TransferRequest) -> ApiResult<TransferCommand> {
             )
         })?),
     };
+    if request
+        .reference
+        .as_ref()
+        .is_some_and(|r| r.chars().any(char::is_control))
+    {
+        // PostgreSQL text refuses NUL; one such command would fail its whole group commit.
+        return Err(ApiError::new(
+            ErrorCode::RequestInvalid,
+            "`reference` may not hold control characters.",
+        ));
+    }
     Ok(TransferCommand {
         id: request.id,
         kind,

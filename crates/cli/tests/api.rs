@@ -309,6 +309,13 @@ async fn bad_input_is_refused_and_writes_nothing(backend: Backend) {
             422,
             "currency_unknown",
         ),
+        // Regression: a NUL in a reference made PostgreSQL fail the whole group commit.
+        (
+            "control character in reference",
+            transfer("5", "USD").replace("}", r#","reference":"a\u0000b"}"#),
+            422,
+            "request_invalid",
+        ),
     ];
     for (name, body, status, code) in cases {
         let answer = bank
@@ -511,6 +518,11 @@ async fn hub_conventions(backend: Backend) {
         (reused.status, reused.code()),
         (409, "idempotency_key_reused")
     );
+    // Regression: the query string is part of the request an Idempotency-Key names.
+    let other_query = operator
+        .post("/v1/callers?again=1", &body, Some(&key))
+        .await;
+    assert_eq!(other_query.code(), "idempotency_key_reused");
     let bad_key = operator.post("/v1/callers", &body, Some("has space")).await;
     assert_eq!(bad_key.code(), "idempotency_key_invalid");
 

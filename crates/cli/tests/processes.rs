@@ -592,3 +592,45 @@ async fn wallet_registers_a_card_from_a_fresh_profile() {
     assert!(!error.contains("backtrace"), "a person reads this: {error}");
     interrupt_and_wait(child).await;
 }
+
+/// Regression: two bank processes on one PostgreSQL schema raced on holds; the second is now
+/// refused while the first holds the schema's writer lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_bank_process_on_the_same_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bank_id = unique("twin");
+    let seed = write_seed(dir.path(), &bank_id);
+    let database = postgres_url();
+    let args: Vec<String> = [
+        "bank",
+        "serve",
+        "--id",
+        &bank_id,
+        "--seed",
+        &seed,
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--database-url",
+        &database,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (first, _) = start_bank(&args).await;
+    let second = Command::new(scanpay_binary())
+        .args(&args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    assert!(!second.status.success(), "the second writer must not start");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another bank process is the writer"),
+        "{stderr}"
+    );
+    interrupt_and_wait(first).await;
+    common::drop_schemas(&format!("bank_{bank_id}")).await;
+}

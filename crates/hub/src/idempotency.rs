@@ -30,8 +30,9 @@ pub const HEADER_KEY: &str = "idempotency-key";
 pub const HEADER_REPLAYED: &str = "idempotent-replayed";
 /// A key is 1 to this many visible ASCII characters (a UUID fits).
 pub const KEY_LENGTH_MAX: usize = 255;
-/// How long a claim holds before another request may take it over.
-pub const CLAIM_LOCK_MS: i64 = 60_000;
+/// How long a claim holds before another request may take it over: longer than the slowest
+/// request path (a confirm makes three bank calls of up to three 5-second tries each).
+pub const CLAIM_LOCK_MS: i64 = 120_000;
 /// A stored answer is at most this large.
 const RESPONSE_BYTES_MAX: usize = 1024 * 1024;
 /// How long a key and its answer are kept (Stripe keeps them 24 hours too).
@@ -108,7 +109,13 @@ async fn run<S: HubStore, B: BankConnector>(
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());
     hasher.update([0]);
-    hasher.update(parts.uri.path());
+    // The query is part of the request: `?carrier=id_document` is not `?carrier=payment_card`.
+    hasher.update(
+        parts
+            .uri
+            .path_and_query()
+            .map_or(parts.uri.path(), |p| p.as_str()),
+    );
     hasher.update([0]);
     hasher.update(&bytes);
     let request_hash = hasher.finalize().to_vec();

@@ -496,19 +496,33 @@ async fn issue_code<S: HubStore, B>(
             terminal_id: stored.registration.terminal_id.clone(),
             created_at_ms: now,
         };
-        match hub.store.insert_code(row).await {
-            Ok(()) => {}
-            Err(CodeConflict::RegistrationHasCode) => {
-                let existing = hub
-                    .store
-                    .code_of_registration(stored.registration.id)
-                    .await
-                    .map_err(scanpay_http::store_unavailable)?;
-                if existing.map(|row| row.code_hash) != Some(code_hash) {
+        let mut outcome = hub.store.insert_code(row).await;
+        if let Err(
+            CodeConflict::RegistrationHasCode | CodeConflict::CardTaken | CodeConflict::CodeTaken,
+        ) = outcome
+        {
+            // A retry re-inserts its own row, which breaks every unique key at once; which one a
+            // database reports first varies. If this registration holds exactly this code, the
+            // earlier attempt got that far: carry on.
+            let existing = hub
+                .store
+                .code_of_registration(stored.registration.id)
+                .await
+                .map_err(scanpay_http::store_unavailable)?;
+            match existing {
+                Some(row) if row.code_hash == code_hash => outcome = Ok(()),
+                Some(_) => {
                     return Err(ApiError::internal(
                         "a registration holds a code it did not save",
                     ));
                 }
+                None => {}
+            }
+        }
+        match outcome {
+            Ok(()) => {}
+            Err(CodeConflict::RegistrationHasCode) => {
+                return Err(ApiError::internal("a registration's code vanished"));
             }
             Err(CodeConflict::CardTaken) => {
                 stored.registration.rejection = Some("card_already_registered".to_string());

@@ -87,12 +87,52 @@ fn corrupt(what: &str) -> StoreError {
 #[derive(Clone)]
 pub struct PgBank {
     pool: Pool,
+    /// The session holding this schema's writer lock: a bank is the single writer of its ledger
+    /// (the batch step reads holds before it locks accounts), so a second bank process on the
+    /// same schema is refused instead of racing. Dropped with the last clone, freeing the lock.
+    _writer_lock: std::sync::Arc<tokio_postgres::Client>,
+}
+
+/// How long a starting bank waits for the writer lock (a killed predecessor's session takes a
+/// moment to end on the server).
+const WRITER_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn writer_lock(url: &str, schema_name: &str) -> Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "the ledger writer-lock session ended");
+        }
+    });
+    // A stable 64-bit key from the schema name (FNV-1a).
+    let key = schema_name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    }) as i64;
+    let deadline = std::time::Instant::now() + WRITER_LOCK_WAIT;
+    loop {
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .await?
+            .get(0);
+        if locked {
+            return Ok(client);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(StoreError::Database(format!(
+                "another bank process is the writer of schema {schema_name}; run one process per bank"
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 impl PgBank {
     pub async fn connect(url: &str, schema_name: &str) -> Result<PgBank> {
+        let pool = connect(url, schema_name, schema::BANK_POSTGRES).await?;
+        let lock = writer_lock(url, schema_name).await?;
         Ok(PgBank {
-            pool: connect(url, schema_name, schema::BANK_POSTGRES).await?,
+            pool,
+            _writer_lock: std::sync::Arc::new(lock),
         })
     }
 }
