@@ -535,12 +535,7 @@ pub fn extract(dataset: &std::path::Path, models: Option<&std::path::Path>) -> a
         );
     }
     times.sort();
-    let at = |q: f64| {
-        times
-            .get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1)))
-            .map(|d| d.as_secs_f64() * 1000.0)
-            .unwrap_or(0.0)
-    };
+    let at = |q: f64| quantile_ms(&times, q);
     println!(
         "summary: {} images, {} with an identity, {} MRZ read, {} with every check digit passing, {} cards, PAN exact {}/{}; p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms (decode included{})",
         files.len(),
@@ -563,6 +558,12 @@ pub fn extract(dataset: &std::path::Path, models: Option<&std::path::Path>) -> a
         }
     );
     Ok(())
+}
+
+/// The `q` quantile of sorted durations, in milliseconds (0 when there are none).
+fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    let index = ((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 pub struct RegisterBench {
@@ -668,12 +669,7 @@ pub async fn register(options: RegisterBench) -> anyhow::Result<()> {
     }
     let wall = started.elapsed();
     times.sort();
-    let at = |q: f64| {
-        times
-            .get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1)))
-            .map(|d| d.as_secs_f64() * 1000.0)
-            .unwrap_or(0.0)
-    };
+    let at = |q: f64| quantile_ms(&times, q);
     println!(
         "bench register (fields, SQLite, {} at a time): {} registrations in {:.2} s ({:.0}/s), p50 {:.1} ms, p99 {:.1} ms, {} errors",
         options.concurrency,

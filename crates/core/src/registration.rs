@@ -489,6 +489,28 @@ mod tests {
         Registration::new(Uuid::nil(), Uuid::nil(), "phone-1".to_string(), 0, 600_000)
     }
 
+    /// A session with both carriers in, confirmed, and its bank identified.
+    fn at_the_bank() -> Registration {
+        let mut r = session();
+        r.apply(
+            Event::FieldsReceived {
+                identity: Some(identity()),
+                card: Some(card()),
+            },
+            1,
+        )
+        .unwrap();
+        r.apply(Event::Confirmed, 2).unwrap();
+        r.apply(
+            Event::BankIdentified {
+                bank_id: "south".to_string(),
+            },
+            3,
+        )
+        .unwrap();
+        r
+    }
+
     #[test]
     fn the_whole_way_in_a_guided_sequence() {
         let mut r = session();
@@ -542,23 +564,7 @@ mod tests {
 
     #[test]
     fn near_miss_goes_back_to_confirmation_and_failures_end_it() {
-        let mut r = session();
-        r.apply(
-            Event::FieldsReceived {
-                identity: Some(identity()),
-                card: Some(card()),
-            },
-            1,
-        )
-        .unwrap();
-        r.apply(Event::Confirmed, 2).unwrap();
-        r.apply(
-            Event::BankIdentified {
-                bank_id: "south".to_string(),
-            },
-            3,
-        )
-        .unwrap();
+        let mut r = at_the_bank();
         r.apply(
             Event::Verified {
                 report: report("SAMPLE MICHAEL"),
@@ -600,23 +606,7 @@ mod tests {
 
     #[test]
     fn a_card_the_bank_does_not_know_goes_back_to_confirmation() {
-        let mut r = session();
-        r.apply(
-            Event::FieldsReceived {
-                identity: Some(identity()),
-                card: Some(card()),
-            },
-            1,
-        )
-        .unwrap();
-        r.apply(Event::Confirmed, 2).unwrap();
-        r.apply(
-            Event::BankIdentified {
-                bank_id: "south".to_string(),
-            },
-            3,
-        )
-        .unwrap();
+        let mut r = at_the_bank();
         r.apply(Event::CardNotFoundAtBank, 4).unwrap();
         assert_eq!(r.state, State::AwaitingConfirmation);
         r.apply(
@@ -631,23 +621,7 @@ mod tests {
 
     #[test]
     fn an_issued_code_neither_cancels_nor_expires() {
-        let mut r = session();
-        r.apply(
-            Event::FieldsReceived {
-                identity: Some(identity()),
-                card: Some(card()),
-            },
-            1,
-        )
-        .unwrap();
-        r.apply(Event::Confirmed, 2).unwrap();
-        r.apply(
-            Event::BankIdentified {
-                bank_id: "south".to_string(),
-            },
-            3,
-        )
-        .unwrap();
+        let mut r = at_the_bank();
         r.apply(
             Event::Verified {
                 report: report("SAMPLE MICHAEL JOHN"),
