@@ -4,7 +4,8 @@
 //! stores its answer. A retry with the same key and the same request gets that answer again,
 //! marked `idempotent-replayed: true`; the same key with another request gets 409
 //! `idempotency_key_reused`; a retry while the first is still running gets 409
-//! `idempotency_request_in_progress`. An answer that says the hub failed (5xx) is not stored: the
+//! `idempotency_request_in_progress`. Each claim carries a random token, and only its holder may
+//! store an answer or release it. An answer that says the hub failed (5xx) is not stored: the
 //! claim is released so a retry runs again — which is safe because everything a handler sends to
 //! a bank carries ids derived from the key. A hub that crashes mid-request leaves a claim that
 //! lapses after [`CLAIM_LOCK_MS`].
@@ -120,6 +121,12 @@ async fn run<S: HubStore, B: BankConnector>(
     hasher.update(&bytes);
     let request_hash = hasher.finalize().to_vec();
     let now = scanpay_http::now_ms();
+    let claim_token: Vec<u8> = {
+        use rand::RngCore;
+        let mut token = vec![0u8; 16];
+        rand::thread_rng().fill_bytes(&mut token);
+        token
+    };
     let claim = hub
         .store
         .claim(IdempotencyRecord {
@@ -130,6 +137,7 @@ async fn run<S: HubStore, B: BankConnector>(
             response_body: Vec::new(),
             locked_until_ms: now + CLAIM_LOCK_MS,
             created_at_ms: now,
+            claim_token: claim_token.clone(),
         })
         .await
         .map_err(ApiError::internal)?;
@@ -171,15 +179,23 @@ async fn run<S: HubStore, B: BankConnector>(
                 .await
                 .map_err(ApiError::internal)?;
             if parts.status.is_server_error() {
-                if let Err(error) = hub.store.release(caller.id, key).await {
+                if let Err(error) = hub.store.release(caller.id, key, claim_token).await {
                     tracing::warn!(%error, "could not release an idempotency claim; it lapses");
                 }
             } else {
                 let sealed = hub.vault.encrypt(&body, &answer_binding(caller.id, &key));
-                hub.store
-                    .complete(caller.id, key, parts.status.as_u16(), sealed)
+                let stored = hub
+                    .store
+                    .complete(caller.id, key, claim_token, parts.status.as_u16(), sealed)
                     .await
                     .map_err(ApiError::internal)?;
+                if !stored {
+                    // This request outlived its lease and another took the claim over: its
+                    // answer still goes to this caller, but the key keeps the successor's.
+                    tracing::warn!(
+                        "an idempotency claim was taken over before this answer was stored"
+                    );
+                }
             }
             Ok(Response::from_parts(parts, Body::from(body)))
         }

@@ -275,6 +275,9 @@ pub struct IdempotencyRecord {
     /// While in progress, another request with the key waits or is told so until then; after it,
     /// a crashed attempt's claim may be taken over.
     pub locked_until_ms: i64,
+    /// Random, per claim: only the request holding the claim may complete or release it, so a
+    /// request that outlived its lease cannot overwrite or delete its successor's claim.
+    pub claim_token: Vec<u8>,
     pub created_at_ms: i64,
 }
 
@@ -355,16 +358,24 @@ pub trait HubStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<CallerRow>>> + Send;
     /// Claims `record.key` for `record.caller_id` unless it exists and is still locked or done.
     fn claim(&self, record: IdempotencyRecord) -> impl Future<Output = Result<Claim>> + Send;
-    /// Stores the answer of a claimed key.
+    /// Stores the answer of a key claimed with `claim_token`; false when the claim was lost
+    /// (taken over after its lease) and nothing was stored.
     fn complete(
         &self,
         caller_id: Uuid,
         key: String,
+        claim_token: Vec<u8>,
         status: u16,
         body: Vec<u8>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Gives up a claim without an answer (the request failed in a way that may be retried);
+    /// does nothing when the claim is no longer this one.
+    fn release(
+        &self,
+        caller_id: Uuid,
+        key: String,
+        claim_token: Vec<u8>,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Gives up a claim without an answer (the request failed in a way that may be retried).
-    fn release(&self, caller_id: Uuid, key: String) -> impl Future<Output = Result<()>> + Send;
     fn insert_registration(&self, row: RegistrationRow) -> impl Future<Output = Result<()>> + Send;
     /// Replaces the row if its stored version is `row.version - 1`; false when another writer
     /// got there first (reload and retry).

@@ -746,10 +746,10 @@ impl HubStore for PgHub {
         let claimed = client
             .execute(
                 "INSERT INTO idempotency_records (caller_id, key, request_hash, response_status, \
-                 response_body, locked_until_ms, created_at_ms) \
-                 VALUES ($1, $2, $3, NULL, '', $4, $5) \
+                 response_body, locked_until_ms, created_at_ms, claim_token) \
+                 VALUES ($1, $2, $3, NULL, '', $4, $5, $6) \
                  ON CONFLICT (caller_id, key) DO UPDATE SET locked_until_ms = \
-                 excluded.locked_until_ms \
+                 excluded.locked_until_ms, claim_token = excluded.claim_token \
                  WHERE idempotency_records.response_status IS NULL \
                  AND idempotency_records.locked_until_ms <= excluded.created_at_ms \
                  AND idempotency_records.request_hash = excluded.request_hash",
@@ -759,6 +759,7 @@ impl HubStore for PgHub {
                     &record.request_hash,
                     &record.locked_until_ms,
                     &record.created_at_ms,
+                    &record.claim_token,
                 ],
             )
             .await?;
@@ -768,7 +769,7 @@ impl HubStore for PgHub {
         let row = client
             .query_one(
                 "SELECT caller_id, key, request_hash, response_status, response_body, \
-                 locked_until_ms, created_at_ms FROM idempotency_records \
+                 locked_until_ms, created_at_ms, claim_token FROM idempotency_records \
                  WHERE caller_id = $1 AND key = $2",
                 &[&record.caller_id, &record.key],
             )
@@ -782,6 +783,7 @@ impl HubStore for PgHub {
             response_body: row.get(4),
             locked_until_ms: row.get(5),
             created_at_ms: row.get(6),
+            claim_token: row.get(7),
         }))
     }
 
@@ -789,27 +791,29 @@ impl HubStore for PgHub {
         &self,
         caller_id: Uuid,
         key: String,
+        claim_token: Vec<u8>,
         status: u16,
         body: Vec<u8>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        client
+        let changed = client
             .execute(
-                "UPDATE idempotency_records SET response_status = $3, response_body = $4 \
-                 WHERE caller_id = $1 AND key = $2",
-                &[&caller_id, &key, &i32::from(status), &body],
+                "UPDATE idempotency_records SET response_status = $4, response_body = $5 \
+                 WHERE caller_id = $1 AND key = $2 AND claim_token = $3 \
+                 AND response_status IS NULL",
+                &[&caller_id, &key, &claim_token, &i32::from(status), &body],
             )
             .await?;
-        Ok(())
+        Ok(changed == 1)
     }
 
-    async fn release(&self, caller_id: Uuid, key: String) -> Result<()> {
+    async fn release(&self, caller_id: Uuid, key: String, claim_token: Vec<u8>) -> Result<()> {
         let client = self.pool.get().await.map_err(pool_error)?;
         client
             .execute(
                 "DELETE FROM idempotency_records WHERE caller_id = $1 AND key = $2 \
-                 AND response_status IS NULL",
-                &[&caller_id, &key],
+                 AND claim_token = $3 AND response_status IS NULL",
+                &[&caller_id, &key, &claim_token],
             )
             .await?;
         Ok(())

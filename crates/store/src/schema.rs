@@ -186,6 +186,7 @@ CREATE TABLE registration_codes (
     created_at_ms INTEGER NOT NULL
 );
 "#,
+    "ALTER TABLE idempotency_records ADD COLUMN claim_token BLOB NOT NULL DEFAULT x''",
 ];
 
 pub const HUB_POSTGRES: &[&str] = &[
@@ -232,4 +233,5 @@ CREATE TABLE registration_codes (
     created_at_ms bigint NOT NULL
 );
 "#,
+    "ALTER TABLE idempotency_records ADD COLUMN claim_token bytea NOT NULL DEFAULT ''::bytea",
 ];

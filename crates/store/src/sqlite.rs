@@ -665,6 +665,7 @@ fn idempotency_from_row(row: &Row<'_>) -> rusqlite::Result<IdempotencyRecord> {
         response_body: row.get(4)?,
         locked_until_ms: row.get(5)?,
         created_at_ms: row.get(6)?,
+        claim_token: row.get(7)?,
     })
 }
 
@@ -725,7 +726,7 @@ impl HubStore for SqliteHub {
                 let existing = tx
                     .prepare_cached(
                         "SELECT caller_id, key, request_hash, response_status, response_body, \
-                         locked_until_ms, created_at_ms FROM idempotency_records \
+                         locked_until_ms, created_at_ms, claim_token FROM idempotency_records \
                          WHERE caller_id = ?1 AND key = ?2",
                     )?
                     .query_row(params![record.caller_id, record.key], idempotency_from_row)
@@ -741,17 +742,19 @@ impl HubStore for SqliteHub {
                     _ => {
                         tx.prepare_cached(
                             "INSERT INTO idempotency_records (caller_id, key, request_hash, \
-                             response_status, response_body, locked_until_ms, created_at_ms) \
-                             VALUES (?1, ?2, ?3, NULL, x'', ?4, ?5) \
+                             response_status, response_body, locked_until_ms, created_at_ms, \
+                             claim_token) VALUES (?1, ?2, ?3, NULL, x'', ?4, ?5, ?6) \
                              ON CONFLICT (caller_id, key) DO UPDATE SET \
-                             locked_until_ms = excluded.locked_until_ms",
+                             locked_until_ms = excluded.locked_until_ms, \
+                             claim_token = excluded.claim_token",
                         )?
                         .execute(params![
                             record.caller_id,
                             record.key,
                             record.request_hash,
                             record.locked_until_ms,
-                            record.created_at_ms
+                            record.created_at_ms,
+                            record.claim_token
                         ])?;
                         Claim::Claimed
                     }
@@ -766,29 +769,32 @@ impl HubStore for SqliteHub {
         &self,
         caller_id: Uuid,
         key: String,
+        claim_token: Vec<u8>,
         status: u16,
         body: Vec<u8>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         self.db
             .write(move |c| {
-                c.prepare_cached(
-                    "UPDATE idempotency_records SET response_status = ?3, response_body = ?4 \
-                     WHERE caller_id = ?1 AND key = ?2",
-                )?
-                .execute(params![caller_id, key, status, body])?;
-                Ok(())
+                let changed = c
+                    .prepare_cached(
+                        "UPDATE idempotency_records SET response_status = ?4, response_body = ?5 \
+                         WHERE caller_id = ?1 AND key = ?2 AND claim_token = ?3 \
+                         AND response_status IS NULL",
+                    )?
+                    .execute(params![caller_id, key, claim_token, status, body])?;
+                Ok(changed == 1)
             })
             .await
     }
 
-    async fn release(&self, caller_id: Uuid, key: String) -> Result<()> {
+    async fn release(&self, caller_id: Uuid, key: String, claim_token: Vec<u8>) -> Result<()> {
         self.db
             .write(move |c| {
                 c.prepare_cached(
                     "DELETE FROM idempotency_records WHERE caller_id = ?1 AND key = ?2 \
-                     AND response_status IS NULL",
+                     AND claim_token = ?3 AND response_status IS NULL",
                 )?
-                .execute(params![caller_id, key])?;
+                .execute(params![caller_id, key, claim_token])?;
                 Ok(())
             })
             .await

@@ -85,38 +85,53 @@ impl Vault {
 }
 
 /// Reads the master key from `path`, or makes one there (mode 0600) when the file is absent.
+///
+/// Several processes may start on one data directory at once (two hubs, say), so the file is
+/// published atomically: written in full under a temporary name, then hard-linked into place,
+/// which fails if another process got there first — whose complete key is then read.
 pub fn load_or_create_master_key(
     path: &std::path::Path,
 ) -> std::io::Result<[u8; MASTER_KEY_LENGTH]> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let decoded = hex::decode(text.trim()).map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, "master key is not hex")
-            })?;
-            decoded.try_into().map_err(|_| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "master key is not 32 bytes",
-                )
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut key = [0u8; MASTER_KEY_LENGTH];
-            rand::thread_rng().fill_bytes(&mut key);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            use std::io::Write;
-            let mut file = options.open(path)?;
-            file.write_all(hex::encode(key).as_bytes())?;
-            file.sync_all()?;
-            Ok(key)
-        }
+    let read = |path: &std::path::Path| -> std::io::Result<[u8; MASTER_KEY_LENGTH]> {
+        let bytes = std::fs::read(path)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let decoded = hex::decode(text.trim()).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "master key is not hex")
+        })?;
+        decoded.try_into().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "master key is not 32 bytes",
+            )
+        })
+    };
+    match read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        other => return other,
+    }
+    let mut key = [0u8; MASTER_KEY_LENGTH];
+    rand::thread_rng().fill_bytes(&mut key);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut suffix = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut suffix);
+    let temporary = path.with_extension(format!("tmp-{}", hex::encode(suffix)));
+    {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        use std::io::Write;
+        let mut file = options.open(&temporary)?;
+        file.write_all(hex::encode(key).as_bytes())?;
+        file.sync_all()?;
+    }
+    let linked = std::fs::hard_link(&temporary, path);
+    std::fs::remove_file(&temporary)?;
+    match linked {
+        Ok(()) => Ok(key),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
         Err(e) => Err(e),
     }
 }
@@ -124,6 +139,24 @@ pub fn load_or_create_master_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn racing_processes_agree_on_one_complete_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets").join("hub.key");
+        let keys: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| load_or_create_master_key(&path).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(
+            keys.windows(2).all(|w| w[0] == w[1]),
+            "one key for everyone"
+        );
+        let leftovers = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary files left behind");
+    }
 
     #[test]
     fn round_trip_and_binding_to_the_row() {
