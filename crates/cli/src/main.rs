@@ -151,27 +151,8 @@ struct RegisterArgs {
     /// A photo of the payment card.
     #[arg(long = "card")]
     card_photo: Option<PathBuf>,
-    /// A JSON file `{"identity": {...}, "card": {...}}`; flags below override its fields.
-    #[arg(long)]
-    fields: Option<PathBuf>,
-    #[arg(long)]
-    full_name: Option<String>,
-    /// passport, id_card or driver_license.
-    #[arg(long)]
-    document_type: Option<String>,
-    #[arg(long)]
-    document_number: Option<String>,
-    /// YYYY-MM-DD.
-    #[arg(long)]
-    birth_date: Option<String>,
-    /// The identity document's expiry, YYYY-MM-DD.
-    #[arg(long)]
-    document_expiry: Option<String>,
-    #[arg(long)]
-    card_number: Option<String>,
-    /// MM/YYYY.
-    #[arg(long)]
-    card_expiry: Option<String>,
+    #[command(flatten)]
+    fields: scanpay::wallet::FieldFlags,
     /// Confirm the fields without asking (for scripts).
     #[arg(long)]
     yes: bool,
@@ -414,26 +395,9 @@ async fn run() -> anyhow::Result<()> {
                         id_photo,
                         card_photo,
                         fields,
-                        full_name,
-                        document_type,
-                        document_number,
-                        birth_date,
-                        document_expiry,
-                        card_number,
-                        card_expiry,
                         yes,
                     } = *arguments;
-                    let flags = scanpay::wallet::FieldFlags {
-                        fields_file: fields,
-                        full_name,
-                        document_type,
-                        document_number,
-                        birth_date,
-                        document_expiry,
-                        card_number,
-                        card_expiry,
-                    };
-                    let fields = flags.to_fields()?;
+                    let fields = fields.to_fields()?;
                     if id_photo.is_none() && card_photo.is_none() && fields.is_none() {
                         anyhow::bail!(
                             "give photos (--id, --card) or fields (--fields or the field flags)"

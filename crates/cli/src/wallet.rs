@@ -328,15 +328,28 @@ fn edit(fields: &Value) -> anyhow::Result<Value> {
 }
 
 /// The fields as flags give them; `None` where a flag was not given.
+#[derive(clap::Args)]
 pub struct FieldFlags {
+    /// A JSON file `{"identity": {...}, "card": {...}}`; the flags below override its fields.
+    #[arg(long = "fields")]
     pub fields_file: Option<PathBuf>,
+    #[arg(long)]
     pub full_name: Option<String>,
+    /// passport, id_card or driver_license.
+    #[arg(long)]
     pub document_type: Option<String>,
+    #[arg(long)]
     pub document_number: Option<String>,
+    /// YYYY-MM-DD.
+    #[arg(long)]
     pub birth_date: Option<String>,
+    /// The identity document's expiry, YYYY-MM-DD.
+    #[arg(long)]
     pub document_expiry: Option<String>,
+    #[arg(long)]
     pub card_number: Option<String>,
     /// `MM/YYYY` or `MM/YY`.
+    #[arg(long)]
     pub card_expiry: Option<String>,
 }
 

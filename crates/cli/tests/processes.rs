@@ -86,6 +86,36 @@ async fn start_bank(args: &[String]) -> (Child, String) {
     (child, url_in(lines.last().unwrap()))
 }
 
+/// `scanpay bank serve` arguments for bank `id` with its data in `data_dir`; `seed` and
+/// `database_url` when given.
+fn bank_serve_args(
+    id: &str,
+    data_dir: &Path,
+    seed: Option<&str>,
+    database_url: Option<&str>,
+) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "bank",
+        "serve",
+        "--id",
+        id,
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(data_dir.to_str().unwrap().to_string());
+    if let Some(seed) = seed {
+        args.extend(["--seed".to_string(), seed.to_string()]);
+    }
+    if let Some(url) = database_url {
+        args.extend(["--database-url".to_string(), url.to_string()]);
+    }
+    args
+}
+
 const ACCOUNTS: usize = 20;
 const OPENING_MINOR: i64 = 10_000;
 const TRANSFERS: usize = 2_000;
@@ -96,26 +126,8 @@ async fn crash_mid_load(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let bank_id = unique("crash");
     let seed = write_seed(dir.path(), &bank_id);
-    let mut args: Vec<String> = [
-        "bank",
-        "serve",
-        "--id",
-        &bank_id,
-        "--seed",
-        &seed,
-        "--listen",
-        "127.0.0.1:0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend([
-        "--data-dir".to_string(),
-        dir.path().to_str().unwrap().to_string(),
-    ]);
-    if backend == Backend::Postgres {
-        args.extend(["--database-url".to_string(), postgres_url()]);
-    }
+    let database = (backend == Backend::Postgres).then(postgres_url);
+    let args = bank_serve_args(&bank_id, dir.path(), Some(&seed), database.as_deref());
     let (mut child, url) = start_bank(&args).await;
     let secret =
         scanpay::system::secret(&scanpay::system::secret_path(dir.path(), &bank_id)).unwrap();
@@ -387,21 +399,7 @@ async fn two_hubs_on_one_postgres_database() {
     let mut bank_args = Vec::new();
     let mut banks = Vec::new();
     for id in ["north", "south"] {
-        let args: Vec<String> = [
-            "bank",
-            "serve",
-            "--id",
-            id,
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            &data_dir,
-            "--database-url",
-            &database,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let args = bank_serve_args(id, dir.path(), None, Some(&database));
         let (child, url) = start_bank(&args).await;
         bank_args.push(format!("{id}={url}"));
         banks.push(child);
@@ -600,24 +598,7 @@ async fn a_second_bank_process_on_the_same_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let bank_id = unique("twin");
     let seed = write_seed(dir.path(), &bank_id);
-    let database = postgres_url();
-    let args: Vec<String> = [
-        "bank",
-        "serve",
-        "--id",
-        &bank_id,
-        "--seed",
-        &seed,
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--database-url",
-        &database,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = bank_serve_args(&bank_id, dir.path(), Some(&seed), Some(&postgres_url()));
     let (first, _) = start_bank(&args).await;
     let second = Command::new(scanpay_binary())
         .args(&args)

@@ -26,6 +26,17 @@ pub enum Source {
     Ocr,
 }
 
+impl Source {
+    /// The same word as the serialized form: `mrz`, `barcode`, `ocr`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Source::Mrz => "mrz",
+            Source::Barcode => "barcode",
+            Source::Ocr => "ocr",
+        }
+    }
+}
+
 /// A calendar date, as documents print it (no time zone).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date {

@@ -777,14 +777,12 @@ fn identity_from_photo(
         field: Option<&scanpay_extract::Field<T>>,
     ) {
         if let Some(field) = field {
-            let source = serde_json::to_value(field.source)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string));
+            let source = field.source.code().to_string();
             fields.insert(
                 format!("identity.{name}"),
                 FieldSource {
                     confidence: field.confidence,
-                    source: source.unwrap_or_default(),
+                    source,
                 },
             );
         }
