@@ -10,7 +10,8 @@ use scanpay_core::money::Currency;
 use scanpay_http::{ApiError, Json, Path, Query, now_ms};
 use scanpay_proto::ErrorCode;
 use scanpay_proto::bank::{
-    AccountView, BindRequest, Binding, CardAccount, CardNumberRequest, CardView, CreateAccount,
+    AccountView, BindRequest, Binding, CardAccount, CardNumberRequest, CardView,
+    ClearingTransferRequest, CreateAccount, PaymentDebitRequest,
     CreateCard, CreateCustomer, Customer, LedgerTotalsView, SavedIdentity, StatementLineView,
     StatementPage, TransferBatchRequest, TransferBatchResponse, TransferRequest, TransferResult,
     TransferView, VerifyBindingRequest, amount_minor, rfc3339,
@@ -786,7 +787,12 @@ pub async fn transfer<S: BankStore>(
     Json(request): Json<TransferRequest>,
 ) -> ApiResult<Response> {
     let command = transfer_command(&request)?;
-    let decisions = submit(&bank, vec![command]).await?;
+    submit_one(&bank, command).await
+}
+
+/// Decides one command and answers as [`transfer`] does.
+async fn submit_one<S: BankStore>(bank: &Bank<S>, command: TransferCommand) -> ApiResult<Response> {
+    let decisions = submit(bank, vec![command]).await?;
     let result = transfer_result(&decisions[0]);
     match (result.outcome.as_str(), result.replayed) {
         ("created", false) => Ok((StatusCode::CREATED, Json(result)).into_response()),
@@ -815,6 +821,153 @@ pub async fn transfer<S: BankStore>(
             )
         }
     }
+}
+
+/// The bank's own account of `kind` in `currency`, made on first use and remembered.
+pub async fn own_account<S: BankStore>(
+    bank: &Bank<S>,
+    kind: AccountKind,
+    currency: Currency,
+) -> ApiResult<Uuid> {
+    let key = (kind.code(), currency.code());
+    if let Some(id) = bank.own_accounts.lock().expect("not poisoned").get(&key) {
+        return Ok(*id);
+    }
+    let rows = bank
+        .store
+        .accounts_of_kind(kind, BANK_ACCOUNTS_LISTED_MAX)
+        .await
+        .map_err(store_error)?;
+    let id = match rows.iter().find(|r| r.account.currency == currency) {
+        Some(row) => row.account.id,
+        None => {
+            // One writer per bank database (an advisory lock on PostgreSQL, one process on
+            // SQLite), so two of these cannot race.
+            let id = Uuid::now_v7();
+            bank.store
+                .insert_records(vec![Record::Account(AccountRow {
+                    account: scanpay_core::ledger::Account::new(id, currency, None),
+                    kind,
+                    customer_id: None,
+                    created_at_ms: now_ms(),
+                })])
+                .await
+                .map_err(store_error)?;
+            id
+        }
+    };
+    bank.own_accounts
+        .lock()
+        .expect("not poisoned")
+        .insert(key, id);
+    Ok(id)
+}
+
+fn reference_ok(reference: Option<&String>) -> ApiResult<()> {
+    if reference.is_some_and(|r| r.chars().any(char::is_control) || r.len() > TEXT_LENGTH_MAX) {
+        return Err(ApiError::new(
+            ErrorCode::RequestInvalid,
+            format!("`reference` is at most {TEXT_LENGTH_MAX} bytes without control characters."),
+        ));
+    }
+    Ok(())
+}
+
+fn payment_amount(number: &serde_json::Number) -> ApiResult<i64> {
+    amount_minor(number).map_err(|code| {
+        ApiError::new(
+            code,
+            "`amount_minor` must be a whole positive number of minor units, at most 10^15.",
+        )
+    })
+}
+
+/// A payment with a registration code (seed 000, claim 9): the binding is checked again here, at
+/// the bank that holds the money, then the bound account is debited in one ledger transfer.
+pub async fn pay<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Json(request): Json<PaymentDebitRequest>,
+) -> ApiResult<Response> {
+    check_code_and_terminal(&request.registration_code, &request.terminal_id)?;
+    reference_ok(request.reference.as_ref())?;
+    let amount = payment_amount(&request.amount_minor)?;
+    let currency = parse_currency(&request.currency)?;
+    let code_hash = bank
+        .vault
+        .lookup("registration_code", &request.registration_code);
+    let binding = bank
+        .store
+        .binding(code_hash)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::RegistrationCodeUnknown,
+                "This registration code is not bound here.",
+            )
+        })?;
+    if binding.terminal_id != request.terminal_id && !request.terminal_verified {
+        return Err(ApiError::new(
+            ErrorCode::TerminalMismatch,
+            "This registration code is bound to another terminal.",
+        ));
+    }
+    let credit = match request.credit_account_id {
+        Some(id) => id,
+        None => own_account(&bank, AccountKind::Clearing, currency).await?,
+    };
+    submit_one(
+        &bank,
+        TransferCommand {
+            id: request.transfer_id,
+            kind: TransferKind::Single,
+            debit_account_id: Some(binding.account_id),
+            credit_account_id: Some(credit),
+            amount_minor: Some(amount),
+            currency,
+            pending_id: None,
+            timeout_seconds: None,
+            reference: request.reference.clone(),
+        },
+    )
+    .await
+}
+
+/// One bank's side of an interbank payment or refund: money between a customer account and the
+/// clearing account (see [`ClearingTransferRequest`]).
+pub async fn clearing_transfer<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Json(request): Json<ClearingTransferRequest>,
+) -> ApiResult<Response> {
+    reference_ok(request.reference.as_ref())?;
+    let amount = payment_amount(&request.amount_minor)?;
+    let currency = parse_currency(&request.currency)?;
+    let clearing = own_account(&bank, AccountKind::Clearing, currency).await?;
+    let (debit, credit) = match request.direction.as_str() {
+        "in" => (clearing, request.account_id),
+        "out" => (request.account_id, clearing),
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::RequestInvalid,
+                "`direction` must be in or out.",
+            ));
+        }
+    };
+    submit_one(
+        &bank,
+        TransferCommand {
+            id: request.id,
+            kind: TransferKind::Single,
+            debit_account_id: Some(debit),
+            credit_account_id: Some(credit),
+            amount_minor: Some(amount),
+            currency,
+            pending_id: None,
+            timeout_seconds: None,
+            reference: request.reference.clone(),
+        },
+    )
+    .await
 }
 
 /// Up to 1,000 transfers, decided in order in one commit; one result each, always 200.

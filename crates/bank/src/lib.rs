@@ -62,6 +62,8 @@ pub struct Bank<S> {
     pub metrics: Arc<Metrics>,
     /// The bank's own ranges as a routing table, to check that a new card belongs here.
     pub ranges: Arc<RoutingTable<()>>,
+    /// The bank's own accounts by (kind, currency), once looked up (`api::own_account`).
+    pub own_accounts: Arc<std::sync::Mutex<std::collections::HashMap<(&'static str, &'static str), uuid::Uuid>>>,
 }
 
 impl<S> Clone for Bank<S> {
@@ -73,6 +75,7 @@ impl<S> Clone for Bank<S> {
             batcher: self.batcher.clone(),
             metrics: self.metrics.clone(),
             ranges: self.ranges.clone(),
+            own_accounts: self.own_accounts.clone(),
         }
     }
 }
@@ -101,6 +104,7 @@ impl<S: BankStore> Bank<S> {
             batcher,
             metrics,
             ranges: Arc::new(ranges),
+            own_accounts: Default::default(),
         })
     }
 }
@@ -121,6 +125,8 @@ pub fn router<S: BankStore>(bank: Bank<S>) -> Router {
         .route("/v1/bindings", post(api::bind::<S>))
         .route("/v1/bindings/verify", post(api::verify_binding::<S>))
         .route("/v1/transfers", post(api::transfer::<S>))
+        .route("/v1/payments", post(api::pay::<S>))
+        .route("/v1/clearing/transfers", post(api::clearing_transfer::<S>))
         .route("/v1/transfers/batch", post(api::transfer_batch::<S>))
         .route("/v1/transfers/{id}", get(api::get_transfer::<S>))
         .route("/v1/ledger/totals", get(api::totals::<S>))

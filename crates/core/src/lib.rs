@@ -12,5 +12,6 @@ pub mod card;
 pub mod ledger;
 pub mod matching;
 pub mod money;
+pub mod payment;
 pub mod registration;
 pub mod routing;

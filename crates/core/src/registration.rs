@@ -134,6 +134,17 @@ impl Day {
         Day { year, month, day }
     }
 
+    /// Milliseconds since the Unix epoch at the start of this UTC day (days-from-civil).
+    pub fn to_unix_ms(self) -> i64 {
+        let (month, day) = (i64::from(self.month), i64::from(self.day));
+        let year = i64::from(self.year) - i64::from(month <= 2);
+        let era = year.div_euclid(400);
+        let yoe = year - era * 400;
+        let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        (era * 146_097 + doe - 719_468) * 86_400_000
+    }
+
     pub fn parse(text: &str) -> Option<Day> {
         let mut parts = text.splitn(3, '-');
         let year = parts.next()?.parse().ok()?;
@@ -672,6 +683,12 @@ mod tests {
         check(951_782_400_000, (2000, 2, 29));
         check(1_795_312_800_000, (2026, 11, 22));
         check(-1, (1969, 12, 31));
+        // And back: each day's start, over four centuries of days.
+        for days in (-146_097..146_097 * 2).step_by(37) {
+            let start = days * 86_400_000;
+            assert_eq!(Day::from_unix_ms(start).to_unix_ms(), start, "day {days}");
+            assert_eq!(Day::from_unix_ms(start + 86_399_999).to_unix_ms(), start);
+        }
     }
 
     #[test]

@@ -10,10 +10,10 @@ use scanpay_http::{ApiError, Json, Query, now_ms};
 use scanpay_proto::error::ErrorType;
 use scanpay_proto::hub::{
     BankView, CallerCreated, CallerKind, CallerPage, CardAccountView, CardNumber, CardRangeView,
-    CardRoute, CreateCaller, Health, HealthCheck,
+    CardRoute, CreateCaller, Health, HealthCheck, PayoutAccount,
 };
 use scanpay_proto::{ErrorBody, ErrorCode, hub};
-use scanpay_store::{CallerRow, HubStore};
+use scanpay_store::{CallerRow, HubStore, MerchantRow};
 use serde::Deserialize;
 use utoipa::OpenApi;
 use uuid::Uuid;
@@ -28,21 +28,28 @@ type ApiResult<T> = Result<T, ApiError>;
 #[openapi(
     info(
         title = "scanpay hub",
-        description = "The platform API: callers, card routing, and (in later releases) registration and payments. Every error body is `ErrorBody`; see docs/errors.md for the codes."
+        description = "The platform API: callers, card routing, registration by scanning, payments with a registration code, refunds, notifications and settlement. Every error body is `ErrorBody`; see docs/errors.md for the codes."
     ),
     paths(
         healthz, readyz, me, create_caller, list_callers, banks, route_card, lookup_card, metrics,
         crate::registration::sign_up, crate::registration::start, crate::registration::get,
         crate::registration::list, crate::registration::fields, crate::registration::images,
         crate::registration::confirm,
-        crate::registration::cancel
+        crate::registration::cancel, crate::payments::create, crate::payments::verify,
+        crate::payments::resend, crate::payments::get, crate::payments::list,
+        crate::payments::refund, crate::payments::merchants, crate::payments::payees,
+        crate::payments::notifications, crate::payments::settlement
     ),
     components(schemas(
         ErrorBody, CreateCaller, hub::Caller, CallerCreated, CallerKind, CallerPage, CardNumber,
         CardRoute, CardAccountView, BankView, CardRangeView, Health, HealthCheck, hub::SignUp,
         hub::StartRegistration, hub::IdentityInput, hub::CardInput, hub::RegistrationFields,
         hub::CodeChoice, hub::ConfirmRegistration, hub::CardFieldsView, hub::FieldSource,
-        hub::RegistrationView, hub::RegistrationList
+        hub::RegistrationView, hub::RegistrationList, hub::PayoutAccount, hub::CreatePayment,
+        hub::VerifyPayment, hub::CreateRefund, hub::PartyView, hub::NextAction, hub::RefundView,
+        hub::PaymentView, hub::PaymentPage, hub::MerchantView, hub::PayeeView,
+        hub::NotificationView, hub::NotificationPage, hub::SettlementPosition,
+        hub::SettlementReport, hub::ClearingCheck
     )),
     modifiers(&BearerAuth)
 )]
@@ -166,8 +173,51 @@ pub async fn create_caller<S: HubStore, B: BankConnector>(
     Json(request): Json<CreateCaller>,
 ) -> ApiResult<Response> {
     require_operator(&caller)?;
+    let payout = match &request.payout {
+        None => None,
+        Some(_) if request.kind != CallerKind::Merchant => {
+            return Err(ApiError::new(
+                ErrorCode::RequestInvalid,
+                "Only a merchant has a payout account.",
+            ));
+        }
+        Some(payout) => Some(checked_payout(&hub, payout).await?),
+    };
     let created = create_caller_row(&hub, request.kind, &request.name).await?;
+    if let Some((bank_id, account_id)) = payout {
+        hub.store
+            .insert_merchant(MerchantRow {
+                caller_id: created.caller.id,
+                name: created.caller.name.clone(),
+                bank_id,
+                account_id,
+                created_at_ms: now_ms(),
+            })
+            .await
+            .map_err(scanpay_http::store_unavailable)?;
+    }
     Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// A payout account must be a customer account at one of the hub's banks.
+async fn checked_payout<S: HubStore, B: BankConnector>(
+    hub: &Hub<S, B>,
+    payout: &PayoutAccount,
+) -> ApiResult<(String, Uuid)> {
+    let invalid = |why: &str| ApiError::new(ErrorCode::PayoutAccountInvalid, why.to_string());
+    let (_, bank) = hub
+        .banks
+        .iter()
+        .find(|(link, _)| link.id == payout.bank_id)
+        .ok_or_else(|| invalid("No bank of the hub has that id."))?;
+    match bank.account(payout.account_id).await {
+        Ok(account) if account.kind == "customer" => {
+            Ok((payout.bank_id.clone(), payout.account_id))
+        }
+        Ok(_) => Err(invalid("A payout account must be a customer account.")),
+        Err(ConnectorError::Refused(_)) => Err(invalid("The bank has no account with that id.")),
+        Err(error) => Err(connector_error(error)),
+    }
 }
 
 /// Makes a caller of `kind` and issues its token (shown once; only its hash is stored).
@@ -212,7 +262,8 @@ pub struct PageQuery {
 
 const CALLERS_PAGE_DEFAULT: u32 = 50;
 
-fn parse_caller_cursor(text: &str) -> ApiResult<(i64, Uuid)> {
+/// Reads a `created_at_ms`_`id` cursor of a listing.
+pub(crate) fn parse_cursor(text: &str) -> ApiResult<(i64, Uuid)> {
     let invalid = || ApiError::new(ErrorCode::CursorInvalid, "The cursor is not one we gave.");
     let (ms, id) = text.split_once('_').ok_or_else(invalid)?;
     Ok((
@@ -233,7 +284,7 @@ pub async fn list_callers<S: HubStore, B: BankConnector>(
     let after = page
         .cursor
         .as_deref()
-        .map(parse_caller_cursor)
+        .map(parse_cursor)
         .transpose()?;
     let limit = page
         .limit

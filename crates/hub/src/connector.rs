@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use scanpay_proto::ErrorBody;
 use scanpay_proto::bank::{
-    BindRequest, Binding, CardAccount, CardNumberRequest, SavedIdentity, TransferRequest,
-    TransferResult, VerifyBindingRequest,
+    AccountView, BindRequest, Binding, CardAccount, CardNumberRequest, ClearingTransferRequest,
+    PaymentDebitRequest, SavedIdentity, TransferRequest, TransferResult, VerifyBindingRequest,
 };
 use scanpay_proto::signing;
 use serde::Serialize;
@@ -54,6 +54,22 @@ pub trait BankConnector: Send + Sync + 'static {
         &self,
         request: &TransferRequest,
     ) -> impl Future<Output = Result<TransferResult, ConnectorError>> + Send;
+    /// Debits the account bound to a registration code (the bank checks the binding).
+    fn pay(
+        &self,
+        request: &PaymentDebitRequest,
+    ) -> impl Future<Output = Result<TransferResult, ConnectorError>> + Send;
+    /// Moves money between a customer account and the bank's clearing account.
+    fn clearing_transfer(
+        &self,
+        request: &ClearingTransferRequest,
+    ) -> impl Future<Output = Result<TransferResult, ConnectorError>> + Send;
+    fn account(&self, id: uuid::Uuid)
+    -> impl Future<Output = Result<AccountView, ConnectorError>> + Send;
+    /// The bank's clearing accounts (one a currency; none before its first interbank payment).
+    fn clearing_accounts(
+        &self,
+    ) -> impl Future<Output = Result<Vec<AccountView>, ConnectorError>> + Send;
     fn healthy(&self) -> impl Future<Output = Result<(), ConnectorError>> + Send;
 }
 
@@ -170,6 +186,37 @@ impl BankConnector for HttpBank {
     async fn transfer(&self, request: &TransferRequest) -> Result<TransferResult, ConnectorError> {
         self.call(reqwest::Method::POST, "/v1/transfers", Some(request))
             .await
+    }
+
+    async fn pay(&self, request: &PaymentDebitRequest) -> Result<TransferResult, ConnectorError> {
+        self.call(reqwest::Method::POST, "/v1/payments", Some(request))
+            .await
+    }
+
+    async fn clearing_transfer(
+        &self,
+        request: &ClearingTransferRequest,
+    ) -> Result<TransferResult, ConnectorError> {
+        self.call(reqwest::Method::POST, "/v1/clearing/transfers", Some(request))
+            .await
+    }
+
+    async fn account(&self, id: uuid::Uuid) -> Result<AccountView, ConnectorError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/v1/accounts/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    async fn clearing_accounts(&self) -> Result<Vec<AccountView>, ConnectorError> {
+        self.call(
+            reqwest::Method::GET,
+            "/v1/accounts?kind=clearing",
+            None::<&()>,
+        )
+        .await
     }
 
     async fn healthy(&self) -> Result<(), ConnectorError> {

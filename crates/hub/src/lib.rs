@@ -23,6 +23,7 @@ pub mod api;
 pub mod auth;
 pub mod connector;
 pub mod idempotency;
+pub mod payments;
 pub mod registration;
 
 pub use connector::{BankConnector, ConnectorError, HttpBank};
@@ -68,6 +69,8 @@ pub struct Hub<S, B> {
     pub reader: Option<Arc<dyn TextReader + Send + Sync>>,
     /// Photos being read at once, at most: extraction takes a core for up to a second.
     pub extraction_slots: Arc<tokio::sync::Semaphore>,
+    /// When a payment needs a verification code.
+    pub payment_policy: scanpay_core::payment::Policy,
 }
 
 impl<S, B> Clone for Hub<S, B> {
@@ -80,6 +83,7 @@ impl<S, B> Clone for Hub<S, B> {
             vault: self.vault.clone(),
             reader: self.reader.clone(),
             extraction_slots: self.extraction_slots.clone(),
+            payment_policy: self.payment_policy,
         }
     }
 }
@@ -107,6 +111,7 @@ impl<S: HubStore, B: BankConnector> Hub<S, B> {
             vault: Arc::new(vault),
             reader: None,
             extraction_slots: Arc::new(tokio::sync::Semaphore::new(EXTRACTIONS_AT_ONCE_MAX)),
+            payment_policy: scanpay_core::payment::Policy::default(),
         })
     }
 
@@ -140,6 +145,10 @@ pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
             "/v1/registrations/{id}/cancel",
             post(registration::cancel::<S, B>),
         )
+        .route("/v1/payments", post(payments::create::<S, B>))
+        .route("/v1/payments/{id}/verify", post(payments::verify::<S, B>))
+        .route("/v1/payments/{id}/resend", post(payments::resend::<S, B>))
+        .route("/v1/payments/{id}/refunds", post(payments::refund::<S, B>))
         .route_layer(axum::middleware::from_fn_with_state(
             hub.clone(),
             idempotency::idempotent::<S, B>,
@@ -153,6 +162,12 @@ pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
         .route("/v1/cards/lookup", post(api::lookup_card::<S, B>))
         .route("/v1/registrations", get(registration::list::<S, B>))
         .route("/v1/registrations/{id}", get(registration::get::<S, B>))
+        .route("/v1/payments", get(payments::list::<S, B>))
+        .route("/v1/payments/{id}", get(payments::get::<S, B>))
+        .route("/v1/payees", get(payments::payees::<S, B>))
+        .route("/v1/merchants", get(payments::merchants::<S, B>))
+        .route("/v1/notifications", get(payments::notifications::<S, B>))
+        .route("/v1/settlement", get(payments::settlement::<S, B>))
         .route("/metrics", get(api::metrics::<S, B>))
         .route_layer(axum::middleware::from_fn_with_state(
             hub.clone(),
@@ -183,8 +198,10 @@ pub async fn run<S: HubStore, B: BankConnector>(
     let address = listener.local_addr()?;
     tracing::info!(%address, "hub listening");
     let purge = tokio::spawn(idempotency::purge_expired(hub.store.clone()));
+    let resolver = tokio::spawn(payments::resolve_forever(hub.clone()));
     let result =
         scanpay_http::serve(listener, router(hub), shutdown, Duration::from_secs(10)).await;
     purge.abort();
+    resolver.abort();
     result
 }

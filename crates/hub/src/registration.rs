@@ -127,6 +127,28 @@ async fn load<S: HubStore, B>(
     Ok((stored, row.version))
 }
 
+/// The identity a bound registration was verified with (for a payment's optional identity check).
+pub(crate) async fn identity_of<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    id: Uuid,
+) -> ApiResult<IdentityFields> {
+    let row = hub
+        .store
+        .registration(id)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+        .ok_or_else(|| ApiError::internal("a code's registration is missing"))?;
+    let json = hub
+        .vault
+        .decrypt(&row.data, id.as_bytes())
+        .map_err(ApiError::internal)?;
+    let stored: Stored = serde_json::from_slice(&json).map_err(ApiError::internal)?;
+    stored
+        .registration
+        .identity
+        .ok_or_else(|| ApiError::internal("a bound registration without identity"))
+}
+
 /// Saves a session read at `version`; returns the new version.
 async fn save<S: HubStore, B>(hub: &Hub<S, B>, stored: &Stored, version: i64) -> ApiResult<i64> {
     let r = &stored.registration;

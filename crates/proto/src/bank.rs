@@ -196,6 +196,53 @@ pub struct Binding {
     pub created_at: String,
 }
 
+/// A payment with a registration code: the bank checks the binding (code and terminal) and debits
+/// the bound account. The credit goes to `credit_account_id` (a payee at this bank) or, when it is
+/// absent, to the bank's clearing account (a payee at another bank). Idempotent by `transfer_id`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentDebitRequest {
+    pub transfer_id: Uuid,
+    pub registration_code: String,
+    pub terminal_id: String,
+    /// The hub attests that the user confirmed this payment with a code sent to the bound
+    /// terminal, so a request from another terminal is allowed (step-up).
+    #[serde(default)]
+    pub terminal_verified: bool,
+    pub amount_minor: serde_json::Number,
+    pub currency: String,
+    #[serde(default)]
+    pub credit_account_id: Option<Uuid>,
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+impl std::fmt::Debug for PaymentDebitRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentDebitRequest")
+            .field("transfer_id", &self.transfer_id)
+            .field("amount_minor", &self.amount_minor)
+            .field("currency", &self.currency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Money between a customer account and the bank's clearing account, for the leg of an
+/// interbank payment or refund at this bank: `in` debits clearing and credits `account_id`
+/// (money arriving from another bank), `out` the reverse. Idempotent by `id`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClearingTransferRequest {
+    pub id: Uuid,
+    /// `in` or `out`.
+    pub direction: String,
+    pub account_id: Uuid,
+    pub amount_minor: serde_json::Number,
+    pub currency: String,
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
 /// One transfer command. `kind` is `single` (default), `pending` (a hold), `post_pending` or
 /// `void_pending`; see `docs/ledger.md`.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -39,6 +39,17 @@ pub struct CreateCaller {
     pub kind: CallerKind,
     /// A name people recognise: a merchant's trading name, a wallet's owner.
     pub name: String,
+    /// A merchant's account, where payments to it are credited. Required to take payments.
+    #[serde(default)]
+    pub payout: Option<PayoutAccount>,
+}
+
+/// An account at one of the hub's banks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutAccount {
+    pub bank_id: String,
+    pub account_id: Uuid,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -274,4 +285,213 @@ pub struct RegistrationView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RegistrationList {
     pub items: Vec<RegistrationView>,
+}
+
+/// A payment with a registration code (wallets only). Needs an `Idempotency-Key`: the payment's
+/// id is derived from it, so a retry never pays twice.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePayment {
+    pub registration_code: String,
+    /// The terminal (phone) the request comes from; another than the bound one needs a step-up.
+    pub terminal_id: String,
+    /// A merchant's or another wallet's caller id (see `GET /v1/merchants`, `GET /v1/payees`).
+    pub payee_id: Uuid,
+    #[schema(value_type = i64)]
+    pub amount_minor: serde_json::Number,
+    pub currency: String,
+    /// Optional identity check: the number of the ID document registered with the code.
+    #[serde(default)]
+    pub id_number: Option<String>,
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+impl std::fmt::Debug for CreatePayment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatePayment")
+            .field("payee_id", &self.payee_id)
+            .field("amount_minor", &self.amount_minor)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The payment sent again with the verification code: the code is good only for the amount,
+/// currency and payee it was sent for.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyPayment {
+    pub verification_code: String,
+    #[schema(value_type = i64)]
+    pub amount_minor: serde_json::Number,
+    pub currency: String,
+    pub payee_id: Uuid,
+}
+
+impl std::fmt::Debug for VerifyPayment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifyPayment(..)")
+    }
+}
+
+/// A refund of a payment (the payee or an operator). Without `amount_minor`: all that is left.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRefund {
+    #[serde(default)]
+    #[schema(value_type = Option<i64>)]
+    pub amount_minor: Option<serde_json::Number>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PartyView {
+    pub id: Uuid,
+    /// `wallet` or `merchant`.
+    pub kind: String,
+    pub name: String,
+    pub bank_id: String,
+}
+
+/// What the wallet must do before the payment goes on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NextAction {
+    /// `verification_code`.
+    #[serde(rename = "type")]
+    pub action_type: String,
+    /// `verification_required` or `step_up_required` (another terminal than the bound one).
+    pub reason: String,
+    /// Where the code went: the notification stream of the terminal the code is bound to.
+    pub sent_to: String,
+    pub code_expires_at: String,
+    pub tries_left: u32,
+    /// A new code may be asked for from then on (`POST …/resend`), if any are left.
+    pub resend_after: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RefundView {
+    pub id: Uuid,
+    /// `processing`, `succeeded`, `failed`.
+    pub status: String,
+    pub amount_minor: i64,
+    pub failure_code: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PaymentView {
+    pub id: Uuid,
+    /// `requires_verification`, `processing`, `succeeded`, `failed`, `blocked`, `expired`.
+    pub status: String,
+    /// Why it failed, was blocked or expired (a stable code).
+    pub failure_code: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub payer: PartyView,
+    pub payee: PartyView,
+    pub reference: Option<String>,
+    pub next_action: Option<NextAction>,
+    /// Between customers of two banks (settled through clearing accounts).
+    pub interbank: bool,
+    /// Went through without a code, under the low-value exemption.
+    pub exempted: bool,
+    pub refunded_minor: i64,
+    pub refundable_minor: i64,
+    pub refunds: Vec<RefundView>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PaymentPage {
+    pub items: Vec<PaymentView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MerchantView {
+    pub id: Uuid,
+    pub name: String,
+    pub bank_id: String,
+}
+
+/// A payee from the wallet's records, for the payment flow guide: pay again in one step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PayeeView {
+    pub id: Uuid,
+    pub kind: String,
+    pub name: String,
+    pub last_amount_minor: i64,
+    pub currency: String,
+    pub last_paid_at: String,
+    pub payments: u32,
+}
+
+/// A message to a caller: a verification code for its terminal, or a payment's outcome.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct NotificationView {
+    pub seq: i64,
+    /// `verification_code`, `payment_succeeded`, `payment_failed`, `payment_received`,
+    /// `refund_succeeded`, `refund_failed`.
+    pub kind: String,
+    pub message: String,
+    pub payment_id: Option<Uuid>,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    /// For `verification_code` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_code: Option<String>,
+    pub created_at: String,
+}
+
+impl std::fmt::Debug for NotificationView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotificationView")
+            .field("seq", &self.seq)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct NotificationPage {
+    pub items: Vec<NotificationView>,
+    /// Pass as `after` to get what comes next.
+    pub next_after: i64,
+}
+
+/// One bank's interbank position for a day.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SettlementPosition {
+    pub bank_id: String,
+    pub currency: String,
+    /// What its customers paid to other banks' customers (refunds to them included).
+    pub paid_out_minor: i64,
+    pub received_minor: i64,
+    /// Positive: the bank owes the others this much.
+    pub net_minor: i64,
+}
+
+/// Each bank's net position for a day, and whether the books of hub and banks agree.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SettlementReport {
+    /// `YYYY-MM-DD` (UTC): payments created that day.
+    pub date: String,
+    pub positions: Vec<SettlementPosition>,
+    /// The nets sum to this: always 0.
+    pub net_total_minor: i64,
+    /// Per bank: its clearing account's balance against the hub's record of every interbank leg
+    /// ever completed at that bank.
+    pub reconciliation: Vec<ClearingCheck>,
+    pub reconciled: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ClearingCheck {
+    pub bank_id: String,
+    pub clearing_balance_minor: i64,
+    pub expected_balance_minor: i64,
+    pub agrees: bool,
 }

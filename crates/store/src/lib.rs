@@ -343,6 +343,54 @@ pub enum CodeConflict {
     Store(#[from] StoreError),
 }
 
+/// A merchant's payout account: where payments to the merchant are credited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MerchantRow {
+    pub caller_id: Uuid,
+    pub name: String,
+    pub bank_id: String,
+    pub account_id: Uuid,
+    pub created_at_ms: i64,
+}
+
+/// A payment as the hub keeps it: the payment itself (`scanpay_core::payment::Payment`) is one
+/// JSON document; parties, state and when to look at it again are columns for queries. It holds no
+/// card or ID number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentRow {
+    pub id: Uuid,
+    pub payer_id: Uuid,
+    pub payee_id: Uuid,
+    pub state: String,
+    /// Optimistic locking, as for registrations.
+    pub version: i64,
+    /// When the hub's resolver should look at the payment (a bank still owes an answer, or a code
+    /// may expire); `None` once nothing is left to do.
+    pub next_check_ms: Option<i64>,
+    pub data: Vec<u8>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// A message for one caller (a wallet's verification code, a payment's outcome), encrypted by
+/// the hub; `seq` orders a caller's messages and is the cursor of the notification stream.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NotificationRow {
+    pub seq: i64,
+    pub caller_id: Uuid,
+    pub data: Vec<u8>,
+    pub created_at_ms: i64,
+}
+
+impl std::fmt::Debug for NotificationRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotificationRow")
+            .field("seq", &self.seq)
+            .field("caller_id", &self.caller_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The hub's persistence. Implemented by [`SqliteHub`] and [`PgHub`].
 pub trait HubStore: Send + Sync + 'static {
     fn insert_caller(&self, caller: CallerRow) -> impl Future<Output = Result<()>> + Send;
@@ -398,6 +446,73 @@ pub trait HubStore: Send + Sync + 'static {
         &self,
         registration_id: Uuid,
     ) -> impl Future<Output = Result<Option<CodeRow>>> + Send;
+    /// The code row with this keyed hash (the payer's registration code).
+    fn code_by_hash(
+        &self,
+        code_hash: Vec<u8>,
+    ) -> impl Future<Output = Result<Option<CodeRow>>> + Send;
+    /// A caller's codes, newest first (a wallet paid as a payee is credited on its newest).
+    fn codes_of_caller(
+        &self,
+        caller_id: Uuid,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<CodeRow>>> + Send;
+    fn caller(&self, id: Uuid) -> impl Future<Output = Result<Option<CallerRow>>> + Send;
+    fn insert_merchant(&self, row: MerchantRow) -> impl Future<Output = Result<()>> + Send;
+    fn merchant(&self, caller_id: Uuid)
+    -> impl Future<Output = Result<Option<MerchantRow>>> + Send;
+    /// Merchants by name, at most `limit`.
+    fn merchants(&self, limit: u32) -> impl Future<Output = Result<Vec<MerchantRow>>> + Send;
+    /// A new payment; the same id twice is `Duplicate`.
+    fn insert_payment(&self, row: PaymentRow) -> impl Future<Output = Result<()>> + Send;
+    /// Replaces the row if its stored version is `row.version - 1`; false when another writer
+    /// got there first.
+    fn update_payment(&self, row: PaymentRow) -> impl Future<Output = Result<bool>> + Send;
+    fn payment(&self, id: Uuid) -> impl Future<Output = Result<Option<PaymentRow>>> + Send;
+    /// Payments a caller made or received, newest first, before the cursor
+    /// (`created_at_ms`, `id`).
+    fn payments_of(
+        &self,
+        caller_id: Uuid,
+        before: Option<(i64, Uuid)>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PaymentRow>>> + Send;
+    /// Payments a caller made, newest first (the exemption rule and the payee guide read these).
+    fn payments_made_by(
+        &self,
+        payer_id: Uuid,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PaymentRow>>> + Send;
+    /// Payments whose `next_check_ms` has come, soonest first.
+    fn payments_due(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PaymentRow>>> + Send;
+    /// Payments created in `[from_ms, to_ms)` after the cursor (`created_at_ms`, `id`), oldest
+    /// first.
+    fn payments_created(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<(i64, Uuid)>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PaymentRow>>> + Send;
+    /// Appends a message for `row.caller_id`; returns its `seq`.
+    fn insert_notification(&self, row: NotificationRow)
+    -> impl Future<Output = Result<i64>> + Send;
+    /// A caller's messages with `seq > after_seq`, oldest first.
+    fn notifications(
+        &self,
+        caller_id: Uuid,
+        after_seq: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<NotificationRow>>> + Send;
+    /// Deletes messages created before `created_before_ms`; returns how many.
+    fn purge_notifications(
+        &self,
+        created_before_ms: i64,
+    ) -> impl Future<Output = Result<u64>> + Send;
     /// Deletes idempotency records created before `created_before_ms`; returns how many.
     fn purge_idempotency(&self, created_before_ms: i64)
     -> impl Future<Output = Result<u64>> + Send;

@@ -15,7 +15,8 @@ use uuid::Uuid;
 
 use crate::{
     AccountKind, AccountRow, BankStore, BindingRow, CallerRow, CardRow, Claim, CodeConflict,
-    CodeRow, CustomerRow, HubStore, IdempotencyRecord, LedgerTotals, Record, RegistrationRow,
+    CodeRow, CustomerRow, HubStore, IdempotencyRecord, LedgerTotals, MerchantRow, NotificationRow,
+    PaymentRow, Record, RegistrationRow,
     Result, StatementLine, StoreError, schema,
 };
 
@@ -684,6 +685,49 @@ fn registration_from_row(row: &Row) -> RegistrationRow {
     }
 }
 
+fn code_from_row(r: &Row) -> CodeRow {
+    CodeRow {
+        code_hash: r.get(0),
+        card_lookup: r.get(1),
+        registration_id: r.get(2),
+        caller_id: r.get(3),
+        bank_id: r.get(4),
+        account_id: r.get(5),
+        terminal_id: r.get(6),
+        created_at_ms: r.get(7),
+    }
+}
+
+const CODE_COLUMNS: &str = "code_hash, card_lookup, registration_id, caller_id, bank_id, \
+     account_id, terminal_id, created_at_ms";
+
+fn merchant_from_row(r: &Row) -> MerchantRow {
+    MerchantRow {
+        caller_id: r.get(0),
+        name: r.get(1),
+        bank_id: r.get(2),
+        account_id: r.get(3),
+        created_at_ms: r.get(4),
+    }
+}
+
+const PAYMENT_COLUMNS: &str = "id, payer_id, payee_id, state, version, next_check_ms, data, \
+     created_at_ms, updated_at_ms";
+
+fn payment_from_row(r: &Row) -> PaymentRow {
+    PaymentRow {
+        id: r.get(0),
+        payer_id: r.get(1),
+        payee_id: r.get(2),
+        state: r.get(3),
+        version: r.get(4),
+        next_check_ms: r.get(5),
+        data: r.get(6),
+        created_at_ms: r.get(7),
+        updated_at_ms: r.get(8),
+    }
+}
+
 fn caller_from_row(row: &Row) -> CallerRow {
     CallerRow {
         id: row.get(0),
@@ -926,21 +970,265 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                "SELECT code_hash, card_lookup, registration_id, caller_id, bank_id, account_id, \
-                 terminal_id, created_at_ms FROM registration_codes WHERE registration_id = $1",
+                &format!("SELECT {CODE_COLUMNS} FROM registration_codes WHERE registration_id = $1"),
                 &[&registration_id],
             )
             .await?;
-        Ok(row.map(|r| CodeRow {
-            code_hash: r.get(0),
-            card_lookup: r.get(1),
-            registration_id: r.get(2),
-            caller_id: r.get(3),
-            bank_id: r.get(4),
-            account_id: r.get(5),
-            terminal_id: r.get(6),
-            created_at_ms: r.get(7),
-        }))
+        Ok(row.as_ref().map(code_from_row))
+    }
+
+    async fn code_by_hash(&self, code_hash: Vec<u8>) -> Result<Option<CodeRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {CODE_COLUMNS} FROM registration_codes WHERE code_hash = $1"),
+                &[&code_hash],
+            )
+            .await?;
+        Ok(row.as_ref().map(code_from_row))
+    }
+
+    async fn codes_of_caller(&self, caller_id: Uuid, limit: u32) -> Result<Vec<CodeRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {CODE_COLUMNS} FROM registration_codes WHERE caller_id = $1 \
+                     ORDER BY created_at_ms DESC LIMIT $2"
+                ),
+                &[&caller_id, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(code_from_row).collect())
+    }
+
+    async fn caller(&self, id: Uuid) -> Result<Option<CallerRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                "SELECT id, kind, name, token_hash, created_at_ms FROM callers WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok(row.as_ref().map(caller_from_row))
+    }
+
+    async fn insert_merchant(&self, row: MerchantRow) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                "INSERT INTO merchants (caller_id, name, bank_id, account_id, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &row.caller_id,
+                    &row.name,
+                    &row.bank_id,
+                    &row.account_id,
+                    &row.created_at_ms,
+                ],
+            )
+            .await
+            .map_err(|e| duplicate(e, "merchant"))?;
+        Ok(())
+    }
+
+    async fn merchant(&self, caller_id: Uuid) -> Result<Option<MerchantRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                "SELECT caller_id, name, bank_id, account_id, created_at_ms FROM merchants \
+                 WHERE caller_id = $1",
+                &[&caller_id],
+            )
+            .await?;
+        Ok(row.as_ref().map(merchant_from_row))
+    }
+
+    async fn merchants(&self, limit: u32) -> Result<Vec<MerchantRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                "SELECT caller_id, name, bank_id, account_id, created_at_ms FROM merchants \
+                 ORDER BY name, caller_id LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(merchant_from_row).collect())
+    }
+
+    async fn insert_payment(&self, row: PaymentRow) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO payments ({PAYMENT_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ),
+                &[
+                    &row.id,
+                    &row.payer_id,
+                    &row.payee_id,
+                    &row.state,
+                    &row.version,
+                    &row.next_check_ms,
+                    &row.data,
+                    &row.created_at_ms,
+                    &row.updated_at_ms,
+                ],
+            )
+            .await
+            .map_err(|e| duplicate(e, "payment"))?;
+        Ok(())
+    }
+
+    async fn update_payment(&self, row: PaymentRow) -> Result<bool> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let changed = client
+            .execute(
+                "UPDATE payments SET state = $2, version = $3::int8, next_check_ms = $4, \
+                 data = $5, updated_at_ms = $6 WHERE id = $1 AND version = $3::int8 - 1",
+                &[
+                    &row.id,
+                    &row.state,
+                    &row.version,
+                    &row.next_check_ms,
+                    &row.data,
+                    &row.updated_at_ms,
+                ],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn payment(&self, id: Uuid) -> Result<Option<PaymentRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        Ok(row.as_ref().map(payment_from_row))
+    }
+
+    async fn payments_of(
+        &self,
+        caller_id: Uuid,
+        before: Option<(i64, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<PaymentRow>> {
+        let (at, id) = before.unwrap_or((i64::MAX, Uuid::max()));
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments \
+                     WHERE (payer_id = $1 OR payee_id = $1) AND (created_at_ms, id) < ($2, $3) \
+                     ORDER BY created_at_ms DESC, id DESC LIMIT $4"
+                ),
+                &[&caller_id, &at, &id, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(payment_from_row).collect())
+    }
+
+    async fn payments_made_by(&self, payer_id: Uuid, limit: u32) -> Result<Vec<PaymentRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE payer_id = $1 \
+                     ORDER BY created_at_ms DESC, id DESC LIMIT $2"
+                ),
+                &[&payer_id, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(payment_from_row).collect())
+    }
+
+    async fn payments_due(&self, now_ms: i64, limit: u32) -> Result<Vec<PaymentRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments \
+                     WHERE next_check_ms IS NOT NULL AND next_check_ms <= $1 \
+                     ORDER BY next_check_ms LIMIT $2"
+                ),
+                &[&now_ms, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(payment_from_row).collect())
+    }
+
+    async fn payments_created(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<(i64, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<PaymentRow>> {
+        let (at, id) = after.unwrap_or((i64::MIN, Uuid::nil()));
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments \
+                     WHERE created_at_ms >= $1 AND created_at_ms < $2 \
+                     AND (created_at_ms, id) > ($3, $4) \
+                     ORDER BY created_at_ms, id LIMIT $5"
+                ),
+                &[&from_ms, &to_ms, &at, &id, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(payment_from_row).collect())
+    }
+
+    async fn insert_notification(&self, row: NotificationRow) -> Result<i64> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let seq = client
+            .query_one(
+                "INSERT INTO notifications (caller_id, data, created_at_ms) VALUES ($1, $2, $3) \
+                 RETURNING seq",
+                &[&row.caller_id, &row.data, &row.created_at_ms],
+            )
+            .await?;
+        Ok(seq.get(0))
+    }
+
+    async fn notifications(
+        &self,
+        caller_id: Uuid,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<NotificationRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                "SELECT seq, caller_id, data, created_at_ms FROM notifications \
+                 WHERE caller_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&caller_id, &after_seq, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| NotificationRow {
+                seq: r.get(0),
+                caller_id: r.get(1),
+                data: r.get(2),
+                created_at_ms: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn purge_notifications(&self, created_before_ms: i64) -> Result<u64> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        Ok(client
+            .execute(
+                "DELETE FROM notifications WHERE created_at_ms < $1",
+                &[&created_before_ms],
+            )
+            .await?)
     }
 
     async fn purge_idempotency(&self, created_before_ms: i64) -> Result<u64> {

@@ -187,6 +187,39 @@ CREATE TABLE registration_codes (
 );
 "#,
     "ALTER TABLE idempotency_records ADD COLUMN claim_token BLOB NOT NULL DEFAULT x''",
+    r#"
+CREATE TABLE merchants (
+    caller_id BLOB PRIMARY KEY,
+    name TEXT NOT NULL,
+    bank_id TEXT NOT NULL,
+    account_id BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE TABLE payments (
+    id BLOB PRIMARY KEY,
+    payer_id BLOB NOT NULL,
+    payee_id BLOB NOT NULL,
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    next_check_ms INTEGER,
+    data BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+CREATE INDEX payments_payer ON payments (payer_id, created_at_ms, id);
+CREATE INDEX payments_payee ON payments (payee_id, created_at_ms, id);
+CREATE INDEX payments_created ON payments (created_at_ms, id);
+CREATE INDEX payments_next_check ON payments (next_check_ms) WHERE next_check_ms IS NOT NULL;
+CREATE TABLE notifications (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    caller_id BLOB NOT NULL,
+    data BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX notifications_caller ON notifications (caller_id, seq);
+CREATE INDEX notifications_created ON notifications (created_at_ms);
+CREATE INDEX registration_codes_caller ON registration_codes (caller_id, created_at_ms);
+"#,
 ];
 
 pub const HUB_POSTGRES: &[&str] = &[
@@ -234,4 +267,37 @@ CREATE TABLE registration_codes (
 );
 "#,
     "ALTER TABLE idempotency_records ADD COLUMN claim_token bytea NOT NULL DEFAULT ''::bytea",
+    r#"
+CREATE TABLE merchants (
+    caller_id uuid PRIMARY KEY,
+    name text NOT NULL,
+    bank_id text NOT NULL,
+    account_id uuid NOT NULL,
+    created_at_ms bigint NOT NULL
+);
+CREATE TABLE payments (
+    id uuid PRIMARY KEY,
+    payer_id uuid NOT NULL,
+    payee_id uuid NOT NULL,
+    state text NOT NULL,
+    version bigint NOT NULL,
+    next_check_ms bigint,
+    data bytea NOT NULL,
+    created_at_ms bigint NOT NULL,
+    updated_at_ms bigint NOT NULL
+);
+CREATE INDEX payments_payer ON payments (payer_id, created_at_ms, id);
+CREATE INDEX payments_payee ON payments (payee_id, created_at_ms, id);
+CREATE INDEX payments_created ON payments (created_at_ms, id);
+CREATE INDEX payments_next_check ON payments (next_check_ms) WHERE next_check_ms IS NOT NULL;
+CREATE TABLE notifications (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    caller_id uuid NOT NULL,
+    data bytea NOT NULL,
+    created_at_ms bigint NOT NULL
+);
+CREATE INDEX notifications_caller ON notifications (caller_id, seq);
+CREATE INDEX notifications_created ON notifications (created_at_ms);
+CREATE INDEX registration_codes_caller ON registration_codes (caller_id, created_at_ms);
+"#,
 ];

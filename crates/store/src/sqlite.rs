@@ -17,7 +17,8 @@ use uuid::Uuid;
 
 use crate::{
     AccountKind, AccountRow, BankStore, BindingRow, CallerRow, CardRow, Claim, CodeConflict,
-    CodeRow, CustomerRow, HubStore, IdempotencyRecord, LedgerTotals, Record, RegistrationRow,
+    CodeRow, CustomerRow, HubStore, IdempotencyRecord, LedgerTotals, MerchantRow, NotificationRow,
+    PaymentRow, Record, RegistrationRow,
     Result, StatementLine, StoreError, schema,
 };
 
@@ -655,6 +656,54 @@ fn registration_from_row(row: &Row<'_>) -> rusqlite::Result<RegistrationRow> {
     })
 }
 
+fn code_from_row(r: &Row<'_>) -> rusqlite::Result<CodeRow> {
+    Ok(CodeRow {
+        code_hash: r.get(0)?,
+        card_lookup: r.get(1)?,
+        registration_id: r.get(2)?,
+        caller_id: r.get(3)?,
+        bank_id: r.get(4)?,
+        account_id: r.get(5)?,
+        terminal_id: r.get(6)?,
+        created_at_ms: r.get(7)?,
+    })
+}
+
+const CODE_COLUMNS: &str = "code_hash, card_lookup, registration_id, caller_id, bank_id, \
+     account_id, terminal_id, created_at_ms";
+
+fn merchant_from_row(r: &Row<'_>) -> rusqlite::Result<MerchantRow> {
+    Ok(MerchantRow {
+        caller_id: r.get(0)?,
+        name: r.get(1)?,
+        bank_id: r.get(2)?,
+        account_id: r.get(3)?,
+        created_at_ms: r.get(4)?,
+    })
+}
+
+const PAYMENT_COLUMNS: &str = "id, payer_id, payee_id, state, version, next_check_ms, data, \
+     created_at_ms, updated_at_ms";
+
+fn payment_from_row(r: &Row<'_>) -> rusqlite::Result<PaymentRow> {
+    Ok(PaymentRow {
+        id: r.get(0)?,
+        payer_id: r.get(1)?,
+        payee_id: r.get(2)?,
+        state: r.get(3)?,
+        version: r.get(4)?,
+        next_check_ms: r.get(5)?,
+        data: r.get(6)?,
+        created_at_ms: r.get(7)?,
+        updated_at_ms: r.get(8)?,
+    })
+}
+
+/// The cursor that comes after every row (newest-first listings start below it).
+fn cursor_or_end(before: Option<(i64, Uuid)>) -> (i64, Uuid) {
+    before.unwrap_or((i64::MAX, Uuid::max()))
+}
+
 fn idempotency_from_row(row: &Row<'_>) -> rusqlite::Result<IdempotencyRecord> {
     let status: Option<i64> = row.get(3)?;
     Ok(IdempotencyRecord {
@@ -913,24 +962,270 @@ impl HubStore for SqliteHub {
     async fn code_of_registration(&self, registration_id: Uuid) -> Result<Option<CodeRow>> {
         self.db
             .read(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT code_hash, card_lookup, registration_id, caller_id, bank_id, \
-                     account_id, terminal_id, created_at_ms FROM registration_codes \
-                     WHERE registration_id = ?1",
-                )?
-                .query_row([registration_id], |r| {
-                    Ok(CodeRow {
-                        code_hash: r.get(0)?,
-                        card_lookup: r.get(1)?,
-                        registration_id: r.get(2)?,
-                        caller_id: r.get(3)?,
-                        bank_id: r.get(4)?,
-                        account_id: r.get(5)?,
-                        terminal_id: r.get(6)?,
-                        created_at_ms: r.get(7)?,
-                    })
-                })
+                Ok(c.prepare_cached(&format!(
+                    "SELECT {CODE_COLUMNS} FROM registration_codes WHERE registration_id = ?1"
+                ))?
+                .query_row([registration_id], code_from_row)
                 .optional()?)
+            })
+            .await
+    }
+
+    async fn code_by_hash(&self, code_hash: Vec<u8>) -> Result<Option<CodeRow>> {
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(&format!(
+                    "SELECT {CODE_COLUMNS} FROM registration_codes WHERE code_hash = ?1"
+                ))?
+                .query_row([code_hash], code_from_row)
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn codes_of_caller(&self, caller_id: Uuid, limit: u32) -> Result<Vec<CodeRow>> {
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {CODE_COLUMNS} FROM registration_codes WHERE caller_id = ?1 \
+                     ORDER BY created_at_ms DESC LIMIT ?2"
+                ))?;
+                let rows = statement.query_map(params![caller_id, limit], code_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn caller(&self, id: Uuid) -> Result<Option<CallerRow>> {
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT id, kind, name, token_hash, created_at_ms FROM callers WHERE id = ?1",
+                )?
+                .query_row([id], caller_from_row)
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn insert_merchant(&self, row: MerchantRow) -> Result<()> {
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO merchants (caller_id, name, bank_id, account_id, created_at_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    row.caller_id,
+                    row.name,
+                    row.bank_id,
+                    row.account_id,
+                    row.created_at_ms
+                ])
+                .map_err(|e| duplicate(e, "merchant"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn merchant(&self, caller_id: Uuid) -> Result<Option<MerchantRow>> {
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT caller_id, name, bank_id, account_id, created_at_ms FROM merchants \
+                     WHERE caller_id = ?1",
+                )?
+                .query_row([caller_id], merchant_from_row)
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn merchants(&self, limit: u32) -> Result<Vec<MerchantRow>> {
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT caller_id, name, bank_id, account_id, created_at_ms FROM merchants \
+                     ORDER BY name, caller_id LIMIT ?1",
+                )?;
+                let rows = statement.query_map([limit], merchant_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn insert_payment(&self, row: PaymentRow) -> Result<()> {
+        self.db
+            .write(move |c| {
+                c.prepare_cached(&format!(
+                    "INSERT INTO payments ({PAYMENT_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ))?
+                .execute(params![
+                    row.id,
+                    row.payer_id,
+                    row.payee_id,
+                    row.state,
+                    row.version,
+                    row.next_check_ms,
+                    row.data,
+                    row.created_at_ms,
+                    row.updated_at_ms
+                ])
+                .map_err(|e| duplicate(e, "payment"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn update_payment(&self, row: PaymentRow) -> Result<bool> {
+        self.db
+            .write(move |c| {
+                let changed = c
+                    .prepare_cached(
+                        "UPDATE payments SET state = ?2, version = ?3, next_check_ms = ?4, \
+                         data = ?5, updated_at_ms = ?6 WHERE id = ?1 AND version = ?3 - 1",
+                    )?
+                    .execute(params![
+                        row.id,
+                        row.state,
+                        row.version,
+                        row.next_check_ms,
+                        row.data,
+                        row.updated_at_ms
+                    ])?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
+    async fn payment(&self, id: Uuid) -> Result<Option<PaymentRow>> {
+        self.db
+            .read(move |c| {
+                Ok(c
+                    .prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = ?1"))?
+                    .query_row([id], payment_from_row)
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn payments_of(
+        &self,
+        caller_id: Uuid,
+        before: Option<(i64, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<PaymentRow>> {
+        let (at, id) = cursor_or_end(before);
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments \
+                     WHERE (payer_id = ?1 OR payee_id = ?1) \
+                     AND (created_at_ms < ?2 OR (created_at_ms = ?2 AND id < ?3)) \
+                     ORDER BY created_at_ms DESC, id DESC LIMIT ?4"
+                ))?;
+                let rows =
+                    statement.query_map(params![caller_id, at, id, limit], payment_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn payments_made_by(&self, payer_id: Uuid, limit: u32) -> Result<Vec<PaymentRow>> {
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE payer_id = ?1 \
+                     ORDER BY created_at_ms DESC, id DESC LIMIT ?2"
+                ))?;
+                let rows = statement.query_map(params![payer_id, limit], payment_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn payments_due(&self, now_ms: i64, limit: u32) -> Result<Vec<PaymentRow>> {
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments \
+                     WHERE next_check_ms IS NOT NULL AND next_check_ms <= ?1 \
+                     ORDER BY next_check_ms LIMIT ?2"
+                ))?;
+                let rows = statement.query_map(params![now_ms, limit], payment_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn payments_created(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<(i64, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<PaymentRow>> {
+        let (at, id) = after.unwrap_or((i64::MIN, Uuid::nil()));
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments \
+                     WHERE created_at_ms >= ?1 AND created_at_ms < ?2 \
+                     AND (created_at_ms > ?3 OR (created_at_ms = ?3 AND id > ?4)) \
+                     ORDER BY created_at_ms, id LIMIT ?5"
+                ))?;
+                let rows = statement
+                    .query_map(params![from_ms, to_ms, at, id, limit], payment_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn insert_notification(&self, row: NotificationRow) -> Result<i64> {
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO notifications (caller_id, data, created_at_ms) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![row.caller_id, row.data, row.created_at_ms])?;
+                Ok(c.last_insert_rowid())
+            })
+            .await
+    }
+
+    async fn notifications(
+        &self,
+        caller_id: Uuid,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<NotificationRow>> {
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT seq, caller_id, data, created_at_ms FROM notifications \
+                     WHERE caller_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                )?;
+                let rows = statement.query_map(params![caller_id, after_seq, limit], |r| {
+                    Ok(NotificationRow {
+                        seq: r.get(0)?,
+                        caller_id: r.get(1)?,
+                        data: r.get(2)?,
+                        created_at_ms: r.get(3)?,
+                    })
+                })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn purge_notifications(&self, created_before_ms: i64) -> Result<u64> {
+        self.db
+            .write(move |c| {
+                Ok(
+                    c.prepare_cached("DELETE FROM notifications WHERE created_at_ms < ?1")?
+                        .execute([created_before_ms])? as u64,
+                )
             })
             .await
     }

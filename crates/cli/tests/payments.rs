@@ -1,0 +1,624 @@
+//! Payments with a registration code (seed 000 claim 9, seed 002), over HTTP with the real hub
+//! and banks, on both stores: verification codes, step-up, the low-value exemption, outcome
+//! codes, refunds, interbank settlement, and concurrency on one account.
+
+#[macro_use]
+mod common;
+
+use common::{Answer, Backend, BankClient, Hub, TestSystem, unique};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    pays_a_merchant_with_a_code_then_repeats_without_one,
+    every_outcome_has_its_code,
+    codes_are_bound_single_use_and_block_after_five_wrong,
+    another_terminal_needs_a_step_up,
+    interbank_payments_refund_and_settle_to_zero,
+    concurrent_payments_spend_exactly_the_balance,
+);
+
+/// A registered wallet: its hub client, code, bound terminal and bank account.
+struct Payer {
+    wallet: Hub,
+    code: String,
+    terminal: String,
+    account: String,
+    document_number: String,
+}
+
+/// A 16-digit card number with `prefix` that passes Luhn.
+fn card_number(prefix: &str) -> String {
+    let mut digits: Vec<u32> = prefix.chars().map(|c| c.to_digit(10).unwrap()).collect();
+    let random = uuid::Uuid::new_v4().as_u128();
+    let mut n = random;
+    while digits.len() < 15 {
+        digits.push((n % 10) as u32);
+        n /= 10;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    digits.push((10 - sum % 10) % 10);
+    digits.iter().map(|d| char::from_digit(*d, 10).unwrap()).collect()
+}
+
+fn letters(n: usize) -> String {
+    uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .take(n)
+        .map(|b| char::from(b'A' + b % 26))
+        .collect()
+}
+
+async fn sign_up(system: &TestSystem, name: &str) -> Hub {
+    let open = Hub::new(&system.running().hub_url, None);
+    let answer = open.post("/v1/wallets", &json!({"name": name}), None).await;
+    assert_eq!(answer.status, 201, "{answer:?}");
+    open.with_token(answer.body["token"].as_str().unwrap())
+}
+
+/// A customer of `bank_id` with a card and `balance`, registered through the hub (the FIG. 4
+/// path) so that the bank has bound its code.
+async fn registered(system: &TestSystem, bank_id: &str, balance: i64) -> Payer {
+    let bank = system.bank(bank_id);
+    let name = format!("{} {}", letters(6), letters(7));
+    let document_number = format!("P{}", &uuid::Uuid::new_v4().as_u128().to_string()[..8]);
+    let customer = bank
+        .post(
+            "/v1/customers",
+            &json!({"full_name": name, "id_document_type": "passport",
+                    "id_document_number": document_number, "birth_date": "1990-01-01"}),
+        )
+        .await;
+    assert_eq!(customer.status, 201, "{customer:?}");
+    let account = bank
+        .post(
+            "/v1/accounts",
+            &json!({"customer_id": customer.body["id"], "currency": "USD"}),
+        )
+        .await;
+    let account = account.body["id"].as_str().unwrap().to_string();
+    let number = card_number(if bank_id == "north" { "4" } else { "52" });
+    let card = bank
+        .post(
+            "/v1/cards",
+            &json!({"account_id": account, "card_number": number, "expiry_month": 12,
+                    "expiry_year": 2031, "holder_name": name}),
+        )
+        .await;
+    assert_eq!(card.status, 201, "{card:?}");
+    if balance > 0 {
+        let funding = bank.funding_account().await;
+        let deposit = bank
+            .transfer(&uuid::Uuid::new_v4().to_string(), &funding, &account, balance)
+            .await;
+        assert_eq!(deposit.status, 201, "{deposit:?}");
+    }
+    let wallet = sign_up(system, &name).await;
+    let terminal = unique("phone-");
+    let started = wallet
+        .post(
+            "/v1/registrations",
+            &json!({"terminal_id": terminal}),
+            Some(&unique("k")),
+        )
+        .await;
+    let id = started.body["id"].as_str().unwrap().to_string();
+    let fields = wallet
+        .post(
+            &format!("/v1/registrations/{id}/fields"),
+            &json!({
+                "identity": {"full_name": name, "document_type": "passport",
+                             "document_number": document_number, "birth_date": "1990-01-01",
+                             "expiry_date": "2031-01-01"},
+                "card": {"card_number": number, "expiry_month": 12, "expiry_year": 2031}
+            }),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(fields.status, 200, "{fields:?}");
+    let confirmed = wallet
+        .post(
+            &format!("/v1/registrations/{id}/confirm"),
+            &json!({}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(confirmed.body["state"], "bound", "{confirmed:?}");
+    Payer {
+        wallet,
+        code: confirmed.body["registration_code"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        terminal,
+        account,
+        document_number,
+    }
+}
+
+/// A merchant with a payout account at `bank_id`: its hub client, id and account.
+async fn merchant(system: &TestSystem, bank_id: &str) -> (Hub, String, String) {
+    let account = system.bank(bank_id).open_account("Corner Cafe").await;
+    let created = system
+        .hub()
+        .post(
+            "/v1/callers",
+            &json!({"kind": "merchant", "name": format!("Cafe {}", letters(4)),
+                    "payout": {"bank_id": bank_id, "account_id": account}}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let client = system
+        .hub()
+        .with_token(created.body["token"].as_str().unwrap());
+    let id = created.body["caller"]["id"].as_str().unwrap().to_string();
+    (client, id, account)
+}
+
+async fn pay(payer: &Payer, payee: &str, amount: i64, key: &str) -> Answer {
+    pay_from(payer, &payer.terminal, payee, amount, key).await
+}
+
+async fn pay_from(payer: &Payer, terminal: &str, payee: &str, amount: i64, key: &str) -> Answer {
+    payer
+        .wallet
+        .post(
+            "/v1/payments",
+            &json!({"registration_code": payer.code, "terminal_id": terminal,
+                    "payee_id": payee, "amount_minor": amount, "currency": "USD"}),
+            Some(key),
+        )
+        .await
+}
+
+/// The newest verification code the wallet's notification stream holds for `payment`.
+async fn code_for(wallet: &Hub, payment: &str) -> String {
+    let mut after = 0;
+    let mut code = None;
+    loop {
+        let page = wallet
+            .get(&format!("/v1/notifications?after={after}"))
+            .await;
+        assert_eq!(page.status, 200, "{page:?}");
+        let items = page.body["items"].as_array().unwrap();
+        for item in items {
+            if item["kind"] == "verification_code" && item["payment_id"] == payment {
+                code = Some(item["verification_code"].as_str().unwrap().to_string());
+            }
+        }
+        if items.is_empty() {
+            return code.expect("a code was sent");
+        }
+        after = page.body["next_after"].as_i64().unwrap();
+    }
+}
+
+async fn verify(payer: &Payer, payment: &str, code: &str, amount: i64, payee: &str) -> Answer {
+    payer
+        .wallet
+        .post(
+            &format!("/v1/payments/{payment}/verify"),
+            &json!({"verification_code": code, "amount_minor": amount, "currency": "USD",
+                    "payee_id": payee}),
+            Some(&unique("k")),
+        )
+        .await
+}
+
+/// Pays with a code: create, read the code from the notifications, verify.
+async fn pay_verified(payer: &Payer, payee: &str, amount: i64) -> Answer {
+    let created = pay(payer, payee, amount, &unique("pay-")).await;
+    assert_eq!(created.status, 202, "{created:?}");
+    let id = created.body["id"].as_str().unwrap();
+    let code = code_for(&payer.wallet, id).await;
+    verify(payer, id, &code, amount, payee).await
+}
+
+async fn balance(system: &TestSystem, bank: &str, account: &str) -> i64 {
+    system.bank(bank).balance(account).await
+}
+
+async fn pays_a_merchant_with_a_code_then_repeats_without_one(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let payer = registered(&system, "north", 10_000).await;
+    let (shop, shop_id, shop_account) = merchant(&system, "north").await;
+
+    // The first payment to a payee needs a code, sent to the wallet's notification stream.
+    let key = unique("pay-");
+    let created = pay(&payer, &shop_id, 1_234, &key).await;
+    assert_eq!(created.status, 202, "{created:?}");
+    assert_eq!(created.body["status"], "requires_verification");
+    assert_eq!(
+        created.body["next_action"]["reason"],
+        "verification_required"
+    );
+    assert_eq!(created.body["next_action"]["tries_left"], 5);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let replay = pay(&payer, &shop_id, 1_234, &key).await;
+    assert_eq!(replay.body["id"], id.as_str(), "a retried request is the same payment");
+    assert_eq!(balance(&system, "north", &payer.account).await, 10_000);
+
+    let code = code_for(&payer.wallet, &id).await;
+    assert_eq!(code.len(), 6);
+    let paid = verify(&payer, &id, &code, 1_234, &shop_id).await;
+    assert_eq!(paid.status, 200, "{paid:?}");
+    assert_eq!(paid.body["status"], "succeeded");
+    assert_eq!(paid.body["interbank"], false);
+    assert_eq!(balance(&system, "north", &payer.account).await, 8_766);
+    assert_eq!(balance(&system, "north", &shop_account).await, 1_234);
+
+    // A small repeat payment to a known payee goes straight through (low-value exemption).
+    let again = pay(&payer, &shop_id, 500, &unique("pay-")).await;
+    assert_eq!(again.status, 201, "{again:?}");
+    assert_eq!(again.body["exempted"], true);
+    assert_eq!(balance(&system, "north", &payer.account).await, 8_266);
+    // A larger one needs a code again.
+    let large = pay(&payer, &shop_id, 3_001, &unique("pay-")).await;
+    assert_eq!(large.status, 202, "{large:?}");
+
+    // Records: both sides see the payment; the payee guide offers the shop with its last amount.
+    let history = payer.wallet.get("/v1/payments").await;
+    assert_eq!(history.body["items"].as_array().unwrap().len(), 3);
+    let payees = payer.wallet.get("/v1/payees").await;
+    assert_eq!(payees.body[0]["id"], shop_id.as_str());
+    assert_eq!(payees.body[0]["last_amount_minor"], 500);
+    assert_eq!(payees.body[0]["payments"], 2);
+    let seen = shop.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(seen.body["status"], "succeeded");
+    let received = shop.get("/v1/notifications").await;
+    let kinds: Vec<&str> = received.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["payment_received", "payment_received"]);
+    // Nobody else sees it.
+    let stranger = sign_up(&system, "Stranger").await;
+    let hidden = stranger.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(hidden.code(), "payment_not_found");
+
+    // The hub's records survive a restart.
+    let mut system = system;
+    system.restart().await;
+    let wallet = Hub {
+        url: system.running().hub_url.clone(),
+        ..payer.wallet.clone()
+    };
+    let after = wallet.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(after.body["status"], "succeeded", "{after:?}");
+    system.stop().await;
+}
+
+async fn every_outcome_has_its_code(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let payer = registered(&system, "north", 1_000).await;
+    let other = payer_without_balance(&system).await;
+    let (shop, shop_id, _) = merchant(&system, "north").await;
+    let send = |body: Value| {
+        let wallet = payer.wallet.clone();
+        async move {
+            wallet
+                .post("/v1/payments", &body, Some(&unique("k")))
+                .await
+        }
+    };
+    let base = json!({"registration_code": payer.code, "terminal_id": payer.terminal,
+                      "payee_id": shop_id, "amount_minor": 100, "currency": "USD"});
+    let with = |key: &str, value: Value| {
+        let mut body = base.clone();
+        body[key] = value;
+        body
+    };
+    let cases = [
+        (with("registration_code", json!("0000000000")), 404, "registration_code_unknown"),
+        (with("registration_code", json!(other.code)), 404, "registration_code_unknown"),
+        (with("payee_id", json!(uuid::Uuid::new_v4())), 422, "payee_unknown"),
+        (with("amount_minor", json!(-5)), 422, "amount_not_positive"),
+        (with("amount_minor", json!(1.5)), 422, "amount_invalid"),
+        (with("currency", json!("XYZ")), 422, "currency_unknown"),
+        (with("terminal_id", json!("")), 422, "request_invalid"),
+        (with("id_number", json!("WRONG123")), 422, "identity_check_failed"),
+    ];
+    for (body, status, code) in cases {
+        let answer = send(body.clone()).await;
+        assert_eq!((answer.status, answer.code()), (status, code), "{body} → {answer:?}");
+    }
+    let payee_self = send(with("payee_id", json!(payer_id(&payer).await))).await;
+    assert_eq!(payee_self.code(), "payee_is_payer");
+    let forbidden = shop
+        .post("/v1/payments", &base, Some(&unique("k")))
+        .await;
+    assert_eq!(forbidden.code(), "forbidden");
+    let unkeyed = payer.wallet.post("/v1/payments", &base, None).await;
+    assert_eq!(unkeyed.code(), "idempotency_key_missing");
+    let malformed = payer
+        .wallet
+        .request("POST", "/v1/payments", Some(b"{\"amount_minor\":"), Some("k1"))
+        .await;
+    assert_eq!(malformed.status, 400, "{malformed:?}");
+
+    // The right ID number passes; more than the balance fails at the bank with its code.
+    let checked = with("id_number", json!(payer.document_number.to_lowercase()));
+    let ok = send(checked).await;
+    assert_eq!(ok.status, 202, "{ok:?}");
+    let id = ok.body["id"].as_str().unwrap();
+    let code = code_for(&payer.wallet, id).await;
+    assert_eq!(verify(&payer, id, &code, 100, &shop_id).await.status, 200);
+    let broke = pay_verified(&payer, &shop_id, 5_000).await;
+    assert_eq!(broke.code(), "insufficient_funds", "{broke:?}");
+    assert_eq!(broke.body["details"]["payment"]["status"], "failed");
+    let failed_id = broke.body["details"]["payment"]["id"].as_str().unwrap();
+    let status = payer.wallet.get(&format!("/v1/payments/{failed_id}")).await;
+    assert_eq!(status.body["failure_code"], "insufficient_funds");
+    assert_eq!(balance(&system, "north", &payer.account).await, 900);
+    let notes = payer.wallet.get("/v1/notifications").await;
+    assert!(
+        notes.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "payment_failed"),
+        "{notes:?}"
+    );
+    system.stop().await;
+}
+
+async fn payer_without_balance(system: &TestSystem) -> Payer {
+    registered(system, "north", 0).await
+}
+
+async fn payer_id(payer: &Payer) -> String {
+    let me = payer.wallet.get("/v1/me").await;
+    me.body["id"].as_str().unwrap().to_string()
+}
+
+async fn codes_are_bound_single_use_and_block_after_five_wrong(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let payer = registered(&system, "north", 10_000).await;
+    let (_, shop_id, _) = merchant(&system, "north").await;
+    let (_, other_shop, _) = merchant(&system, "north").await;
+
+    let created = pay(&payer, &shop_id, 2_000, &unique("pay-")).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let code = code_for(&payer.wallet, &id).await;
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    // The right code for another amount or payee fails, and so does a wrong code: one answer.
+    for (code, amount, payee) in [
+        (code.as_str(), 2_500, shop_id.as_str()),
+        (code.as_str(), 2_000, other_shop.as_str()),
+        (wrong, 2_000, shop_id.as_str()),
+    ] {
+        let answer = verify(&payer, &id, code, amount, payee).await;
+        assert_eq!(answer.code(), "verification_failed", "{answer:?}");
+        assert!(!answer.body["message"].as_str().unwrap().contains("amount"));
+    }
+    let status = payer.wallet.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(status.body["next_action"]["tries_left"], 2);
+    // A new code cannot be asked for at once.
+    let resend = payer
+        .wallet
+        .post(&format!("/v1/payments/{id}/resend"), &json!({}), Some(&unique("k")))
+        .await;
+    assert_eq!(resend.code(), "verification_resend_limited", "{resend:?}");
+    let paid = verify(&payer, &id, &code, 2_000, &shop_id).await;
+    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
+    let reused = verify(&payer, &id, &code, 2_000, &shop_id).await;
+    assert_eq!(reused.code(), "verification_failed", "a code works once");
+    assert_eq!(balance(&system, "north", &payer.account).await, 8_000);
+
+    // Five wrong codes block the payment; then even the right one is refused.
+    let created = pay(&payer, &shop_id, 4_000, &unique("pay-")).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let code = code_for(&payer.wallet, &id).await;
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    for attempt in 1..=5 {
+        let answer = verify(&payer, &id, wrong, 4_000, &shop_id).await;
+        let expect = if attempt < 5 {
+            "verification_failed"
+        } else {
+            "verification_blocked"
+        };
+        assert_eq!(answer.code(), expect, "attempt {attempt}: {answer:?}");
+    }
+    let blocked = verify(&payer, &id, &code, 4_000, &shop_id).await;
+    assert_eq!(blocked.code(), "verification_blocked");
+    let status = payer.wallet.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(status.body["status"], "blocked");
+    assert_eq!(balance(&system, "north", &payer.account).await, 8_000);
+    system.stop().await;
+}
+
+async fn another_terminal_needs_a_step_up(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let payer = registered(&system, "north", 10_000).await;
+    let (_, shop_id, _) = merchant(&system, "north").await;
+    assert_eq!(pay_verified(&payer, &shop_id, 100).await.status, 200);
+    // A known payee and a small amount, but from another phone: a code to the bound terminal.
+    let created = pay_from(&payer, "new-phone", &shop_id, 100, &unique("pay-")).await;
+    assert_eq!(created.status, 202, "{created:?}");
+    assert_eq!(created.body["next_action"]["reason"], "step_up_required");
+    let id = created.body["id"].as_str().unwrap();
+    let code = code_for(&payer.wallet, id).await;
+    let paid = verify(&payer, id, &code, 100, &shop_id).await;
+    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
+    assert_eq!(balance(&system, "north", &payer.account).await, 9_800);
+    // The bank itself refuses another terminal unless the hub attests the step-up.
+    let direct = system
+        .bank("north")
+        .post(
+            "/v1/payments",
+            &json!({"transfer_id": uuid::Uuid::new_v4(), "registration_code": payer.code,
+                    "terminal_id": "new-phone", "amount_minor": 1, "currency": "USD"}),
+        )
+        .await;
+    assert_eq!(direct.code(), "terminal_mismatch", "{direct:?}");
+    system.stop().await;
+}
+
+async fn interbank_payments_refund_and_settle_to_zero(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let payer = registered(&system, "north", 10_000).await;
+    let friend = registered(&system, "south", 0).await;
+    let (shop, shop_id, shop_account) = merchant(&system, "south").await;
+
+    let paid = pay_verified(&payer, &shop_id, 5_000).await;
+    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
+    assert_eq!(paid.body["interbank"], true);
+    let id = paid.body["id"].as_str().unwrap().to_string();
+    assert_eq!(balance(&system, "north", &payer.account).await, 5_000);
+    assert_eq!(balance(&system, "south", &shop_account).await, 5_000);
+
+    // Partial refunds, never above the payment; only the payee refunds.
+    let refund = |amount: Option<i64>| {
+        let shop = shop.clone();
+        let id = id.clone();
+        async move {
+            let body = match amount {
+                Some(a) => json!({"amount_minor": a}),
+                None => json!({}),
+            };
+            shop.post(&format!("/v1/payments/{id}/refunds"), &body, Some(&unique("r")))
+                .await
+        }
+    };
+    let first = refund(Some(2_000)).await;
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(first.body["refunded_minor"], 2_000);
+    let too_much = refund(Some(3_001)).await;
+    assert_eq!(too_much.code(), "refund_exceeds_payment");
+    let not_payee = payer
+        .wallet
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            &json!({}),
+            Some(&unique("r")),
+        )
+        .await;
+    assert_eq!(not_payee.code(), "forbidden");
+    assert_eq!(balance(&system, "north", &payer.account).await, 7_000);
+
+    // A wallet pays another wallet at the other bank.
+    let friend_id = payer_id(&friend).await;
+    let p2p = pay_verified(&payer, &friend_id, 1_500).await;
+    assert_eq!(p2p.body["status"], "succeeded", "{p2p:?}");
+    assert_eq!(balance(&system, "south", &friend.account).await, 1_500);
+
+    // Settlement: north paid out 5,000 + 1,500 and got 2,000 back; the books agree.
+    let today = scanpay_proto::bank::rfc3339(scanpay_http::now_ms())[..10].to_string();
+    let report = system
+        .hub()
+        .get(&format!("/v1/settlement?date={today}"))
+        .await;
+    assert_eq!(report.status, 200, "{report:?}");
+    assert_eq!(report.body["net_total_minor"], 0);
+    assert_eq!(report.body["reconciled"], true, "{report:?}");
+    let position = |bank: &str| {
+        report.body["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["bank_id"] == bank)
+            .unwrap()["net_minor"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(position("north"), 4_500);
+    assert_eq!(position("south"), -4_500);
+
+    // The rest of the refund, without an amount: all that is left.
+    let rest = refund(None).await;
+    assert_eq!(rest.status, 201, "{rest:?}");
+    assert_eq!(rest.body["refundable_minor"], 0);
+    assert_eq!(balance(&system, "north", &payer.account).await, 8_500);
+    assert_eq!(refund(Some(1)).await.code(), "refund_exceeds_payment");
+    let wallet_report = payer
+        .wallet
+        .get(&format!("/v1/settlement?date={today}"))
+        .await;
+    assert_eq!(wallet_report.code(), "forbidden");
+    system.stop().await;
+}
+
+async fn concurrent_payments_spend_exactly_the_balance(backend: Backend) {
+    const PAYMENTS: usize = 1_000;
+    let system = TestSystem::start(backend).await;
+    let payer = registered(&system, "north", 2_000).await;
+    let (_, shop_id, shop_account) = merchant(&system, "north").await;
+    let payer = std::sync::Arc::new(payer);
+
+    // Each payment is a first one to a payee with nothing paid yet: all need a code.
+    let mut tasks = Vec::new();
+    for _ in 0..PAYMENTS {
+        let payer = payer.clone();
+        let shop_id = shop_id.clone();
+        tasks.push(tokio::spawn(async move {
+            let created = pay(&payer, &shop_id, 7, &unique("pay-")).await;
+            assert_eq!(created.status, 202, "{created:?}");
+            created.body["id"].as_str().unwrap().to_string()
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap());
+    }
+    let mut codes = std::collections::HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = payer
+            .wallet
+            .get(&format!("/v1/notifications?after={after}"))
+            .await;
+        let items = page.body["items"].as_array().unwrap().clone();
+        if items.is_empty() {
+            break;
+        }
+        for item in items {
+            if item["kind"] == "verification_code" {
+                codes.insert(
+                    item["payment_id"].as_str().unwrap().to_string(),
+                    item["verification_code"].as_str().unwrap().to_string(),
+                );
+            }
+        }
+        after = page.body["next_after"].as_i64().unwrap();
+    }
+    let mut tasks = Vec::new();
+    for id in ids {
+        let payer = payer.clone();
+        let shop_id = shop_id.clone();
+        let code = codes[&id].clone();
+        tasks.push(tokio::spawn(async move {
+            verify(&payer, &id, &code, 7, &shop_id).await
+        }));
+    }
+    let (mut paid, mut refused) = (0, 0);
+    for task in tasks {
+        let answer = task.await.unwrap();
+        match (answer.status, answer.code()) {
+            (200, _) => paid += 1,
+            (_, "insufficient_funds") => refused += 1,
+            other => panic!("unexpected {other:?}: {answer:?}"),
+        }
+    }
+    assert_eq!((paid, refused), (285, PAYMENTS - 285));
+    assert_eq!(balance(&system, "north", &payer.account).await, 5);
+    assert_eq!(balance(&system, "north", &shop_account).await, 1_995);
+    let bank: BankClient = system.bank("north");
+    let totals = bank.totals().await;
+    assert_eq!(totals["debits_posted_minor"], totals["credits_posted_minor"]);
+    system.stop().await;
+}

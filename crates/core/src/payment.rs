@@ -1,0 +1,708 @@
+//! A payment with a registration code (seed 000 claim 9, seed 002): its states, its legs at the
+//! banks, its verification code and its refunds.
+//!
+//! ```text
+//! requires_verification ──code ok──▶ processing ──payer's bank debited (+ payee's bank credited)──▶ succeeded
+//!        │  5 wrong codes ─▶ blocked          │ the bank refused ─▶ failed (insufficient_funds, …)
+//!        └─ never verified ─▶ expired         └ no answer: stays processing; the hub asks again
+//! succeeded ─▶ refunds (each: processing ─▶ succeeded | failed), never above what was paid
+//! ```
+//!
+//! A payment moves money through *legs*: ledger transfers at banks, each with an id chosen when
+//! the payment is made, so asking a bank again is always safe (the bank's ledger answers a known
+//! id with its original outcome). A payment between customers of one bank has one leg (payer →
+//! payee); between two banks it has two (payer → payer bank's clearing account, then payee bank's
+//! clearing account → payee). A leg whose answer did not arrive stays `pending` and the hub asks
+//! again until it has one: a payment is debited exactly once or not at all.
+//!
+//! Like the registration session, a payment changes only through its methods here, which take
+//! `now_ms` and the results of the hub's I/O; the hub saves it with optimistic locking.
+//!
+//! Deliberately not here: the code's MAC (the hub holds the key), how banks are asked.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Wrong verification codes before the payment is blocked.
+pub const VERIFICATION_TRIES_MAX: u32 = 5;
+/// Codes sent for one payment, the first included.
+pub const VERIFICATION_SENDS_MAX: u32 = 3;
+/// A code may be sent again only this long after the previous one.
+pub const VERIFICATION_RESEND_INTERVAL_MS: i64 = 30_000;
+/// A payment not verified within this long expires.
+pub const VERIFICATION_WINDOW_MS: i64 = 15 * 60 * 1000;
+/// Refunds of one payment, at most (failed ones included).
+pub const REFUNDS_MAX: usize = 50;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    RequiresVerification,
+    Processing,
+    Succeeded,
+    Failed,
+    Blocked,
+    Expired,
+}
+
+impl State {
+    pub fn code(self) -> &'static str {
+        match self {
+            State::RequiresVerification => "requires_verification",
+            State::Processing => "processing",
+            State::Succeeded => "succeeded",
+            State::Failed => "failed",
+            State::Blocked => "blocked",
+            State::Expired => "expired",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            State::Succeeded | State::Failed | State::Blocked | State::Expired
+        )
+    }
+}
+
+/// Who pays or is paid: a hub caller with an account at a bank.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Party {
+    pub caller_id: Uuid,
+    /// `wallet` or `merchant`.
+    pub kind: String,
+    pub name: String,
+    pub bank_id: String,
+    pub account_id: Uuid,
+}
+
+/// What a leg's bank said.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "code")]
+pub enum LegState {
+    /// Not asked yet, or asked without an answer.
+    Pending,
+    Done,
+    /// The bank refused, with its code (`insufficient_funds`, `terminal_mismatch`, …).
+    Refused(String),
+}
+
+/// One ledger transfer at one bank.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leg {
+    pub transfer_id: Uuid,
+    pub bank_id: String,
+    pub state: LegState,
+}
+
+impl Leg {
+    pub fn new(transfer_id: Uuid, bank_id: &str) -> Leg {
+        Leg {
+            transfer_id,
+            bank_id: bank_id.to_string(),
+            state: LegState::Pending,
+        }
+    }
+}
+
+/// Why a verification code was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The payment needs the user's confirmation (seed 002).
+    Verification,
+    /// The request came from a terminal other than the bound one (seed 000, claim 9).
+    StepUp,
+}
+
+impl Reason {
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Verification => "verification_required",
+            Reason::StepUp => "step_up_required",
+        }
+    }
+}
+
+/// The verification code of a payment, as a MAC over the code, the payment, its amount and
+/// payee (the hub computes it): a code is good for this payment as it was when the code was sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub reason: Reason,
+    /// Hex MAC of the current code; empty until a code was sent.
+    pub code_mac: String,
+    pub code_expires_at_ms: i64,
+    pub wrong_tries: u32,
+    pub sends: u32,
+    pub last_sent_at_ms: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundState {
+    Processing,
+    Succeeded,
+    Failed,
+}
+
+impl RefundState {
+    pub fn code(self) -> &'static str {
+        match self {
+            RefundState::Processing => "processing",
+            RefundState::Succeeded => "succeeded",
+            RefundState::Failed => "failed",
+        }
+    }
+}
+
+/// Money back from payee to payer. The first leg debits the payee; between banks a second leg
+/// credits the payer from the payer bank's clearing account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub id: Uuid,
+    pub amount_minor: i64,
+    pub state: RefundState,
+    pub failure_code: Option<String>,
+    pub debit: Leg,
+    pub credit: Option<Leg>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub id: Uuid,
+    pub payer: Party,
+    pub payee: Party,
+    pub amount_minor: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// The terminal the payment was requested from.
+    pub terminal_id: String,
+    pub reference: Option<String>,
+    pub state: State,
+    /// Why it failed, was blocked or expired.
+    pub failure_code: Option<String>,
+    pub verification: Option<Verification>,
+    /// Without a verification code, under the low-value exemption.
+    pub exempted: bool,
+    /// Debits the payer (at the payer's bank).
+    pub debit: Leg,
+    /// Credits the payee at the payee's bank; only between two banks.
+    pub credit: Option<Leg>,
+    pub refunds: Vec<Refund>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// Why a step was refused. Stable codes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentError {
+    /// The code was wrong, expired, used, or the amount or payee differ. One answer for all, so
+    /// that an attacker learns nothing about which part was wrong.
+    #[error("the verification failed")]
+    VerificationFailed,
+    /// The last of the allowed wrong codes: the payment is blocked.
+    #[error("too many wrong codes: the payment is blocked")]
+    VerificationBlocked,
+    #[error("a new code can be sent only after a while, and only a few times")]
+    ResendLimited,
+    #[error("the payment is {0}, not waiting for this step")]
+    NotAllowed(&'static str),
+    #[error("the refund is above what is left to refund")]
+    RefundTooLarge,
+    #[error("the payment has too many refunds")]
+    RefundsExhausted,
+}
+
+impl PaymentError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            PaymentError::VerificationFailed => "verification_failed",
+            PaymentError::VerificationBlocked => "verification_blocked",
+            PaymentError::ResendLimited => "verification_resend_limited",
+            PaymentError::NotAllowed(_) => "payment_state_invalid",
+            PaymentError::RefundTooLarge => "refund_exceeds_payment",
+            PaymentError::RefundsExhausted => "refunds_exhausted",
+        }
+    }
+}
+
+/// The hub's rules for when a payment needs a code; configurable per deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// A request from another terminal than the bound one: `true` asks for a code sent to the
+    /// bound terminal (step-up), `false` refuses it (`terminal_mismatch`).
+    pub step_up_other_terminal: bool,
+    /// A repeat payment to a known payee up to this much needs no code…
+    pub exemption_single_max_minor: i64,
+    /// …while the exempted payments since the last verified one stay within this sum…
+    pub exemption_cumulative_max_minor: i64,
+    /// …and this count (PSD2 RTS art. 16: €30, €100 or 5 in a row).
+    pub exemption_count_max: u32,
+    /// How long a sent code is good for.
+    pub code_lifetime_ms: i64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            step_up_other_terminal: true,
+            exemption_single_max_minor: 3_000,
+            exemption_cumulative_max_minor: 10_000,
+            exemption_count_max: 5,
+            code_lifetime_ms: 5 * 60 * 1000,
+        }
+    }
+}
+
+/// An earlier payment of the same payer, as the exemption rule sees it (newest first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Earlier {
+    pub payee: Uuid,
+    pub amount_minor: i64,
+    pub state: State,
+    pub exempted: bool,
+}
+
+/// Whether a new payment needs a code, and why; `None`: it may go straight to the bank.
+///
+/// A code is needed for a payment from another terminal (step-up), for the first payment to a
+/// payee, above the single-payment limit, and when the exempted payments since the last verified
+/// one would pass the cumulative limits. `earlier` is the payer's history, newest first.
+pub fn code_needed(
+    policy: &Policy,
+    same_terminal: bool,
+    payee: Uuid,
+    amount_minor: i64,
+    earlier: &[Earlier],
+) -> Option<Reason> {
+    if !same_terminal {
+        return Some(Reason::StepUp);
+    }
+    let known_payee = earlier
+        .iter()
+        .any(|e| e.payee == payee && e.state == State::Succeeded);
+    if !known_payee || amount_minor > policy.exemption_single_max_minor {
+        return Some(Reason::Verification);
+    }
+    let mut count = 0u32;
+    let mut sum = 0i64;
+    // Payments that never moved money (failed, blocked, expired) neither count nor reset.
+    for e in earlier.iter().filter(|e| e.state == State::Succeeded) {
+        if !e.exempted {
+            break;
+        }
+        count += 1;
+        sum = sum.saturating_add(e.amount_minor);
+    }
+    if count + 1 > policy.exemption_count_max
+        || sum.saturating_add(amount_minor) > policy.exemption_cumulative_max_minor
+    {
+        return Some(Reason::Verification);
+    }
+    None
+}
+
+impl Payment {
+    /// A new payment; it waits for a code when `reason` is given, else it is processing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: Uuid,
+        payer: Party,
+        payee: Party,
+        amount_minor: i64,
+        currency: &str,
+        terminal_id: &str,
+        reference: Option<String>,
+        reason: Option<Reason>,
+        leg_ids: (Uuid, Uuid),
+        now_ms: i64,
+    ) -> Payment {
+        let interbank = payer.bank_id != payee.bank_id;
+        let debit = Leg::new(leg_ids.0, &payer.bank_id);
+        let credit = interbank.then(|| Leg::new(leg_ids.1, &payee.bank_id));
+        Payment {
+            id,
+            amount_minor,
+            currency: currency.to_string(),
+            terminal_id: terminal_id.to_string(),
+            reference,
+            state: if reason.is_some() {
+                State::RequiresVerification
+            } else {
+                State::Processing
+            },
+            failure_code: None,
+            verification: reason.map(|reason| Verification {
+                reason,
+                code_mac: String::new(),
+                code_expires_at_ms: 0,
+                wrong_tries: 0,
+                sends: 0,
+                last_sent_at_ms: 0,
+            }),
+            exempted: reason.is_none(),
+            debit,
+            credit,
+            payer,
+            payee,
+            refunds: Vec::new(),
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+        }
+    }
+
+    pub fn is_interbank(&self) -> bool {
+        self.credit.is_some()
+    }
+
+    /// Expires a payment whose verification window passed; true when it changed.
+    pub fn expire(&mut self, now_ms: i64) -> bool {
+        if self.state == State::RequiresVerification
+            && now_ms >= self.created_at_ms + VERIFICATION_WINDOW_MS
+        {
+            self.state = State::Expired;
+            self.failure_code = Some("payment_expired".to_string());
+            self.updated_at_ms = now_ms;
+            return true;
+        }
+        false
+    }
+
+    /// May a (new) code be sent now? The first send is always allowed.
+    pub fn may_send_code(&self, now_ms: i64) -> Result<(), PaymentError> {
+        if self.state != State::RequiresVerification {
+            return Err(PaymentError::NotAllowed(self.state.code()));
+        }
+        let v = self.verification.as_ref().expect("awaiting a code");
+        if v.sends == 0 {
+            return Ok(());
+        }
+        if v.sends >= VERIFICATION_SENDS_MAX
+            || now_ms < v.last_sent_at_ms + VERIFICATION_RESEND_INTERVAL_MS
+        {
+            return Err(PaymentError::ResendLimited);
+        }
+        Ok(())
+    }
+
+    /// Records that a code with MAC `code_mac` was sent; it replaces any earlier code.
+    pub fn code_sent(
+        &mut self,
+        code_mac: String,
+        policy: &Policy,
+        now_ms: i64,
+    ) -> Result<(), PaymentError> {
+        self.may_send_code(now_ms)?;
+        let v = self.verification.as_mut().expect("awaiting a code");
+        v.code_mac = code_mac;
+        v.code_expires_at_ms = now_ms + policy.code_lifetime_ms;
+        v.sends += 1;
+        v.last_sent_at_ms = now_ms;
+        self.updated_at_ms = now_ms;
+        Ok(())
+    }
+
+    /// Checks a code: `mac_matches` says whether the MAC of what the wallet sent (the code, the
+    /// amount and payee it confirms) equals the stored one. A good code moves the payment to
+    /// processing; a wrong one counts, and the last allowed wrong one blocks the payment.
+    pub fn check_code(&mut self, mac_matches: bool, now_ms: i64) -> Result<(), PaymentError> {
+        if self.state != State::RequiresVerification {
+            // A used code, or a payment that ended: the same answer as a wrong code.
+            return Err(match self.state {
+                State::Blocked => PaymentError::VerificationBlocked,
+                _ => PaymentError::VerificationFailed,
+            });
+        }
+        let v = self.verification.as_mut().expect("awaiting a code");
+        let good = mac_matches && !v.code_mac.is_empty() && now_ms < v.code_expires_at_ms;
+        self.updated_at_ms = now_ms;
+        if good {
+            v.code_mac.clear();
+            self.state = State::Processing;
+            return Ok(());
+        }
+        v.wrong_tries += 1;
+        if v.wrong_tries >= VERIFICATION_TRIES_MAX {
+            v.code_mac.clear();
+            self.state = State::Blocked;
+            self.failure_code = Some("verification_blocked".to_string());
+            return Err(PaymentError::VerificationBlocked);
+        }
+        Err(PaymentError::VerificationFailed)
+    }
+
+    /// The payer's bank answered the debit leg.
+    pub fn debit_answered(&mut self, result: Result<(), String>, now_ms: i64) {
+        if self.state != State::Processing || self.debit.state != LegState::Pending {
+            return;
+        }
+        self.updated_at_ms = now_ms;
+        match result {
+            Ok(()) => {
+                self.debit.state = LegState::Done;
+                if self.credit.is_none() {
+                    self.state = State::Succeeded;
+                }
+            }
+            Err(code) => {
+                self.debit.state = LegState::Refused(code.clone());
+                self.state = State::Failed;
+                self.failure_code = Some(code);
+            }
+        }
+    }
+
+    /// The payee's bank credited the payee from its clearing account (between banks). A clearing
+    /// credit is not refused by a working bank; a refusal is kept on the leg for an operator.
+    pub fn credit_answered(&mut self, result: Result<(), String>, now_ms: i64) {
+        let Some(credit) = self.credit.as_mut() else {
+            return;
+        };
+        if self.state != State::Processing
+            || self.debit.state != LegState::Done
+            || credit.state != LegState::Pending
+        {
+            return;
+        }
+        self.updated_at_ms = now_ms;
+        match result {
+            Ok(()) => {
+                credit.state = LegState::Done;
+                self.state = State::Succeeded;
+            }
+            Err(code) => credit.state = LegState::Refused(code),
+        }
+    }
+
+    /// What is left to refund: paid, less refunds that succeeded or are under way.
+    pub fn refundable_minor(&self) -> i64 {
+        if self.state != State::Succeeded {
+            return 0;
+        }
+        let taken: i64 = self
+            .refunds
+            .iter()
+            .filter(|r| r.state != RefundState::Failed)
+            .map(|r| r.amount_minor)
+            .sum();
+        self.amount_minor - taken
+    }
+
+    /// Reserves a refund of `amount_minor` (checked against what is left); its legs are asked next.
+    pub fn request_refund(
+        &mut self,
+        id: Uuid,
+        amount_minor: i64,
+        leg_ids: (Uuid, Uuid),
+        now_ms: i64,
+    ) -> Result<&Refund, PaymentError> {
+        if let Some(index) = self.refunds.iter().position(|r| r.id == id) {
+            return Ok(&self.refunds[index]);
+        }
+        if self.state != State::Succeeded {
+            return Err(PaymentError::NotAllowed(self.state.code()));
+        }
+        if self.refunds.len() >= REFUNDS_MAX {
+            return Err(PaymentError::RefundsExhausted);
+        }
+        if amount_minor <= 0 || amount_minor > self.refundable_minor() {
+            return Err(PaymentError::RefundTooLarge);
+        }
+        let interbank = self.is_interbank();
+        self.refunds.push(Refund {
+            id,
+            amount_minor,
+            state: RefundState::Processing,
+            failure_code: None,
+            debit: Leg::new(leg_ids.0, &self.payee.bank_id),
+            credit: interbank.then(|| Leg::new(leg_ids.1, &self.payer.bank_id)),
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+        });
+        self.updated_at_ms = now_ms;
+        Ok(self.refunds.last().expect("just pushed"))
+    }
+
+    /// The payee's bank answered a refund's debit leg.
+    pub fn refund_debit_answered(&mut self, id: Uuid, result: Result<(), String>, now_ms: i64) {
+        let Some(refund) = self.refunds.iter_mut().find(|r| r.id == id) else {
+            return;
+        };
+        if refund.state != RefundState::Processing || refund.debit.state != LegState::Pending {
+            return;
+        }
+        refund.updated_at_ms = now_ms;
+        self.updated_at_ms = now_ms;
+        match result {
+            Ok(()) => {
+                refund.debit.state = LegState::Done;
+                if refund.credit.is_none() {
+                    refund.state = RefundState::Succeeded;
+                }
+            }
+            Err(code) => {
+                refund.debit.state = LegState::Refused(code.clone());
+                refund.state = RefundState::Failed;
+                refund.failure_code = Some(code);
+            }
+        }
+    }
+
+    /// The payer's bank credited the payer from its clearing account (between banks).
+    pub fn refund_credit_answered(&mut self, id: Uuid, result: Result<(), String>, now_ms: i64) {
+        let Some(refund) = self.refunds.iter_mut().find(|r| r.id == id) else {
+            return;
+        };
+        let Some(credit) = refund.credit.as_mut() else {
+            return;
+        };
+        if refund.state != RefundState::Processing
+            || refund.debit.state != LegState::Done
+            || credit.state != LegState::Pending
+        {
+            return;
+        }
+        refund.updated_at_ms = now_ms;
+        self.updated_at_ms = now_ms;
+        match result {
+            Ok(()) => {
+                credit.state = LegState::Done;
+                refund.state = RefundState::Succeeded;
+            }
+            Err(code) => credit.state = LegState::Refused(code),
+        }
+    }
+
+    /// Legs whose bank has not answered yet: the hub (re)asks these, in this order.
+    pub fn pending_work(&self) -> Vec<Work> {
+        let mut work = Vec::new();
+        if self.state == State::Processing {
+            if self.debit.state == LegState::Pending {
+                work.push(Work::Debit);
+            } else if self
+                .credit
+                .as_ref()
+                .is_some_and(|c| c.state == LegState::Pending)
+            {
+                work.push(Work::Credit);
+            }
+        }
+        for refund in self
+            .refunds
+            .iter()
+            .filter(|r| r.state == RefundState::Processing)
+        {
+            if refund.debit.state == LegState::Pending {
+                work.push(Work::RefundDebit(refund.id));
+            } else if refund
+                .credit
+                .as_ref()
+                .is_some_and(|c| c.state == LegState::Pending)
+            {
+                work.push(Work::RefundCredit(refund.id));
+            }
+        }
+        work
+    }
+
+    /// True while the hub still owes this payment an answer from a bank.
+    pub fn needs_work(&self) -> bool {
+        !self.pending_work().is_empty()
+    }
+}
+
+/// A leg to ask a bank for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    Debit,
+    Credit,
+    RefundDebit(Uuid),
+    RefundCredit(Uuid),
+}
+
+/// One bank's net position in one currency from interbank payments and refunds: positive means
+/// it owes the other banks (its customers paid out more than they received).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetPosition {
+    pub bank_id: String,
+    pub currency: String,
+    pub paid_out_minor: i64,
+    pub received_minor: i64,
+}
+
+impl NetPosition {
+    pub fn net_minor(&self) -> i64 {
+        self.paid_out_minor - self.received_minor
+    }
+}
+
+/// Each bank's position from completed interbank legs: a payment's debit leg (payer bank pays
+/// out) with its credit leg (payee bank receives), and the same for refunds the other way. Only
+/// pairs whose two legs are done count. Sorted by bank and currency; per currency the nets sum
+/// to zero.
+pub fn net_positions<'a>(payments: impl IntoIterator<Item = &'a Payment>) -> Vec<NetPosition> {
+    let mut positions: std::collections::BTreeMap<(String, String), NetPosition> =
+        Default::default();
+    let mut add = |from: &str, to: &str, currency: &str, amount: i64| {
+        let key = |bank: &str| (bank.to_string(), currency.to_string());
+        positions.entry(key(from)).or_default().paid_out_minor += amount;
+        positions.entry(key(to)).or_default().received_minor += amount;
+    };
+    for p in payments {
+        let done = |leg: &Option<Leg>| leg.as_ref().is_some_and(|l| l.state == LegState::Done);
+        if p.debit.state == LegState::Done && done(&p.credit) {
+            add(&p.payer.bank_id, &p.payee.bank_id, &p.currency, p.amount_minor);
+        }
+        for refund in &p.refunds {
+            if refund.debit.state == LegState::Done && done(&refund.credit) {
+                add(&p.payee.bank_id, &p.payer.bank_id, &p.currency, refund.amount_minor);
+            }
+        }
+    }
+    positions
+        .into_iter()
+        .map(|((bank_id, currency), p)| NetPosition {
+            bank_id,
+            currency,
+            ..p
+        })
+        .collect()
+}
+
+/// What the hub expects in each bank's clearing account (bank, currency → balance, credits less
+/// debits) from the interbank legs that are done: the payer's bank credits its clearing account
+/// when it debits the payer, the payee's bank debits it when it credits the payee; refunds the
+/// other way.
+pub fn expected_clearing<'a>(
+    payments: impl IntoIterator<Item = &'a Payment>,
+) -> std::collections::BTreeMap<(String, String), i64> {
+    let mut balances: std::collections::BTreeMap<(String, String), i64> = Default::default();
+    let mut add = |bank: &str, currency: &str, amount: i64| {
+        *balances
+            .entry((bank.to_string(), currency.to_string()))
+            .or_default() += amount;
+    };
+    for p in payments {
+        let Some(credit) = &p.credit else { continue };
+        if p.debit.state == LegState::Done {
+            add(&p.payer.bank_id, &p.currency, p.amount_minor);
+        }
+        if credit.state == LegState::Done {
+            add(&p.payee.bank_id, &p.currency, -p.amount_minor);
+        }
+        for refund in &p.refunds {
+            if refund.debit.state == LegState::Done {
+                add(&p.payee.bank_id, &p.currency, refund.amount_minor);
+            }
+            if refund.credit.as_ref().is_some_and(|l| l.state == LegState::Done) {
+                add(&p.payer.bank_id, &p.currency, -refund.amount_minor);
+            }
+        }
+    }
+    balances
+}
+
+#[cfg(test)]
+mod tests;

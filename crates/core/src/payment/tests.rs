@@ -1,0 +1,274 @@
+use super::*;
+
+fn party(n: u128, bank: &str) -> Party {
+    Party {
+        caller_id: Uuid::from_u128(n),
+        kind: "wallet".to_string(),
+        name: format!("party {n}"),
+        bank_id: bank.to_string(),
+        account_id: Uuid::from_u128(1000 + n),
+    }
+}
+
+fn payment(payee_bank: &str, reason: Option<Reason>) -> Payment {
+    Payment::new(
+        Uuid::from_u128(7),
+        party(1, "north"),
+        party(2, payee_bank),
+        1_234,
+        "USD",
+        "terminal-1",
+        None,
+        reason,
+        (Uuid::from_u128(70), Uuid::from_u128(71)),
+        1_000,
+    )
+}
+
+fn earlier(payee: u128, amount: i64, exempted: bool) -> Earlier {
+    Earlier {
+        payee: Uuid::from_u128(payee),
+        amount_minor: amount,
+        state: State::Succeeded,
+        exempted,
+    }
+}
+
+#[test]
+fn a_code_is_needed_for_a_new_payee_a_large_amount_and_another_terminal() {
+    let policy = Policy::default();
+    let payee = Uuid::from_u128(2);
+    let known = [earlier(2, 5_000, false)];
+    assert_eq!(
+        code_needed(&policy, true, payee, 100, &[]),
+        Some(Reason::Verification)
+    );
+    assert_eq!(code_needed(&policy, true, payee, 100, &known), None);
+    assert_eq!(code_needed(&policy, true, payee, 3_000, &known), None);
+    assert_eq!(
+        code_needed(&policy, true, payee, 3_001, &known),
+        Some(Reason::Verification)
+    );
+    assert_eq!(
+        code_needed(&policy, false, payee, 100, &known),
+        Some(Reason::StepUp)
+    );
+    // A failed payment does not make a payee known.
+    let failed = [Earlier {
+        state: State::Failed,
+        ..earlier(2, 100, false)
+    }];
+    assert_eq!(
+        code_needed(&policy, true, payee, 100, &failed),
+        Some(Reason::Verification)
+    );
+}
+
+#[test]
+fn the_exemption_stops_at_five_in_a_row_or_the_cumulative_sum() {
+    let policy = Policy::default();
+    let payee = Uuid::from_u128(2);
+    // Newest first: four exempted payments after a verified one.
+    let mut history = vec![earlier(2, 1_000, true); 4];
+    history.push(earlier(2, 1_000, false));
+    assert_eq!(code_needed(&policy, true, payee, 1_000, &history), None);
+    history.insert(0, earlier(2, 1_000, true));
+    assert_eq!(
+        code_needed(&policy, true, payee, 1_000, &history),
+        Some(Reason::Verification),
+        "a sixth in a row"
+    );
+    let sums = vec![
+        earlier(2, 3_000, true),
+        earlier(2, 3_000, true),
+        earlier(2, 3_000, true),
+        earlier(2, 100, false),
+    ];
+    assert_eq!(code_needed(&policy, true, payee, 1_000, &sums), None);
+    assert_eq!(
+        code_needed(&policy, true, payee, 1_001, &sums),
+        Some(Reason::Verification),
+        "9,000 + 1,001 passes 10,000"
+    );
+}
+
+#[test]
+fn a_good_code_moves_the_payment_on_once() {
+    let policy = Policy::default();
+    let mut p = payment("north", Some(Reason::Verification));
+    assert_eq!(p.state, State::RequiresVerification);
+    assert_eq!(
+        p.check_code(true, 1_001),
+        Err(PaymentError::VerificationFailed),
+        "no code was sent yet"
+    );
+    p.code_sent("mac".into(), &policy, 2_000).unwrap();
+    assert_eq!(p.check_code(true, 2_001), Ok(()));
+    assert_eq!(p.state, State::Processing);
+    assert_eq!(
+        p.check_code(true, 2_002),
+        Err(PaymentError::VerificationFailed),
+        "a used code"
+    );
+}
+
+#[test]
+fn an_expired_code_fails_like_a_wrong_one() {
+    let policy = Policy::default();
+    let mut p = payment("north", Some(Reason::Verification));
+    p.code_sent("mac".into(), &policy, 2_000).unwrap();
+    let late = 2_000 + policy.code_lifetime_ms;
+    assert_eq!(
+        p.check_code(true, late),
+        Err(PaymentError::VerificationFailed)
+    );
+    assert_eq!(p.verification.as_ref().unwrap().wrong_tries, 1);
+}
+
+#[test]
+fn five_wrong_codes_block_the_payment() {
+    let policy = Policy::default();
+    let mut p = payment("north", Some(Reason::Verification));
+    p.code_sent("mac".into(), &policy, 2_000).unwrap();
+    for _ in 0..VERIFICATION_TRIES_MAX - 1 {
+        assert_eq!(
+            p.check_code(false, 2_001),
+            Err(PaymentError::VerificationFailed)
+        );
+    }
+    assert_eq!(
+        p.check_code(false, 2_001),
+        Err(PaymentError::VerificationBlocked)
+    );
+    assert_eq!(p.state, State::Blocked);
+    assert_eq!(
+        p.check_code(true, 2_002),
+        Err(PaymentError::VerificationBlocked),
+        "even the right code"
+    );
+    assert!(p.may_send_code(100_000).is_err());
+}
+
+#[test]
+fn resending_is_limited() {
+    let policy = Policy::default();
+    let mut p = payment("north", Some(Reason::Verification));
+    p.code_sent("a".into(), &policy, 0).unwrap();
+    assert_eq!(
+        p.code_sent("b".into(), &policy, 1_000),
+        Err(PaymentError::ResendLimited)
+    );
+    p.code_sent("b".into(), &policy, VERIFICATION_RESEND_INTERVAL_MS)
+        .unwrap();
+    p.code_sent("c".into(), &policy, 2 * VERIFICATION_RESEND_INTERVAL_MS)
+        .unwrap();
+    assert_eq!(
+        p.code_sent("d".into(), &policy, 10 * VERIFICATION_RESEND_INTERVAL_MS),
+        Err(PaymentError::ResendLimited)
+    );
+    assert_eq!(p.verification.as_ref().unwrap().code_mac, "c");
+}
+
+#[test]
+fn an_unverified_payment_expires() {
+    let mut p = payment("north", Some(Reason::Verification));
+    assert!(!p.expire(1_000 + VERIFICATION_WINDOW_MS - 1));
+    assert!(p.expire(1_000 + VERIFICATION_WINDOW_MS));
+    assert_eq!(p.state, State::Expired);
+    let mut q = payment("north", None);
+    assert!(!q.expire(i64::MAX / 2), "only a payment waiting for a code");
+}
+
+#[test]
+fn one_bank_one_leg_two_banks_two() {
+    let mut p = payment("north", None);
+    assert_eq!(p.pending_work(), vec![Work::Debit]);
+    p.debit_answered(Ok(()), 2_000);
+    assert_eq!(p.state, State::Succeeded);
+    assert!(!p.needs_work());
+
+    let mut q = payment("south", None);
+    q.debit_answered(Ok(()), 2_000);
+    assert_eq!(q.state, State::Processing);
+    assert_eq!(q.pending_work(), vec![Work::Credit]);
+    q.credit_answered(Ok(()), 3_000);
+    assert_eq!(q.state, State::Succeeded);
+    assert!(!q.needs_work());
+}
+
+#[test]
+fn a_refused_debit_fails_the_payment_with_the_banks_code() {
+    let mut p = payment("south", None);
+    p.debit_answered(Err("insufficient_funds".into()), 2_000);
+    assert_eq!(p.state, State::Failed);
+    assert_eq!(p.failure_code.as_deref(), Some("insufficient_funds"));
+    assert!(!p.needs_work(), "no credit after a refused debit");
+    // A late answer changes nothing.
+    p.debit_answered(Ok(()), 3_000);
+    assert_eq!(p.state, State::Failed);
+}
+
+#[test]
+fn refunds_never_pass_what_was_paid() {
+    let mut p = payment("north", None);
+    let ids = |n: u128| (Uuid::from_u128(n), Uuid::from_u128(n + 1));
+    assert_eq!(
+        p.request_refund(Uuid::from_u128(100), 1, ids(200), 1).err(),
+        Some(PaymentError::NotAllowed("processing"))
+    );
+    p.debit_answered(Ok(()), 2_000);
+    p.request_refund(Uuid::from_u128(100), 1_000, ids(200), 3_000)
+        .unwrap();
+    assert_eq!(p.refundable_minor(), 234);
+    assert_eq!(
+        p.request_refund(Uuid::from_u128(101), 235, ids(202), 3_000)
+            .err(),
+        Some(PaymentError::RefundTooLarge)
+    );
+    // The same refund id again is the same refund, not a second one.
+    p.request_refund(Uuid::from_u128(100), 1_000, ids(200), 3_000)
+        .unwrap();
+    assert_eq!(p.refunds.len(), 1);
+    p.refund_debit_answered(Uuid::from_u128(100), Err("insufficient_funds".into()), 4_000);
+    assert_eq!(p.refundable_minor(), 1_234, "a failed refund gives back its room");
+    p.request_refund(Uuid::from_u128(101), 1_234, ids(202), 5_000)
+        .unwrap();
+    p.refund_debit_answered(Uuid::from_u128(101), Ok(()), 6_000);
+    assert_eq!(p.refunds[1].state, RefundState::Succeeded);
+    assert_eq!(p.refundable_minor(), 0);
+}
+
+#[test]
+fn interbank_refunds_have_two_legs_and_settle_back() {
+    let mut p = payment("south", None);
+    p.debit_answered(Ok(()), 2);
+    p.credit_answered(Ok(()), 3);
+    let refund = Uuid::from_u128(100);
+    p.request_refund(refund, 234, (Uuid::from_u128(200), Uuid::from_u128(201)), 4)
+        .unwrap();
+    assert_eq!(p.pending_work(), vec![Work::RefundDebit(refund)]);
+    p.refund_debit_answered(refund, Ok(()), 5);
+    assert_eq!(p.pending_work(), vec![Work::RefundCredit(refund)]);
+    p.refund_credit_answered(refund, Ok(()), 6);
+    assert!(!p.needs_work());
+    let positions = net_positions([&p]);
+    assert_eq!(positions.len(), 2);
+    assert_eq!(positions[0].currency, "USD");
+    assert_eq!(positions[0].bank_id, "north");
+    assert_eq!(positions[0].net_minor(), 1_234 - 234);
+    assert_eq!(positions[1].net_minor(), -(1_234 - 234));
+    let clearing = expected_clearing([&p]);
+    assert_eq!(clearing[&("north".to_string(), "USD".to_string())], 1_000);
+    assert_eq!(clearing[&("south".to_string(), "USD".to_string())], -1_000);
+}
+
+#[test]
+fn half_done_interbank_payments_do_not_count_in_settlement() {
+    let mut p = payment("south", None);
+    p.debit_answered(Ok(()), 2);
+    assert!(net_positions([&p]).is_empty());
+    // The payer's bank has moved the money to its clearing account already.
+    let clearing = expected_clearing([&p]);
+    assert_eq!(clearing.len(), 1);
+    assert_eq!(clearing[&("north".to_string(), "USD".to_string())], 1_234);
+}

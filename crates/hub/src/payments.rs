@@ -1,0 +1,1374 @@
+//! Payments with a registration code (seed 000 claim 9, seed 002): the hub's side of
+//! `scanpay_core::payment`.
+//!
+//! `create` checks the code and the terminal, picks the payee's account, and decides whether a
+//! verification code is needed (a new payee, a larger amount, another terminal). If so, it sends
+//! one to the wallet's notification stream and answers `requires_verification`; `verify` takes the
+//! payment back with the code. Then [`drive`] asks the banks for each leg and saves each answer
+//! before asking the next. A leg a bank did not answer stays pending; the resolver
+//! ([`resolve_forever`]) asks again with the same transfer id until the bank answers, so a payment
+//! is debited once or not at all, whatever crashes in between.
+//!
+//! Ids: the payment's id is derived from the caller and its `Idempotency-Key`, and each leg's
+//! transfer id from the payment's id, so a retried request finds the same payment and sends the
+//! same transfers.
+//!
+//! The payer's registration code is needed at the payer's bank (it checks the binding itself), and
+//! the hub keeps only its keyed hash: the payment keeps a sealed copy of the code until the bank
+//! has answered the debit, then drops it.
+
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use scanpay_core::payment::{
+    Earlier, LegState, Party, Payment, PaymentError, Reason, RefundState, State as Status, Work,
+    code_needed,
+};
+use scanpay_http::{ApiError, Json, Path, Query, now_ms};
+use scanpay_proto::ErrorCode;
+use scanpay_proto::bank::{
+    ClearingTransferRequest, PaymentDebitRequest, TransferRequest, TransferResult, amount_minor,
+    rfc3339,
+};
+use scanpay_proto::hub::{
+    CallerKind, CreatePayment, CreateRefund, MerchantView, NextAction, NotificationPage,
+    NotificationView, PartyView, PayeeView, PaymentPage, PaymentView, RefundView, VerifyPayment,
+};
+use scanpay_store::{HubStore, NotificationRow, PaymentRow, StoreError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::{BankConnector, ConnectorError, Hub};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Earlier payments the exemption rule and the payee guide look at.
+const HISTORY_MAX: u32 = 50;
+/// A page of payment history holds at most this many.
+const PAYMENTS_PAGE_MAX: u32 = 100;
+const PAYMENTS_PAGE_DEFAULT: u32 = 20;
+/// A terminal id, a reference: bounded text.
+const TEXT_LENGTH_MAX: usize = 128;
+/// The resolver looks at payments this often…
+const RESOLVE_INTERVAL: Duration = Duration::from_millis(500);
+/// …and at most this many at a time.
+const RESOLVE_BATCH_MAX: u32 = 100;
+/// A payment whose bank did not answer is asked again after this long.
+const RETRY_AFTER_MS: i64 = 2_000;
+/// A payment being worked on by a request is left to it this long before the resolver helps.
+const GRACE_MS: i64 = 10_000;
+/// Notifications are kept this long.
+pub const NOTIFICATION_RETENTION_MS: i64 = 24 * 3600 * 1000;
+/// A long poll for notifications waits at most this long.
+const NOTIFICATION_WAIT_MAX_S: u64 = 25;
+const NOTIFICATIONS_PAGE_MAX: u32 = 100;
+/// Saving a payment that another writer changed meanwhile: reload and retry this many times.
+const SAVE_TRIES_MAX: u32 = 5;
+
+/// What the hub stores for a payment.
+#[derive(Clone, Serialize, Deserialize)]
+struct Stored {
+    payment: Payment,
+    /// The payer's registration code, sealed by the vault, until the payer's bank answered.
+    sealed_code: Option<Vec<u8>>,
+}
+
+fn derived_id(parts: &[&[u8]]) -> Uuid {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    let bytes: [u8; 16] = hash.finalize()[..16].try_into().expect("16 bytes");
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+fn leg_ids(id: Uuid) -> (Uuid, Uuid) {
+    (
+        derived_id(&[id.as_bytes(), b"debit"]),
+        derived_id(&[id.as_bytes(), b"credit"]),
+    )
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<&str> {
+    headers
+        .get(crate::idempotency::HEADER_KEY)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::IdempotencyKeyMissing,
+                "Send an Idempotency-Key header.",
+            )
+        })
+}
+
+fn payment_error(error: PaymentError) -> ApiError {
+    let code = ErrorCode::parse(error.code()).unwrap_or(ErrorCode::PaymentStateInvalid);
+    let message = match error {
+        PaymentError::VerificationFailed => {
+            "The verification failed. Check the code and the payment, or ask for a new code."
+                .to_string()
+        }
+        PaymentError::VerificationBlocked => {
+            "Too many wrong codes: the payment is blocked. Start a new payment.".to_string()
+        }
+        other => format!("{other}."),
+    };
+    ApiError::new(code, message)
+}
+
+fn text_ok(field: &str, value: &str, required: bool) -> ApiResult<()> {
+    if (required && value.is_empty())
+        || value.len() > TEXT_LENGTH_MAX
+        || value.chars().any(char::is_control)
+    {
+        return Err(ApiError::new(
+            ErrorCode::RequestInvalid,
+            format!(
+                "`{field}` is {} at most {TEXT_LENGTH_MAX} bytes, without control characters.",
+                if required { "1 to" } else { "" }
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn amount(number: &serde_json::Number) -> ApiResult<i64> {
+    amount_minor(number).map_err(|code| {
+        ApiError::new(
+            code,
+            "`amount_minor` must be a whole positive number of minor units, at most 10^15.",
+        )
+    })
+}
+
+fn currency(text: &str) -> ApiResult<&'static str> {
+    scanpay_core::money::Currency::parse(text)
+        .map(|c| c.code())
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::CurrencyUnknown,
+                format!("`{text}` is not a currency we know (ISO 4217)."),
+            )
+        })
+}
+
+/// The row for a payment. `retry_at`: when the resolver should ask the banks again if legs are
+/// pending (default: a grace period after the last change, left to the request at work).
+fn seal_row(stored: &Stored, version: i64, retry_at: Option<i64>) -> ApiResult<PaymentRow> {
+    let p = &stored.payment;
+    let next_check_ms = if p.state == Status::RequiresVerification {
+        Some(p.created_at_ms + scanpay_core::payment::VERIFICATION_WINDOW_MS)
+    } else if p.needs_work() {
+        Some(retry_at.unwrap_or(p.updated_at_ms + GRACE_MS))
+    } else {
+        None
+    };
+    Ok(PaymentRow {
+        id: p.id,
+        payer_id: p.payer.caller_id,
+        payee_id: p.payee.caller_id,
+        state: p.state.code().to_string(),
+        version,
+        next_check_ms,
+        data: serde_json::to_vec(stored).map_err(ApiError::internal)?,
+        created_at_ms: p.created_at_ms,
+        updated_at_ms: p.updated_at_ms,
+    })
+}
+
+fn unseal(row: &PaymentRow) -> ApiResult<Stored> {
+    serde_json::from_slice(&row.data).map_err(ApiError::internal)
+}
+
+async fn load<S: HubStore, B>(hub: &Hub<S, B>, id: Uuid) -> ApiResult<(Stored, i64)> {
+    let row = hub
+        .store
+        .payment(id)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+        .ok_or_else(|| ApiError::new(ErrorCode::PaymentNotFound, "No payment has that id."))?;
+    Ok((unseal(&row)?, row.version))
+}
+
+/// Saves a payment read at `version`; `Ok(None)` when another writer changed it first.
+async fn save<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    stored: &Stored,
+    version: i64,
+) -> ApiResult<Option<i64>> {
+    save_retrying_at(hub, stored, version, None).await
+}
+
+async fn save_retrying_at<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    stored: &Stored,
+    version: i64,
+    retry_at: Option<i64>,
+) -> ApiResult<Option<i64>> {
+    let row = seal_row(stored, version + 1, retry_at)?;
+    let saved = hub
+        .store
+        .update_payment(row)
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    Ok(saved.then_some(version + 1))
+}
+
+fn party_view(party: &Party) -> PartyView {
+    PartyView {
+        id: party.caller_id,
+        kind: party.kind.clone(),
+        name: party.name.clone(),
+        bank_id: party.bank_id.clone(),
+    }
+}
+
+pub fn view(p: &Payment) -> PaymentView {
+    let next_action = match (&p.state, &p.verification) {
+        (Status::RequiresVerification, Some(v)) => {
+            let resend_after = (v.sends < scanpay_core::payment::VERIFICATION_SENDS_MAX)
+                .then(|| rfc3339(v.last_sent_at_ms + scanpay_core::payment::VERIFICATION_RESEND_INTERVAL_MS));
+            Some(NextAction {
+                action_type: "verification_code".to_string(),
+                reason: v.reason.code().to_string(),
+                sent_to: "the notification stream of the bound terminal".to_string(),
+                code_expires_at: rfc3339(v.code_expires_at_ms),
+                tries_left: scanpay_core::payment::VERIFICATION_TRIES_MAX
+                    .saturating_sub(v.wrong_tries),
+                resend_after,
+            })
+        }
+        _ => None,
+    };
+    let refunded_minor = p
+        .refunds
+        .iter()
+        .filter(|r| r.state == RefundState::Succeeded)
+        .map(|r| r.amount_minor)
+        .sum();
+    PaymentView {
+        id: p.id,
+        status: p.state.code().to_string(),
+        failure_code: p.failure_code.clone(),
+        amount_minor: p.amount_minor,
+        currency: p.currency.clone(),
+        payer: party_view(&p.payer),
+        payee: party_view(&p.payee),
+        reference: p.reference.clone(),
+        next_action,
+        interbank: p.is_interbank(),
+        exempted: p.exempted,
+        refunded_minor,
+        refundable_minor: p.refundable_minor(),
+        refunds: p
+            .refunds
+            .iter()
+            .map(|r| RefundView {
+                id: r.id,
+                status: r.state.code().to_string(),
+                amount_minor: r.amount_minor,
+                failure_code: r.failure_code.clone(),
+                created_at: rfc3339(r.created_at_ms),
+            })
+            .collect(),
+        created_at: rfc3339(p.created_at_ms),
+        updated_at: rfc3339(p.updated_at_ms),
+    }
+}
+
+/// The answer for a payment after a step: the HTTP status follows the state, and a payment that
+/// failed is an error with its code (the payment in `details`).
+fn answer(p: &Payment, created: bool) -> ApiResult<Response> {
+    let body = view(p);
+    match p.state {
+        Status::Succeeded => {
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok((status, Json(body)).into_response())
+        }
+        Status::RequiresVerification => Ok((StatusCode::ACCEPTED, Json(body)).into_response()),
+        Status::Processing if p.debit.state == LegState::Pending => Err(ApiError::new(
+            ErrorCode::BankUnavailable,
+            "The payer's bank did not answer; the payment is processing and will be settled once \
+             it does. Retry the request or check the payment's status.",
+        )
+        .with_details(serde_json::json!({ "payment": body }))),
+        // Debited; the payee's bank is still to be credited (the hub keeps asking).
+        Status::Processing => Ok((StatusCode::ACCEPTED, Json(body)).into_response()),
+        Status::Failed | Status::Blocked | Status::Expired => {
+            let code = p.failure_code.as_deref().unwrap_or("transfer_rejected");
+            let code = ErrorCode::parse(code).unwrap_or(ErrorCode::TransferRejected);
+            let message = match code {
+                ErrorCode::InsufficientFunds => "The payer's account cannot cover this payment.",
+                ErrorCode::VerificationBlocked => "The payment is blocked after too many wrong codes.",
+                ErrorCode::PaymentExpired => "The payment was not verified in time.",
+                ErrorCode::TerminalMismatch => {
+                    "The payer's bank refused: the code is bound to another terminal."
+                }
+                ErrorCode::RegistrationCodeUnknown => {
+                    "The payer's bank does not know this registration code."
+                }
+                _ => "The payer's bank refused the payment.",
+            };
+            Err(ApiError::new(code, message)
+                .with_details(serde_json::json!({ "payment": body })))
+        }
+    }
+}
+
+/// Finds the payee's party: a merchant's payout account, or a wallet's bound account.
+async fn payee_party<S: HubStore, B>(hub: &Hub<S, B>, payee_id: Uuid) -> ApiResult<Party> {
+    let unknown = || {
+        ApiError::new(
+            ErrorCode::PayeeUnknown,
+            "No merchant or registered wallet has that id.",
+        )
+    };
+    if let Some(m) = hub
+        .store
+        .merchant(payee_id)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+    {
+        return Ok(Party {
+            caller_id: m.caller_id,
+            kind: "merchant".to_string(),
+            name: m.name,
+            bank_id: m.bank_id,
+            account_id: m.account_id,
+        });
+    }
+    let caller = hub
+        .store
+        .caller(payee_id)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+        .filter(|c| c.kind == CallerKind::Wallet.code())
+        .ok_or_else(unknown)?;
+    for code in hub
+        .store
+        .codes_of_caller(payee_id, 10)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+    {
+        if registration_bound(hub, code.registration_id).await? {
+            return Ok(Party {
+                caller_id: caller.id,
+                kind: "wallet".to_string(),
+                name: caller.name,
+                bank_id: code.bank_id,
+                account_id: code.account_id,
+            });
+        }
+    }
+    Err(unknown())
+}
+
+async fn registration_bound<S: HubStore, B>(hub: &Hub<S, B>, id: Uuid) -> ApiResult<bool> {
+    Ok(hub
+        .store
+        .registration(id)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+        .is_some_and(|r| r.state == "bound"))
+}
+
+fn require_wallet(caller: &Caller) -> ApiResult<()> {
+    if caller.kind == CallerKind::Wallet {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::Forbidden,
+        "Only a wallet pays with a registration code.",
+    ))
+}
+
+/// Folds an ID number for comparison: letters and digits, upper case.
+fn folded(id_number: &str) -> String {
+    id_number
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Pays with a registration code. 201 when paid; 202 when a verification code was sent (see
+/// `next_action`) or the payee's bank is still to be credited; an error with the outcome's code
+/// otherwise (`insufficient_funds`, `registration_code_unknown`, `terminal_mismatch`, …).
+#[utoipa::path(post, path = "/v1/payments", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "the payment's id derives from it")),
+    request_body = CreatePayment,
+    responses(
+        (status = 201, body = PaymentView),
+        (status = 202, description = "requires_verification, or processing", body = PaymentView),
+        (status = 404, description = "registration_code_unknown", body = scanpay_proto::ErrorBody),
+        (status = 422, description = "insufficient_funds, payee_unknown, …", body = scanpay_proto::ErrorBody),
+        (status = 502, description = "bank_unavailable: the payment is processing", body = scanpay_proto::ErrorBody)))]
+pub async fn create<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Json(request): Json<CreatePayment>,
+) -> ApiResult<Response> {
+    require_wallet(&caller)?;
+    let key = idempotency_key(&headers)?;
+    let id = derived_id(&[b"payment", caller.id.as_bytes(), key.as_bytes()]);
+    // A retry after the hub failed mid-way (its claim was released) continues the same payment.
+    if let Some(row) = hub
+        .store
+        .payment(id)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+    {
+        return continue_payment(&hub, unseal(&row)?, row.version).await;
+    }
+    text_ok("registration_code", &request.registration_code, true)?;
+    text_ok("terminal_id", &request.terminal_id, true)?;
+    if let Some(reference) = &request.reference {
+        text_ok("reference", reference, false)?;
+    }
+    let amount_minor = amount(&request.amount_minor)?;
+    let currency = currency(&request.currency)?;
+    let unknown_code = || {
+        ApiError::new(
+            ErrorCode::RegistrationCodeUnknown,
+            "No active registration code of this wallet matches.",
+        )
+    };
+    let code_hash = hub
+        .vault
+        .lookup("registration_code", &request.registration_code);
+    let code = hub
+        .store
+        .code_by_hash(code_hash)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+        // Another wallet's code answers as an unknown one: codes cannot be probed.
+        .filter(|c| c.caller_id == caller.id)
+        .ok_or_else(unknown_code)?;
+    if !registration_bound(&hub, code.registration_id).await? {
+        return Err(unknown_code());
+    }
+    if let Some(id_number) = &request.id_number {
+        let identity = crate::registration::identity_of(&hub, code.registration_id).await?;
+        if folded(id_number) != folded(&identity.document_number) {
+            return Err(ApiError::new(
+                ErrorCode::IdentityCheckFailed,
+                "The ID number does not match the identity registered with this code.",
+            ));
+        }
+    }
+    if request.payee_id == caller.id {
+        return Err(ApiError::new(
+            ErrorCode::PayeeIsPayer,
+            "A wallet cannot pay itself.",
+        ));
+    }
+    let payee = payee_party(&hub, request.payee_id).await?;
+    let payer = Party {
+        caller_id: caller.id,
+        kind: "wallet".to_string(),
+        name: caller.name.clone(),
+        bank_id: code.bank_id.clone(),
+        account_id: code.account_id,
+    };
+    let same_terminal = request.terminal_id == code.terminal_id;
+    if !same_terminal && !hub.payment_policy.step_up_other_terminal {
+        return Err(ApiError::new(
+            ErrorCode::TerminalMismatch,
+            "This registration code is bound to another terminal.",
+        ));
+    }
+    let earlier: Vec<Earlier> = hub
+        .store
+        .payments_made_by(caller.id, HISTORY_MAX)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+        .iter()
+        .filter_map(|row| unseal(row).ok())
+        .map(|s| Earlier {
+            payee: s.payment.payee.caller_id,
+            amount_minor: s.payment.amount_minor,
+            state: s.payment.state,
+            exempted: s.payment.exempted,
+        })
+        .collect();
+    let reason = code_needed(
+        &hub.payment_policy,
+        same_terminal,
+        payee.caller_id,
+        amount_minor,
+        &earlier,
+    );
+    let now = now_ms();
+    let payment = Payment::new(
+        id,
+        payer,
+        payee,
+        amount_minor,
+        currency,
+        &request.terminal_id,
+        request.reference.clone(),
+        reason,
+        leg_ids(id),
+        now,
+    );
+    let stored = Stored {
+        sealed_code: Some(
+            hub.vault
+                .encrypt(request.registration_code.as_bytes(), id.as_bytes()),
+        ),
+        payment,
+    };
+    match hub.store.insert_payment(seal_row(&stored, 1, None)?).await {
+        Ok(()) => {}
+        Err(StoreError::Duplicate(_)) => {
+            let (stored, version) = load(&hub, id).await?;
+            return continue_payment(&hub, stored, version).await;
+        }
+        Err(error) => return Err(scanpay_http::store_unavailable(error)),
+    }
+    continue_payment(&hub, stored, 1).await
+}
+
+/// Takes a payment as far as it goes now: sends the first code, or asks the banks.
+async fn continue_payment<S: HubStore, B: BankConnector>(
+    hub: &Hub<S, B>,
+    mut stored: Stored,
+    mut version: i64,
+) -> ApiResult<Response> {
+    if stored.payment.state == Status::RequiresVerification
+        && stored
+            .payment
+            .verification
+            .as_ref()
+            .is_some_and(|v| v.sends == 0)
+    {
+        (stored, version) = send_code(hub, stored, version).await?;
+    }
+    let stored = drive(hub, stored, version).await?;
+    answer(&stored.payment, true)
+}
+
+fn code_mac<S, B>(hub: &Hub<S, B>, p: &Payment, amount: i64, currency: &str, payee: Uuid, code: &str) -> String {
+    hex::encode(hub.vault.lookup(
+        "payment_code",
+        &format!("{}|{amount}|{currency}|{payee}|{code}", p.id),
+    ))
+}
+
+/// Draws a code, records its MAC on the payment and sends it to the payer's terminal.
+async fn send_code<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    mut stored: Stored,
+    mut version: i64,
+) -> ApiResult<(Stored, i64)> {
+    let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000u32));
+    for _ in 0..SAVE_TRIES_MAX {
+        let p = &stored.payment;
+        let mac = code_mac(hub, p, p.amount_minor, &p.currency, p.payee.caller_id, &code);
+        stored
+            .payment
+            .code_sent(mac, &hub.payment_policy, now_ms())
+            .map_err(payment_error)?;
+        if let Some(saved) = save(hub, &stored, version).await? {
+            let p = &stored.payment;
+            notify(
+                hub,
+                p.payer.caller_id,
+                Note {
+                    kind: "verification_code",
+                    message: format!(
+                        "Your code to pay {} {} to {}: {code}",
+                        scanpay_core::money::format_major(
+                            p.amount_minor,
+                            scanpay_core::money::Currency::parse(&p.currency)
+                                .unwrap_or(scanpay_core::money::Currency::USD)
+                        ),
+                        p.currency,
+                        p.payee.name
+                    ),
+                    payment: Some(p),
+                    verification_code: Some(code),
+                },
+            )
+            .await;
+            return Ok((stored, saved));
+        }
+        (stored, version) = load(hub, stored.payment.id).await?;
+    }
+    Err(changed())
+}
+
+fn changed() -> ApiError {
+    ApiError::new(
+        ErrorCode::PaymentChanged,
+        "The payment changed while this step ran; fetch it and retry.",
+    )
+}
+
+/// Loads a payment the caller may act on as payer.
+async fn load_as_payer<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<(Stored, i64)> {
+    let (stored, version) = load(hub, id).await?;
+    if stored.payment.payer.caller_id != caller.id {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "This payment belongs to someone else.",
+        ));
+    }
+    Ok((stored, version))
+}
+
+/// The payment sent again with its verification code. A wrong code, an expired or used one, or
+/// another amount, currency or payee than the code was sent for all get `verification_failed`;
+/// the fifth blocks the payment (`verification_blocked`).
+#[utoipa::path(post, path = "/v1/payments/{id}/verify", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
+    request_body = VerifyPayment,
+    responses(
+        (status = 200, body = PaymentView),
+        (status = 422, description = "verification_failed, verification_blocked, insufficient_funds, …", body = scanpay_proto::ErrorBody)))]
+pub async fn verify<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<Uuid>,
+    Json(request): Json<VerifyPayment>,
+) -> ApiResult<Response> {
+    require_wallet(&caller)?;
+    let (mut stored, mut version) = load_as_payer(&hub, &caller, id).await?;
+    let amount = amount(&request.amount_minor)?;
+    let code = request.verification_code.trim();
+    for _ in 0..SAVE_TRIES_MAX {
+        let now = now_ms();
+        let expired = stored.payment.expire(now);
+        let waiting = stored.payment.state == Status::RequiresVerification;
+        let p = &stored.payment;
+        let presented = code_mac(&hub, p, amount, request.currency.trim(), request.payee_id, code);
+        let matches = p
+            .verification
+            .as_ref()
+            .is_some_and(|v| constant_time_eq(v.code_mac.as_bytes(), presented.as_bytes()));
+        let outcome = stored.payment.check_code(matches, now);
+        if waiting || expired {
+            match save(&hub, &stored, version).await? {
+                Some(saved) => version = saved,
+                None => {
+                    (stored, version) = load(&hub, id).await?;
+                    continue;
+                }
+            }
+        }
+        return match outcome {
+            Ok(()) => {
+                let stored = drive(&hub, stored, version).await?;
+                answer(&stored.payment, false)
+            }
+            Err(error) => Err(payment_error(error)),
+        };
+    }
+    Err(changed())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Sends a new verification code (the old one stops working). At most three codes a payment,
+/// 30 seconds apart (`verification_resend_limited`).
+#[utoipa::path(post, path = "/v1/payments/{id}/resend", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
+    responses((status = 202, body = PaymentView), (status = 429, body = scanpay_proto::ErrorBody)))]
+pub async fn resend<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    require_wallet(&caller)?;
+    let (mut stored, version) = load_as_payer(&hub, &caller, id).await?;
+    if stored.payment.expire(now_ms()) {
+        save(&hub, &stored, version).await?;
+        return answer(&stored.payment, false);
+    }
+    let (stored, _) = send_code(&hub, stored, version).await?;
+    answer(&stored.payment, false)
+}
+
+/// Asks the banks for every leg still pending, saving each answer before the next question.
+/// Returns the payment as it stands (legs a bank did not answer stay pending).
+async fn drive<S: HubStore, B: BankConnector>(
+    hub: &Hub<S, B>,
+    mut stored: Stored,
+    mut version: i64,
+) -> ApiResult<Stored> {
+    let mut conflicts = 0;
+    while let Some(work) = stored.payment.pending_work().first().copied() {
+        let result = match ask_bank(hub, &stored, work).await {
+            Some(result) => result,
+            // The bank did not answer: the leg stays pending for the resolver.
+            None => break,
+        };
+        let now = now_ms();
+        let before = stored.payment.state;
+        let p = &mut stored.payment;
+        match work {
+            Work::Debit => p.debit_answered(result, now),
+            Work::Credit => p.credit_answered(result, now),
+            Work::RefundDebit(id) => p.refund_debit_answered(id, result, now),
+            Work::RefundCredit(id) => p.refund_credit_answered(id, result, now),
+        }
+        if p.debit.state != LegState::Pending {
+            stored.sealed_code = None;
+        }
+        match save(hub, &stored, version).await? {
+            Some(saved) => {
+                version = saved;
+                announce(hub, &stored.payment, before, work).await;
+            }
+            None => {
+                // Another hub (or the resolver) moved it: take its version and go on from there.
+                conflicts += 1;
+                if conflicts > SAVE_TRIES_MAX {
+                    return Err(changed());
+                }
+                (stored, version) = load(hub, stored.payment.id).await?;
+            }
+        }
+    }
+    Ok(stored)
+}
+
+/// Asks one bank for one leg: `Some(Ok)` done, `Some(Err(code))` refused, `None` no answer.
+async fn ask_bank<S: HubStore, B: BankConnector>(
+    hub: &Hub<S, B>,
+    stored: &Stored,
+    work: Work,
+) -> Option<Result<(), String>> {
+    let p = &stored.payment;
+    let bank_of = |bank_id: &str| hub.banks.iter().find(|(link, _)| link.id == bank_id);
+    let amount_number = serde_json::Number::from(p.amount_minor);
+    let reference = Some(format!("scanpay payment {}", p.id));
+    let result: Result<TransferResult, ConnectorError> = match work {
+        Work::Debit => {
+            let (_, bank) = bank_of(&p.payer.bank_id)?;
+            let code = stored
+                .sealed_code
+                .as_ref()
+                .and_then(|sealed| hub.vault.decrypt(sealed, p.id.as_bytes()).ok())
+                .and_then(|plain| String::from_utf8(plain).ok());
+            let Some(code) = code else {
+                tracing::error!(payment = %p.id, "the payer's code is gone before the debit");
+                return Some(Err("internal".to_string()));
+            };
+            let step_up = p
+                .verification
+                .as_ref()
+                .is_some_and(|v| v.reason == Reason::StepUp);
+            bank.pay(&PaymentDebitRequest {
+                transfer_id: p.debit.transfer_id,
+                registration_code: code,
+                terminal_id: p.terminal_id.clone(),
+                terminal_verified: step_up,
+                amount_minor: amount_number,
+                currency: p.currency.clone(),
+                credit_account_id: (!p.is_interbank()).then_some(p.payee.account_id),
+                reference,
+            })
+            .await
+        }
+        Work::Credit => {
+            let leg = p.credit.as_ref()?;
+            let (_, bank) = bank_of(&p.payee.bank_id)?;
+            bank.clearing_transfer(&ClearingTransferRequest {
+                id: leg.transfer_id,
+                direction: "in".to_string(),
+                account_id: p.payee.account_id,
+                amount_minor: amount_number,
+                currency: p.currency.clone(),
+                reference,
+            })
+            .await
+        }
+        Work::RefundDebit(id) => {
+            let refund = p.refunds.iter().find(|r| r.id == id)?;
+            let (_, bank) = bank_of(&p.payee.bank_id)?;
+            let amount_minor = serde_json::Number::from(refund.amount_minor);
+            let reference = Some(format!("scanpay refund {} of {}", refund.id, p.id));
+            if p.is_interbank() {
+                bank.clearing_transfer(&ClearingTransferRequest {
+                    id: refund.debit.transfer_id,
+                    direction: "out".to_string(),
+                    account_id: p.payee.account_id,
+                    amount_minor,
+                    currency: p.currency.clone(),
+                    reference,
+                })
+                .await
+            } else {
+                bank.transfer(&TransferRequest {
+                    id: refund.debit.transfer_id,
+                    kind: None,
+                    debit_account_id: Some(p.payee.account_id),
+                    credit_account_id: Some(p.payer.account_id),
+                    amount_minor: Some(amount_minor),
+                    currency: p.currency.clone(),
+                    pending_id: None,
+                    timeout_seconds: None,
+                    reference,
+                })
+                .await
+            }
+        }
+        Work::RefundCredit(id) => {
+            let refund = p.refunds.iter().find(|r| r.id == id)?;
+            let leg = refund.credit.as_ref()?;
+            let (_, bank) = bank_of(&p.payer.bank_id)?;
+            bank.clearing_transfer(&ClearingTransferRequest {
+                id: leg.transfer_id,
+                direction: "in".to_string(),
+                account_id: p.payer.account_id,
+                amount_minor: serde_json::Number::from(refund.amount_minor),
+                currency: p.currency.clone(),
+                reference: Some(format!("scanpay refund {} of {}", refund.id, p.id)),
+            })
+            .await
+        }
+    };
+    match result {
+        Ok(r) if r.outcome == "created" => Some(Ok(())),
+        Ok(r) => Some(Err(r.outcome)),
+        Err(ConnectorError::Refused(body)) => {
+            let code = body
+                .details
+                .as_ref()
+                .and_then(|d| d.get("outcome"))
+                .and_then(|o| o.as_str())
+                .map(str::to_string)
+                .unwrap_or(body.code);
+            Some(Err(code))
+        }
+        Err(ConnectorError::Unavailable(detail)) => {
+            tracing::warn!(payment = %p.id, ?work, %detail, "bank unavailable; will ask again");
+            None
+        }
+    }
+}
+
+/// Tells payer and payee what a saved step changed.
+async fn announce<S: HubStore, B>(hub: &Hub<S, B>, p: &Payment, before: Status, work: Work) {
+    let money = |amount: i64| {
+        let currency = scanpay_core::money::Currency::parse(&p.currency)
+            .unwrap_or(scanpay_core::money::Currency::USD);
+        format!("{} {}", scanpay_core::money::format_major(amount, currency), p.currency)
+    };
+    if before != p.state {
+        match p.state {
+            Status::Succeeded => {
+                let paid = format!("You paid {} to {}.", money(p.amount_minor), p.payee.name);
+                notify(hub, p.payer.caller_id, Note::about(p, "payment_succeeded", paid)).await;
+                let got = format!("{} paid you {}.", p.payer.name, money(p.amount_minor));
+                notify(hub, p.payee.caller_id, Note::about(p, "payment_received", got)).await;
+            }
+            Status::Failed => {
+                let text = format!(
+                    "Your payment of {} to {} failed: {}.",
+                    money(p.amount_minor),
+                    p.payee.name,
+                    p.failure_code.as_deref().unwrap_or("refused")
+                );
+                notify(hub, p.payer.caller_id, Note::about(p, "payment_failed", text)).await;
+            }
+            _ => {}
+        }
+    }
+    if let Work::RefundDebit(id) | Work::RefundCredit(id) = work
+        && let Some(r) = p.refunds.iter().find(|r| r.id == id)
+    {
+        let (kind, text) = match r.state {
+            RefundState::Succeeded => (
+                "refund_succeeded",
+                format!("{} refunded you {}.", p.payee.name, money(r.amount_minor)),
+            ),
+            RefundState::Failed => (
+                "refund_failed",
+                format!(
+                    "A refund of {} failed: {}.",
+                    money(r.amount_minor),
+                    r.failure_code.as_deref().unwrap_or("refused")
+                ),
+            ),
+            RefundState::Processing => return,
+        };
+        notify(hub, p.payer.caller_id, Note::about(p, kind, text.clone())).await;
+        notify(hub, p.payee.caller_id, Note::about(p, kind, text)).await;
+    }
+}
+
+/// A message for one caller.
+struct Note<'a> {
+    kind: &'static str,
+    message: String,
+    payment: Option<&'a Payment>,
+    verification_code: Option<String>,
+}
+
+impl<'a> Note<'a> {
+    fn about(payment: &'a Payment, kind: &'static str, message: String) -> Note<'a> {
+        Note {
+            kind,
+            message,
+            payment: Some(payment),
+            verification_code: None,
+        }
+    }
+}
+
+/// What the hub keeps of a notification (encrypted: it may hold a verification code).
+#[derive(Serialize, Deserialize)]
+struct StoredNote {
+    kind: String,
+    message: String,
+    payment_id: Option<Uuid>,
+    amount_minor: Option<i64>,
+    currency: Option<String>,
+    verification_code: Option<String>,
+}
+
+/// Appends a message to a caller's notification stream. A failure is logged, not raised: the
+/// payment's state is already saved and can be read with `GET /v1/payments/{id}`.
+async fn notify<S: HubStore, B>(hub: &Hub<S, B>, caller_id: Uuid, note: Note<'_>) {
+    let stored = StoredNote {
+        kind: note.kind.to_string(),
+        message: note.message,
+        payment_id: note.payment.map(|p| p.id),
+        amount_minor: note.payment.map(|p| p.amount_minor),
+        currency: note.payment.map(|p| p.currency.clone()),
+        verification_code: note.verification_code,
+    };
+    let json = serde_json::to_vec(&stored).expect("a note serialises");
+    let row = NotificationRow {
+        seq: 0,
+        caller_id,
+        data: hub.vault.encrypt(&json, caller_id.as_bytes()),
+        created_at_ms: now_ms(),
+    };
+    if let Err(error) = hub.store.insert_notification(row).await {
+        tracing::warn!(%error, kind = note.kind, "a notification was not stored");
+    }
+}
+
+/// Works on payments whose banks still owe an answer, and expires unverified ones, forever (the
+/// hub aborts it on shutdown). Several hubs may run it at once: bank calls are idempotent and
+/// saves are optimistic.
+pub async fn resolve_forever<S: HubStore, B: BankConnector>(hub: Hub<S, B>) {
+    let mut interval = tokio::time::interval(RESOLVE_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut purged_at = 0;
+    loop {
+        interval.tick().await;
+        if let Err(error) = resolve_once(&hub).await {
+            tracing::warn!(code = error.code.code(), message = %error.message, "resolving payments failed");
+        }
+        let now = now_ms();
+        if now - purged_at > 600_000 {
+            purged_at = now;
+            if let Err(error) = hub
+                .store
+                .purge_notifications(now - NOTIFICATION_RETENTION_MS)
+                .await
+            {
+                tracing::warn!(%error, "purging notifications failed");
+            }
+        }
+    }
+}
+
+/// One pass of the resolver; returns how many payments it looked at.
+pub async fn resolve_once<S: HubStore, B: BankConnector>(hub: &Hub<S, B>) -> ApiResult<usize> {
+    let now = now_ms();
+    let due = hub
+        .store
+        .payments_due(now, RESOLVE_BATCH_MAX)
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    let count = due.len();
+    for row in due {
+        let mut stored = unseal(&row)?;
+        let mut version = row.version;
+        if stored.payment.expire(now) {
+            save(hub, &stored, version).await?;
+            continue;
+        }
+        if stored.payment.needs_work() {
+            stored = drive(hub, stored, version).await?;
+            if !stored.payment.needs_work() {
+                continue;
+            }
+            // Still waiting on a bank: look again soon (a lost race means another hub is at it).
+            (stored, version) = load(hub, stored.payment.id).await?;
+            save_retrying_at(hub, &stored, version, Some(now_ms() + RETRY_AFTER_MS)).await?;
+        }
+    }
+    Ok(count)
+}
+
+/// A payment, to its payer, its payee or an operator.
+#[utoipa::path(get, path = "/v1/payments/{id}", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = PaymentView), (status = 404, body = scanpay_proto::ErrorBody)))]
+pub async fn get<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<PaymentView>> {
+    let (stored, _) = load(&hub, id).await?;
+    let p = &stored.payment;
+    if caller.kind != CallerKind::Operator
+        && p.payer.caller_id != caller.id
+        && p.payee.caller_id != caller.id
+    {
+        return Err(ApiError::new(
+            ErrorCode::PaymentNotFound,
+            "No payment has that id.",
+        ));
+    }
+    Ok(Json(view(p)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentPageQuery {
+    /// From `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// 1 to 100; 20 when absent.
+    limit: Option<u32>,
+}
+
+/// The caller's payments, made and received, newest first.
+#[utoipa::path(get, path = "/v1/payments", security(("bearer" = [])), params(PaymentPageQuery),
+    responses((status = 200, body = PaymentPage)))]
+pub async fn list<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Query(page): Query<PaymentPageQuery>,
+) -> ApiResult<Json<PaymentPage>> {
+    let before = page
+        .cursor
+        .as_deref()
+        .map(crate::api::parse_cursor)
+        .transpose()?;
+    let limit = page
+        .limit
+        .unwrap_or(PAYMENTS_PAGE_DEFAULT)
+        .clamp(1, PAYMENTS_PAGE_MAX);
+    let rows = hub
+        .store
+        .payments_of(caller.id, before, limit)
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    let next_cursor = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|r| format!("{}_{}", r.created_at_ms, r.id)))
+        .flatten();
+    let items = rows
+        .iter()
+        .map(|row| unseal(row).map(|s| view(&s.payment)))
+        .collect::<ApiResult<_>>()?;
+    Ok(Json(PaymentPage { items, next_cursor }))
+}
+
+/// Refunds a payment, in full or in part, several times, never above what was paid (the payee or
+/// an operator). The refund's id derives from the `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/payments/{id}/refunds", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "the refund's id derives from it")),
+    request_body = CreateRefund,
+    responses(
+        (status = 201, body = PaymentView),
+        (status = 422, description = "refund_exceeds_payment, insufficient_funds", body = scanpay_proto::ErrorBody)))]
+pub async fn refund<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Json(request): Json<CreateRefund>,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?;
+    let (mut stored, mut version) = load(&hub, id).await?;
+    if caller.kind != CallerKind::Operator && stored.payment.payee.caller_id != caller.id {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Only the payee or an operator refunds a payment.",
+        ));
+    }
+    let refund_id = derived_id(&[b"refund", caller.id.as_bytes(), key.as_bytes()]);
+    let wanted = request.amount_minor.as_ref().map(amount).transpose()?;
+    for _ in 0..SAVE_TRIES_MAX {
+        let existed = stored.payment.refunds.iter().any(|r| r.id == refund_id);
+        let amount_minor = wanted.unwrap_or_else(|| stored.payment.refundable_minor());
+        stored
+            .payment
+            .request_refund(refund_id, amount_minor, leg_ids(refund_id), now_ms())
+            .map_err(payment_error)?;
+        if !existed {
+            match save(&hub, &stored, version).await? {
+                Some(saved) => version = saved,
+                None => {
+                    (stored, version) = load(&hub, id).await?;
+                    continue;
+                }
+            }
+        }
+        let stored = drive(&hub, stored, version).await?;
+        let refund = stored
+            .payment
+            .refunds
+            .iter()
+            .find(|r| r.id == refund_id)
+            .expect("requested above");
+        let body = view(&stored.payment);
+        return match refund.state {
+            RefundState::Succeeded => Ok((StatusCode::CREATED, Json(body)).into_response()),
+            RefundState::Processing if refund.debit.state == LegState::Pending => {
+                Err(ApiError::new(
+                    ErrorCode::BankUnavailable,
+                    "The payee's bank did not answer; the refund is processing.",
+                )
+                .with_details(serde_json::json!({ "payment": body, "refund_id": refund_id })))
+            }
+            RefundState::Processing => Ok((StatusCode::ACCEPTED, Json(body)).into_response()),
+            RefundState::Failed => {
+                let code = refund.failure_code.as_deref().unwrap_or("transfer_rejected");
+                Err(ApiError::new(
+                    ErrorCode::parse(code).unwrap_or(ErrorCode::TransferRejected),
+                    format!("The payee's bank refused the refund: {code}."),
+                )
+                .with_details(serde_json::json!({ "payment": body, "refund_id": refund_id })))
+            }
+        };
+    }
+    Err(changed())
+}
+
+/// Merchants that take payments, by name.
+#[utoipa::path(get, path = "/v1/merchants", security(("bearer" = [])),
+    responses((status = 200, body = Vec<MerchantView>)))]
+pub async fn merchants<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+) -> ApiResult<Json<Vec<MerchantView>>> {
+    let rows = hub
+        .store
+        .merchants(500)
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|m| MerchantView {
+                id: m.caller_id,
+                name: m.name,
+                bank_id: m.bank_id,
+            })
+            .collect(),
+    ))
+}
+
+/// The payment flow guide (seed 002): the wallet's recent payees, from its payment records,
+/// most recent first, with the last amount, so a repeat payment is one step.
+#[utoipa::path(get, path = "/v1/payees", security(("bearer" = [])),
+    responses((status = 200, body = Vec<PayeeView>)))]
+pub async fn payees<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Vec<PayeeView>>> {
+    let rows = hub
+        .store
+        .payments_made_by(caller.id, HISTORY_MAX)
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    let mut payees: Vec<PayeeView> = Vec::new();
+    for row in &rows {
+        let p = unseal(row)?.payment;
+        if p.state != Status::Succeeded {
+            continue;
+        }
+        match payees.iter_mut().find(|v| v.id == p.payee.caller_id) {
+            Some(v) => v.payments += 1,
+            None => payees.push(PayeeView {
+                id: p.payee.caller_id,
+                kind: p.payee.kind.clone(),
+                name: p.payee.name.clone(),
+                last_amount_minor: p.amount_minor,
+                currency: p.currency.clone(),
+                last_paid_at: rfc3339(p.created_at_ms),
+                payments: 1,
+            }),
+        }
+    }
+    Ok(Json(payees))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationQuery {
+    /// The `next_after` of the previous answer; 0 for everything kept (24 hours).
+    after: Option<i64>,
+    /// Wait up to this many seconds (at most 25) for something new.
+    wait: Option<u64>,
+}
+
+/// The caller's notification stream (verification codes, payment outcomes), as a long poll:
+/// answers at once when something is newer than `after`, else waits up to `wait` seconds.
+#[utoipa::path(get, path = "/v1/notifications", security(("bearer" = [])), params(NotificationQuery),
+    responses((status = 200, body = NotificationPage)))]
+pub async fn notifications<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<NotificationQuery>,
+) -> ApiResult<Json<NotificationPage>> {
+    let after = query.after.unwrap_or(0);
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_secs(query.wait.unwrap_or(0).min(NOTIFICATION_WAIT_MAX_S));
+    loop {
+        let rows = hub
+            .store
+            .notifications(caller.id, after, NOTIFICATIONS_PAGE_MAX)
+            .await
+            .map_err(scanpay_http::store_unavailable)?;
+        if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
+            let next_after = rows.last().map_or(after, |r| r.seq);
+            let items = rows
+                .iter()
+                .map(|row| {
+                    let json = hub
+                        .vault
+                        .decrypt(&row.data, row.caller_id.as_bytes())
+                        .map_err(ApiError::internal)?;
+                    let note: StoredNote =
+                        serde_json::from_slice(&json).map_err(ApiError::internal)?;
+                    Ok(NotificationView {
+                        seq: row.seq,
+                        kind: note.kind,
+                        message: note.message,
+                        payment_id: note.payment_id,
+                        amount_minor: note.amount_minor,
+                        currency: note.currency,
+                        verification_code: note.verification_code,
+                        created_at: rfc3339(row.created_at_ms),
+                    })
+                })
+                .collect::<ApiResult<_>>()?;
+            return Ok(Json(NotificationPage { items, next_after }));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementQuery {
+    /// `YYYY-MM-DD` (UTC).
+    date: String,
+}
+
+/// Payments are read for settlement this many at a time.
+const SETTLEMENT_PAGE: u32 = 1_000;
+
+async fn payments_created_in<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    from_ms: i64,
+    to_ms: i64,
+) -> ApiResult<Vec<Payment>> {
+    let mut payments = Vec::new();
+    let mut after = None;
+    loop {
+        let rows = hub
+            .store
+            .payments_created(from_ms, to_ms, after, SETTLEMENT_PAGE)
+            .await
+            .map_err(scanpay_http::store_unavailable)?;
+        for row in &rows {
+            payments.push(unseal(row)?.payment);
+        }
+        if rows.len() < SETTLEMENT_PAGE as usize {
+            return Ok(payments);
+        }
+        after = rows.last().map(|r| (r.created_at_ms, r.id));
+    }
+}
+
+/// Each bank's net interbank position for the payments created on `date`, and a reconciliation
+/// of every bank's clearing account against the hub's records (operators only).
+#[utoipa::path(get, path = "/v1/settlement", security(("bearer" = [])), params(SettlementQuery),
+    responses((status = 200, body = scanpay_proto::hub::SettlementReport)))]
+pub async fn settlement<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<SettlementQuery>,
+) -> ApiResult<Json<scanpay_proto::hub::SettlementReport>> {
+    crate::auth::require_operator(&caller)?;
+    let day = scanpay_core::registration::Day::parse(&query.date).ok_or_else(|| {
+        ApiError::new(ErrorCode::DateInvalid, "`date` must be YYYY-MM-DD.")
+    })?;
+    let from_ms = day.to_unix_ms();
+    let of_day = payments_created_in(&hub, from_ms, from_ms + 86_400_000).await?;
+    let positions: Vec<_> = scanpay_core::payment::net_positions(&of_day)
+        .into_iter()
+        .map(|p| scanpay_proto::hub::SettlementPosition {
+            net_minor: p.net_minor(),
+            bank_id: p.bank_id,
+            currency: p.currency,
+            paid_out_minor: p.paid_out_minor,
+            received_minor: p.received_minor,
+        })
+        .collect();
+    // The books: every clearing account against every completed interbank leg, ever.
+    let all = payments_created_in(&hub, i64::MIN, i64::MAX).await?;
+    let expected = scanpay_core::payment::expected_clearing(&all);
+    let mut reconciliation = Vec::new();
+    for (link, bank) in hub.banks.iter() {
+        let accounts = bank.clearing_accounts().await.map_err(crate::api::connector_error)?;
+        let mut currencies: std::collections::BTreeSet<String> =
+            accounts.iter().map(|a| a.currency.clone()).collect();
+        currencies.extend(
+            expected
+                .keys()
+                .filter(|(b, _)| *b == link.id)
+                .map(|(_, c)| c.clone()),
+        );
+        for currency in currencies {
+            let balance = accounts
+                .iter()
+                .filter(|a| a.currency == currency)
+                .map(|a| a.balance_minor)
+                .sum();
+            let want = expected
+                .get(&(link.id.clone(), currency.clone()))
+                .copied()
+                .unwrap_or(0);
+            reconciliation.push(scanpay_proto::hub::ClearingCheck {
+                bank_id: link.id.clone(),
+                clearing_balance_minor: balance,
+                expected_balance_minor: want,
+                agrees: balance == want,
+            });
+        }
+    }
+    Ok(Json(scanpay_proto::hub::SettlementReport {
+        date: query.date,
+        net_total_minor: positions.iter().map(|p| p.net_minor).sum(),
+        reconciled: reconciliation.iter().all(|c| c.agrees),
+        positions,
+        reconciliation,
+    }))
+}
