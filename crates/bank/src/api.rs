@@ -11,10 +11,10 @@ use scanpay_http::{ApiError, Json, Path, Query, now_ms};
 use scanpay_proto::ErrorCode;
 use scanpay_proto::bank::{
     AccountView, BindRequest, Binding, CardAccount, CardNumberRequest, CardView,
-    ClearingTransferRequest, CreateAccount, PaymentDebitRequest,
-    CreateCard, CreateCustomer, Customer, LedgerTotalsView, SavedIdentity, StatementLineView,
-    StatementPage, TransferBatchRequest, TransferBatchResponse, TransferRequest, TransferResult,
-    TransferView, VerifyBindingRequest, amount_minor, rfc3339,
+    ClearingTransferRequest, CreateAccount, CreateCard, CreateCustomer, Customer, LedgerTotalsView,
+    PaymentDebitRequest, SavedIdentity, StatementLineView, StatementPage, TransferBatchRequest,
+    TransferBatchResponse, TransferRequest, TransferResult, TransferView, VerifyBindingRequest,
+    amount_minor, rfc3339,
 };
 use scanpay_proto::signing;
 use scanpay_store::{

@@ -63,7 +63,8 @@ pub struct Bank<S> {
     /// The bank's own ranges as a routing table, to check that a new card belongs here.
     pub ranges: Arc<RoutingTable<()>>,
     /// The bank's own accounts by (kind, currency), once looked up (`api::own_account`).
-    pub own_accounts: Arc<std::sync::Mutex<std::collections::HashMap<(&'static str, &'static str), uuid::Uuid>>>,
+    pub own_accounts:
+        Arc<std::sync::Mutex<std::collections::HashMap<(&'static str, &'static str), uuid::Uuid>>>,
 }
 
 impl<S> Clone for Bank<S> {

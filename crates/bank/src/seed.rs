@@ -46,6 +46,34 @@ pub struct SeedBank {
     pub random_seed: u64,
     #[serde(default)]
     pub customer: Vec<SeedCustomer>,
+    /// Merchants with their payout account at this bank; `scanpay up` makes each a hub caller.
+    #[serde(default)]
+    pub merchant: Vec<SeedMerchant>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedMerchant {
+    /// Letters, digits and `_`: names the merchant's token file (`data/merchants/ID.token`).
+    pub id: String,
+    pub name: String,
+}
+
+/// A seeded merchant's payout account id: derived from bank and merchant ids, so the hub finds
+/// it without asking.
+pub fn merchant_account_id(bank_id: &str, merchant_id: &str) -> Uuid {
+    derived_uuid(&["merchant account", bank_id, merchant_id])
+}
+
+fn derived_uuid(parts: &[&str]) -> Uuid {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for part in parts {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    let bytes: [u8; 16] = hash.finalize()[..16].try_into().expect("16 bytes");
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 fn default_opening_balance() -> [i64; 2] {
@@ -104,6 +132,28 @@ impl SeedFile {
             }
             Currency::parse(&bank.currency)
                 .map_err(|e| anyhow::anyhow!("bank {}: {e}", bank.id))?;
+            for merchant in &bank.merchant {
+                if merchant.id.is_empty()
+                    || !merchant
+                        .id
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                {
+                    bail!(
+                        "merchant id {:?}: use lowercase letters, digits and _",
+                        merchant.id
+                    );
+                }
+            }
+        }
+        let mut merchants: Vec<&str> = file
+            .bank
+            .iter()
+            .flat_map(|b| b.merchant.iter().map(|m| m.id.as_str()))
+            .collect();
+        merchants.sort_unstable();
+        if let Some(pair) = merchants.windows(2).find(|w| w[0] == w[1]) {
+            bail!("merchant id {:?} appears twice", pair[0]);
         }
         Ok(file)
     }
@@ -340,6 +390,31 @@ pub async fn seed_bank<S: BankStore>(
                 });
             }
         }
+    }
+    for merchant in &seed.merchant {
+        let customer_id = derived_uuid(&["merchant customer", &seed.id, &merchant.id]);
+        let request = CreateCustomer {
+            id: Some(customer_id),
+            full_name: merchant.name.clone(),
+            id_document_type: "id_card".to_string(),
+            id_document_number: merchant.id.to_uppercase().replace('_', ""),
+            birth_date: "2000-01-01".to_string(),
+            address: String::new(),
+            phone: String::new(),
+        };
+        let row = crate::api::customer_row(&bank.vault, &request, now)
+            .map_err(|e| anyhow::anyhow!("merchant {}: {}", merchant.id, e.message))?;
+        records.push(Record::Customer(row));
+        records.push(Record::Account(AccountRow {
+            account: Account::new(
+                merchant_account_id(&seed.id, &merchant.id),
+                currency,
+                Some(0),
+            ),
+            kind: AccountKind::Customer,
+            customer_id: Some(customer_id),
+            created_at_ms: now,
+        }));
     }
     let mut report = SeedReport::default();
     if bank.store.customer_count().await? == 0 {

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod extract;
+pub mod merchant;
 pub mod settings;
 pub mod system;
 pub mod wallet;

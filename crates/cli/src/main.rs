@@ -103,6 +103,23 @@ enum Command {
         #[command(subcommand)]
         command: WalletCommand,
     },
+    /// A merchant's side: its payments and refunds.
+    Merchant {
+        /// The hub (default: where `scanpay up` listens).
+        #[arg(long, env = "SCANPAY_HUB", default_value = "http://127.0.0.1:7080")]
+        hub: String,
+        /// The merchant's bearer token (default: a seeded merchant's token file).
+        #[arg(long, env = "SCANPAY_MERCHANT_TOKEN")]
+        token: Option<String>,
+        /// A seeded merchant's id (`data/merchants/ID.token`); needed when there are several.
+        #[arg(long)]
+        merchant: Option<String>,
+        /// Where `scanpay up` keeps its data.
+        #[arg(long, env = "SCANPAY_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        command: MerchantCommand,
+    },
     /// Benchmarks that print numbers.
     Bench {
         #[command(subcommand)]
@@ -123,6 +140,35 @@ enum HubCommand {
         #[arg(long = "bank", value_name = "ID=URL")]
         banks: Vec<String>,
     },
+    /// Each bank's net interbank position for a day, and whether the books reconcile.
+    Settlement {
+        /// `YYYY-MM-DD` (UTC); today when absent.
+        #[arg(long)]
+        date: Option<String>,
+        /// The hub (default: where `scanpay up` listens).
+        #[arg(long, env = "SCANPAY_HUB", default_value = "http://127.0.0.1:7080")]
+        hub: String,
+        /// An operator token (default: the data directory's operator.token).
+        #[arg(long, env = "SCANPAY_TOKEN")]
+        token: Option<String>,
+        /// Where `scanpay up` keeps its data.
+        #[arg(long, env = "SCANPAY_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum MerchantCommand {
+    /// Refund a payment: all that is left, or `--amount`.
+    Refund {
+        /// The payment's id.
+        payment: String,
+        /// In major units, e.g. 2.50.
+        #[arg(long)]
+        amount: Option<String>,
+    },
+    /// The merchant's payments, newest first.
+    Payments,
 }
 
 #[derive(Subcommand)]
@@ -164,6 +210,28 @@ enum WalletCommand {
     Register(Box<RegisterArgs>),
     /// List this wallet's registrations.
     Registrations,
+    /// Pay a merchant or another wallet with the registration code (asks when flags are missing).
+    Pay {
+        /// A merchant's name or id, or a wallet's id; without it, choose from recent payees.
+        #[arg(long)]
+        to: Option<String>,
+        /// In major units, e.g. 12.34; without it, the last amount paid to the payee.
+        #[arg(long)]
+        amount: Option<String>,
+        #[arg(long, default_value = "USD")]
+        currency: String,
+        /// Another registration code than the newest one in the profile.
+        #[arg(long)]
+        code: Option<String>,
+        /// Pretend to be another terminal (the hub then asks for a step-up).
+        #[arg(long)]
+        terminal: Option<String>,
+        /// Do not ask: confirm, and use the code that arrives on this phone.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// This wallet's payments, made and received.
+    History,
 }
 
 #[derive(Subcommand)]
@@ -260,7 +328,13 @@ async fn run() -> anyhow::Result<()> {
     let log_format = cli.log_format.clone().or(file.log_format.clone());
     let quiet = matches!(
         cli.command,
-        Command::Bench { .. } | Command::Wallet { .. } | Command::Extract { .. }
+        Command::Bench { .. }
+            | Command::Wallet { .. }
+            | Command::Extract { .. }
+            | Command::Merchant { .. }
+            | Command::Hub {
+                command: HubCommand::Settlement { .. }
+            }
     );
     if !quiet {
         init_logging(log_format.as_deref());
@@ -388,7 +462,7 @@ async fn run() -> anyhow::Result<()> {
             command,
         } => {
             let dir = profile.unwrap_or_else(scanpay::wallet::default_profile_dir);
-            let wallet = scanpay::wallet::Wallet::open(&dir, &hub, &owner).await?;
+            let mut wallet = scanpay::wallet::Wallet::open(&dir, &hub, &owner).await?;
             match command {
                 WalletCommand::Register(arguments) => {
                     let RegisterArgs {
@@ -404,11 +478,77 @@ async fn run() -> anyhow::Result<()> {
                         );
                     }
                     wallet
-                        .register((id_photo.as_deref(), card_photo.as_deref()), fields, yes)
+                        .register(
+                            &dir,
+                            (id_photo.as_deref(), card_photo.as_deref()),
+                            fields,
+                            yes,
+                        )
                         .await?;
                 }
                 WalletCommand::Registrations => wallet.registrations().await?,
+                WalletCommand::Pay {
+                    to,
+                    amount,
+                    currency,
+                    code,
+                    terminal,
+                    yes,
+                } => {
+                    wallet
+                        .pay(scanpay::wallet::PayArgs {
+                            to,
+                            amount,
+                            currency,
+                            code,
+                            terminal,
+                            yes,
+                        })
+                        .await?;
+                }
+                WalletCommand::History => wallet.history().await?,
             }
+        }
+        Command::Merchant {
+            hub,
+            token,
+            merchant,
+            data_dir,
+            command,
+        } => {
+            let token = scanpay::merchant::merchant_token(token, &data_dir, merchant.as_deref())?;
+            let client = scanpay::merchant::Client::new(&hub, token)?;
+            match command {
+                MerchantCommand::Refund { payment, amount } => {
+                    scanpay::merchant::refund(&client, &payment, amount.as_deref()).await?
+                }
+                MerchantCommand::Payments => scanpay::merchant::payments(&client).await?,
+            }
+        }
+        Command::Hub {
+            command:
+                HubCommand::Settlement {
+                    date,
+                    hub,
+                    token,
+                    data_dir,
+                },
+        } => {
+            let token = match token {
+                Some(token) => token,
+                None => {
+                    let path = system::operator_token_path(&data_dir);
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {} (or pass --token)", path.display()))?
+                        .trim()
+                        .to_string()
+                }
+            };
+            let date = date.unwrap_or_else(|| {
+                scanpay_proto::bank::rfc3339(scanpay_http::now_ms())[..10].to_string()
+            });
+            let client = scanpay::merchant::Client::new(&hub, token)?;
+            scanpay::merchant::settlement(&client, &date).await?;
         }
         Command::Bench {
             command: BenchCommand::Register { count, concurrency },

@@ -192,6 +192,7 @@ async fn launch_hub<S: HubStore>(
     let token =
         scanpay_hub::auth::ensure_operator_token(&store, &operator_token_path(launch.data_dir))
             .await?;
+    ensure_merchants(&store, launch.seed, &launch.bank_urls, launch.data_dir).await?;
     let master = scanpay_bank::vault::load_or_create_master_key(&hub_key_path(launch.data_dir))?;
     let mut hub = Hub::new(store, banks, scanpay_bank::Vault::new(&master))?;
     let models = scanpay_extract::ocr::default_models_dir();
@@ -210,6 +211,67 @@ async fn launch_hub<S: HubStore>(
         }
     });
     Ok((handle, token))
+}
+
+/// Where a seeded merchant's token is kept.
+pub fn merchant_token_path(data_dir: &Path, merchant_id: &str) -> PathBuf {
+    data_dir
+        .join("merchants")
+        .join(format!("{merchant_id}.token"))
+}
+
+/// Makes each merchant of the seed file (at a bank this hub routes to) a merchant caller with its
+/// payout account, once: its token file says it was done.
+async fn ensure_merchants<S: HubStore>(
+    store: &S,
+    seed: &SeedFile,
+    bank_urls: &[(String, String)],
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    for bank in seed
+        .bank
+        .iter()
+        .filter(|b| bank_urls.iter().any(|(id, _)| *id == b.id))
+    {
+        for merchant in &bank.merchant {
+            let path = merchant_token_path(data_dir, &merchant.id);
+            if path.exists() {
+                continue;
+            }
+            let token = scanpay_hub::auth::new_token();
+            let caller_id = uuid::Uuid::now_v7();
+            let now = scanpay_http::now_ms();
+            store
+                .insert_caller(scanpay_store::CallerRow {
+                    id: caller_id,
+                    kind: "merchant".to_string(),
+                    name: merchant.name.clone(),
+                    token_hash: scanpay_hub::auth::token_hash(&token),
+                    created_at_ms: now,
+                })
+                .await?;
+            store
+                .insert_merchant(scanpay_store::MerchantRow {
+                    caller_id,
+                    name: merchant.name.clone(),
+                    bank_id: bank.id.clone(),
+                    account_id: scanpay_bank::seed::merchant_account_id(&bank.id, &merchant.id),
+                    created_at_ms: now,
+                })
+                .await?;
+            std::fs::create_dir_all(path.parent().expect("a parent"))?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            std::io::Write::write_all(&mut file, token.as_bytes())?;
+            file.sync_all()?;
+        }
+    }
+    Ok(())
 }
 
 /// The whole system of `scanpay up`.

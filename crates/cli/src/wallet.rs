@@ -3,8 +3,12 @@
 //! The wallet keeps a profile (hub URL, its token, its terminal identifier) in a directory, mode
 //! 0600; on first use in a fresh profile it makes a terminal identifier and signs up with the hub,
 //! so one `register … --yes` works from scratch. Registration today takes the fields the phone
-//! read (the FIG. 4 path: flags or a JSON file); reading them from photos arrives with document
-//! extraction.
+//! read (the FIG. 4 path: flags or a JSON file), or photos the hub reads.
+//!
+//! The registration code is what pays, so the profile keeps it (like a card on a phone, in a file
+//! only its owner reads). `pay` is the payment flow guide of seed 002: it offers the recent payees
+//! and the merchants, and when the hub sends a verification code to this terminal it reads it from
+//! the notification stream (as a phone fills in an SMS code) and asks the user to confirm.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +23,30 @@ struct Profile {
     hub_url: String,
     token: String,
     terminal_id: String,
+    /// Registration codes issued to this wallet, newest last.
+    #[serde(default)]
+    codes: Vec<SavedCode>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct SavedCode {
+    code: String,
+    card_masked: String,
+    bank_id: String,
+}
+
+/// What `scanpay wallet pay` was asked.
+pub struct PayArgs {
+    /// A merchant's name or id, a wallet's id; `None`: choose from the guide.
+    pub to: Option<String>,
+    /// In major units (`12.34`); `None`: the last amount paid to the payee, or ask.
+    pub amount: Option<String>,
+    pub currency: String,
+    /// Another code than the newest one saved.
+    pub code: Option<String>,
+    /// Another terminal identifier than this profile's (to try a step-up).
+    pub terminal: Option<String>,
+    pub yes: bool,
 }
 
 pub struct Wallet {
@@ -75,6 +103,7 @@ impl Wallet {
                 .context("sign-up answer without token")?
                 .to_string(),
             terminal_id: format!("terminal-{}", uuid::Uuid::new_v4()),
+            codes: Vec::new(),
         };
         std::fs::create_dir_all(dir)?;
         let mut options = std::fs::OpenOptions::new();
@@ -91,6 +120,24 @@ impl Wallet {
             profile.terminal_id
         );
         Ok(Wallet { profile, http })
+    }
+
+    /// Writes the profile back (a new file renamed over the old, so a crash leaves one whole).
+    fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        let file = profile_file(dir);
+        let temporary = dir.join("profile.json.new");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut out = options
+            .open(&temporary)
+            .with_context(|| format!("creating {}", temporary.display()))?;
+        out.write_all(serde_json::to_string_pretty(&self.profile)?.as_bytes())?;
+        out.sync_all()?;
+        std::fs::rename(&temporary, &file)
+            .with_context(|| format!("replacing {}", file.display()))?;
+        Ok(())
     }
 
     async fn call(
@@ -152,7 +199,8 @@ impl Wallet {
     /// `fields` (`{identity, card}`) read on the phone. Shows the fields, lets the user confirm or
     /// edit them (unless `yes`), confirms, and prints the code.
     pub async fn register(
-        &self,
+        &mut self,
+        dir: &Path,
         photos: (Option<&Path>, Option<&Path>),
         fields: Option<Value>,
         yes: bool,
@@ -224,9 +272,19 @@ impl Wallet {
                 );
                 println!("Your registration code: {code}");
                 println!(
-                    "It is shown once; the bank has bound it to this phone ({}).",
+                    "The hub shows it once; the bank has bound it to this phone ({}).",
                     self.profile.terminal_id
                 );
+                self.profile.codes.push(SavedCode {
+                    code: code.to_string(),
+                    card_masked: current["card"]["card_masked"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                    bank_id: current["bank_id"].as_str().unwrap_or("").to_string(),
+                });
+                self.save(dir)?;
+                println!("Saved in this wallet's profile: `scanpay wallet pay` uses it.");
                 return Ok(code.to_string());
             }
             let check: Vec<&str> = current["fields_to_check"]
@@ -266,6 +324,257 @@ impl Wallet {
         }
         Ok(())
     }
+}
+
+impl Wallet {
+    /// Pays: picks the payee and amount (flags or the guide), sends the payment, and when a code
+    /// is needed takes it from this terminal's notifications and sends the payment again with it.
+    pub async fn pay(&self, args: PayArgs) -> anyhow::Result<Value> {
+        let code = match &args.code {
+            Some(code) => code.clone(),
+            None => self
+                .profile
+                .codes
+                .last()
+                .map(|c| c.code.clone())
+                .context("no registration code in this profile: run `scanpay wallet register` first, or pass --code")?,
+        };
+        let currency = scanpay_core::money::Currency::parse(&args.currency)
+            .map_err(|e| anyhow::anyhow!("--currency: {e}"))?;
+        let payees = self.call(reqwest::Method::GET, "/v1/payees", None).await?;
+        let merchants = self
+            .call(reqwest::Method::GET, "/v1/merchants", None)
+            .await?;
+        let (payee_id, payee_name, last_amount) =
+            choose_payee(args.to.as_deref(), &payees, &merchants, args.yes)?;
+        let amount_minor = match (&args.amount, last_amount) {
+            (Some(text), _) => scanpay_core::money::parse_major(text, currency)
+                .map_err(|e| anyhow::anyhow!("--amount {text}: {e}"))?,
+            (None, Some(last)) if args.yes => last,
+            (None, last) => {
+                let shown = last
+                    .map(|l| scanpay_core::money::format_major(l, currency))
+                    .unwrap_or_default();
+                let text = ask(&format!("Amount in {} [{shown}]: ", currency.code()))?;
+                let text = if text.is_empty() { shown } else { text };
+                scanpay_core::money::parse_major(&text, currency)
+                    .map_err(|e| anyhow::anyhow!("amount {text}: {e}"))?
+            }
+        };
+        let shown = format!(
+            "{} {}",
+            scanpay_core::money::format_major(amount_minor, currency),
+            currency.code()
+        );
+        if !args.yes {
+            let answer = ask(&format!("Pay {shown} to {payee_name}? [y]es / [n]o: "))?;
+            if !matches!(answer.as_str(), "y" | "yes" | "") {
+                bail!("not paid");
+            }
+        }
+        let body = json!({
+            "registration_code": code,
+            "terminal_id": args.terminal.clone().unwrap_or_else(|| self.profile.terminal_id.clone()),
+            "payee_id": payee_id,
+            "amount_minor": amount_minor,
+            "currency": currency.code(),
+        });
+        let mut payment = self
+            .call(reqwest::Method::POST, "/v1/payments", Some(body))
+            .await?;
+        if payment["status"] == "requires_verification" {
+            let id = payment["id"]
+                .as_str()
+                .context("a payment without id")?
+                .to_string();
+            let reason = payment["next_action"]["reason"].as_str().unwrap_or("");
+            if reason == "step_up_required" {
+                println!(
+                    "This is not the phone the code is bound to: the hub sent a code to that phone."
+                );
+            }
+            let received = self.received_code(&id).await?;
+            let entered = if args.yes {
+                received
+            } else {
+                println!("A verification code arrived on this phone: {received}");
+                let typed = ask("Type the code to confirm the payment (Enter to use it): ")?;
+                if typed.is_empty() { received } else { typed }
+            };
+            payment = self
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/v1/payments/{id}/verify"),
+                    Some(
+                        json!({"verification_code": entered, "amount_minor": amount_minor,
+                                "currency": currency.code(), "payee_id": payee_id}),
+                    ),
+                )
+                .await?;
+        }
+        match payment["status"].as_str() {
+            Some("succeeded") => println!(
+                "Paid {shown} to {payee_name}{} (payment {}).",
+                if payment["exempted"] == true {
+                    ", without a code (a small repeat payment)"
+                } else {
+                    ""
+                },
+                payment["id"].as_str().unwrap_or("?")
+            ),
+            status => println!(
+                "Payment {} is {}: the payee's bank is still to be credited.",
+                payment["id"].as_str().unwrap_or("?"),
+                status.unwrap_or("?")
+            ),
+        }
+        Ok(payment)
+    }
+
+    /// Waits (up to 30 s) for the verification code of `payment` on this wallet's stream.
+    async fn received_code(&self, payment: &str) -> anyhow::Result<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut after = 0;
+        let mut found = None;
+        while std::time::Instant::now() < deadline {
+            let wait = if found.is_some() { 0 } else { 5 };
+            let page = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/v1/notifications?after={after}&wait={wait}"),
+                    None,
+                )
+                .await?;
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            for item in &items {
+                if item["kind"] == "verification_code" && item["payment_id"] == payment {
+                    found = item["verification_code"].as_str().map(str::to_string);
+                }
+            }
+            after = page["next_after"].as_i64().unwrap_or(after);
+            if items.is_empty() && found.is_some() {
+                break;
+            }
+        }
+        found.context("no verification code arrived within 30 seconds")
+    }
+
+    /// The wallet's payments, made and received, newest first.
+    pub async fn history(&self) -> anyhow::Result<()> {
+        let me = self.call(reqwest::Method::GET, "/v1/me", None).await?;
+        let page = self
+            .call(reqwest::Method::GET, "/v1/payments?limit=50", None)
+            .await?;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        if items.is_empty() {
+            println!("No payments yet.");
+        }
+        for item in items {
+            let outgoing = item["payer"]["id"] == me["id"];
+            let other = if outgoing {
+                &item["payee"]
+            } else {
+                &item["payer"]
+            };
+            let currency =
+                scanpay_core::money::Currency::parse(item["currency"].as_str().unwrap_or("USD"))
+                    .unwrap_or(scanpay_core::money::Currency::USD);
+            let amount = item["amount_minor"].as_i64().unwrap_or(0);
+            println!(
+                "{}  {}{:>12} {}  {:<24} {:<22} {}",
+                &item["created_at"].as_str().unwrap_or("")
+                    [..19.min(item["created_at"].as_str().unwrap_or("").len())],
+                if outgoing { "-" } else { "+" },
+                scanpay_core::money::format_major(amount, currency),
+                currency.code(),
+                other["name"].as_str().unwrap_or("?"),
+                item["status"].as_str().unwrap_or("?"),
+                item["id"].as_str().unwrap_or("")
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Picks the payee: `to` as a merchant name or a caller id, else from the guide (recent payees
+/// first, then merchants). Returns id, name and the last amount paid to it.
+fn choose_payee(
+    to: Option<&str>,
+    payees: &Value,
+    merchants: &Value,
+    yes: bool,
+) -> anyhow::Result<(String, String, Option<i64>)> {
+    let recent = payees.as_array().cloned().unwrap_or_default();
+    let shops = merchants.as_array().cloned().unwrap_or_default();
+    let last_amount = |id: &str| {
+        recent
+            .iter()
+            .find(|p| p["id"] == id)
+            .and_then(|p| p["last_amount_minor"].as_i64())
+    };
+    let pick = |entry: &Value| {
+        let id = entry["id"].as_str().unwrap_or("").to_string();
+        let name = entry["name"].as_str().unwrap_or("").to_string();
+        let last = last_amount(&id);
+        (id, name, last)
+    };
+    if let Some(to) = to {
+        let wanted = to.trim().to_lowercase();
+        for entry in recent.iter().chain(shops.iter()) {
+            if entry["id"].as_str() == Some(to.trim())
+                || entry["name"].as_str().map(str::to_lowercase) == Some(wanted.clone())
+            {
+                return Ok(pick(entry));
+            }
+        }
+        if uuid::Uuid::parse_str(to.trim()).is_ok() {
+            return Ok((to.trim().to_string(), to.trim().to_string(), None));
+        }
+        bail!(
+            "no merchant or recent payee is called {to:?} (see `scanpay wallet pay` without --to)"
+        );
+    }
+    if yes {
+        bail!("--to is needed with --yes");
+    }
+    let mut choices: Vec<&Value> = recent.iter().collect();
+    for shop in &shops {
+        if !recent.iter().any(|p| p["id"] == shop["id"]) {
+            choices.push(shop);
+        }
+    }
+    if choices.is_empty() {
+        bail!("no merchants yet and no recent payees; pass --to");
+    }
+    println!("Pay whom?");
+    for (index, choice) in choices.iter().enumerate() {
+        match choice["last_amount_minor"].as_i64() {
+            Some(last) => println!(
+                "  {}. {}  (last paid {} {})",
+                index + 1,
+                choice["name"].as_str().unwrap_or("?"),
+                scanpay_core::money::format_major(
+                    last,
+                    scanpay_core::money::Currency::parse(
+                        choice["currency"].as_str().unwrap_or("USD")
+                    )
+                    .unwrap_or(scanpay_core::money::Currency::USD)
+                ),
+                choice["currency"].as_str().unwrap_or("")
+            ),
+            None => println!(
+                "  {}. {}",
+                index + 1,
+                choice["name"].as_str().unwrap_or("?")
+            ),
+        }
+    }
+    let answer = ask("Number: ")?;
+    let index: usize = answer.parse().context("a number from the list")?;
+    let choice = choices
+        .get(index.wrapping_sub(1))
+        .context("a number from the list")?;
+    Ok(pick(choice))
 }
 
 fn show(view: &Value) {

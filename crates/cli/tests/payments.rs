@@ -49,7 +49,10 @@ fn card_number(prefix: &str) -> String {
         })
         .sum();
     digits.push((10 - sum % 10) % 10);
-    digits.iter().map(|d| char::from_digit(*d, 10).unwrap()).collect()
+    digits
+        .iter()
+        .map(|d| char::from_digit(*d, 10).unwrap())
+        .collect()
 }
 
 fn letters(n: usize) -> String {
@@ -101,7 +104,12 @@ async fn registered(system: &TestSystem, bank_id: &str, balance: i64) -> Payer {
     if balance > 0 {
         let funding = bank.funding_account().await;
         let deposit = bank
-            .transfer(&uuid::Uuid::new_v4().to_string(), &funding, &account, balance)
+            .transfer(
+                &uuid::Uuid::new_v4().to_string(),
+                &funding,
+                &account,
+                balance,
+            )
             .await;
         assert_eq!(deposit.status, 201, "{deposit:?}");
     }
@@ -248,7 +256,11 @@ async fn pays_a_merchant_with_a_code_then_repeats_without_one(backend: Backend) 
     assert_eq!(created.body["next_action"]["tries_left"], 5);
     let id = created.body["id"].as_str().unwrap().to_string();
     let replay = pay(&payer, &shop_id, 1_234, &key).await;
-    assert_eq!(replay.body["id"], id.as_str(), "a retried request is the same payment");
+    assert_eq!(
+        replay.body["id"],
+        id.as_str(),
+        "a retried request is the same payment"
+    );
     assert_eq!(balance(&system, "north", &payer.account).await, 10_000);
 
     let code = code_for(&payer.wallet, &id).await;
@@ -310,11 +322,7 @@ async fn every_outcome_has_its_code(backend: Backend) {
     let (shop, shop_id, _) = merchant(&system, "north").await;
     let send = |body: Value| {
         let wallet = payer.wallet.clone();
-        async move {
-            wallet
-                .post("/v1/payments", &body, Some(&unique("k")))
-                .await
-        }
+        async move { wallet.post("/v1/payments", &body, Some(&unique("k"))).await }
     };
     let base = json!({"registration_code": payer.code, "terminal_id": payer.terminal,
                       "payee_id": shop_id, "amount_minor": 100, "currency": "USD"});
@@ -324,30 +332,53 @@ async fn every_outcome_has_its_code(backend: Backend) {
         body
     };
     let cases = [
-        (with("registration_code", json!("0000000000")), 404, "registration_code_unknown"),
-        (with("registration_code", json!(other.code)), 404, "registration_code_unknown"),
-        (with("payee_id", json!(uuid::Uuid::new_v4())), 422, "payee_unknown"),
+        (
+            with("registration_code", json!("0000000000")),
+            404,
+            "registration_code_unknown",
+        ),
+        (
+            with("registration_code", json!(other.code)),
+            404,
+            "registration_code_unknown",
+        ),
+        (
+            with("payee_id", json!(uuid::Uuid::new_v4())),
+            422,
+            "payee_unknown",
+        ),
         (with("amount_minor", json!(-5)), 422, "amount_not_positive"),
         (with("amount_minor", json!(1.5)), 422, "amount_invalid"),
         (with("currency", json!("XYZ")), 422, "currency_unknown"),
         (with("terminal_id", json!("")), 422, "request_invalid"),
-        (with("id_number", json!("WRONG123")), 422, "identity_check_failed"),
+        (
+            with("id_number", json!("WRONG123")),
+            422,
+            "identity_check_failed",
+        ),
     ];
     for (body, status, code) in cases {
         let answer = send(body.clone()).await;
-        assert_eq!((answer.status, answer.code()), (status, code), "{body} → {answer:?}");
+        assert_eq!(
+            (answer.status, answer.code()),
+            (status, code),
+            "{body} → {answer:?}"
+        );
     }
     let payee_self = send(with("payee_id", json!(payer_id(&payer).await))).await;
     assert_eq!(payee_self.code(), "payee_is_payer");
-    let forbidden = shop
-        .post("/v1/payments", &base, Some(&unique("k")))
-        .await;
+    let forbidden = shop.post("/v1/payments", &base, Some(&unique("k"))).await;
     assert_eq!(forbidden.code(), "forbidden");
     let unkeyed = payer.wallet.post("/v1/payments", &base, None).await;
     assert_eq!(unkeyed.code(), "idempotency_key_missing");
     let malformed = payer
         .wallet
-        .request("POST", "/v1/payments", Some(b"{\"amount_minor\":"), Some("k1"))
+        .request(
+            "POST",
+            "/v1/payments",
+            Some(b"{\"amount_minor\":"),
+            Some("k1"),
+        )
         .await;
     assert_eq!(malformed.status, 400, "{malformed:?}");
 
@@ -411,7 +442,11 @@ async fn codes_are_bound_single_use_and_block_after_five_wrong(backend: Backend)
     // A new code cannot be asked for at once.
     let resend = payer
         .wallet
-        .post(&format!("/v1/payments/{id}/resend"), &json!({}), Some(&unique("k")))
+        .post(
+            &format!("/v1/payments/{id}/resend"),
+            &json!({}),
+            Some(&unique("k")),
+        )
         .await;
     assert_eq!(resend.code(), "verification_resend_limited", "{resend:?}");
     let paid = verify(&payer, &id, &code, 2_000, &shop_id).await;
@@ -491,8 +526,12 @@ async fn interbank_payments_refund_and_settle_to_zero(backend: Backend) {
                 Some(a) => json!({"amount_minor": a}),
                 None => json!({}),
             };
-            shop.post(&format!("/v1/payments/{id}/refunds"), &body, Some(&unique("r")))
-                .await
+            shop.post(
+                &format!("/v1/payments/{id}/refunds"),
+                &body,
+                Some(&unique("r")),
+            )
+            .await
         }
     };
     let first = refund(Some(2_000)).await;
@@ -619,6 +658,9 @@ async fn concurrent_payments_spend_exactly_the_balance(backend: Backend) {
     assert_eq!(balance(&system, "north", &shop_account).await, 1_995);
     let bank: BankClient = system.bank("north");
     let totals = bank.totals().await;
-    assert_eq!(totals["debits_posted_minor"], totals["credits_posted_minor"]);
+    assert_eq!(
+        totals["debits_posted_minor"],
+        totals["credits_posted_minor"]
+    );
     system.stop().await;
 }

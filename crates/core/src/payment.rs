@@ -653,11 +653,21 @@ pub fn net_positions<'a>(payments: impl IntoIterator<Item = &'a Payment>) -> Vec
     for p in payments {
         let done = |leg: &Option<Leg>| leg.as_ref().is_some_and(|l| l.state == LegState::Done);
         if p.debit.state == LegState::Done && done(&p.credit) {
-            add(&p.payer.bank_id, &p.payee.bank_id, &p.currency, p.amount_minor);
+            add(
+                &p.payer.bank_id,
+                &p.payee.bank_id,
+                &p.currency,
+                p.amount_minor,
+            );
         }
         for refund in &p.refunds {
             if refund.debit.state == LegState::Done && done(&refund.credit) {
-                add(&p.payee.bank_id, &p.payer.bank_id, &p.currency, refund.amount_minor);
+                add(
+                    &p.payee.bank_id,
+                    &p.payer.bank_id,
+                    &p.currency,
+                    refund.amount_minor,
+                );
             }
         }
     }
@@ -696,7 +706,11 @@ pub fn expected_clearing<'a>(
             if refund.debit.state == LegState::Done {
                 add(&p.payee.bank_id, &p.currency, refund.amount_minor);
             }
-            if refund.credit.as_ref().is_some_and(|l| l.state == LegState::Done) {
+            if refund
+                .credit
+                .as_ref()
+                .is_some_and(|l| l.state == LegState::Done)
+            {
                 add(&p.payer.bank_id, &p.currency, -refund.amount_minor);
             }
         }

@@ -281,11 +281,7 @@ pub async fn list_callers<S: HubStore, B: BankConnector>(
     Query(page): Query<PageQuery>,
 ) -> ApiResult<Json<CallerPage>> {
     require_operator(&caller)?;
-    let after = page
-        .cursor
-        .as_deref()
-        .map(parse_cursor)
-        .transpose()?;
+    let after = page.cursor.as_deref().map(parse_cursor).transpose()?;
     let limit = page
         .limit
         .unwrap_or(CALLERS_PAGE_DEFAULT)

@@ -64,8 +64,10 @@ pub trait BankConnector: Send + Sync + 'static {
         &self,
         request: &ClearingTransferRequest,
     ) -> impl Future<Output = Result<TransferResult, ConnectorError>> + Send;
-    fn account(&self, id: uuid::Uuid)
-    -> impl Future<Output = Result<AccountView, ConnectorError>> + Send;
+    fn account(
+        &self,
+        id: uuid::Uuid,
+    ) -> impl Future<Output = Result<AccountView, ConnectorError>> + Send;
     /// The bank's clearing accounts (one a currency; none before its first interbank payment).
     fn clearing_accounts(
         &self,
@@ -197,8 +199,12 @@ impl BankConnector for HttpBank {
         &self,
         request: &ClearingTransferRequest,
     ) -> Result<TransferResult, ConnectorError> {
-        self.call(reqwest::Method::POST, "/v1/clearing/transfers", Some(request))
-            .await
+        self.call(
+            reqwest::Method::POST,
+            "/v1/clearing/transfers",
+            Some(request),
+        )
+        .await
     }
 
     async fn account(&self, id: uuid::Uuid) -> Result<AccountView, ConnectorError> {

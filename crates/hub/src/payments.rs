@@ -233,8 +233,12 @@ fn party_view(party: &Party) -> PartyView {
 pub fn view(p: &Payment) -> PaymentView {
     let next_action = match (&p.state, &p.verification) {
         (Status::RequiresVerification, Some(v)) => {
-            let resend_after = (v.sends < scanpay_core::payment::VERIFICATION_SENDS_MAX)
-                .then(|| rfc3339(v.last_sent_at_ms + scanpay_core::payment::VERIFICATION_RESEND_INTERVAL_MS));
+            let resend_after =
+                (v.sends < scanpay_core::payment::VERIFICATION_SENDS_MAX).then(|| {
+                    rfc3339(
+                        v.last_sent_at_ms + scanpay_core::payment::VERIFICATION_RESEND_INTERVAL_MS,
+                    )
+                });
             Some(NextAction {
                 action_type: "verification_code".to_string(),
                 reason: v.reason.code().to_string(),
@@ -310,7 +314,9 @@ fn answer(p: &Payment, created: bool) -> ApiResult<Response> {
             let code = ErrorCode::parse(code).unwrap_or(ErrorCode::TransferRejected);
             let message = match code {
                 ErrorCode::InsufficientFunds => "The payer's account cannot cover this payment.",
-                ErrorCode::VerificationBlocked => "The payment is blocked after too many wrong codes.",
+                ErrorCode::VerificationBlocked => {
+                    "The payment is blocked after too many wrong codes."
+                }
                 ErrorCode::PaymentExpired => "The payment was not verified in time.",
                 ErrorCode::TerminalMismatch => {
                     "The payer's bank refused: the code is bound to another terminal."
@@ -320,8 +326,7 @@ fn answer(p: &Payment, created: bool) -> ApiResult<Response> {
                 }
                 _ => "The payer's bank refused the payment.",
             };
-            Err(ApiError::new(code, message)
-                .with_details(serde_json::json!({ "payment": body })))
+            Err(ApiError::new(code, message).with_details(serde_json::json!({ "payment": body })))
         }
     }
 }
@@ -560,7 +565,14 @@ async fn continue_payment<S: HubStore, B: BankConnector>(
     answer(&stored.payment, true)
 }
 
-fn code_mac<S, B>(hub: &Hub<S, B>, p: &Payment, amount: i64, currency: &str, payee: Uuid, code: &str) -> String {
+fn code_mac<S, B>(
+    hub: &Hub<S, B>,
+    p: &Payment,
+    amount: i64,
+    currency: &str,
+    payee: Uuid,
+    code: &str,
+) -> String {
     hex::encode(hub.vault.lookup(
         "payment_code",
         &format!("{}|{amount}|{currency}|{payee}|{code}", p.id),
@@ -576,7 +588,14 @@ async fn send_code<S: HubStore, B>(
     let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000u32));
     for _ in 0..SAVE_TRIES_MAX {
         let p = &stored.payment;
-        let mac = code_mac(hub, p, p.amount_minor, &p.currency, p.payee.caller_id, &code);
+        let mac = code_mac(
+            hub,
+            p,
+            p.amount_minor,
+            &p.currency,
+            p.payee.caller_id,
+            &code,
+        );
         stored
             .payment
             .code_sent(mac, &hub.payment_policy, now_ms())
@@ -657,7 +676,14 @@ pub async fn verify<S: HubStore, B: BankConnector>(
         let expired = stored.payment.expire(now);
         let waiting = stored.payment.state == Status::RequiresVerification;
         let p = &stored.payment;
-        let presented = code_mac(&hub, p, amount, request.currency.trim(), request.payee_id, code);
+        let presented = code_mac(
+            &hub,
+            p,
+            amount,
+            request.currency.trim(),
+            request.payee_id,
+            code,
+        );
         let matches = p
             .verification
             .as_ref()
@@ -872,15 +898,29 @@ async fn announce<S: HubStore, B>(hub: &Hub<S, B>, p: &Payment, before: Status, 
     let money = |amount: i64| {
         let currency = scanpay_core::money::Currency::parse(&p.currency)
             .unwrap_or(scanpay_core::money::Currency::USD);
-        format!("{} {}", scanpay_core::money::format_major(amount, currency), p.currency)
+        format!(
+            "{} {}",
+            scanpay_core::money::format_major(amount, currency),
+            p.currency
+        )
     };
     if before != p.state {
         match p.state {
             Status::Succeeded => {
                 let paid = format!("You paid {} to {}.", money(p.amount_minor), p.payee.name);
-                notify(hub, p.payer.caller_id, Note::about(p, "payment_succeeded", paid)).await;
+                notify(
+                    hub,
+                    p.payer.caller_id,
+                    Note::about(p, "payment_succeeded", paid),
+                )
+                .await;
                 let got = format!("{} paid you {}.", p.payer.name, money(p.amount_minor));
-                notify(hub, p.payee.caller_id, Note::about(p, "payment_received", got)).await;
+                notify(
+                    hub,
+                    p.payee.caller_id,
+                    Note::about(p, "payment_received", got),
+                )
+                .await;
             }
             Status::Failed => {
                 let text = format!(
@@ -889,7 +929,12 @@ async fn announce<S: HubStore, B>(hub: &Hub<S, B>, p: &Payment, before: Status, 
                     p.payee.name,
                     p.failure_code.as_deref().unwrap_or("refused")
                 );
-                notify(hub, p.payer.caller_id, Note::about(p, "payment_failed", text)).await;
+                notify(
+                    hub,
+                    p.payer.caller_id,
+                    Note::about(p, "payment_failed", text),
+                )
+                .await;
             }
             _ => {}
         }
@@ -1149,7 +1194,10 @@ pub async fn refund<S: HubStore, B: BankConnector>(
             }
             RefundState::Processing => Ok((StatusCode::ACCEPTED, Json(body)).into_response()),
             RefundState::Failed => {
-                let code = refund.failure_code.as_deref().unwrap_or("transfer_rejected");
+                let code = refund
+                    .failure_code
+                    .as_deref()
+                    .unwrap_or("transfer_rejected");
                 Err(ApiError::new(
                     ErrorCode::parse(code).unwrap_or(ErrorCode::TransferRejected),
                     format!("The payee's bank refused the refund: {code}."),
@@ -1317,9 +1365,8 @@ pub async fn settlement<S: HubStore, B: BankConnector>(
     Query(query): Query<SettlementQuery>,
 ) -> ApiResult<Json<scanpay_proto::hub::SettlementReport>> {
     crate::auth::require_operator(&caller)?;
-    let day = scanpay_core::registration::Day::parse(&query.date).ok_or_else(|| {
-        ApiError::new(ErrorCode::DateInvalid, "`date` must be YYYY-MM-DD.")
-    })?;
+    let day = scanpay_core::registration::Day::parse(&query.date)
+        .ok_or_else(|| ApiError::new(ErrorCode::DateInvalid, "`date` must be YYYY-MM-DD."))?;
     let from_ms = day.to_unix_ms();
     let of_day = payments_created_in(&hub, from_ms, from_ms + 86_400_000).await?;
     let positions: Vec<_> = scanpay_core::payment::net_positions(&of_day)
@@ -1337,7 +1384,10 @@ pub async fn settlement<S: HubStore, B: BankConnector>(
     let expected = scanpay_core::payment::expected_clearing(&all);
     let mut reconciliation = Vec::new();
     for (link, bank) in hub.banks.iter() {
-        let accounts = bank.clearing_accounts().await.map_err(crate::api::connector_error)?;
+        let accounts = bank
+            .clearing_accounts()
+            .await
+            .map_err(crate::api::connector_error)?;
         let mut currencies: std::collections::BTreeSet<String> =
             accounts.iter().map(|a| a.currency.clone()).collect();
         currencies.extend(

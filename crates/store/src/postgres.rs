@@ -16,8 +16,7 @@ use uuid::Uuid;
 use crate::{
     AccountKind, AccountRow, BankStore, BindingRow, CallerRow, CardRow, Claim, CodeConflict,
     CodeRow, CustomerRow, HubStore, IdempotencyRecord, LedgerTotals, MerchantRow, NotificationRow,
-    PaymentRow, Record, RegistrationRow,
-    Result, StatementLine, StoreError, schema,
+    PaymentRow, Record, RegistrationRow, Result, StatementLine, StoreError, schema,
 };
 
 /// Connections a service keeps to PostgreSQL.
@@ -970,7 +969,9 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                &format!("SELECT {CODE_COLUMNS} FROM registration_codes WHERE registration_id = $1"),
+                &format!(
+                    "SELECT {CODE_COLUMNS} FROM registration_codes WHERE registration_id = $1"
+                ),
                 &[&registration_id],
             )
             .await?;

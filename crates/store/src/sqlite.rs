@@ -18,8 +18,7 @@ use uuid::Uuid;
 use crate::{
     AccountKind, AccountRow, BankStore, BindingRow, CallerRow, CardRow, Claim, CodeConflict,
     CodeRow, CustomerRow, HubStore, IdempotencyRecord, LedgerTotals, MerchantRow, NotificationRow,
-    PaymentRow, Record, RegistrationRow,
-    Result, StatementLine, StoreError, schema,
+    PaymentRow, Record, RegistrationRow, Result, StatementLine, StoreError, schema,
 };
 
 /// Readers kept open for reuse; more may be opened under load and are closed after use.
@@ -1102,10 +1101,11 @@ impl HubStore for SqliteHub {
     async fn payment(&self, id: Uuid) -> Result<Option<PaymentRow>> {
         self.db
             .read(move |c| {
-                Ok(c
-                    .prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = ?1"))?
-                    .query_row([id], payment_from_row)
-                    .optional()?)
+                Ok(c.prepare_cached(&format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = ?1"
+                ))?
+                .query_row([id], payment_from_row)
+                .optional()?)
             })
             .await
     }

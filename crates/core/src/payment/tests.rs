@@ -229,8 +229,16 @@ fn refunds_never_pass_what_was_paid() {
     p.request_refund(Uuid::from_u128(100), 1_000, ids(200), 3_000)
         .unwrap();
     assert_eq!(p.refunds.len(), 1);
-    p.refund_debit_answered(Uuid::from_u128(100), Err("insufficient_funds".into()), 4_000);
-    assert_eq!(p.refundable_minor(), 1_234, "a failed refund gives back its room");
+    p.refund_debit_answered(
+        Uuid::from_u128(100),
+        Err("insufficient_funds".into()),
+        4_000,
+    );
+    assert_eq!(
+        p.refundable_minor(),
+        1_234,
+        "a failed refund gives back its room"
+    );
     p.request_refund(Uuid::from_u128(101), 1_234, ids(202), 5_000)
         .unwrap();
     p.refund_debit_answered(Uuid::from_u128(101), Ok(()), 6_000);
