@@ -221,7 +221,8 @@ pub fn merchant_token_path(data_dir: &Path, merchant_id: &str) -> PathBuf {
 }
 
 /// Makes each merchant of the seed file (at a bank this hub routes to) a merchant caller with its
-/// payout account, once: its token file says it was done.
+/// payout account and a token in `data/merchants/ID.token`; idempotent, and safe for two hubs
+/// starting at once on one data directory.
 async fn ensure_merchants<S: HubStore>(
     store: &S,
     seed: &SeedFile,
@@ -235,40 +236,28 @@ async fn ensure_merchants<S: HubStore>(
     {
         for merchant in &bank.merchant {
             let path = merchant_token_path(data_dir, &merchant.id);
-            if path.exists() {
-                continue;
-            }
-            let token = scanpay_hub::auth::new_token();
-            let caller_id = uuid::Uuid::now_v7();
-            let now = scanpay_http::now_ms();
-            store
-                .insert_caller(scanpay_store::CallerRow {
-                    id: caller_id,
-                    kind: "merchant".to_string(),
-                    name: merchant.name.clone(),
-                    token_hash: scanpay_hub::auth::token_hash(&token),
-                    created_at_ms: now,
-                })
-                .await?;
-            store
-                .insert_merchant(scanpay_store::MerchantRow {
-                    caller_id,
-                    name: merchant.name.clone(),
-                    bank_id: bank.id.clone(),
-                    account_id: scanpay_bank::seed::merchant_account_id(&bank.id, &merchant.id),
-                    created_at_ms: now,
-                })
-                .await?;
-            std::fs::create_dir_all(path.parent().expect("a parent"))?;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options
-                .open(&path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            std::io::Write::write_all(&mut file, token.as_bytes())?;
-            file.sync_all()?;
+            let account_id = scanpay_bank::seed::merchant_account_id(&bank.id, &merchant.id);
+            scanpay_hub::auth::ensure_token_caller(
+                store,
+                &path,
+                scanpay_proto::hub::CallerKind::Merchant,
+                &merchant.name,
+                |caller_id| async move {
+                    let row = scanpay_store::MerchantRow {
+                        caller_id,
+                        name: merchant.name.clone(),
+                        bank_id: bank.id.clone(),
+                        account_id,
+                        created_at_ms: scanpay_http::now_ms(),
+                    };
+                    match store.insert_merchant(row).await {
+                        Ok(()) | Err(scanpay_store::StoreError::Duplicate(_)) => Ok(()),
+                        Err(error) => Err(error.into()),
+                    }
+                },
+            )
+            .await
+            .with_context(|| format!("merchant {}", merchant.id))?;
         }
     }
     Ok(())

@@ -5,7 +5,10 @@
 #[macro_use]
 mod common;
 
-use common::{Answer, Backend, BankClient, Hub, TestSystem, unique};
+use common::{
+    Answer, Backend, BankClient, Hub, Payer, TestSystem, code_for, letters, pay, pay_from, unique,
+    verify,
+};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -17,143 +20,18 @@ on_both_backends!(
     concurrent_payments_spend_exactly_the_balance,
 );
 
-/// A registered wallet: its hub client, code, bound terminal and bank account.
-struct Payer {
-    wallet: Hub,
-    code: String,
-    terminal: String,
-    account: String,
-    document_number: String,
-}
-
-/// A 16-digit card number with `prefix` that passes Luhn.
-fn card_number(prefix: &str) -> String {
-    let mut digits: Vec<u32> = prefix.chars().map(|c| c.to_digit(10).unwrap()).collect();
-    let random = uuid::Uuid::new_v4().as_u128();
-    let mut n = random;
-    while digits.len() < 15 {
-        digits.push((n % 10) as u32);
-        n /= 10;
-    }
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &d)| {
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                d
-            }
-        })
-        .sum();
-    digits.push((10 - sum % 10) % 10);
-    digits
-        .iter()
-        .map(|d| char::from_digit(*d, 10).unwrap())
-        .collect()
-}
-
-fn letters(n: usize) -> String {
-    uuid::Uuid::new_v4()
-        .as_bytes()
-        .iter()
-        .take(n)
-        .map(|b| char::from(b'A' + b % 26))
-        .collect()
-}
-
 async fn sign_up(system: &TestSystem, name: &str) -> Hub {
-    let open = Hub::new(&system.running().hub_url, None);
-    let answer = open.post("/v1/wallets", &json!({"name": name}), None).await;
-    assert_eq!(answer.status, 201, "{answer:?}");
-    open.with_token(answer.body["token"].as_str().unwrap())
+    common::sign_up(&system.running().hub_url, name).await
 }
 
-/// A customer of `bank_id` with a card and `balance`, registered through the hub (the FIG. 4
-/// path) so that the bank has bound its code.
 async fn registered(system: &TestSystem, bank_id: &str, balance: i64) -> Payer {
-    let bank = system.bank(bank_id);
-    let name = format!("{} {}", letters(6), letters(7));
-    let document_number = format!("P{}", &uuid::Uuid::new_v4().as_u128().to_string()[..8]);
-    let customer = bank
-        .post(
-            "/v1/customers",
-            &json!({"full_name": name, "id_document_type": "passport",
-                    "id_document_number": document_number, "birth_date": "1990-01-01"}),
-        )
-        .await;
-    assert_eq!(customer.status, 201, "{customer:?}");
-    let account = bank
-        .post(
-            "/v1/accounts",
-            &json!({"customer_id": customer.body["id"], "currency": "USD"}),
-        )
-        .await;
-    let account = account.body["id"].as_str().unwrap().to_string();
-    let number = card_number(if bank_id == "north" { "4" } else { "52" });
-    let card = bank
-        .post(
-            "/v1/cards",
-            &json!({"account_id": account, "card_number": number, "expiry_month": 12,
-                    "expiry_year": 2031, "holder_name": name}),
-        )
-        .await;
-    assert_eq!(card.status, 201, "{card:?}");
-    if balance > 0 {
-        let funding = bank.funding_account().await;
-        let deposit = bank
-            .transfer(
-                &uuid::Uuid::new_v4().to_string(),
-                &funding,
-                &account,
-                balance,
-            )
-            .await;
-        assert_eq!(deposit.status, 201, "{deposit:?}");
-    }
-    let wallet = sign_up(system, &name).await;
-    let terminal = unique("phone-");
-    let started = wallet
-        .post(
-            "/v1/registrations",
-            &json!({"terminal_id": terminal}),
-            Some(&unique("k")),
-        )
-        .await;
-    let id = started.body["id"].as_str().unwrap().to_string();
-    let fields = wallet
-        .post(
-            &format!("/v1/registrations/{id}/fields"),
-            &json!({
-                "identity": {"full_name": name, "document_type": "passport",
-                             "document_number": document_number, "birth_date": "1990-01-01",
-                             "expiry_date": "2031-01-01"},
-                "card": {"card_number": number, "expiry_month": 12, "expiry_year": 2031}
-            }),
-            Some(&unique("k")),
-        )
-        .await;
-    assert_eq!(fields.status, 200, "{fields:?}");
-    let confirmed = wallet
-        .post(
-            &format!("/v1/registrations/{id}/confirm"),
-            &json!({}),
-            Some(&unique("k")),
-        )
-        .await;
-    assert_eq!(confirmed.body["state"], "bound", "{confirmed:?}");
-    Payer {
-        wallet,
-        code: confirmed.body["registration_code"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-        terminal,
-        account,
-        document_number,
-    }
+    common::register_payer(
+        &system.running().hub_url,
+        &system.bank(bank_id),
+        bank_id,
+        balance,
+    )
+    .await
 }
 
 /// A merchant with a payout account at `bank_id`: its hub client, id and account.
@@ -174,56 +52,6 @@ async fn merchant(system: &TestSystem, bank_id: &str) -> (Hub, String, String) {
         .with_token(created.body["token"].as_str().unwrap());
     let id = created.body["caller"]["id"].as_str().unwrap().to_string();
     (client, id, account)
-}
-
-async fn pay(payer: &Payer, payee: &str, amount: i64, key: &str) -> Answer {
-    pay_from(payer, &payer.terminal, payee, amount, key).await
-}
-
-async fn pay_from(payer: &Payer, terminal: &str, payee: &str, amount: i64, key: &str) -> Answer {
-    payer
-        .wallet
-        .post(
-            "/v1/payments",
-            &json!({"registration_code": payer.code, "terminal_id": terminal,
-                    "payee_id": payee, "amount_minor": amount, "currency": "USD"}),
-            Some(key),
-        )
-        .await
-}
-
-/// The newest verification code the wallet's notification stream holds for `payment`.
-async fn code_for(wallet: &Hub, payment: &str) -> String {
-    let mut after = 0;
-    let mut code = None;
-    loop {
-        let page = wallet
-            .get(&format!("/v1/notifications?after={after}"))
-            .await;
-        assert_eq!(page.status, 200, "{page:?}");
-        let items = page.body["items"].as_array().unwrap();
-        for item in items {
-            if item["kind"] == "verification_code" && item["payment_id"] == payment {
-                code = Some(item["verification_code"].as_str().unwrap().to_string());
-            }
-        }
-        if items.is_empty() {
-            return code.expect("a code was sent");
-        }
-        after = page.body["next_after"].as_i64().unwrap();
-    }
-}
-
-async fn verify(payer: &Payer, payment: &str, code: &str, amount: i64, payee: &str) -> Answer {
-    payer
-        .wallet
-        .post(
-            &format!("/v1/payments/{payment}/verify"),
-            &json!({"verification_code": code, "amount_minor": amount, "currency": "USD",
-                    "payee_id": payee}),
-            Some(&unique("k")),
-        )
-        .await
 }
 
 /// Pays with a code: create, read the code from the notifications, verify.

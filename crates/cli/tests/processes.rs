@@ -615,3 +615,210 @@ async fn a_second_bank_process_on_the_same_schema_is_refused() {
     interrupt_and_wait(first).await;
     common::drop_schemas(&format!("bank_{bank_id}")).await;
 }
+
+/// A free loopback port (a bank restarted on it keeps the URL the hub knows).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Payments through a hub process while the payer's bank process is killed (SIGKILL) and then
+/// restarted: every payment ends `succeeded` (debited once) or not debited at all, and the
+/// balances, the ledger and the interbank books agree.
+async fn payments_survive_a_bank_crash(backend: Backend) {
+    const PAYERS: usize = 6;
+    const PAYMENTS: usize = 240;
+    const AMOUNT: i64 = 100;
+    const OPENING: i64 = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_string();
+    let database = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_database().await),
+    };
+    let database_url = database.as_ref().map(|(url, _)| url.clone());
+    let mut bank_args = HashMap::new();
+    let mut children = HashMap::new();
+    let mut urls = HashMap::new();
+    for id in ["north", "south"] {
+        let mut args = bank_serve_args(id, dir.path(), None, database_url.as_deref());
+        let listen = args.iter().position(|a| a == "127.0.0.1:0").unwrap();
+        args[listen] = format!("127.0.0.1:{}", free_port());
+        let (child, url) = start_bank(&args).await;
+        children.insert(id, child);
+        urls.insert(id, url);
+        bank_args.insert(id, args);
+    }
+    let mut hub_args = vec![
+        "hub".to_string(),
+        "serve".to_string(),
+        "--listen".to_string(),
+        "127.0.0.1:0".to_string(),
+        "--data-dir".to_string(),
+        data_dir.clone(),
+    ];
+    for id in ["north", "south"] {
+        hub_args.extend(["--bank".to_string(), format!("{id}={}", urls[id])]);
+    }
+    if let Some(url) = &database_url {
+        hub_args.extend(["--database-url".to_string(), url.clone()]);
+    }
+    let hub_args: Vec<&str> = hub_args.iter().map(String::as_str).collect();
+    let (hub_child, lines) = spawn_until(&hub_args, "hub listening on").await;
+    let hub_url = url_in(lines.last().unwrap());
+    let bank = |id: &str| {
+        let secret =
+            scanpay::system::secret(&scanpay::system::secret_path(dir.path(), id)).unwrap();
+        BankClient::new(&urls[id], secret)
+    };
+    // Payers at north; payees: the seeded merchants, one at each bank.
+    let mut payers = Vec::new();
+    for _ in 0..PAYERS {
+        payers.push(std::sync::Arc::new(
+            common::register_payer(&hub_url, &bank("north"), "north", OPENING).await,
+        ));
+    }
+    let merchants = payers[0].wallet.get("/v1/merchants").await;
+    let payee = |name: &str| {
+        merchants
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (cafe, books) = (payee("Corner Cafe"), payee("Book Nook"));
+
+    // Every payment waits for its code first, so the kill can land among the debits.
+    let mut pending = Vec::new();
+    for index in 0..PAYMENTS {
+        let payer = payers[index % PAYERS].clone();
+        let to = if index % 2 == 0 { &cafe } else { &books };
+        let created = common::pay(&payer, to, AMOUNT, &unique("pay-")).await;
+        assert_eq!(created.status, 202, "{created:?}");
+        let id = created.body["id"].as_str().unwrap().to_string();
+        pending.push((payer, to.clone(), id));
+    }
+    let mut codes = Vec::new();
+    for (payer, to, id) in pending {
+        let code = common::code_for(&payer.wallet, &id).await;
+        codes.push((payer, to, id, code));
+    }
+    // A few at a time, so that payments keep flowing (group commit would answer a burst at once).
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(8));
+    let mut tasks = Vec::new();
+    for (payer, to, id, code) in codes.clone() {
+        let done = done.clone();
+        let slots = slots.clone();
+        tasks.push(tokio::spawn(async move {
+            let _slot = slots.acquire().await.unwrap();
+            let answer = common::verify(&payer, &id, &code, AMOUNT, &to).await;
+            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            answer
+        }));
+    }
+    while done.load(std::sync::atomic::Ordering::Relaxed) < PAYMENTS / 4 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut north = children.remove("north").unwrap();
+    north.start_kill().unwrap();
+    north.wait().await.unwrap();
+    let mut unavailable = 0;
+    for task in tasks {
+        let answer = task.await.unwrap();
+        match (answer.status, answer.code()) {
+            (200, _) => assert_eq!(answer.body["status"], "succeeded", "{answer:?}"),
+            (502, "bank_unavailable") => unavailable += 1,
+            other => panic!("unexpected {other:?}: {answer:?}"),
+        }
+    }
+    assert!(unavailable > 0, "the kill landed mid-load");
+
+    let args: Vec<&str> = bank_args["north"].iter().map(String::as_str).collect();
+    let (north, _) = spawn_until(&args, "listening on").await;
+    children.insert("north", north);
+    // The hub's resolver asks the bank again; every payment reaches a final state.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let mut paid: HashMap<String, i64> = HashMap::new();
+    let mut paid_to: HashMap<String, i64> = HashMap::new();
+    for (payer, to, id, _) in &codes {
+        let status = loop {
+            let answer = payer.wallet.get(&format!("/v1/payments/{id}")).await;
+            let status = answer.body["status"].as_str().unwrap().to_string();
+            if status != "processing" {
+                break status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} stays processing"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert_eq!(status, "succeeded", "{id}: balances cover every payment");
+        *paid.entry(payer.account.clone()).or_default() += AMOUNT;
+        *paid_to.entry(to.clone()).or_default() += AMOUNT;
+    }
+    let north_bank = bank("north");
+    for payer in &payers {
+        assert_eq!(
+            north_bank.balance(&payer.account).await,
+            OPENING - paid[&payer.account],
+            "debited exactly once per payment"
+        );
+    }
+    for bank_id in ["north", "south"] {
+        let totals = bank(bank_id).totals().await;
+        assert_eq!(
+            totals["debits_posted_minor"],
+            totals["credits_posted_minor"]
+        );
+        assert_eq!(
+            totals["posted_from_transfers_minor"],
+            totals["debits_posted_minor"]
+        );
+    }
+    // The merchants' accounts and the clearing books agree with the hub's records.
+    let token = std::fs::read_to_string(dir.path().join("operator.token")).unwrap();
+    let operator = Hub::new(&hub_url, Some(token.trim()));
+    let today = scanpay_proto::bank::rfc3339(scanpay_http::now_ms())[..10].to_string();
+    let report = operator.get(&format!("/v1/settlement?date={today}")).await;
+    assert_eq!(report.body["reconciled"], true, "{report:?}");
+    let position = report.body["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["bank_id"] == "north")
+        .unwrap()["net_minor"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        position, paid_to[&books],
+        "north owes south what Book Nook was paid"
+    );
+
+    interrupt_and_wait(hub_child).await;
+    for (_, child) in children {
+        interrupt_and_wait(child).await;
+    }
+    if let Some((_, name)) = database {
+        drop_database(&name).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_payments_survive_a_bank_crash() {
+    payments_survive_a_bank_crash(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_payments_survive_a_bank_crash() {
+    payments_survive_a_bank_crash(Backend::Postgres).await;
+}

@@ -97,6 +97,55 @@ pub async fn ensure_operator_token<S: HubStore>(
     store: &S,
     path: &std::path::Path,
 ) -> anyhow::Result<String> {
+    ensure_token_caller(store, path, CallerKind::Operator, "operator", |_| async {
+        Ok(())
+    })
+    .await
+}
+
+/// Makes sure the token file at `path` exists (made on first start, mode 0600) and that its
+/// caller exists in the store; `then` runs once the caller exists (with its id) and must be
+/// idempotent. Two processes racing on one path agree on one token and one caller: the caller's
+/// id derives from the token.
+pub async fn ensure_token_caller<S, F, Fut>(
+    store: &S,
+    path: &std::path::Path,
+    kind: CallerKind,
+    name: &str,
+    then: F,
+) -> anyhow::Result<String>
+where
+    S: HubStore,
+    F: FnOnce(Uuid) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let token = read_or_create_token(path).await?;
+    let hash = token_hash(&token);
+    let id = uuid::Builder::from_random_bytes(hash[..16].try_into().expect("16 bytes")).into_uuid();
+    if store.caller_by_token_hash(hash.clone()).await?.is_none() {
+        let row = CallerRow {
+            id,
+            kind: kind.code().to_string(),
+            name: name.to_string(),
+            token_hash: hash,
+            created_at_ms: scanpay_http::now_ms(),
+        };
+        match store.insert_caller(row).await {
+            Ok(()) | Err(StoreError::Duplicate(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let caller = store
+        .caller_by_token_hash(token_hash(&token))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the caller of {} vanished", path.display()))?;
+    then(caller.id).await?;
+    Ok(token)
+}
+
+/// Reads the token in `path`, or writes a new one there (mode 0600); a process that loses the
+/// race to create it reads the winner's.
+async fn read_or_create_token(path: &std::path::Path) -> anyhow::Result<String> {
     let token = match std::fs::read_to_string(path) {
         Ok(text) => text.trim().to_string(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -133,19 +182,5 @@ pub async fn ensure_operator_token<S: HubStore>(
         }
         Err(e) => return Err(e.into()),
     };
-    let hash = token_hash(&token);
-    if store.caller_by_token_hash(hash.clone()).await?.is_none() {
-        let row = CallerRow {
-            id: Uuid::now_v7(),
-            kind: CallerKind::Operator.code().to_string(),
-            name: "operator".to_string(),
-            token_hash: hash,
-            created_at_ms: scanpay_http::now_ms(),
-        };
-        match store.insert_caller(row).await {
-            Ok(()) | Err(StoreError::Duplicate(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
     Ok(token)
 }
