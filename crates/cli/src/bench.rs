@@ -587,6 +587,7 @@ pub async fn register(options: RegisterBench) -> anyhow::Result<()> {
         port: 0,
         seed,
         schema_prefix: String::new(),
+        payment_policy: Default::default(),
     })
     .await?;
     let (bank_id, bank_url) = running.bank_urls[0].clone();

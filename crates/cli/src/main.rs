@@ -304,6 +304,13 @@ fn resolve(common: &Common, file: &FileSettings) -> anyhow::Result<Resolved> {
     })
 }
 
+fn payment_policy(file: &FileSettings) -> anyhow::Result<scanpay_core::payment::Policy> {
+    match &file.payments {
+        Some(settings) => settings.policy(),
+        None => Ok(scanpay_core::payment::Policy::default()),
+    }
+}
+
 /// Errors are for people: the message and its causes, no backtrace; exit code 1.
 fn main() -> std::process::ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
@@ -354,6 +361,7 @@ async fn run() -> anyhow::Result<()> {
                 port: port.or(file.port).unwrap_or(7080),
                 seed: resolved.seed,
                 schema_prefix: String::new(),
+                payment_policy: payment_policy(&file)?,
             };
             let running = system::start(&config).await?;
             print_welcome(&running, &config);
@@ -389,6 +397,7 @@ async fn run() -> anyhow::Result<()> {
                     listener,
                     bank_urls,
                     schema_prefix: "",
+                    payment_policy: payment_policy(&file)?,
                 },
                 stop_rx,
             )

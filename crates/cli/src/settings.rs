@@ -16,6 +16,51 @@ pub struct FileSettings {
     pub port: Option<u16>,
     pub seed: Option<PathBuf>,
     pub log_format: Option<String>,
+    /// When payments need a verification code (the `[payments]` table).
+    pub payments: Option<PaymentSettings>,
+}
+
+/// `[payments]`: each key overrides the default of `scanpay_core::payment::Policy`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentSettings {
+    /// `true` (default): a request from another terminal gets a code on the bound one (step-up);
+    /// `false`: it is refused with `terminal_mismatch`.
+    pub step_up_other_terminal: Option<bool>,
+    /// A repeat payment to a known payee up to this much needs no code (default 3000 = 30.00).
+    pub exemption_single_max_minor: Option<i64>,
+    /// …while the exempted ones since the last verified payment stay within this sum (10000).
+    pub exemption_cumulative_max_minor: Option<i64>,
+    /// …and this count (5).
+    pub exemption_count_max: Option<u32>,
+    /// How long a verification code is good for, in seconds (300, at most 300).
+    pub code_lifetime_seconds: Option<u32>,
+}
+
+impl PaymentSettings {
+    pub fn policy(&self) -> anyhow::Result<scanpay_core::payment::Policy> {
+        let mut policy = scanpay_core::payment::Policy::default();
+        if let Some(v) = self.step_up_other_terminal {
+            policy.step_up_other_terminal = v;
+        }
+        if let Some(v) = self.exemption_single_max_minor {
+            policy.exemption_single_max_minor = v;
+        }
+        if let Some(v) = self.exemption_cumulative_max_minor {
+            policy.exemption_cumulative_max_minor = v;
+        }
+        if let Some(v) = self.exemption_count_max {
+            policy.exemption_count_max = v;
+        }
+        if let Some(v) = self.code_lifetime_seconds {
+            anyhow::ensure!(
+                (1..=300).contains(&v),
+                "payments.code_lifetime_seconds is 1 to 300"
+            );
+            policy.code_lifetime_ms = i64::from(v) * 1000;
+        }
+        Ok(policy)
+    }
 }
 
 impl FileSettings {

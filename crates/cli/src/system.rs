@@ -135,6 +135,7 @@ pub struct HubLaunch<'a> {
     pub bank_urls: Vec<(String, String)>,
     /// Prefixed to the PostgreSQL schema name (`""` normally).
     pub schema_prefix: &'a str,
+    pub payment_policy: scanpay_core::payment::Policy,
 }
 
 /// Starts the hub; returns its task and the operator token.
@@ -195,6 +196,7 @@ async fn launch_hub<S: HubStore>(
     ensure_merchants(&store, launch.seed, &launch.bank_urls, launch.data_dir).await?;
     let master = scanpay_bank::vault::load_or_create_master_key(&hub_key_path(launch.data_dir))?;
     let mut hub = Hub::new(store, banks, scanpay_bank::Vault::new(&master))?;
+    hub.payment_policy = launch.payment_policy;
     let models = scanpay_extract::ocr::default_models_dir();
     match scanpay_extract::ocr::Ocr::load(&models) {
         Ok(ocr) => hub = hub.with_reader(std::sync::Arc::new(ocr)),
@@ -273,6 +275,8 @@ pub struct SystemConfig {
     pub seed: SeedFile,
     /// Prefixed to PostgreSQL schema names (`""` normally; tests use their own).
     pub schema_prefix: String,
+    /// When payments need a verification code.
+    pub payment_policy: scanpay_core::payment::Policy,
 }
 
 pub struct RunningSystem {
@@ -341,6 +345,7 @@ pub async fn start(config: &SystemConfig) -> anyhow::Result<RunningSystem> {
             listener: hub_listener,
             bank_urls: bank_urls.clone(),
             schema_prefix: &config.schema_prefix,
+            payment_policy: config.payment_policy,
         },
         stop_rx,
     )

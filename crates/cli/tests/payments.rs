@@ -16,6 +16,7 @@ on_both_backends!(
     every_outcome_has_its_code,
     codes_are_bound_single_use_and_block_after_five_wrong,
     another_terminal_needs_a_step_up,
+    an_expired_code_fails_and_a_new_one_works,
     interbank_payments_refund_and_settle_to_zero,
     concurrent_payments_spend_exactly_the_balance,
 );
@@ -302,6 +303,40 @@ async fn codes_are_bound_single_use_and_block_after_five_wrong(backend: Backend)
     let status = payer.wallet.get(&format!("/v1/payments/{id}")).await;
     assert_eq!(status.body["status"], "blocked");
     assert_eq!(balance(&system, "north", &payer.account).await, 8_000);
+    system.stop().await;
+}
+
+async fn an_expired_code_fails_and_a_new_one_works(backend: Backend) {
+    let policy = scanpay_core::payment::Policy {
+        code_lifetime_ms: 1_000,
+        ..Default::default()
+    };
+    let system = TestSystem::start_with_policy(backend, common::test_seed(5), policy).await;
+    let payer = registered(&system, "north", 10_000).await;
+    let (_, shop_id, _) = merchant(&system, "north").await;
+    let created = pay(&payer, &shop_id, 700, &unique("pay-")).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let old = code_for(&payer.wallet, &id).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let late = verify(&payer, &id, &old, 700, &shop_id).await;
+    assert_eq!(late.code(), "verification_failed", "{late:?}");
+    let resent = payer
+        .wallet
+        .post(
+            &format!("/v1/payments/{id}/resend"),
+            &json!({}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(resent.status, 202, "{resent:?}");
+    assert_eq!(resent.body["next_action"]["tries_left"], 4);
+    let new = code_for(&payer.wallet, &id).await;
+    if new != old {
+        let stale = verify(&payer, &id, &old, 700, &shop_id).await;
+        assert_eq!(stale.code(), "verification_failed", "the old code is replaced");
+    }
+    let paid = verify(&payer, &id, &new, 700, &shop_id).await;
+    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
     system.stop().await;
 }
 

@@ -27,7 +27,7 @@ use uuid::Uuid;
 pub const VERIFICATION_TRIES_MAX: u32 = 5;
 /// Codes sent for one payment, the first included.
 pub const VERIFICATION_SENDS_MAX: u32 = 3;
-/// A code may be sent again only this long after the previous one.
+/// A code may be sent again only this long after the previous one (or once it expired).
 pub const VERIFICATION_RESEND_INTERVAL_MS: i64 = 30_000;
 /// A payment not verified within this long expires.
 pub const VERIFICATION_WINDOW_MS: i64 = 15 * 60 * 1000;
@@ -379,9 +379,10 @@ impl Payment {
         if v.sends == 0 {
             return Ok(());
         }
-        if v.sends >= VERIFICATION_SENDS_MAX
-            || now_ms < v.last_sent_at_ms + VERIFICATION_RESEND_INTERVAL_MS
-        {
+        // Another code after the interval, or at once when the last one expired.
+        let too_soon = now_ms < v.last_sent_at_ms + VERIFICATION_RESEND_INTERVAL_MS
+            && now_ms < v.code_expires_at_ms;
+        if v.sends >= VERIFICATION_SENDS_MAX || too_soon {
             return Err(PaymentError::ResendLimited);
         }
         Ok(())

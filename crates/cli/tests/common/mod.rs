@@ -79,6 +79,7 @@ pub struct TestSystem {
     pub backend: Backend,
     pub schema_prefix: String,
     pub seed: SeedFile,
+    pub payment_policy: scanpay_core::payment::Policy,
 }
 
 impl TestSystem {
@@ -87,15 +88,25 @@ impl TestSystem {
     }
 
     pub async fn start_with(backend: Backend, seed: SeedFile) -> TestSystem {
+        Self::start_with_policy(backend, seed, Default::default()).await
+    }
+
+    pub async fn start_with_policy(
+        backend: Backend,
+        seed: SeedFile,
+        payment_policy: scanpay_core::payment::Policy,
+    ) -> TestSystem {
         let data_dir = tempfile::tempdir().unwrap();
         let schema_prefix = unique("t");
-        let running = start_system(backend, data_dir.path(), &schema_prefix, &seed).await;
+        let running =
+            start_system(backend, data_dir.path(), &schema_prefix, &seed, payment_policy).await;
         TestSystem {
             running: Some(running),
             data_dir,
             backend,
             schema_prefix: format!("{schema_prefix}_"),
             seed,
+            payment_policy,
         }
     }
 
@@ -126,8 +137,16 @@ impl TestSystem {
     pub async fn restart(&mut self) {
         self.running.take().unwrap().stop().await;
         let prefix = self.schema_prefix.trim_end_matches('_').to_string();
-        self.running =
-            Some(start_system(self.backend, self.data_dir.path(), &prefix, &self.seed).await);
+        self.running = Some(
+            start_system(
+                self.backend,
+                self.data_dir.path(),
+                &prefix,
+                &self.seed,
+                self.payment_policy,
+            )
+            .await,
+        );
     }
 
     pub async fn stop(mut self) {
@@ -175,6 +194,7 @@ async fn start_system(
     data_dir: &Path,
     prefix: &str,
     seed: &SeedFile,
+    payment_policy: scanpay_core::payment::Policy,
 ) -> system::RunningSystem {
     system::start(&system::SystemConfig {
         data_dir: data_dir.to_path_buf(),
@@ -183,6 +203,7 @@ async fn start_system(
         port: 0,
         seed: seed.clone(),
         schema_prefix: format!("{prefix}_"),
+        payment_policy,
     })
     .await
     .expect("the system starts (is PostgreSQL running for the postgres tests?)")

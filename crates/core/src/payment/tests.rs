@@ -167,6 +167,19 @@ fn resending_is_limited() {
         Err(PaymentError::ResendLimited)
     );
     assert_eq!(p.verification.as_ref().unwrap().code_mac, "c");
+
+    // With codes shorter-lived than the interval, an expired code may be replaced at once.
+    let short = Policy {
+        code_lifetime_ms: 1_000,
+        ..Policy::default()
+    };
+    let mut q = payment("north", Some(Reason::Verification));
+    q.code_sent("a".into(), &short, 0).unwrap();
+    assert_eq!(
+        q.code_sent("b".into(), &short, 999),
+        Err(PaymentError::ResendLimited)
+    );
+    q.code_sent("b".into(), &short, 1_000).unwrap();
 }
 
 #[test]
