@@ -841,8 +841,22 @@ pub async fn own_account<S: BankStore>(
     let id = match rows.iter().find(|r| r.account.currency == currency) {
         Some(row) => row.account.id,
         None => {
-            // One writer per bank database (an advisory lock on PostgreSQL, one process on
-            // SQLite), so two of these cannot race.
+            // One process per bank database (an advisory lock on PostgreSQL), and one creation
+            // at a time in it: concurrent first payments must not make two clearing accounts.
+            let _creating = bank.own_accounts_creation.lock().await;
+            let rows = bank
+                .store
+                .accounts_of_kind(kind, BANK_ACCOUNTS_LISTED_MAX)
+                .await
+                .map_err(store_error)?;
+            if let Some(row) = rows.iter().find(|r| r.account.currency == currency) {
+                let id = row.account.id;
+                bank.own_accounts
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(key, id);
+                return Ok(id);
+            }
             let id = Uuid::now_v7();
             bank.store
                 .insert_records(vec![Record::Account(AccountRow {

@@ -65,6 +65,8 @@ pub struct Bank<S> {
     /// The bank's own accounts by (kind, currency), once looked up (`api::own_account`).
     pub own_accounts:
         Arc<std::sync::Mutex<std::collections::HashMap<(&'static str, &'static str), uuid::Uuid>>>,
+    /// Held while an own account is made, so that concurrent requests make one.
+    pub own_accounts_creation: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl<S> Clone for Bank<S> {
@@ -77,6 +79,7 @@ impl<S> Clone for Bank<S> {
             metrics: self.metrics.clone(),
             ranges: self.ranges.clone(),
             own_accounts: self.own_accounts.clone(),
+            own_accounts_creation: self.own_accounts_creation.clone(),
         }
     }
 }
@@ -106,6 +109,7 @@ impl<S: BankStore> Bank<S> {
             metrics,
             ranges: Arc::new(ranges),
             own_accounts: Default::default(),
+            own_accounts_creation: Default::default(),
         })
     }
 }

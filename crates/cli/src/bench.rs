@@ -382,8 +382,20 @@ async fn drive(
     Ok(result)
 }
 
-/// pgbench's built-in TPC-B-like script, 8 clients, on the same server, in a database of its own.
+/// pgbench's TPC-B-like figure next to the ledger's, as ratios.
 async fn pgbench(url: &str, seconds: u64, measured: &Measured) -> anyhow::Result<()> {
+    let tps = pgbench_tps(url, seconds).await?;
+    println!(
+        "ratio to pgbench: {:.2}x (1 transfer a request), {:.2}x (batched requests)",
+        measured.single_per_second / tps,
+        measured.batched_per_second / tps
+    );
+    Ok(())
+}
+
+/// Runs pgbench's built-in TPC-B-like script, 8 clients, on the same server, in a database of its
+/// own; prints and returns its tps.
+pub(crate) async fn pgbench_tps(url: &str, seconds: u64) -> anyhow::Result<f64> {
     let database = "scanpay_pgbench";
     let _ = tokio::process::Command::new("psql")
         .arg(url)
@@ -415,12 +427,7 @@ async fn pgbench(url: &str, seconds: u64, measured: &Measured) -> anyhow::Result
         .and_then(|v| v.parse::<f64>().ok())
         .with_context(|| format!("no tps in pgbench's output: {text}"))?;
     println!("pgbench TPC-B-like (8 clients, {seconds} s): {tps:.0} tps");
-    println!(
-        "ratio to pgbench: {:.2}x (1 transfer a request), {:.2}x (batched requests)",
-        measured.single_per_second / tps,
-        measured.batched_per_second / tps
-    );
-    Ok(())
+    Ok(tps)
 }
 
 /// `postgres://u@h:p/db?x` with another database name.
@@ -561,7 +568,7 @@ pub fn extract(dataset: &std::path::Path, models: Option<&std::path::Path>) -> a
 }
 
 /// The `q` quantile of sorted durations, in milliseconds (0 when there are none).
-fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+pub(crate) fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
     let index = ((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1));
     sorted.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }

@@ -2,6 +2,7 @@
 //! arguments and calls in here, so tests start services exactly as the binary does.
 
 pub mod bench;
+pub mod bench_pay;
 pub mod extract;
 pub mod merchant;
 pub mod settings;

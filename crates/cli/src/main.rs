@@ -254,6 +254,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 30)]
         pgbench_seconds: u64,
     },
+    /// Registered wallets paying a merchant end to end: payments/s, p50, p99, p99.9.
+    Pay {
+        /// Seconds for each phase (as fast as possible, then paced at 70% of that).
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Omit for a fresh SQLite data directory; `postgres://…` for fresh schemas there (and pgbench).
+        #[arg(long, env = "SCANPAY_DATABASE_URL")]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 64)]
+        wallets: usize,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// How long pgbench runs on PostgreSQL.
+        #[arg(long, default_value_t = 30)]
+        pgbench_seconds: u64,
+    },
     /// Whole registrations from concurrent wallets (fields path): registrations/s, p50, p99.
     Register {
         #[arg(long, default_value_t = 200)]
@@ -565,6 +581,25 @@ async fn run() -> anyhow::Result<()> {
             scanpay::bench::register(scanpay::bench::RegisterBench {
                 count: count.max(1),
                 concurrency: concurrency.max(1),
+            })
+            .await?;
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Pay {
+                    duration,
+                    database_url,
+                    wallets,
+                    connections,
+                    pgbench_seconds,
+                },
+        } => {
+            scanpay::bench_pay::pay(scanpay::bench_pay::PayBench {
+                duration: Duration::from_secs(duration.max(1)),
+                database_url,
+                wallets: wallets.max(1),
+                connections: connections.max(1),
+                pgbench_seconds,
             })
             .await?;
         }

@@ -48,8 +48,9 @@ use crate::{BankConnector, ConnectorError, Hub};
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// Earlier payments the exemption rule and the payee guide look at.
-const HISTORY_MAX: u32 = 50;
+/// Earlier payments the exemption rule looks at (more than its count limit; an older payee is
+/// treated as new, which only asks for a code), and the payee guide lists from.
+const HISTORY_MAX: u32 = 20;
 /// A page of payment history holds at most this many.
 const PAYMENTS_PAGE_MAX: u32 = 100;
 const PAYMENTS_PAGE_DEFAULT: u32 = 20;
@@ -77,6 +78,25 @@ struct Stored {
     payment: Payment,
     /// The payer's registration code, sealed by the vault, until the payer's bank answered.
     sealed_code: Option<Vec<u8>>,
+}
+
+/// The few fields of a stored payment the exemption rule reads (parsed without the rest).
+#[derive(Deserialize)]
+struct Summary {
+    payment: SummaryPayment,
+}
+
+#[derive(Deserialize)]
+struct SummaryPayment {
+    payee: SummaryParty,
+    amount_minor: i64,
+    state: Status,
+    exempted: bool,
+}
+
+#[derive(Deserialize)]
+struct SummaryParty {
+    caller_id: Uuid,
 }
 
 fn derived_id(parts: &[&[u8]]) -> Uuid {
@@ -500,7 +520,7 @@ pub async fn create<S: HubStore, B: BankConnector>(
         .await
         .map_err(scanpay_http::store_unavailable)?
         .iter()
-        .filter_map(|row| unseal(row).ok())
+        .filter_map(|row| serde_json::from_slice::<Summary>(&row.data).ok())
         .map(|s| Earlier {
             payee: s.payment.payee.caller_id,
             amount_minor: s.payment.amount_minor,
@@ -876,6 +896,13 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
     match result {
         Ok(r) if r.outcome == "created" => Some(Ok(())),
         Ok(r) => Some(Err(r.outcome)),
+        Err(ConnectorError::Refused(body)) if !is_decision(&body.code) => {
+            // Not the bank deciding on the payment (our credentials, a route, a server that is
+            // not the bank): keep the leg pending and ask again; an operator must look.
+            tracing::error!(payment = %p.id, ?work, code = %body.code, message = %body.message,
+                "the bank refused the hub's request itself; will ask again");
+            None
+        }
         Err(ConnectorError::Refused(body)) => {
             let code = body
                 .details
@@ -889,6 +916,23 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
         Err(ConnectorError::Unavailable(detail)) => {
             tracing::warn!(payment = %p.id, ?work, %detail, "bank unavailable; will ask again");
             None
+        }
+    }
+}
+
+/// Whether a bank's error code is its decision on the leg (final), rather than a problem between
+/// hub and bank (an authentication failure, an unknown route, a server error) that a retry may
+/// cure.
+fn is_decision(code: &str) -> bool {
+    use scanpay_proto::error::ErrorType;
+    match ErrorCode::parse(code) {
+        Some(ErrorCode::RouteNotFound | ErrorCode::MethodNotAllowed) | None => false,
+        Some(code) => {
+            code.http_status() < 500
+                && !matches!(
+                    code.error_type(),
+                    ErrorType::Authentication | ErrorType::Permission | ErrorType::Internal
+                )
         }
     }
 }
@@ -992,8 +1036,9 @@ struct StoredNote {
     verification_code: Option<String>,
 }
 
-/// Appends a message to a caller's notification stream. A failure is logged, not raised: the
-/// payment's state is already saved and can be read with `GET /v1/payments/{id}`.
+/// Appends a message to a caller's notification stream, in the background: the answer does not
+/// wait for it. A failure is logged, not raised: the payment's state is already saved and can be
+/// read with `GET /v1/payments/{id}`.
 async fn notify<S: HubStore, B>(hub: &Hub<S, B>, caller_id: Uuid, note: Note<'_>) {
     let stored = StoredNote {
         kind: note.kind.to_string(),
@@ -1010,8 +1055,18 @@ async fn notify<S: HubStore, B>(hub: &Hub<S, B>, caller_id: Uuid, note: Note<'_>
         data: hub.vault.encrypt(&json, caller_id.as_bytes()),
         created_at_ms: now_ms(),
     };
-    if let Err(error) = hub.store.insert_notification(row).await {
-        tracing::warn!(%error, kind = note.kind, "a notification was not stored");
+    let store = hub.store.clone();
+    let kind = note.kind;
+    let write = async move {
+        if let Err(error) = store.insert_notification(row).await {
+            tracing::warn!(%error, kind, "a notification was not stored");
+        }
+    };
+    if kind == "verification_code" {
+        // The wallet reads the code right after the answer: it must be there by then.
+        write.await;
+    } else {
+        tokio::spawn(write);
     }
 }
 

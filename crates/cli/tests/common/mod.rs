@@ -98,8 +98,14 @@ impl TestSystem {
     ) -> TestSystem {
         let data_dir = tempfile::tempdir().unwrap();
         let schema_prefix = unique("t");
-        let running =
-            start_system(backend, data_dir.path(), &schema_prefix, &seed, payment_policy).await;
+        let running = start_system(
+            backend,
+            data_dir.path(),
+            &schema_prefix,
+            &seed,
+            payment_policy,
+        )
+        .await;
         TestSystem {
             running: Some(running),
             data_dir,
