@@ -251,6 +251,8 @@ async fn ensure_merchants<S: HubStore>(
                         bank_id: bank.id.clone(),
                         account_id,
                         created_at_ms: scanpay_http::now_ms(),
+                        webhook_url: None,
+                        webhook_secrets: Vec::new(),
                     };
                     match store.insert_merchant(row).await {
                         Ok(()) | Err(scanpay_store::StoreError::Duplicate(_)) => Ok(()),

@@ -19,6 +19,7 @@ on_both_backends!(
     an_expired_code_fails_and_a_new_one_works,
     interbank_payments_refund_and_settle_to_zero,
     concurrent_payments_spend_exactly_the_balance,
+    webhooks_are_signed_retried_and_rotated,
 );
 
 async fn sign_up(system: &TestSystem, name: &str) -> Hub {
@@ -535,6 +536,147 @@ async fn concurrent_payments_spend_exactly_the_balance(backend: Backend) {
     assert_eq!(
         totals["debits_posted_minor"],
         totals["credits_posted_minor"]
+    );
+    system.stop().await;
+}
+
+/// A merchant's webhook receiver: records each request; answers 500 to the first, then 200.
+async fn receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+) {
+    use axum::http::{HeaderMap, StatusCode};
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>> = Default::default();
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let record = record.clone();
+            async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let mut seen = record.lock().unwrap();
+                seen.push((
+                    header("scanpay-signature"),
+                    header("scanpay-event-id"),
+                    body,
+                ));
+                if seen.len() == 1 {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+async fn received_when(seen: &Seen, count: usize) -> Vec<(String, String, String)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let now = seen.lock().unwrap().clone();
+        if now.len() >= count {
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} webhooks arrived",
+            now.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn webhooks_are_signed_retried_and_rotated(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let payer = registered(&system, "north", 10_000).await;
+    let (shop, shop_id, _) = merchant(&system, "north").await;
+    let (url, seen) = receiver().await;
+    let bad = shop
+        .post(
+            "/v1/webhooks",
+            &json!({"url": "ftp://example"}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(bad.code(), "webhook_url_invalid");
+    let not_merchant = payer
+        .wallet
+        .post("/v1/webhooks", &json!({"url": url}), Some(&unique("k")))
+        .await;
+    assert_eq!(not_merchant.code(), "forbidden");
+    let set = shop
+        .post("/v1/webhooks", &json!({"url": url}), Some(&unique("k")))
+        .await;
+    assert_eq!(set.status, 201, "{set:?}");
+    let secret = set.body["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+
+    let paid = pay_verified(&payer, &shop_id, 500).await;
+    let payment_id = paid.body["id"].as_str().unwrap().to_string();
+    // Refused once (500), delivered on the retry, with the same event id and a good signature.
+    let got = received_when(&seen, 2).await;
+    let now_s = scanpay_http::now_ms() / 1000;
+    for (signature, event_id, body) in &got[..2] {
+        assert!(
+            scanpay_hub::webhooks::verify(signature, &secret, body, now_s, 300),
+            "{signature}"
+        );
+        let event: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(event["type"], "payment.succeeded");
+        assert_eq!(event["id"], event_id.as_str());
+        assert_eq!(event["data"]["payment"]["id"], payment_id.as_str());
+    }
+    assert_eq!(got[0].1, got[1].1, "a retry is the same event");
+    let log = shop.get("/v1/webhooks/deliveries").await;
+    assert_eq!(log.body[0]["state"], "delivered", "{log:?}");
+    assert_eq!(log.body[0]["attempts"], 2);
+    assert_eq!(log.body[0]["last_status"], 200);
+
+    // Rotation: the next event is signed with the new secret and, for a day, the old one too.
+    let rotated = shop
+        .post("/v1/webhooks/rotate", &json!({}), Some(&unique("k")))
+        .await;
+    assert_eq!(rotated.status, 201, "{rotated:?}");
+    let new_secret = rotated.body["secret"].as_str().unwrap().to_string();
+    assert_ne!(new_secret, secret);
+    let refund = shop
+        .post(
+            &format!("/v1/payments/{payment_id}/refunds"),
+            &json!({"amount_minor": 100}),
+            Some(&unique("r")),
+        )
+        .await;
+    assert_eq!(refund.status, 201, "{refund:?}");
+    let got = received_when(&seen, 3).await;
+    let (signature, _, body) = &got[2];
+    let now_s = scanpay_http::now_ms() / 1000;
+    assert!(scanpay_hub::webhooks::verify(
+        signature,
+        &new_secret,
+        body,
+        now_s,
+        300
+    ));
+    assert!(scanpay_hub::webhooks::verify(
+        signature, &secret, body, now_s, 300
+    ));
+    assert!(body.contains("refund.succeeded"), "{body}");
+    let config = shop.get("/v1/webhooks").await;
+    assert_eq!(config.body["secrets"].as_array().unwrap().len(), 2);
+    assert!(config.body["secrets"][1]["expires_at"].is_string());
+    assert!(
+        config.body.get("secret").is_none(),
+        "secrets are shown once"
     );
     system.stop().await;
 }

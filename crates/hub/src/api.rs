@@ -38,7 +38,8 @@ type ApiResult<T> = Result<T, ApiError>;
         crate::registration::cancel, crate::payments::create, crate::payments::verify,
         crate::payments::resend, crate::payments::get, crate::payments::list,
         crate::payments::refund, crate::payments::merchants, crate::payments::payees,
-        crate::payments::notifications, crate::payments::settlement
+        crate::payments::notifications, crate::payments::settlement, crate::webhooks::set,
+        crate::webhooks::rotate, crate::webhooks::get, crate::webhooks::deliveries
     ),
     components(schemas(
         ErrorBody, CreateCaller, hub::Caller, CallerCreated, CallerKind, CallerPage, CardNumber,
@@ -49,7 +50,8 @@ type ApiResult<T> = Result<T, ApiError>;
         hub::VerifyPayment, hub::CreateRefund, hub::PartyView, hub::NextAction, hub::RefundView,
         hub::PaymentView, hub::PaymentPage, hub::MerchantView, hub::PayeeView,
         hub::NotificationView, hub::NotificationPage, hub::SettlementPosition,
-        hub::SettlementReport, hub::ClearingCheck
+        hub::SettlementReport, hub::ClearingCheck, hub::WebhookSetup, hub::WebhookSecretView,
+        hub::WebhookView, hub::DeliveryView
     )),
     modifiers(&BearerAuth)
 )]
@@ -192,6 +194,8 @@ pub async fn create_caller<S: HubStore, B: BankConnector>(
                 bank_id,
                 account_id,
                 created_at_ms: now_ms(),
+                webhook_url: None,
+                webhook_secrets: Vec::new(),
             })
             .await
             .map_err(scanpay_http::store_unavailable)?;

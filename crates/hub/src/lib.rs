@@ -25,6 +25,7 @@ pub mod connector;
 pub mod idempotency;
 pub mod payments;
 pub mod registration;
+pub mod webhooks;
 
 pub use connector::{BankConnector, ConnectorError, HttpBank};
 
@@ -149,6 +150,8 @@ pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
         .route("/v1/payments/{id}/verify", post(payments::verify::<S, B>))
         .route("/v1/payments/{id}/resend", post(payments::resend::<S, B>))
         .route("/v1/payments/{id}/refunds", post(payments::refund::<S, B>))
+        .route("/v1/webhooks", post(webhooks::set::<S, B>))
+        .route("/v1/webhooks/rotate", post(webhooks::rotate::<S, B>))
         .route_layer(axum::middleware::from_fn_with_state(
             hub.clone(),
             idempotency::idempotent::<S, B>,
@@ -168,6 +171,8 @@ pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
         .route("/v1/merchants", get(payments::merchants::<S, B>))
         .route("/v1/notifications", get(payments::notifications::<S, B>))
         .route("/v1/settlement", get(payments::settlement::<S, B>))
+        .route("/v1/webhooks", get(webhooks::get::<S, B>))
+        .route("/v1/webhooks/deliveries", get(webhooks::deliveries::<S, B>))
         .route("/metrics", get(api::metrics::<S, B>))
         .route_layer(axum::middleware::from_fn_with_state(
             hub.clone(),
@@ -199,9 +204,11 @@ pub async fn run<S: HubStore, B: BankConnector>(
     tracing::info!(%address, "hub listening");
     let purge = tokio::spawn(idempotency::purge_expired(hub.store.clone()));
     let resolver = tokio::spawn(payments::resolve_forever(hub.clone()));
+    let deliverer = tokio::spawn(webhooks::deliver_forever(hub.clone()));
     let result =
         scanpay_http::serve(listener, router(hub), shutdown, Duration::from_secs(10)).await;
     purge.abort();
     resolver.abort();
+    deliverer.abort();
     result
 }

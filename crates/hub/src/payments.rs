@@ -729,7 +729,7 @@ pub async fn verify<S: HubStore, B: BankConnector>(
     Err(changed())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -951,6 +951,11 @@ async fn announce<S: HubStore, B>(hub: &Hub<S, B>, p: &Payment, before: Status, 
     if before != p.state {
         match p.state {
             Status::Succeeded => {
+                if p.payee.kind == "merchant" {
+                    let data = serde_json::json!({ "payment": view(p) });
+                    crate::webhooks::enqueue(hub, p.payee.caller_id, "payment.succeeded", data)
+                        .await;
+                }
                 let paid = format!("You paid {} to {}.", money(p.amount_minor), p.payee.name);
                 notify(
                     hub,
@@ -1001,6 +1006,15 @@ async fn announce<S: HubStore, B>(hub: &Hub<S, B>, p: &Payment, before: Status, 
             ),
             RefundState::Processing => return,
         };
+        if p.payee.kind == "merchant" {
+            let event = if r.state == RefundState::Succeeded {
+                "refund.succeeded"
+            } else {
+                "refund.failed"
+            };
+            let data = serde_json::json!({ "refund_id": r.id, "payment": view(p) });
+            crate::webhooks::enqueue(hub, p.payee.caller_id, event, data).await;
+        }
         notify(hub, p.payer.caller_id, Note::about(p, kind, text.clone())).await;
         notify(hub, p.payee.caller_id, Note::about(p, kind, text)).await;
     }

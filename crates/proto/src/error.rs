@@ -127,6 +127,8 @@ error_codes! {
     RefundsExhausted => "refunds_exhausted", Conflict, 409;
     PayoutAccountInvalid => "payout_account_invalid", InvalidRequest, 422;
     DateInvalid => "date_invalid", InvalidRequest, 422;
+    WebhookUrlInvalid => "webhook_url_invalid", InvalidRequest, 422;
+    WebhookNotSet => "webhook_not_set", Conflict, 409;
     BankUnavailable => "bank_unavailable", Unavailable, 502;
     StoreUnavailable => "store_unavailable", Unavailable, 503;
     ShuttingDown => "shutting_down", Unavailable, 503;

@@ -495,3 +495,52 @@ pub struct ClearingCheck {
     pub expected_balance_minor: i64,
     pub agrees: bool,
 }
+
+/// Sets where a merchant's webhooks go (merchants only). A new signing secret is made and shown
+/// once; it replaces earlier ones.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSetup {
+    /// `https://…` or `http://…`.
+    pub url: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookSecretView {
+    pub created_at: String,
+    /// Set on a secret that a rotation replaced: it still signs until then.
+    pub expires_at: Option<String>,
+}
+
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookView {
+    pub url: Option<String>,
+    /// The new signing secret (`whsec_…`), in the answer that made it only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub secrets: Vec<WebhookSecretView>,
+}
+
+impl std::fmt::Debug for WebhookView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookView")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One webhook event and how its delivery went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryView {
+    /// Also the event's id (`id` in the body, `scanpay-event-id` header).
+    pub id: Uuid,
+    pub event_type: String,
+    /// `pending`, `delivered`, `failed` (given up after three days).
+    pub state: String,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}

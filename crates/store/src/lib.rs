@@ -351,6 +351,32 @@ pub struct MerchantRow {
     pub bank_id: String,
     pub account_id: Uuid,
     pub created_at_ms: i64,
+    /// Where the merchant's webhooks go; `None` until it sets one.
+    pub webhook_url: Option<String>,
+    /// The webhook signing secrets, encrypted by the hub (empty without a webhook).
+    pub webhook_secrets: Vec<u8>,
+}
+
+/// One webhook event for one merchant and its delivery state: the outbox the hub's deliverer
+/// works through, and the merchant's delivery log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRow {
+    pub id: Uuid,
+    pub merchant_id: Uuid,
+    /// `payment.succeeded`, `refund.succeeded`, `refund.failed`.
+    pub event_type: String,
+    /// The JSON body, sent as it is.
+    pub payload: String,
+    /// `pending`, `delivered`, `failed` (given up).
+    pub state: String,
+    pub attempts: i64,
+    /// When to try next; `None` once delivered or given up. Doubles as a lease: a deliverer moves
+    /// it forward before it sends.
+    pub next_attempt_ms: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
 }
 
 /// A payment as the hub keeps it: the payment itself (`scanpay_core::payment::Payment`) is one
@@ -463,6 +489,33 @@ pub trait HubStore: Send + Sync + 'static {
     -> impl Future<Output = Result<Option<MerchantRow>>> + Send;
     /// Merchants by name, at most `limit`.
     fn merchants(&self, limit: u32) -> impl Future<Output = Result<Vec<MerchantRow>>> + Send;
+    /// Sets a merchant's webhook URL and (encrypted) secrets; false when there is no such merchant.
+    fn set_webhook(
+        &self,
+        caller_id: Uuid,
+        url: String,
+        secrets: Vec<u8>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn insert_delivery(&self, row: DeliveryRow) -> impl Future<Output = Result<()>> + Send;
+    /// Pending deliveries whose time has come, soonest first.
+    fn deliveries_due(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<DeliveryRow>>> + Send;
+    /// Replaces a delivery if its `next_attempt_ms` is still `seen_next_attempt_ms` (a lease:
+    /// two deliverers never send the same attempt); false otherwise.
+    fn update_delivery(
+        &self,
+        row: DeliveryRow,
+        seen_next_attempt_ms: Option<i64>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// A merchant's deliveries, newest first.
+    fn deliveries_of(
+        &self,
+        merchant_id: Uuid,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<DeliveryRow>>> + Send;
     /// A new payment; the same id twice is `Duplicate`.
     fn insert_payment(&self, row: PaymentRow) -> impl Future<Output = Result<()>> + Send;
     /// Replaces the row if its stored version is `row.version - 1`; false when another writer

@@ -15,8 +15,9 @@ use uuid::Uuid;
 
 use crate::{
     AccountKind, AccountRow, BankStore, BindingRow, CallerRow, CardRow, Claim, CodeConflict,
-    CodeRow, CustomerRow, HubStore, IdempotencyRecord, LedgerTotals, MerchantRow, NotificationRow,
-    PaymentRow, Record, RegistrationRow, Result, StatementLine, StoreError, schema,
+    CodeRow, CustomerRow, DeliveryRow, HubStore, IdempotencyRecord, LedgerTotals, MerchantRow,
+    NotificationRow, PaymentRow, Record, RegistrationRow, Result, StatementLine, StoreError,
+    schema,
 };
 
 /// Connections a service keeps to PostgreSQL.
@@ -700,6 +701,9 @@ fn code_from_row(r: &Row) -> CodeRow {
 const CODE_COLUMNS: &str = "code_hash, card_lookup, registration_id, caller_id, bank_id, \
      account_id, terminal_id, created_at_ms";
 
+const MERCHANT_COLUMNS: &str =
+    "caller_id, name, bank_id, account_id, created_at_ms, webhook_url, webhook_secrets";
+
 fn merchant_from_row(r: &Row) -> MerchantRow {
     MerchantRow {
         caller_id: r.get(0),
@@ -707,6 +711,27 @@ fn merchant_from_row(r: &Row) -> MerchantRow {
         bank_id: r.get(2),
         account_id: r.get(3),
         created_at_ms: r.get(4),
+        webhook_url: r.get(5),
+        webhook_secrets: r.get(6),
+    }
+}
+
+const DELIVERY_COLUMNS: &str = "id, merchant_id, event_type, payload, state, attempts, \
+     next_attempt_ms, last_status, last_error, created_at_ms, updated_at_ms";
+
+fn delivery_from_row(r: &Row) -> DeliveryRow {
+    DeliveryRow {
+        id: r.get(0),
+        merchant_id: r.get(1),
+        event_type: r.get(2),
+        payload: r.get(3),
+        state: r.get(4),
+        attempts: r.get(5),
+        next_attempt_ms: r.get(6),
+        last_status: r.get(7),
+        last_error: r.get(8),
+        created_at_ms: r.get(9),
+        updated_at_ms: r.get(10),
     }
 }
 
@@ -1018,14 +1043,17 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         client
             .execute(
-                "INSERT INTO merchants (caller_id, name, bank_id, account_id, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                &format!(
+                    "INSERT INTO merchants ({MERCHANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                ),
                 &[
                     &row.caller_id,
                     &row.name,
                     &row.bank_id,
                     &row.account_id,
                     &row.created_at_ms,
+                    &row.webhook_url,
+                    &row.webhook_secrets,
                 ],
             )
             .await
@@ -1037,8 +1065,7 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                "SELECT caller_id, name, bank_id, account_id, created_at_ms FROM merchants \
-                 WHERE caller_id = $1",
+                &format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE caller_id = $1"),
                 &[&caller_id],
             )
             .await?;
@@ -1049,12 +1076,106 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                "SELECT caller_id, name, bank_id, account_id, created_at_ms FROM merchants \
-                 ORDER BY name, caller_id LIMIT $1",
+                &format!(
+                    "SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY name, caller_id LIMIT $1"
+                ),
                 &[&i64::from(limit)],
             )
             .await?;
         Ok(rows.iter().map(merchant_from_row).collect())
+    }
+
+    async fn set_webhook(&self, caller_id: Uuid, url: String, secrets: Vec<u8>) -> Result<bool> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let changed = client
+            .execute(
+                "UPDATE merchants SET webhook_url = $2, webhook_secrets = $3 WHERE caller_id = $1",
+                &[&caller_id, &url, &secrets],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn insert_delivery(&self, row: DeliveryRow) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ),
+                &[
+                    &row.id,
+                    &row.merchant_id,
+                    &row.event_type,
+                    &row.payload,
+                    &row.state,
+                    &row.attempts,
+                    &row.next_attempt_ms,
+                    &row.last_status,
+                    &row.last_error,
+                    &row.created_at_ms,
+                    &row.updated_at_ms,
+                ],
+            )
+            .await
+            .map_err(|e| duplicate(e, "delivery"))?;
+        Ok(())
+    }
+
+    async fn deliveries_due(&self, now_ms: i64, limit: u32) -> Result<Vec<DeliveryRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
+                     WHERE next_attempt_ms IS NOT NULL AND next_attempt_ms <= $1 \
+                     ORDER BY next_attempt_ms LIMIT $2"
+                ),
+                &[&now_ms, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(delivery_from_row).collect())
+    }
+
+    async fn update_delivery(
+        &self,
+        row: DeliveryRow,
+        seen_next_attempt_ms: Option<i64>,
+    ) -> Result<bool> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let changed = client
+            .execute(
+                "UPDATE webhook_deliveries SET state = $2, attempts = $3, next_attempt_ms = $4, \
+                 last_status = $5, last_error = $6, updated_at_ms = $7 \
+                 WHERE id = $1 AND next_attempt_ms IS NOT DISTINCT FROM $8",
+                &[
+                    &row.id,
+                    &row.state,
+                    &row.attempts,
+                    &row.next_attempt_ms,
+                    &row.last_status,
+                    &row.last_error,
+                    &row.updated_at_ms,
+                    &seen_next_attempt_ms,
+                ],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn deliveries_of(&self, merchant_id: Uuid, limit: u32) -> Result<Vec<DeliveryRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE merchant_id = $1 \
+                     ORDER BY created_at_ms DESC, id DESC LIMIT $2"
+                ),
+                &[&merchant_id, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(delivery_from_row).collect())
     }
 
     async fn insert_payment(&self, row: PaymentRow) -> Result<()> {

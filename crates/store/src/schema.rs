@@ -220,6 +220,26 @@ CREATE INDEX notifications_caller ON notifications (caller_id, seq);
 CREATE INDEX notifications_created ON notifications (created_at_ms);
 CREATE INDEX registration_codes_caller ON registration_codes (caller_id, created_at_ms);
 "#,
+    r#"
+ALTER TABLE merchants ADD COLUMN webhook_url TEXT;
+ALTER TABLE merchants ADD COLUMN webhook_secrets BLOB NOT NULL DEFAULT x'';
+CREATE TABLE webhook_deliveries (
+    id BLOB PRIMARY KEY,
+    merchant_id BLOB NOT NULL,
+    event_type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_ms INTEGER,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_ms)
+    WHERE next_attempt_ms IS NOT NULL;
+CREATE INDEX webhook_deliveries_merchant ON webhook_deliveries (merchant_id, created_at_ms);
+"#,
 ];
 
 pub const HUB_POSTGRES: &[&str] = &[
@@ -299,5 +319,25 @@ CREATE TABLE notifications (
 CREATE INDEX notifications_caller ON notifications (caller_id, seq);
 CREATE INDEX notifications_created ON notifications (created_at_ms);
 CREATE INDEX registration_codes_caller ON registration_codes (caller_id, created_at_ms);
+"#,
+    r#"
+ALTER TABLE merchants ADD COLUMN webhook_url text;
+ALTER TABLE merchants ADD COLUMN webhook_secrets bytea NOT NULL DEFAULT ''::bytea;
+CREATE TABLE webhook_deliveries (
+    id uuid PRIMARY KEY,
+    merchant_id uuid NOT NULL,
+    event_type text NOT NULL,
+    payload text NOT NULL,
+    state text NOT NULL,
+    attempts bigint NOT NULL,
+    next_attempt_ms bigint,
+    last_status bigint,
+    last_error text,
+    created_at_ms bigint NOT NULL,
+    updated_at_ms bigint NOT NULL
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_ms)
+    WHERE next_attempt_ms IS NOT NULL;
+CREATE INDEX webhook_deliveries_merchant ON webhook_deliveries (merchant_id, created_at_ms);
 "#,
 ];

@@ -20,8 +20,9 @@ use uuid::Uuid;
 
 use crate::{
     AccountKind, AccountRow, BankStore, BindingRow, CallerRow, CardRow, Claim, CodeConflict,
-    CodeRow, CustomerRow, HubStore, IdempotencyRecord, LedgerTotals, MerchantRow, NotificationRow,
-    PaymentRow, Record, RegistrationRow, Result, StatementLine, StoreError, schema,
+    CodeRow, CustomerRow, DeliveryRow, HubStore, IdempotencyRecord, LedgerTotals, MerchantRow,
+    NotificationRow, PaymentRow, Record, RegistrationRow, Result, StatementLine, StoreError,
+    schema,
 };
 
 /// Readers kept open for reuse; more may be opened under load and are closed after use.
@@ -753,6 +754,9 @@ fn code_from_row(r: &Row<'_>) -> rusqlite::Result<CodeRow> {
 const CODE_COLUMNS: &str = "code_hash, card_lookup, registration_id, caller_id, bank_id, \
      account_id, terminal_id, created_at_ms";
 
+const MERCHANT_COLUMNS: &str =
+    "caller_id, name, bank_id, account_id, created_at_ms, webhook_url, webhook_secrets";
+
 fn merchant_from_row(r: &Row<'_>) -> rusqlite::Result<MerchantRow> {
     Ok(MerchantRow {
         caller_id: r.get(0)?,
@@ -760,6 +764,27 @@ fn merchant_from_row(r: &Row<'_>) -> rusqlite::Result<MerchantRow> {
         bank_id: r.get(2)?,
         account_id: r.get(3)?,
         created_at_ms: r.get(4)?,
+        webhook_url: r.get(5)?,
+        webhook_secrets: r.get(6)?,
+    })
+}
+
+const DELIVERY_COLUMNS: &str = "id, merchant_id, event_type, payload, state, attempts, \
+     next_attempt_ms, last_status, last_error, created_at_ms, updated_at_ms";
+
+fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    Ok(DeliveryRow {
+        id: r.get(0)?,
+        merchant_id: r.get(1)?,
+        event_type: r.get(2)?,
+        payload: r.get(3)?,
+        state: r.get(4)?,
+        attempts: r.get(5)?,
+        next_attempt_ms: r.get(6)?,
+        last_status: r.get(7)?,
+        last_error: r.get(8)?,
+        created_at_ms: r.get(9)?,
+        updated_at_ms: r.get(10)?,
     })
 }
 
@@ -1092,16 +1117,17 @@ impl HubStore for SqliteHub {
     async fn insert_merchant(&self, row: MerchantRow) -> Result<()> {
         self.db
             .write(move |c| {
-                c.prepare_cached(
-                    "INSERT INTO merchants (caller_id, name, bank_id, account_id, created_at_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
+                c.prepare_cached(&format!(
+                    "INSERT INTO merchants ({MERCHANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ))?
                 .execute(params![
                     row.caller_id,
                     row.name,
                     row.bank_id,
                     row.account_id,
-                    row.created_at_ms
+                    row.created_at_ms,
+                    row.webhook_url,
+                    row.webhook_secrets
                 ])
                 .map_err(|e| duplicate(e, "merchant"))?;
                 Ok(())
@@ -1112,10 +1138,9 @@ impl HubStore for SqliteHub {
     async fn merchant(&self, caller_id: Uuid) -> Result<Option<MerchantRow>> {
         self.db
             .read(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT caller_id, name, bank_id, account_id, created_at_ms FROM merchants \
-                     WHERE caller_id = ?1",
-                )?
+                Ok(c.prepare_cached(&format!(
+                    "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE caller_id = ?1"
+                ))?
                 .query_row([caller_id], merchant_from_row)
                 .optional()?)
             })
@@ -1125,11 +1150,102 @@ impl HubStore for SqliteHub {
     async fn merchants(&self, limit: u32) -> Result<Vec<MerchantRow>> {
         self.db
             .read(move |c| {
-                let mut statement = c.prepare_cached(
-                    "SELECT caller_id, name, bank_id, account_id, created_at_ms FROM merchants \
-                     ORDER BY name, caller_id LIMIT ?1",
-                )?;
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY name, caller_id LIMIT ?1"
+                ))?;
                 let rows = statement.query_map([limit], merchant_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn set_webhook(&self, caller_id: Uuid, url: String, secrets: Vec<u8>) -> Result<bool> {
+        self.db
+            .write(move |c| {
+                Ok(c.prepare_cached(
+                    "UPDATE merchants SET webhook_url = ?2, webhook_secrets = ?3 \
+                     WHERE caller_id = ?1",
+                )?
+                .execute(params![caller_id, url, secrets])?
+                    == 1)
+            })
+            .await
+    }
+
+    async fn insert_delivery(&self, row: DeliveryRow) -> Result<()> {
+        self.db
+            .write(move |c| {
+                c.prepare_cached(&format!(
+                    "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ))?
+                .execute(params![
+                    row.id,
+                    row.merchant_id,
+                    row.event_type,
+                    row.payload,
+                    row.state,
+                    row.attempts,
+                    row.next_attempt_ms,
+                    row.last_status,
+                    row.last_error,
+                    row.created_at_ms,
+                    row.updated_at_ms
+                ])
+                .map_err(|e| duplicate(e, "delivery"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn deliveries_due(&self, now_ms: i64, limit: u32) -> Result<Vec<DeliveryRow>> {
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
+                     WHERE next_attempt_ms IS NOT NULL AND next_attempt_ms <= ?1 \
+                     ORDER BY next_attempt_ms LIMIT ?2"
+                ))?;
+                let rows = statement.query_map(params![now_ms, limit], delivery_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn update_delivery(
+        &self,
+        row: DeliveryRow,
+        seen_next_attempt_ms: Option<i64>,
+    ) -> Result<bool> {
+        self.db
+            .write(move |c| {
+                Ok(c.prepare_cached(
+                    "UPDATE webhook_deliveries SET state = ?2, attempts = ?3, \
+                     next_attempt_ms = ?4, last_status = ?5, last_error = ?6, updated_at_ms = ?7 \
+                     WHERE id = ?1 AND next_attempt_ms IS ?8",
+                )?
+                .execute(params![
+                    row.id,
+                    row.state,
+                    row.attempts,
+                    row.next_attempt_ms,
+                    row.last_status,
+                    row.last_error,
+                    row.updated_at_ms,
+                    seen_next_attempt_ms
+                ])? == 1)
+            })
+            .await
+    }
+
+    async fn deliveries_of(&self, merchant_id: Uuid, limit: u32) -> Result<Vec<DeliveryRow>> {
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE merchant_id = ?1 \
+                     ORDER BY created_at_ms DESC, id DESC LIMIT ?2"
+                ))?;
+                let rows = statement.query_map(params![merchant_id, limit], delivery_from_row)?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await

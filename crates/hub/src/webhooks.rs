@@ -1,0 +1,476 @@
+//! Signed webhooks to merchants: an outbox of events, delivered until acknowledged.
+//!
+//! A merchant sets a URL (`POST /v1/webhooks`) and gets a signing secret, shown once. Events
+//! (`payment.succeeded`, `refund.succeeded`, `refund.failed`) are written to the outbox
+//! (`webhook_deliveries`) when the payment step that causes them is saved; the deliverer
+//! ([`deliver_forever`]) POSTs each with a `scanpay-signature` header in the style of Stripe's:
+//! `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, one `v1` per live secret. A 2xx answer
+//! acknowledges; anything else is retried with exponential backoff (1 s doubling to 1 hour) for
+//! three days, then the delivery is marked `failed`. Rotating (`POST /v1/webhooks/rotate`) makes a
+//! new secret and keeps the old one signing for 24 hours, so a merchant can switch without a gap.
+//! Every attempt's result is in the delivery log (`GET /v1/webhooks/deliveries`).
+//!
+//! A delivery is leased before it is sent (its `next_attempt_ms` moves forward with a
+//! compare-and-set), so several hubs may run the deliverer. Delivery is at least once: a receiver
+//! deduplicates on the event id.
+
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use scanpay_http::{ApiError, Json, now_ms};
+use scanpay_proto::ErrorCode;
+use scanpay_proto::bank::rfc3339;
+use scanpay_proto::hub::{CallerKind, DeliveryView, WebhookSecretView, WebhookSetup, WebhookView};
+use scanpay_store::{DeliveryRow, HubStore, MerchantRow};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::{BankConnector, Hub};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub const SIGNATURE_HEADER: &str = "scanpay-signature";
+pub const EVENT_ID_HEADER: &str = "scanpay-event-id";
+/// A replaced secret keeps signing this long after a rotation.
+const ROTATION_OVERLAP_MS: i64 = 24 * 3600 * 1000;
+/// Deliveries are retried this long, then given up.
+const GIVE_UP_AFTER_MS: i64 = 3 * 24 * 3600 * 1000;
+const BACKOFF_FIRST_MS: i64 = 1_000;
+const BACKOFF_MAX_MS: i64 = 3600 * 1000;
+/// A receiver must answer within this long.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// A leased delivery is left to its deliverer this long.
+const LEASE_MS: i64 = 30_000;
+const DELIVER_INTERVAL: Duration = Duration::from_millis(250);
+const DELIVERIES_AT_ONCE_MAX: u32 = 50;
+const DELIVERIES_LISTED_MAX: u32 = 100;
+const URL_LENGTH_MAX: usize = 2_048;
+
+/// A signing secret as the hub keeps it (the list is encrypted at rest).
+#[derive(Clone, Serialize, Deserialize)]
+struct Secret {
+    secret: String,
+    created_at_ms: i64,
+    expires_at_ms: Option<i64>,
+}
+
+/// The hex HMAC-SHA256 of `"<timestamp>.<body>"`.
+pub fn sign(secret: &str, timestamp_s: i64, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("{timestamp_s}.{body}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Checks a `scanpay-signature` header against `secret`: a matching `v1` and a timestamp within
+/// `tolerance_s` of `now_s`. What a merchant's receiver does.
+pub fn verify(header: &str, secret: &str, body: &str, now_s: i64, tolerance_s: i64) -> bool {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
+            Some(("v1", value)) => signatures.push(value.to_string()),
+            _ => {}
+        }
+    }
+    let Some(timestamp) = timestamp else {
+        return false;
+    };
+    if (now_s - timestamp).abs() > tolerance_s {
+        return false;
+    }
+    let expected = sign(secret, timestamp, body);
+    signatures
+        .iter()
+        .any(|s| crate::payments::constant_time_eq(s.as_bytes(), expected.as_bytes()))
+}
+
+fn new_secret() -> String {
+    let mut bytes = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("whsec_{}", hex::encode(bytes))
+}
+
+fn secrets_of<S, B>(hub: &Hub<S, B>, merchant: &MerchantRow) -> ApiResult<Vec<Secret>> {
+    if merchant.webhook_secrets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let json = hub
+        .vault
+        .decrypt(&merchant.webhook_secrets, merchant.caller_id.as_bytes())
+        .map_err(ApiError::internal)?;
+    serde_json::from_slice(&json).map_err(ApiError::internal)
+}
+
+fn sealed<S, B>(hub: &Hub<S, B>, merchant_id: Uuid, secrets: &[Secret]) -> ApiResult<Vec<u8>> {
+    let json = serde_json::to_vec(secrets).map_err(ApiError::internal)?;
+    Ok(hub.vault.encrypt(&json, merchant_id.as_bytes()))
+}
+
+fn view(url: Option<String>, secrets: &[Secret], shown: Option<String>) -> WebhookView {
+    WebhookView {
+        url,
+        secret: shown,
+        secrets: secrets
+            .iter()
+            .map(|s| WebhookSecretView {
+                created_at: rfc3339(s.created_at_ms),
+                expires_at: s.expires_at_ms.map(rfc3339),
+            })
+            .collect(),
+    }
+}
+
+async fn merchant_of<S: HubStore, B>(hub: &Hub<S, B>, caller: &Caller) -> ApiResult<MerchantRow> {
+    if caller.kind != CallerKind::Merchant {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Only a merchant has webhooks.",
+        ));
+    }
+    hub.store
+        .merchant(caller.id)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Forbidden,
+                "This merchant has no payout account, so no payments and no webhooks.",
+            )
+        })
+}
+
+/// Sets the webhook URL and makes a new signing secret (shown once; earlier secrets stop).
+#[utoipa::path(post, path = "/v1/webhooks", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
+    request_body = WebhookSetup,
+    responses((status = 201, body = WebhookView), (status = 422, body = scanpay_proto::ErrorBody)))]
+pub async fn set<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Json(request): Json<WebhookSetup>,
+) -> ApiResult<Response> {
+    let merchant = merchant_of(&hub, &caller).await?;
+    let url = request.url.trim().to_string();
+    let valid = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= URL_LENGTH_MAX
+        && reqwest::Url::parse(&url).is_ok_and(|u| u.host_str().is_some());
+    if !valid {
+        return Err(ApiError::new(
+            ErrorCode::WebhookUrlInvalid,
+            format!("`url` must be an http or https URL of at most {URL_LENGTH_MAX} bytes."),
+        ));
+    }
+    let secret = new_secret();
+    let secrets = vec![Secret {
+        secret: secret.clone(),
+        created_at_ms: now_ms(),
+        expires_at_ms: None,
+    }];
+    hub.store
+        .set_webhook(
+            merchant.caller_id,
+            url.clone(),
+            sealed(&hub, merchant.caller_id, &secrets)?,
+        )
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(view(Some(url), &secrets, Some(secret))),
+    )
+        .into_response())
+}
+
+/// Makes a new signing secret; the current ones keep signing for 24 hours.
+#[utoipa::path(post, path = "/v1/webhooks/rotate", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
+    responses((status = 201, body = WebhookView), (status = 409, body = scanpay_proto::ErrorBody)))]
+pub async fn rotate<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Response> {
+    let merchant = merchant_of(&hub, &caller).await?;
+    let Some(url) = merchant.webhook_url.clone() else {
+        return Err(ApiError::new(
+            ErrorCode::WebhookNotSet,
+            "Set a webhook URL first (POST /v1/webhooks).",
+        ));
+    };
+    let now = now_ms();
+    let mut secrets: Vec<Secret> = secrets_of(&hub, &merchant)?
+        .into_iter()
+        .filter(|s| s.expires_at_ms.is_none_or(|e| e > now))
+        .map(|mut s| {
+            s.expires_at_ms.get_or_insert(now + ROTATION_OVERLAP_MS);
+            s
+        })
+        .collect();
+    let secret = new_secret();
+    secrets.insert(
+        0,
+        Secret {
+            secret: secret.clone(),
+            created_at_ms: now,
+            expires_at_ms: None,
+        },
+    );
+    hub.store
+        .set_webhook(
+            merchant.caller_id,
+            url.clone(),
+            sealed(&hub, merchant.caller_id, &secrets)?,
+        )
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(view(Some(url), &secrets, Some(secret))),
+    )
+        .into_response())
+}
+
+/// The merchant's webhook URL and its secrets' dates (never their values).
+#[utoipa::path(get, path = "/v1/webhooks", security(("bearer" = [])),
+    responses((status = 200, body = WebhookView)))]
+pub async fn get<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<WebhookView>> {
+    let merchant = merchant_of(&hub, &caller).await?;
+    let secrets = secrets_of(&hub, &merchant)?;
+    Ok(Json(view(merchant.webhook_url, &secrets, None)))
+}
+
+/// The delivery log: the merchant's events, newest first, with each one's delivery state.
+#[utoipa::path(get, path = "/v1/webhooks/deliveries", security(("bearer" = [])),
+    responses((status = 200, body = Vec<DeliveryView>)))]
+pub async fn deliveries<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Vec<DeliveryView>>> {
+    let merchant = merchant_of(&hub, &caller).await?;
+    let rows = hub
+        .store
+        .deliveries_of(merchant.caller_id, DELIVERIES_LISTED_MAX)
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| DeliveryView {
+                id: r.id,
+                event_type: r.event_type,
+                state: r.state,
+                attempts: r.attempts,
+                last_status: r.last_status,
+                last_error: r.last_error,
+                next_attempt_at: r.next_attempt_ms.map(rfc3339),
+                created_at: rfc3339(r.created_at_ms),
+                updated_at: rfc3339(r.updated_at_ms),
+            })
+            .collect(),
+    ))
+}
+
+/// Writes an event to the outbox when the merchant has a webhook. A failure is logged: the event
+/// can still be seen in the payment.
+pub async fn enqueue<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    merchant_id: Uuid,
+    event_type: &str,
+    data: serde_json::Value,
+) {
+    let merchant = match hub.store.merchant(merchant_id).await {
+        Ok(Some(m)) if m.webhook_url.is_some() => m,
+        Ok(_) => return,
+        Err(error) => {
+            tracing::warn!(%error, "a webhook event was not written");
+            return;
+        }
+    };
+    let id = Uuid::now_v7();
+    let now = now_ms();
+    let payload = serde_json::json!({
+        "id": id,
+        "type": event_type,
+        "created": rfc3339(now),
+        "data": data,
+    })
+    .to_string();
+    let row = DeliveryRow {
+        id,
+        merchant_id: merchant.caller_id,
+        event_type: event_type.to_string(),
+        payload,
+        state: "pending".to_string(),
+        attempts: 0,
+        next_attempt_ms: Some(now),
+        last_status: None,
+        last_error: None,
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
+    if let Err(error) = hub.store.insert_delivery(row).await {
+        tracing::warn!(%error, event_type, "a webhook event was not written");
+    }
+}
+
+/// The wait before attempt `attempts + 1`: 1 s, 2 s, 4 s, … at most an hour.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    let doublings = attempts.saturating_sub(1).clamp(0, 30) as u32;
+    BACKOFF_FIRST_MS
+        .saturating_mul(1i64 << doublings)
+        .min(BACKOFF_MAX_MS)
+}
+
+/// Delivers due webhooks, forever (the hub aborts it on shutdown).
+pub async fn deliver_forever<S: HubStore, B: BankConnector>(hub: Hub<S, B>) {
+    let http = reqwest::Client::builder()
+        .timeout(DELIVERY_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a plain HTTP client builds");
+    let mut interval = tokio::time::interval(DELIVER_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let due = match hub
+            .store
+            .deliveries_due(now_ms(), DELIVERIES_AT_ONCE_MAX)
+            .await
+        {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::warn!(%error, "reading due webhooks failed");
+                continue;
+            }
+        };
+        let mut sends = Vec::new();
+        for row in due {
+            let (hub, http) = (hub.clone(), http.clone());
+            sends.push(tokio::spawn(async move { deliver(&hub, &http, row).await }));
+        }
+        for send in sends {
+            let _ = send.await;
+        }
+    }
+}
+
+/// Leases one delivery, sends it, and records the result.
+async fn deliver<S: HubStore, B>(hub: &Hub<S, B>, http: &reqwest::Client, row: DeliveryRow) {
+    let now = now_ms();
+    let leased_until = Some(now + LEASE_MS);
+    let leased = DeliveryRow {
+        next_attempt_ms: leased_until,
+        ..row.clone()
+    };
+    match hub.store.update_delivery(leased, row.next_attempt_ms).await {
+        Ok(true) => {}
+        Ok(false) => return, // another deliverer has it
+        Err(error) => {
+            tracing::warn!(%error, "leasing a webhook failed");
+            return;
+        }
+    }
+    let merchant = match hub.store.merchant(row.merchant_id).await {
+        Ok(Some(m)) => m,
+        _ => return, // the lease lapses and the delivery is tried again
+    };
+    let secrets = secrets_of(hub, &merchant).unwrap_or_default();
+    let live: Vec<&Secret> = secrets
+        .iter()
+        .filter(|s| s.expires_at_ms.is_none_or(|e| e > now))
+        .collect();
+    let (status, error) = match (&merchant.webhook_url, live.is_empty()) {
+        (Some(url), false) => {
+            let timestamp = now / 1000;
+            let mut header = format!("t={timestamp}");
+            for secret in &live {
+                header.push_str(&format!(
+                    ",v1={}",
+                    sign(&secret.secret, timestamp, &row.payload)
+                ));
+            }
+            let sent = http
+                .post(url)
+                .header("content-type", "application/json")
+                .header(SIGNATURE_HEADER, header)
+                .header(EVENT_ID_HEADER, row.id.to_string())
+                .body(row.payload.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(response) => (Some(i64::from(response.status().as_u16())), None),
+                Err(error) => (None, Some(error.to_string())),
+            }
+        }
+        _ => (None, Some("no webhook URL or secret".to_string())),
+    };
+    let attempts = row.attempts + 1;
+    let delivered = status.is_some_and(|s| (200..300).contains(&s));
+    let now = now_ms();
+    let given_up = !delivered && now - row.created_at_ms >= GIVE_UP_AFTER_MS;
+    let done = DeliveryRow {
+        state: if delivered {
+            "delivered"
+        } else if given_up {
+            "failed"
+        } else {
+            "pending"
+        }
+        .to_string(),
+        attempts,
+        next_attempt_ms: (!delivered && !given_up).then(|| now + backoff_ms(attempts)),
+        last_status: status,
+        last_error: error.or_else(|| (!delivered).then(|| "not acknowledged with a 2xx".into())),
+        updated_at_ms: now,
+        ..row
+    };
+    if let Err(error) = hub.store.update_delivery(done, leased_until).await {
+        tracing::warn!(%error, "recording a webhook attempt failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_with_the_secret_and_within_the_tolerance() {
+        let body = r#"{"id":"e1"}"#;
+        let header = format!("t=1000,v1={}", sign("whsec_a", 1000, body));
+        assert!(verify(&header, "whsec_a", body, 1000, 300));
+        assert!(verify(&header, "whsec_a", body, 1300, 300));
+        assert!(!verify(&header, "whsec_a", body, 1301, 300), "too old");
+        assert!(
+            !verify(&header, "whsec_b", body, 1000, 300),
+            "another secret"
+        );
+        assert!(
+            !verify(&header, "whsec_a", r#"{"id":"e2"}"#, 1000, 300),
+            "another body"
+        );
+        let two = format!("{header},v1={}", sign("whsec_b", 1000, body));
+        assert!(
+            verify(&two, "whsec_b", body, 1000, 300),
+            "either secret during a rotation"
+        );
+        assert!(!verify("v1=00", "whsec_a", body, 1000, 300), "no timestamp");
+    }
+
+    #[test]
+    fn backoff_doubles_to_an_hour() {
+        assert_eq!(backoff_ms(1), 1_000);
+        assert_eq!(backoff_ms(2), 2_000);
+        assert_eq!(backoff_ms(5), 16_000);
+        assert_eq!(backoff_ms(13), 3_600_000);
+        assert_eq!(backoff_ms(1_000), 3_600_000);
+    }
+}
