@@ -540,13 +540,13 @@ async fn concurrent_payments_spend_exactly_the_balance(backend: Backend) {
     system.stop().await;
 }
 
+/// What a webhook receiver saw: (signature header, event id header, body) per request.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
+
 /// A merchant's webhook receiver: records each request; answers 500 to the first, then 200.
-async fn receiver() -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
-) {
+async fn receiver() -> (String, Seen) {
     use axum::http::{HeaderMap, StatusCode};
-    let seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>> = Default::default();
+    let seen: Seen = Default::default();
     let record = seen.clone();
     let app = axum::Router::new().route(
         "/hooks",
