@@ -20,6 +20,7 @@ on_both_backends!(
     interbank_payments_refund_and_settle_to_zero,
     concurrent_payments_spend_exactly_the_balance,
     webhooks_are_signed_retried_and_rotated,
+    an_authenticator_code_verifies_a_payment_once,
 );
 
 async fn sign_up(system: &TestSystem, name: &str) -> Hub {
@@ -678,5 +679,48 @@ async fn webhooks_are_signed_retried_and_rotated(backend: Backend) {
         config.body.get("secret").is_none(),
         "secrets are shown once"
     );
+    system.stop().await;
+}
+
+async fn an_authenticator_code_verifies_a_payment_once(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let payer = registered(&system, "north", 10_000).await;
+    let (_, shop_id, _) = merchant(&system, "north").await;
+    let enrolled = payer
+        .wallet
+        .post("/v1/totp", &json!({}), Some(&unique("k")))
+        .await;
+    assert_eq!(enrolled.status, 201, "{enrolled:?}");
+    assert!(
+        enrolled.body["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
+    let seed =
+        scanpay_proto::otp::base32_decode(enrolled.body["secret"].as_str().unwrap()).unwrap();
+    let now_code = || {
+        scanpay_proto::otp::totp(
+            scanpay_proto::otp::Algorithm::Sha1,
+            &seed,
+            scanpay_http::now_ms() / 1000,
+            30,
+            6,
+        )
+    };
+    let first = pay(&payer, &shop_id, 1_500, &unique("pay-")).await;
+    let first_id = first.body["id"].as_str().unwrap().to_string();
+    let code = now_code();
+    // The authenticator's code is good only for the payment as it stands.
+    let other_amount = verify(&payer, &first_id, &code, 1_600, &shop_id).await;
+    assert_eq!(other_amount.code(), "verification_failed");
+    let paid = verify(&payer, &first_id, &code, 1_500, &shop_id).await;
+    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
+    // The same code again, on another payment: a replay.
+    let second = pay(&payer, &shop_id, 4_000, &unique("pay-")).await;
+    let second_id = second.body["id"].as_str().unwrap().to_string();
+    let replay = verify(&payer, &second_id, &code, 4_000, &shop_id).await;
+    assert_eq!(replay.code(), "verification_failed", "{replay:?}");
+    assert_eq!(balance(&system, "north", &payer.account).await, 8_500);
     system.stop().await;
 }

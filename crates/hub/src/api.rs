@@ -39,7 +39,8 @@ type ApiResult<T> = Result<T, ApiError>;
         crate::payments::resend, crate::payments::get, crate::payments::list,
         crate::payments::refund, crate::payments::merchants, crate::payments::payees,
         crate::payments::notifications, crate::payments::settlement, crate::webhooks::set,
-        crate::webhooks::rotate, crate::webhooks::get, crate::webhooks::deliveries
+        crate::webhooks::rotate, crate::webhooks::get, crate::webhooks::deliveries,
+        crate::payments::enroll_totp
     ),
     components(schemas(
         ErrorBody, CreateCaller, hub::Caller, CallerCreated, CallerKind, CallerPage, CardNumber,
@@ -51,7 +52,7 @@ type ApiResult<T> = Result<T, ApiError>;
         hub::PaymentView, hub::PaymentPage, hub::MerchantView, hub::PayeeView,
         hub::NotificationView, hub::NotificationPage, hub::SettlementPosition,
         hub::SettlementReport, hub::ClearingCheck, hub::WebhookSetup, hub::WebhookSecretView,
-        hub::WebhookView, hub::DeliveryView
+        hub::WebhookView, hub::DeliveryView, hub::TotpEnrollment
     )),
     modifiers(&BearerAuth)
 )]

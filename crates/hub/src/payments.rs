@@ -704,10 +704,16 @@ pub async fn verify<S: HubStore, B: BankConnector>(
             request.payee_id,
             code,
         );
-        let matches = p
+        let sent_code = p
             .verification
             .as_ref()
             .is_some_and(|v| constant_time_eq(v.code_mac.as_bytes(), presented.as_bytes()));
+        // Or the wallet's authenticator code, for the payment exactly as it stands.
+        let restated = amount == p.amount_minor
+            && request.currency.trim() == p.currency
+            && request.payee_id == p.payee.caller_id;
+        let matches =
+            sent_code || (waiting && restated && totp_accepts(&hub, caller.id, code, now).await?);
         let outcome = stored.payment.check_code(matches, now);
         if waiting || expired {
             match save(&hub, &stored, version).await? {
@@ -727,6 +733,93 @@ pub async fn verify<S: HubStore, B: BankConnector>(
         };
     }
     Err(changed())
+}
+
+/// TOTP steps either side of now that a code may come from (clock drift).
+const TOTP_DRIFT_STEPS: i64 = 1;
+const TOTP_STEP_S: i64 = 30;
+const TOTP_DIGITS: u32 = 6;
+
+/// Whether `code` is the wallet's authenticator code now (±1 step), not used before. A used
+/// step is recorded so the same code cannot be replayed.
+async fn totp_accepts<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    caller_id: Uuid,
+    code: &str,
+    now_ms: i64,
+) -> ApiResult<bool> {
+    if code.len() != TOTP_DIGITS as usize {
+        return Ok(false);
+    }
+    let Some((sealed, last_step)) = hub
+        .store
+        .totp_seed(caller_id)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+    else {
+        return Ok(false);
+    };
+    let seed = hub
+        .vault
+        .decrypt(&sealed, caller_id.as_bytes())
+        .map_err(ApiError::internal)?;
+    let now_step = now_ms / 1000 / TOTP_STEP_S;
+    for step in (now_step - TOTP_DRIFT_STEPS)..=(now_step + TOTP_DRIFT_STEPS) {
+        if step <= last_step {
+            continue;
+        }
+        let expected = scanpay_proto::otp::hotp(
+            scanpay_proto::otp::Algorithm::Sha1,
+            &seed,
+            step as u64,
+            TOTP_DIGITS,
+        );
+        if constant_time_eq(expected.as_bytes(), code.as_bytes()) {
+            return hub
+                .store
+                .use_totp_step(caller_id, step)
+                .await
+                .map_err(scanpay_http::store_unavailable);
+        }
+    }
+    Ok(false)
+}
+
+/// Gives the wallet a new TOTP seed for its authenticator (replacing any earlier one). Shown once.
+#[utoipa::path(post, path = "/v1/totp", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
+    responses((status = 201, body = scanpay_proto::hub::TotpEnrollment)))]
+pub async fn enroll_totp<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Response> {
+    require_wallet(&caller)?;
+    let mut seed = [0u8; 20];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut seed);
+    hub.store
+        .set_totp_seed(
+            caller.id,
+            hub.vault.encrypt(&seed, caller.id.as_bytes()),
+            now_ms(),
+        )
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    let secret = scanpay_proto::otp::base32(&seed);
+    let label: String = caller
+        .name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let enrollment = scanpay_proto::hub::TotpEnrollment {
+        otpauth_uri: format!(
+            "otpauth://totp/scanpay:{label}?secret={secret}&issuer=scanpay&algorithm=SHA1&digits={TOTP_DIGITS}&period={TOTP_STEP_S}"
+        ),
+        secret,
+        algorithm: "SHA1".to_string(),
+        digits: TOTP_DIGITS,
+        period: TOTP_STEP_S as u32,
+    };
+    Ok((StatusCode::CREATED, Json(enrollment)).into_response())
 }
 
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

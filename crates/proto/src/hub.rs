@@ -544,3 +544,22 @@ pub struct DeliveryView {
     pub created_at: String,
     pub updated_at: String,
 }
+
+/// A TOTP seed for the wallet's authenticator (RFC 6238: SHA-1, 6 digits, 30 s). Shown once; a
+/// payment's verification then accepts the authenticator's code instead of the sent one.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct TotpEnrollment {
+    /// Base32 (RFC 4648, no padding).
+    pub secret: String,
+    /// `otpauth://totp/…` for authenticator apps.
+    pub otpauth_uri: String,
+    pub algorithm: String,
+    pub digits: u32,
+    pub period: u32,
+}
+
+impl std::fmt::Debug for TotpEnrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpEnrollment(..)")
+    }
+}

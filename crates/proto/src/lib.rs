@@ -9,6 +9,7 @@
 pub mod bank;
 pub mod error;
 pub mod hub;
+pub mod otp;
 pub mod signing;
 
 pub use error::{ErrorBody, ErrorCode};

@@ -566,6 +566,25 @@ pub trait HubStore: Send + Sync + 'static {
         &self,
         created_before_ms: i64,
     ) -> impl Future<Output = Result<u64>> + Send;
+    /// Sets a wallet's TOTP seed (encrypted by the hub), replacing any earlier one.
+    fn set_totp_seed(
+        &self,
+        caller_id: Uuid,
+        sealed_seed: Vec<u8>,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// A wallet's sealed TOTP seed and the last time step a code of it was accepted.
+    fn totp_seed(
+        &self,
+        caller_id: Uuid,
+    ) -> impl Future<Output = Result<Option<(Vec<u8>, i64)>>> + Send;
+    /// Records that the code of time step `counter` was used, if no later or equal step was:
+    /// false means the code was used before (a replay).
+    fn use_totp_step(
+        &self,
+        caller_id: Uuid,
+        counter: i64,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// Deletes idempotency records created before `created_before_ms`; returns how many.
     fn purge_idempotency(&self, created_before_ms: i64)
     -> impl Future<Output = Result<u64>> + Send;

@@ -1353,6 +1353,47 @@ impl HubStore for PgHub {
             .await?)
     }
 
+    async fn set_totp_seed(
+        &self,
+        caller_id: Uuid,
+        sealed_seed: Vec<u8>,
+        now_ms: i64,
+    ) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                "INSERT INTO totp_seeds (caller_id, sealed_seed, last_step, created_at_ms) \
+                 VALUES ($1, $2, -1, $3) ON CONFLICT (caller_id) DO UPDATE SET \
+                 sealed_seed = excluded.sealed_seed, last_step = -1, \
+                 created_at_ms = excluded.created_at_ms",
+                &[&caller_id, &sealed_seed, &now_ms],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn totp_seed(&self, caller_id: Uuid) -> Result<Option<(Vec<u8>, i64)>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                "SELECT sealed_seed, last_step FROM totp_seeds WHERE caller_id = $1",
+                &[&caller_id],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    async fn use_totp_step(&self, caller_id: Uuid, counter: i64) -> Result<bool> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let changed = client
+            .execute(
+                "UPDATE totp_seeds SET last_step = $2 WHERE caller_id = $1 AND last_step < $2",
+                &[&caller_id, &counter],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
     async fn purge_idempotency(&self, created_before_ms: i64) -> Result<u64> {
         let client = self.pool.get().await.map_err(pool_error)?;
         Ok(client

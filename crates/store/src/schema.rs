@@ -240,6 +240,14 @@ CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_ms)
     WHERE next_attempt_ms IS NOT NULL;
 CREATE INDEX webhook_deliveries_merchant ON webhook_deliveries (merchant_id, created_at_ms);
 "#,
+    r#"
+CREATE TABLE totp_seeds (
+    caller_id BLOB PRIMARY KEY,
+    sealed_seed BLOB NOT NULL,
+    last_step INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+"#,
 ];
 
 pub const HUB_POSTGRES: &[&str] = &[
@@ -339,5 +347,13 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_ms)
     WHERE next_attempt_ms IS NOT NULL;
 CREATE INDEX webhook_deliveries_merchant ON webhook_deliveries (merchant_id, created_at_ms);
+"#,
+    r#"
+CREATE TABLE totp_seeds (
+    caller_id uuid PRIMARY KEY,
+    sealed_seed bytea NOT NULL,
+    last_step bigint NOT NULL,
+    created_at_ms bigint NOT NULL
+);
 "#,
 ];

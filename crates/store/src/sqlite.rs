@@ -1428,6 +1428,50 @@ impl HubStore for SqliteHub {
             .await
     }
 
+    async fn set_totp_seed(
+        &self,
+        caller_id: Uuid,
+        sealed_seed: Vec<u8>,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO totp_seeds (caller_id, sealed_seed, last_step, created_at_ms) \
+                     VALUES (?1, ?2, -1, ?3) ON CONFLICT (caller_id) DO UPDATE SET \
+                     sealed_seed = excluded.sealed_seed, last_step = -1, \
+                     created_at_ms = excluded.created_at_ms",
+                )?
+                .execute(params![caller_id, sealed_seed, now_ms])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn totp_seed(&self, caller_id: Uuid) -> Result<Option<(Vec<u8>, i64)>> {
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT sealed_seed, last_step FROM totp_seeds WHERE caller_id = ?1",
+                )?
+                .query_row([caller_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn use_totp_step(&self, caller_id: Uuid, counter: i64) -> Result<bool> {
+        self.db
+            .write(move |c| {
+                Ok(c.prepare_cached(
+                    "UPDATE totp_seeds SET last_step = ?2 WHERE caller_id = ?1 AND last_step < ?2",
+                )?
+                .execute(params![caller_id, counter])?
+                    == 1)
+            })
+            .await
+    }
+
     async fn purge_idempotency(&self, created_before_ms: i64) -> Result<u64> {
         self.db
             .write(move |c| {
