@@ -21,6 +21,7 @@ on_both_backends!(
     concurrent_payments_spend_exactly_the_balance,
     webhooks_are_signed_retried_and_rotated,
     an_authenticator_code_verifies_a_payment_once,
+    the_code_arrives_as_a_server_sent_event,
 );
 
 async fn sign_up(system: &TestSystem, name: &str) -> Hub {
@@ -722,5 +723,46 @@ async fn an_authenticator_code_verifies_a_payment_once(backend: Backend) {
     let replay = verify(&payer, &second_id, &code, 4_000, &shop_id).await;
     assert_eq!(replay.code(), "verification_failed", "{replay:?}");
     assert_eq!(balance(&system, "north", &payer.account).await, 8_500);
+    system.stop().await;
+}
+
+async fn the_code_arrives_as_a_server_sent_event(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let payer = registered(&system, "north", 10_000).await;
+    let (_, shop_id, _) = merchant(&system, "north").await;
+    let mut stream = payer
+        .wallet
+        .http
+        .get(format!("{}/v1/notifications/stream", payer.wallet.url))
+        .bearer_auth(payer.wallet.token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(
+        stream.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let created = pay(&payer, &shop_id, 900, &unique("pay-")).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !text.contains("event: verification_code") || !text.ends_with("\n\n") {
+        assert!(std::time::Instant::now() < deadline, "no event in {text:?}");
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let event: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(event["payment_id"], id.as_str());
+    let code = event["verification_code"].as_str().unwrap().to_string();
+    assert!(text.contains(&format!("id: {}", event["seq"])), "{text}");
+    drop(stream);
+    let paid = verify(&payer, &id, &code, 900, &shop_id).await;
+    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
     system.stop().await;
 }

@@ -40,7 +40,7 @@ type ApiResult<T> = Result<T, ApiError>;
         crate::payments::refund, crate::payments::merchants, crate::payments::payees,
         crate::payments::notifications, crate::payments::settlement, crate::webhooks::set,
         crate::webhooks::rotate, crate::webhooks::get, crate::webhooks::deliveries,
-        crate::payments::enroll_totp
+        crate::payments::enroll_totp, crate::payments::notification_stream
     ),
     components(schemas(
         ErrorBody, CreateCaller, hub::Caller, CallerCreated, CallerKind, CallerPage, CardNumber,

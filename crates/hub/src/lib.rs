@@ -171,6 +171,10 @@ pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
         .route("/v1/payees", get(payments::payees::<S, B>))
         .route("/v1/merchants", get(payments::merchants::<S, B>))
         .route("/v1/notifications", get(payments::notifications::<S, B>))
+        .route(
+            "/v1/notifications/stream",
+            get(payments::notification_stream::<S, B>),
+        )
         .route("/v1/settlement", get(payments::settlement::<S, B>))
         .route("/v1/webhooks", get(webhooks::get::<S, B>))
         .route("/v1/webhooks/deliveries", get(webhooks::deliveries::<S, B>))

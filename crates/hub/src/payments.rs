@@ -1459,29 +1459,105 @@ pub async fn notifications<S: HubStore, B: BankConnector>(
             let next_after = rows.last().map_or(after, |r| r.seq);
             let items = rows
                 .iter()
-                .map(|row| {
-                    let json = hub
-                        .vault
-                        .decrypt(&row.data, row.caller_id.as_bytes())
-                        .map_err(ApiError::internal)?;
-                    let note: StoredNote =
-                        serde_json::from_slice(&json).map_err(ApiError::internal)?;
-                    Ok(NotificationView {
-                        seq: row.seq,
-                        kind: note.kind,
-                        message: note.message,
-                        payment_id: note.payment_id,
-                        amount_minor: note.amount_minor,
-                        currency: note.currency,
-                        verification_code: note.verification_code,
-                        created_at: rfc3339(row.created_at_ms),
-                    })
-                })
+                .map(|row| notification_view(&hub, row))
                 .collect::<ApiResult<_>>()?;
             return Ok(Json(NotificationPage { items, next_after }));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(NOTIFICATION_POLL).await;
     }
+}
+
+/// How often a waiting reader of the notification stream looks in the store (every hub sharing
+/// the database writes there, so the store is the only place to look).
+const NOTIFICATION_POLL: Duration = Duration::from_millis(200);
+
+fn notification_view<S, B>(
+    hub: &Hub<S, B>,
+    row: &scanpay_store::NotificationRow,
+) -> ApiResult<NotificationView> {
+    let json = hub
+        .vault
+        .decrypt(&row.data, row.caller_id.as_bytes())
+        .map_err(ApiError::internal)?;
+    let note: StoredNote = serde_json::from_slice(&json).map_err(ApiError::internal)?;
+    Ok(NotificationView {
+        seq: row.seq,
+        kind: note.kind,
+        message: note.message,
+        payment_id: note.payment_id,
+        amount_minor: note.amount_minor,
+        currency: note.currency,
+        verification_code: note.verification_code,
+        created_at: rfc3339(row.created_at_ms),
+    })
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    /// Start after this `seq` (or send `Last-Event-ID`); 0 for everything kept.
+    after: Option<i64>,
+}
+
+/// The caller's notification stream as server-sent events: each message is an event named by its
+/// kind, with its `seq` as the event id (a reconnecting `EventSource` resumes with
+/// `Last-Event-ID`) and the `NotificationView` as JSON data. A comment every 15 s keeps the
+/// connection open.
+#[utoipa::path(get, path = "/v1/notifications/stream", security(("bearer" = [])), params(StreamQuery),
+    responses((status = 200, description = "text/event-stream of NotificationView")))]
+pub async fn notification_stream<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Query(query): Query<StreamQuery>,
+) -> ApiResult<Response> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let resumed = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let after = resumed.or(query.after).unwrap_or(0);
+    let state = (hub, caller.id, after, std::collections::VecDeque::new());
+    let events =
+        futures_util::stream::unfold(state, |(hub, caller_id, mut after, mut queue)| async move {
+            loop {
+                if let Some(view) = queue.pop_front() {
+                    let view: NotificationView = view;
+                    let event = Event::default()
+                        .id(view.seq.to_string())
+                        .event(view.kind.clone())
+                        .json_data(&view)
+                        .map_err(|e| e.to_string());
+                    return Some((event, (hub, caller_id, after, queue)));
+                }
+                let rows = match hub
+                    .store
+                    .notifications(caller_id, after, NOTIFICATIONS_PAGE_MAX)
+                    .await
+                {
+                    Ok(rows) => rows,
+                    Err(error) => {
+                        return Some((Err(error.to_string()), (hub, caller_id, after, queue)));
+                    }
+                };
+                if rows.is_empty() {
+                    tokio::time::sleep(NOTIFICATION_POLL).await;
+                    continue;
+                }
+                for row in &rows {
+                    after = row.seq;
+                    match notification_view(&hub, row) {
+                        Ok(view) => queue.push_back(view),
+                        Err(error) => {
+                            tracing::error!(code = error.code.code(), "an unreadable notification")
+                        }
+                    }
+                }
+            }
+        });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
