@@ -906,6 +906,30 @@ pub async fn pay<S: BankStore>(
     reference_ok(request.reference.as_ref())?;
     let amount = payment_amount(&request.amount_minor)?;
     let currency = parse_currency(&request.currency)?;
+    // A retry of a payment the ledger has seen is answered by the ledger, as it was first
+    // decided: the binding was checked then (and may not pass again, e.g. from a step-up).
+    if let Some(existing) = bank
+        .store
+        .transfer(request.transfer_id)
+        .await
+        .map_err(store_error)?
+    {
+        return submit_one(
+            &bank,
+            TransferCommand {
+                id: request.transfer_id,
+                kind: TransferKind::Single,
+                debit_account_id: existing.debit_account_id,
+                credit_account_id: existing.credit_account_id,
+                amount_minor: Some(amount),
+                currency,
+                pending_id: None,
+                timeout_seconds: None,
+                reference: request.reference.clone(),
+            },
+        )
+        .await;
+    }
     let code_hash = bank
         .vault
         .lookup("registration_code", &request.registration_code);

@@ -22,6 +22,7 @@ on_both_backends!(
     webhooks_are_signed_retried_and_rotated,
     an_authenticator_code_verifies_a_payment_once,
     the_code_arrives_as_a_server_sent_event,
+    a_credit_the_payee_bank_refuses_is_given_back,
 );
 
 async fn sign_up(system: &TestSystem, name: &str) -> Hub {
@@ -290,8 +291,20 @@ async fn codes_are_bound_single_use_and_block_after_five_wrong(backend: Backend)
     assert_eq!(resend.code(), "verification_resend_limited", "{resend:?}");
     let paid = verify(&payer, &id, &code, 2_000, &shop_id).await;
     assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
-    let reused = verify(&payer, &id, &code, 2_000, &shop_id).await;
-    assert_eq!(reused.code(), "verification_failed", "a code works once");
+    // Sent again (a retry whose answer was lost): the payment as it stands, nothing moves twice.
+    let again = verify(&payer, &id, &code, 2_000, &shop_id).await;
+    assert_eq!(again.body["status"], "succeeded", "{again:?}");
+    assert_eq!(balance(&system, "north", &payer.account).await, 8_000);
+    // A code is good for its own payment only.
+    let next = pay(&payer, &shop_id, 3_500, &unique("pay-")).await;
+    assert_eq!(next.status, 202, "{next:?}");
+    let next_id = next.body["id"].as_str().unwrap().to_string();
+    let reused = verify(&payer, &next_id, &code, 3_500, &shop_id).await;
+    let next_code = code_for(&payer.wallet, &next_id).await;
+    if next_code != code {
+        assert_eq!(reused.code(), "verification_failed", "{reused:?}");
+        assert_eq!(reused.body["details"]["tries_left"], 4);
+    }
     assert_eq!(balance(&system, "north", &payer.account).await, 8_000);
 
     // Five wrong codes block the payment; then even the right one is refused.
@@ -764,5 +777,60 @@ async fn the_code_arrives_as_a_server_sent_event(backend: Backend) {
     drop(stream);
     let paid = verify(&payer, &id, &code, 900, &shop_id).await;
     assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
+    system.stop().await;
+}
+
+async fn a_credit_the_payee_bank_refuses_is_given_back(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let payer = registered(&system, "north", 10_000).await;
+    // A merchant whose payout account at South Bank is in euros: South refuses a dollar credit.
+    let south = system.bank("south");
+    let customer = south
+        .post(
+            "/v1/customers",
+            &json!({"full_name": "EURO SHOP", "id_document_type": "id_card",
+                    "id_document_number": "EU123456", "birth_date": "2000-01-01"}),
+        )
+        .await;
+    let account = south
+        .post(
+            "/v1/accounts",
+            &json!({"customer_id": customer.body["id"], "currency": "EUR"}),
+        )
+        .await;
+    let account = account.body["id"].as_str().unwrap().to_string();
+    let created = system
+        .hub()
+        .post(
+            "/v1/callers",
+            &json!({"kind": "merchant", "name": "Euro Shop",
+                    "payout": {"bank_id": "south", "account_id": account}}),
+            Some(&unique("k")),
+        )
+        .await;
+    let shop_id = created.body["caller"]["id"].as_str().unwrap().to_string();
+    let answer = pay_verified(&payer, &shop_id, 2_500).await;
+    assert_eq!(answer.code(), "transfer_rejected", "{answer:?}");
+    assert_eq!(answer.body["details"]["payment"]["status"], "failed");
+    assert_eq!(
+        answer.body["details"]["payment"]["failure_code"],
+        "currency_mismatch"
+    );
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("payee's bank")
+    );
+    // Debited at North, refused at South, given back at North: nothing lost, nothing owed.
+    assert_eq!(balance(&system, "north", &payer.account).await, 10_000);
+    assert_eq!(balance(&system, "south", &account).await, 0);
+    let today = scanpay_proto::bank::rfc3339(scanpay_http::now_ms())[..10].to_string();
+    let report = system
+        .hub()
+        .get(&format!("/v1/settlement?date={today}"))
+        .await;
+    assert_eq!(report.body["reconciled"], true, "{report:?}");
+    assert_eq!(report.body["positions"], json!([]));
     system.stop().await;
 }

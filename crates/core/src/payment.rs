@@ -4,7 +4,8 @@
 //! ```text
 //! requires_verification ──code ok──▶ processing ──payer's bank debited (+ payee's bank credited)──▶ succeeded
 //!        │  5 wrong codes ─▶ blocked          │ the bank refused ─▶ failed (insufficient_funds, …)
-//!        └─ never verified ─▶ expired         └ no answer: stays processing; the hub asks again
+//!        └─ never verified ─▶ expired         │ no answer: stays processing; the hub asks again
+//!                                             └ payee's bank refused the credit ─▶ reversal ─▶ failed
 //! succeeded ─▶ refunds (each: processing ─▶ succeeded | failed), never above what was paid
 //! ```
 //!
@@ -190,6 +191,10 @@ pub struct Payment {
     pub debit: Leg,
     /// Credits the payee at the payee's bank; only between two banks.
     pub credit: Option<Leg>,
+    /// Gives the payer the money back from its bank's clearing account when the payee's bank
+    /// refused the credit (between banks only).
+    #[serde(default)]
+    pub reversal: Option<Leg>,
     pub refunds: Vec<Refund>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
@@ -256,7 +261,9 @@ impl Default for Policy {
     }
 }
 
-/// An earlier payment of the same payer, as the exemption rule sees it (newest first).
+/// An earlier payment of the same payer, as the exemption rule sees it (newest first). A payment
+/// still `processing` counts like a succeeded one, so that payments queued while a bank is slow
+/// cannot pass the exemption's limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Earlier {
     pub payee: Uuid,
@@ -289,7 +296,10 @@ pub fn code_needed(
     let mut count = 0u32;
     let mut sum = 0i64;
     // Payments that never moved money (failed, blocked, expired) neither count nor reset.
-    for e in earlier.iter().filter(|e| e.state == State::Succeeded) {
+    for e in earlier
+        .iter()
+        .filter(|e| matches!(e.state, State::Succeeded | State::Processing))
+    {
         if !e.exempted {
             break;
         }
@@ -345,6 +355,7 @@ impl Payment {
             exempted: reason.is_none(),
             debit,
             credit,
+            reversal: None,
             payer,
             payee,
             refunds: Vec::new(),
@@ -405,10 +416,11 @@ impl Payment {
         Ok(())
     }
 
-    /// Checks a code: `mac_matches` says whether the MAC of what the wallet sent (the code, the
-    /// amount and payee it confirms) equals the stored one. A good code moves the payment to
-    /// processing; a wrong one counts, and the last allowed wrong one blocks the payment.
-    pub fn check_code(&mut self, mac_matches: bool, now_ms: i64) -> Result<(), PaymentError> {
+    /// Checks a code: `check` says whether the MAC of what the wallet sent (the code, the amount
+    /// and payee it confirms) equals the stored one, or whether an authenticator's code was
+    /// accepted. A good code moves the payment to processing; a wrong one counts, and the last
+    /// allowed wrong one blocks the payment.
+    pub fn check_code(&mut self, check: CodeCheck, now_ms: i64) -> Result<(), PaymentError> {
         if self.state != State::RequiresVerification {
             // A used code, or a payment that ended: the same answer as a wrong code.
             return Err(match self.state {
@@ -417,7 +429,14 @@ impl Payment {
             });
         }
         let v = self.verification.as_mut().expect("awaiting a code");
-        let good = mac_matches && !v.code_mac.is_empty() && now_ms < v.code_expires_at_ms;
+        let good = match check {
+            CodeCheck::SentCode { mac_matches } => {
+                mac_matches && !v.code_mac.is_empty() && now_ms < v.code_expires_at_ms
+            }
+            // The authenticator's own window and replay rule were checked by the hub.
+            CodeCheck::Authenticator => true,
+            CodeCheck::Wrong => false,
+        };
         self.updated_at_ms = now_ms;
         if good {
             v.code_mac.clear();
@@ -455,9 +474,11 @@ impl Payment {
         }
     }
 
-    /// The payee's bank credited the payee from its clearing account (between banks). A clearing
-    /// credit is not refused by a working bank; a refusal is kept on the leg for an operator.
-    pub fn credit_answered(&mut self, result: Result<(), String>, now_ms: i64) {
+    /// The payee's bank credited the payee from its clearing account (between banks). If it
+    /// refused (the payee's account is gone, or in another currency), the money goes back to the
+    /// payer through a reversal leg with id `reversal_id`, after which the payment fails with the
+    /// refusal's code.
+    pub fn credit_answered(&mut self, result: Result<(), String>, reversal_id: Uuid, now_ms: i64) {
         let Some(credit) = self.credit.as_mut() else {
             return;
         };
@@ -473,7 +494,30 @@ impl Payment {
                 credit.state = LegState::Done;
                 self.state = State::Succeeded;
             }
-            Err(code) => credit.state = LegState::Refused(code),
+            Err(code) => {
+                credit.state = LegState::Refused(code.clone());
+                self.failure_code = Some(code);
+                self.reversal = Some(Leg::new(reversal_id, &self.payer.bank_id));
+            }
+        }
+    }
+
+    /// The payer's bank gave the payer the money back after a refused credit: the payment fails.
+    /// A refused reversal is kept on the leg for an operator (the payment stays processing).
+    pub fn reversal_answered(&mut self, result: Result<(), String>, now_ms: i64) {
+        let Some(reversal) = self.reversal.as_mut() else {
+            return;
+        };
+        if self.state != State::Processing || reversal.state != LegState::Pending {
+            return;
+        }
+        self.updated_at_ms = now_ms;
+        match result {
+            Ok(()) => {
+                reversal.state = LegState::Done;
+                self.state = State::Failed;
+            }
+            Err(code) => reversal.state = LegState::Refused(code),
         }
     }
 
@@ -588,6 +632,12 @@ impl Payment {
                 .is_some_and(|c| c.state == LegState::Pending)
             {
                 work.push(Work::Credit);
+            } else if self
+                .reversal
+                .as_ref()
+                .is_some_and(|r| r.state == LegState::Pending)
+            {
+                work.push(Work::Reversal);
             }
         }
         for refund in self
@@ -614,11 +664,26 @@ impl Payment {
     }
 }
 
+/// How a verification was answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// The code that was sent; `mac_matches` when the MAC over it and the restated payment is the
+    /// stored one (its expiry is checked here).
+    SentCode {
+        mac_matches: bool,
+    },
+    /// An authenticator's TOTP code, accepted by the hub for the payment as it stands.
+    Authenticator,
+    Wrong,
+}
+
 /// A leg to ask a bank for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Work {
     Debit,
     Credit,
+    /// Back to the payer after the payee's bank refused the credit.
+    Reversal,
     RefundDebit(Uuid),
     RefundCredit(Uuid),
 }
@@ -702,6 +767,12 @@ pub fn expected_clearing<'a>(
         }
         if credit.state == LegState::Done {
             add(&p.payee.bank_id, &p.currency, -p.amount_minor);
+        }
+        if p.reversal
+            .as_ref()
+            .is_some_and(|l| l.state == LegState::Done)
+        {
+            add(&p.payer.bank_id, &p.currency, -p.amount_minor);
         }
         for refund in &p.refunds {
             if refund.debit.state == LegState::Done {

@@ -25,8 +25,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use scanpay_core::payment::{
-    Earlier, LegState, Party, Payment, PaymentError, Reason, RefundState, State as Status, Work,
-    code_needed,
+    CodeCheck, Earlier, LegState, Party, Payment, PaymentError, Reason, RefundState,
+    State as Status, Work, code_needed,
 };
 use scanpay_http::{ApiError, Json, Path, Query, now_ms};
 use scanpay_proto::ErrorCode;
@@ -63,7 +63,12 @@ const RESOLVE_BATCH_MAX: u32 = 100;
 /// A payment whose bank did not answer is asked again after this long.
 const RETRY_AFTER_MS: i64 = 2_000;
 /// A payment being worked on by a request is left to it this long before the resolver helps.
-const GRACE_MS: i64 = 10_000;
+/// Longer than a bank call can take (three tries of up to 5 s, with backoff).
+const GRACE_MS: i64 = 20_000;
+/// A resolver claims a payment for this long before it asks the banks (other hubs skip it).
+const RESOLVER_CLAIM_MS: i64 = 30_000;
+/// Payments a resolver pass works on at once.
+const RESOLVE_AT_ONCE_MAX: usize = 8;
 /// Notifications are kept this long.
 pub const NOTIFICATION_RETENTION_MS: i64 = 24 * 3600 * 1000;
 /// A long poll for notifications waits at most this long.
@@ -183,6 +188,18 @@ fn currency(text: &str) -> ApiResult<&'static str> {
 /// pending (default: a grace period after the last change, left to the request at work).
 fn seal_row(stored: &Stored, version: i64, retry_at: Option<i64>) -> ApiResult<PaymentRow> {
     let p = &stored.payment;
+    // The registration code is kept only while the payer's bank may still be asked to debit.
+    let keep_code = p.debit.state == LegState::Pending && !p.state.is_final();
+    let dropped;
+    let stored = if stored.sealed_code.is_some() && !keep_code {
+        dropped = Stored {
+            payment: p.clone(),
+            sealed_code: None,
+        };
+        &dropped
+    } else {
+        stored
+    };
     let next_check_ms = if p.state == Status::RequiresVerification {
         Some(p.created_at_ms + scanpay_core::payment::VERIFICATION_WINDOW_MS)
     } else if p.needs_work() {
@@ -332,7 +349,14 @@ fn answer(p: &Payment, created: bool) -> ApiResult<Response> {
         Status::Failed | Status::Blocked | Status::Expired => {
             let code = p.failure_code.as_deref().unwrap_or("transfer_rejected");
             let code = ErrorCode::parse(code).unwrap_or(ErrorCode::TransferRejected);
+            let reversed = p
+                .reversal
+                .as_ref()
+                .is_some_and(|r| r.state == LegState::Done);
             let message = match code {
+                _ if reversed => {
+                    "The payee's bank refused the credit; the payer's money was given back."
+                }
                 ErrorCode::InsufficientFunds => "The payer's account cannot cover this payment.",
                 ErrorCode::VerificationBlocked => {
                     "The payment is blocked after too many wrong codes."
@@ -455,7 +479,9 @@ pub async fn create<S: HubStore, B: BankConnector>(
         .await
         .map_err(scanpay_http::store_unavailable)?
     {
-        return continue_payment(&hub, unseal(&row)?, row.version).await;
+        let stored = unseal(&row)?;
+        same_request(&stored.payment, &request)?;
+        return continue_payment(&hub, stored, row.version).await;
     }
     text_ok("registration_code", &request.registration_code, true)?;
     text_ok("terminal_id", &request.terminal_id, true)?;
@@ -559,11 +585,29 @@ pub async fn create<S: HubStore, B: BankConnector>(
         Ok(()) => {}
         Err(StoreError::Duplicate(_)) => {
             let (stored, version) = load(&hub, id).await?;
+            same_request(&stored.payment, &request)?;
             return continue_payment(&hub, stored, version).await;
         }
         Err(error) => return Err(scanpay_http::store_unavailable(error)),
     }
     continue_payment(&hub, stored, 1).await
+}
+
+/// A payment found by the id its `Idempotency-Key` derives to must be the one asked for (the hub
+/// forgets keys after 24 hours; a key reused later for another payment is refused).
+fn same_request(p: &Payment, request: &CreatePayment) -> ApiResult<()> {
+    let same = amount_minor(&request.amount_minor).ok() == Some(p.amount_minor)
+        && request.currency.trim().eq_ignore_ascii_case(&p.currency)
+        && request.payee_id == p.payee.caller_id
+        && request.terminal_id == p.terminal_id;
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::IdempotencyKeyReused,
+            "This Idempotency-Key made another payment; use a new key.",
+        ))
+    }
 }
 
 /// Takes a payment as far as it goes now: sends the first code, or asks the banks.
@@ -572,6 +616,11 @@ async fn continue_payment<S: HubStore, B: BankConnector>(
     mut stored: Stored,
     mut version: i64,
 ) -> ApiResult<Response> {
+    if stored.payment.expire(now_ms())
+        && let Some(saved) = save(hub, &stored, version).await?
+    {
+        version = saved;
+    }
     if stored.payment.state == Status::RequiresVerification
         && stored
             .payment
@@ -691,6 +740,28 @@ pub async fn verify<S: HubStore, B: BankConnector>(
     let (mut stored, mut version) = load_as_payer(&hub, &caller, id).await?;
     let amount = amount(&request.amount_minor)?;
     let code = request.verification_code.trim();
+    let restated = {
+        let p = &stored.payment;
+        amount == p.amount_minor
+            && request.currency.trim() == p.currency
+            && request.payee_id == p.payee.caller_id
+    };
+    // A retry of a verify that went through (its answer was lost, or the bank did not answer):
+    // the payment as it stands, not a second check of a code that is used by now.
+    if restated
+        && matches!(
+            stored.payment.state,
+            Status::Processing | Status::Succeeded | Status::Failed
+        )
+    {
+        let stored = drive(&hub, stored, version).await?;
+        return answer(&stored.payment, false);
+    }
+    // The wallet's authenticator code, for the payment exactly as it stands: checked once (a
+    // used time step is recorded at once, so it is not checked again on a retried save).
+    let authenticator = stored.payment.state == Status::RequiresVerification
+        && restated
+        && totp_accepts(&hub, caller.id, code, now_ms()).await?;
     for _ in 0..SAVE_TRIES_MAX {
         let now = now_ms();
         let expired = stored.payment.expire(now);
@@ -708,13 +779,14 @@ pub async fn verify<S: HubStore, B: BankConnector>(
             .verification
             .as_ref()
             .is_some_and(|v| constant_time_eq(v.code_mac.as_bytes(), presented.as_bytes()));
-        // Or the wallet's authenticator code, for the payment exactly as it stands.
-        let restated = amount == p.amount_minor
-            && request.currency.trim() == p.currency
-            && request.payee_id == p.payee.caller_id;
-        let matches =
-            sent_code || (waiting && restated && totp_accepts(&hub, caller.id, code, now).await?);
-        let outcome = stored.payment.check_code(matches, now);
+        let check = if sent_code {
+            CodeCheck::SentCode { mac_matches: true }
+        } else if authenticator {
+            CodeCheck::Authenticator
+        } else {
+            CodeCheck::Wrong
+        };
+        let outcome = stored.payment.check_code(check, now);
         if waiting || expired {
             match save(&hub, &stored, version).await? {
                 Some(saved) => version = saved,
@@ -729,7 +801,15 @@ pub async fn verify<S: HubStore, B: BankConnector>(
                 let stored = drive(&hub, stored, version).await?;
                 answer(&stored.payment, false)
             }
-            Err(error) => Err(payment_error(error)),
+            Err(error) => {
+                let tries_left = stored.payment.verification.as_ref().map(|v| {
+                    scanpay_core::payment::VERIFICATION_TRIES_MAX.saturating_sub(v.wrong_tries)
+                });
+                Err(payment_error(error).with_details(serde_json::json!({
+                    "status": stored.payment.state.code(),
+                    "tries_left": tries_left,
+                })))
+            }
         };
     }
     Err(changed())
@@ -865,7 +945,10 @@ async fn drive<S: HubStore, B: BankConnector>(
         let p = &mut stored.payment;
         match work {
             Work::Debit => p.debit_answered(result, now),
-            Work::Credit => p.credit_answered(result, now),
+            Work::Credit => {
+                p.credit_answered(result, derived_id(&[p.id.as_bytes(), b"reversal"]), now)
+            }
+            Work::Reversal => p.reversal_answered(result, now),
             Work::RefundDebit(id) => p.refund_debit_answered(id, result, now),
             Work::RefundCredit(id) => p.refund_credit_answered(id, result, now),
         }
@@ -938,6 +1021,19 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
                 amount_minor: amount_number,
                 currency: p.currency.clone(),
                 reference,
+            })
+            .await
+        }
+        Work::Reversal => {
+            let leg = p.reversal.as_ref()?;
+            let (_, bank) = bank_of(&p.payer.bank_id)?;
+            bank.clearing_transfer(&ClearingTransferRequest {
+                id: leg.transfer_id,
+                direction: "in".to_string(),
+                account_id: p.payer.account_id,
+                amount_minor: amount_number,
+                currency: p.currency.clone(),
+                reference: Some(format!("scanpay reversal of payment {}", p.id)),
             })
             .await
         }
@@ -1019,7 +1115,14 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
 fn is_decision(code: &str) -> bool {
     use scanpay_proto::error::ErrorType;
     match ErrorCode::parse(code) {
-        Some(ErrorCode::RouteNotFound | ErrorCode::MethodNotAllowed) | None => false,
+        // A transfer id the bank knows with other fields: the hub's own mistake, never a
+        // decision on this leg (the original may well be applied); an operator must look.
+        Some(
+            ErrorCode::RouteNotFound
+            | ErrorCode::MethodNotAllowed
+            | ErrorCode::ExistsWithDifferentFields,
+        )
+        | None => false,
         Some(code) => {
             code.http_status() < 500
                 && !matches!(
@@ -1212,24 +1315,55 @@ pub async fn resolve_once<S: HubStore, B: BankConnector>(hub: &Hub<S, B>) -> Api
         .await
         .map_err(scanpay_http::store_unavailable)?;
     let count = due.len();
-    for row in due {
-        let mut stored = unseal(&row)?;
-        let mut version = row.version;
-        if stored.payment.expire(now) {
-            save(hub, &stored, version).await?;
-            continue;
-        }
-        if stored.payment.needs_work() {
-            stored = drive(hub, stored, version).await?;
-            if !stored.payment.needs_work() {
-                continue;
+    use futures_util::StreamExt;
+    futures_util::stream::iter(due)
+        .for_each_concurrent(RESOLVE_AT_ONCE_MAX, |row| async move {
+            let id = row.id;
+            if let Err(error) = resolve_row(hub, row).await {
+                // One payment's trouble must not stop the others: log it and look again later.
+                tracing::warn!(payment = %id, code = error.code.code(), message = %error.message,
+                    "resolving a payment failed; will look again");
             }
-            // Still waiting on a bank: look again soon (a lost race means another hub is at it).
+        })
+        .await;
+    Ok(count)
+}
+
+/// Claims one due payment (its next check moves forward, so other hubs leave it), then expires
+/// it or asks its banks again.
+async fn resolve_row<S: HubStore, B: BankConnector>(
+    hub: &Hub<S, B>,
+    row: PaymentRow,
+) -> ApiResult<()> {
+    let now = now_ms();
+    let claimed = PaymentRow {
+        version: row.version + 1,
+        next_check_ms: Some(now + RESOLVER_CLAIM_MS),
+        ..row.clone()
+    };
+    if !hub
+        .store
+        .update_payment(claimed)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+    {
+        return Ok(()); // another hub, or the request itself, moved it
+    }
+    let mut version = row.version + 1;
+    let mut stored = unseal(&row)?;
+    if stored.payment.expire(now) {
+        save(hub, &stored, version).await?;
+        return Ok(());
+    }
+    if stored.payment.needs_work() {
+        stored = drive(hub, stored, version).await?;
+        if stored.payment.needs_work() {
+            // Still waiting on a bank: look again soon.
             (stored, version) = load(hub, stored.payment.id).await?;
             save_retrying_at(hub, &stored, version, Some(now_ms() + RETRY_AFTER_MS)).await?;
         }
     }
-    Ok(count)
+    Ok(())
 }
 
 /// A payment, to its payer, its payee or an operator.
@@ -1319,7 +1453,12 @@ pub async fn refund<S: HubStore, B: BankConnector>(
             "Only the payee or an operator refunds a payment.",
         ));
     }
-    let refund_id = derived_id(&[b"refund", caller.id.as_bytes(), key.as_bytes()]);
+    let refund_id = derived_id(&[
+        b"refund",
+        id.as_bytes(),
+        caller.id.as_bytes(),
+        key.as_bytes(),
+    ]);
     let wanted = request.amount_minor.as_ref().map(amount).transpose()?;
     for _ in 0..SAVE_TRIES_MAX {
         let existed = stored.payment.refunds.iter().any(|r| r.id == refund_id);
@@ -1646,6 +1785,7 @@ pub async fn settlement<S: HubStore, B: BankConnector>(
                 .unwrap_or(0);
             reconciliation.push(scanpay_proto::hub::ClearingCheck {
                 bank_id: link.id.clone(),
+                currency: currency.clone(),
                 clearing_balance_minor: balance,
                 expected_balance_minor: want,
                 agrees: balance == want,

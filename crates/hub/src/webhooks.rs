@@ -381,7 +381,18 @@ async fn deliver<S: HubStore, B>(hub: &Hub<S, B>, http: &reqwest::Client, row: D
     }
     let merchant = match hub.store.merchant(row.merchant_id).await {
         Ok(Some(m)) => m,
-        _ => return, // the lease lapses and the delivery is tried again
+        Ok(None) => {
+            let gone = DeliveryRow {
+                state: "failed".to_string(),
+                next_attempt_ms: None,
+                last_error: Some("the merchant is gone".to_string()),
+                updated_at_ms: now_ms(),
+                ..row
+            };
+            let _ = hub.store.update_delivery(gone, leased_until).await;
+            return;
+        }
+        Err(_) => return, // the lease lapses and the delivery is tried again
     };
     let secrets = secrets_of(hub, &merchant).unwrap_or_default();
     let live: Vec<&Secret> = secrets
@@ -408,7 +419,19 @@ async fn deliver<S: HubStore, B>(hub: &Hub<S, B>, http: &reqwest::Client, row: D
                 .await;
             match sent {
                 Ok(response) => (Some(i64::from(response.status().as_u16())), None),
-                Err(error) => (None, Some(error.to_string())),
+                // The log says what kind of failure, not the network's details (the merchant reads
+                // it; raw errors would map the hub's network for them).
+                Err(error) => {
+                    tracing::info!(delivery = %row.id, %error, "a webhook was not delivered");
+                    let kind = if error.is_timeout() {
+                        "timed out"
+                    } else if error.is_connect() {
+                        "could not connect"
+                    } else {
+                        "the request failed"
+                    };
+                    (None, Some(kind.to_string()))
+                }
             }
         }
         _ => (None, Some("no webhook URL or secret".to_string())),

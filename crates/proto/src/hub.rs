@@ -491,6 +491,7 @@ pub struct SettlementReport {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ClearingCheck {
     pub bank_id: String,
+    pub currency: String,
     pub clearing_balance_minor: i64,
     pub expected_balance_minor: i64,
     pub agrees: bool,

@@ -1307,14 +1307,26 @@ impl HubStore for PgHub {
     }
 
     async fn insert_notification(&self, row: NotificationRow) -> Result<i64> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let seq = client
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        // A sequence hands out numbers before commit, so two inserts could commit out of order
+        // and a reader past the later one would never see the earlier. One caller's inserts take
+        // turns (a transaction-scoped advisory lock on the caller), so its numbers commit in
+        // order; readers read one caller at a time.
+        let transaction = client.transaction().await?;
+        transaction
+            .execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))",
+                &[&row.caller_id.to_string()],
+            )
+            .await?;
+        let seq = transaction
             .query_one(
                 "INSERT INTO notifications (caller_id, data, created_at_ms) VALUES ($1, $2, $3) \
                  RETURNING seq",
                 &[&row.caller_id, &row.data, &row.created_at_ms],
             )
             .await?;
+        transaction.commit().await?;
         Ok(seq.get(0))
     }
 

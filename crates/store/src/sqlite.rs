@@ -56,14 +56,29 @@ fn write_groups(mut connection: Connection, jobs: mpsc::Receiver<Job>) {
             tracing::error!(%error, writes = group.len(), "a group commit could not begin");
             continue;
         }
-        let answers: Vec<_> = group
-            .into_iter()
-            .map(|job| run_job(&mut connection, job))
-            .collect();
-        let committed = connection
-            .execute_batch("COMMIT")
-            .map_err(|e| StoreError::Database(format!("commit: {e}")));
-        if committed.is_err() {
+        let mut answers = Vec::with_capacity(group.len());
+        let mut lost = false;
+        for job in group {
+            if lost {
+                // Dropped unrun: its caller is answered with an error.
+                continue;
+            }
+            answers.push(run_job(&mut connection, job));
+            // Some errors (a full disk, I/O, out of memory) make SQLite roll back the whole
+            // transaction, not just the statement: then nothing of the group stands, and a later
+            // job's savepoint would start a transaction of its own.
+            lost = connection.is_autocommit();
+        }
+        let committed = if lost {
+            Err(StoreError::Database(
+                "SQLite rolled back the group's transaction".to_string(),
+            ))
+        } else {
+            connection
+                .execute_batch("COMMIT")
+                .map_err(|e| StoreError::Database(format!("commit: {e}")))
+        };
+        if committed.is_err() && !connection.is_autocommit() {
             let _ = connection.execute_batch("ROLLBACK");
         }
         for answer in answers {

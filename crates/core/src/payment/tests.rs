@@ -98,15 +98,18 @@ fn a_good_code_moves_the_payment_on_once() {
     let mut p = payment("north", Some(Reason::Verification));
     assert_eq!(p.state, State::RequiresVerification);
     assert_eq!(
-        p.check_code(true, 1_001),
+        p.check_code(CodeCheck::SentCode { mac_matches: true }, 1_001),
         Err(PaymentError::VerificationFailed),
         "no code was sent yet"
     );
     p.code_sent("mac".into(), &policy, 2_000).unwrap();
-    assert_eq!(p.check_code(true, 2_001), Ok(()));
+    assert_eq!(
+        p.check_code(CodeCheck::SentCode { mac_matches: true }, 2_001),
+        Ok(())
+    );
     assert_eq!(p.state, State::Processing);
     assert_eq!(
-        p.check_code(true, 2_002),
+        p.check_code(CodeCheck::SentCode { mac_matches: true }, 2_002),
         Err(PaymentError::VerificationFailed),
         "a used code"
     );
@@ -119,7 +122,7 @@ fn an_expired_code_fails_like_a_wrong_one() {
     p.code_sent("mac".into(), &policy, 2_000).unwrap();
     let late = 2_000 + policy.code_lifetime_ms;
     assert_eq!(
-        p.check_code(true, late),
+        p.check_code(CodeCheck::SentCode { mac_matches: true }, late),
         Err(PaymentError::VerificationFailed)
     );
     assert_eq!(p.verification.as_ref().unwrap().wrong_tries, 1);
@@ -132,17 +135,17 @@ fn five_wrong_codes_block_the_payment() {
     p.code_sent("mac".into(), &policy, 2_000).unwrap();
     for _ in 0..VERIFICATION_TRIES_MAX - 1 {
         assert_eq!(
-            p.check_code(false, 2_001),
+            p.check_code(CodeCheck::SentCode { mac_matches: false }, 2_001),
             Err(PaymentError::VerificationFailed)
         );
     }
     assert_eq!(
-        p.check_code(false, 2_001),
+        p.check_code(CodeCheck::SentCode { mac_matches: false }, 2_001),
         Err(PaymentError::VerificationBlocked)
     );
     assert_eq!(p.state, State::Blocked);
     assert_eq!(
-        p.check_code(true, 2_002),
+        p.check_code(CodeCheck::SentCode { mac_matches: true }, 2_002),
         Err(PaymentError::VerificationBlocked),
         "even the right code"
     );
@@ -204,7 +207,7 @@ fn one_bank_one_leg_two_banks_two() {
     q.debit_answered(Ok(()), 2_000);
     assert_eq!(q.state, State::Processing);
     assert_eq!(q.pending_work(), vec![Work::Credit]);
-    q.credit_answered(Ok(()), 3_000);
+    q.credit_answered(Ok(()), Uuid::from_u128(99), 3_000);
     assert_eq!(q.state, State::Succeeded);
     assert!(!q.needs_work());
 }
@@ -263,7 +266,7 @@ fn refunds_never_pass_what_was_paid() {
 fn interbank_refunds_have_two_legs_and_settle_back() {
     let mut p = payment("south", None);
     p.debit_answered(Ok(()), 2);
-    p.credit_answered(Ok(()), 3);
+    p.credit_answered(Ok(()), Uuid::from_u128(99), 3);
     let refund = Uuid::from_u128(100);
     p.request_refund(refund, 234, (Uuid::from_u128(200), Uuid::from_u128(201)), 4)
         .unwrap();
@@ -292,4 +295,58 @@ fn half_done_interbank_payments_do_not_count_in_settlement() {
     let clearing = expected_clearing([&p]);
     assert_eq!(clearing.len(), 1);
     assert_eq!(clearing[&("north".to_string(), "USD".to_string())], 1_234);
+}
+
+#[test]
+fn a_refused_credit_is_reversed_and_the_payment_fails() {
+    let mut p = payment("south", None);
+    p.debit_answered(Ok(()), 2);
+    p.credit_answered(Err("currency_mismatch".into()), Uuid::from_u128(99), 3);
+    assert_eq!(p.state, State::Processing);
+    assert_eq!(p.pending_work(), vec![Work::Reversal]);
+    assert_eq!(
+        p.reversal.as_ref().unwrap().transfer_id,
+        Uuid::from_u128(99)
+    );
+    p.reversal_answered(Ok(()), 4);
+    assert_eq!(p.state, State::Failed);
+    assert_eq!(p.failure_code.as_deref(), Some("currency_mismatch"));
+    assert!(!p.needs_work());
+    assert!(net_positions([&p]).is_empty());
+    let clearing = expected_clearing([&p]);
+    assert_eq!(
+        clearing[&("north".to_string(), "USD".to_string())],
+        0,
+        "in and back out"
+    );
+}
+
+#[test]
+fn payments_in_flight_count_toward_the_exemption() {
+    let policy = Policy::default();
+    let payee = Uuid::from_u128(2);
+    let mut history = vec![
+        Earlier {
+            state: State::Processing,
+            ..earlier(2, 1_000, true)
+        };
+        5
+    ];
+    history.push(earlier(2, 1_000, false));
+    assert_eq!(
+        code_needed(&policy, true, payee, 1_000, &history),
+        Some(Reason::Verification)
+    );
+}
+
+#[test]
+fn an_authenticator_code_needs_no_sent_code() {
+    let mut p = payment("north", Some(Reason::Verification));
+    assert_eq!(p.check_code(CodeCheck::Authenticator, 1_001), Ok(()));
+    assert_eq!(p.state, State::Processing);
+    let mut q = payment("north", Some(Reason::Verification));
+    assert_eq!(
+        q.check_code(CodeCheck::Wrong, 1_001),
+        Err(PaymentError::VerificationFailed)
+    );
 }
