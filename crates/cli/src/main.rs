@@ -125,6 +125,25 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Things to try the platform with.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Render the seed file's named customers' identity documents (valid ten years from today)
+    /// and cards as PNG images.
+    Documents {
+        /// The directory to write them to.
+        #[arg(long, default_value = "demo-documents")]
+        out: PathBuf,
+        /// The seed file (default: the built-in demo).
+        #[arg(long, env = "SCANPAY_SEED")]
+        seed: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -355,6 +374,7 @@ async fn run() -> anyhow::Result<()> {
             | Command::Wallet { .. }
             | Command::Extract { .. }
             | Command::Merchant { .. }
+            | Command::Demo { .. }
             | Command::Hub {
                 command: HubCommand::Settlement { .. }
             }
@@ -533,6 +553,19 @@ async fn run() -> anyhow::Result<()> {
                 }
                 WalletCommand::History => wallet.history().await?,
             }
+        }
+        Command::Demo {
+            command: DemoCommand::Documents { out, seed },
+        } => {
+            let seed = SeedFile::parse(&seed_text(seed.as_deref().or(file.seed.as_deref()))?)?;
+            let today = scanpay_core::registration::Day::from_unix_ms(scanpay_http::now_ms());
+            for rendered in scanpay::demo::documents(&out, &seed, today)? {
+                println!("{}  {}", rendered.path.display(), rendered.what);
+            }
+            println!(
+                "Register with them: scanpay wallet register --id {dir}/<name>-passport.png --card {dir}/<name>-card.png",
+                dir = out.display()
+            );
         }
         Command::Merchant {
             hub,

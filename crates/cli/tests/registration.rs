@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 on_both_backends!(
     registers_from_photos_of_a_licence_and_a_card,
+    registers_from_the_rendered_demo_documents,
     registers_a_card_and_the_bank_binds_the_code,
     near_miss_asks_for_a_correction_and_mismatch_rejects,
     bad_fields_and_steps_get_clear_answers,
@@ -410,6 +411,46 @@ async fn upload(wallet: &Hub, id: &str, carrier: &str, photo: Vec<u8>) -> common
         body,
         headers: Default::default(),
     }
+}
+
+/// `scanpay demo documents`: each seeded customer's rendered document and card register end to
+/// end (the passport's MRZ and the cards through OCR, the licence through its PDF417).
+async fn registers_from_the_rendered_demo_documents(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let today = scanpay_core::registration::Day::from_unix_ms(scanpay_http::now_ms());
+    let rendered = scanpay::demo::documents(dir.path(), &system.seed, today).unwrap();
+    assert_eq!(rendered.len(), 4);
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    for (document, card, bank) in [
+        (
+            "eriksson-anna-maria-passport.png",
+            "eriksson-anna-maria-card.png",
+            "north",
+        ),
+        (
+            "sample-michael-john-licence.png",
+            "sample-michael-john-card.png",
+            "south",
+        ),
+    ] {
+        let wallet = wallet(&system).await;
+        let id = start(&wallet, "phone-demo").await;
+        let identity = upload(&wallet, &id, "id_document", read(document)).await;
+        assert_eq!(identity.status, 200, "{document}: {identity:?}");
+        let read_card = upload(&wallet, &id, "payment_card", read(card)).await;
+        assert_eq!(
+            read_card.body["state"], "awaiting_confirmation",
+            "{card}: {read_card:?}"
+        );
+        let confirmed = step(&wallet, &id, "confirm", json!({})).await;
+        assert_eq!(
+            confirmed.body["state"], "bound",
+            "{document}: {confirmed:?}"
+        );
+        assert_eq!(confirmed.body["bank_id"], bank);
+    }
+    system.stop().await;
 }
 
 async fn registers_from_photos_of_a_licence_and_a_card(backend: Backend) {
