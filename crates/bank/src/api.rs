@@ -896,6 +896,28 @@ fn payment_amount(number: &serde_json::Number) -> ApiResult<i64> {
     })
 }
 
+/// A `single` transfer command: money moves now.
+fn single(
+    id: Uuid,
+    debit: Option<Uuid>,
+    credit: Option<Uuid>,
+    amount: i64,
+    currency: Currency,
+    reference: &Option<String>,
+) -> TransferCommand {
+    TransferCommand {
+        id,
+        kind: TransferKind::Single,
+        debit_account_id: debit,
+        credit_account_id: credit,
+        amount_minor: Some(amount),
+        currency,
+        pending_id: None,
+        timeout_seconds: None,
+        reference: reference.clone(),
+    }
+}
+
 /// A payment with a registration code (seed 000, claim 9): the binding is checked again here, at
 /// the bank that holds the money, then the bound account is debited in one ledger transfer.
 pub async fn pay<S: BankStore>(
@@ -916,17 +938,14 @@ pub async fn pay<S: BankStore>(
     {
         return submit_one(
             &bank,
-            TransferCommand {
-                id: request.transfer_id,
-                kind: TransferKind::Single,
-                debit_account_id: existing.debit_account_id,
-                credit_account_id: existing.credit_account_id,
-                amount_minor: Some(amount),
+            single(
+                request.transfer_id,
+                existing.debit_account_id,
+                existing.credit_account_id,
+                amount,
                 currency,
-                pending_id: None,
-                timeout_seconds: None,
-                reference: request.reference.clone(),
-            },
+                &request.reference,
+            ),
         )
         .await;
     }
@@ -956,17 +975,14 @@ pub async fn pay<S: BankStore>(
     };
     submit_one(
         &bank,
-        TransferCommand {
-            id: request.transfer_id,
-            kind: TransferKind::Single,
-            debit_account_id: Some(binding.account_id),
-            credit_account_id: Some(credit),
-            amount_minor: Some(amount),
+        single(
+            request.transfer_id,
+            Some(binding.account_id),
+            Some(credit),
+            amount,
             currency,
-            pending_id: None,
-            timeout_seconds: None,
-            reference: request.reference.clone(),
-        },
+            &request.reference,
+        ),
     )
     .await
 }
@@ -993,17 +1009,14 @@ pub async fn clearing_transfer<S: BankStore>(
     };
     submit_one(
         &bank,
-        TransferCommand {
-            id: request.id,
-            kind: TransferKind::Single,
-            debit_account_id: Some(debit),
-            credit_account_id: Some(credit),
-            amount_minor: Some(amount),
+        single(
+            request.id,
+            Some(debit),
+            Some(credit),
+            amount,
             currency,
-            pending_id: None,
-            timeout_seconds: None,
-            reference: request.reference.clone(),
-        },
+            &request.reference,
+        ),
     )
     .await
 }

@@ -7,56 +7,7 @@ use anyhow::{Context, bail};
 use scanpay_core::money::{Currency, format_major, parse_major};
 use serde_json::{Value, json};
 
-/// A caller of the hub with a bearer token.
-pub struct Client {
-    hub_url: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Client {
-    pub fn new(hub_url: &str, token: String) -> anyhow::Result<Client> {
-        Ok(Client {
-            hub_url: hub_url.trim_end_matches('/').to_string(),
-            token,
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(60))
-                .build()?,
-        })
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.hub_url))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request
-                .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-                .json(&body);
-        }
-        let response = request.send().await.with_context(|| {
-            format!(
-                "reaching the hub at {} (is `scanpay up` running?)",
-                self.hub_url
-            )
-        })?;
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status >= 400 {
-            match (body["code"].as_str(), body["message"].as_str()) {
-                (Some(code), Some(message)) => bail!("{message} ({code})"),
-                _ => bail!("the hub answered {status}"),
-            }
-        }
-        Ok(body)
-    }
-}
+pub use crate::client::HubClient as Client;
 
 /// A merchant's token: `token` if given, else the seeded merchant's token file (`merchant`, or
 /// the only one there is).

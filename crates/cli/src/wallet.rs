@@ -17,6 +17,8 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::client::{HubClient, error_text};
+
 /// What the wallet remembers between runs.
 #[derive(Serialize, Deserialize)]
 struct Profile {
@@ -51,7 +53,7 @@ pub struct PayArgs {
 
 pub struct Wallet {
     profile: Profile,
-    http: reqwest::Client,
+    client: HubClient,
 }
 
 fn profile_file(dir: &Path) -> PathBuf {
@@ -65,13 +67,6 @@ pub fn default_profile_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".scanpay"))
 }
 
-fn error_text(body: &Value, status: u16) -> String {
-    match (body["code"].as_str(), body["message"].as_str()) {
-        (Some(code), Some(message)) => format!("{message} ({code})"),
-        _ => format!("the hub answered {status}"),
-    }
-}
-
 impl Wallet {
     /// Opens the profile in `dir`, or makes one: a new terminal identifier and a sign-up.
     pub async fn open(dir: &Path, hub_url: &str, name: &str) -> anyhow::Result<Wallet> {
@@ -83,7 +78,8 @@ impl Wallet {
             let mut profile: Profile = serde_json::from_str(&text)
                 .with_context(|| format!("reading {}", file.display()))?;
             profile.hub_url = hub_url.trim_end_matches('/').to_string();
-            return Ok(Wallet { profile, http });
+            let client = HubClient::new(&profile.hub_url, profile.token.clone())?;
+            return Ok(Wallet { profile, client });
         }
         let response = http
             .post(format!("{}/v1/wallets", hub_url.trim_end_matches('/')))
@@ -119,7 +115,8 @@ impl Wallet {
             dir.display(),
             profile.terminal_id
         );
-        Ok(Wallet { profile, http })
+        let client = HubClient::new(&profile.hub_url, profile.token.clone())?;
+        Ok(Wallet { profile, client })
     }
 
     /// Writes the profile back (a new file renamed over the old, so a crash leaves one whole).
@@ -146,23 +143,7 @@ impl Wallet {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.profile.hub_url))
-            .bearer_auth(&self.profile.token);
-        if let Some(body) = body {
-            // Every creating call carries a fresh key; a retry of this process's call reuses it.
-            request = request
-                .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-                .json(&body);
-        }
-        let response = request.send().await.context("reaching the hub")?;
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status >= 400 {
-            bail!("{}", error_text(&body, status));
-        }
-        Ok(body)
+        self.client.call(method, path, body).await
     }
 
     /// Sends a photo for the hub to read; `carrier` is `id_document` or `payment_card`.
@@ -174,25 +155,14 @@ impl Wallet {
             "image/jpeg"
         };
         eprintln!("Reading {} …", path.display());
-        let response = self
-            .http
-            .post(format!(
-                "{}/v1/registrations/{id}/images?carrier={carrier}",
-                self.profile.hub_url
-            ))
-            .bearer_auth(&self.profile.token)
-            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-            .header("content-type", content_type)
-            .body(bytes)
-            .send()
+        self.client
+            .post_bytes(
+                &format!("/v1/registrations/{id}/images?carrier={carrier}"),
+                content_type,
+                bytes,
+            )
             .await
-            .context("reaching the hub")?;
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status >= 400 {
-            bail!("{}: {}", path.display(), error_text(&body, status));
-        }
-        Ok(body)
+            .with_context(|| path.display().to_string())
     }
 
     /// Runs a registration: photos of the ID document and the card (read by the hub), and/or

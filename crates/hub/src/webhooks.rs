@@ -147,6 +147,25 @@ async fn merchant_of<S: HubStore, B>(hub: &Hub<S, B>, caller: &Caller) -> ApiRes
         })
 }
 
+/// Saves the URL and secrets, and answers with the new secret (shown this once).
+async fn store_secrets<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    merchant_id: Uuid,
+    url: String,
+    secrets: &[Secret],
+    shown: String,
+) -> ApiResult<Response> {
+    hub.store
+        .set_webhook(merchant_id, url.clone(), sealed(hub, merchant_id, secrets)?)
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(view(Some(url), secrets, Some(shown))),
+    )
+        .into_response())
+}
+
 /// Sets the webhook URL and makes a new signing secret (shown once; earlier secrets stop).
 #[utoipa::path(post, path = "/v1/webhooks", security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
@@ -174,19 +193,7 @@ pub async fn set<S: HubStore, B: BankConnector>(
         created_at_ms: now_ms(),
         expires_at_ms: None,
     }];
-    hub.store
-        .set_webhook(
-            merchant.caller_id,
-            url.clone(),
-            sealed(&hub, merchant.caller_id, &secrets)?,
-        )
-        .await
-        .map_err(scanpay_http::store_unavailable)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(view(Some(url), &secrets, Some(secret))),
-    )
-        .into_response())
+    store_secrets(&hub, merchant.caller_id, url, &secrets, secret).await
 }
 
 /// Makes a new signing secret; the current ones keep signing for 24 hours.
@@ -222,19 +229,7 @@ pub async fn rotate<S: HubStore, B: BankConnector>(
             expires_at_ms: None,
         },
     );
-    hub.store
-        .set_webhook(
-            merchant.caller_id,
-            url.clone(),
-            sealed(&hub, merchant.caller_id, &secrets)?,
-        )
-        .await
-        .map_err(scanpay_http::store_unavailable)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(view(Some(url), &secrets, Some(secret))),
-    )
-        .into_response())
+    store_secrets(&hub, merchant.caller_id, url, &secrets, secret).await
 }
 
 /// The merchant's webhook URL and its secrets' dates (never their values).
