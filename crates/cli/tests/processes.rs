@@ -825,3 +825,89 @@ async fn sqlite_payments_survive_a_bank_crash() {
 async fn postgres_payments_survive_a_bank_crash() {
     payments_survive_a_bank_crash(Backend::Postgres).await;
 }
+
+/// A registration survives its bank and its hub being killed between and during steps: the
+/// session is where it was left, and confirming again ends bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_survives_bank_and_hub_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_string();
+    let mut args = bank_serve_args("south", dir.path(), None, None);
+    let listen = args.iter().position(|a| a == "127.0.0.1:0").unwrap();
+    args[listen] = format!("127.0.0.1:{}", free_port());
+    let (mut bank, bank_url) = start_bank(&args).await;
+    let (north, north_url) = start_bank(&bank_serve_args("north", dir.path(), None, None)).await;
+    let hub_port = free_port();
+    let hub_args: Vec<String> = [
+        "hub",
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{hub_port}"),
+        "--data-dir",
+        &data_dir,
+        "--bank",
+        &format!("south={bank_url}"),
+        "--bank",
+        &format!("north={north_url}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let hub_args: Vec<&str> = hub_args.iter().map(String::as_str).collect();
+    let (mut hub, lines) = spawn_until(&hub_args, "hub listening on").await;
+    let hub_url = url_in(lines.last().unwrap());
+    let wallet = common::sign_up(&hub_url, "Michael").await;
+    let started = wallet
+        .post(
+            "/v1/registrations",
+            &json!({"terminal_id": "phone-crash"}),
+            Some(&unique("k")),
+        )
+        .await;
+    let id = started.body["id"].as_str().unwrap().to_string();
+    let fields = wallet
+        .post(
+            &format!("/v1/registrations/{id}/fields"),
+            &json!({
+                "identity": {"full_name": "SAMPLE MICHAEL JOHN", "document_type": "driver_license",
+                             "document_number": "T64235789", "birth_date": "1986-06-06",
+                             "expiry_date": "2030-12-10"},
+                "card": {"card_number": "3023 3348 7786 1104", "expiry_month": 7, "expiry_year": 2037}
+            }),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(fields.body["state"], "awaiting_confirmation", "{fields:?}");
+
+    // The hub dies between steps: the session is where it was.
+    hub.start_kill().unwrap();
+    hub.wait().await.unwrap();
+    let (hub, _) = spawn_until(&hub_args, "hub listening on").await;
+    let after = wallet.get(&format!("/v1/registrations/{id}")).await;
+    assert_eq!(after.body["state"], "awaiting_confirmation", "{after:?}");
+
+    // The card's bank is down at confirmation: a clear answer, and the session can resume.
+    bank.start_kill().unwrap();
+    bank.wait().await.unwrap();
+    let key = unique("confirm-");
+    let down = wallet
+        .post(&format!("/v1/registrations/{id}/confirm"), &json!({}), Some(&key))
+        .await;
+    assert_eq!(down.code(), "bank_unavailable", "{down:?}");
+    let resumable = wallet.get(&format!("/v1/registrations/{id}")).await;
+    assert!(
+        ["confirmed", "bank_identified"].contains(&resumable.body["state"].as_str().unwrap()),
+        "{resumable:?}"
+    );
+    let restarted: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (bank, _) = spawn_until(&restarted, "listening on").await;
+    // Retrying with the same key runs again (a 5xx is not stored) and ends bound.
+    let bound = wallet
+        .post(&format!("/v1/registrations/{id}/confirm"), &json!({}), Some(&key))
+        .await;
+    assert_eq!(bound.body["state"], "bound", "{bound:?}");
+    assert!(bound.body["registration_code"].as_str().is_some());
+    for child in [hub, bank, north] {
+        interrupt_and_wait(child).await;
+    }
+}
