@@ -891,7 +891,11 @@ async fn a_registration_survives_bank_and_hub_crashes() {
     bank.wait().await.unwrap();
     let key = unique("confirm-");
     let down = wallet
-        .post(&format!("/v1/registrations/{id}/confirm"), &json!({}), Some(&key))
+        .post(
+            &format!("/v1/registrations/{id}/confirm"),
+            &json!({}),
+            Some(&key),
+        )
         .await;
     assert_eq!(down.code(), "bank_unavailable", "{down:?}");
     let resumable = wallet.get(&format!("/v1/registrations/{id}")).await;
@@ -903,7 +907,11 @@ async fn a_registration_survives_bank_and_hub_crashes() {
     let (bank, _) = spawn_until(&restarted, "listening on").await;
     // Retrying with the same key runs again (a 5xx is not stored) and ends bound.
     let bound = wallet
-        .post(&format!("/v1/registrations/{id}/confirm"), &json!({}), Some(&key))
+        .post(
+            &format!("/v1/registrations/{id}/confirm"),
+            &json!({}),
+            Some(&key),
+        )
         .await;
     assert_eq!(bound.body["state"], "bound", "{bound:?}");
     assert!(bound.body["registration_code"].as_str().is_some());

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 on_both_backends!(
     registers_from_photos_of_a_licence_and_a_card,
     registers_from_the_rendered_demo_documents,
+    a_card_that_keeps_failing_verification_is_limited,
     registers_a_card_and_the_bank_binds_the_code,
     near_miss_asks_for_a_correction_and_mismatch_rejects,
     bad_fields_and_steps_get_clear_answers,
@@ -519,5 +520,52 @@ async fn registers_from_photos_of_a_licence_and_a_card(backend: Backend) {
     };
     let nothing = upload(&wallet, &id, "id_document", blank).await;
     assert_eq!(nothing.body["code"], "document_not_found");
+    system.stop().await;
+}
+
+/// Ten failed verifications of one card, across sessions and wallets, stop the hub from asking
+/// the bank about it again for a day.
+async fn a_card_that_keeps_failing_verification_is_limited(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let wrong = json!({"identity": {"full_name": "SAMPLE MICHAEL JOHN", "document_type": "driver_license",
+        "document_number": "X0000000", "birth_date": "1990-01-01", "expiry_date": "2031-01-01"},
+        "card": diners()});
+    let mut failures = 0;
+    let mut last = None;
+    while failures < 10 {
+        let wallet = wallet(&system).await;
+        let id = start(&wallet, "phone-probe").await;
+        assert_eq!(
+            step(&wallet, &id, "fields", wrong.clone()).await.status,
+            200
+        );
+        for _ in 0..5 {
+            let answer = step(&wallet, &id, "confirm", json!({})).await;
+            assert_eq!(answer.code(), "identity_mismatch", "{answer:?}");
+            failures += 1;
+            if failures == 10 {
+                break;
+            }
+        }
+        last = Some((wallet, id));
+    }
+    // The next session, even from another wallet, is refused without asking the bank.
+    let wallet = wallet(&system).await;
+    let id = start(&wallet, "phone-probe").await;
+    step(&wallet, &id, "fields", wrong.clone()).await;
+    let limited = step(&wallet, &id, "confirm", json!({})).await;
+    assert_eq!(limited.code(), "card_verification_limited", "{limited:?}");
+    // The right identity for the card is refused too, until the window passes.
+    let (wallet, _) = last.unwrap();
+    let id = start(&wallet, "phone-probe").await;
+    step(
+        &wallet,
+        &id,
+        "fields",
+        json!({"identity": licence(), "card": diners()}),
+    )
+    .await;
+    let right = step(&wallet, &id, "confirm", json!({})).await;
+    assert_eq!(right.code(), "card_verification_limited", "{right:?}");
     system.stop().await;
 }

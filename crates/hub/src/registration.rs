@@ -51,6 +51,10 @@ pub const SESSION_LIFETIME_MS: i64 = 30 * 60 * 1000;
 const LISTED_MAX: u32 = 100;
 /// Terminal identifiers are opaque but bounded.
 const TERMINAL_ID_LENGTH_MAX: usize = 128;
+/// Failed identity verifications of one card, across sessions and wallets, before the card is
+/// refused for the rest of the window: the bank's saved identity cannot be probed without end.
+const CARD_FAILURES_MAX: i64 = 10;
+const CARD_FAILURE_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// Draws of a random code before giving up (a collision among 10^10 codes is rare).
 const CODE_DRAWS_MAX: u32 = 8;
 
@@ -651,6 +655,18 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
         version = save(&hub, &stored, version).await?;
     }
     if stored.registration.state == Step::BankIdentified {
+        let card_lookup = hub.vault.lookup("card_number", pan.digits());
+        let failures = hub
+            .store
+            .card_failures(card_lookup.clone(), now, CARD_FAILURE_WINDOW_MS)
+            .await
+            .map_err(scanpay_http::store_unavailable)?;
+        if failures >= CARD_FAILURES_MAX {
+            return Err(ApiError::new(
+                ErrorCode::CardVerificationLimited,
+                "This card failed identity verification too often; try again tomorrow or contact the bank.",
+            ));
+        }
         let answers = match bank.saved_identity(pan.digits()).await {
             Ok(saved) => bank
                 .card_account(pan.digits())
@@ -704,6 +720,12 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
             )
             .map_err(step_error)?;
         version = save(&hub, &stored, version).await?;
+        if stored.registration.state != Step::Verified {
+            hub.store
+                .record_card_failure(card_lookup, now, CARD_FAILURE_WINDOW_MS)
+                .await
+                .map_err(scanpay_http::store_unavailable)?;
+        }
         match stored.registration.state {
             Step::Verified => {}
             Step::Rejected => {

@@ -566,6 +566,21 @@ pub trait HubStore: Send + Sync + 'static {
         &self,
         created_before_ms: i64,
     ) -> impl Future<Output = Result<u64>> + Send;
+    /// Counts a failed identity verification of a card (by its keyed hash); the count restarts
+    /// when the last one is older than `window_ms`. Returns the count.
+    fn record_card_failure(
+        &self,
+        card_lookup: Vec<u8>,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> impl Future<Output = Result<i64>> + Send;
+    /// Failed verifications of a card within `window_ms` of its first one.
+    fn card_failures(
+        &self,
+        card_lookup: Vec<u8>,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> impl Future<Output = Result<i64>> + Send;
     /// Sets a wallet's TOTP seed (encrypted by the hub), replacing any earlier one.
     fn set_totp_seed(
         &self,

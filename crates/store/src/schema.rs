@@ -248,6 +248,13 @@ CREATE TABLE totp_seeds (
     created_at_ms INTEGER NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE card_failures (
+    card_lookup BLOB PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    window_start_ms INTEGER NOT NULL
+);
+"#,
 ];
 
 pub const HUB_POSTGRES: &[&str] = &[
@@ -354,6 +361,13 @@ CREATE TABLE totp_seeds (
     sealed_seed bytea NOT NULL,
     last_step bigint NOT NULL,
     created_at_ms bigint NOT NULL
+);
+"#,
+    r#"
+CREATE TABLE card_failures (
+    card_lookup bytea PRIMARY KEY,
+    failures bigint NOT NULL,
+    window_start_ms bigint NOT NULL
 );
 "#,
 ];

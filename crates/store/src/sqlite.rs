@@ -1443,6 +1443,46 @@ impl HubStore for SqliteHub {
             .await
     }
 
+    async fn record_card_failure(
+        &self,
+        card_lookup: Vec<u8>,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<i64> {
+        self.db
+            .write(move |c| {
+                Ok(c.prepare_cached(
+                    "INSERT INTO card_failures (card_lookup, failures, window_start_ms) \
+                     VALUES (?1, 1, ?2) ON CONFLICT (card_lookup) DO UPDATE SET \
+                     failures = CASE WHEN window_start_ms > ?2 - ?3 THEN failures + 1 ELSE 1 END, \
+                     window_start_ms = CASE WHEN window_start_ms > ?2 - ?3 \
+                       THEN window_start_ms ELSE ?2 END \
+                     RETURNING failures",
+                )?
+                .query_row(params![card_lookup, now_ms, window_ms], |r| r.get(0))?)
+            })
+            .await
+    }
+
+    async fn card_failures(
+        &self,
+        card_lookup: Vec<u8>,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<i64> {
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT failures FROM card_failures \
+                     WHERE card_lookup = ?1 AND window_start_ms > ?2 - ?3",
+                )?
+                .query_row(params![card_lookup, now_ms, window_ms], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0))
+            })
+            .await
+    }
+
     async fn set_totp_seed(
         &self,
         caller_id: Uuid,
