@@ -64,6 +64,27 @@ fn answer_binding(caller: uuid::Uuid, key: &str) -> Vec<u8> {
     binding
 }
 
+/// The request's `Idempotency-Key`: 1 to 255 visible ASCII characters.
+pub fn key_of(headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get(HEADER_KEY)
+        .map(|v| v.to_str().map(str::to_string))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::IdempotencyKeyMissing,
+                "Send an `Idempotency-Key` header (a UUID is a good key) so this request can be retried safely.",
+            )
+        })?
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= KEY_LENGTH_MAX && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::IdempotencyKeyInvalid,
+                format!("An `Idempotency-Key` is 1 to {KEY_LENGTH_MAX} visible ASCII characters."),
+            )
+        })
+}
+
 pub async fn idempotent<S: HubStore, B: BankConnector>(
     State(hub): State<Hub<S, B>>,
     request: Request,
@@ -85,24 +106,7 @@ async fn run<S: HubStore, B: BankConnector>(
         .get::<Caller>()
         .cloned()
         .ok_or_else(|| ApiError::internal("idempotency layer runs after authentication"))?;
-    let key = request
-        .headers()
-        .get(HEADER_KEY)
-        .map(|v| v.to_str().map(str::to_string))
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::IdempotencyKeyMissing,
-                "Send an `Idempotency-Key` header (a UUID is a good key) so this request can be retried safely.",
-            )
-        })?
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= KEY_LENGTH_MAX && k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::IdempotencyKeyInvalid,
-                format!("An `Idempotency-Key` is 1 to {KEY_LENGTH_MAX} visible ASCII characters."),
-            )
-        })?;
+    let key = key_of(request.headers())?;
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, crate::PHOTO_BODY_BYTES_MAX)
         .await

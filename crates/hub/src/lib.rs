@@ -146,7 +146,6 @@ pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
             "/v1/registrations/{id}/cancel",
             post(registration::cancel::<S, B>),
         )
-        .route("/v1/payments", post(payments::create::<S, B>))
         .route("/v1/payments/{id}/verify", post(payments::verify::<S, B>))
         .route("/v1/payments/{id}/resend", post(payments::resend::<S, B>))
         .route("/v1/payments/{id}/refunds", post(payments::refund::<S, B>))
@@ -166,7 +165,11 @@ pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
         .route("/v1/cards/lookup", post(api::lookup_card::<S, B>))
         .route("/v1/registrations", get(registration::list::<S, B>))
         .route("/v1/registrations/{id}", get(registration::get::<S, B>))
-        .route("/v1/payments", get(payments::list::<S, B>))
+        // Idempotent by its own key-derived id, not through the stored-answer layer.
+        .route(
+            "/v1/payments",
+            get(payments::list::<S, B>).post(payments::create::<S, B>),
+        )
         .route("/v1/payments/{id}", get(payments::get::<S, B>))
         .route("/v1/payees", get(payments::payees::<S, B>))
         .route("/v1/merchants", get(payments::merchants::<S, B>))

@@ -121,16 +121,8 @@ fn leg_ids(id: Uuid) -> (Uuid, Uuid) {
     )
 }
 
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<&str> {
-    headers
-        .get(crate::idempotency::HEADER_KEY)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::IdempotencyKeyMissing,
-                "Send an Idempotency-Key header.",
-            )
-        })
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
+    crate::idempotency::key_of(headers)
 }
 
 fn payment_error(error: PaymentError) -> ApiError {
@@ -471,6 +463,9 @@ pub async fn create<S: HubStore, B: BankConnector>(
 ) -> ApiResult<Response> {
     require_wallet(&caller)?;
     let key = idempotency_key(&headers)?;
+    // Idempotent by construction rather than through the stored-answer layer: the payment's id
+    // derives from the key, so a retry finds the payment and answers it as it stands (two
+    // writes fewer on the payment path).
     let id = derived_id(&[b"payment", caller.id.as_bytes(), key.as_bytes()]);
     // A retry after the hub failed mid-way (its claim was released) continues the same payment.
     if let Some(row) = hub
@@ -628,7 +623,15 @@ async fn continue_payment<S: HubStore, B: BankConnector>(
             .as_ref()
             .is_some_and(|v| v.sends == 0)
     {
-        (stored, version) = send_code(hub, stored, version).await?;
+        let id = stored.payment.id;
+        match send_code(hub, stored, version).await {
+            Ok(sent) => (stored, version) = sent,
+            // A concurrent retry of the same request sent it first.
+            Err(error) if error.code == ErrorCode::VerificationResendLimited => {
+                (stored, version) = load(hub, id).await?;
+            }
+            Err(error) => return Err(error),
+        }
     }
     let stored = drive(hub, stored, version).await?;
     answer(&stored.payment, true)
