@@ -595,6 +595,7 @@ pub async fn register(options: RegisterBench) -> anyhow::Result<()> {
         seed,
         schema_prefix: String::new(),
         payment_policy: Default::default(),
+        code_command: None,
     })
     .await?;
     let (bank_id, bank_url) = running.bank_urls[0].clone();

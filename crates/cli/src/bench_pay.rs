@@ -158,6 +158,7 @@ pub async fn pay(options: PayBench) -> anyhow::Result<()> {
         seed,
         schema_prefix: schema_prefix.clone(),
         payment_policy: policy,
+        code_command: None,
     })
     .await?;
     let result = run(&options, &running, &data, backend).await;

@@ -398,6 +398,7 @@ async fn run() -> anyhow::Result<()> {
                 seed: resolved.seed,
                 schema_prefix: String::new(),
                 payment_policy: payment_policy(&file)?,
+                code_command: file.payments.as_ref().and_then(|p| p.code_command.clone()),
             };
             let running = system::start(&config).await?;
             print_welcome(&running, &config);
@@ -434,6 +435,7 @@ async fn run() -> anyhow::Result<()> {
                     bank_urls,
                     schema_prefix: "",
                     payment_policy: payment_policy(&file)?,
+                    code_command: file.payments.as_ref().and_then(|p| p.code_command.clone()),
                 },
                 stop_rx,
             )

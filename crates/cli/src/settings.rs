@@ -35,6 +35,9 @@ pub struct PaymentSettings {
     pub exemption_count_max: Option<u32>,
     /// How long a verification code is good for, in seconds (300, at most 300).
     pub code_lifetime_seconds: Option<u32>,
+    /// A program that also gets each verification code (an SMS gateway script): the message on
+    /// standard input, `SCANPAY_WALLET_ID` and `SCANPAY_PAYMENT_ID` in the environment.
+    pub code_command: Option<std::path::PathBuf>,
 }
 
 impl PaymentSettings {

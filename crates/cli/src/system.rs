@@ -136,6 +136,8 @@ pub struct HubLaunch<'a> {
     /// Prefixed to the PostgreSQL schema name (`""` normally).
     pub schema_prefix: &'a str,
     pub payment_policy: scanpay_core::payment::Policy,
+    /// A program that also gets each verification code.
+    pub code_command: Option<PathBuf>,
 }
 
 /// Starts the hub; returns its task and the operator token.
@@ -197,6 +199,11 @@ async fn launch_hub<S: HubStore>(
     let master = scanpay_bank::vault::load_or_create_master_key(&hub_key_path(launch.data_dir))?;
     let mut hub = Hub::new(store, banks, scanpay_bank::Vault::new(&master))?;
     hub.payment_policy = launch.payment_policy;
+    if let Some(program) = launch.code_command.clone() {
+        hub.code_sender = Some(std::sync::Arc::new(scanpay_hub::senders::CommandSender {
+            program,
+        }));
+    }
     let models = scanpay_extract::ocr::default_models_dir();
     match scanpay_extract::ocr::Ocr::load(&models) {
         Ok(ocr) => hub = hub.with_reader(std::sync::Arc::new(ocr)),
@@ -279,6 +286,8 @@ pub struct SystemConfig {
     pub schema_prefix: String,
     /// When payments need a verification code.
     pub payment_policy: scanpay_core::payment::Policy,
+    /// A program that also gets each verification code (`[payments] code_command`).
+    pub code_command: Option<PathBuf>,
 }
 
 pub struct RunningSystem {
@@ -348,6 +357,7 @@ pub async fn start(config: &SystemConfig) -> anyhow::Result<RunningSystem> {
             bank_urls: bank_urls.clone(),
             schema_prefix: &config.schema_prefix,
             payment_policy: config.payment_policy,
+            code_command: config.code_command.clone(),
         },
         stop_rx,
     )

@@ -25,6 +25,7 @@ pub mod connector;
 pub mod idempotency;
 pub mod payments;
 pub mod registration;
+pub mod senders;
 pub mod webhooks;
 
 pub use connector::{BankConnector, ConnectorError, HttpBank};
@@ -72,6 +73,8 @@ pub struct Hub<S, B> {
     pub extraction_slots: Arc<tokio::sync::Semaphore>,
     /// When a payment needs a verification code.
     pub payment_policy: scanpay_core::payment::Policy,
+    /// Another channel for verification codes, besides the wallet's stream (an SMS gateway).
+    pub code_sender: Option<Arc<dyn senders::CodeSender>>,
 }
 
 impl<S, B> Clone for Hub<S, B> {
@@ -85,6 +88,7 @@ impl<S, B> Clone for Hub<S, B> {
             reader: self.reader.clone(),
             extraction_slots: self.extraction_slots.clone(),
             payment_policy: self.payment_policy,
+            code_sender: self.code_sender.clone(),
         }
     }
 }
@@ -113,6 +117,7 @@ impl<S: HubStore, B: BankConnector> Hub<S, B> {
             reader: None,
             extraction_slots: Arc::new(tokio::sync::Semaphore::new(EXTRACTIONS_AT_ONCE_MAX)),
             payment_policy: scanpay_core::payment::Policy::default(),
+            code_sender: None,
         })
     }
 

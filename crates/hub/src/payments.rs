@@ -674,21 +674,33 @@ async fn send_code<S: HubStore, B>(
             .map_err(payment_error)?;
         if let Some(saved) = save(hub, &stored, version).await? {
             let p = &stored.payment;
+            let text = format!(
+                "Your code to pay {} {} to {}: {code}",
+                scanpay_core::money::format_major(
+                    p.amount_minor,
+                    scanpay_core::money::Currency::parse(&p.currency)
+                        .unwrap_or(scanpay_core::money::Currency::USD)
+                ),
+                p.currency,
+                p.payee.name
+            );
+            if let Some(sender) = &hub.code_sender {
+                let message = crate::senders::CodeMessage {
+                    wallet_id: p.payer.caller_id,
+                    payment_id: p.id,
+                    text: &text,
+                };
+                if let Err(error) = sender.send(message).await {
+                    // The in-app stream still has the code; the failure is the channel's.
+                    tracing::warn!(payment = %p.id, %error, "a code was not sent on the extra channel");
+                }
+            }
             notify(
                 hub,
                 p.payer.caller_id,
                 Note {
                     kind: "verification_code",
-                    message: format!(
-                        "Your code to pay {} {} to {}: {code}",
-                        scanpay_core::money::format_major(
-                            p.amount_minor,
-                            scanpay_core::money::Currency::parse(&p.currency)
-                                .unwrap_or(scanpay_core::money::Currency::USD)
-                        ),
-                        p.currency,
-                        p.payee.name
-                    ),
+                    message: text,
                     payment: Some(p),
                     verification_code: Some(code),
                 },

@@ -210,6 +210,7 @@ async fn start_system(
         seed: seed.clone(),
         schema_prefix: format!("{prefix}_"),
         payment_policy,
+        code_command: None,
     })
     .await
     .expect("the system starts (is PostgreSQL running for the postgres tests?)")
