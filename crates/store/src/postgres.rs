@@ -660,16 +660,168 @@ impl BankStore for PgBank {
 }
 
 /// The hub's records in a PostgreSQL schema. Several hub processes may share it.
+///
+/// The writes on the payment path (a payment inserted, updated; a notification appended) are
+/// group-committed, as every SQLite write is: one task takes whatever is queued, runs it in one
+/// transaction (the statements pipelined on one connection) and commits once. If anything in the
+/// group fails (a duplicate id, a deadlock with another hub), nothing of it was committed, and
+/// each write runs again alone so its own outcome is answered.
 #[derive(Clone)]
 pub struct PgHub {
     pool: Pool,
+    writer: tokio::sync::mpsc::UnboundedSender<PgJob>,
 }
+
+/// A group-committed write.
+enum PgWrite {
+    InsertPayment(PaymentRow),
+    /// Answers 1 when the row was at the expected version (and is replaced), else 0.
+    UpdatePayment(PaymentRow),
+    /// Answers the new `seq`.
+    InsertNotification(NotificationRow),
+}
+
+struct PgJob {
+    write: PgWrite,
+    reply: tokio::sync::oneshot::Sender<Result<i64>>,
+}
+
+/// Writes committed together, at most.
+const WRITES_PER_COMMIT_MAX: usize = 512;
 
 impl PgHub {
     pub async fn connect(url: &str, schema_name: &str) -> Result<PgHub> {
-        Ok(PgHub {
-            pool: connect(url, schema_name, schema::HUB_POSTGRES).await?,
-        })
+        let pool = connect(url, schema_name, schema::HUB_POSTGRES).await?;
+        let (writer, jobs) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(write_groups(pool.clone(), jobs));
+        Ok(PgHub { pool, writer })
+    }
+
+    async fn write(&self, write: PgWrite) -> Result<i64> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(PgJob { write, reply })
+            .map_err(|_| StoreError::Database("the writer task stopped".to_string()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database("the write was dropped".to_string()))?
+    }
+}
+
+/// The group-commit task: ends when every `PgHub` clone is dropped.
+async fn write_groups(pool: Pool, mut jobs: tokio::sync::mpsc::UnboundedReceiver<PgJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < WRITES_PER_COMMIT_MAX {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        match commit_group(&pool, &group).await {
+            Ok(answers) => {
+                for (job, answer) in group.into_iter().zip(answers) {
+                    let _ = job.reply.send(Ok(answer));
+                }
+            }
+            Err(_) => {
+                // Nothing of the group stands: each write alone, with its own outcome.
+                for job in group {
+                    let answer = match pool.get().await {
+                        Ok(mut client) => match client.transaction().await {
+                            Ok(transaction) => match run_write(&transaction, &job.write).await {
+                                Ok(answer) => transaction
+                                    .commit()
+                                    .await
+                                    .map(|_| answer)
+                                    .map_err(StoreError::from),
+                                Err(error) => Err(error),
+                            },
+                            Err(error) => Err(error.into()),
+                        },
+                        Err(error) => Err(pool_error(error)),
+                    };
+                    let _ = job.reply.send(answer);
+                }
+            }
+        }
+    }
+}
+
+async fn commit_group(pool: &Pool, group: &[PgJob]) -> Result<Vec<i64>> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let transaction = client.transaction().await?;
+    // Issued together, the statements are pipelined on the connection, in this order.
+    let answers = futures_util::future::try_join_all(
+        group.iter().map(|job| run_write(&transaction, &job.write)),
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(answers)
+}
+
+async fn run_write(transaction: &tokio_postgres::Transaction<'_>, write: &PgWrite) -> Result<i64> {
+    match write {
+        PgWrite::InsertPayment(row) => {
+            transaction
+                .execute(
+                    &format!(
+                        "INSERT INTO payments ({PAYMENT_COLUMNS}) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                    ),
+                    &[
+                        &row.id,
+                        &row.payer_id,
+                        &row.payee_id,
+                        &row.state,
+                        &row.version,
+                        &row.next_check_ms,
+                        &row.data,
+                        &row.created_at_ms,
+                        &row.updated_at_ms,
+                    ],
+                )
+                .await
+                .map_err(|e| duplicate(e, "payment"))?;
+            Ok(1)
+        }
+        PgWrite::UpdatePayment(row) => {
+            let changed = transaction
+                .execute(
+                    "UPDATE payments SET state = $2, version = $3::int8, next_check_ms = $4, \
+                     data = $5, updated_at_ms = $6 WHERE id = $1 AND version = $3::int8 - 1",
+                    &[
+                        &row.id,
+                        &row.state,
+                        &row.version,
+                        &row.next_check_ms,
+                        &row.data,
+                        &row.updated_at_ms,
+                    ],
+                )
+                .await?;
+            Ok(changed as i64)
+        }
+        PgWrite::InsertNotification(row) => {
+            // A sequence hands out numbers before commit, so two inserts could commit out of
+            // order and a reader past the later one would never see the earlier. One caller's
+            // inserts take turns (a transaction-scoped advisory lock on the caller, which other
+            // hubs take too), so its numbers commit in order; readers read one caller at a time.
+            transaction
+                .execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))",
+                    &[&row.caller_id.to_string()],
+                )
+                .await?;
+            let seq = transaction
+                .query_one(
+                    "INSERT INTO notifications (caller_id, data, created_at_ms) \
+                     VALUES ($1, $2, $3) RETURNING seq",
+                    &[&row.caller_id, &row.data, &row.created_at_ms],
+                )
+                .await?;
+            Ok(seq.get(0))
+        }
     }
 }
 
@@ -1179,47 +1331,11 @@ impl HubStore for PgHub {
     }
 
     async fn insert_payment(&self, row: PaymentRow) -> Result<()> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        client
-            .execute(
-                &format!(
-                    "INSERT INTO payments ({PAYMENT_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                ),
-                &[
-                    &row.id,
-                    &row.payer_id,
-                    &row.payee_id,
-                    &row.state,
-                    &row.version,
-                    &row.next_check_ms,
-                    &row.data,
-                    &row.created_at_ms,
-                    &row.updated_at_ms,
-                ],
-            )
-            .await
-            .map_err(|e| duplicate(e, "payment"))?;
-        Ok(())
+        self.write(PgWrite::InsertPayment(row)).await.map(|_| ())
     }
 
     async fn update_payment(&self, row: PaymentRow) -> Result<bool> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let changed = client
-            .execute(
-                "UPDATE payments SET state = $2, version = $3::int8, next_check_ms = $4, \
-                 data = $5, updated_at_ms = $6 WHERE id = $1 AND version = $3::int8 - 1",
-                &[
-                    &row.id,
-                    &row.state,
-                    &row.version,
-                    &row.next_check_ms,
-                    &row.data,
-                    &row.updated_at_ms,
-                ],
-            )
-            .await?;
-        Ok(changed == 1)
+        Ok(self.write(PgWrite::UpdatePayment(row)).await? == 1)
     }
 
     async fn payment(&self, id: Uuid) -> Result<Option<PaymentRow>> {
@@ -1307,27 +1423,7 @@ impl HubStore for PgHub {
     }
 
     async fn insert_notification(&self, row: NotificationRow) -> Result<i64> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
-        // A sequence hands out numbers before commit, so two inserts could commit out of order
-        // and a reader past the later one would never see the earlier. One caller's inserts take
-        // turns (a transaction-scoped advisory lock on the caller), so its numbers commit in
-        // order; readers read one caller at a time.
-        let transaction = client.transaction().await?;
-        transaction
-            .execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))",
-                &[&row.caller_id.to_string()],
-            )
-            .await?;
-        let seq = transaction
-            .query_one(
-                "INSERT INTO notifications (caller_id, data, created_at_ms) VALUES ($1, $2, $3) \
-                 RETURNING seq",
-                &[&row.caller_id, &row.data, &row.created_at_ms],
-            )
-            .await?;
-        transaction.commit().await?;
-        Ok(seq.get(0))
+        self.write(PgWrite::InsertNotification(row)).await
     }
 
     async fn notifications(
