@@ -928,47 +928,50 @@ pub async fn pay<S: BankStore>(
     reference_ok(request.reference.as_ref())?;
     let amount = payment_amount(&request.amount_minor)?;
     let currency = parse_currency(&request.currency)?;
-    // A retry of a payment the ledger has seen is answered by the ledger, as it was first
-    // decided: the binding was checked then (and may not pass again, e.g. from a step-up).
-    if let Some(existing) = bank
-        .store
-        .transfer(request.transfer_id)
-        .await
-        .map_err(store_error)?
-    {
-        return submit_one(
-            &bank,
-            single(
-                request.transfer_id,
-                existing.debit_account_id,
-                existing.credit_account_id,
-                amount,
-                currency,
-                &request.reference,
-            ),
-        )
-        .await;
-    }
     let code_hash = bank
         .vault
         .lookup("registration_code", &request.registration_code);
-    let binding = bank
-        .store
-        .binding(code_hash)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::RegistrationCodeUnknown,
-                "This registration code is not bound here.",
-            )
-        })?;
-    if binding.terminal_id != request.terminal_id && !request.terminal_verified {
-        return Err(ApiError::new(
-            ErrorCode::TerminalMismatch,
-            "This registration code is bound to another terminal.",
-        ));
-    }
+    let binding = bank.store.binding(code_hash).await.map_err(store_error)?;
+    let refusal = match &binding {
+        None => Some(ApiError::new(
+            ErrorCode::RegistrationCodeUnknown,
+            "This registration code is not bound here.",
+        )),
+        Some(b) if b.terminal_id != request.terminal_id && !request.terminal_verified => {
+            Some(ApiError::new(
+                ErrorCode::TerminalMismatch,
+                "This registration code is bound to another terminal.",
+            ))
+        }
+        Some(_) => None,
+    };
+    let Some(binding) = binding.filter(|_| refusal.is_none()) else {
+        // Only when the binding check fails is the ledger asked first: a retry of a payment it
+        // has already decided is answered as decided (the binding was checked then). Off the
+        // path of every other payment, which the ledger deduplicates by id anyway.
+        return match bank
+            .store
+            .transfer(request.transfer_id)
+            .await
+            .map_err(store_error)?
+        {
+            Some(existing) => {
+                submit_one(
+                    &bank,
+                    single(
+                        request.transfer_id,
+                        existing.debit_account_id,
+                        existing.credit_account_id,
+                        amount,
+                        currency,
+                        &request.reference,
+                    ),
+                )
+                .await
+            }
+            None => Err(refusal.expect("refused")),
+        };
+    };
     let credit = match request.credit_account_id {
         Some(id) => id,
         None => own_account(&bank, AccountKind::Clearing, currency).await?,

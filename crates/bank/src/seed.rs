@@ -66,14 +66,8 @@ pub fn merchant_account_id(bank_id: &str, merchant_id: &str) -> Uuid {
 }
 
 fn derived_uuid(parts: &[&str]) -> Uuid {
-    use sha2::Digest;
-    let mut hash = sha2::Sha256::new();
-    for part in parts {
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part.as_bytes());
-    }
-    let bytes: [u8; 16] = hash.finalize()[..16].try_into().expect("16 bytes");
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
+    let bytes: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
+    scanpay_proto::derived_uuid(&bytes)
 }
 
 fn default_opening_balance() -> [i64; 2] {

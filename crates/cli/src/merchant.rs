@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use scanpay_core::money::{Currency, format_major, parse_major};
+use scanpay_core::money::{Currency, parse_major};
 use serde_json::{Value, json};
 
 pub use crate::client::HubClient as Client;
@@ -49,8 +49,7 @@ pub fn merchant_token(
 }
 
 fn money(amount: i64, currency: &str) -> String {
-    let parsed = Currency::parse(currency).unwrap_or(Currency::USD);
-    format!("{} {currency}", format_major(amount, parsed))
+    scanpay_core::money::display(amount, currency)
 }
 
 /// Refunds a payment, all that is left or `amount` (major units).

@@ -267,6 +267,19 @@ pub fn format_major(amount_minor: i64, currency: Currency) -> String {
     format!("{sign}{whole}.{fraction:0width$}")
 }
 
+/// An amount with its currency code for people, `12.34 USD`; a code we do not know shows the
+/// minor units as they are.
+pub fn display(amount_minor: i64, code: &str) -> String {
+    match Currency::parse(code) {
+        Ok(currency) => format!(
+            "{} {}",
+            format_major(amount_minor, currency),
+            currency.code()
+        ),
+        Err(_) => format!("{amount_minor} {code}"),
+    }
+}
+
 /// Checks an amount already in minor units (e.g. from a JSON integer field).
 pub fn validate_amount_minor(amount_minor: i64) -> Result<(), MoneyError> {
     if amount_minor <= 0 {
@@ -523,5 +536,13 @@ mod tests {
         for (error, code) in cases {
             assert_eq!(error.code(), code);
         }
+    }
+
+    #[test]
+    fn display_shows_the_code() {
+        assert_eq!(display(1234, "USD"), "12.34 USD");
+        assert_eq!(display(1234, "JPY"), "1234 JPY");
+        assert_eq!(display(-5, "KWD"), "-0.005 KWD");
+        assert_eq!(display(1234, "XYZ"), "1234 XYZ");
     }
 }

@@ -184,9 +184,8 @@ pub struct Payment {
     pub state: State,
     /// Why it failed, was blocked or expired.
     pub failure_code: Option<String>,
+    /// The code the payment waits or waited for; `None`: it needed none (the exemption).
     pub verification: Option<Verification>,
-    /// Without a verification code, under the low-value exemption.
-    pub exempted: bool,
     /// Debits the payer (at the payer's bank).
     pub debit: Leg,
     /// Credits the payee at the payee's bank; only between two banks.
@@ -352,7 +351,6 @@ impl Payment {
                 sends: 0,
                 last_sent_at_ms: 0,
             }),
-            exempted: reason.is_none(),
             debit,
             credit,
             reversal: None,
@@ -362,6 +360,11 @@ impl Payment {
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
         }
+    }
+
+    /// Went through without a code, under the low-value exemption.
+    pub fn exempted(&self) -> bool {
+        self.verification.is_none()
     }
 
     pub fn is_interbank(&self) -> bool {

@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use scanpay_core::card::Pan;
 use scanpay_core::routing::RouteError;
 use scanpay_http::{ApiError, Json, Query, now_ms};
-use scanpay_proto::error::ErrorType;
 use scanpay_proto::hub::{
     BankView, CallerCreated, CallerKind, CallerPage, CardAccountView, CardNumber, CardRangeView,
     CardRoute, CreateCaller, Health, HealthCheck, PayoutAccount,
@@ -394,18 +393,14 @@ pub async fn route_card<S: HubStore, B: BankConnector>(
 pub fn connector_error(error: ConnectorError) -> ApiError {
     match error {
         ConnectorError::Refused(body) => {
-            let code = ErrorCode::parse(&body.code).unwrap_or(ErrorCode::Internal);
             // A bank refusing the hub's own credentials is the platform's fault, not the caller's.
-            let ours = matches!(
-                code.error_type(),
-                ErrorType::Authentication | ErrorType::Permission | ErrorType::Internal
-            );
-            if ours || code.http_status() >= 500 {
+            if !crate::connector::is_decision(&body.code) {
                 return ApiError::internal(format!(
                     "bank answered {}: {}",
                     body.code, body.message
                 ));
             }
+            let code = ErrorCode::parse(&body.code).unwrap_or(ErrorCode::Internal);
             let error = ApiError::new(code, body.message);
             match body.details {
                 Some(details) => error.with_details(details),

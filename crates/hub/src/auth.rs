@@ -80,6 +80,15 @@ pub async fn authenticate<S: HubStore, B: BankConnector>(
 }
 
 /// Only operators may do this.
+/// Refuses a caller that is not a wallet with `message` (`403 forbidden`).
+pub fn require_wallet(caller: &Caller, message: &str) -> Result<(), ApiError> {
+    if caller.kind == CallerKind::Wallet {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::Forbidden, message.to_string()))
+    }
+}
+
 pub fn require_operator(caller: &Caller) -> Result<(), ApiError> {
     if caller.kind == CallerKind::Operator {
         Ok(())

@@ -32,6 +32,30 @@ pub enum ConnectorError {
     Unavailable(String),
 }
 
+/// Whether a bank's error code is its decision on the request (final: the card is unknown, the
+/// funds are short), rather than a problem between hub and bank that a retry or an operator may
+/// cure: the hub's credentials refused, a route the bank does not have, a server error, a transfer
+/// id the bank knows with other fields (the hub's own mistake; the original may be applied).
+pub fn is_decision(code: &str) -> bool {
+    use scanpay_proto::ErrorCode;
+    use scanpay_proto::error::ErrorType;
+    match ErrorCode::parse(code) {
+        Some(
+            ErrorCode::RouteNotFound
+            | ErrorCode::MethodNotAllowed
+            | ErrorCode::ExistsWithDifferentFields,
+        )
+        | None => false,
+        Some(code) => {
+            code.http_status() < 500
+                && !matches!(
+                    code.error_type(),
+                    ErrorType::Authentication | ErrorType::Permission | ErrorType::Internal
+                )
+        }
+    }
+}
+
 /// What the hub asks of a bank. Every method is safe to retry.
 pub trait BankConnector: Send + Sync + 'static {
     fn card_account(

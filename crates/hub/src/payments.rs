@@ -40,7 +40,6 @@ use scanpay_proto::hub::{
 };
 use scanpay_store::{HubStore, NotificationRow, PaymentRow, StoreError};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -96,7 +95,9 @@ struct SummaryPayment {
     payee: SummaryParty,
     amount_minor: i64,
     state: Status,
-    exempted: bool,
+    /// Only whether there is one: none means the payment was exempted.
+    #[serde(default)]
+    verification: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -105,13 +106,7 @@ struct SummaryParty {
 }
 
 fn derived_id(parts: &[&[u8]]) -> Uuid {
-    let mut hash = Sha256::new();
-    for part in parts {
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part);
-    }
-    let bytes: [u8; 16] = hash.finalize()[..16].try_into().expect("16 bytes");
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
+    scanpay_proto::derived_uuid(parts)
 }
 
 fn leg_ids(id: Uuid) -> (Uuid, Uuid) {
@@ -297,7 +292,7 @@ pub fn view(p: &Payment) -> PaymentView {
         reference: p.reference.clone(),
         next_action,
         interbank: p.is_interbank(),
-        exempted: p.exempted,
+        exempted: p.exempted(),
         refunded_minor,
         refundable_minor: p.refundable_minor(),
         refunds: p
@@ -425,13 +420,7 @@ async fn registration_bound<S: HubStore, B>(hub: &Hub<S, B>, id: Uuid) -> ApiRes
 }
 
 fn require_wallet(caller: &Caller) -> ApiResult<()> {
-    if caller.kind == CallerKind::Wallet {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        ErrorCode::Forbidden,
-        "Only a wallet pays with a registration code.",
-    ))
+    crate::auth::require_wallet(caller, "Only a wallet pays with a registration code.")
 }
 
 /// Folds an ID number for comparison: letters and digits, upper case.
@@ -464,20 +453,9 @@ pub async fn create<S: HubStore, B: BankConnector>(
     require_wallet(&caller)?;
     let key = idempotency_key(&headers)?;
     // Idempotent by construction rather than through the stored-answer layer: the payment's id
-    // derives from the key, so a retry finds the payment and answers it as it stands (two
-    // writes fewer on the payment path).
+    // derives from the key, so a retry's insert meets the payment (below) and answers it as it
+    // stands.
     let id = derived_id(&[b"payment", caller.id.as_bytes(), key.as_bytes()]);
-    // A retry after the hub failed mid-way (its claim was released) continues the same payment.
-    if let Some(row) = hub
-        .store
-        .payment(id)
-        .await
-        .map_err(scanpay_http::store_unavailable)?
-    {
-        let stored = unseal(&row)?;
-        same_request(&stored.payment, &request)?;
-        return continue_payment(&hub, stored, row.version).await;
-    }
     text_ok("registration_code", &request.registration_code, true)?;
     text_ok("terminal_id", &request.terminal_id, true)?;
     if let Some(reference) = &request.reference {
@@ -546,7 +524,7 @@ pub async fn create<S: HubStore, B: BankConnector>(
             payee: s.payment.payee.caller_id,
             amount_minor: s.payment.amount_minor,
             state: s.payment.state,
-            exempted: s.payment.exempted,
+            exempted: s.payment.verification.is_none(),
         })
         .collect();
     let reason = code_needed(
@@ -578,6 +556,7 @@ pub async fn create<S: HubStore, B: BankConnector>(
     };
     match hub.store.insert_payment(seal_row(&stored, 1, None)?).await {
         Ok(()) => {}
+        // A retry: the same payment, as it stands (it may have moved on).
         Err(StoreError::Duplicate(_)) => {
             let (stored, version) = load(&hub, id).await?;
             same_request(&stored.payment, &request)?;
@@ -675,13 +654,8 @@ async fn send_code<S: HubStore, B>(
         if let Some(saved) = save(hub, &stored, version).await? {
             let p = &stored.payment;
             let text = format!(
-                "Your code to pay {} {} to {}: {code}",
-                scanpay_core::money::format_major(
-                    p.amount_minor,
-                    scanpay_core::money::Currency::parse(&p.currency)
-                        .unwrap_or(scanpay_core::money::Currency::USD)
-                ),
-                p.currency,
+                "Your code to pay {} to {}: {code}",
+                scanpay_core::money::display(p.amount_minor, &p.currency),
                 p.payee.name
             );
             if let Some(sender) = &hub.code_sender {
@@ -917,8 +891,9 @@ pub async fn enroll_totp<S: HubStore, B: BankConnector>(
     Ok((StatusCode::CREATED, Json(enrollment)).into_response())
 }
 
+/// Equal, in time that does not depend on where two MACs or codes differ.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 /// Sends a new verification code (the old one stops working). At most three codes a payment,
@@ -1100,7 +1075,7 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
     match result {
         Ok(r) if r.outcome == "created" => Some(Ok(())),
         Ok(r) => Some(Err(r.outcome)),
-        Err(ConnectorError::Refused(body)) if !is_decision(&body.code) => {
+        Err(ConnectorError::Refused(body)) if !crate::connector::is_decision(&body.code) => {
             // Not the bank deciding on the payment (our credentials, a route, a server that is
             // not the bank): keep the leg pending and ask again; an operator must look.
             tracing::error!(payment = %p.id, ?work, code = %body.code, message = %body.message,
@@ -1124,48 +1099,20 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
     }
 }
 
-/// Whether a bank's error code is its decision on the leg (final), rather than a problem between
-/// hub and bank (an authentication failure, an unknown route, a server error) that a retry may
-/// cure.
-fn is_decision(code: &str) -> bool {
-    use scanpay_proto::error::ErrorType;
-    match ErrorCode::parse(code) {
-        // A transfer id the bank knows with other fields: the hub's own mistake, never a
-        // decision on this leg (the original may well be applied); an operator must look.
-        Some(
-            ErrorCode::RouteNotFound
-            | ErrorCode::MethodNotAllowed
-            | ErrorCode::ExistsWithDifferentFields,
-        )
-        | None => false,
-        Some(code) => {
-            code.http_status() < 500
-                && !matches!(
-                    code.error_type(),
-                    ErrorType::Authentication | ErrorType::Permission | ErrorType::Internal
-                )
-        }
-    }
-}
-
 /// Tells payer and payee what a saved step changed.
-async fn announce<S: HubStore, B>(hub: &Hub<S, B>, p: &Payment, before: Status, work: Work) {
-    let money = |amount: i64| {
-        let currency = scanpay_core::money::Currency::parse(&p.currency)
-            .unwrap_or(scanpay_core::money::Currency::USD);
-        format!(
-            "{} {}",
-            scanpay_core::money::format_major(amount, currency),
-            p.currency
-        )
-    };
+async fn announce<S: HubStore, B: BankConnector>(
+    hub: &Hub<S, B>,
+    p: &Payment,
+    before: Status,
+    work: Work,
+) {
+    let money = |amount: i64| scanpay_core::money::display(amount, &p.currency);
     if before != p.state {
         match p.state {
             Status::Succeeded => {
                 if p.payee.kind == "merchant" {
                     let data = serde_json::json!({ "payment": view(p) });
-                    crate::webhooks::enqueue(hub, p.payee.caller_id, "payment.succeeded", data)
-                        .await;
+                    crate::webhooks::enqueue(hub, p.payee.caller_id, "payment.succeeded", data);
                 }
                 let paid = format!("You paid {} to {}.", money(p.amount_minor), p.payee.name);
                 notify(
@@ -1224,7 +1171,7 @@ async fn announce<S: HubStore, B>(hub: &Hub<S, B>, p: &Payment, before: Status, 
                 "refund.failed"
             };
             let data = serde_json::json!({ "refund_id": r.id, "payment": view(p) });
-            crate::webhooks::enqueue(hub, p.payee.caller_id, event, data).await;
+            crate::webhooks::enqueue(hub, p.payee.caller_id, event, data);
         }
         notify(hub, p.payer.caller_id, Note::about(p, kind, text.clone())).await;
         notify(hub, p.payee.caller_id, Note::about(p, kind, text)).await;

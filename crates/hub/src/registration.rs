@@ -228,14 +228,7 @@ fn view(stored: &Stored, code: Option<String>) -> RegistrationView {
 }
 
 fn require_wallet(caller: &Caller) -> ApiResult<()> {
-    if caller.kind == CallerKind::Wallet {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "Only a wallet registers cards.",
-        ))
-    }
+    crate::auth::require_wallet(caller, "Only a wallet registers cards.")
 }
 
 /// Signs up a wallet and issues its token. Open: it is how a new phone gets its first token.

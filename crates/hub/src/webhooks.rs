@@ -2,7 +2,8 @@
 //!
 //! A merchant sets a URL (`POST /v1/webhooks`) and gets a signing secret, shown once. Events
 //! (`payment.succeeded`, `refund.succeeded`, `refund.failed`) are written to the outbox
-//! (`webhook_deliveries`) when the payment step that causes them is saved; the deliverer
+//! (`webhook_deliveries`) just after the payment step that causes them is saved, off the
+//! answer's path; the deliverer
 //! ([`deliver_forever`]) POSTs each with a `scanpay-signature` header in the style of Stripe's:
 //! `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, one `v1` per live secret. A 2xx answer
 //! acknowledges; anything else is retried with exponential backoff (1 s doubling to 1 hour) for
@@ -274,9 +275,19 @@ pub async fn deliveries<S: HubStore, B: BankConnector>(
     ))
 }
 
-/// Writes an event to the outbox when the merchant has a webhook. A failure is logged: the event
-/// can still be seen in the payment.
-pub async fn enqueue<S: HubStore, B>(
+/// Writes an event to the outbox when the merchant has a webhook, in the background: the answer
+/// that caused it does not wait. A failure is logged: the event can still be seen in the payment.
+pub fn enqueue<S: HubStore, B: BankConnector>(
+    hub: &Hub<S, B>,
+    merchant_id: Uuid,
+    event_type: &'static str,
+    data: serde_json::Value,
+) {
+    let hub = hub.clone();
+    tokio::spawn(async move { write_event(&hub, merchant_id, event_type, data).await });
+}
+
+async fn write_event<S: HubStore, B>(
     hub: &Hub<S, B>,
     merchant_id: Uuid,
     event_type: &str,

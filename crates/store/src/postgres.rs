@@ -727,21 +727,8 @@ async fn write_groups(pool: Pool, mut jobs: tokio::sync::mpsc::UnboundedReceiver
             Err(_) => {
                 // Nothing of the group stands: each write alone, with its own outcome.
                 for job in group {
-                    let answer = match pool.get().await {
-                        Ok(mut client) => match client.transaction().await {
-                            Ok(transaction) => match run_write(&transaction, &job.write).await {
-                                Ok(answer) => transaction
-                                    .commit()
-                                    .await
-                                    .map(|_| answer)
-                                    .map_err(StoreError::from),
-                                Err(error) => Err(error),
-                            },
-                            Err(error) => Err(error.into()),
-                        },
-                        Err(error) => Err(pool_error(error)),
-                    };
-                    let _ = job.reply.send(answer);
+                    let answer = commit_group(&pool, std::slice::from_ref(&job)).await;
+                    let _ = job.reply.send(answer.map(|answers| answers[0]));
                 }
             }
         }

@@ -31,9 +31,14 @@ const READERS_KEPT_MAX: usize = 8;
 const WRITES_PER_COMMIT_MAX: usize = 1_024;
 
 /// A write for the writer thread: it runs against the connection inside the group's transaction
-/// and returns what to do once the group's commit is known (answer with the result, or with the
-/// commit's error).
-type Job = Box<dyn FnOnce(&mut Connection) -> Box<dyn FnOnce(Result<()>) + Send> + Send>;
+/// and says whether it succeeded and how to answer once the group's commit is known (with its
+/// result, or with the commit's error).
+type Job = Box<dyn FnOnce(&mut Connection) -> Ran + Send>;
+
+struct Ran {
+    ok: bool,
+    answer: Box<dyn FnOnce(Result<()>) + Send>,
+}
 
 struct Db {
     path: PathBuf,
@@ -98,15 +103,21 @@ fn run_job(connection: &mut Connection, job: Job) -> Box<dyn FnOnce(Result<()>) 
         return Box::new(|_| {});
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(connection)));
-    match outcome {
-        // The job released (or rolled back) its savepoint itself; see `Db::write`.
-        Ok(answer) => answer,
-        // A panic: undo the job's writes; its caller is answered with an error.
-        Err(_) => {
-            let _ = connection.execute_batch("ROLLBACK TO job; RELEASE job");
-            Box::new(|_| {})
-        }
-    }
+    let (ok, answer) = match outcome {
+        Ok(ran) => (ran.ok, ran.answer),
+        // A panic: the caller is answered with an error (its reply was dropped).
+        Err(_) => (
+            false,
+            Box::new(|_| {}) as Box<dyn FnOnce(Result<()>) + Send>,
+        ),
+    };
+    let end = if ok {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    let _ = connection.execute_batch(end);
+    answer
 }
 
 fn open_connection(path: &Path) -> Result<Connection> {
@@ -150,13 +161,12 @@ impl Db {
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |connection: &mut Connection| {
             let result = f(connection);
-            if result.is_err() {
-                let _ = connection.execute_batch("ROLLBACK TO job");
+            Ran {
+                ok: result.is_ok(),
+                answer: Box::new(move |committed: Result<()>| {
+                    let _ = reply.send(committed.and(result));
+                }),
             }
-            let _ = connection.execute_batch("RELEASE job");
-            Box::new(move |committed: Result<()>| {
-                let _ = reply.send(committed.and(result));
-            })
         });
         self.writer
             .lock()
