@@ -169,18 +169,36 @@ async fn near_miss_asks_for_a_correction_and_mismatch_rejects(backend: Backend) 
     assert_eq!(near.status, 200, "{near:?}");
     assert_eq!(near.body["state"], "awaiting_confirmation");
     assert_eq!(near.body["fields_to_check"], json!(["birth_date"]));
+    // The card's name is corrected too, without its number (a phone only has it masked).
     let corrected = step(
         &wallet,
         &id,
         "confirm",
-        json!({"modify": {"identity": licence()}}),
+        json!({"modify": {"identity": licence(),
+            "card": {"expiry_month": 7, "expiry_year": 2037, "holder_name": "MICHAEL J SAMPLE"}}}),
     )
     .await;
     assert_eq!(corrected.body["state"], "bound", "{corrected:?}");
-    assert_eq!(
-        corrected.body["fields"]["identity.birth_date"]["source"],
-        "user"
-    );
+    assert_eq!(corrected.body["card"]["card_masked"], "3023 •••• •••• 1104");
+    assert_eq!(corrected.body["card"]["holder_name"], "MICHAEL J SAMPLE");
+    // Only what changed is marked as the user's; the rest keeps where it came from.
+    let source = |field: &str| corrected.body["fields"][field]["source"].clone();
+    assert_eq!(source("identity.birth_date"), "user");
+    assert_eq!(source("card.holder_name"), "user");
+    assert_eq!(source("identity.full_name"), "wallet");
+    assert_eq!(source("card.card_number"), "wallet");
+    assert_eq!(source("card.expiry"), "wallet");
+
+    // Sent by the phone as read, a card needs its number.
+    let id = start(&wallet, "phone-1").await;
+    let numberless = step(
+        &wallet,
+        &id,
+        "fields",
+        json!({"card": {"expiry_month": 7, "expiry_year": 2037}}),
+    )
+    .await;
+    assert_eq!(numberless.code(), "registration_fields_missing");
 
     // Someone else's document with the ICAO specimen's card: refused, and after three tries, ended.
     let id = start(&wallet, "phone-1").await;

@@ -130,7 +130,13 @@ fn payment_error(error: PaymentError) -> ApiError {
         PaymentError::VerificationBlocked => {
             "Too many wrong codes: the payment is blocked. Start a new payment.".to_string()
         }
-        other => format!("{other}."),
+        // The core's messages are lower-case clauses; a person reads a sentence.
+        other => {
+            let text = other.to_string();
+            let mut chars = text.chars();
+            let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+            format!("{}{}.", first.unwrap_or_default(), chars.as_str())
+        }
     };
     ApiError::new(code, message)
 }
@@ -1149,19 +1155,19 @@ async fn announce<S: HubStore, B: BankConnector>(
     if let Work::RefundDebit(id) | Work::RefundCredit(id) = work
         && let Some(r) = p.refunds.iter().find(|r| r.id == id)
     {
-        let (kind, text) = match r.state {
+        // The payer and the payee are told in their own words.
+        let amount = money(r.amount_minor);
+        let (kind, to_payer, to_payee) = match r.state {
             RefundState::Succeeded => (
                 "refund_succeeded",
-                format!("{} refunded you {}.", p.payee.name, money(r.amount_minor)),
+                format!("{} refunded you {amount}.", p.payee.name),
+                format!("You refunded {amount} to {}.", p.payer.name),
             ),
-            RefundState::Failed => (
-                "refund_failed",
-                format!(
-                    "A refund of {} failed: {}.",
-                    money(r.amount_minor),
-                    r.failure_code.as_deref().unwrap_or("refused")
-                ),
-            ),
+            RefundState::Failed => {
+                let why = r.failure_code.as_deref().unwrap_or("refused");
+                let text = format!("A refund of {amount} failed: {why}.");
+                ("refund_failed", text.clone(), text)
+            }
             RefundState::Processing => return,
         };
         if p.payee.kind == "merchant" {
@@ -1173,8 +1179,8 @@ async fn announce<S: HubStore, B: BankConnector>(
             let data = serde_json::json!({ "refund_id": r.id, "payment": view(p) });
             crate::webhooks::enqueue(hub, p.payee.caller_id, event, data);
         }
-        notify(hub, p.payer.caller_id, Note::about(p, kind, text.clone())).await;
-        notify(hub, p.payee.caller_id, Note::about(p, kind, text)).await;
+        notify(hub, p.payer.caller_id, Note::about(p, kind, to_payer)).await;
+        notify(hub, p.payee.caller_id, Note::about(p, kind, to_payee)).await;
     }
 }
 

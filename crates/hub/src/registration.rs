@@ -347,13 +347,24 @@ fn identity_fields(input: &IdentityInput) -> IdentityFields {
     }
 }
 
-fn card_fields(input: &CardInput) -> CardFields {
-    CardFields {
-        card_number: input
-            .card_number
+/// The card fields of `input`; without a number, the number of `before` (the card the session
+/// holds, when the user corrects its expiry or name).
+fn card_fields(input: &CardInput, before: Option<&CardFields>) -> ApiResult<CardFields> {
+    let card_number = match (&input.card_number, before) {
+        (Some(number), _) => number
             .chars()
             .filter(|c| !c.is_whitespace() && *c != '-')
             .collect(),
+        (None, Some(before)) => before.card_number.clone(),
+        (None, None) => {
+            return Err(ApiError::new(
+                ErrorCode::RegistrationFieldsMissing,
+                "`card.card_number` is required: the session has no card yet.",
+            ));
+        }
+    };
+    Ok(CardFields {
+        card_number,
         expiry_month: input.expiry_month,
         expiry_year: input.expiry_year,
         holder_name: input
@@ -362,13 +373,16 @@ fn card_fields(input: &CardInput) -> CardFields {
             .unwrap_or_default()
             .trim()
             .to_string(),
-    }
+    })
 }
 
-/// Validates and converts fields; records where each came from.
+/// Validates and converts fields; records where each came from. With `before` (the fields the
+/// session holds, when the user modifies them), only the fields whose value changed are recorded
+/// as coming from `source`: the others keep their reading's source and confidence.
 fn take_fields(
     input: &RegistrationFields,
     source: &str,
+    before: (Option<&IdentityFields>, Option<&CardFields>),
     fields: &mut BTreeMap<String, FieldSource>,
 ) -> ApiResult<(Option<IdentityFields>, Option<CardFields>)> {
     if input.identity.is_none() && input.card.is_none() {
@@ -378,39 +392,65 @@ fn take_fields(
         ));
     }
     let today = today();
+    let mut record = |name: String| {
+        fields.insert(
+            name,
+            FieldSource {
+                confidence: 1.0,
+                source: source.to_string(),
+            },
+        );
+    };
     let identity = input.identity.as_ref().map(identity_fields);
     if let Some(identity) = &identity {
         validate_identity(identity, today, Policy::default()).map_err(field_error)?;
-        for name in [
-            "full_name",
-            "document_type",
-            "document_number",
-            "birth_date",
-            "expiry_date",
-        ] {
-            fields.insert(
-                format!("identity.{name}"),
-                FieldSource {
-                    confidence: 1.0,
-                    source: source.to_string(),
-                },
-            );
+        let old = before.0.map(identity_values);
+        for (i, (name, value)) in identity_values(identity).into_iter().enumerate() {
+            let changed = old.as_ref().is_none_or(|old| old[i].1 != value);
+            if changed && !(value.is_empty() && old.is_none()) {
+                record(format!("identity.{name}"));
+            }
         }
     }
-    let card = input.card.as_ref().map(card_fields);
+    let card = input
+        .card
+        .as_ref()
+        .map(|c| card_fields(c, before.1))
+        .transpose()?;
     if let Some(card) = &card {
         validate_card(card, today).map_err(field_error)?;
-        for name in ["card_number", "expiry", "holder_name"] {
-            fields.insert(
-                format!("card.{name}"),
-                FieldSource {
-                    confidence: 1.0,
-                    source: source.to_string(),
-                },
-            );
+        let old = before.1;
+        let expiry = |c: &CardFields| (c.expiry_month, c.expiry_year);
+        for (name, changed) in [
+            (
+                "card_number",
+                old.is_none_or(|o| o.card_number != card.card_number),
+            ),
+            ("expiry", old.is_none_or(|o| expiry(o) != expiry(card))),
+            (
+                "holder_name",
+                old.is_none_or(|o| o.holder_name != card.holder_name),
+            ),
+        ] {
+            if changed {
+                record(format!("card.{name}"));
+            }
         }
     }
     Ok((identity, card))
+}
+
+/// The identity's fields by name, in a fixed order.
+fn identity_values(identity: &IdentityFields) -> [(&'static str, String); 7] {
+    [
+        ("full_name", identity.full_name.clone()),
+        ("document_type", identity.document_type.clone()),
+        ("document_number", identity.document_number.clone()),
+        ("birth_date", identity.birth_date.clone()),
+        ("expiry_date", identity.expiry_date.clone()),
+        ("nationality", identity.nationality.clone()),
+        ("address", identity.address.clone()),
+    ]
 }
 
 /// Fields extracted on the phone (FIG. 4), for one carrier or both. A second call re-scans.
@@ -425,7 +465,7 @@ pub async fn fields<S: HubStore, B: BankConnector>(
     Json(request): Json<RegistrationFields>,
 ) -> ApiResult<Json<RegistrationView>> {
     let (mut stored, version) = load(&hub, &caller, id).await?;
-    let (identity, card) = take_fields(&request, "wallet", &mut stored.fields)?;
+    let (identity, card) = take_fields(&request, "wallet", (None, None), &mut stored.fields)?;
     stored
         .registration
         .apply(Event::FieldsReceived { identity, card }, now_ms())
@@ -602,7 +642,14 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
     let (mut stored, mut version) = load(&hub, &caller, id).await?;
     let now = now_ms();
     if let Some(modify) = &request.modify {
-        let (identity, card) = take_fields(modify, "user", &mut stored.fields)?;
+        let r = &stored.registration;
+        let before = (r.identity.clone(), r.card.clone());
+        let (identity, card) = take_fields(
+            modify,
+            "user",
+            (before.0.as_ref(), before.1.as_ref()),
+            &mut stored.fields,
+        )?;
         stored
             .registration
             .apply(Event::Modified { identity, card }, now)

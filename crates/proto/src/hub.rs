@@ -193,7 +193,10 @@ impl std::fmt::Debug for IdentityInput {
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardInput {
-    pub card_number: String,
+    /// Required, except when confirming with `modify`: absent there, the number read before
+    /// stays (a phone shows it masked, so it cannot send it back).
+    #[serde(default)]
+    pub card_number: Option<String>,
     pub expiry_month: u8,
     pub expiry_year: u16,
     #[serde(default)]
