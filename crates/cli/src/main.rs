@@ -677,7 +677,12 @@ fn print_welcome(running: &system::RunningSystem, config: &system::SystemConfig)
     let token_path = system::operator_token_path(&config.data_dir);
     println!();
     println!(
-        "Try next (the operator token is in {}):",
+        "Open the web app (the wallet; the merchant console at #/merchant): {}/",
+        running.hub_url
+    );
+    println!();
+    println!(
+        "Or try the API (the operator token is in {}):",
         token_path.display()
     );
     println!("  TOKEN=$(cat {})", token_path.display());

@@ -489,6 +489,36 @@ async fn hub_conventions(backend: Backend) {
             "{path}"
         );
     }
+    // The web app: open, same-origin only, every module it imports served.
+    let page = anonymous.get("/").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'self'"),
+        "{page:?}"
+    );
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let script = anonymous.get("/app/app.js").await;
+    assert_eq!(script.status, 200);
+    assert!(
+        script.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let missing_asset = anonymous.get("/app/nothing.js").await;
+    assert_eq!(
+        (missing_asset.status, missing_asset.code()),
+        (404, "route_not_found")
+    );
+
     let wrong = anonymous.with_token("sp_not_a_token").get("/v1/me").await;
     assert_eq!(wrong.status, 401);
     assert_eq!(operator.get("/v1/me").await.body["kind"], "operator");

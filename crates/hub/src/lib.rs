@@ -26,6 +26,7 @@ pub mod idempotency;
 pub mod payments;
 pub mod registration;
 pub mod senders;
+pub mod web;
 pub mod webhooks;
 
 pub use connector::{BankConnector, ConnectorError, HttpBank};
@@ -128,8 +129,8 @@ impl<S: HubStore, B: BankConnector> Hub<S, B> {
     }
 }
 
-/// The hub's HTTP API. Open: `/healthz`, `/readyz`, `/openapi.json`, and `POST /v1/wallets` (a
-/// new phone's sign-up). Everything else needs a
+/// The hub's HTTP API and its web app. Open: the app (`/`, `/app/…`), `/healthz`, `/readyz`,
+/// `/openapi.json`, and `POST /v1/wallets` (a new phone's sign-up). Everything else needs a
 /// bearer token; POSTs that create or move something also need an `Idempotency-Key`.
 pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
     let creating = Router::new()
@@ -198,6 +199,8 @@ pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
         .route("/readyz", get(api::readyz::<S, B>))
         .route("/openapi.json", get(api::openapi))
         .route("/v1/wallets", post(registration::sign_up::<S, B>))
+        .route("/", get(web::index))
+        .route("/app/{name}", get(web::asset))
         .fallback(scanpay_http::route_not_found)
         .method_not_allowed_fallback(scanpay_http::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))

@@ -1,0 +1,161 @@
+// The hub's /v1 API as the web app uses it: bearer tokens, idempotency keys, error bodies,
+// exact money and the notification stream. No screen code here.
+
+/** An error answer from the hub: `code` is stable (docs/errors.md), `message` says what to do. */
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body.message || `The hub answered ${status}.`);
+    this.status = status;
+    this.code = body.code || "unexpected_answer";
+    this.requestId = body.request_id || null;
+    this.details = body.details || null;
+  }
+}
+
+/** A request that never reached the hub (offline, the hub stopped). Safe to retry. */
+export class NetworkError extends Error {
+  constructor(cause) {
+    super("The hub cannot be reached. Check the connection and try again.");
+    this.code = "network_unreachable";
+    this.cause = cause;
+  }
+}
+
+export function newKey() {
+  return crypto.randomUUID();
+}
+
+/**
+ * Calls the hub. `key` is the Idempotency-Key of a creating POST: a request that failed on the
+ * way (no answer) is sent again with the same key, so it takes effect at most once.
+ */
+export async function call(method, path, { token, json, body, contentType, key } = {}) {
+  const headers = {};
+  if (token) headers["authorization"] = `Bearer ${token}`;
+  if (key) headers["idempotency-key"] = key;
+  if (json !== undefined) {
+    headers["content-type"] = "application/json";
+    body = JSON.stringify(json);
+  } else if (contentType) {
+    headers["content-type"] = contentType;
+  }
+  const attempts = key || method === "GET" ? 3 : 1;
+  let lastError = null;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    if (attempt > 0) await sleep(400 * attempt);
+    let response;
+    try {
+      response = await fetch(path, { method, headers, body });
+    } catch (error) {
+      lastError = new NetworkError(error);
+      continue;
+    }
+    const text = await response.text();
+    let answer = null;
+    try {
+      answer = text ? JSON.parse(text) : null;
+    } catch {
+      answer = null;
+    }
+    if (response.ok) return answer;
+    throw new ApiError(response.status, answer || {});
+  }
+  throw lastError;
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// Money: integer minor units, parsed and printed from strings (never through floats).
+
+const EXPONENTS = { USD: 2, EUR: 2, GBP: 2, CHF: 2, SEK: 2, JPY: 0, KWD: 3 };
+export const CURRENCIES = Object.keys(EXPONENTS);
+
+export function exponent(currency) {
+  return EXPONENTS[currency] ?? 2;
+}
+
+/** "12.3" in USD → 1230; null when it is not a positive amount with at most the currency's decimals. */
+export function parseAmount(text, currency) {
+  const e = exponent(currency);
+  const match = /^\s*(\d{1,13})(?:[.,](\d*))?\s*$/.exec(text);
+  if (!match) return null;
+  const fraction = match[2] || "";
+  if (fraction.length > e) return null;
+  const minor = Number(match[1]) * 10 ** e + Number(fraction.padEnd(e, "0") || "0");
+  return Number.isSafeInteger(minor) && minor > 0 ? minor : null;
+}
+
+/** 1230, "USD" → "12.30 USD". */
+export function formatAmount(minor, currency) {
+  const e = exponent(currency);
+  const sign = minor < 0 ? "-" : "";
+  const digits = String(Math.abs(minor)).padStart(e + 1, "0");
+  const major = e ? `${digits.slice(0, -e)}.${digits.slice(-e)}` : digits;
+  return `${sign}${major} ${currency}`;
+}
+
+/**
+ * Follows the caller's notifications (server-sent events read through fetch, so the bearer
+ * token travels in a header, not in the URL). Reconnects with the last event id after a drop.
+ * Returns a function that stops it.
+ */
+export function followNotifications(token, onNotification, onState = () => {}) {
+  const controller = new AbortController();
+  let lastId = null;
+  let stopped = false;
+  (async () => {
+    let delay = 500;
+    while (!stopped) {
+      try {
+        const headers = { authorization: `Bearer ${token}`, accept: "text/event-stream" };
+        if (lastId !== null) headers["last-event-id"] = String(lastId);
+        const response = await fetch("/v1/notifications/stream", {
+          headers,
+          signal: controller.signal,
+        });
+        if (!response.ok) throw new Error(`stream answered ${response.status}`);
+        onState("live");
+        delay = 500;
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value.replace(/\r\n/g, "\n");
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const event = parseEvent(block);
+            if (event.id !== null) lastId = event.id;
+            if (event.data) onNotification(JSON.parse(event.data));
+          }
+        }
+      } catch (error) {
+        if (stopped) return;
+      }
+      onState("reconnecting");
+      await sleep(delay);
+      delay = Math.min(delay * 2, 10000);
+    }
+  })();
+  return () => {
+    stopped = true;
+    controller.abort();
+  };
+}
+
+function parseEvent(block) {
+  const event = { id: null, data: "" };
+  for (const line of block.split("\n")) {
+    if (line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "id") event.id = value;
+    if (field === "data") event.data += (event.data ? "\n" : "") + value;
+  }
+  return event;
+}
