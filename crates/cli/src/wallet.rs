@@ -56,6 +56,15 @@ pub struct Wallet {
     client: HubClient,
 }
 
+/// `plaintext` sealed to the hub's `key` for the registration `id` and the endpoint `kind`.
+fn sealed(key: &[u8; 32], id: &str, kind: &str, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let id: uuid::Uuid = id.parse().context("the hub's registration id")?;
+    let mut random = [0u8; 44];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut random);
+    let aad = scanpay_proto::seal::registration_aad(id, kind);
+    Ok(scanpay_proto::seal::seal(key, &aad, plaintext, random))
+}
+
 fn profile_file(dir: &Path) -> PathBuf {
     dir.join("profile.json")
 }
@@ -146,20 +155,37 @@ impl Wallet {
         self.client.call(method, path, body).await
     }
 
-    /// Sends a photo for the hub to read; `carrier` is `id_document` or `payment_card`.
-    async fn upload(&self, id: &str, carrier: &str, path: &Path) -> anyhow::Result<Value> {
+    /// The hub's public key for sealed bodies.
+    async fn sealing_key(&self) -> anyhow::Result<[u8; 32]> {
+        use base64::Engine;
+        let view = self
+            .call(reqwest::Method::GET, "/v1/sealing-key", None)
+            .await?;
+        let text = view["public_key"]
+            .as_str()
+            .context("the hub published no sealing key")?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text)?;
+        bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("the hub's sealing key is not 32 bytes"))
+    }
+
+    /// Sends a photo for the hub to read, sealed to the hub's `key`; `carrier` is `id_document`
+    /// or `payment_card`.
+    async fn upload(
+        &self,
+        key: &[u8; 32],
+        id: &str,
+        carrier: &str,
+        path: &Path,
+    ) -> anyhow::Result<Value> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let content_type = if bytes.starts_with(b"\x89PNG") {
-            "image/png"
-        } else {
-            "image/jpeg"
-        };
         eprintln!("Reading {} …", path.display());
         self.client
             .post_bytes(
                 &format!("/v1/registrations/{id}/images?carrier={carrier}"),
-                content_type,
-                bytes,
+                scanpay_proto::seal::MEDIA_TYPE,
+                sealed(key, id, "images", &bytes)?,
             )
             .await
             .with_context(|| path.display().to_string())
@@ -187,18 +213,21 @@ impl Wallet {
             .context("no registration id")?
             .to_string();
         let mut current = started;
+        // Photos and fields go sealed to the hub's key: only the hub reads them.
+        let key = self.sealing_key().await?;
         if let Some(path) = photos.0 {
-            current = self.upload(&id, "id_document", path).await?;
+            current = self.upload(&key, &id, "id_document", path).await?;
         }
         if let Some(path) = photos.1 {
-            current = self.upload(&id, "payment_card", path).await?;
+            current = self.upload(&key, &id, "payment_card", path).await?;
         }
         if let Some(fields) = &fields {
             current = self
-                .call(
-                    reqwest::Method::POST,
+                .client
+                .post_bytes(
                     &format!("/v1/registrations/{id}/fields"),
-                    Some(fields.clone()),
+                    scanpay_proto::seal::MEDIA_TYPE,
+                    sealed(&key, &id, "fields", &serde_json::to_vec(fields)?)?,
                 )
                 .await?;
         }

@@ -23,6 +23,7 @@ on_both_backends!(
     an_authenticator_code_verifies_a_payment_once,
     the_code_arrives_as_a_server_sent_event,
     a_credit_the_payee_bank_refuses_is_given_back,
+    phone_and_password_codes_pay,
 );
 
 async fn sign_up(system: &TestSystem, name: &str) -> Hub {
@@ -832,5 +833,121 @@ async fn a_credit_the_payee_bank_refuses_is_given_back(backend: Backend) {
         .await;
     assert_eq!(report.body["reconciled"], true, "{report:?}");
     assert_eq!(report.body["positions"], json!([]));
+    system.stop().await;
+}
+
+/// A code may be the payer's phone number or a user name with a password (seed 000, claim 8):
+/// the phone pays however it is typed; the user name only with its password, and a wrong
+/// password answers like an unknown code.
+async fn phone_and_password_codes_pay(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let (_, merchant_id, _) = merchant(&system, "north").await;
+    let hub_url = system.running().hub_url.clone();
+    let bank = system.bank("north");
+    let number = format!("+1555{:07}", rand::random::<u32>() % 10_000_000);
+    let by_phone = common::register_payer_choosing(
+        &hub_url,
+        &bank,
+        "north",
+        10_000,
+        Some(json!({"kind": "phone", "phone": format!("{} ({}) {}-{}", &number[..2], &number[2..5], &number[5..8], &number[8..])})),
+    )
+    .await;
+    assert_eq!(by_phone.code, number);
+    let typed = format!("{} {} {}", &number[..2], &number[2..5], &number[5..]);
+    let paid = by_phone
+        .wallet
+        .post(
+            "/v1/payments",
+            &json!({"registration_code": typed, "terminal_id": by_phone.terminal,
+                    "payee_id": merchant_id, "amount_minor": 500, "currency": "USD"}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(paid.status, 202, "{paid:?}");
+    assert_eq!(paid.body["status"], "requires_verification");
+
+    let name = format!("payer.{}", rand::random::<u32>());
+    let by_name = common::register_payer_choosing(
+        &hub_url,
+        &bank,
+        "north",
+        10_000,
+        Some(json!({"kind": "password", "username": name.to_uppercase(), "password": "correct horse battery"})),
+    )
+    .await;
+    assert_eq!(by_name.code, format!("user:{name}"));
+    let attempt = |code: &str, password: Option<&str>| {
+        let mut body = json!({"registration_code": code, "terminal_id": by_name.terminal,
+            "payee_id": merchant_id, "amount_minor": 500, "currency": "USD"});
+        if let Some(password) = password {
+            body["password"] = json!(password);
+        }
+        body
+    };
+    for (code, password) in [
+        (name.as_str(), Some("wrong horse battery")),
+        (name.as_str(), None),
+        (by_name.code.as_str(), None),
+    ] {
+        let refused = by_name
+            .wallet
+            .post("/v1/payments", &attempt(code, password), Some(&unique("k")))
+            .await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (404, "registration_code_unknown"),
+            "{code} {password:?}"
+        );
+    }
+    let paid = by_name
+        .wallet
+        .post(
+            "/v1/payments",
+            &attempt(&name, Some("correct horse battery")),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(paid.body["status"], "requires_verification", "{paid:?}");
+    let id = paid.body["id"].as_str().unwrap();
+    let code = code_for(&by_name.wallet, id).await;
+    let verified = verify(&by_name, id, &code, 500, &merchant_id).await;
+    assert_eq!(verified.body["status"], "succeeded", "{verified:?}");
+
+    // Bad choices are refused before the bank is asked.
+    let wallet = sign_up(&system, "Chooser").await;
+    let started = wallet
+        .post(
+            "/v1/registrations",
+            &json!({"terminal_id": "t"}),
+            Some(&unique("k")),
+        )
+        .await;
+    let id = started.body["id"].as_str().unwrap();
+    wallet
+        .post(
+            &format!("/v1/registrations/{id}/fields"),
+            &json!({"identity": {"full_name": "SAMPLE MICHAEL JOHN", "document_type": "driver_license",
+                "document_number": "T64235789", "birth_date": "1986-06-06", "expiry_date": "2030-12-10"},
+                "card": {"card_number": "3023 3348 7786 1104", "expiry_month": 7, "expiry_year": 2037}}),
+            Some(&unique("k")),
+        )
+        .await;
+    for choice in [
+        json!({"kind": "phone", "phone": "555 0100"}),
+        json!({"kind": "password", "username": "ok.name", "password": "short"}),
+        json!({"kind": "password", "username": "no spaces", "password": "long enough"}),
+    ] {
+        let refused = wallet
+            .post(
+                &format!("/v1/registrations/{id}/confirm"),
+                &json!({ "code": choice }),
+                Some(&unique("k")),
+            )
+            .await;
+        assert_eq!(refused.code(), "registration_code_invalid", "{choice}");
+    }
+    let still = wallet.get(&format!("/v1/registrations/{id}")).await;
+    assert_eq!(still.body["state"], "awaiting_confirmation");
     system.stop().await;
 }

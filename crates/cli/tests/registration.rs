@@ -1,5 +1,6 @@
-//! Registration by scanning (seed 000), over HTTP with the real hub and banks, on both stores.
-//! Fields arrive from the wallet (the FIG. 4 path); images come with extraction (issue 4).
+//! Registration by scanning (seed 000), over HTTP with the real hub and banks, on both stores:
+//! photos read by the hub, fields read on the phone (the FIG. 4 path), plain or sealed to the
+//! hub's key.
 
 #[macro_use]
 mod common;
@@ -10,6 +11,7 @@ use serde_json::{Value, json};
 on_both_backends!(
     registers_from_photos_of_a_licence_and_a_card,
     registers_from_the_rendered_demo_documents,
+    sealed_photos_and_fields_open_only_for_their_session,
     a_card_that_keeps_failing_verification_is_limited,
     registers_a_card_and_the_bank_binds_the_code,
     near_miss_asks_for_a_correction_and_mismatch_rejects,
@@ -410,16 +412,19 @@ fn licence_photo() -> Vec<u8> {
 }
 
 async fn upload(wallet: &Hub, id: &str, carrier: &str, photo: Vec<u8>) -> common::Answer {
+    let path = format!("/v1/registrations/{id}/images?carrier={carrier}");
+    post_body(wallet, &path, "image/png", photo).await
+}
+
+/// A creating POST of raw bytes with `content_type`.
+async fn post_body(wallet: &Hub, path: &str, content_type: &str, body: Vec<u8>) -> common::Answer {
     let response = wallet
         .http
-        .post(format!(
-            "{}/v1/registrations/{id}/images?carrier={carrier}",
-            wallet.url
-        ))
+        .post(format!("{}{path}", wallet.url))
         .bearer_auth(wallet.token.as_ref().unwrap())
         .header("idempotency-key", unique("k"))
-        .header("content-type", "image/png")
-        .body(photo)
+        .header("content-type", content_type)
+        .body(body)
         .send()
         .await
         .unwrap();
@@ -430,6 +435,93 @@ async fn upload(wallet: &Hub, id: &str, carrier: &str, photo: Vec<u8>) -> common
         body,
         headers: Default::default(),
     }
+}
+
+/// Seals `plaintext` to the hub's published key for the registration `id` and endpoint `kind`.
+async fn sealed(wallet: &Hub, id: &str, kind: &str, plaintext: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let published = wallet.get("/v1/sealing-key").await;
+    assert_eq!(published.body["algorithm"], "X25519-HKDF-SHA256-AES256GCM");
+    let key: [u8; 32] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(published.body["public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let mut random = [0u8; 44];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut random);
+    let aad = scanpay_proto::seal::registration_aad(id.parse().unwrap(), kind);
+    scanpay_proto::seal::seal(&key, &aad, plaintext, random)
+}
+
+async fn post_sealed(wallet: &Hub, path: &str, envelope: Vec<u8>) -> common::Answer {
+    post_body(wallet, path, scanpay_proto::seal::MEDIA_TYPE, envelope).await
+}
+
+/// A wallet seals the licence photo and the card fields to the hub's key; the session binds.
+/// An envelope sealed for another session, or altered, is refused and changes nothing.
+async fn sealed_photos_and_fields_open_only_for_their_session(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let wallet = wallet(&system).await;
+    let id = start(&wallet, "phone-sealed").await;
+    let other = start(&wallet, "phone-sealed").await;
+
+    // Sealed for the other session: does not open here.
+    let misdirected = sealed(&wallet, &other, "images", &licence_photo()).await;
+    let refused = post_sealed(
+        &wallet,
+        &format!("/v1/registrations/{id}/images?carrier=id_document"),
+        misdirected,
+    )
+    .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (400, "sealed_body_invalid"),
+        "{refused:?}"
+    );
+    // Sealed as a photo, sent as fields: the endpoint is bound too.
+    let card = serde_json::to_vec(&json!({"card": diners()})).unwrap();
+    let wrong_endpoint = sealed(&wallet, &id, "images", &card).await;
+    let refused = post_sealed(
+        &wallet,
+        &format!("/v1/registrations/{id}/fields"),
+        wrong_endpoint,
+    )
+    .await;
+    assert_eq!(refused.code(), "sealed_body_invalid", "{refused:?}");
+    let mut altered = sealed(&wallet, &id, "fields", &card).await;
+    let last = altered.len() - 1;
+    altered[last] ^= 1;
+    let refused = post_sealed(&wallet, &format!("/v1/registrations/{id}/fields"), altered).await;
+    assert_eq!(refused.code(), "sealed_body_invalid", "{refused:?}");
+    let untouched = wallet.get(&format!("/v1/registrations/{id}")).await;
+    assert_eq!(untouched.body["state"], "started", "{untouched:?}");
+
+    let photo = sealed(&wallet, &id, "images", &licence_photo()).await;
+    let read = post_sealed(
+        &wallet,
+        &format!("/v1/registrations/{id}/images?carrier=id_document"),
+        photo,
+    )
+    .await;
+    assert_eq!(read.status, 200, "{read:?}");
+    assert_eq!(read.body["identity"]["document_number"], "T64235789");
+    let fields = sealed(&wallet, &id, "fields", &card).await;
+    let filled = post_sealed(&wallet, &format!("/v1/registrations/{id}/fields"), fields).await;
+    assert_eq!(filled.body["state"], "awaiting_confirmation", "{filled:?}");
+    // What is inside a sealed body is checked like a plain one.
+    let id_bad = start(&wallet, "phone-sealed").await;
+    let malformed = sealed(&wallet, &id_bad, "fields", b"{\"card\": ").await;
+    let answer = post_sealed(
+        &wallet,
+        &format!("/v1/registrations/{id_bad}/fields"),
+        malformed,
+    )
+    .await;
+    assert_eq!(answer.code(), "json_malformed", "{answer:?}");
+
+    let confirmed = step(&wallet, &id, "confirm", json!({})).await;
+    assert_eq!(confirmed.body["state"], "bound", "{confirmed:?}");
+    system.stop().await;
 }
 
 /// `scanpay demo documents`: each seeded customer's rendered document and card register end to

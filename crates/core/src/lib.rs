@@ -9,6 +9,7 @@
 //! `scanpay-proto`), persistence (see `scanpay-store`).
 
 pub mod card;
+pub mod code;
 pub mod ledger;
 pub mod matching;
 pub mod money;

@@ -113,6 +113,22 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// A lower-case clause from a domain error (`the refund is above …`) as a sentence a person
+/// reads: capitalised, ending with a full stop.
+pub fn sentence(clause: impl std::fmt::Display) -> String {
+    let text = clause.to_string();
+    let mut chars = text.chars();
+    let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+    format!("{}{}.", first.unwrap_or_default(), chars.as_str())
+}
+
+/// A JSON body already read (say, out of a sealed envelope), with the same errors as [`Json`].
+pub fn json_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    axum::Json::<T>::from_bytes(bytes)
+        .map(|axum::Json(value)| value)
+        .map_err(json_rejection)
+}
+
 /// A query string. Unlike `axum::extract::Query`, a bad one is an [`ApiError`].
 pub struct Query<T>(pub T);
 

@@ -33,7 +33,7 @@ type ApiResult<T> = Result<T, ApiError>;
         healthz, readyz, me, create_caller, list_callers, banks, route_card, lookup_card, metrics,
         crate::registration::sign_up, crate::registration::start, crate::registration::get,
         crate::registration::list, crate::registration::fields, crate::registration::images,
-        crate::registration::confirm,
+        crate::registration::confirm, crate::registration::sealing_key,
         crate::registration::cancel, crate::payments::create, crate::payments::verify,
         crate::payments::resend, crate::payments::get, crate::payments::list,
         crate::payments::refund, crate::payments::merchants, crate::payments::payees,
@@ -51,7 +51,7 @@ type ApiResult<T> = Result<T, ApiError>;
         hub::PaymentView, hub::PaymentPage, hub::MerchantView, hub::PayeeView,
         hub::NotificationView, hub::NotificationPage, hub::SettlementPosition,
         hub::SettlementReport, hub::ClearingCheck, hub::WebhookSetup, hub::WebhookSecretView,
-        hub::WebhookView, hub::DeliveryView, hub::TotpEnrollment
+        hub::WebhookView, hub::DeliveryView, hub::TotpEnrollment, hub::SealingKeyView
     )),
     modifiers(&BearerAuth)
 )]

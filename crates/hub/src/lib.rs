@@ -68,6 +68,8 @@ pub struct Hub<S, B> {
     pub metrics: Arc<Metrics>,
     /// Encrypts stored idempotent answers: some carry a secret shown once (a new token).
     pub vault: Arc<Vault>,
+    /// Opens what wallets seal to the hub (photos, fields); derived from the vault's master key.
+    pub sealing: Arc<scanpay_proto::seal::SealingKey>,
     /// Reads text off photos (OCR); `None` reads barcodes only.
     pub reader: Option<Arc<dyn TextReader + Send + Sync>>,
     /// Photos being read at once, at most: extraction takes a core for up to a second.
@@ -86,6 +88,7 @@ impl<S, B> Clone for Hub<S, B> {
             routing: self.routing.clone(),
             metrics: self.metrics.clone(),
             vault: self.vault.clone(),
+            sealing: self.sealing.clone(),
             reader: self.reader.clone(),
             extraction_slots: self.extraction_slots.clone(),
             payment_policy: self.payment_policy,
@@ -114,6 +117,9 @@ impl<S: HubStore, B: BankConnector> Hub<S, B> {
             banks: Arc::new(banks),
             routing: Arc::new(routing),
             metrics: Arc::new(Metrics::default()),
+            sealing: Arc::new(scanpay_proto::seal::SealingKey::from_secret(
+                vault.sealing_secret(),
+            )),
             vault: Arc::new(vault),
             reader: None,
             extraction_slots: Arc::new(tokio::sync::Semaphore::new(EXTRACTIONS_AT_ONCE_MAX)),
@@ -130,7 +136,7 @@ impl<S: HubStore, B: BankConnector> Hub<S, B> {
 }
 
 /// The hub's HTTP API and its web app. Open: the app (`/`, `/app/…`), `/healthz`, `/readyz`,
-/// `/openapi.json`, and `POST /v1/wallets` (a new phone's sign-up). Everything else needs a
+/// `/openapi.json`, `GET /v1/sealing-key`, and `POST /v1/wallets` (a new phone's sign-up). Everything else needs a
 /// bearer token; POSTs that create or move something also need an `Idempotency-Key`.
 pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
     let creating = Router::new()
@@ -199,6 +205,7 @@ pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
         .route("/readyz", get(api::readyz::<S, B>))
         .route("/openapi.json", get(api::openapi))
         .route("/v1/wallets", post(registration::sign_up::<S, B>))
+        .route("/v1/sealing-key", get(registration::sealing_key::<S, B>))
         .route("/", get(web::index))
         .route("/app/{name}", get(web::asset))
         .fallback(scanpay_http::route_not_found)

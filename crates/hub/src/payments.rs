@@ -130,13 +130,7 @@ fn payment_error(error: PaymentError) -> ApiError {
         PaymentError::VerificationBlocked => {
             "Too many wrong codes: the payment is blocked. Start a new payment.".to_string()
         }
-        // The core's messages are lower-case clauses; a person reads a sentence.
-        other => {
-            let text = other.to_string();
-            let mut chars = text.chars();
-            let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
-            format!("{}{}.", first.unwrap_or_default(), chars.as_str())
-        }
+        other => scanpay_http::sentence(other),
     };
     ApiError::new(code, message)
 }
@@ -475,9 +469,11 @@ pub async fn create<S: HubStore, B: BankConnector>(
             "No active registration code of this wallet matches.",
         )
     };
-    let code_hash = hub
-        .vault
-        .lookup("registration_code", &request.registration_code);
+    // The code as hub and bank know it: a phone number normalised, a user name as `user:…`.
+    let canonical =
+        scanpay_core::code::for_payment(&request.registration_code, request.password.is_some())
+            .ok_or_else(unknown_code)?;
+    let code_hash = hub.vault.lookup("registration_code", &canonical);
     let code = hub
         .store
         .code_by_hash(code_hash)
@@ -488,6 +484,13 @@ pub async fn create<S: HubStore, B: BankConnector>(
         .ok_or_else(unknown_code)?;
     if !registration_bound(&hub, code.registration_id).await? {
         return Err(unknown_code());
+    }
+    // A user-name code pays with its password; a wrong one answers as an unknown code.
+    if scanpay_core::code::needs_password(&canonical) {
+        let password = request.password.as_deref().ok_or_else(unknown_code)?;
+        if !crate::registration::password_matches(&hub, code.registration_id, password).await? {
+            return Err(unknown_code());
+        }
     }
     if let Some(id_number) = &request.id_number {
         let identity = crate::registration::identity_of(&hub, code.registration_id).await?;
@@ -554,10 +557,7 @@ pub async fn create<S: HubStore, B: BankConnector>(
         now,
     );
     let stored = Stored {
-        sealed_code: Some(
-            hub.vault
-                .encrypt(request.registration_code.as_bytes(), id.as_bytes()),
-        ),
+        sealed_code: Some(hub.vault.encrypt(canonical.as_bytes(), id.as_bytes())),
         payment,
     };
     match hub.store.insert_payment(seal_row(&stored, 1, None)?).await {

@@ -11,8 +11,11 @@
 //! it stopped. The plain code is kept (encrypted, in the session) only until the bank has bound
 //! it; after that only its keyed hash exists.
 //!
-//! Not yet: images (extraction is issue 4; until then the wallet sends fields, the FIG. 4 path),
-//! fields encrypted by the wallet to the hub's key, user name + password or phone-number codes.
+//! Photos and fields may come sealed to the hub's public key (`GET /v1/sealing-key`,
+//! `scanpay_proto::seal`), bound to the session and the endpoint.
+//!
+//! The code is random, the person's own, their phone number, or a user name with a password
+//! (`scanpay_core::code`); of a password the hub keeps only an argon2id hash.
 
 use std::collections::BTreeMap;
 
@@ -32,8 +35,8 @@ use scanpay_proto::ErrorCode;
 use scanpay_proto::bank::{BindRequest, rfc3339};
 use scanpay_proto::hub::{
     CallerCreated, CallerKind, CardFieldsView, CardInput, CodeChoice, ConfirmRegistration,
-    FieldSource, IdentityInput, RegistrationFields, RegistrationList, RegistrationView, SignUp,
-    StartRegistration,
+    FieldSource, IdentityInput, RegistrationFields, RegistrationList, RegistrationView,
+    SealingKeyView, SignUp, StartRegistration,
 };
 use scanpay_store::{CodeConflict, CodeRow, HubStore, RegistrationRow};
 use serde::{Deserialize, Serialize};
@@ -66,6 +69,9 @@ struct Stored {
     fields: BTreeMap<String, FieldSource>,
     /// The issued code until the bank has bound it, so a retried bind can send it again.
     pending_code: Option<String>,
+    /// For a user-name code: the password's argon2id hash (PHC string). Never the password.
+    #[serde(default)]
+    password_hash: Option<String>,
 }
 
 fn today() -> Day {
@@ -136,6 +142,36 @@ pub(crate) async fn identity_of<S: HubStore, B>(
     hub: &Hub<S, B>,
     id: Uuid,
 ) -> ApiResult<IdentityFields> {
+    stored_of(hub, id)
+        .await?
+        .registration
+        .identity
+        .ok_or_else(|| ApiError::internal("a bound registration without identity"))
+}
+
+/// Whether `password` is the one chosen with the user-name code of the registration `id`
+/// (argon2id, checked off the async threads: it takes tens of milliseconds by design).
+pub(crate) async fn password_matches<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    id: Uuid,
+    password: &str,
+) -> ApiResult<bool> {
+    let Some(hash) = stored_of(hub, id).await?.password_hash else {
+        return Ok(false);
+    };
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || {
+        use argon2::password_hash::{PasswordHash, PasswordVerifier};
+        let parsed = PasswordHash::new(&hash).map_err(ApiError::internal)?;
+        Ok(argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+async fn stored_of<S: HubStore, B>(hub: &Hub<S, B>, id: Uuid) -> ApiResult<Stored> {
     let row = hub
         .store
         .registration(id)
@@ -146,11 +182,7 @@ pub(crate) async fn identity_of<S: HubStore, B>(
         .vault
         .decrypt(&row.data, id.as_bytes())
         .map_err(ApiError::internal)?;
-    let stored: Stored = serde_json::from_slice(&json).map_err(ApiError::internal)?;
-    stored
-        .registration
-        .identity
-        .ok_or_else(|| ApiError::internal("a bound registration without identity"))
+    serde_json::from_slice(&json).map_err(ApiError::internal)
 }
 
 /// Saves a session read at `version`; returns the new version.
@@ -231,6 +263,48 @@ fn require_wallet(caller: &Caller) -> ApiResult<()> {
     crate::auth::require_wallet(caller, "Only a wallet registers cards.")
 }
 
+/// The hub's public key for sealed photos and fields. Open: a wallet fetches it before it has
+/// a token, and it is no secret.
+#[utoipa::path(get, path = "/v1/sealing-key", responses((status = 200, body = SealingKeyView)))]
+pub async fn sealing_key<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+) -> Json<SealingKeyView> {
+    use base64::Engine;
+    Json(SealingKeyView {
+        algorithm: scanpay_proto::seal::ALGORITHM.to_string(),
+        public_key: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hub.sealing.public()),
+        media_type: scanpay_proto::seal::MEDIA_TYPE.to_string(),
+    })
+}
+
+/// The plaintext of a sealed body (`content-type: application/vnd.scanpay.sealed`) for the
+/// session `id` and endpoint `kind`, or `None` when the body is not sealed.
+fn unseal<S: HubStore, B: BankConnector>(
+    hub: &Hub<S, B>,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    id: Uuid,
+    kind: &str,
+) -> ApiResult<Option<Vec<u8>>> {
+    let sealed = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == scanpay_proto::seal::MEDIA_TYPE);
+    if !sealed {
+        return Ok(None);
+    }
+    let aad = scanpay_proto::seal::registration_aad(id, kind);
+    hub.sealing.open(body, &aad).map(Some).map_err(|e| {
+        ApiError::new(
+            ErrorCode::SealedBodyInvalid,
+            format!(
+                "The sealed body cannot be opened: {e}. Seal it to the key of \
+                 `GET /v1/sealing-key` for this registration and endpoint."
+            ),
+        )
+    })
+}
+
 /// Signs up a wallet and issues its token. Open: it is how a new phone gets its first token.
 #[utoipa::path(post, path = "/v1/wallets", request_body = SignUp,
     responses((status = 201, body = CallerCreated), (status = 422, body = scanpay_proto::ErrorBody)))]
@@ -272,6 +346,7 @@ pub async fn start<S: HubStore, B: BankConnector>(
         registration,
         fields: BTreeMap::new(),
         pending_code: None,
+        password_hash: None,
     };
     let r = &stored.registration;
     hub.store
@@ -462,9 +537,30 @@ pub async fn fields<S: HubStore, B: BankConnector>(
     State(hub): State<Hub<S, B>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<Uuid>,
-    Json(request): Json<RegistrationFields>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<RegistrationView>> {
+    // Sealed or plain JSON; a sealed body is opened only for the caller's own session.
     let (mut stored, version) = load(&hub, &caller, id).await?;
+    let request: RegistrationFields = match unseal(&hub, &headers, &body, id, "fields")? {
+        Some(plain) => scanpay_http::json_from_bytes(&plain)?,
+        None => {
+            let json = headers
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            if !json {
+                return Err(ApiError::new(
+                    ErrorCode::ContentTypeUnsupported,
+                    format!(
+                        "Send the fields as `application/json`, or sealed as `{}`.",
+                        scanpay_proto::seal::MEDIA_TYPE
+                    ),
+                ));
+            }
+            scanpay_http::json_from_bytes(&body)?
+        }
+    };
     let (identity, card) = take_fields(&request, "wallet", (None, None), &mut stored.fields)?;
     stored
         .registration
@@ -493,27 +589,54 @@ pub async fn cancel<S: HubStore, B: BankConnector>(
     Ok(Json(view(&stored, None)))
 }
 
-fn new_code(choice: Option<&CodeChoice>) -> ApiResult<String> {
-    match choice {
-        None | Some(CodeChoice::Random) => Ok(format!(
-            "{:010}",
-            rand::rngs::OsRng.gen_range(0..10_000_000_000u64)
-        )),
+/// A code choice, checked: the canonical code it asks for (`None`: draw a random one) and, for
+/// a user name, its password.
+struct Chosen {
+    code: Option<String>,
+    password: Option<String>,
+}
+
+fn chosen(choice: Option<&CodeChoice>) -> ApiResult<Chosen> {
+    use scanpay_core::code;
+    let invalid = |e: code::CodeError| {
+        ApiError::new(
+            ErrorCode::RegistrationCodeInvalid,
+            scanpay_http::sentence(e),
+        )
+    };
+    let (code, password) = match choice {
+        None | Some(CodeChoice::Random) => (None, None),
         Some(CodeChoice::Personalised { code }) => {
-            let ok = (6..=32).contains(&code.len())
-                && code
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if ok {
-                Ok(code.clone())
-            } else {
-                Err(ApiError::new(
-                    ErrorCode::RegistrationCodeInvalid,
-                    "A personal code is 6 to 32 letters, digits, `-` or `_`.",
-                ))
-            }
+            (Some(code::personalised(code).map_err(invalid)?), None)
         }
-    }
+        Some(CodeChoice::Phone { phone }) => (Some(code::phone(phone).map_err(invalid)?), None),
+        Some(CodeChoice::Password { username, password }) => {
+            code::password(password).map_err(invalid)?;
+            (
+                Some(code::username(username).map_err(invalid)?),
+                Some(password.clone()),
+            )
+        }
+    };
+    Ok(Chosen { code, password })
+}
+
+fn random_code() -> String {
+    format!("{:010}", rand::rngs::OsRng.gen_range(0..10_000_000_000u64))
+}
+
+/// The argon2id hash (PHC string) of a user-name code's password, with a fresh salt.
+async fn hash_password(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || {
+        use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+        let salt = SaltString::generate(&mut OsRng);
+        argon2::Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(ApiError::internal)
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// Reserves a code for a verified session and moves it to `code_issued`; returns the new
@@ -526,7 +649,7 @@ async fn issue_code<S: HubStore, B>(
     mut version: i64,
     pan: &Pan,
     bank_id: String,
-    choice: Option<&CodeChoice>,
+    chosen: &Chosen,
 ) -> ApiResult<i64> {
     let now = now_ms();
     let account_id = stored
@@ -534,11 +657,21 @@ async fn issue_code<S: HubStore, B>(
         .account_id
         .expect("verified has an account");
     let card_lookup = hub.vault.lookup("card_number", pan.digits());
-    let personalised = matches!(choice, Some(CodeChoice::Personalised { .. }));
+    // The code is the person's choice (their own, their phone, their user name) or drawn.
+    let personalised = chosen.code.is_some();
+    let password_hash = match &chosen.password {
+        Some(password) => Some(hash_password(password.clone()).await?),
+        None => None,
+    };
+    if password_hash.is_some() || stored.password_hash.is_some() {
+        stored.password_hash = password_hash;
+        version = save(hub, stored, version).await?;
+    }
     for _ in 0..CODE_DRAWS_MAX {
-        let code = match (&stored.pending_code, personalised) {
-            (Some(pending), false) => pending.clone(),
-            _ => new_code(choice)?,
+        let code = match (&stored.pending_code, &chosen.code) {
+            (_, Some(code)) => code.clone(),
+            (Some(pending), None) => pending.clone(),
+            (None, None) => random_code(),
         };
         if stored.pending_code.as_deref() != Some(code.as_str()) {
             stored.pending_code = Some(code.clone());
@@ -640,6 +773,8 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
     Json(request): Json<ConfirmRegistration>,
 ) -> ApiResult<Json<RegistrationView>> {
     let (mut stored, mut version) = load(&hub, &caller, id).await?;
+    // A bad code choice is refused before the bank is asked anything.
+    let choice = chosen(request.code.as_ref())?;
     let now = now_ms();
     if let Some(modify) = &request.modify {
         let r = &stored.registration;
@@ -800,7 +935,7 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
             version,
             &pan,
             link.id.clone(),
-            request.code.as_ref(),
+            &choice,
         )
         .await?;
     }
@@ -948,6 +1083,7 @@ pub async fn images<S: HubStore, B: BankConnector>(
     Extension(caller): Extension<Caller>,
     Path(id): Path<Uuid>,
     scanpay_http::Query(query): scanpay_http::Query<ImageQuery>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<RegistrationView>> {
     let (want_identity, want_card) = match query.carrier.as_deref() {
@@ -962,6 +1098,10 @@ pub async fn images<S: HubStore, B: BankConnector>(
         }
     };
     let (mut stored, version) = load(&hub, &caller, id).await?;
+    let body = match unseal(&hub, &headers, &body, id, "images")? {
+        Some(plain) => axum::body::Bytes::from(plain),
+        None => body,
+    };
     // Refuse a finished or confirmed session before spending a second on the photo.
     if !matches!(
         stored.registration.state,

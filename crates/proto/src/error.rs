@@ -56,6 +56,7 @@ macro_rules! error_codes {
 }
 
 error_codes! {
+    SealedBodyInvalid => "sealed_body_invalid", InvalidRequest, 400;
     JsonMalformed => "json_malformed", InvalidRequest, 400;
     RequestInvalid => "request_invalid", InvalidRequest, 422;
     ContentTypeUnsupported => "content_type_unsupported", InvalidRequest, 415;

@@ -154,6 +154,18 @@ pub struct SignUp {
     pub name: String,
 }
 
+/// The hub's public key for sealed bodies (`proto::seal`): a wallet encrypts photos and fields
+/// to it, so that nothing between the phone and the hub reads them.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SealingKeyView {
+    /// `X25519-HKDF-SHA256-AES256GCM`.
+    pub algorithm: String,
+    /// The X25519 public key, base64url without padding (32 bytes).
+    pub public_key: String,
+    /// Send sealed bodies with this `content-type`.
+    pub media_type: String,
+}
+
 /// Starts a registration for the phone `terminal_id` (the phone's stable identifier).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -219,14 +231,32 @@ pub struct RegistrationFields {
     pub card: Option<CardInput>,
 }
 
-/// How the user wants their registration code.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+/// How the user wants their registration code (seed 000, claims 1 and 8).
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CodeChoice {
     /// A unique random 10-digit code (the default).
     Random,
     /// The user's own code: 6 to 32 letters, digits, `-` or `_`, unique on the platform.
     Personalised { code: String },
+    /// The user's phone number, in international form (`+` and 8 to 15 digits; spaces, `-`,
+    /// `.` and brackets are ignored). A payment sends it as `registration_code`.
+    Phone { phone: String },
+    /// A user name (3 to 32 letters, digits, `.`, `-` or `_`) and a password (8 to 128
+    /// characters). A payment sends the user name as `registration_code` and the `password`;
+    /// the hub keeps only the password's argon2id hash.
+    Password { username: String, password: String },
+}
+
+impl std::fmt::Debug for CodeChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CodeChoice::Random => "Random",
+            CodeChoice::Personalised { .. } => "Personalised(..)",
+            CodeChoice::Phone { .. } => "Phone(..)",
+            CodeChoice::Password { .. } => "Password(..)",
+        })
+    }
 }
 
 /// Confirms the fields (optionally changing some first) and asks for the code.
@@ -308,6 +338,9 @@ pub struct CreatePayment {
     pub id_number: Option<String>,
     #[serde(default)]
     pub reference: Option<String>,
+    /// With a user name as `registration_code` (a `password` code choice): its password.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 impl std::fmt::Debug for CreatePayment {

@@ -1,5 +1,5 @@
 //! What crosses a process boundary: the HTTP API types of the hub and the bank, the table of
-//! stable error codes, and the signing of hub → bank requests.
+//! stable error codes, the signing of hub → bank requests, and sealed bodies (wallet → hub).
 //!
 //! "If a type is serializable, it is part of a boundary": every type here is a promise to a
 //! client. Add fields and codes; never rename or remove one.
@@ -10,6 +10,7 @@ pub mod bank;
 pub mod error;
 pub mod hub;
 pub mod otp;
+pub mod seal;
 pub mod signing;
 
 pub use error::{ErrorBody, ErrorCode};

@@ -1,7 +1,8 @@
 //! Encryption of personal data at rest, and keyed lookup hashes to find it without decrypting.
 //!
 //! One 32-byte master key (a file in the data directory, made on first start, mode 0600) derives
-//! two keys with HMAC-SHA256: one for AES-256-GCM, one for lookups. A ciphertext is
+//! three keys with HMAC-SHA256: one for AES-256-GCM, one for lookups, and the hub's X25519 secret
+//! for sealed bodies (`scanpay_proto::seal`). A ciphertext is
 //! `nonce (12 bytes) || ciphertext+tag`, and is bound to its row by the associated data (the row
 //! id), so a ciphertext copied into another row does not decrypt.
 
@@ -17,6 +18,7 @@ const NONCE_LENGTH: usize = 12;
 pub struct Vault {
     cipher: Aes256Gcm,
     lookup_key: [u8; 32],
+    sealing_secret: [u8; 32],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +37,14 @@ impl Vault {
         Vault {
             cipher: Aes256Gcm::new_from_slice(&key).expect("32-byte key"),
             lookup_key: derive(master, "scanpay lookup v1"),
+            sealing_secret: derive(master, "scanpay sealing v1"),
         }
+    }
+
+    /// The secret of the hub's X25519 key for sealed bodies: derived from the master key, so
+    /// every hub given the same master key publishes the same public key.
+    pub fn sealing_secret(&self) -> [u8; 32] {
+        self.sealing_secret
     }
 
     pub fn encrypt(&self, plaintext: &[u8], row_id: &[u8]) -> Vec<u8> {

@@ -471,6 +471,18 @@ pub async fn register_payer(
     bank_id: &str,
     balance: i64,
 ) -> Payer {
+    register_payer_choosing(hub_url, bank, bank_id, balance, None).await
+}
+
+/// `register_payer` with the code `choice` (`{"kind": "phone", …}`); `code` is then the
+/// canonical code the hub answered.
+pub async fn register_payer_choosing(
+    hub_url: &str,
+    bank: &BankClient,
+    bank_id: &str,
+    balance: i64,
+    choice: Option<Value>,
+) -> Payer {
     let name = format!("{} {}", letters(6), letters(7));
     let document_number = format!("P{}", &uuid::Uuid::new_v4().as_u128().to_string()[..8]);
     let customer = bank
@@ -535,7 +547,7 @@ pub async fn register_payer(
     let confirmed = wallet
         .post(
             &format!("/v1/registrations/{id}/confirm"),
-            &json!({}),
+            &choice.map_or_else(|| json!({}), |c| json!({ "code": c })),
             Some(&unique("k")),
         )
         .await;

@@ -1,0 +1,189 @@
+//! Sealed bodies: what a wallet encrypts to the hub's public key (seed 000: photos and fields
+//! sent "encrypted by the wallet"), so that neither a TLS-terminating proxy nor a log between
+//! phone and hub sees them.
+//!
+//! The scheme is ECIES over X25519, the same construction as HPKE's base mode with
+//! DHKEM(X25519, HKDF-SHA256) and AES-256-GCM, in a simpler framing:
+//!
+//! ```text
+//! envelope = 0x01 || ephemeral public key (32) || nonce (12) || AES-256-GCM ciphertext+tag
+//! key      = HKDF-SHA256(salt = "scanpay seal v1", ikm = X25519(ephemeral, hub),
+//!                        info = ephemeral public || hub public), 32 bytes
+//! aad      = the context the hub expects (the registration and the kind of body)
+//! ```
+//!
+//! A fresh ephemeral key a message gives forward secrecy against a later leak of the wallet's
+//! state; the associated data binds the envelope to one registration and one endpoint, so a
+//! sealed photo replayed into another session does not open.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hkdf::Hkdf;
+use sha2::Sha256;
+use x25519_dalek::{PublicKey, StaticSecret};
+
+/// The media type of a sealed request body.
+pub const MEDIA_TYPE: &str = "application/vnd.scanpay.sealed";
+/// The scheme's name, as `GET /v1/sealing-key` publishes it.
+pub const ALGORITHM: &str = "X25519-HKDF-SHA256-AES256GCM";
+
+const VERSION: u8 = 1;
+const KEY_LENGTH: usize = 32;
+const NONCE_LENGTH: usize = 12;
+const TAG_LENGTH: usize = 16;
+const HEADER_LENGTH: usize = 1 + KEY_LENGTH + NONCE_LENGTH;
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    #[error("the envelope is not version 1 or is too short")]
+    Malformed,
+    /// Wrong key, tampered bytes, or sealed for another registration or endpoint: one answer
+    /// for all, so a prober learns nothing.
+    #[error("the envelope does not open with the hub's key for this request")]
+    DoesNotOpen,
+}
+
+/// The hub's key pair, from 32 secret bytes (the hub derives them from its vault's master key,
+/// so every hub sharing the master key publishes the same public key).
+pub struct SealingKey {
+    secret: StaticSecret,
+    public: PublicKey,
+}
+
+impl SealingKey {
+    pub fn from_secret(bytes: [u8; KEY_LENGTH]) -> SealingKey {
+        let secret = StaticSecret::from(bytes);
+        let public = PublicKey::from(&secret);
+        SealingKey { secret, public }
+    }
+
+    pub fn public(&self) -> [u8; KEY_LENGTH] {
+        self.public.to_bytes()
+    }
+
+    /// Opens an envelope sealed to this key with `aad`.
+    pub fn open(&self, envelope: &[u8], aad: &[u8]) -> Result<Vec<u8>, SealError> {
+        if envelope.len() < HEADER_LENGTH + TAG_LENGTH || envelope[0] != VERSION {
+            return Err(SealError::Malformed);
+        }
+        let ephemeral: [u8; KEY_LENGTH] = envelope[1..1 + KEY_LENGTH].try_into().expect("32");
+        let ephemeral = PublicKey::from(ephemeral);
+        let shared = self.secret.diffie_hellman(&ephemeral);
+        // A low-order point gives an all-zero secret anyone could compute.
+        if !shared.was_contributory() {
+            return Err(SealError::DoesNotOpen);
+        }
+        let cipher = cipher(shared.as_bytes(), &ephemeral, &self.public);
+        let nonce = &envelope[1 + KEY_LENGTH..HEADER_LENGTH];
+        cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: &envelope[HEADER_LENGTH..],
+                    aad,
+                },
+            )
+            .map_err(|_| SealError::DoesNotOpen)
+    }
+}
+
+/// Seals `plaintext` to the hub's `public` key with `aad`; `random` gives 32 + 12 random bytes
+/// (the ephemeral secret and the nonce), so the function itself stays deterministic and testable.
+pub fn seal(
+    public: &[u8; KEY_LENGTH],
+    aad: &[u8],
+    plaintext: &[u8],
+    random: [u8; KEY_LENGTH + NONCE_LENGTH],
+) -> Vec<u8> {
+    let hub = PublicKey::from(*public);
+    let ephemeral_secret =
+        StaticSecret::from(<[u8; KEY_LENGTH]>::try_from(&random[..KEY_LENGTH]).expect("32"));
+    let ephemeral = PublicKey::from(&ephemeral_secret);
+    let shared = ephemeral_secret.diffie_hellman(&hub);
+    let cipher = cipher(shared.as_bytes(), &ephemeral, &hub);
+    let nonce = &random[KEY_LENGTH..];
+    let sealed = cipher
+        .encrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .expect("AES-GCM encryption does not fail for in-memory buffers");
+    let mut envelope = Vec::with_capacity(HEADER_LENGTH + sealed.len());
+    envelope.push(VERSION);
+    envelope.extend_from_slice(ephemeral.as_bytes());
+    envelope.extend_from_slice(nonce);
+    envelope.extend_from_slice(&sealed);
+    envelope
+}
+
+/// The associated data of a sealed registration body: `kind` is `images` or `fields`.
+pub fn registration_aad(registration_id: uuid::Uuid, kind: &str) -> Vec<u8> {
+    format!("scanpay registration {registration_id} {kind}").into_bytes()
+}
+
+fn cipher(shared: &[u8; KEY_LENGTH], ephemeral: &PublicKey, hub: &PublicKey) -> Aes256Gcm {
+    let mut info = [0u8; 2 * KEY_LENGTH];
+    info[..KEY_LENGTH].copy_from_slice(ephemeral.as_bytes());
+    info[KEY_LENGTH..].copy_from_slice(hub.as_bytes());
+    let mut key = [0u8; KEY_LENGTH];
+    Hkdf::<Sha256>::new(Some(b"scanpay seal v1"), shared)
+        .expand(&info, &mut key)
+        .expect("32 bytes is a valid HKDF-SHA256 length");
+    Aes256Gcm::new_from_slice(&key).expect("32-byte key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random(fill: u8) -> [u8; 44] {
+        let mut bytes = [fill; 44];
+        bytes[0] ^= 0x5a;
+        bytes
+    }
+
+    #[test]
+    fn opens_what_was_sealed_to_it_for_the_same_context_only() {
+        let hub = SealingKey::from_secret([7; 32]);
+        let envelope = seal(&hub.public(), b"context", b"a photo", random(1));
+        assert_eq!(hub.open(&envelope, b"context").unwrap(), b"a photo");
+        // Another context (another registration), another key, a flipped bit: no.
+        assert_eq!(hub.open(&envelope, b"other"), Err(SealError::DoesNotOpen));
+        let stranger = SealingKey::from_secret([8; 32]);
+        assert_eq!(
+            stranger.open(&envelope, b"context"),
+            Err(SealError::DoesNotOpen)
+        );
+        for index in [0, 1, 40, envelope.len() - 1] {
+            let mut tampered = envelope.clone();
+            tampered[index] ^= 1;
+            assert!(hub.open(&tampered, b"context").is_err(), "byte {index}");
+        }
+        assert_eq!(
+            hub.open(&envelope[..50], b"context"),
+            Err(SealError::Malformed)
+        );
+        assert_eq!(hub.open(b"", b"context"), Err(SealError::Malformed));
+    }
+
+    #[test]
+    fn an_envelope_is_fresh_each_time() {
+        let hub = SealingKey::from_secret([7; 32]);
+        let one = seal(&hub.public(), b"c", b"same", random(1));
+        let two = seal(&hub.public(), b"c", b"same", random(2));
+        assert_ne!(one, two);
+        assert_eq!(one.len(), HEADER_LENGTH + 4 + TAG_LENGTH);
+    }
+
+    /// A low-order public key (here the all-zero point) makes an all-zero shared secret: refused.
+    #[test]
+    fn a_low_order_ephemeral_key_is_refused() {
+        let hub = SealingKey::from_secret([7; 32]);
+        let mut envelope = seal(&hub.public(), b"c", b"x", random(1));
+        envelope[1..33].fill(0);
+        assert_eq!(hub.open(&envelope, b"c"), Err(SealError::DoesNotOpen));
+    }
+}
