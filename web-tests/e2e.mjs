@@ -4,7 +4,9 @@
 // registers the demo licence and the shared test card image, corrects one field, pays a
 // merchant with the verification code from the live stream, then one at the other bank; the
 // merchant sees the payment on a desktop, refunds part of it and sets a webhook; the wallet sees
-// the refund; the operator's settlement shows the interbank positions and reconciles. A screenshot of each step goes to $ARTIFACTS.
+// the refund; the same wallet in a second browser pays with a step-up code read off the bound
+// phone (and never shown on the second browser); the operator's settlement shows the interbank
+// positions and reconciles. A screenshot of each step goes to $ARTIFACTS.
 //
 // Run by scripts/test-web, which starts the system and sets:
 //   HUB_URL, DATA_DIR (the system's data directory), DOCUMENTS (rendered demo documents),
@@ -233,6 +235,31 @@ await phone.getByLabel("Wallet key").fill(walletKey);
 await phone.getByRole("button", { name: "Sign in" }).click();
 await phone.getByRole("heading", { name: "Hello, Michael Sample" }).waitFor();
 await phone.getByText("3023 •••• •••• 1104").waitFor();
+
+// --- Step-up: the same wallet in another browser (another phone) pays Book Nook. The code goes
+// to the bound phone, not to the browser asking: that one must not show it.
+const other = await open({ viewport: { width: 360, height: 780 }, hasTouch: true, isMobile: true });
+await other.goto(`${hub}/`);
+await other.getByLabel("Wallet key").fill(walletKey);
+await other.getByRole("button", { name: "Sign in" }).click();
+await other.getByRole("heading", { name: "Hello, Michael Sample" }).waitFor();
+await other.locator("#main").getByRole("link", { name: "Pay", exact: true }).click();
+await other.getByLabel("Book Nook").check();
+await other.getByLabel("Amount").fill("2");
+// This browser keeps no code: the person types it.
+await other.getByLabel("Registration code").fill(code);
+await other.getByRole("button", { name: "Pay", exact: true }).click();
+await other.getByText("You are paying from another phone").waitFor();
+await phone.getByRole("link", { name: "Wallet", exact: true }).click();
+const sent = phone.locator("ol.feed li").filter({ hasText: "2.00 USD to Book Nook" });
+await sent.waitFor();
+const stepUpCode = /(\d{6})\D*$/.exec(await sent.textContent())[1];
+assert.equal(await other.getByText("Code received on this phone").count(), 0);
+assert.doesNotMatch(await other.locator("body").textContent(), new RegExp(stepUpCode));
+await shot(other, "step-up-on-another-phone");
+await other.getByLabel("Verification code").fill(stepUpCode);
+await other.getByRole("button", { name: "Confirm payment" }).click();
+assert.equal(await other.getByTestId("payment-outcome").textContent(), "Paid 2.00 USD to Book Nook.");
 
 // --- The operator's interbank settlement reconciles.
 const operator = await open({ viewport: { width: 1280, height: 800 } });

@@ -1,6 +1,8 @@
 // The hub's /v1 API as the web app uses it: bearer tokens, idempotency keys, error bodies,
 // exact money and the notification stream. No screen code here.
 
+import { EXPONENTS } from "./currencies.js";
+
 /** An error answer from the hub: `code` is stable (docs/errors.md), `message` says what to do. */
 export class ApiError extends Error {
   constructor(status, body) {
@@ -67,19 +69,25 @@ export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-// Money: integer minor units, parsed and printed from strings (never through floats).
+// Money: integer minor units, parsed and printed from strings (never through floats), with the
+// hub's own currency table (currencies.js is generated from scanpay_core::money).
 
-const EXPONENTS = { USD: 2, EUR: 2, GBP: 2, CHF: 2, SEK: 2, JPY: 0, KWD: 3 };
 export const CURRENCIES = Object.keys(EXPONENTS);
 
 export function exponent(currency) {
-  return EXPONENTS[currency] ?? 2;
+  const e = EXPONENTS[currency];
+  if (e === undefined) throw new Error(`unknown currency ${currency}`);
+  return e;
 }
 
-/** "12.3" in USD → 1230; null when it is not a positive amount with at most the currency's decimals. */
+/**
+ * "12.3" in USD → 1230; null when it is not a positive amount with at most the currency's
+ * decimals. Only "." separates decimals: "1,500" is refused rather than guessed at.
+ */
 export function parseAmount(text, currency) {
+  if (EXPONENTS[currency] === undefined) return null;
   const e = exponent(currency);
-  const match = /^\s*(\d{1,13})(?:[.,](\d*))?\s*$/.exec(text);
+  const match = /^\s*(\d{1,13})(?:\.(\d*))?\s*$/.exec(text);
   if (!match) return null;
   const fraction = match[2] || "";
   if (fraction.length > e) return null;
@@ -98,8 +106,9 @@ export function formatAmount(minor, currency) {
 
 /**
  * Follows the caller's notifications (server-sent events read through fetch, so the bearer
- * token travels in a header, not in the URL). Reconnects with the last event id after a drop.
- * Returns a function that stops it.
+ * token travels in a header, not in the URL). Reconnects with the last event id after a drop,
+ * backing off while nothing arrives; stops for good when the hub refuses the token
+ * (`onState("unauthorized")`). Returns a function that stops it.
  */
 export function followNotifications(token, onNotification, onState = () => {}) {
   const controller = new AbortController();
@@ -108,6 +117,7 @@ export function followNotifications(token, onNotification, onState = () => {}) {
   (async () => {
     let delay = 500;
     while (!stopped) {
+      let reader = null;
       try {
         const headers = { authorization: `Bearer ${token}`, accept: "text/event-stream" };
         if (lastId !== null) headers["last-event-id"] = String(lastId);
@@ -115,10 +125,13 @@ export function followNotifications(token, onNotification, onState = () => {}) {
           headers,
           signal: controller.signal,
         });
+        if (response.status === 401 || response.status === 403) {
+          onState("unauthorized");
+          return;
+        }
         if (!response.ok) throw new Error(`stream answered ${response.status}`);
         onState("live");
-        delay = 500;
-        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
         for (;;) {
           const { value, done } = await reader.read();
@@ -130,11 +143,16 @@ export function followNotifications(token, onNotification, onState = () => {}) {
             buffer = buffer.slice(end + 2);
             const event = parseEvent(block);
             if (event.id !== null) lastId = event.id;
-            if (event.data) onNotification(JSON.parse(event.data));
+            if (event.data) {
+              delay = 500; // Something arrived: the connection works.
+              onNotification(JSON.parse(event.data));
+            }
           }
         }
       } catch (error) {
         if (stopped) return;
+      } finally {
+        if (reader) reader.cancel().catch(() => {});
       }
       onState("reconnecting");
       await sleep(delay);

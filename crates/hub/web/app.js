@@ -2,7 +2,7 @@
 // Screens live in wallet.js (the phone) and merchant.js (the console); what the browser keeps
 // is in session.js.
 
-import { h } from "./ui.js";
+import { h, nextScreen } from "./ui.js";
 import * as wallet from "./wallet.js";
 import * as merchant from "./merchant.js";
 
@@ -20,6 +20,7 @@ function route() {
   const path = location.hash.replace(/^#\/?/, "").split("?")[0];
   const screen = ROUTES[path] || wallet.home;
   renderNav(path);
+  nextScreen();
   wallet.leaving();
   merchant.leaving();
   screen();

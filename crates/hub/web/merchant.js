@@ -4,7 +4,7 @@
 import { call, newKey, parseAmount, formatAmount, followNotifications } from "./api.js";
 import { h, field, show, errorBox, formError, announce, submitting, when } from "./ui.js";
 import { consoleSession, go } from "./session.js";
-import { paymentItem } from "./wallet.js";
+import { paymentItem, paymentList } from "./wallet.js";
 
 let stopStream = null;
 let onNotification = null;
@@ -21,10 +21,18 @@ function signedIn() {
   }
   if (!stopStream && session.kind === "merchant") {
     const openedAt = Date.now();
-    stopStream = followNotifications(session.token, (n) => {
-      if (Date.parse(n.created_at) > openedAt - 2000) announce(n.message);
-      if (onNotification) onNotification(n);
-    });
+    stopStream = followNotifications(
+      session.token,
+      (n) => {
+        // The stream first replays the last day: history, not news.
+        if (Date.parse(n.created_at) <= openedAt - 2000) return;
+        announce(n.message);
+        if (onNotification) onNotification(n);
+      },
+      (state) => {
+        if (state === "unauthorized") signOut();
+      },
+    );
   }
   return session;
 }
@@ -54,6 +62,13 @@ function signIn() {
   show(form);
 }
 
+function signOut() {
+  if (stopStream) stopStream();
+  stopStream = null;
+  consoleSession.clear();
+  go("merchant");
+}
+
 function header(session, title) {
   return [
     h("h1", {}, title),
@@ -66,12 +81,7 @@ function header(session, title) {
         {
           type: "button",
           class: "link",
-          onclick: () => {
-            if (stopStream) stopStream();
-            stopStream = null;
-            consoleSession.clear();
-            go("merchant");
-          },
+          onclick: signOut,
         },
         "Sign out",
       ),
@@ -89,32 +99,17 @@ export async function payments() {
     show(...header(session, "Payments"), h("p", {}, "Payments are listed for merchants. Open the settlement."));
     return;
   }
-  const list = h("ol", { class: "payments", "aria-label": "Payments received" });
-  const slot = h("div", {});
-  const load = async () => {
-    try {
-      const page = await call("GET", "/v1/payments?limit=50", { token: session.token });
-      const received = page.items.filter((p) => p.payee.id === session.id);
-      // A payment whose refund form is open keeps its row: the person is typing in it.
-      const open = new Map(
-        [...list.querySelectorAll("li[data-payment]")]
-          .filter((li) => li.querySelector("form.refund:not([hidden])"))
-          .map((li) => [li.dataset.payment, li]),
-      );
-      list.replaceChildren(
-        ...(received.length
-          ? received.map((p) => open.get(p.id) || receivedItem(session, p))
-          : [h("li", {}, "No payments yet.")]),
-      );
-    } catch (error) {
-      slot.replaceChildren(errorBox(error));
-    }
-  };
+  // A payment whose refund form is open keeps its row on a reload: the person is typing in it.
+  const payments = paymentList(session, (p) => {
+    if (p.payee.id !== session.id) return null;
+    const open = payments.list.querySelector(`li[data-payment="${p.id}"]`);
+    return open && open.querySelector("form.refund:not([hidden])") ? open : receivedItem(session, p);
+  });
   onNotification = (n) => {
-    if (n.kind === "payment_received" || n.kind.startsWith("refund_")) load();
+    if (n.kind === "payment_received" || n.kind.startsWith("refund_")) payments.reload();
   };
-  show(...header(session, "Payments received"), slot, list);
-  await load();
+  show(...header(session, "Payments received"), payments.element);
+  await payments.reload();
 }
 
 function receivedItem(session, payment) {
@@ -137,6 +132,10 @@ function receivedItem(session, payment) {
     open.setAttribute("aria-expanded", String(!form.hidden));
     if (!form.hidden) amount.focus();
   });
+  // One key a refund as long as its amount stays: pressing Refund again after an error asks
+  // about the same refund instead of making a second one.
+  let key = newKey();
+  amount.addEventListener("input", () => (key = newKey()));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const minor = parseAmount(amount.value, payment.currency);
@@ -147,7 +146,7 @@ function receivedItem(session, payment) {
     const updated = await submitting(form, "Refunding…", () =>
       call("POST", `/v1/payments/${payment.id}/refunds`, {
         token: session.token,
-        key: newKey(),
+        key,
         json: { amount_minor: minor },
       }),
     );
@@ -293,10 +292,15 @@ export async function settlement() {
   await load();
 }
 
-/** Pages through the merchant's payments (newest first) back to `day`, at most 20 pages. */
+/**
+ * Pages through the merchant's payments (newest first) back to `day`, at most 20 pages of 100;
+ * refunds made that day to older payments are counted only when they are on those pages, which
+ * the table says.
+ */
 async function merchantDay(session, day) {
   const totals = new Map();
   let cursor = null;
+  let complete = false;
   for (let page = 0; page < 20; page++) {
     const answer = await call("GET", `/v1/payments?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, {
       token: session.token,
@@ -317,6 +321,7 @@ async function merchantDay(session, day) {
       totals.set(p.currency, total);
     }
     cursor = answer.next_cursor;
+    if (!cursor) complete = true;
     if (!cursor || older) break;
   }
   const rows = [...totals.entries()].filter(([, t]) => t.count || t.refunded);
@@ -324,7 +329,12 @@ async function merchantDay(session, day) {
   return h(
     "table",
     { "data-testid": "settlement" },
-    h("caption", {}, `Your day, ${day}: what your bank account received`),
+    h(
+      "caption",
+      {},
+      `Your day, ${day}: what your bank account received`,
+      complete ? "" : " (refunds of payments from before that day may be missing)",
+    ),
     h("thead", {}, h("tr", {}, ["Currency", "Payments", "Received", "Refunded", "Net"].map((t) => h("th", { scope: "col" }, t)))),
     h(
       "tbody",

@@ -37,6 +37,29 @@ export function field(label, input, hint) {
   return h("div", { class: "field" }, parts);
 }
 
+// Each route change starts a new screen; work that finishes after the person has moved on
+// (a slow answer, a polling loop) must not take over the screen they are on now.
+let screenCount = 0;
+
+/** Called by the router for each route change. */
+export function nextScreen() {
+  screenCount += 1;
+}
+
+/** A token for the screen showing now: `current(token)` stays true while it shows. */
+export function screen() {
+  return screenCount;
+}
+
+export function current(token) {
+  return token === screenCount;
+}
+
+/** `show`, unless the screen of `token` has been left. */
+export function showIf(token, ...children) {
+  if (current(token)) show(...children);
+}
+
 /** Replaces the main area with `children` and moves focus to its heading (for screen readers). */
 export function show(...children) {
   const main = document.getElementById("main");
@@ -62,14 +85,23 @@ export function errorBox(error) {
   return h("div", { class: "error", role: "alert", "data-code": error.code || "" }, parts);
 }
 
-/** Shows `text` in the live region (read out by screen readers) for a few seconds. */
+/**
+ * Shows `text` in the live region for a few seconds. The region is always in the page (screen
+ * readers ignore a live region that appears already filled); it is emptied first and filled a
+ * moment later so the same text twice is read twice.
+ */
 export function announce(text) {
   const region = document.getElementById("notice");
-  region.textContent = text;
-  region.hidden = false;
+  region.textContent = "";
+  region.classList.remove("shown");
+  setTimeout(() => {
+    region.textContent = text;
+    region.classList.add("shown");
+  }, 50);
   clearTimeout(announce.timer);
   announce.timer = setTimeout(() => {
-    region.hidden = true;
+    region.classList.remove("shown");
+    region.textContent = "";
   }, 6000);
 }
 
@@ -85,9 +117,10 @@ export function formError(form, error) {
 
 /**
  * Runs `work` for a form: disables its buttons, shows `busyText` with a progress indicator,
- * and shows the error (if any) in the form's error slot. Returns what `work` returned, or null.
+ * and shows the error (if any) in the form's error slot, unless `onError` takes it over.
+ * Returns what `work` returned, or null.
  */
-export async function submitting(form, busyText, work) {
+export async function submitting(form, busyText, work, { onError } = {}) {
   const buttons = [...form.querySelectorAll("button")];
   const slot = slotOf(form);
   slot.replaceChildren(
@@ -99,7 +132,9 @@ export async function submitting(form, busyText, work) {
     slot.replaceChildren();
     return result;
   } catch (error) {
-    slot.replaceChildren(errorBox(error));
+    // `onError` may take the error over (say, to show the payment it names); true if it did.
+    if (onError && onError(error)) slot.replaceChildren();
+    else slot.replaceChildren(errorBox(error));
     return null;
   } finally {
     buttons.forEach((b) => (b.disabled = false));

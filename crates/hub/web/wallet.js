@@ -9,8 +9,20 @@ import {
   followNotifications,
   sleep,
 } from "./api.js";
-import { h, field, show, errorBox, formError, announce, submitting, when } from "./ui.js";
-import { walletSession, terminalId, go } from "./session.js";
+import {
+  h,
+  field,
+  show,
+  showIf,
+  screen,
+  current,
+  errorBox,
+  formError,
+  announce,
+  submitting,
+  when,
+} from "./ui.js";
+import { walletSession, keptCodes, terminalId, go } from "./session.js";
 
 // ---------------------------------------------------------------------------------------------
 // Notifications: one stream while a wallet is signed in; screens subscribe while they show.
@@ -20,18 +32,30 @@ let stopStream = null;
 let feed = [];
 const listeners = new Set();
 let streamState = "connecting";
+// Whether this browser is the phone a card of this wallet is bound to. Only that phone shows
+// verification codes: a step-up's code must not appear on the other phone that asks for it.
+// (The hub sends codes to the wallet's stream; telling its phones apart is the hub's next step.)
+let boundHere = false;
 
 function ensureStream(session) {
   if (stopStream) return;
+  refreshBound(session);
   stopStream = followNotifications(
     session.token,
     (notification) => {
       feed = [notification, ...feed.filter((n) => n.seq !== notification.seq)].slice(0, 50);
       // What the stream replays from before this page was opened is history, not news.
-      if (Date.parse(notification.created_at) > pageLoadedAt - 2000) announce(notification.message);
-      listeners.forEach((listener) => listener(notification));
+      if (Date.parse(notification.created_at) > pageLoadedAt - 2000) {
+        announce(displayText(notification));
+        listeners.forEach((listener) => listener(notification));
+      }
     },
     (state) => {
+      if (state === "unauthorized") {
+        signOut();
+        announce("This wallet key is not valid any more. Sign in again.");
+        return;
+      }
       streamState = state;
       const badge = document.getElementById("stream-state");
       if (badge) badge.textContent = streamLabel();
@@ -39,19 +63,38 @@ function ensureStream(session) {
   );
 }
 
+async function refreshBound(session) {
+  try {
+    const list = await call("GET", "/v1/registrations", { token: session.token });
+    boundHere = list.items.some((r) => r.state === "bound" && r.terminal_id === terminalId());
+  } catch {
+    // Unknown for now: codes stay hidden.
+  }
+}
+
+function displayText(notification) {
+  return notification.kind === "verification_code" && !boundHere
+    ? "A verification code was sent to the phone your card is bound to."
+    : notification.message;
+}
+
 function streamLabel() {
   return streamState === "live" ? "Live" : "Reconnecting…";
 }
 
-function stopFollowing() {
+function signOut() {
   if (stopStream) stopStream();
   stopStream = null;
   feed = [];
+  boundHere = false;
+  walletSession.clear();
+  go("");
 }
 
-/** Called on every route change: a screen's subscriptions end with it. */
+/** Called on every route change: a screen's subscriptions and camera end with it. */
 export function leaving() {
   listeners.clear();
+  stopCamera();
 }
 
 /** The signed-in wallet, or the welcome screen (and null). */
@@ -83,7 +126,7 @@ function welcome() {
       call("POST", "/v1/wallets", { json: { name: name.value.trim() } }),
     );
     if (!created) return;
-    walletSession.set({ token: created.token, id: created.caller.id, name: created.caller.name, codes: [] });
+    walletSession.set({ token: created.token, id: created.caller.id, name: created.caller.name });
     showKey(created.token);
   });
 
@@ -104,7 +147,7 @@ function welcome() {
       formError(signIn, { code: "forbidden", message: "This is not a wallet key. Merchants sign in on the merchant console." });
       return;
     }
-    walletSession.set({ token, id: me.id, name: me.name, codes: [] });
+    walletSession.set({ token, id: me.id, name: me.name });
     go("");
   });
 
@@ -172,11 +215,7 @@ export async function home() {
         {
           type: "button",
           class: "link",
-          onclick: () => {
-            stopFollowing();
-            walletSession.clear();
-            go("");
-          },
+          onclick: signOut,
         },
         "Sign out",
       ),
@@ -210,7 +249,9 @@ export async function home() {
 }
 
 function rememberedCode(session, registrationId) {
-  return (session.codes || []).find((c) => c.registration_id === registrationId);
+  return keptCodes(session.id)
+    .all()
+    .find((c) => c.registration_id === registrationId);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,10 +293,12 @@ function networkName(code) {
 export async function register() {
   const session = signedIn();
   if (!session) return;
+  const here = screen();
   const open = sessionStorage.getItem(REGISTRATION_KEY);
   if (open) {
     try {
       const view = await call("GET", `/v1/registrations/${open}`, { token: session.token });
+      if (!current(here)) return;
       if (!["bound", "rejected", "cancelled", "expired"].includes(view.state)) {
         renderRegistration(session, view);
         return;
@@ -285,21 +328,21 @@ export async function register() {
         json: { terminal_id: terminalId() },
       }),
     );
-    if (!view) return;
+    if (!view || !current(here)) return;
     sessionStorage.setItem(REGISTRATION_KEY, view.id);
     renderRegistration(session, view);
   });
   show(form);
 }
 
-function renderRegistration(session, view, carrier) {
+function renderRegistration(session, view, carrier, error) {
   if (carrier) return capture(session, view, carrier);
   switch (view.state) {
     case "started":
     case "carriers_received":
       return capture(session, view, view.carriers_needed[0] || "id_document");
     case "awaiting_confirmation":
-      return confirmation(session, view);
+      return confirmation(session, view, error);
     case "bound":
       sessionStorage.removeItem(REGISTRATION_KEY);
       return registered(session, view);
@@ -307,19 +350,21 @@ function renderRegistration(session, view, carrier) {
     case "cancelled":
     case "expired":
       sessionStorage.removeItem(REGISTRATION_KEY);
-      return ended(view);
+      return ended(view, error);
     default:
       return unfinished(session, view);
   }
 }
 
 function capture(session, view, carrier) {
+  const here = screen();
   const text = CARRIER_TEXT[carrier];
   const step = carrier === "id_document" ? 1 : 2;
   const file = h("input", { type: "file", accept: "image/jpeg,image/png", capture: "environment", name: "photo" });
   const preview = h("img", { class: "preview", alt: "", hidden: true });
   let snapshot = null;
   file.addEventListener("change", () => {
+    stopCamera();
     snapshot = null;
     if (file.files[0]) {
       preview.src = URL.createObjectURL(file.files[0]);
@@ -344,7 +389,7 @@ function capture(session, view, carrier) {
     { class: "capture" },
     h("h1", {}, `Step ${step} of 2: ${text.title}`),
     h("p", {}, text.guide),
-    field(text.label, file, "JPEG or PNG, up to 10 MB. On a phone this opens the camera."),
+    field(text.label, file, "JPEG or PNG, up to 25 MB. On a phone this opens the camera."),
     cameraButton,
     camera,
     preview,
@@ -368,13 +413,23 @@ function capture(session, view, carrier) {
         contentType: photo.type || "image/jpeg",
       }),
     );
-    if (next) renderRegistration(session, next);
+    if (next && current(here)) renderRegistration(session, next);
   });
   show(form, readSoFar(view));
 }
 
+// The camera while its preview shows; stopped when a photo is taken, a file is chosen, or the
+// screen is left (its light goes off).
+let cameraStream = null;
+
+function stopCamera() {
+  if (cameraStream) cameraStream.getTracks().forEach((t) => t.stop());
+  cameraStream = null;
+}
+
 /** The camera as a preview with a shutter button; `taken` gets a JPEG. */
 async function openCamera(container, taken) {
+  stopCamera();
   const video = h("video", { autoplay: true, playsinline: true, muted: true, "aria-label": "Camera preview" });
   // Enabled once the camera shows a picture: a snapshot before that would be empty.
   const shutter = h("button", { type: "button", disabled: true }, "Take the photo");
@@ -391,13 +446,14 @@ async function openCamera(container, taken) {
     );
     return;
   }
+  cameraStream = stream;
   video.srcObject = stream;
   shutter.addEventListener("click", () => {
     const canvas = document.createElement("canvas");
     canvas.width = video.videoWidth;
     canvas.height = video.videoHeight;
     canvas.getContext("2d").drawImage(video, 0, 0);
-    stream.getTracks().forEach((t) => t.stop());
+    stopCamera();
     canvas.toBlob((blob) => {
       if (blob) {
         taken(blob);
@@ -434,7 +490,7 @@ function confidence(view, name) {
   return `read from ${source.source} · ${Math.round(source.confidence * 100)}% sure`;
 }
 
-function confirmation(session, view) {
+function confirmation(session, view, error) {
   const identity = view.identity || {};
   const toCheck = new Set(view.fields_to_check.map((f) => f.replace(/^identity\./, "")));
   const inputs = {};
@@ -469,20 +525,44 @@ function confirmation(session, view) {
   const expiry = h("input", { name: "card_expiry", value: shownExpiry, required: true, inputmode: "numeric", placeholder: "MM/YY", autocomplete: "cc-exp" });
   const holder = h("input", { name: "card_holder", value: card?.holder_name || "", autocomplete: "cc-name" });
   const expiryHint = card && !card.expiry_month ? "Not read from the photo: type it from the card." : confidence(view, "card.expiry");
-  const own = h("input", { name: "own_code", minlength: 6, maxlength: 32, pattern: "[A-Za-z0-9_-]{6,32}", disabled: true });
-  const randomChoice = h("input", { type: "radio", name: "code", value: "random", checked: true, id: "code-random" });
-  const ownChoice = h("input", { type: "radio", name: "code", value: "own", id: "code-own" });
-  randomChoice.addEventListener("change", () => (own.disabled = true));
-  ownChoice.addEventListener("change", () => {
-    own.disabled = false;
-    own.focus();
+  // The code's kind (seed 000, claims 1 and 8): random, the person's own, their phone number,
+  // or a user name with a password. Each kind's inputs are enabled only while it is chosen.
+  const own = h("input", { name: "own_code", minlength: 6, maxlength: 32, pattern: "[A-Za-z0-9_\\-]{6,32}" });
+  const phone = h("input", { name: "phone", type: "tel", autocomplete: "tel", placeholder: "+1 555 010 0199" });
+  const username = h("input", { name: "username", autocomplete: "username", minlength: 3, maxlength: 32 });
+  const password = h("input", { name: "password", type: "password", autocomplete: "new-password", minlength: 8, maxlength: 128 });
+  const kinds = {
+    random: { label: "A random 10-digit code (recommended)", inputs: [] },
+    own: { label: "My own code", inputs: [field("Own code", own, "6 to 32 letters, digits, - or _; it must not be taken.")] },
+    phone: { label: "My phone number", inputs: [field("Phone number", phone, "With the country code, like +1 555 010 0199.")] },
+    password: {
+      label: "A user name and a password",
+      inputs: [
+        field("User name", username, "3 to 32 letters, digits, ., - or _."),
+        field("Password", password, "8 to 128 characters. You type it at each payment; it is never kept on this phone."),
+      ],
+    },
+  };
+  const choices = Object.entries(kinds).map(([kind, { label, inputs }]) => {
+    const radio = h("input", { type: "radio", name: "code", value: kind, id: `code-${kind}`, checked: kind === "random" });
+    const group = h("div", { class: "choice-inputs" }, inputs);
+    return { kind, radio, group, row: [h("div", { class: "choice" }, radio, h("label", { for: `code-${kind}` }, label)), group] };
   });
+  const chosenKind = () => choices.find((c) => c.radio.checked).kind;
+  const enableChosen = () =>
+    choices.forEach((c) => {
+      c.group.hidden = !c.radio.checked;
+      c.group.querySelectorAll("input").forEach((input) => (input.disabled = !c.radio.checked));
+    });
+  choices.forEach((c) => c.radio.addEventListener("change", enableChosen));
+  enableChosen();
   const remember = h("input", { type: "checkbox", name: "remember", checked: true, id: "remember" });
 
   const form = h(
     "form",
     { class: "confirm" },
     h("h1", {}, "Check what we read"),
+    error ? errorBox(error) : null,
     toCheck.size
       ? h(
           "div",
@@ -512,10 +592,13 @@ function confirmation(session, view) {
       "fieldset",
       {},
       h("legend", {}, "Your registration code"),
-      h("div", { class: "choice" }, randomChoice, h("label", { for: "code-random" }, "A random 10-digit code (recommended)")),
-      h("div", { class: "choice" }, ownChoice, h("label", { for: "code-own" }, "My own code")),
-      field("Own code", own, "6 to 32 letters, digits, - or _; it must not be taken."),
-      h("div", { class: "choice" }, remember, h("label", { for: "remember" }, "Keep the code on this phone, to pay without typing it")),
+      choices.map((c) => c.row),
+      h(
+        "div",
+        { class: "choice" },
+        remember,
+        h("label", { for: "remember" }, "Keep the code (or user name) on this phone, to pay without typing it"),
+      ),
     ),
     h("button", { type: "submit" }, "Confirm"),
     " ",
@@ -549,19 +632,37 @@ function confirmation(session, view) {
       request.modify = request.modify || {};
       request.modify.card = { expiry_month: Number(parsed[1]), expiry_year: year, holder_name: holder.value.trim() };
     }
-    if (ownChoice.checked) request.code = { kind: "personalised", code: own.value.trim() };
-    const next = await submitting(form, "Checking with your bank…", () =>
-      call("POST", `/v1/registrations/${view.id}/confirm`, { token: session.token, key: newKey(), json: request }),
+    const kind = chosenKind();
+    if (kind === "own") request.code = { kind: "personalised", code: own.value.trim() };
+    if (kind === "phone") request.code = { kind: "phone", phone: phone.value.trim() };
+    if (kind === "password") request.code = { kind: "password", username: username.value.trim(), password: password.value };
+    const here = screen();
+    const next = await submitting(
+      form,
+      "Checking with your bank…",
+      () => call("POST", `/v1/registrations/${view.id}/confirm`, { token: session.token, key: newKey(), json: request }),
+      {
+        // A near miss or mismatch names fields to check: show the screen again with them marked.
+        onError: (error) => {
+          if (error.code !== "identity_mismatch") return false;
+          call("GET", `/v1/registrations/${view.id}`, { token: session.token })
+            .then((again) => current(here) && renderRegistration(session, again, null, error))
+            .catch(() => {});
+          return true;
+        },
+      },
     );
-    if (!next) return;
+    if (!next || !current(here)) return;
     if (next.state === "bound" && next.registration_code && remember.checked) {
-      const current = walletSession.get();
-      current.codes = [
-        ...(current.codes || []),
-        { registration_id: next.id, code: next.registration_code, card_masked: next.card?.card_masked || "", bank_id: next.bank_id },
-      ];
-      walletSession.set(current);
+      keptCodes(session.id).add({
+        registration_id: next.id,
+        code: next.registration_code,
+        password: kind === "password",
+        card_masked: next.card?.card_masked || "",
+        bank_id: next.bank_id,
+      });
     }
+    if (next.state === "bound") boundHere = next.terminal_id === terminalId();
     renderRegistration(session, next);
   });
   show(form);
@@ -572,16 +673,21 @@ function registered(session, view) {
     show(h("h1", {}, "Card added"), h("p", {}, `${view.card?.card_masked || "Your card"} is registered.`), h("a", { class: "button", href: "#/" }, "Done"));
     return;
   }
+  // A user-name code is `user:<name>`: the person knows it by the name.
+  const userName = view.registration_code.startsWith("user:") ? view.registration_code.slice(5) : null;
+  const kept = rememberedCode(session, view.id);
   show(
-    h("h1", {}, "Your registration code"),
+    h("h1", {}, userName ? "Your user name" : "Your registration code"),
     h("p", {}, `${view.card?.card_masked || "Your card"} at bank ${view.bank_id} is registered and bound to this phone.`),
-    h("p", { class: "secret code-shown", "data-testid": "registration-code" }, view.registration_code),
-    h(
-      "p",
-      {},
-      "It is shown only now. It pays from your card, so keep it like a PIN",
-      rememberedCode(walletSession.get(), view.id) ? "; this phone keeps it for you." : ": write it down, this phone does not keep it.",
-    ),
+    h("p", { class: "secret code-shown", "data-testid": "registration-code" }, userName || view.registration_code),
+    userName
+      ? h("p", {}, "You pay with this user name and your password", kept ? "; this phone keeps the name, never the password." : ".")
+      : h(
+          "p",
+          {},
+          "It is shown only now. It pays from your card, so keep it like a PIN",
+          kept ? "; this phone keeps it for you." : ": write it down, this phone does not keep it.",
+        ),
     h("a", { class: "button", href: "#/pay" }, "Pay now"),
     " ",
     h("a", { class: "button secondary", href: "#/" }, "Done"),
@@ -594,7 +700,7 @@ const REJECTIONS = {
   card_verification_limited: "This card failed verification too often. Try again tomorrow.",
 };
 
-function ended(view) {
+function ended(view, error) {
   const why = {
     rejected: REJECTIONS[view.rejection] || "The registration was refused.",
     cancelled: "You cancelled this registration.",
@@ -602,7 +708,13 @@ function ended(view) {
   }[view.state];
   show(
     h("h1", {}, "Card not added"),
-    h("div", { class: "error", role: "alert" }, h("p", {}, why), view.rejection ? h("p", { class: "code" }, `Code: ${view.rejection}`) : null),
+    h(
+      "div",
+      { class: "error", role: "alert" },
+      h("p", {}, why),
+      view.rejection ? h("p", { class: "code" }, `Code: ${view.rejection}`) : null,
+      error?.requestId ? h("p", { class: "code" }, `request ${error.requestId}`) : null,
+    ),
     h("a", { class: "button", href: "#/register" }, "Start again"),
   );
 }
@@ -635,13 +747,14 @@ const OUTCOMES = {
   payee_unknown: "The payee cannot take payments.",
   identity_check_failed: "The ID number did not match.",
   bank_unavailable: "The bank did not answer. The payment is retried; check the history.",
-  verification_failed: "Too many wrong codes: the payment is blocked.",
-  verification_expired: "The code expired before it was entered.",
+  verification_blocked: "Too many wrong codes: the payment is blocked. Start a new payment.",
+  payment_expired: "The payment was not confirmed in time. Start a new payment.",
 };
 
 export async function pay() {
   const session = signedIn();
   if (!session) return;
+  const here = screen();
   show(h("h1", {}, "Pay"), h("p", {}, h("progress", { "aria-label": "Loading" }), " Loading payees…"));
   let payees, merchants;
   try {
@@ -650,9 +763,10 @@ export async function pay() {
       call("GET", "/v1/merchants", { token: session.token }),
     ]);
   } catch (error) {
-    show(h("h1", {}, "Pay"), errorBox(error));
+    showIf(here, h("h1", {}, "Pay"), errorBox(error));
     return;
   }
+  if (!current(here)) return;
   const recent = payees.items || payees;
   const shops = (merchants.items || merchants).filter((m) => !recent.some((p) => p.id === m.id));
   const amount = h("input", { name: "amount", inputmode: "decimal", required: true, autocomplete: "off", placeholder: "0.00" });
@@ -665,11 +779,23 @@ export async function pay() {
     return h("div", { class: "choice" }, input, h("label", { for: `payee-${id}` }, label, detail ? h("span", { class: "hint" }, ` ${detail}`) : null));
   };
   const other = h("input", { name: "payee_id", placeholder: "wallet id", autocomplete: "off", disabled: true });
-  const codes = session.codes || [];
+  const codes = keptCodes(session.id).all();
   const code = codes.length
     ? h("select", { name: "code" }, codes.map((c, i) => h("option", { value: String(i) }, `${c.card_masked} (bank ${c.bank_id})`)))
     : h("input", { name: "code", type: "password", required: true, autocomplete: "off", inputmode: "text" });
-  const reference = h("input", { name: "reference", maxlength: 140, autocomplete: "off" });
+  // A user-name code pays with its password, typed each time and never kept.
+  const password = h("input", { name: "password", type: "password", autocomplete: "current-password" });
+  const passwordField = field("Password", password, "For a user name: its password. Empty for a code.");
+  const needsPassword = () => (codes.length ? Boolean(codes[Number(code.value)].password) : null);
+  const showPassword = () => {
+    const needed = needsPassword();
+    passwordField.hidden = needed === false;
+    password.disabled = needed === false;
+    password.required = needed === true;
+  };
+  if (codes.length) code.addEventListener("change", showPassword);
+  showPassword();
+  const reference = h("input", { name: "reference", maxlength: 128, autocomplete: "off" });
 
   const form = h(
     "form",
@@ -696,10 +822,16 @@ export async function pay() {
       field("Wallet id", other, "The id the other wallet shows on its history."),
     ),
     h("div", { class: "row" }, field("Amount", amount), field("Currency", currency)),
-    field(codes.length ? "Pay with" : "Registration code", code, codes.length ? null : "The code you got when you added the card."),
+    field(codes.length ? "Pay with" : "Registration code", code, codes.length ? null : "The code (or user name) you chose when you added the card."),
+    passwordField,
     field("Reference (optional)", reference),
     h("button", { type: "submit" }, "Pay"),
   );
+  // One key for this payment as long as the form says the same: pressing Pay again after an
+  // error (or a lost answer) asks about the same payment instead of making a second one.
+  let key = newKey();
+  form.addEventListener("input", () => (key = newKey()));
+  form.addEventListener("change", () => (key = newKey()));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const picked = choices.find((c) => c.checked);
@@ -719,13 +851,22 @@ export async function pay() {
       amount_minor: minor,
       currency: currency.value,
     };
+    if (!password.disabled && password.value) request.password = password.value;
     if (reference.value.trim()) request.reference = reference.value.trim();
-    // One key for this payment: a retry after a lost answer cannot pay twice.
-    const key = newKey();
-    const payment = await submitting(form, "Paying…", () =>
-      call("POST", "/v1/payments", { token: session.token, key, json: request }),
+    const payment = await submitting(
+      form,
+      "Paying…",
+      () => call("POST", "/v1/payments", { token: session.token, key, json: request }),
+      {
+        // An error that names the payment (refused, or its bank did not answer): follow it.
+        onError: (error) => {
+          const named = error.details && error.details.payment;
+          if (named && current(here)) followPayment(session, named);
+          return Boolean(named);
+        },
+      },
     );
-    if (payment) followPayment(session, payment);
+    if (payment && current(here)) followPayment(session, payment);
   });
   show(form);
 }
@@ -737,11 +878,20 @@ function followPayment(session, payment) {
 }
 
 function verification(session, payment) {
+  const here = screen();
   const action = payment.next_action;
+  const stepUp = action.reason === "step_up_required";
   const code = h("input", { name: "verification_code", inputmode: "numeric", autocomplete: "one-time-code", required: true, maxlength: 8 });
   const arrived = h("div", { "aria-live": "polite" });
+  const status = h("p", { class: "hint" });
+  const showStatus = (next) =>
+    (status.textContent = `Valid until ${when(next.code_expires_at)} · ${next.tries_left} ${next.tries_left === 1 ? "try" : "tries"} left`);
+  showStatus(action);
+  // The code is offered here only on the bound phone, and never for a step-up (this phone is
+  // not the bound one: the person reads the code there and types it here).
   const offer = (notification) => {
     if (notification.kind !== "verification_code" || notification.payment_id !== payment.id) return;
+    if (stepUp || !boundHere) return;
     arrived.replaceChildren(
       h(
         "p",
@@ -756,6 +906,7 @@ function verification(session, payment) {
             class: "secondary",
             onclick: () => {
               code.value = notification.verification_code;
+              code.dispatchEvent(new Event("input", { bubbles: true }));
               code.focus();
             },
           },
@@ -766,28 +917,31 @@ function verification(session, payment) {
   };
   feed.filter((n) => n.payment_id === payment.id).reverse().forEach(offer);
   listeners.add(offer);
-  const why =
-    action.reason === "step_up_required"
-      ? "You are paying from another phone than the one your card is bound to. We sent a code to that phone."
-      : `We sent a code to this phone. It confirms ${formatAmount(payment.amount_minor, payment.currency)} to ${payment.payee.name}, nothing else.`;
+  const why = stepUp
+    ? "You are paying from another phone than the one your card is bound to. We sent a code to that phone: type it here."
+    : `We sent a code to the phone your card is bound to. It confirms ${formatAmount(payment.amount_minor, payment.currency)} to ${payment.payee.name}, nothing else.`;
   const form = h(
     "form",
     { class: "verify" },
     h("h1", {}, "Enter the verification code"),
     h("p", {}, why),
-    h("p", { class: "hint" }, `Valid until ${when(action.code_expires_at)} · ${action.tries_left} tries left`),
+    status,
     arrived,
     field("Verification code", code),
     h("button", { type: "submit" }, "Confirm payment"),
     " ",
     h("button", { type: "button", class: "secondary", "data-action": "resend" }, "Send a new code"),
   );
+  // One key a code typed: the same code sent again is the same attempt, not a new wrong try.
+  let key = newKey();
+  code.addEventListener("input", () => (key = newKey()));
   form.querySelector('[data-action="resend"]').addEventListener("click", async () => {
     const next = await submitting(form, "Sending a new code…", () =>
       call("POST", `/v1/payments/${payment.id}/resend`, { token: session.token, key: newKey(), json: {} }),
     );
-    if (next) {
+    if (next && current(here)) {
       arrived.replaceChildren();
+      if (next.next_action) showStatus(next.next_action);
       announce("A new code is on its way.");
     }
   });
@@ -796,7 +950,7 @@ function verification(session, payment) {
     const next = await submitting(form, "Confirming…", () =>
       call("POST", `/v1/payments/${payment.id}/verify`, {
         token: session.token,
-        key: newKey(),
+        key,
         json: {
           verification_code: code.value.trim(),
           amount_minor: payment.amount_minor,
@@ -805,17 +959,21 @@ function verification(session, payment) {
         },
       }),
     );
+    if (!current(here)) return;
     if (next) {
       listeners.delete(offer);
       followPayment(session, next);
       return;
     }
-    // A wrong code: the payment may now be blocked.
+    // A wrong code: show the tries left, or the outcome if the payment is now blocked.
     try {
       const now = await call("GET", `/v1/payments/${payment.id}`, { token: session.token });
+      if (!current(here)) return;
       if (now.status !== "requires_verification") {
         listeners.delete(offer);
         followPayment(session, now);
+      } else if (now.next_action) {
+        showStatus(now.next_action);
       }
     } catch {
       // The error shown is enough.
@@ -825,17 +983,19 @@ function verification(session, payment) {
 }
 
 async function waitForOutcome(session, payment) {
+  const here = screen();
   show(h("h1", {}, "Paying…"), h("p", { role: "status" }, h("progress", { "aria-label": "Paying" }), " Waiting for the bank."));
-  let current = payment;
-  for (let i = 0; i < 60 && current.status === "processing"; i++) {
+  let latest = payment;
+  for (let i = 0; i < 60 && latest.status === "processing"; i++) {
     await sleep(500);
+    if (!current(here)) return;
     try {
-      current = await call("GET", `/v1/payments/${payment.id}`, { token: session.token });
+      latest = await call("GET", `/v1/payments/${payment.id}`, { token: session.token });
     } catch {
       // Keep asking; the answer may come next time.
     }
   }
-  outcome(current);
+  if (current(here)) outcome(latest);
 }
 
 function outcome(payment) {
@@ -874,36 +1034,46 @@ function outcome(payment) {
 export async function history() {
   const session = signedIn();
   if (!session) return;
+  const payments = paymentList(session, (p) => paymentItem(p, session.id));
+  listeners.add((n) => {
+    if (n.kind !== "verification_code") payments.reload();
+  });
+  show(h("h1", {}, "History"), h("p", { class: "hint" }, `Your wallet id: ${session.id}`), payments.element);
+  await payments.reload();
+}
+
+/**
+ * The caller's payments, newest first, 20 a page with an "Older payments" button; `item` makes
+ * each row. `reload()` starts again from the newest; an older load still on its way is dropped.
+ */
+export function paymentList(session, item) {
   const list = h("ol", { class: "payments", "aria-label": "Payments" });
   const more = h("button", { type: "button", class: "secondary", hidden: true }, "Older payments");
   const slot = h("div", {});
   let cursor = null;
-  const load = async () => {
+  let loads = 0;
+  const load = async (fresh) => {
+    const mine = ++loads;
     more.disabled = true;
     try {
-      const page = await call("GET", `/v1/payments?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, {
-        token: session.token,
-      });
-      list.append(...page.items.map((p) => paymentItem(p, session.id)));
+      const from = fresh || !cursor ? "" : `&cursor=${encodeURIComponent(cursor)}`;
+      const page = await call("GET", `/v1/payments?limit=20${from}`, { token: session.token });
+      if (mine !== loads) return;
+      const rows = page.items.map(item).filter(Boolean);
+      if (fresh) list.replaceChildren(...rows);
+      else list.append(...rows);
       if (!list.children.length) list.append(h("li", {}, "No payments yet."));
       cursor = page.next_cursor || null;
       more.hidden = !cursor;
+      slot.replaceChildren();
     } catch (error) {
-      slot.replaceChildren(errorBox(error));
+      if (mine === loads) slot.replaceChildren(errorBox(error));
     } finally {
       more.disabled = false;
     }
   };
-  more.addEventListener("click", load);
-  listeners.add((n) => {
-    if (n.kind !== "verification_code") {
-      list.replaceChildren();
-      cursor = null;
-      load();
-    }
-  });
-  show(h("h1", {}, "History"), h("p", { class: "hint" }, `Your wallet id: ${session.id}`), slot, list, more);
-  await load();
+  more.addEventListener("click", () => load(false));
+  return { element: h("div", {}, slot, list, more), reload: () => load(true), list };
 }
 
 export function paymentItem(payment, selfId) {
