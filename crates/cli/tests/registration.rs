@@ -12,6 +12,7 @@ on_both_backends!(
     registers_from_photos_of_a_licence_and_a_card,
     registers_from_the_rendered_demo_documents,
     sealed_photos_and_fields_open_only_for_their_session,
+    a_wallet_registers_only_its_owners_cards,
     a_card_that_keeps_failing_verification_is_limited,
     registers_a_card_and_the_bank_binds_the_code,
     near_miss_asks_for_a_correction_and_mismatch_rejects,
@@ -521,6 +522,50 @@ async fn sealed_photos_and_fields_open_only_for_their_session(backend: Backend) 
 
     let confirmed = step(&wallet, &id, "confirm", json!({})).await;
     assert_eq!(confirmed.body["state"], "bound", "{confirmed:?}");
+    system.stop().await;
+}
+
+/// The hub compares a new card's document with the identity it saved when the wallet registered
+/// before: another person's card and document, though they match each other at the bank, are
+/// refused; the same person's second card is fine.
+async fn a_wallet_registers_only_its_owners_cards(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let wallet = wallet(&system).await;
+    let id = start(&wallet, "phone-owner").await;
+    step(
+        &wallet,
+        &id,
+        "fields",
+        json!({"identity": licence(), "card": diners()}),
+    )
+    .await;
+    let bound = step(&wallet, &id, "confirm", json!({})).await;
+    assert_eq!(bound.body["state"], "bound", "{bound:?}");
+
+    let anna = json!({"identity": {"full_name": "ERIKSSON ANNA MARIA", "document_type": "passport",
+        "document_number": "L898902C3", "birth_date": "1974-08-12", "expiry_date": "2031-01-01"},
+        "card": {"card_number": "4242 4242 4242 4242", "expiry_month": 12, "expiry_year": 2030}});
+    let id = start(&wallet, "phone-owner").await;
+    step(&wallet, &id, "fields", anna.clone()).await;
+    let refused = step(&wallet, &id, "confirm", json!({})).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (422, "identity_mismatch"),
+        "{refused:?}"
+    );
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("this wallet registered before"),
+        "{refused:?}"
+    );
+    // In her own wallet, the same card and document register.
+    let hers = self::wallet(&system).await;
+    let id = start(&hers, "phone-anna").await;
+    step(&hers, &id, "fields", anna).await;
+    let bound = step(&hers, &id, "confirm", json!({})).await;
+    assert_eq!(bound.body["state"], "bound", "{bound:?}");
     system.stop().await;
 }
 

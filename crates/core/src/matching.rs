@@ -48,6 +48,20 @@ pub struct MatchReport {
 }
 
 impl MatchReport {
+    /// The worse of two reports (mismatch over near miss over match); `self` on a tie.
+    pub fn worse(self, other: MatchReport) -> MatchReport {
+        let rank = |m: FieldMatch| match m {
+            FieldMatch::Match => 0,
+            FieldMatch::NearMiss => 1,
+            FieldMatch::Mismatch => 2,
+        };
+        if rank(other.verdict) > rank(self.verdict) {
+            other
+        } else {
+            self
+        }
+    }
+
     /// The fields the user should look at again (near misses and mismatches).
     pub fn fields_to_check(&self) -> Vec<&'static str> {
         let mut fields = Vec::new();

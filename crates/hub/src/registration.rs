@@ -171,6 +171,24 @@ pub(crate) async fn password_matches<S: HubStore, B>(
     .map_err(ApiError::internal)?
 }
 
+/// The identity the hub saved with this wallet's first bound registration (other than `this`).
+async fn wallet_identity<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    caller_id: Uuid,
+    this: Uuid,
+) -> ApiResult<Option<IdentityFields>> {
+    let rows = hub
+        .store
+        .registrations_of(caller_id, LISTED_MAX)
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    // Newest first: the last bound one is the wallet's first.
+    let Some(first) = rows.iter().rfind(|r| r.state == "bound" && r.id != this) else {
+        return Ok(None);
+    };
+    Ok(stored_of(hub, first.id).await?.registration.identity)
+}
+
 async fn stored_of<S: HubStore, B>(hub: &Hub<S, B>, id: Uuid) -> ApiResult<Stored> {
     let row = hub
         .store
@@ -872,18 +890,38 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
             .identity
             .clone()
             .expect("confirmed has an identity");
-        let report = compare(
-            &IdentityToMatch {
-                full_name: identity.full_name,
-                document_number: identity.document_number,
-                birth_date: identity.birth_date,
-            },
+        let scanned = IdentityToMatch {
+            full_name: identity.full_name,
+            document_number: identity.document_number,
+            birth_date: identity.birth_date,
+        };
+        let bank_report = compare(
+            &scanned,
             &IdentityToMatch {
                 full_name: saved.full_name,
                 document_number: saved.id_document_number,
                 birth_date: saved.birth_date,
             },
         );
+        // Also against the identity the hub saved when this wallet registered before (claim 6):
+        // a wallet is one person's, so its next card must be theirs too.
+        let hub_report = wallet_identity(&hub, caller.id, id).await?.map(|earlier| {
+            compare(
+                &scanned,
+                &IdentityToMatch {
+                    full_name: earlier.full_name,
+                    document_number: earlier.document_number,
+                    birth_date: earlier.birth_date,
+                },
+            )
+        });
+        let against_wallet = hub_report
+            .as_ref()
+            .is_some_and(|r| r.verdict != scanpay_core::matching::FieldMatch::Match);
+        let report = match hub_report {
+            Some(hub_report) => bank_report.worse(hub_report),
+            None => bank_report,
+        };
         stored
             .registration
             .apply(
@@ -906,7 +944,11 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
             Step::Rejected => {
                 return Err(ApiError::new(
                     ErrorCode::IdentityMismatch,
-                    "The document does not match the card's owner at the bank; registration ended.",
+                    if against_wallet {
+                        "The document does not match the identity this wallet registered before; registration ended."
+                    } else {
+                        "The document does not match the card's owner at the bank; registration ended."
+                    },
                 ));
             }
             _ => {
@@ -918,7 +960,11 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
                 if report.verdict == scanpay_core::matching::FieldMatch::Mismatch {
                     return Err(ApiError::new(
                         ErrorCode::IdentityMismatch,
-                        "The document does not match the card's owner at the bank. Check the fields and confirm again.",
+                        if against_wallet {
+                            "The document does not match the identity this wallet registered before. Check the fields and confirm again."
+                        } else {
+                            "The document does not match the card's owner at the bank. Check the fields and confirm again."
+                        },
                     )
                     .with_details(serde_json::json!({ "fields_to_check": report.fields_to_check() })));
                 }
