@@ -257,6 +257,15 @@ const stepUpCode = /(\d{6})\D*$/.exec(await sent.textContent())[1];
 assert.equal(await other.getByText("Code received on this phone").count(), 0);
 assert.doesNotMatch(await other.locator("body").textContent(), new RegExp(stepUpCode));
 await shot(other, "step-up-on-another-phone");
+// On the wire the code is sealed to the bound phone's key: the wallet's stream, which the second
+// browser reads with the same key, holds no code in clear.
+const notes = await (await fetch(`${hub}/v1/notifications?after=0`, { headers: { authorization: `Bearer ${token}` } })).json();
+const codeNotes = notes.items.filter((n) => n.kind === "verification_code");
+assert.ok(codeNotes.length >= 3, "three codes were sent");
+for (const n of codeNotes) {
+  assert.equal(n.verification_code, undefined, "a code in clear on the stream");
+  assert.match(n.sealed_verification_code, /^[A-Za-z0-9_-]+$/);
+}
 await other.getByLabel("Verification code").fill(stepUpCode);
 await other.getByRole("button", { name: "Confirm payment" }).click();
 assert.equal(await other.getByTestId("payment-outcome").textContent(), "Paid 2.00 USD to Book Nook.");

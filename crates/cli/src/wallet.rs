@@ -25,6 +25,10 @@ struct Profile {
     hub_url: String,
     token: String,
     terminal_id: String,
+    /// This terminal's X25519 secret (hex): verification codes for its cards arrive sealed to
+    /// its public key. Made on first use; profiles made before it have none (codes in clear).
+    #[serde(default)]
+    terminal_secret: Option<String>,
     /// Registration codes issued to this wallet, newest last.
     #[serde(default)]
     codes: Vec<SavedCode>,
@@ -108,6 +112,7 @@ impl Wallet {
                 .context("sign-up answer without token")?
                 .to_string(),
             terminal_id: format!("terminal-{}", uuid::Uuid::new_v4()),
+            terminal_secret: Some(hex::encode(rand::random::<[u8; 32]>())),
             codes: Vec::new(),
         };
         std::fs::create_dir_all(dir)?;
@@ -205,7 +210,7 @@ impl Wallet {
             .call(
                 reqwest::Method::POST,
                 "/v1/registrations",
-                Some(json!({"terminal_id": self.profile.terminal_id})),
+                Some(self.start_request()?),
             )
             .await?;
         let id = started["id"]
@@ -430,6 +435,42 @@ impl Wallet {
         Ok(payment)
     }
 
+    /// The start of a registration: this terminal, and its public key when the profile has one.
+    fn start_request(&self) -> anyhow::Result<Value> {
+        use base64::Engine;
+        let mut request = json!({"terminal_id": self.profile.terminal_id});
+        if let Some(key) = self.terminal_key()? {
+            request["terminal_public_key"] =
+                json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.public()));
+        }
+        Ok(request)
+    }
+
+    /// This terminal's key for sealed verification codes, if the profile has one.
+    fn terminal_key(&self) -> anyhow::Result<Option<scanpay_proto::seal::SealingKey>> {
+        let Some(secret) = &self.profile.terminal_secret else {
+            return Ok(None);
+        };
+        let bytes: [u8; 32] = hex::decode(secret)?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("the profile's terminal secret is not 32 bytes"))?;
+        Ok(Some(scanpay_proto::seal::SealingKey::from_secret(bytes)))
+    }
+
+    /// Opens a verification code the hub sealed to this terminal.
+    fn open_code(&self, payment: &str, sealed: &str) -> anyhow::Result<String> {
+        use base64::Engine;
+        let key = self
+            .terminal_key()?
+            .context("a code sealed to a terminal key this profile does not have")?;
+        let envelope = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sealed)?;
+        let aad = scanpay_proto::seal::verification_code_aad(payment.parse()?);
+        let code = key.open(&envelope, &aad).map_err(|_| {
+            anyhow::anyhow!("the verification code was sealed to another phone's key")
+        })?;
+        Ok(String::from_utf8(code)?)
+    }
+
     /// Waits (up to 30 s) for the verification code of `payment` on this wallet's stream.
     async fn received_code(&self, payment: &str) -> anyhow::Result<String> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -447,7 +488,10 @@ impl Wallet {
             let items = page["items"].as_array().cloned().unwrap_or_default();
             for item in &items {
                 if item["kind"] == "verification_code" && item["payment_id"] == payment {
-                    found = item["verification_code"].as_str().map(str::to_string);
+                    found = match item["sealed_verification_code"].as_str() {
+                        Some(sealed) => Some(self.open_code(payment, sealed)?),
+                        None => item["verification_code"].as_str().map(str::to_string),
+                    };
                 }
             }
             after = page["next_after"].as_i64().unwrap_or(after);

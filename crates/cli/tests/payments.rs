@@ -24,6 +24,7 @@ on_both_backends!(
     the_code_arrives_as_a_server_sent_event,
     a_credit_the_payee_bank_refuses_is_given_back,
     phone_and_password_codes_pay,
+    codes_sealed_to_the_bound_terminal_open_only_there,
 );
 
 async fn sign_up(system: &TestSystem, name: &str) -> Hub {
@@ -851,6 +852,7 @@ async fn phone_and_password_codes_pay(backend: Backend) {
         "north",
         10_000,
         Some(json!({"kind": "phone", "phone": format!("{} ({}) {}-{}", &number[..2], &number[2..5], &number[5..8], &number[8..])})),
+        None,
     )
     .await;
     assert_eq!(by_phone.code, number);
@@ -874,6 +876,7 @@ async fn phone_and_password_codes_pay(backend: Backend) {
         "north",
         10_000,
         Some(json!({"kind": "password", "username": name.to_uppercase(), "password": "correct horse battery"})),
+        None,
     )
     .await;
     assert_eq!(by_name.code, format!("user:{name}"));
@@ -949,5 +952,60 @@ async fn phone_and_password_codes_pay(backend: Backend) {
     }
     let still = wallet.get(&format!("/v1/registrations/{id}")).await;
     assert_eq!(still.body["state"], "awaiting_confirmation");
+    system.stop().await;
+}
+
+/// A terminal that gave its public key at registration gets its verification codes sealed to
+/// it: the wallet's stream (readable by anything holding the wallet's token) carries no code in
+/// clear, the bound terminal's key opens it, another key does not, and the code verifies.
+async fn codes_sealed_to_the_bound_terminal_open_only_there(backend: Backend) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let system = TestSystem::start(backend).await;
+    let (_, merchant_id, _) = merchant(&system, "north").await;
+    let phone = scanpay_proto::seal::SealingKey::from_secret(rand::random());
+    let payer = common::register_payer_choosing(
+        &system.running().hub_url,
+        &system.bank("north"),
+        "north",
+        10_000,
+        None,
+        Some(&b64.encode(phone.public())),
+    )
+    .await;
+    let paid = pay(&payer, &merchant_id, 1_500, &unique("k")).await;
+    assert_eq!(paid.body["status"], "requires_verification", "{paid:?}");
+    let id = paid.body["id"].as_str().unwrap();
+    let page = payer.wallet.get("/v1/notifications?after=0").await;
+    let note = page.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "verification_code" && n["payment_id"] == id)
+        .cloned()
+        .expect("a code notification");
+    assert!(note.get("verification_code").is_none(), "{note}");
+    let sealed = b64
+        .decode(note["sealed_verification_code"].as_str().unwrap())
+        .unwrap();
+    let aad = scanpay_proto::seal::verification_code_aad(id.parse().unwrap());
+    let stranger = scanpay_proto::seal::SealingKey::from_secret(rand::random());
+    assert!(stranger.open(&sealed, &aad).is_err());
+    let code = String::from_utf8(phone.open(&sealed, &aad).unwrap()).unwrap();
+    assert_eq!(code.len(), 6);
+    assert!(!note["message"].as_str().unwrap().contains(&code));
+    let verified = verify(&payer, id, &code, 1_500, &merchant_id).await;
+    assert_eq!(verified.body["status"], "succeeded", "{verified:?}");
+
+    // A key that is not 32 bytes is refused at the start of a registration.
+    let bad = payer
+        .wallet
+        .post(
+            "/v1/registrations",
+            &json!({"terminal_id": "t", "terminal_public_key": "c2hvcnQ"}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(bad.code(), "request_invalid", "{bad:?}");
     system.stop().await;
 }

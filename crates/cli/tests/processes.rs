@@ -502,7 +502,7 @@ async fn two_hubs_on_one_postgres_database() {
 /// licence holder's card and prints a code; the ICAO specimen passport ends with
 /// `identity_document_expired`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wallet_registers_a_card_from_a_fresh_profile() {
+async fn wallet_registers_a_card_from_a_fresh_profile_and_pays() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (child, lines) = spawn_until(
@@ -564,6 +564,15 @@ async fn wallet_registers_a_card_from_a_fresh_profile() {
     assert!(
         listing.contains("bound") && listing.contains("3023 •••• •••• 1104"),
         "{listing}"
+    );
+    // The first payment to a merchant needs a code; the profile's terminal key opens it (the
+    // hub sealed it to the key the profile gave at registration).
+    let paid = wallet(&["pay", "--to", "Book Nook", "--amount", "12.34", "--yes"]);
+    let out = String::from_utf8_lossy(&paid.stdout);
+    assert!(
+        paid.status.success() && out.contains("Paid 12.34 USD to Book Nook"),
+        "{out}{}",
+        String::from_utf8_lossy(&paid.stderr)
     );
 
     let specimen = wallet(&[

@@ -82,6 +82,10 @@ struct Stored {
     payment: Payment,
     /// The payer's registration code, sealed by the vault, until the payer's bank answered.
     sealed_code: Option<Vec<u8>>,
+    /// The bound terminal's public key, while a verification code may be sent: codes are sealed
+    /// to it, so only that phone reads them.
+    #[serde(default)]
+    terminal_key: Option<[u8; 32]>,
 }
 
 /// The few fields of a stored payment the exemption rule reads (parsed without the rest).
@@ -182,6 +186,7 @@ fn seal_row(stored: &Stored, version: i64, retry_at: Option<i64>) -> ApiResult<P
         dropped = Stored {
             payment: p.clone(),
             sealed_code: None,
+            terminal_key: stored.terminal_key,
         };
         &dropped
     } else {
@@ -556,7 +561,13 @@ pub async fn create<S: HubStore, B: BankConnector>(
         leg_ids(id),
         now,
     );
+    // A code will be sent: to the bound terminal's key, if it gave one.
+    let terminal_key = match reason {
+        Some(_) => crate::registration::terminal_key_of(&hub, code.registration_id).await?,
+        None => None,
+    };
     let stored = Stored {
+        terminal_key,
         sealed_code: Some(hub.vault.encrypt(canonical.as_bytes(), id.as_bytes())),
         payment,
     };
@@ -659,11 +670,12 @@ async fn send_code<S: HubStore, B>(
             .map_err(payment_error)?;
         if let Some(saved) = save(hub, &stored, version).await? {
             let p = &stored.payment;
-            let text = format!(
-                "Your code to pay {} to {}: {code}",
+            let what = format!(
+                "{} to {}",
                 scanpay_core::money::display(p.amount_minor, &p.currency),
                 p.payee.name
             );
+            let text = format!("Your code to pay {what}: {code}");
             if let Some(sender) = &hub.code_sender {
                 let message = crate::senders::CodeMessage {
                     wallet_id: p.payer.caller_id,
@@ -675,17 +687,36 @@ async fn send_code<S: HubStore, B>(
                     tracing::warn!(payment = %p.id, %error, "a code was not sent on the extra channel");
                 }
             }
-            notify(
-                hub,
-                p.payer.caller_id,
-                Note {
+            // Sealed to the bound terminal when it gave a key: the stream is the wallet's, and
+            // any device holding the wallet's token reads it.
+            let note = match stored.terminal_key {
+                Some(key) => {
+                    use base64::Engine;
+                    let mut random = [0u8; 44];
+                    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
+                    let aad = scanpay_proto::seal::verification_code_aad(p.id);
+                    let sealed = scanpay_proto::seal::seal(&key, &aad, code.as_bytes(), random);
+                    Note {
+                        kind: "verification_code",
+                        message: format!(
+                            "A code to pay {what} was sent, sealed to the phone the card is bound to."
+                        ),
+                        payment: Some(p),
+                        verification_code: None,
+                        sealed_verification_code: Some(
+                            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed),
+                        ),
+                    }
+                }
+                None => Note {
                     kind: "verification_code",
                     message: text,
                     payment: Some(p),
                     verification_code: Some(code),
+                    sealed_verification_code: None,
                 },
-            )
-            .await;
+            };
+            notify(hub, p.payer.caller_id, note).await;
             return Ok((stored, saved));
         }
         (stored, version) = load(hub, stored.payment.id).await?;
@@ -1190,6 +1221,7 @@ struct Note<'a> {
     message: String,
     payment: Option<&'a Payment>,
     verification_code: Option<String>,
+    sealed_verification_code: Option<String>,
 }
 
 impl<'a> Note<'a> {
@@ -1199,6 +1231,7 @@ impl<'a> Note<'a> {
             message,
             payment: Some(payment),
             verification_code: None,
+            sealed_verification_code: None,
         }
     }
 }
@@ -1212,6 +1245,8 @@ struct StoredNote {
     amount_minor: Option<i64>,
     currency: Option<String>,
     verification_code: Option<String>,
+    #[serde(default)]
+    sealed_verification_code: Option<String>,
 }
 
 /// Appends a message to a caller's notification stream, in the background: the answer does not
@@ -1225,6 +1260,7 @@ async fn notify<S: HubStore, B>(hub: &Hub<S, B>, caller_id: Uuid, note: Note<'_>
         amount_minor: note.payment.map(|p| p.amount_minor),
         currency: note.payment.map(|p| p.currency.clone()),
         verification_code: note.verification_code,
+        sealed_verification_code: note.sealed_verification_code,
     };
     let json = serde_json::to_vec(&stored).expect("a note serialises");
     let row = NotificationRow {
@@ -1595,6 +1631,7 @@ fn notification_view<S, B>(
         amount_minor: note.amount_minor,
         currency: note.currency,
         verification_code: note.verification_code,
+        sealed_verification_code: note.sealed_verification_code,
         created_at: rfc3339(row.created_at_ms),
     })
 }

@@ -72,6 +72,9 @@ struct Stored {
     /// For a user-name code: the password's argon2id hash (PHC string). Never the password.
     #[serde(default)]
     password_hash: Option<String>,
+    /// The terminal's X25519 public key, when it gave one: verification codes are sealed to it.
+    #[serde(default)]
+    terminal_key: Option<[u8; 32]>,
 }
 
 fn today() -> Day {
@@ -169,6 +172,15 @@ pub(crate) async fn password_matches<S: HubStore, B>(
     })
     .await
     .map_err(ApiError::internal)?
+}
+
+/// The public key the terminal of the registration `id` gave, if any (verification codes for
+/// payments with its code are sealed to it).
+pub(crate) async fn terminal_key_of<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    id: Uuid,
+) -> ApiResult<Option<[u8; 32]>> {
+    Ok(stored_of(hub, id).await?.terminal_key)
 }
 
 /// The identity the hub saved with this wallet's first bound registration (other than `this`).
@@ -352,6 +364,22 @@ pub async fn start<S: HubStore, B: BankConnector>(
             format!("`terminal_id` is 1 to {TERMINAL_ID_LENGTH_MAX} bytes."),
         ));
     }
+    let terminal_key = match &request.terminal_public_key {
+        None => None,
+        Some(text) => {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(text.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok());
+            Some(bytes.ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::RequestInvalid,
+                    "`terminal_public_key` is an X25519 public key: 32 bytes, base64url without padding.",
+                )
+            })?)
+        }
+    };
     let now = now_ms();
     let registration = Registration::new(
         Uuid::now_v7(),
@@ -365,6 +393,7 @@ pub async fn start<S: HubStore, B: BankConnector>(
         fields: BTreeMap::new(),
         pending_code: None,
         password_hash: None,
+        terminal_key,
     };
     let r = &stored.registration;
     hub.store

@@ -105,6 +105,40 @@ export function formatAmount(minor, currency) {
 }
 
 /**
+ * Opens a verification code the hub sealed to this terminal (`proto::seal`: X25519, then
+ * HKDF-SHA256 with salt "scanpay seal v1" and info = ephemeral public key || this terminal's
+ * public key, then AES-256-GCM with the payment as associated data). Throws when the code was
+ * sealed to another terminal.
+ */
+export async function openSealedCode(envelope, paymentId, keys) {
+  if (envelope[0] !== 1 || envelope.length < 1 + 32 + 12 + 16) throw new Error("not a sealed code");
+  const ephemeral = envelope.slice(1, 33);
+  const nonce = envelope.slice(33, 45);
+  const sealed = envelope.slice(45);
+  const ephemeralKey = await crypto.subtle.importKey("raw", ephemeral, { name: "X25519" }, false, []);
+  const shared = new Uint8Array(
+    await crypto.subtle.deriveBits({ name: "X25519", public: ephemeralKey }, keys.privateKey, 256),
+  );
+  if (shared.every((b) => b === 0)) throw new Error("a low-order key");
+  const info = new Uint8Array(64);
+  info.set(ephemeral, 0);
+  info.set(keys.publicRaw, 32);
+  const hkdf = await crypto.subtle.importKey("raw", shared, "HKDF", false, ["deriveBits"]);
+  const key = await crypto.subtle.deriveBits(
+    { name: "HKDF", hash: "SHA-256", salt: new TextEncoder().encode("scanpay seal v1"), info },
+    hkdf,
+    256,
+  );
+  const aes = await crypto.subtle.importKey("raw", key, "AES-GCM", false, ["decrypt"]);
+  const plain = await crypto.subtle.decrypt(
+    { name: "AES-GCM", iv: nonce, additionalData: new TextEncoder().encode(`scanpay verification code ${paymentId}`) },
+    aes,
+    sealed,
+  );
+  return new TextDecoder().decode(plain);
+}
+
+/**
  * Follows the caller's notifications (server-sent events read through fetch, so the bearer
  * token travels in a header, not in the URL). Reconnects with the last event id after a drop,
  * backing off while nothing arrives; stops for good when the hub refuses the token

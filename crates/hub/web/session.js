@@ -41,6 +41,37 @@ export function terminalId() {
   return id;
 }
 
+/**
+ * This terminal's X25519 key pair (WebCrypto), made once: the hub seals verification codes for
+ * cards registered here to its public key, so only this browser reads them. The private key is
+ * kept as a JWK beside the wallet's token. `null` where the browser has no X25519.
+ */
+export async function terminalKeys() {
+  try {
+    const saved = JSON.parse(localStorage.getItem("scanpay.terminal.key") || "null");
+    if (saved) {
+      const privateKey = await crypto.subtle.importKey("jwk", saved.private, { name: "X25519" }, false, ["deriveBits"]);
+      return { privateKey, publicRaw: fromBase64url(saved.public) };
+    }
+    const pair = await crypto.subtle.generateKey({ name: "X25519" }, true, ["deriveBits"]);
+    const publicRaw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+    const jwk = await crypto.subtle.exportKey("jwk", pair.privateKey);
+    localStorage.setItem("scanpay.terminal.key", JSON.stringify({ private: jwk, public: toBase64url(publicRaw) }));
+    return { privateKey: pair.privateKey, publicRaw };
+  } catch {
+    return null;
+  }
+}
+
+export function toBase64url(bytes) {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+export function fromBase64url(text) {
+  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
 /** Shows the screen at `#/path`, again if it is the one showing. */
 export function go(path) {
   if (location.hash === `#/${path}`) window.dispatchEvent(new HashChangeEvent("hashchange"));

@@ -7,6 +7,7 @@ import {
   formatAmount,
   CURRENCIES,
   followNotifications,
+  openSealedCode,
   sleep,
 } from "./api.js";
 import {
@@ -22,7 +23,7 @@ import {
   submitting,
   when,
 } from "./ui.js";
-import { walletSession, keptCodes, terminalId, go } from "./session.js";
+import { walletSession, keptCodes, terminalId, terminalKeys, toBase64url, fromBase64url, go } from "./session.js";
 
 // ---------------------------------------------------------------------------------------------
 // Notifications: one stream while a wallet is signed in; screens subscribe while they show.
@@ -32,9 +33,10 @@ let stopStream = null;
 let feed = [];
 const listeners = new Set();
 let streamState = "connecting";
-// Whether this browser is the phone a card of this wallet is bound to. Only that phone shows
-// verification codes: a step-up's code must not appear on the other phone that asks for it.
-// (The hub sends codes to the wallet's stream; telling its phones apart is the hub's next step.)
+// Whether this browser is the phone a card of this wallet is bound to. Codes come sealed to the
+// bound terminal's key when it gave one (this app always does), and only that browser opens
+// them; a code in clear (a card registered elsewhere without a key) is shown only where a card
+// is bound, so a step-up's code does not appear on the other phone that asks for it.
 let boundHere = false;
 
 function ensureStream(session) {
@@ -42,8 +44,11 @@ function ensureStream(session) {
   refreshBound(session);
   stopStream = followNotifications(
     session.token,
-    (notification) => {
-      feed = [notification, ...feed.filter((n) => n.seq !== notification.seq)].slice(0, 50);
+    async (notification) => {
+      await openIfSealed(notification);
+      feed = [notification, ...feed.filter((n) => n.seq !== notification.seq)]
+        .sort((a, b) => b.seq - a.seq)
+        .slice(0, 50);
       // What the stream replays from before this page was opened is history, not news.
       if (Date.parse(notification.created_at) > pageLoadedAt - 2000) {
         announce(displayText(notification));
@@ -72,10 +77,32 @@ async function refreshBound(session) {
   }
 }
 
+/** A code sealed to this terminal becomes `verification_code`; one sealed elsewhere stays shut. */
+async function openIfSealed(notification) {
+  if (!notification.sealed_verification_code) return;
+  const keys = await terminalKeys();
+  if (!keys) return;
+  try {
+    const envelope = fromBase64url(notification.sealed_verification_code);
+    notification.verification_code = await openSealedCode(envelope, notification.payment_id, keys);
+    notification.opened_here = true;
+  } catch {
+    // Sealed to another phone's key.
+  }
+}
+
 function displayText(notification) {
-  return notification.kind === "verification_code" && !boundHere
-    ? "A verification code was sent to the phone your card is bound to."
-    : notification.message;
+  if (notification.kind !== "verification_code") return notification.message;
+  if (notification.opened_here) return `${notification.message} It is ${notification.verification_code}.`;
+  if (notification.sealed_verification_code || !boundHere) {
+    return "A verification code was sent to the phone your card is bound to.";
+  }
+  return notification.message;
+}
+
+/** Whether this browser may show `notification`'s code. */
+function codeShownHere(notification) {
+  return Boolean(notification.opened_here || (notification.verification_code && boundHere));
 }
 
 function streamLabel() {
@@ -186,7 +213,7 @@ export async function home() {
   const renderFeed = () =>
     notifications.replaceChildren(
       ...(feed.length
-        ? feed.slice(0, 10).map((n) => h("li", {}, h("span", { class: "when" }, when(n.created_at)), " ", n.message))
+        ? feed.slice(0, 10).map((n) => h("li", {}, h("span", { class: "when" }, when(n.created_at)), " ", displayText(n)))
         : [h("li", {}, "Nothing yet.")]),
     );
   renderFeed();
@@ -321,13 +348,13 @@ export async function register() {
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const view = await submitting(form, "Starting…", () =>
-      call("POST", "/v1/registrations", {
-        token: session.token,
-        key: newKey(),
-        json: { terminal_id: terminalId() },
-      }),
-    );
+    const view = await submitting(form, "Starting…", async () => {
+      // This phone's public key: codes for this card will be sealed to it.
+      const keys = await terminalKeys();
+      const json = { terminal_id: terminalId() };
+      if (keys) json.terminal_public_key = toBase64url(keys.publicRaw);
+      return call("POST", "/v1/registrations", { token: session.token, key: newKey(), json });
+    });
     if (!view || !current(here)) return;
     sessionStorage.setItem(REGISTRATION_KEY, view.id);
     renderRegistration(session, view);
@@ -891,7 +918,7 @@ function verification(session, payment) {
   // not the bound one: the person reads the code there and types it here).
   const offer = (notification) => {
     if (notification.kind !== "verification_code" || notification.payment_id !== payment.id) return;
-    if (stepUp || !boundHere) return;
+    if (stepUp || !codeShownHere(notification)) return;
     arrived.replaceChildren(
       h(
         "p",

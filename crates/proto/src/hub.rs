@@ -171,6 +171,12 @@ pub struct SealingKeyView {
 #[serde(deny_unknown_fields)]
 pub struct StartRegistration {
     pub terminal_id: String,
+    /// The terminal's own X25519 public key (base64url, 32 bytes). With it, verification codes
+    /// for payments with this registration's code reach the wallet sealed to the terminal
+    /// (`sealed_verification_code`): only the bound phone reads them, whoever else holds the
+    /// wallet's token.
+    #[serde(default)]
+    pub terminal_public_key: Option<String>,
 }
 
 /// Identity fields as the wallet sends them (extracted on the phone, FIG. 4, or corrected by the
@@ -476,9 +482,13 @@ pub struct NotificationView {
     pub payment_id: Option<Uuid>,
     pub amount_minor: Option<i64>,
     pub currency: Option<String>,
-    /// For `verification_code` only.
+    /// For `verification_code` only, when the bound terminal gave no public key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_code: Option<String>,
+    /// For `verification_code` only, when the bound terminal gave a public key: the code sealed
+    /// to it (`proto::seal`, associated data `verification_code_aad(payment_id)`), base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_verification_code: Option<String>,
     pub created_at: String,
 }
 

@@ -12,6 +12,9 @@
 //! aad      = the context the hub expects (the registration and the kind of body)
 //! ```
 //!
+//! The hub uses the same scheme the other way: a verification code for a payment is sealed to
+//! the bound terminal's public key, so only that phone reads it.
+//!
 //! A fresh ephemeral key a message gives forward secrecy against a later leak of the wallet's
 //! state; the associated data binds the envelope to one registration and one endpoint, so a
 //! sealed photo replayed into another session does not open.
@@ -117,6 +120,11 @@ pub fn seal(
     envelope.extend_from_slice(nonce);
     envelope.extend_from_slice(&sealed);
     envelope
+}
+
+/// The associated data of a verification code the hub seals to a payer's bound terminal.
+pub fn verification_code_aad(payment_id: uuid::Uuid) -> Vec<u8> {
+    format!("scanpay verification code {payment_id}").into_bytes()
 }
 
 /// The associated data of a sealed registration body: `kind` is `images` or `fields`.

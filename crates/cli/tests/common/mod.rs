@@ -471,17 +471,18 @@ pub async fn register_payer(
     bank_id: &str,
     balance: i64,
 ) -> Payer {
-    register_payer_choosing(hub_url, bank, bank_id, balance, None).await
+    register_payer_choosing(hub_url, bank, bank_id, balance, None, None).await
 }
 
-/// `register_payer` with the code `choice` (`{"kind": "phone", …}`); `code` is then the
-/// canonical code the hub answered.
+/// `register_payer` with the code `choice` (`{"kind": "phone", …}`; `code` is then the
+/// canonical code the hub answered) and the terminal's public key.
 pub async fn register_payer_choosing(
     hub_url: &str,
     bank: &BankClient,
     bank_id: &str,
     balance: i64,
     choice: Option<Value>,
+    terminal_public_key: Option<&str>,
 ) -> Payer {
     let name = format!("{} {}", letters(6), letters(7));
     let document_number = format!("P{}", &uuid::Uuid::new_v4().as_u128().to_string()[..8]);
@@ -523,12 +524,12 @@ pub async fn register_payer_choosing(
     }
     let wallet = sign_up(hub_url, &name).await;
     let terminal = unique("phone-");
+    let mut start = json!({ "terminal_id": terminal });
+    if let Some(key) = terminal_public_key {
+        start["terminal_public_key"] = json!(key);
+    }
     let started = wallet
-        .post(
-            "/v1/registrations",
-            &json!({"terminal_id": terminal}),
-            Some(&unique("k")),
-        )
+        .post("/v1/registrations", &start, Some(&unique("k")))
         .await;
     let id = started.body["id"].as_str().unwrap().to_string();
     let fields = wallet
