@@ -48,6 +48,18 @@ impl HubClient {
         self.answer(request).await
     }
 
+    /// A creating POST of JSON with the caller's own `Idempotency-Key` (a payment whose proof
+    /// covers the key).
+    pub async fn post_keyed(&self, path: &str, body: &Value, key: &str) -> anyhow::Result<Value> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("idempotency-key", key)
+            .json(body);
+        self.answer(request).await
+    }
+
     /// A creating POST of raw bytes (a photo).
     pub async fn post_bytes(
         &self,

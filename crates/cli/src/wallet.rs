@@ -29,6 +29,10 @@ struct Profile {
     /// its public key. Made on first use; profiles made before it have none (codes in clear).
     #[serde(default)]
     terminal_secret: Option<String>,
+    /// The hub's sealing key (hex) as first seen: pinned, so a key swapped in later by something
+    /// between this terminal and the hub is refused rather than trusted.
+    #[serde(default)]
+    hub_sealing_key: Option<String>,
     /// Registration codes issued to this wallet, newest last.
     #[serde(default)]
     codes: Vec<SavedCode>,
@@ -113,6 +117,7 @@ impl Wallet {
                 .to_string(),
             terminal_id: format!("terminal-{}", uuid::Uuid::new_v4()),
             terminal_secret: Some(hex::encode(rand::random::<[u8; 32]>())),
+            hub_sealing_key: None,
             codes: Vec::new(),
         };
         std::fs::create_dir_all(dir)?;
@@ -160,7 +165,8 @@ impl Wallet {
         self.client.call(method, path, body).await
     }
 
-    /// The hub's public key for sealed bodies.
+    /// The hub's public key for sealed bodies and terminal proofs: the one this profile pinned
+    /// when it first met the hub; a different one now is refused.
     async fn sealing_key(&self) -> anyhow::Result<[u8; 32]> {
         use base64::Engine;
         let view = self
@@ -169,10 +175,19 @@ impl Wallet {
         let text = view["public_key"]
             .as_str()
             .context("the hub published no sealing key")?;
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text)?;
-        bytes
+        let bytes: [u8; 32] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)?
             .try_into()
-            .map_err(|_| anyhow::anyhow!("the hub's sealing key is not 32 bytes"))
+            .map_err(|_| anyhow::anyhow!("the hub's sealing key is not 32 bytes"))?;
+        if let Some(pinned) = &self.profile.hub_sealing_key
+            && *pinned != hex::encode(bytes)
+        {
+            bail!(
+                "the hub's sealing key is not the one this profile first saw; if the hub's \
+                 operator changed it on purpose, remove `hub_sealing_key` from the profile"
+            );
+        }
+        Ok(bytes)
     }
 
     /// Sends a photo for the hub to read, sealed to the hub's `key`; `carrier` is `id_document`
@@ -218,8 +233,13 @@ impl Wallet {
             .context("no registration id")?
             .to_string();
         let mut current = started;
-        // Photos and fields go sealed to the hub's key: only the hub reads them.
+        // Photos and fields go sealed to the hub's key: only the hub reads them. The key is
+        // pinned the first time.
         let key = self.sealing_key().await?;
+        if self.profile.hub_sealing_key.is_none() {
+            self.profile.hub_sealing_key = Some(hex::encode(key));
+            self.save(dir)?;
+        }
         if let Some(path) = photos.0 {
             current = self.upload(&key, &id, "id_document", path).await?;
         }
@@ -376,16 +396,37 @@ impl Wallet {
                 bail!("not paid");
             }
         }
-        let body = json!({
+        let terminal_id = args
+            .terminal
+            .clone()
+            .unwrap_or_else(|| self.profile.terminal_id.clone());
+        let mut body = json!({
             "registration_code": code,
-            "terminal_id": args.terminal.clone().unwrap_or_else(|| self.profile.terminal_id.clone()),
+            "terminal_id": terminal_id,
             "payee_id": payee_id,
             "amount_minor": amount_minor,
             "currency": currency.code(),
         });
-        let mut payment = self
-            .call(reqwest::Method::POST, "/v1/payments", Some(body))
-            .await?;
+        // This terminal proves it holds its key (another `--terminal` cannot, and gets a step-up).
+        let key = uuid::Uuid::new_v4().to_string();
+        if let (None, Some(terminal)) = (&args.terminal, self.terminal_key()?) {
+            use base64::Engine;
+            let payee: uuid::Uuid = payee_id.parse().context("the payee's id")?;
+            let message = scanpay_proto::seal::proof_message(
+                &key,
+                &terminal_id,
+                payee,
+                amount_minor,
+                currency.code(),
+            );
+            let hub = self.sealing_key().await?;
+            let proof = terminal
+                .proof(&hub, &message)
+                .context("the hub's sealing key is not usable")?;
+            body["terminal_proof"] =
+                json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(proof));
+        }
+        let mut payment = self.client.post_keyed("/v1/payments", &body, &key).await?;
         if payment["status"] == "requires_verification" {
             let id = payment["id"]
                 .as_str()

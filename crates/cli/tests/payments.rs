@@ -955,9 +955,10 @@ async fn phone_and_password_codes_pay(backend: Backend) {
     system.stop().await;
 }
 
-/// A terminal that gave its public key at registration gets its verification codes sealed to
-/// it: the wallet's stream (readable by anything holding the wallet's token) carries no code in
-/// clear, the bound terminal's key opens it, another key does not, and the code verifies.
+/// A terminal that gave its public key at registration proves it holds the key when it pays,
+/// and gets its verification codes sealed to it: naming the bound terminal without the proof
+/// counts as another terminal (step-up); the wallet's stream (readable by anything holding the
+/// wallet's token) carries no code in clear; the bound terminal's key opens it, another does not.
 async fn codes_sealed_to_the_bound_terminal_open_only_there(backend: Backend) {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -973,8 +974,41 @@ async fn codes_sealed_to_the_bound_terminal_open_only_there(backend: Backend) {
         Some(&b64.encode(phone.public())),
     )
     .await;
-    let paid = pay(&payer, &merchant_id, 1_500, &unique("k")).await;
-    assert_eq!(paid.body["status"], "requires_verification", "{paid:?}");
+    let published = payer.wallet.get("/v1/sealing-key").await;
+    let hub_key: [u8; 32] = b64
+        .decode(published.body["public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let merchant: uuid::Uuid = merchant_id.parse().unwrap();
+    // A payment from the bound terminal, with (or without) its proof.
+    let pay_as = |proof_by: Option<&scanpay_proto::seal::SealingKey>, amount: i64| {
+        let key = unique("k");
+        let mut body = json!({"registration_code": payer.code, "terminal_id": payer.terminal,
+            "payee_id": merchant_id, "amount_minor": amount, "currency": "USD"});
+        if let Some(signer) = proof_by {
+            let message =
+                scanpay_proto::seal::proof_message(&key, &payer.terminal, merchant, amount, "USD");
+            body["terminal_proof"] = json!(b64.encode(signer.proof(&hub_key, &message).unwrap()));
+        }
+        let wallet = &payer.wallet;
+        async move { wallet.post("/v1/payments", &body, Some(&key)).await }
+    };
+
+    // Naming the bound terminal is not enough, nor a proof made with another key.
+    let stranger = scanpay_proto::seal::SealingKey::from_secret(rand::random());
+    for proof_by in [None, Some(&stranger)] {
+        let named = pay_as(proof_by, 1_500).await;
+        assert_eq!(
+            named.body["next_action"]["reason"], "step_up_required",
+            "{named:?}"
+        );
+    }
+    let paid = pay_as(Some(&phone), 1_500).await;
+    assert_eq!(
+        paid.body["next_action"]["reason"], "verification_required",
+        "{paid:?}"
+    );
     let id = paid.body["id"].as_str().unwrap();
     let page = payer.wallet.get("/v1/notifications?after=0").await;
     let note = page.body["items"]
@@ -989,23 +1023,33 @@ async fn codes_sealed_to_the_bound_terminal_open_only_there(backend: Backend) {
         .decode(note["sealed_verification_code"].as_str().unwrap())
         .unwrap();
     let aad = scanpay_proto::seal::verification_code_aad(id.parse().unwrap());
-    let stranger = scanpay_proto::seal::SealingKey::from_secret(rand::random());
     assert!(stranger.open(&sealed, &aad).is_err());
     let code = String::from_utf8(phone.open(&sealed, &aad).unwrap()).unwrap();
     assert_eq!(code.len(), 6);
     assert!(!note["message"].as_str().unwrap().contains(&code));
     let verified = verify(&payer, id, &code, 1_500, &merchant_id).await;
     assert_eq!(verified.body["status"], "succeeded", "{verified:?}");
+    // A small repeat payment from the proven terminal goes straight through; unproven, it does not.
+    let again = pay_as(Some(&phone), 500).await;
+    assert_eq!(again.body["status"], "succeeded", "{again:?}");
+    assert_eq!(again.body["exempted"], true);
+    let unproven = pay_as(None, 500).await;
+    assert_eq!(
+        unproven.body["status"], "requires_verification",
+        "{unproven:?}"
+    );
 
-    // A key that is not 32 bytes is refused at the start of a registration.
-    let bad = payer
-        .wallet
-        .post(
-            "/v1/registrations",
-            &json!({"terminal_id": "t", "terminal_public_key": "c2hvcnQ"}),
-            Some(&unique("k")),
-        )
-        .await;
-    assert_eq!(bad.code(), "request_invalid", "{bad:?}");
+    // A key that is not 32 bytes, or a low-order point, is refused at the start of a registration.
+    for bad_key in ["c2hvcnQ".to_string(), b64.encode([0u8; 32])] {
+        let bad = payer
+            .wallet
+            .post(
+                "/v1/registrations",
+                &json!({"terminal_id": "t", "terminal_public_key": bad_key}),
+                Some(&unique("k")),
+            )
+            .await;
+        assert_eq!(bad.code(), "request_invalid", "{bad:?}");
+    }
     system.stop().await;
 }

@@ -1,7 +1,9 @@
 //! Registration codes: the kinds a user may choose (seed 000, claims 1 and 8) and their
 //! canonical text, which is what the hub and the bank hash, bind and compare.
 //!
-//! The kinds cannot collide, because each canonical form uses characters the others never do:
+//! A phone number or a user name cannot collide with a code of another kind, because their
+//! canonical forms use characters the others never do (a personal code of 10 digits has the form
+//! of a random one; uniqueness of every code on the platform settles that):
 //!
 //! | kind | the user gives | canonical text |
 //! |---|---|---|

@@ -47,18 +47,27 @@ pub struct MatchReport {
     pub birth_date: FieldMatch,
 }
 
+/// Mismatch over near miss over match.
+pub fn rank(m: FieldMatch) -> u8 {
+    match m {
+        FieldMatch::Match => 0,
+        FieldMatch::NearMiss => 1,
+        FieldMatch::Mismatch => 2,
+    }
+}
+
 impl MatchReport {
-    /// The worse of two reports (mismatch over near miss over match); `self` on a tie.
-    pub fn worse(self, other: MatchReport) -> MatchReport {
-        let rank = |m: FieldMatch| match m {
-            FieldMatch::Match => 0,
-            FieldMatch::NearMiss => 1,
-            FieldMatch::Mismatch => 2,
-        };
-        if rank(other.verdict) > rank(self.verdict) {
-            other
-        } else {
-            self
+    /// Both reports at once: each field (and the verdict) the worse of the two, the name
+    /// similarity the lower. A document checked against two records must pass both, and the
+    /// user is asked about every field either disagrees on.
+    pub fn merge(self, other: &MatchReport) -> MatchReport {
+        let worse = |a: FieldMatch, b: FieldMatch| if rank(b) > rank(a) { b } else { a };
+        MatchReport {
+            verdict: worse(self.verdict, other.verdict),
+            full_name: worse(self.full_name, other.full_name),
+            name_similarity: self.name_similarity.min(other.name_similarity),
+            document_number: worse(self.document_number, other.document_number),
+            birth_date: worse(self.birth_date, other.birth_date),
         }
     }
 
@@ -205,6 +214,31 @@ fn compare_dates(scanned: &str, saved: &str) -> FieldMatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merged_reports_keep_every_field_either_disagrees_on() {
+        let who = |name: &str, number: &str, birth: &str| IdentityToMatch {
+            full_name: name.to_string(),
+            document_number: number.to_string(),
+            birth_date: birth.to_string(),
+        };
+        let scanned = who("SAMPLE MICHAEL JOHN", "T64235789", "1986-06-06");
+        let bank = compare(
+            &scanned,
+            &who("SAMPLE MICHAEL JOHN", "T64235789", "1986-06-08"),
+        );
+        let wallet = compare(
+            &scanned,
+            &who("SIMPLE MIKAEL JON", "T64235789", "1986-06-06"),
+        );
+        assert_eq!(bank.fields_to_check(), ["birth_date"]);
+        let both = bank.merge(&wallet);
+        assert_eq!(both.verdict, FieldMatch::NearMiss);
+        assert!(both.fields_to_check().contains(&"birth_date"));
+        assert!(both.fields_to_check().contains(&"full_name"), "{both:?}");
+        assert_eq!(wallet.full_name, FieldMatch::NearMiss, "{wallet:?}");
+        assert_eq!(both.name_similarity, wallet.name_similarity);
+    }
 
     fn identity(name: &str, number: &str, birth: &str) -> IdentityToMatch {
         IdentityToMatch {

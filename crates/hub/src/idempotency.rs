@@ -123,7 +123,11 @@ async fn run<S: HubStore, B: BankConnector>(
     );
     hasher.update([0]);
     hasher.update(&bytes);
-    let request_hash = hasher.finalize().to_vec();
+    // Kept as a keyed hash: a body may hold a password or identity fields, and a plain digest of
+    // a predictable body could be guessed offline from the table.
+    let request_hash = hub
+        .vault
+        .lookup("idempotent_request", &hex::encode(hasher.finalize()));
     let now = scanpay_http::now_ms();
     let claim_token: Vec<u8> = {
         use rand::RngCore;

@@ -487,13 +487,14 @@ pub async fn create<S: HubStore, B: BankConnector>(
         // Another wallet's code answers as an unknown one: codes cannot be probed.
         .filter(|c| c.caller_id == caller.id)
         .ok_or_else(unknown_code)?;
-    if !registration_bound(&hub, code.registration_id).await? {
+    let registration = crate::registration::payer_registration(&hub, code.registration_id).await?;
+    if !registration.bound {
         return Err(unknown_code());
     }
     // A user-name code pays with its password; a wrong one answers as an unknown code.
     if scanpay_core::code::needs_password(&canonical) {
         let password = request.password.as_deref().ok_or_else(unknown_code)?;
-        if !crate::registration::password_matches(&hub, code.registration_id, password).await? {
+        if !registration.password_matches(password).await? {
             return Err(unknown_code());
         }
     }
@@ -520,7 +521,26 @@ pub async fn create<S: HubStore, B: BankConnector>(
         bank_id: code.bank_id.clone(),
         account_id: code.account_id,
     };
-    let same_terminal = request.terminal_id == code.terminal_id;
+    // The bound terminal is the one that names itself and, when it gave a key at registration,
+    // proves it holds that key; a terminal id alone is no secret (the wallet's views show it).
+    let proven = match (&registration.terminal_key, &request.terminal_proof) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(terminal), Some(proof)) => {
+            use base64::Engine;
+            let message = scanpay_proto::seal::proof_message(
+                &key,
+                &request.terminal_id,
+                request.payee_id,
+                amount_minor,
+                currency,
+            );
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(proof)
+                .is_ok_and(|proof| hub.sealing.proof_holds(terminal, &message, &proof))
+        }
+    };
+    let same_terminal = request.terminal_id == code.terminal_id && proven;
     if !same_terminal && !hub.payment_policy.step_up_other_terminal {
         return Err(ApiError::new(
             ErrorCode::TerminalMismatch,
@@ -562,10 +582,7 @@ pub async fn create<S: HubStore, B: BankConnector>(
         now,
     );
     // A code will be sent: to the bound terminal's key, if it gave one.
-    let terminal_key = match reason {
-        Some(_) => crate::registration::terminal_key_of(&hub, code.registration_id).await?,
-        None => None,
-    };
+    let terminal_key = reason.and(registration.terminal_key);
     let stored = Stored {
         terminal_key,
         sealed_code: Some(hub.vault.encrypt(canonical.as_bytes(), id.as_bytes())),

@@ -152,35 +152,50 @@ pub(crate) async fn identity_of<S: HubStore, B>(
         .ok_or_else(|| ApiError::internal("a bound registration without identity"))
 }
 
-/// Whether `password` is the one chosen with the user-name code of the registration `id`
-/// (argon2id, checked off the async threads: it takes tens of milliseconds by design).
-pub(crate) async fn password_matches<S: HubStore, B>(
-    hub: &Hub<S, B>,
-    id: Uuid,
-    password: &str,
-) -> ApiResult<bool> {
-    let Some(hash) = stored_of(hub, id).await?.password_hash else {
-        return Ok(false);
-    };
-    let password = password.to_string();
-    tokio::task::spawn_blocking(move || {
-        use argon2::password_hash::{PasswordHash, PasswordVerifier};
-        let parsed = PasswordHash::new(&hash).map_err(ApiError::internal)?;
-        Ok(argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(ApiError::internal)?
+/// What a payment needs of its payer's registration, from one read.
+pub(crate) struct PayerRegistration {
+    pub bound: bool,
+    /// The terminal's public key, if it gave one: it must prove it holds it, and codes are
+    /// sealed to it.
+    pub terminal_key: Option<[u8; 32]>,
+    password_hash: Option<String>,
 }
 
-/// The public key the terminal of the registration `id` gave, if any (verification codes for
-/// payments with its code are sealed to it).
-pub(crate) async fn terminal_key_of<S: HubStore, B>(
+pub(crate) async fn payer_registration<S: HubStore, B>(
     hub: &Hub<S, B>,
     id: Uuid,
-) -> ApiResult<Option<[u8; 32]>> {
-    Ok(stored_of(hub, id).await?.terminal_key)
+) -> ApiResult<PayerRegistration> {
+    let stored = stored_of(hub, id).await?;
+    Ok(PayerRegistration {
+        bound: stored.registration.state == Step::Bound,
+        terminal_key: stored.terminal_key,
+        password_hash: stored.password_hash,
+    })
+}
+
+/// Argon2id hashes running at once, at most: each takes ~19 MiB and tens of milliseconds, so
+/// unbounded they would let one wallet exhaust the hub's memory and blocking threads.
+static PASSWORD_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+impl PayerRegistration {
+    /// Whether `password` is the one chosen with this user-name code (argon2id, off the async
+    /// threads, at most two at once).
+    pub(crate) async fn password_matches(&self, password: &str) -> ApiResult<bool> {
+        let Some(hash) = self.password_hash.clone() else {
+            return Ok(false);
+        };
+        let password = password.to_string();
+        let _slot = PASSWORD_SLOTS.acquire().await.map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(move || {
+            use argon2::password_hash::{PasswordHash, PasswordVerifier};
+            let parsed = PasswordHash::new(&hash).map_err(ApiError::internal)?;
+            Ok(argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok())
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
 }
 
 /// The identity the hub saved with this wallet's first bound registration (other than `this`).
@@ -189,16 +204,15 @@ async fn wallet_identity<S: HubStore, B>(
     caller_id: Uuid,
     this: Uuid,
 ) -> ApiResult<Option<IdentityFields>> {
-    let rows = hub
+    let first = hub
         .store
-        .registrations_of(caller_id, LISTED_MAX)
+        .first_bound_registration(caller_id, this)
         .await
         .map_err(scanpay_http::store_unavailable)?;
-    // Newest first: the last bound one is the wallet's first.
-    let Some(first) = rows.iter().rfind(|r| r.state == "bound" && r.id != this) else {
-        return Ok(None);
-    };
-    Ok(stored_of(hub, first.id).await?.registration.identity)
+    match first {
+        Some(row) => Ok(stored_of(hub, row.id).await?.registration.identity),
+        None => Ok(None),
+    }
 }
 
 async fn stored_of<S: HubStore, B>(hub: &Hub<S, B>, id: Uuid) -> ApiResult<Stored> {
@@ -316,10 +330,7 @@ fn unseal<S: HubStore, B: BankConnector>(
     id: Uuid,
     kind: &str,
 ) -> ApiResult<Option<Vec<u8>>> {
-    let sealed = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim() == scanpay_proto::seal::MEDIA_TYPE);
+    let sealed = media_type(headers).is_some_and(|t| t == scanpay_proto::seal::MEDIA_TYPE);
     if !sealed {
         return Ok(None);
     }
@@ -333,6 +344,15 @@ fn unseal<S: HubStore, B: BankConnector>(
             ),
         )
     })
+}
+
+/// The request's media type, lower case, without parameters (`; charset=…`).
+fn media_type(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers
+        .get(axum::http::header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
+    Some(value.split(';').next()?.trim().to_ascii_lowercase())
 }
 
 /// Signs up a wallet and issues its token. Open: it is how a new phone gets its first token.
@@ -372,10 +392,12 @@ pub async fn start<S: HubStore, B: BankConnector>(
                 .decode(text.trim())
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok());
-            Some(bytes.ok_or_else(|| {
+            let usable = bytes.filter(scanpay_proto::seal::usable_public_key);
+            Some(usable.ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::RequestInvalid,
-                    "`terminal_public_key` is an X25519 public key: 32 bytes, base64url without padding.",
+                    "`terminal_public_key` is an X25519 public key: 32 bytes, base64url without \
+                     padding, and not a low-order point.",
                 )
             })?)
         }
@@ -514,14 +536,19 @@ fn take_fields(
         ));
     }
     let today = today();
-    let mut record = |name: String| {
-        fields.insert(
-            name,
-            FieldSource {
-                confidence: 1.0,
-                source: source.to_string(),
-            },
-        );
+    // A field's source, or none when it was not sent.
+    let mut record = |name: String, sent: bool| {
+        if sent {
+            fields.insert(
+                name,
+                FieldSource {
+                    confidence: 1.0,
+                    source: source.to_string(),
+                },
+            );
+        } else {
+            fields.remove(&name);
+        }
     };
     let identity = input.identity.as_ref().map(identity_fields);
     if let Some(identity) = &identity {
@@ -529,8 +556,11 @@ fn take_fields(
         let old = before.0.map(identity_values);
         for (i, (name, value)) in identity_values(identity).into_iter().enumerate() {
             let changed = old.as_ref().is_none_or(|old| old[i].1 != value);
-            if changed && !(value.is_empty() && old.is_none()) {
-                record(format!("identity.{name}"));
+            if value.is_empty() && old.is_none() {
+                // Not sent: an earlier reading's source no longer describes anything.
+                record(format!("identity.{name}"), false);
+            } else if changed {
+                record(format!("identity.{name}"), true);
             }
         }
     }
@@ -555,7 +585,7 @@ fn take_fields(
             ),
         ] {
             if changed {
-                record(format!("card.{name}"));
+                record(format!("card.{name}"), true);
             }
         }
     }
@@ -592,10 +622,8 @@ pub async fn fields<S: HubStore, B: BankConnector>(
     let request: RegistrationFields = match unseal(&hub, &headers, &body, id, "fields")? {
         Some(plain) => scanpay_http::json_from_bytes(&plain)?,
         None => {
-            let json = headers
-                .get(axum::http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("application/json"));
+            let json = media_type(&headers)
+                .is_some_and(|t| t == "application/json" || t.ends_with("+json"));
             if !json {
                 return Err(ApiError::new(
                     ErrorCode::ContentTypeUnsupported,
@@ -674,6 +702,7 @@ fn random_code() -> String {
 
 /// The argon2id hash (PHC string) of a user-name code's password, with a fresh salt.
 async fn hash_password(password: String) -> ApiResult<String> {
+    let _slot = PASSWORD_SLOTS.acquire().await.map_err(ApiError::internal)?;
     tokio::task::spawn_blocking(move || {
         use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
         let salt = SaltString::generate(&mut OsRng);
@@ -933,22 +962,30 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
             },
         );
         // Also against the identity the hub saved when this wallet registered before (claim 6):
-        // a wallet is one person's, so its next card must be theirs too.
-        let hub_report = wallet_identity(&hub, caller.id, id).await?.map(|earlier| {
+        // a wallet is one person's, so its next card must be theirs too. Another kind of
+        // document (a licence after a passport) has another number: then name and birth date.
+        let wallet_report = wallet_identity(&hub, caller.id, id).await?.map(|earlier| {
+            let same_kind = earlier.document_type == identity.document_type;
             compare(
                 &scanned,
                 &IdentityToMatch {
                     full_name: earlier.full_name,
-                    document_number: earlier.document_number,
+                    document_number: if same_kind {
+                        earlier.document_number
+                    } else {
+                        scanned.document_number.clone()
+                    },
                     birth_date: earlier.birth_date,
                 },
             )
         });
-        let against_wallet = hub_report
-            .as_ref()
-            .is_some_and(|r| r.verdict != scanpay_core::matching::FieldMatch::Match);
-        let report = match hub_report {
-            Some(hub_report) => bank_report.worse(hub_report),
+        // The message names the wallet's record only when it is what made the verdict worse.
+        let against_wallet = wallet_report.as_ref().is_some_and(|w| {
+            scanpay_core::matching::rank(w.verdict)
+                > scanpay_core::matching::rank(bank_report.verdict)
+        });
+        let report = match &wallet_report {
+            Some(wallet_report) => bank_report.merge(wallet_report),
             None => bank_report,
         };
         stored

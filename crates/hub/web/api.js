@@ -139,6 +139,29 @@ export async function openSealedCode(envelope, paymentId, keys) {
 }
 
 /**
+ * This terminal's proof that it holds its key, for a payment (`proto::seal::SealingKey::proof`):
+ * HMAC-SHA256 over `message` under HKDF-SHA256 (salt "scanpay terminal proof v1", empty info)
+ * of the X25519 secret this terminal shares with the hub's sealing key.
+ */
+export async function terminalProof(keys, hubPublicRaw, message) {
+  const hubKey = await crypto.subtle.importKey("raw", hubPublicRaw, { name: "X25519" }, false, []);
+  const shared = await crypto.subtle.deriveBits({ name: "X25519", public: hubKey }, keys.privateKey, 256);
+  const hkdf = await crypto.subtle.importKey("raw", shared, "HKDF", false, ["deriveBits"]);
+  const key = await crypto.subtle.deriveBits(
+    { name: "HKDF", hash: "SHA-256", salt: new TextEncoder().encode("scanpay terminal proof v1"), info: new Uint8Array(0) },
+    hkdf,
+    256,
+  );
+  const hmac = await crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", hmac, new TextEncoder().encode(message)));
+}
+
+/** What a terminal's proof covers (`proto::seal::proof_message`). */
+export function proofMessage(key, terminalId, payeeId, amountMinor, currency) {
+  return `scanpay payment ${key}|${terminalId}|${payeeId}|${amountMinor}|${currency}`;
+}
+
+/**
  * Follows the caller's notifications (server-sent events read through fetch, so the bearer
  * token travels in a header, not in the URL). Reconnects with the last event id after a drop,
  * backing off while nothing arrives; stops for good when the hub refuses the token

@@ -8,6 +8,8 @@ import {
   CURRENCIES,
   followNotifications,
   openSealedCode,
+  terminalProof,
+  proofMessage,
   sleep,
 } from "./api.js";
 import {
@@ -862,7 +864,7 @@ export async function pay() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const picked = choices.find((c) => c.checked);
-    const payeeId = picked && picked.value === "other" ? other.value.trim() : picked?.value;
+    const payeeId = picked && picked.value === "other" ? other.value.trim().toLowerCase() : picked?.value;
     const minor = parseAmount(amount.value, currency.value);
     if (!payeeId || minor === null) {
       formError(form, {
@@ -880,10 +882,15 @@ export async function pay() {
     };
     if (!password.disabled && password.value) request.password = password.value;
     if (reference.value.trim()) request.reference = reference.value.trim();
+    // This phone proves it holds its key: without the proof, a payment counts as coming from
+    // another phone (a step-up), whatever terminal it names.
+    const payingKey = key;
+    const proof = await proveTerminal(session, payingKey, request).catch(() => null);
+    if (proof) request.terminal_proof = proof;
     const payment = await submitting(
       form,
       "Paying…",
-      () => call("POST", "/v1/payments", { token: session.token, key, json: request }),
+      () => call("POST", "/v1/payments", { token: session.token, key: payingKey, json: request }),
       {
         // An error that names the payment (refused, or its bank did not answer): follow it.
         onError: (error) => {
@@ -896,6 +903,20 @@ export async function pay() {
     if (payment && current(here)) followPayment(session, payment);
   });
   show(form);
+}
+
+let hubSealingKey = null;
+
+/** The proof (base64url) of this terminal's key for `request`, or null where there is no key. */
+async function proveTerminal(session, key, request) {
+  const keys = await terminalKeys();
+  if (!keys) return null;
+  if (!hubSealingKey) {
+    const published = await call("GET", "/v1/sealing-key", { token: session.token });
+    hubSealingKey = fromBase64url(published.public_key);
+  }
+  const message = proofMessage(key, request.terminal_id, request.payee_id, request.amount_minor, request.currency);
+  return toBase64url(await terminalProof(keys, hubSealingKey, message));
 }
 
 function followPayment(session, payment) {

@@ -347,6 +347,11 @@ pub struct CreatePayment {
     /// With a user name as `registration_code` (a `password` code choice): its password.
     #[serde(default)]
     pub password: Option<String>,
+    /// For a code whose terminal gave a public key: the terminal's proof that it holds the key
+    /// (`proto::seal::SealingKey::proof` with the hub's sealing key over `proof_message`),
+    /// base64url. Without it the request counts as coming from another terminal (step-up).
+    #[serde(default)]
+    pub terminal_proof: Option<String>,
 }
 
 impl std::fmt::Debug for CreatePayment {

@@ -2,8 +2,8 @@
 //! sent "encrypted by the wallet"), so that neither a TLS-terminating proxy nor a log between
 //! phone and hub sees them.
 //!
-//! The scheme is ECIES over X25519, the same construction as HPKE's base mode with
-//! DHKEM(X25519, HKDF-SHA256) and AES-256-GCM, in a simpler framing:
+//! The scheme is ECIES over X25519 in the style of HPKE's base mode (DHKEM(X25519, HKDF-SHA256)
+//! and AES-256-GCM), with a simpler key schedule and framing; it does not interoperate with HPKE:
 //!
 //! ```text
 //! envelope = 0x01 || ephemeral public key (32) || nonce (12) || AES-256-GCM ciphertext+tag
@@ -13,7 +13,9 @@
 //! ```
 //!
 //! The hub uses the same scheme the other way: a verification code for a payment is sealed to
-//! the bound terminal's public key, so only that phone reads it.
+//! the bound terminal's public key, so only that phone reads it. And a terminal proves it holds
+//! its key when it pays ([`SealingKey::proof`]): an HMAC under the secret its key shares with
+//! the hub's, so a device that merely names the bound terminal is not taken for it.
 //!
 //! A fresh ephemeral key a message gives forward secrecy against a later leak of the wallet's
 //! state; the associated data binds the envelope to one registration and one endpoint, so a
@@ -62,6 +64,47 @@ impl SealingKey {
 
     pub fn public(&self) -> [u8; KEY_LENGTH] {
         self.public.to_bytes()
+    }
+
+    /// The X25519 secret shared with `public`; `None` for a low-order key (whose "secret"
+    /// anyone can compute).
+    fn shared(&self, public: &[u8; KEY_LENGTH]) -> Option<[u8; KEY_LENGTH]> {
+        let shared = self.secret.diffie_hellman(&PublicKey::from(*public));
+        shared.was_contributory().then(|| *shared.as_bytes())
+    }
+
+    /// A terminal's proof that it holds its key, over `message` (see [`proof_message`]): an
+    /// HMAC-SHA256 under a key derived from the X25519 secret this key shares with `peer`. The
+    /// terminal computes it with its secret and the hub's public key, the hub with its secret
+    /// and the terminal's public key, and they agree. `None` for a low-order `peer`.
+    pub fn proof(&self, peer: &[u8; KEY_LENGTH], message: &[u8]) -> Option<[u8; 32]> {
+        use hmac::Mac;
+        Some(
+            self.proof_mac(peer, message)?
+                .finalize()
+                .into_bytes()
+                .into(),
+        )
+    }
+
+    /// Whether `proof` is this key's [`proof`](Self::proof) with `peer` over `message`, compared
+    /// in constant time.
+    pub fn proof_holds(&self, peer: &[u8; KEY_LENGTH], message: &[u8], proof: &[u8]) -> bool {
+        use hmac::Mac;
+        self.proof_mac(peer, message)
+            .is_some_and(|mac| mac.verify_slice(proof).is_ok())
+    }
+
+    fn proof_mac(&self, peer: &[u8; KEY_LENGTH], message: &[u8]) -> Option<hmac::Hmac<Sha256>> {
+        use hmac::Mac;
+        let shared = self.shared(peer)?;
+        let mut key = [0u8; 32];
+        Hkdf::<Sha256>::new(Some(b"scanpay terminal proof v1"), &shared)
+            .expand(b"", &mut key)
+            .expect("32 bytes is a valid HKDF-SHA256 length");
+        let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(&key).expect("any key length");
+        mac.update(message);
+        Some(mac)
     }
 
     /// Opens an envelope sealed to this key with `aad`.
@@ -120,6 +163,27 @@ pub fn seal(
     envelope.extend_from_slice(nonce);
     envelope.extend_from_slice(&sealed);
     envelope
+}
+
+/// Whether `public` is a key anything can be sealed to: not one of the low-order points whose
+/// shared secret is zero whatever the other side's secret.
+pub fn usable_public_key(public: &[u8; KEY_LENGTH]) -> bool {
+    SealingKey::from_secret([0x42; KEY_LENGTH])
+        .shared(public)
+        .is_some()
+}
+
+/// What a terminal's proof covers when it pays: the payment's idempotency key (so the proof
+/// cannot be moved to another payment), the terminal, the payee, the amount and the currency.
+pub fn proof_message(
+    idempotency_key: &str,
+    terminal_id: &str,
+    payee_id: uuid::Uuid,
+    amount_minor: i64,
+    currency: &str,
+) -> Vec<u8> {
+    format!("scanpay payment {idempotency_key}|{terminal_id}|{payee_id}|{amount_minor}|{currency}")
+        .into_bytes()
 }
 
 /// The associated data of a verification code the hub seals to a payer's bound terminal.
@@ -184,6 +248,23 @@ mod tests {
         let two = seal(&hub.public(), b"c", b"same", random(2));
         assert_ne!(one, two);
         assert_eq!(one.len(), HEADER_LENGTH + 4 + TAG_LENGTH);
+    }
+
+    #[test]
+    fn a_terminal_proof_agrees_on_both_sides_and_binds_its_message() {
+        let hub = SealingKey::from_secret([7; 32]);
+        let terminal = SealingKey::from_secret([9; 32]);
+        let message = proof_message("k1", "phone", uuid::Uuid::nil(), 1234, "USD");
+        let proof = terminal.proof(&hub.public(), &message).unwrap();
+        assert!(hub.proof_holds(&terminal.public(), &message, &proof));
+        let other = proof_message("k1", "phone", uuid::Uuid::nil(), 1235, "USD");
+        assert!(!hub.proof_holds(&terminal.public(), &other, &proof));
+        let stranger = SealingKey::from_secret([11; 32]);
+        let forged = stranger.proof(&hub.public(), &message).unwrap();
+        assert!(!hub.proof_holds(&terminal.public(), &message, &forged));
+        assert!(!hub.proof_holds(&[0; 32], &message, &proof));
+        assert!(usable_public_key(&terminal.public()));
+        assert!(!usable_public_key(&[0; 32]));
     }
 
     /// A low-order public key (here the all-zero point) makes an all-zero shared secret: refused.

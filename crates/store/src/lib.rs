@@ -467,6 +467,13 @@ pub trait HubStore: Send + Sync + 'static {
         caller_id: Uuid,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<RegistrationRow>>> + Send;
+    /// A caller's first bound registration (the identity its wallet is for), other than
+    /// `except`.
+    fn first_bound_registration(
+        &self,
+        caller_id: Uuid,
+        except: Uuid,
+    ) -> impl Future<Output = Result<Option<RegistrationRow>>> + Send;
     fn insert_code(&self, row: CodeRow) -> impl Future<Output = Result<(), CodeConflict>> + Send;
     fn code_of_registration(
         &self,

@@ -1090,6 +1090,23 @@ impl HubStore for PgHub {
         Ok(rows.iter().map(registration_from_row).collect())
     }
 
+    async fn first_bound_registration(
+        &self,
+        caller_id: Uuid,
+        except: Uuid,
+    ) -> Result<Option<RegistrationRow>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
+                 FROM registrations WHERE caller_id = $1 AND state = 'bound' AND id <> $2 \
+                 ORDER BY created_at_ms, id LIMIT 1",
+                &[&caller_id, &except],
+            )
+            .await?;
+        Ok(row.as_ref().map(registration_from_row))
+    }
+
     async fn insert_code(&self, row: CodeRow) -> Result<(), CodeConflict> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let outcome = client

@@ -1049,6 +1049,25 @@ impl HubStore for SqliteHub {
             .await
     }
 
+    async fn first_bound_registration(
+        &self,
+        caller_id: Uuid,
+        except: Uuid,
+    ) -> Result<Option<RegistrationRow>> {
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
+                     FROM registrations WHERE caller_id = ?1 AND state = 'bound' AND id <> ?2 \
+                     ORDER BY created_at_ms, id LIMIT 1",
+                )?;
+                Ok(statement
+                    .query_row(params![caller_id, except], registration_from_row)
+                    .optional()?)
+            })
+            .await
+    }
+
     async fn insert_code(&self, row: CodeRow) -> Result<(), CodeConflict> {
         let result = self
             .db
