@@ -161,16 +161,35 @@ pub(crate) struct PayerRegistration {
     password_hash: Option<String>,
 }
 
+/// Bound registrations as payments read them. `bound` is a final state and what a payment reads
+/// of it never changes, so it is kept in memory once read (ids are unique across hubs); the
+/// payment path then decrypts no session. At most this many are kept; then it starts over.
+const PAYERS_CACHED_MAX: usize = 65_536;
+static BOUND_PAYERS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<Uuid, std::sync::Arc<PayerRegistration>>>,
+> = std::sync::LazyLock::new(Default::default);
+
 pub(crate) async fn payer_registration<S: HubStore, B>(
     hub: &Hub<S, B>,
     id: Uuid,
-) -> ApiResult<PayerRegistration> {
+) -> ApiResult<std::sync::Arc<PayerRegistration>> {
+    if let Some(known) = BOUND_PAYERS.lock().expect("not poisoned").get(&id) {
+        return Ok(known.clone());
+    }
     let stored = stored_of(hub, id).await?;
-    Ok(PayerRegistration {
+    let payer = std::sync::Arc::new(PayerRegistration {
         bound: stored.registration.state == Step::Bound,
         terminal_key: stored.terminal_key,
         password_hash: stored.password_hash,
-    })
+    });
+    if payer.bound {
+        let mut cache = BOUND_PAYERS.lock().expect("not poisoned");
+        if cache.len() >= PAYERS_CACHED_MAX {
+            cache.clear();
+        }
+        cache.insert(id, payer.clone());
+    }
+    Ok(payer)
 }
 
 /// Argon2id hashes running at once, at most: each takes ~19 MiB and tens of milliseconds, so
