@@ -916,6 +916,31 @@ async fn phone_and_password_codes_pay(backend: Backend) {
     let code = code_for(&by_name.wallet, id).await;
     let verified = verify(&by_name, id, &code, 500, &merchant_id).await;
     assert_eq!(verified.body["status"], "succeeded", "{verified:?}");
+    // Five wrong passwords (one above) lock the code, even against the right one.
+    for _ in 0..4 {
+        let wrong = by_name
+            .wallet
+            .post(
+                "/v1/payments",
+                &attempt(&name, Some("wrong horse battery")),
+                Some(&unique("k")),
+            )
+            .await;
+        assert_eq!(wrong.code(), "registration_code_unknown", "{wrong:?}");
+    }
+    let locked = by_name
+        .wallet
+        .post(
+            "/v1/payments",
+            &attempt(&name, Some("correct horse battery")),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(
+        (locked.status, locked.code()),
+        (429, "password_attempts_limited"),
+        "{locked:?}"
+    );
 
     // Bad choices are refused before the bank is asked.
     let wallet = sign_up(&system, "Chooser").await;

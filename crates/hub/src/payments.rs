@@ -424,6 +424,10 @@ async fn registration_bound<S: HubStore, B>(hub: &Hub<S, B>, id: Uuid) -> ApiRes
         .is_some_and(|r| r.state == "bound"))
 }
 
+/// Wrong passwords of a user-name code, within the window, before it is locked for the rest of it.
+const PASSWORD_FAILURES_MAX: i64 = 5;
+const PASSWORD_FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
+
 fn require_wallet(caller: &Caller) -> ApiResult<()> {
     crate::auth::require_wallet(caller, "Only a wallet pays with a registration code.")
 }
@@ -491,10 +495,31 @@ pub async fn create<S: HubStore, B: BankConnector>(
     if !registration.bound {
         return Err(unknown_code());
     }
-    // A user-name code pays with its password; a wrong one answers as an unknown code.
+    // A user-name code pays with its password; a wrong one answers as an unknown code, and five
+    // within the window lock the code for the rest of it (counted in the store, so every hub
+    // sharing it counts them).
     if scanpay_core::code::needs_password(&canonical) {
         let password = request.password.as_deref().ok_or_else(unknown_code)?;
+        let failures_key = hub
+            .vault
+            .lookup("password_failures", &code.registration_id.to_string());
+        let now = now_ms();
+        let failures = hub
+            .store
+            .card_failures(failures_key.clone(), now, PASSWORD_FAILURE_WINDOW_MS)
+            .await
+            .map_err(scanpay_http::store_unavailable)?;
+        if failures >= PASSWORD_FAILURES_MAX {
+            return Err(ApiError::new(
+                ErrorCode::PasswordAttemptsLimited,
+                "Too many wrong passwords for this user name; try again in 15 minutes.",
+            ));
+        }
         if !registration.password_matches(password).await? {
+            hub.store
+                .record_card_failure(failures_key, now, PASSWORD_FAILURE_WINDOW_MS)
+                .await
+                .map_err(scanpay_http::store_unavailable)?;
             return Err(unknown_code());
         }
     }

@@ -573,8 +573,9 @@ pub trait HubStore: Send + Sync + 'static {
         &self,
         created_before_ms: i64,
     ) -> impl Future<Output = Result<u64>> + Send;
-    /// Counts a failed identity verification of a card (by its keyed hash); the count restarts
-    /// when the last one is older than `window_ms`. Returns the count.
+    /// Counts a failure under a keyed hash: a card's failed identity verification, or a wrong
+    /// password of a user-name code. The count restarts when the last one is older than
+    /// `window_ms`. Returns the count.
     fn record_card_failure(
         &self,
         card_lookup: Vec<u8>,
