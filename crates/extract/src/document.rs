@@ -34,6 +34,17 @@ pub trait TextReader {
         let _ = enough;
         self.read_lines(image)
     }
+
+    /// A second reading of a small photo, enlarged, when the first found no document; `None`
+    /// when the reader has no such reading or the photo is not small. The default has none.
+    fn read_lines_enlarged(
+        &self,
+        image: &DynamicImage,
+        enough: Enough<'_>,
+    ) -> Result<Option<Vec<(String, f32)>>, String> {
+        let _ = (image, enough);
+        Ok(None)
+    }
 }
 
 fn pairs(lines: Vec<crate::ocr::Line>) -> Vec<(String, f32)> {
@@ -62,6 +73,24 @@ impl TextReader for crate::ocr::Ocr {
         };
         crate::ocr::Ocr::read_lines_staged(self, image, &enough)
             .map(pairs)
+            .map_err(|e| e.to_string())
+    }
+
+    fn read_lines_enlarged(
+        &self,
+        image: &DynamicImage,
+        enough: Enough<'_>,
+    ) -> Result<Option<Vec<(String, f32)>>, String> {
+        let enough = |lines: &[crate::ocr::Line]| {
+            enough(
+                &lines
+                    .iter()
+                    .map(|l| (l.text.clone(), l.confidence))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        crate::ocr::Ocr::read_lines_staged_enlarged(self, image, &enough)
+            .map(|lines| lines.map(pairs))
             .map_err(|e| e.to_string())
     }
 }
@@ -133,6 +162,16 @@ fn mrz_in(lines: &[(String, f32)], today: Date) -> Option<mrz::Mrz> {
     mrz::parse(&zone.join("\n"), today).ok()
 }
 
+/// A card among the lines that are not part of a machine-readable zone.
+fn card_in(lines: &[(String, f32)]) -> Option<card::CardReading> {
+    let others: Vec<(String, f32)> = lines
+        .iter()
+        .filter(|(text, _)| !mrz_like(text))
+        .cloned()
+        .collect();
+    card::find_card(&others)
+}
+
 pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, ExtractError> {
     let image = photo::decode(bytes, options.pixels_max)?;
     let barcodes = barcode::read(&image);
@@ -153,9 +192,23 @@ pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, Extrac
         let enough = |lines: &[(String, f32)]| {
             have_identity || mrz_in(lines, options.today).is_some_and(|m| m.all_checks_pass())
         };
-        let lines = reader
+        let mut lines = reader
             .read_lines_staged(&image, &enough)
             .map_err(ExtractError::Ocr)?;
+        // No complete MRZ and no card on a small photo (a low-resolution scan): read it again
+        // enlarged, and keep that reading if it found more.
+        if !enough(&lines)
+            && card_in(&lines).is_none()
+            && let Some(again) = reader
+                .read_lines_enlarged(&image, &enough)
+                .map_err(ExtractError::Ocr)?
+        {
+            let found =
+                |l: &[(String, f32)]| mrz_in(l, options.today).is_some() || card_in(l).is_some();
+            if enough(&again) || (found(&again) && !found(&lines)) {
+                lines = again;
+            }
+        }
         text_lines = lines.len();
         let mut mrz_complete = false;
         if identity.is_none()
@@ -166,11 +219,7 @@ pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, Extrac
             identity = Some(parsed.identity());
         }
         if !have_identity && !mrz_complete {
-            let others: Vec<(String, f32)> = lines
-                .into_iter()
-                .filter(|(text, _)| !mrz_like(text))
-                .collect();
-            card = card::find_card(&others);
+            card = card_in(&lines);
         }
     }
     if identity.is_none() && card.is_none() {

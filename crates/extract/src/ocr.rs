@@ -253,11 +253,17 @@ impl Ocr {
     }
 
     fn detect_rgb(&self, rgb: &RgbImage) -> Result<Vec<TextBox>, OcrError> {
+        self.detect_rgb_enlarged(rgb, 1.0)
+    }
+
+    /// Detection with the image scaled towards [`OcrConfig::max_side`] by at most `enlarge` (1.0:
+    /// only ever scaled down).
+    fn detect_rgb_enlarged(&self, rgb: &RgbImage, enlarge: f32) -> Result<Vec<TextBox>, OcrError> {
         let (width, height) = rgb.dimensions();
         if width == 0 || height == 0 {
             return Err(OcrError::Failed("the image is empty".into()));
         }
-        let (in_w, in_h) = detector_size(width, height, self.config.max_side);
+        let (in_w, in_h) = detector_size(width, height, self.config.max_side, enlarge);
         let resized;
         let input_image = if (in_w, in_h) == (width, height) {
             rgb
@@ -367,8 +373,32 @@ impl Ocr {
         image: &impl OcrImage,
         enough: &dyn Fn(&[Line]) -> bool,
     ) -> Result<Vec<Line>, OcrError> {
+        self.staged(&image.to_rgb(), enough, 1.0)
+    }
+
+    /// [`Ocr::read_lines_staged`] again, for a small photo: the detector sees it enlarged up to
+    /// [`SMALL_PHOTO_ENLARGE_MAX`] times (the machine-readable zone of a 270-pixel-wide scan is a
+    /// few pixels high, below what the detector finds). `None` for a photo that is not small.
+    pub fn read_lines_staged_enlarged(
+        &self,
+        image: &impl OcrImage,
+        enough: &dyn Fn(&[Line]) -> bool,
+    ) -> Result<Option<Vec<Line>>, OcrError> {
         let rgb = image.to_rgb();
-        let mut boxes = self.detect_rgb(&rgb)?;
+        let longer = rgb.width().max(rgb.height());
+        if longer as f32 * SMALL_PHOTO_ENLARGE_MIN > self.config.max_side as f32 {
+            return Ok(None);
+        }
+        self.staged(&rgb, enough, SMALL_PHOTO_ENLARGE_MAX).map(Some)
+    }
+
+    fn staged(
+        &self,
+        rgb: &RgbImage,
+        enough: &dyn Fn(&[Line]) -> bool,
+        enlarge: f32,
+    ) -> Result<Vec<Line>, OcrError> {
+        let mut boxes = self.detect_rgb_enlarged(rgb, enlarge)?;
         sort_reading_order(&mut boxes);
         let wide = |b: &TextBox| b.bbox.2 >= WIDE_LINE_ASPECT_MIN * b.bbox.3.max(1);
         let mut read: Vec<Option<Line>> = vec![None; boxes.len()];
@@ -382,7 +412,7 @@ impl Ocr {
         let mut bottom_up: Vec<usize> = (0..boxes.len()).filter(|&i| wide(&boxes[i])).collect();
         bottom_up.sort_by_key(|&i| std::cmp::Reverse(boxes[i].bbox.1 + boxes[i].bbox.3));
         for (count, &index) in bottom_up.iter().enumerate() {
-            read[index] = Some(self.recognize_rgb(&rgb, &boxes[index])?);
+            read[index] = Some(self.recognize_rgb(rgb, &boxes[index])?);
             if count >= 1 && enough(&in_order(&read)) {
                 return Ok(in_order(&read));
             }
@@ -391,7 +421,7 @@ impl Ocr {
             return Ok(in_order(&read));
         }
         for (index, text_box) in boxes.iter().enumerate().filter(|(_, b)| !wide(b)) {
-            read[index] = Some(self.recognize_rgb(&rgb, text_box)?);
+            read[index] = Some(self.recognize_rgb(rgb, text_box)?);
         }
         Ok(read
             .into_iter()
@@ -405,10 +435,17 @@ fn normalize(value: u8) -> f32 {
     (value as f32 / 255.0 - 0.5) / 0.5
 }
 
-/// The detector's input size: scaled down to fit `max_side`, sides multiples of 32.
-fn detector_size(width: u32, height: u32, max_side: u32) -> (u32, u32) {
+/// A photo whose longer side, this many times over, still fits the detector is read a second
+/// time enlarged when the first reading found nothing.
+const SMALL_PHOTO_ENLARGE_MIN: f32 = 1.5;
+/// How much a small photo is enlarged for the detector, at most.
+pub const SMALL_PHOTO_ENLARGE_MAX: f32 = 4.0;
+
+/// The detector's input size: scaled to fit `max_side` (up by at most `enlarge`; 1.0 never
+/// enlarges), sides multiples of 32.
+fn detector_size(width: u32, height: u32, max_side: u32, enlarge: f32) -> (u32, u32) {
     let longer = width.max(height) as f32;
-    let ratio = (max_side.max(32) as f32 / longer).min(1.0);
+    let ratio = (max_side.max(32) as f32 / longer).min(enlarge.max(1.0));
     let round32 = |side: u32| (((side as f32 * ratio) / 32.0).round() as u32).max(1) * 32;
     (round32(width), round32(height))
 }
@@ -899,11 +936,15 @@ mod tests {
 
     #[test]
     fn detector_input_is_capped_and_a_multiple_of_32() {
-        assert_eq!(detector_size(600, 375, 960), (608, 384));
-        assert_eq!(detector_size(1334, 880, 960), (960, 640));
-        assert_eq!(detector_size(880, 1334, 960), (640, 960));
-        assert_eq!(detector_size(10, 5, 960), (32, 32));
-        assert_eq!(detector_size(4000, 100, 640), (640, 32));
+        assert_eq!(detector_size(600, 375, 960, 1.0), (608, 384));
+        assert_eq!(detector_size(1334, 880, 960, 1.0), (960, 640));
+        assert_eq!(detector_size(880, 1334, 960, 1.0), (640, 960));
+        assert_eq!(detector_size(10, 5, 960, 1.0), (32, 32));
+        assert_eq!(detector_size(4000, 100, 640, 1.0), (640, 32));
+        // Enlarged: towards the maximum, by at most the factor given.
+        assert_eq!(detector_size(272, 190, 960, 4.0), (960, 672));
+        assert_eq!(detector_size(200, 100, 960, 2.0), (416, 192));
+        assert_eq!(detector_size(1334, 880, 960, 4.0), (960, 640));
     }
 
     #[test]
