@@ -47,6 +47,18 @@ pub trait TextReader {
     }
 }
 
+/// `enough` as the OCR's staged reading asks it, about its own lines.
+fn on_lines(enough: Enough<'_>) -> impl Fn(&[crate::ocr::Line]) -> bool + '_ {
+    move |lines| {
+        enough(
+            &lines
+                .iter()
+                .map(|l| (l.text.clone(), l.confidence))
+                .collect::<Vec<_>>(),
+        )
+    }
+}
+
 fn pairs(lines: Vec<crate::ocr::Line>) -> Vec<(String, f32)> {
     lines.into_iter().map(|l| (l.text, l.confidence)).collect()
 }
@@ -63,14 +75,7 @@ impl TextReader for crate::ocr::Ocr {
         image: &DynamicImage,
         enough: Enough<'_>,
     ) -> Result<Vec<(String, f32)>, String> {
-        let enough = |lines: &[crate::ocr::Line]| {
-            enough(
-                &lines
-                    .iter()
-                    .map(|l| (l.text.clone(), l.confidence))
-                    .collect::<Vec<_>>(),
-            )
-        };
+        let enough = on_lines(enough);
         crate::ocr::Ocr::read_lines_staged(self, image, &enough)
             .map(pairs)
             .map_err(|e| e.to_string())
@@ -81,14 +86,7 @@ impl TextReader for crate::ocr::Ocr {
         image: &DynamicImage,
         enough: Enough<'_>,
     ) -> Result<Option<Vec<(String, f32)>>, String> {
-        let enough = |lines: &[crate::ocr::Line]| {
-            enough(
-                &lines
-                    .iter()
-                    .map(|l| (l.text.clone(), l.confidence))
-                    .collect::<Vec<_>>(),
-            )
-        };
+        let enough = on_lines(enough);
         crate::ocr::Ocr::read_lines_staged_enlarged(self, image, &enough)
             .map(|lines| lines.map(pairs))
             .map_err(|e| e.to_string())
