@@ -76,8 +76,9 @@ impl OcrError {
 /// Tuning of detection; the defaults are PP-OCR's, except the input size.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OcrConfig {
-    /// The detector's input is scaled down (never up) so its longer side is at most this, then
-    /// rounded to multiples of 32. Detection time grows with its area.
+    /// The detector's input is scaled down so its longer side is at most this, then rounded to
+    /// multiples of 32 (only the second reading of a small photo scales up, towards this).
+    /// Detection time grows with its area.
     pub max_side: u32,
     /// A pixel of the probability map is text above this.
     pub pixel_threshold: f32,

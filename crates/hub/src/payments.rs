@@ -451,6 +451,7 @@ fn folded(id_number: &str) -> String {
         (status = 201, body = PaymentView),
         (status = 202, description = "requires_verification, or processing", body = PaymentView),
         (status = 404, description = "registration_code_unknown", body = scanpay_proto::ErrorBody),
+        (status = 429, description = "password_attempts_limited", body = scanpay_proto::ErrorBody),
         (status = 422, description = "insufficient_funds, payee_unknown, …", body = scanpay_proto::ErrorBody),
         (status = 502, description = "bank_unavailable: the payment is processing", body = scanpay_proto::ErrorBody)))]
 pub async fn create<S: HubStore, B: BankConnector>(
@@ -496,32 +497,32 @@ pub async fn create<S: HubStore, B: BankConnector>(
         return Err(unknown_code());
     }
     // A user-name code pays with its password; a wrong one answers as an unknown code, and five
-    // within the window lock the code for the rest of it (counted in the store, so every hub
-    // sharing it counts them).
+    // within the window lock the code for the rest of it. Each attempt is counted in the store
+    // *before* the password is checked (so a burst of guesses cannot all slip past the count
+    // while argon2 works through them), and a right password clears the count.
     if scanpay_core::code::needs_password(&canonical) {
         let password = request.password.as_deref().ok_or_else(unknown_code)?;
-        let failures_key = hub
+        let attempts_key = hub
             .vault
             .lookup("password_failures", &code.registration_id.to_string());
-        let now = now_ms();
-        let failures = hub
+        let attempts = hub
             .store
-            .card_failures(failures_key.clone(), now, PASSWORD_FAILURE_WINDOW_MS)
+            .record_card_failure(attempts_key.clone(), now_ms(), PASSWORD_FAILURE_WINDOW_MS)
             .await
             .map_err(scanpay_http::store_unavailable)?;
-        if failures >= PASSWORD_FAILURES_MAX {
+        if attempts > PASSWORD_FAILURES_MAX {
             return Err(ApiError::new(
                 ErrorCode::PasswordAttemptsLimited,
                 "Too many wrong passwords for this user name; try again in 15 minutes.",
             ));
         }
         if !registration.password_matches(password).await? {
-            hub.store
-                .record_card_failure(failures_key, now, PASSWORD_FAILURE_WINDOW_MS)
-                .await
-                .map_err(scanpay_http::store_unavailable)?;
             return Err(unknown_code());
         }
+        hub.store
+            .clear_failures(attempts_key)
+            .await
+            .map_err(scanpay_http::store_unavailable)?;
     }
     if let Some(id_number) = &request.id_number {
         let identity = crate::registration::identity_of(&hub, code.registration_id).await?;

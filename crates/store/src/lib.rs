@@ -573,15 +573,17 @@ pub trait HubStore: Send + Sync + 'static {
         &self,
         created_before_ms: i64,
     ) -> impl Future<Output = Result<u64>> + Send;
-    /// Counts a failure under a keyed hash: a card's failed identity verification, or a wrong
-    /// password of a user-name code. The count restarts when the last one is older than
-    /// `window_ms`. Returns the count.
+    /// Counts a failure under a keyed hash: a card's failed identity verification, or an attempt
+    /// at a user-name code's password. The count restarts when the first failure of the window
+    /// is older than `window_ms`. Returns the count, this one included.
     fn record_card_failure(
         &self,
         card_lookup: Vec<u8>,
         now_ms: i64,
         window_ms: i64,
     ) -> impl Future<Output = Result<i64>> + Send;
+    /// Forgets the failures counted under `lookup` (a user-name code paid with its password).
+    fn clear_failures(&self, lookup: Vec<u8>) -> impl Future<Output = Result<()>> + Send;
     /// Failed verifications of a card within `window_ms` of its first one.
     fn card_failures(
         &self,

@@ -1487,6 +1487,17 @@ impl HubStore for PgHub {
         Ok(row.get(0))
     }
 
+    async fn clear_failures(&self, lookup: Vec<u8>) -> Result<()> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                "DELETE FROM card_failures WHERE card_lookup = $1",
+                &[&lookup],
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn card_failures(
         &self,
         card_lookup: Vec<u8>,

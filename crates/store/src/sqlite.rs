@@ -1493,6 +1493,16 @@ impl HubStore for SqliteHub {
             .await
     }
 
+    async fn clear_failures(&self, lookup: Vec<u8>) -> Result<()> {
+        self.db
+            .write(move |c| {
+                c.prepare_cached("DELETE FROM card_failures WHERE card_lookup = ?1")?
+                    .execute(params![lookup])?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn card_failures(
         &self,
         card_lookup: Vec<u8>,
