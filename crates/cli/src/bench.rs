@@ -270,7 +270,7 @@ struct PhaseResult {
     transfers: u64,
     errors: u64,
     elapsed: Duration,
-    latencies_us: Vec<u64>,
+    latencies: Vec<Duration>,
 }
 
 impl PhaseResult {
@@ -279,15 +279,9 @@ impl PhaseResult {
     }
 
     fn print(&self, backend: &str, mode: &str) {
-        let mut latencies = self.latencies_us.clone();
+        let mut latencies = self.latencies.clone();
         latencies.sort_unstable();
-        let at = |q: f64| {
-            latencies
-                .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or(0) as f64
-                / 1000.0
-        };
+        let at = |q: f64| quantile_ms(&latencies, q);
         println!(
             "ledger {backend} ({mode}): {:.0} transfers/s, p50 {:.2} ms, p99 {:.2} ms, {} transfers, {} errors",
             self.transfers_per_second(),
@@ -359,7 +353,7 @@ async fn drive(
                         _ => 0,
                     }
                 };
-                latencies.push(sent.elapsed().as_micros() as u64);
+                latencies.push(sent.elapsed());
                 transfers += ok;
                 errors += per_request as u64 - ok;
             }
@@ -370,13 +364,13 @@ async fn drive(
         transfers: 0,
         errors: 0,
         elapsed: Duration::ZERO,
-        latencies_us: Vec::new(),
+        latencies: Vec::new(),
     };
     for worker in workers {
         let (transfers, errors, latencies) = worker.await?;
         result.transfers += transfers;
         result.errors += errors;
-        result.latencies_us.extend(latencies);
+        result.latencies.extend(latencies);
     }
     result.elapsed = started.elapsed();
     Ok(result)

@@ -78,6 +78,9 @@ pub struct Hub<S, B> {
     pub payment_policy: scanpay_core::payment::Policy,
     /// Another channel for verification codes, besides the wallet's stream (an SMS gateway).
     pub code_sender: Option<Arc<dyn senders::CodeSender>>,
+    /// What payments read of bound registrations, kept once read (see
+    /// `registration::payer_registration`).
+    pub(crate) bound_payers: Arc<registration::BoundPayers>,
 }
 
 impl<S, B> Clone for Hub<S, B> {
@@ -93,6 +96,7 @@ impl<S, B> Clone for Hub<S, B> {
             extraction_slots: self.extraction_slots.clone(),
             payment_policy: self.payment_policy,
             code_sender: self.code_sender.clone(),
+            bound_payers: self.bound_payers.clone(),
         }
     }
 }
@@ -125,6 +129,7 @@ impl<S: HubStore, B: BankConnector> Hub<S, B> {
             extraction_slots: Arc::new(tokio::sync::Semaphore::new(EXTRACTIONS_AT_ONCE_MAX)),
             payment_policy: scanpay_core::payment::Policy::default(),
             code_sender: None,
+            bound_payers: Arc::default(),
         })
     }
 

@@ -507,7 +507,7 @@ pub async fn create<S: HubStore, B: BankConnector>(
             .lookup("password_failures", &code.registration_id.to_string());
         let attempts = hub
             .store
-            .record_card_failure(attempts_key.clone(), now_ms(), PASSWORD_FAILURE_WINDOW_MS)
+            .record_failure(attempts_key.clone(), now_ms(), PASSWORD_FAILURE_WINDOW_MS)
             .await
             .map_err(scanpay_http::store_unavailable)?;
         if attempts > PASSWORD_FAILURES_MAX {

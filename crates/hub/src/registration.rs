@@ -162,18 +162,18 @@ pub(crate) struct PayerRegistration {
 }
 
 /// Bound registrations as payments read them. `bound` is a final state and what a payment reads
-/// of it never changes, so it is kept in memory once read (ids are unique across hubs); the
-/// payment path then decrypts no session. At most this many are kept; then it starts over.
+/// of it never changes, so it is kept in memory once read (another hub cannot change it either);
+/// the payment path then reads and decrypts no session. At most this many are kept; then it
+/// starts over.
 const PAYERS_CACHED_MAX: usize = 65_536;
-static BOUND_PAYERS: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<Uuid, std::sync::Arc<PayerRegistration>>>,
-> = std::sync::LazyLock::new(Default::default);
+pub(crate) type BoundPayers =
+    std::sync::Mutex<std::collections::HashMap<Uuid, std::sync::Arc<PayerRegistration>>>;
 
 pub(crate) async fn payer_registration<S: HubStore, B>(
     hub: &Hub<S, B>,
     id: Uuid,
 ) -> ApiResult<std::sync::Arc<PayerRegistration>> {
-    if let Some(known) = BOUND_PAYERS.lock().expect("not poisoned").get(&id) {
+    if let Some(known) = hub.bound_payers.lock().expect("not poisoned").get(&id) {
         return Ok(known.clone());
     }
     let stored = stored_of(hub, id).await?;
@@ -183,7 +183,7 @@ pub(crate) async fn payer_registration<S: HubStore, B>(
         password_hash: stored.password_hash,
     });
     if payer.bound {
-        let mut cache = BOUND_PAYERS.lock().expect("not poisoned");
+        let mut cache = hub.bound_payers.lock().expect("not poisoned");
         if cache.len() >= PAYERS_CACHED_MAX {
             cache.clear();
         }
@@ -928,7 +928,7 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
         let card_lookup = hub.vault.lookup("card_number", pan.digits());
         let failures = hub
             .store
-            .card_failures(card_lookup.clone(), now, CARD_FAILURE_WINDOW_MS)
+            .failures(card_lookup.clone(), now, CARD_FAILURE_WINDOW_MS)
             .await
             .map_err(scanpay_http::store_unavailable)?;
         if failures >= CARD_FAILURES_MAX {
@@ -1020,7 +1020,7 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
         version = save(&hub, &stored, version).await?;
         if stored.registration.state != Step::Verified {
             hub.store
-                .record_card_failure(card_lookup, now, CARD_FAILURE_WINDOW_MS)
+                .record_failure(card_lookup, now, CARD_FAILURE_WINDOW_MS)
                 .await
                 .map_err(scanpay_http::store_unavailable)?;
         }

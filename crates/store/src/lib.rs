@@ -574,20 +574,21 @@ pub trait HubStore: Send + Sync + 'static {
         created_before_ms: i64,
     ) -> impl Future<Output = Result<u64>> + Send;
     /// Counts a failure under a keyed hash: a card's failed identity verification, or an attempt
-    /// at a user-name code's password. The count restarts when the first failure of the window
-    /// is older than `window_ms`. Returns the count, this one included.
-    fn record_card_failure(
+    /// at a user-name code's password (the table is `card_failures`, from when it counted cards
+    /// only). The count restarts when the first failure of the window is older than `window_ms`.
+    /// Returns the count, this one included.
+    fn record_failure(
         &self,
-        card_lookup: Vec<u8>,
+        lookup: Vec<u8>,
         now_ms: i64,
         window_ms: i64,
     ) -> impl Future<Output = Result<i64>> + Send;
     /// Forgets the failures counted under `lookup` (a user-name code paid with its password).
     fn clear_failures(&self, lookup: Vec<u8>) -> impl Future<Output = Result<()>> + Send;
-    /// Failed verifications of a card within `window_ms` of its first one.
-    fn card_failures(
+    /// The failures counted under `lookup` within `window_ms` of the first one.
+    fn failures(
         &self,
-        card_lookup: Vec<u8>,
+        lookup: Vec<u8>,
         now_ms: i64,
         window_ms: i64,
     ) -> impl Future<Output = Result<i64>> + Send;

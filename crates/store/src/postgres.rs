@@ -1465,12 +1465,7 @@ impl HubStore for PgHub {
             .await?)
     }
 
-    async fn record_card_failure(
-        &self,
-        card_lookup: Vec<u8>,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> Result<i64> {
+    async fn record_failure(&self, lookup: Vec<u8>, now_ms: i64, window_ms: i64) -> Result<i64> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_one(
@@ -1481,7 +1476,7 @@ impl HubStore for PgHub {
                  window_start_ms = CASE WHEN f.window_start_ms > $2::int8 - $3::int8 \
                    THEN f.window_start_ms ELSE $2 END \
                  RETURNING failures",
-                &[&card_lookup, &now_ms, &window_ms],
+                &[&lookup, &now_ms, &window_ms],
             )
             .await?;
         Ok(row.get(0))
@@ -1498,18 +1493,13 @@ impl HubStore for PgHub {
         Ok(())
     }
 
-    async fn card_failures(
-        &self,
-        card_lookup: Vec<u8>,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> Result<i64> {
+    async fn failures(&self, lookup: Vec<u8>, now_ms: i64, window_ms: i64) -> Result<i64> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
                 "SELECT failures FROM card_failures \
                  WHERE card_lookup = $1 AND window_start_ms > $2::int8 - $3::int8",
-                &[&card_lookup, &now_ms, &window_ms],
+                &[&lookup, &now_ms, &window_ms],
             )
             .await?;
         Ok(row.map_or(0, |r| r.get(0)))

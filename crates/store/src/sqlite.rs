@@ -1472,12 +1472,7 @@ impl HubStore for SqliteHub {
             .await
     }
 
-    async fn record_card_failure(
-        &self,
-        card_lookup: Vec<u8>,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> Result<i64> {
+    async fn record_failure(&self, lookup: Vec<u8>, now_ms: i64, window_ms: i64) -> Result<i64> {
         self.db
             .write(move |c| {
                 Ok(c.prepare_cached(
@@ -1488,7 +1483,7 @@ impl HubStore for SqliteHub {
                        THEN window_start_ms ELSE ?2 END \
                      RETURNING failures",
                 )?
-                .query_row(params![card_lookup, now_ms, window_ms], |r| r.get(0))?)
+                .query_row(params![lookup, now_ms, window_ms], |r| r.get(0))?)
             })
             .await
     }
@@ -1503,19 +1498,14 @@ impl HubStore for SqliteHub {
             .await
     }
 
-    async fn card_failures(
-        &self,
-        card_lookup: Vec<u8>,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> Result<i64> {
+    async fn failures(&self, lookup: Vec<u8>, now_ms: i64, window_ms: i64) -> Result<i64> {
         self.db
             .read(move |c| {
                 Ok(c.prepare_cached(
                     "SELECT failures FROM card_failures \
                      WHERE card_lookup = ?1 AND window_start_ms > ?2 - ?3",
                 )?
-                .query_row(params![card_lookup, now_ms, window_ms], |r| r.get(0))
+                .query_row(params![lookup, now_ms, window_ms], |r| r.get(0))
                 .optional()?
                 .unwrap_or(0))
             })
