@@ -481,6 +481,51 @@ mod tests {
         assert_eq!(identity.document_number.unwrap().value, "L898902C3");
     }
 
+    /// The MRZ changes with the day the passport is rendered (its expiry is ten years on): the
+    /// rendering must read back whatever the day. One day of each month, days spread over the
+    /// month, through the real OCR models.
+    #[test]
+    fn the_rendered_passport_reads_back_whatever_the_day() {
+        let seed = SeedFile::parse(scanpay_bank::seed::DEMO).unwrap();
+        let customer = seed
+            .bank
+            .iter()
+            .flat_map(|bank| &bank.customer)
+            .find(|c| c.id_document_type == "passport")
+            .expect("the demo seed has a passport holder");
+        let ocr =
+            scanpay_extract::ocr::Ocr::load(&scanpay_extract::ocr::default_models_dir()).unwrap();
+        let font = font().unwrap();
+        let mut failed = Vec::new();
+        for month in 1..=12u8 {
+            let expiry = Day {
+                year: 2036,
+                month,
+                day: 1 + 2 * month,
+            };
+            let mut png = Vec::new();
+            passport(&font, customer, expiry)
+                .unwrap()
+                .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                .unwrap();
+            let options = scanpay_extract::document::Options {
+                pixels_max: 40_000_000,
+                today: scanpay_extract::Date::new(2026, 12, 4).unwrap(),
+                reader: Some(&ocr),
+            };
+            let read = scanpay_extract::document::extract(&png, &options).unwrap();
+            let number = read
+                .identity
+                .and_then(|id| id.document_number)
+                .map(|f| f.value);
+            let passed = !read.mrz_checks.is_empty() && read.mrz_checks.iter().all(|c| c.passed);
+            if !passed || number.as_deref() != Some(customer.id_document_number.as_str()) {
+                failed.push((expiry, number, read.mrz_checks));
+            }
+        }
+        assert!(failed.is_empty(), "{failed:?}");
+    }
+
     #[test]
     fn an_aamva_payload_passes_its_own_parser() {
         let customer = SeedCustomer {

@@ -6,6 +6,8 @@
 //! are found ([`crate::card`]). Several documents in one photo are allowed: an identity and a
 //! card are both reported.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use image::DynamicImage;
 use serde::Serialize;
 
@@ -134,17 +136,24 @@ impl ExtractError {
     }
 }
 
-/// An MRZ line: long, mostly capitals, digits and fillers, with at least two fillers.
+/// An MRZ line: mostly capitals, digits and fillers; long, with a filler or many digits (the
+/// second line of a visa may have no filler at all), or a shorter first line cut short (a
+/// document code, fillers).
 fn mrz_like(line: &str) -> bool {
-    let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
-    compact.len() >= 28
-        && compact.matches('<').count() >= 2
-        && compact
-            .chars()
-            .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '<')
-            .count()
-            * 10
-            >= compact.chars().count() * 8
+    let compact: Vec<char> = line.chars().filter(|c| !c.is_whitespace()).collect();
+    let count = |f: fn(&char) -> bool| compact.iter().filter(|c| f(c)).count();
+    let alphabet = count(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '<');
+    let fillers = count(|c| *c == '<');
+    let digits = count(char::is_ascii_digit);
+    let len = compact.len();
+    if len >= 28 {
+        (alphabet * 10 >= len * 8 && fillers >= 1) || (alphabet * 20 >= len * 19 && digits >= 6)
+    } else {
+        len >= 10
+            && alphabet * 10 >= len * 9
+            && fillers >= 2
+            && matches!(compact.first(), Some('P' | 'I' | 'A' | 'C' | 'V'))
+    }
 }
 
 /// The machine-readable zone among `lines`, if one parses.
@@ -160,6 +169,37 @@ fn mrz_in(lines: &[(String, f32)], today: Date) -> Option<mrz::Mrz> {
     mrz::parse(&zone.join("\n"), today).ok()
 }
 
+/// The text lines of a photo: read until a complete MRZ is among them or `licence_found` is set
+/// (by the barcode search); a small photo with nothing found is read again enlarged.
+fn read_text(
+    reader: &dyn TextReader,
+    image: &DynamicImage,
+    today: Date,
+    licence_found: &AtomicBool,
+) -> Result<Vec<(String, f32)>, ExtractError> {
+    let enough = |lines: &[(String, f32)]| {
+        licence_found.load(Ordering::Relaxed)
+            || mrz_in(lines, today).is_some_and(|m| m.all_checks_pass())
+    };
+    let mut lines = reader
+        .read_lines_staged(image, &enough)
+        .map_err(ExtractError::Ocr)?;
+    // No complete MRZ and no card on a small photo (a low-resolution scan): read it again
+    // enlarged, and keep that reading if it found more.
+    if !enough(&lines)
+        && card_in(&lines).is_none()
+        && let Some(again) = reader
+            .read_lines_enlarged(image, &enough)
+            .map_err(ExtractError::Ocr)?
+    {
+        let found = |l: &[(String, f32)]| mrz_in(l, today).is_some() || card_in(l).is_some();
+        if enough(&again) || (found(&again) && !found(&lines)) {
+            lines = again;
+        }
+    }
+    Ok(lines)
+}
+
 /// A card among the lines that are not part of a machine-readable zone.
 fn card_in(lines: &[(String, f32)]) -> Option<card::CardReading> {
     let others: Vec<(String, f32)> = lines
@@ -172,41 +212,35 @@ fn card_in(lines: &[(String, f32)]) -> Option<card::CardReading> {
 
 pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, ExtractError> {
     let image = photo::decode(bytes, options.pixels_max)?;
-    let barcodes = barcode::read(&image);
-    let mut identity = barcodes
-        .iter()
-        .filter(|b| b.symbology == Symbology::Pdf417)
-        .find_map(|b| aamva::parse(&b.text).ok())
-        .map(|licence| licence.identity());
+    // Barcodes are looked for on a thread of their own while the text is read: a licence's
+    // barcode, once found, stops the reading (below), and a passport page's text does not wait
+    // for four turns of a barcode search that finds nothing.
+    let licence_found = AtomicBool::new(false);
+    let (barcodes, text) = std::thread::scope(|scope| {
+        let barcodes = scope.spawn(|| {
+            let barcodes = barcode::read(&image);
+            let licence = barcodes
+                .iter()
+                .filter(|b| b.symbology == Symbology::Pdf417)
+                .find_map(|b| aamva::parse(&b.text).ok());
+            licence_found.store(licence.is_some(), Ordering::Relaxed);
+            (barcodes, licence)
+        });
+        let text = options
+            .reader
+            .map(|reader| read_text(reader, &image, options.today, &licence_found))
+            .transpose();
+        let barcodes = barcodes.join().unwrap_or_default();
+        (barcodes, text)
+    });
+    let (barcodes, licence) = barcodes;
+    let text = text?;
+    let from_barcode = licence.is_some();
+    let mut identity = licence.map(|licence| licence.identity());
     let mut mrz_checks = Vec::new();
     let mut card = None;
     let mut text_lines = 0;
-    if let Some(reader) = options.reader {
-        // With an identity from a barcode, or an MRZ whose every check digit passes among the
-        // wide lines, the rest of a passport page need not be read (and cannot yield a false
-        // card number). A photo of both a passport and a card then yields the passport only;
-        // the wallet sends one carrier at a time.
-        let have_identity = identity.is_some();
-        let enough = |lines: &[(String, f32)]| {
-            have_identity || mrz_in(lines, options.today).is_some_and(|m| m.all_checks_pass())
-        };
-        let mut lines = reader
-            .read_lines_staged(&image, &enough)
-            .map_err(ExtractError::Ocr)?;
-        // No complete MRZ and no card on a small photo (a low-resolution scan): read it again
-        // enlarged, and keep that reading if it found more.
-        if !enough(&lines)
-            && card_in(&lines).is_none()
-            && let Some(again) = reader
-                .read_lines_enlarged(&image, &enough)
-                .map_err(ExtractError::Ocr)?
-        {
-            let found =
-                |l: &[(String, f32)]| mrz_in(l, options.today).is_some() || card_in(l).is_some();
-            if enough(&again) || (found(&again) && !found(&lines)) {
-                lines = again;
-            }
-        }
+    if let Some(lines) = text {
         text_lines = lines.len();
         let mut mrz_complete = false;
         if identity.is_none()
@@ -216,7 +250,10 @@ pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, Extrac
             mrz_checks = parsed.checks.clone();
             identity = Some(parsed.identity());
         }
-        if !have_identity && !mrz_complete {
+        // With an identity from a barcode or a complete MRZ, the lines of the page cannot hold a
+        // card (and a passport page's numbers would make a false one). A photo of both a passport
+        // and a card yields the passport only; the wallet sends one carrier at a time.
+        if !from_barcode && !mrz_complete {
             card = card_in(&lines);
         }
     }

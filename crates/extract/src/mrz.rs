@@ -130,8 +130,11 @@ fn verify(data: &[u8], check: u8) -> bool {
 /// become `<`. Empty lines are ignored. The zone is the block of consecutive lines of length 30
 /// (TD1, 3 lines), 36 (TD2, MRV-B, 2 lines) or 44 (TD3, MRV-A, 2 lines), each allowed to be off
 /// by up to two characters (fixed by adding or removing fillers; see [`Mrz::length_fixes`]), whose
-/// first character is a document code (`P`, `I`, `A`, `C`, `V`). A whole zone on one line (72, 88
-/// or 90 characters) is split. When several blocks qualify, the one with the most passing check
+/// first character is a document code (`P`, `I`, `A`, `C`, `V`). The first line of a two-line
+/// zone may also be cut short (at least 10 characters, with a filler): the detector often loses
+/// the run of fillers after the names, which no check digit covers; it is padded with fillers,
+/// and counted in [`Mrz::length_fixes`]. A whole zone on one line (72, 88 or 90 characters) is
+/// split. When several blocks qualify, the one with the most passing check
 /// digits wins.
 ///
 /// Two-digit years, resolved against `today` (this crate has no clock):
@@ -269,6 +272,9 @@ impl Mrz {
 
 /// Bounds on work per call, so that hostile input (thousands of MRZ-like lines) stays cheap.
 const MAX_WINDOWS: usize = 32;
+/// The shortest first line taken as cut short (see [`windows`]): a document code, an issuing
+/// state and part of a name.
+const FIRST_LINE_MIN: usize = 10;
 
 /// A line that looks like part of a zone, normalised to the MRZ alphabet.
 struct Line {
@@ -307,7 +313,10 @@ fn lines(text: &str) -> Vec<Option<Line>> {
             _ => 0,
         };
         if split == 0 {
-            items.push(class(line.bytes.len()).map(|_| line));
+            let len = line.bytes.len();
+            // Shorter lines stay: one may be a first line cut short (see `windows`).
+            let kept = class(len).is_some() || (FIRST_LINE_MIN..42).contains(&len);
+            items.push(kept.then_some(line));
         } else {
             // The changes are not attributable to one part; give them to the first.
             let mut changes = line.changes;
@@ -382,6 +391,16 @@ fn windows(items: &[Option<Line>]) -> Vec<(Vec<&Line>, usize)> {
         let Some(Some(first)) = items.get(start) else {
             continue;
         };
+        // A first line cut short (the detector often leaves out its long run of fillers, or
+        // splits it off) above a whole second line of a two-line zone: `fit` pads it.
+        if let Some(Some(second)) = items.get(start + 1)
+            && let Some(target @ (36 | 44)) = class(second.bytes.len())
+            && (FIRST_LINE_MIN..target - 2).contains(&first.bytes.len())
+            && first.bytes.contains(&FILLER)
+        {
+            out.push((vec![first, second], target));
+            continue;
+        }
         let Some(target) = class(first.bytes.len()) else {
             continue;
         };
@@ -772,26 +791,32 @@ fn search(data: &[u8], check: u8) -> Option<Vec<u8>> {
     if !check.is_ascii_digit() {
         return None;
     }
-    // Bounded: at most 16 + 120 variants.
-    let ambiguous: Vec<usize> = data
+    // Each choice is one character read another way. Bounded: at most 20 + 190 variants.
+    let last_letter = data.iter().rposition(|&b| b != FILLER).unwrap_or(0);
+    let choices: Vec<(usize, u8)> = data
         .iter()
         .enumerate()
-        .filter(|&(_, &b)| swap(b).is_some())
-        .map(|(i, _)| i)
-        .take(16)
+        .flat_map(|(i, &b)| {
+            let other = swap(b).map(|s| (i, s));
+            // A filler with a letter or digit after it inside the field is rarely one: OCR reads
+            // a `C` of OCR-B as `<`. (`K` weighs like `<` in a check digit: no use trying.)
+            let filler = (b == FILLER && i < last_letter).then_some((i, b'C'));
+            other.into_iter().chain(filler)
+        })
+        .take(20)
         .collect();
-    let variant = |swaps: &[usize]| {
+    let variant = |picked: &[(usize, u8)]| {
         let mut v = data.to_vec();
-        for &i in swaps {
+        for &(i, b) in picked {
             if let Some(slot) = v.get_mut(i) {
-                *slot = swap(*slot).unwrap_or(*slot);
+                *slot = b;
             }
         }
         v
     };
     let mut singles = Vec::new();
-    for &i in &ambiguous {
-        let v = variant(&[i]);
+    for &choice in &choices {
+        let v = variant(&[choice]);
         if verify(&v, check) {
             singles.push(v);
         }
@@ -800,9 +825,9 @@ fn search(data: &[u8], check: u8) -> Option<Vec<u8>> {
         return (singles.len() == 1).then(|| singles.remove(0));
     }
     let mut pairs = Vec::new();
-    for (n, &i) in ambiguous.iter().enumerate() {
-        for &j in ambiguous.iter().skip(n + 1) {
-            let v = variant(&[i, j]);
+    for (n, &a) in choices.iter().enumerate() {
+        for &b in choices.iter().skip(n + 1).filter(|b| b.0 != a.0) {
+            let v = variant(&[a, b]);
             if verify(&v, check) {
                 pairs.push(v);
             }
@@ -1531,6 +1556,17 @@ mod tests {
             },
         );
 
+        // The `C` of the document number read as `<` (the shapes are close in OCR-B): its check
+        // digit picks `C` out, and the composite agrees.
+        let line2 = replace(TD3_LINE2, &[(7, '<')]);
+        check(
+            &format!("{TD3_LINE1}\n{line2}"),
+            &Expect {
+                corrected: Some(1),
+                ..eriksson()
+            },
+        );
+
         // Trailing `K<<<` and `X` runs in the name fillers.
         let line1 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<K<<XX";
         check(&format!("{line1}\n{TD3_LINE2}"), &eriksson());
@@ -1782,8 +1818,19 @@ mod tests {
             },
         );
 
-        // Three off is not a zone line.
-        let input = format!("{}\n{TD3_LINE2}", &TD3_LINE1[..41]);
+        // A first line cut short (its filler run ends past the photo's edge) above a whole
+        // second line is still a zone: the second line carries every check digit.
+        let input = format!("{}\n{TD3_LINE2}", &TD3_LINE1[..30]);
+        check(
+            &input,
+            &Expect {
+                length_fixes: Some(14),
+                ..eriksson()
+            },
+        );
+
+        // A second line three off is not a zone line.
+        let input = format!("{TD3_LINE1}\n{}", &TD3_LINE2[..41]);
         assert_eq!(parse(&input, TODAY), Err(MrzError::NoMrz));
     }
 
