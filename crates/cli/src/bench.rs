@@ -7,6 +7,7 @@
 //! latency percentiles. Afterwards the books are audited (debits equal credits). On PostgreSQL
 //! pgbench's TPC-B-like script runs on the same server for a ratio.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -440,8 +441,12 @@ fn with_database(url: &str, database: &str) -> String {
 
 /// `scanpay bench extract`: reads every JPEG and PNG in a directory and prints, per image, the
 /// time and what was found; then a summary. An `expected.json` in the directory (file name →
-/// `{"pan": "…"}`) is checked too.
-pub fn extract(dataset: &std::path::Path, models: Option<&std::path::Path>) -> anyhow::Result<()> {
+/// `{"pan": "…"}`) is checked too, and so is a transcription of the MRZs (`truth`).
+pub fn extract(
+    dataset: &std::path::Path,
+    models: Option<&std::path::Path>,
+    truth: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     use scanpay_extract::document::{Options, extract};
     let reader = crate::extract::load_reader(models, false)?;
     let day = scanpay_core::registration::Day::from_unix_ms(scanpay_http::now_ms());
@@ -454,6 +459,11 @@ pub fn extract(dataset: &std::path::Path, models: Option<&std::path::Path>) -> a
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or(serde_json::Value::Null);
+    let truth = match truth {
+        Some(path) => mrz_truth(path, options.today)?,
+        None => HashMap::new(),
+    };
+    let (mut truths, mut truths_exact) = (0, 0);
     let mut files: Vec<_> = std::fs::read_dir(dataset)
         .with_context(|| format!("reading {}", dataset.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -515,6 +525,20 @@ pub fn extract(dataset: &std::path::Path, models: Option<&std::path::Path>) -> a
             }
             Err(error) => notes.push(error.code().to_string()),
         }
+        if let Some(expected) = truth.get(&name) {
+            truths += 1;
+            let read = result.as_ref().ok().and_then(|f| f.identity.as_ref());
+            let differ = read.map_or_else(
+                || vec!["nothing read".to_string()],
+                |id| fields_differing(expected, id),
+            );
+            if differ.is_empty() {
+                truths_exact += 1;
+                notes.push("fields exact".to_string());
+            } else {
+                notes.push(format!("FIELDS DIFFER: {}", differ.join(", ")));
+            }
+        }
         if let Some(pan) = expected[&name]["pan"].as_str() {
             pans_expected += 1;
             let read = result
@@ -558,7 +582,98 @@ pub fn extract(dataset: &std::path::Path, models: Option<&std::path::Path>) -> a
             ", OCR off: no models"
         }
     );
+    if truths > 0 {
+        println!(
+            "truth: {truths_exact} of {truths} transcribed MRZs read with every field exact \
+             (document type, number, countries, names, dates, sex)"
+        );
+    }
     Ok(())
+}
+
+/// The transcribed MRZs of `path`: file name → the identity its zone holds. Lines starting
+/// with `#` are comments.
+fn mrz_truth(
+    path: &std::path::Path,
+    today: scanpay_extract::Date,
+) -> anyhow::Result<HashMap<String, scanpay_extract::Identity>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut truth = HashMap::new();
+    for (number, line) in text.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let columns: Vec<&str> = line.split('\t').collect();
+        let [file, _format, _readable, _checks, zone] = columns[..] else {
+            anyhow::bail!(
+                "{}:{}: expected five tab-separated columns",
+                path.display(),
+                number + 1
+            );
+        };
+        let mrz = scanpay_extract::mrz::parse(&zone.replace('|', "\n"), today)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), number + 1))?;
+        truth.insert(file.to_string(), mrz.identity());
+    }
+    Ok(truth)
+}
+
+/// The names of the fields of `read` that differ from `expected` (values only, not
+/// confidences).
+fn fields_differing(
+    expected: &scanpay_extract::Identity,
+    read: &scanpay_extract::Identity,
+) -> Vec<String> {
+    fn value<T: std::fmt::Debug>(field: &Option<scanpay_extract::Field<T>>) -> String {
+        field
+            .as_ref()
+            .map_or_else(|| "-".to_string(), |f| format!("{:?}", f.value))
+    }
+    let pairs = [
+        (
+            "document_type",
+            value(&expected.document_type),
+            value(&read.document_type),
+        ),
+        (
+            "document_number",
+            value(&expected.document_number),
+            value(&read.document_number),
+        ),
+        (
+            "issuing_country",
+            value(&expected.issuing_country),
+            value(&read.issuing_country),
+        ),
+        ("surname", value(&expected.surname), value(&read.surname)),
+        (
+            "given_names",
+            value(&expected.given_names),
+            value(&read.given_names),
+        ),
+        (
+            "nationality",
+            value(&expected.nationality),
+            value(&read.nationality),
+        ),
+        (
+            "birth_date",
+            value(&expected.birth_date),
+            value(&read.birth_date),
+        ),
+        ("sex", value(&expected.sex), value(&read.sex)),
+        (
+            "expiry_date",
+            value(&expected.expiry_date),
+            value(&read.expiry_date),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, expected, read)| expected != read)
+        .map(|(name, expected, read)| format!("{name} {read} (truth {expected})"))
+        .collect()
 }
 
 /// The `q` quantile of sorted durations, in milliseconds (0 when there are none).

@@ -304,6 +304,11 @@ enum BenchCommand {
         /// The OCR models directory (default: $SCANPAY_MODELS, else ./models).
         #[arg(long)]
         models: Option<PathBuf>,
+        /// A transcription of each photo's MRZ (tab-separated: file, format, readable, checks,
+        /// lines joined by `|`), to compare the fields read with, e.g.
+        /// crates/extract/tests/data/mrz-truth.tsv.
+        #[arg(long)]
+        truth: Option<PathBuf>,
     },
 }
 
@@ -639,9 +644,16 @@ async fn run() -> anyhow::Result<()> {
             .await?;
         }
         Command::Bench {
-            command: BenchCommand::Extract { dataset, models },
+            command:
+                BenchCommand::Extract {
+                    dataset,
+                    models,
+                    truth,
+                },
         } => {
-            tokio::task::block_in_place(|| scanpay::bench::extract(&dataset, models.as_deref()))?;
+            tokio::task::block_in_place(|| {
+                scanpay::bench::extract(&dataset, models.as_deref(), truth.as_deref())
+            })?;
         }
         Command::Bench {
             command:

@@ -17,23 +17,34 @@ use crate::mrz::{self, Check};
 use crate::photo::{self, ImageError};
 use crate::{Date, Identity, aamva};
 
+/// Says something of the lines read so far (see [`Goal`]).
+pub type Judge<'a> = &'a dyn Fn(&[(String, f32)]) -> bool;
+
+/// What a staged reading looks for (see [`TextReader::read_lines_staged`]).
+pub struct Goal<'a> {
+    /// The lines read hold what was wanted: stop.
+    pub enough: Judge<'a>,
+    /// The lines hold a zone that is not `enough` but that the rest of the page cannot improve.
+    pub zone_read: Judge<'a>,
+    /// A line that may belong to a machine-readable zone.
+    pub zone_line: &'a dyn Fn(&str) -> bool,
+}
+
 /// Reads text lines off a photo: the OCR engine, behind a seam so extraction is testable
 /// without models.
-/// Says whether the lines read so far are enough (see [`TextReader::read_lines_staged`]).
-pub type Enough<'a> = &'a dyn Fn(&[(String, f32)]) -> bool;
-
 pub trait TextReader {
     /// Lines top to bottom, each with its confidence (0.0–1.0).
     fn read_lines(&self, image: &DynamicImage) -> Result<Vec<(String, f32)>, String>;
 
     /// Like [`TextReader::read_lines`], but may first read only the wide lines and stop there
-    /// when `enough` accepts them. The default reads everything.
+    /// when the goal is met, and may look again at a zone's lines. The default reads
+    /// everything.
     fn read_lines_staged(
         &self,
         image: &DynamicImage,
-        enough: Enough<'_>,
+        goal: &Goal<'_>,
     ) -> Result<Vec<(String, f32)>, String> {
-        let _ = enough;
+        let _ = goal;
         self.read_lines(image)
     }
 
@@ -42,17 +53,17 @@ pub trait TextReader {
     fn read_lines_enlarged(
         &self,
         image: &DynamicImage,
-        enough: Enough<'_>,
+        goal: &Goal<'_>,
     ) -> Result<Option<Vec<(String, f32)>>, String> {
-        let _ = (image, enough);
+        let _ = (image, goal);
         Ok(None)
     }
 }
 
-/// `enough` as the OCR's staged reading asks it, about its own lines.
-fn on_lines(enough: Enough<'_>) -> impl Fn(&[crate::ocr::Line]) -> bool + '_ {
+/// A judge as the OCR's staged reading asks it, about its own lines.
+fn on_lines(judge: Judge<'_>) -> impl Fn(&[crate::ocr::Line]) -> bool + '_ {
     move |lines| {
-        enough(
+        judge(
             &lines
                 .iter()
                 .map(|l| (l.text.clone(), l.confidence))
@@ -75,10 +86,15 @@ impl TextReader for crate::ocr::Ocr {
     fn read_lines_staged(
         &self,
         image: &DynamicImage,
-        enough: Enough<'_>,
+        goal: &Goal<'_>,
     ) -> Result<Vec<(String, f32)>, String> {
-        let enough = on_lines(enough);
-        crate::ocr::Ocr::read_lines_staged(self, image, &enough)
+        let (enough, zone_read) = (on_lines(goal.enough), on_lines(goal.zone_read));
+        let goal = crate::ocr::Goal {
+            enough: &enough,
+            zone_read: &zone_read,
+            zone_line: goal.zone_line,
+        };
+        crate::ocr::Ocr::read_lines_staged(self, image, &goal)
             .map(pairs)
             .map_err(|e| e.to_string())
     }
@@ -86,10 +102,15 @@ impl TextReader for crate::ocr::Ocr {
     fn read_lines_enlarged(
         &self,
         image: &DynamicImage,
-        enough: Enough<'_>,
+        goal: &Goal<'_>,
     ) -> Result<Option<Vec<(String, f32)>>, String> {
-        let enough = on_lines(enough);
-        crate::ocr::Ocr::read_lines_staged_enlarged(self, image, &enough)
+        let (enough, zone_read) = (on_lines(goal.enough), on_lines(goal.zone_read));
+        let goal = crate::ocr::Goal {
+            enough: &enough,
+            zone_read: &zone_read,
+            zone_line: goal.zone_line,
+        };
+        crate::ocr::Ocr::read_lines_staged_enlarged(self, image, &goal)
             .map(|lines| lines.map(pairs))
             .map_err(|e| e.to_string())
     }
@@ -170,7 +191,8 @@ fn mrz_in(lines: &[(String, f32)], today: Date) -> Option<mrz::Mrz> {
 }
 
 /// The text lines of a photo: read until a complete MRZ is among them or `licence_found` is set
-/// (by the barcode search); a small photo with nothing found is read again enlarged.
+/// (by the barcode search), or an MRZ whose checks pass but that is not complete has had its
+/// second look; a small photo with nothing found is read again enlarged.
 fn read_text(
     reader: &dyn TextReader,
     image: &DynamicImage,
@@ -178,18 +200,25 @@ fn read_text(
     licence_found: &AtomicBool,
 ) -> Result<Vec<(String, f32)>, ExtractError> {
     let enough = |lines: &[(String, f32)]| {
-        licence_found.load(Ordering::Relaxed)
-            || mrz_in(lines, today).is_some_and(|m| m.all_checks_pass())
+        licence_found.load(Ordering::Relaxed) || mrz_in(lines, today).is_some_and(|m| m.complete())
+    };
+    let zone_read =
+        |lines: &[(String, f32)]| mrz_in(lines, today).is_some_and(|m| m.all_checks_pass());
+    let goal = Goal {
+        enough: &enough,
+        zone_read: &zone_read,
+        zone_line: &mrz_like,
     };
     let mut lines = reader
-        .read_lines_staged(image, &enough)
+        .read_lines_staged(image, &goal)
         .map_err(ExtractError::Ocr)?;
-    // No complete MRZ and no card on a small photo (a low-resolution scan): read it again
-    // enlarged, and keep that reading if it found more.
+    // No MRZ whose checks pass and no card on a small photo (a low-resolution scan): read it
+    // again enlarged, and keep that reading if it found more.
     if !enough(&lines)
+        && !zone_read(&lines)
         && card_in(&lines).is_none()
         && let Some(again) = reader
-            .read_lines_enlarged(image, &enough)
+            .read_lines_enlarged(image, &goal)
             .map_err(ExtractError::Ocr)?
     {
         let found = |l: &[(String, f32)]| mrz_in(l, today).is_some() || card_in(l).is_some();

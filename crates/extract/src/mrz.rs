@@ -193,6 +193,22 @@ impl Mrz {
         self.checks.iter().all(|c| c.passed)
     }
 
+    /// True when the zone looks read whole: every check digit matched, no line was more than
+    /// two characters off its length, the issuing state is letters (a nationality may be
+    /// empty), the sex is M, F or X and there is a surname. Names and countries have no check
+    /// digit of their own: a zone whose checks pass but is not complete is worth a second look.
+    /// (Codes are not required to be known: real documents carry `BDR`, `CMW`, `SI`.)
+    pub fn complete(&self) -> bool {
+        let letters = |code: &str| code.bytes().all(|b| b.is_ascii_uppercase());
+        self.all_checks_pass()
+            && self.length_fixes <= 2
+            && !self.issuing_state.is_empty()
+            && letters(&self.issuing_state)
+            && letters(&self.nationality)
+            && matches!(self.sex.as_str(), "M" | "F" | "X")
+            && !self.surname.is_empty()
+    }
+
     fn check_passed(&self, field: &str) -> bool {
         self.checks.iter().any(|c| c.field == field && c.passed)
     }
@@ -884,7 +900,14 @@ fn repair_country(work: &mut Work, s: Span) {
     }
     let mut found: Vec<Vec<u8>> = Vec::new();
     for (i, &b) in read.iter().enumerate() {
-        for &alt in confusable(b) {
+        // A character no letter is mistaken for (a `9` for an `R`) may be any letter.
+        let any: Vec<u8> = (b'A'..=b'Z').collect();
+        let alternatives = if b.is_ascii_uppercase() || b == FILLER {
+            confusable(b)
+        } else {
+            &any
+        };
+        for &alt in alternatives {
             let mut v = read.clone();
             if let Some(slot) = v.get_mut(i) {
                 *slot = alt;
@@ -903,7 +926,7 @@ fn repair_country(work: &mut Work, s: Span) {
 /// (`D<<` read as `DK<`).
 fn confusable(b: u8) -> &'static [u8] {
     match b {
-        b'O' => b"QDC",
+        b'O' => b"QDCU",
         b'Q' => b"OD",
         b'D' => b"OQ",
         b'C' => b"GO",
@@ -914,7 +937,7 @@ fn confusable(b: u8) -> &'static [u8] {
         b'L' => b"I",
         b'J' => b"I",
         b'T' => b"I",
-        b'U' => b"V",
+        b'U' => b"VO",
         b'V' => b"UWY",
         b'W' => b"V",
         b'Y' => b"V",
@@ -1691,6 +1714,16 @@ mod tests {
         assert_eq!(
             mrz.identity().issuing_country.map(|f| f.confidence),
             Some(0.9)
+        );
+        // A digit no letter is usually read as, and a U read as O: each one known code away.
+        check(
+            &td3("H9V", "HON"),
+            &Expect {
+                issuing: Some("HRV"),
+                nationality: Some("HUN"),
+                all_pass: Some(true),
+                ..Expect::default()
+            },
         );
         // Germany's one-letter code, with a filler read as K.
         check(

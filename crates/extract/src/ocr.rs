@@ -341,10 +341,24 @@ impl Ocr {
     ) -> Result<Line, OcrError> {
         let crop = crop_quad(rgb, &region.corners)
             .ok_or_else(|| OcrError::Failed("the text region is empty".into()))?;
+        let (text, confidence) = self.recognize_crop(&crop, lane)?;
+        Ok(Line {
+            text,
+            confidence,
+            bbox: region.bbox,
+        })
+    }
+
+    /// Reads the single line of text filling `crop` (upright): the text and its confidence.
+    fn recognize_crop(
+        &self,
+        crop: &RgbImage,
+        lane: Option<&Arc<ThreadPool>>,
+    ) -> Result<(String, f32), OcrError> {
         let (crop_w, crop_h) = crop.dimensions();
         let line_w = ((REC_HEIGHT as f32 * crop_w as f32 / crop_h as f32).ceil() as u32)
             .clamp(1, REC_MAX_WIDTH);
-        let line = imageops::resize(&crop, line_w, REC_HEIGHT, FilterType::Triangle);
+        let line = imageops::resize(crop, line_w, REC_HEIGHT, FilterType::Triangle);
         let input_w = line_w.max(REC_MIN_WIDTH) as usize;
         let plane = REC_HEIGHT as usize * input_w;
         // Padding is 0 after normalisation, i.e. mid grey, as PP-OCR pads.
@@ -376,12 +390,10 @@ impl Ocr {
             )));
         }
         let probs = probs.to_vec();
-        let (text, confidence) = ctc_greedy(probs.chunks_exact(classes).take(steps), &self.classes);
-        Ok(Line {
-            text,
-            confidence,
-            bbox: region.bbox,
-        })
+        Ok(ctc_greedy(
+            probs.chunks_exact(classes).take(steps),
+            &self.classes,
+        ))
     }
 
     /// Detects the text in `image` and reads every box: the non-empty lines, top to bottom and
@@ -410,9 +422,9 @@ impl Ocr {
     pub fn read_lines_staged(
         &self,
         image: &impl OcrImage,
-        enough: &dyn Fn(&[Line]) -> bool,
+        goal: &Goal<'_>,
     ) -> Result<Vec<Line>, OcrError> {
-        self.staged(&image.to_rgb(), enough, 1.0)
+        self.staged(&image.to_rgb(), goal, 1.0)
     }
 
     /// [`Ocr::read_lines_staged`] again, for a small photo: the detector sees it enlarged up to
@@ -421,23 +433,63 @@ impl Ocr {
     pub fn read_lines_staged_enlarged(
         &self,
         image: &impl OcrImage,
-        enough: &dyn Fn(&[Line]) -> bool,
+        goal: &Goal<'_>,
     ) -> Result<Option<Vec<Line>>, OcrError> {
         let rgb = image.to_rgb();
         let longer = rgb.width().max(rgb.height());
         if longer as f32 * SMALL_PHOTO_ENLARGE_MIN > self.config.max_side as f32 {
             return Ok(None);
         }
-        self.staged(&rgb, enough, SMALL_PHOTO_ENLARGE_MAX).map(Some)
+        self.staged(&rgb, goal, SMALL_PHOTO_ENLARGE_MAX).map(Some)
     }
 
-    fn staged(
+    /// Detects, turns the photo upright if its text does not run level (a page photographed
+    /// sideways or at a slant), and reads the boxes as [`Ocr::read_lines_staged`] says.
+    fn staged(&self, rgb: &RgbImage, goal: &Goal<'_>, enlarge: f32) -> Result<Vec<Line>, OcrError> {
+        let boxes = self.detect_rgb_enlarged(rgb, enlarge)?;
+        match lean(&boxes) {
+            Lean::Level => self.read_boxes(rgb, boxes, goal),
+            Lean::Slanted(degrees) => {
+                let level = rotate(rgb, -degrees.to_radians());
+                let boxes = self.detect_rgb_enlarged(&level, enlarge)?;
+                self.read_boxes(&level, boxes, goal)
+            }
+            Lean::Sideways => {
+                let mut turned = imageops::rotate90(rgb);
+                let mut boxes = self.detect_rgb_enlarged(&turned, enlarge)?;
+                // A quarter turn one way or the other: the widest line reads better upright
+                // than upside down.
+                if let Some(widest) = boxes.iter().max_by_key(|b| b.bbox.2) {
+                    let crop = crop_quad(&turned, &widest.corners)
+                        .ok_or_else(|| OcrError::Failed("the text region is empty".into()))?;
+                    let flipped = imageops::rotate180(&crop);
+                    let (upright, upside_down) = std::thread::scope(|scope| {
+                        let other =
+                            scope.spawn(|| self.recognize_crop(&flipped, Some(&self.lanes[1])));
+                        let upright = self.recognize_crop(&crop, Some(&self.lanes[0]));
+                        let flipped = other.join().unwrap_or_else(|_| {
+                            Err(OcrError::Failed("recognition panicked".into()))
+                        });
+                        (upright, flipped)
+                    });
+                    if upside_down?.1 > upright?.1 {
+                        turned = imageops::rotate180(&turned);
+                        boxes = self.detect_rgb_enlarged(&turned, enlarge)?;
+                    }
+                }
+                self.read_boxes(&turned, boxes, goal)
+            }
+        }
+    }
+
+    /// Reads `boxes` as [`Ocr::read_lines_staged`] says; when the wide boxes hold zone lines
+    /// but not enough of them, takes a second look at the zone's band before the rest.
+    fn read_boxes(
         &self,
         rgb: &RgbImage,
-        enough: &dyn Fn(&[Line]) -> bool,
-        enlarge: f32,
+        mut boxes: Vec<TextBox>,
+        goal: &Goal<'_>,
     ) -> Result<Vec<Line>, OcrError> {
-        let mut boxes = self.detect_rgb_enlarged(rgb, enlarge)?;
         sort_reading_order(&mut boxes);
         let wide = |b: &TextBox| b.bbox.2 >= WIDE_LINE_ASPECT_MIN * b.bbox.3.max(1);
         let mut read: Vec<Option<Line>> = vec![None; boxes.len()];
@@ -451,18 +503,252 @@ impl Ocr {
         let mut bottom_up: Vec<usize> = (0..boxes.len()).filter(|&i| wide(&boxes[i])).collect();
         bottom_up.sort_by_key(|&i| std::cmp::Reverse(boxes[i].bbox.1 + boxes[i].bbox.3));
         // Two at a time (see `lanes`): a two-line zone is read in one step.
-        let rest: Vec<usize> = (0..boxes.len()).filter(|&i| !wide(&boxes[i])).collect();
-        for indexes in bottom_up.chunks(2).chain(rest.chunks(2)) {
-            let regions: Vec<&TextBox> = indexes.iter().map(|&i| &boxes[i]).collect();
-            for (&index, line) in indexes.iter().zip(self.recognize_all(rgb, &regions)?) {
-                read[index] = Some(line);
+        for indexes in bottom_up.chunks(2) {
+            self.read_into(rgb, &boxes, indexes, &mut read)?;
+            let lines = in_order(&read);
+            if (goal.enough)(&lines) {
+                return Ok(lines);
             }
-            if enough(&in_order(&read)) {
+            if (goal.zone_read)(&lines) {
+                // Checked but not whole: a second look, and the rest of the page cannot help.
+                return Ok(match self.second_look(rgb, &lines, goal)? {
+                    Some(better) if (goal.zone_read)(&better) => better,
+                    _ => lines,
+                });
+            }
+        }
+        if let Some(lines) = self.second_look(rgb, &in_order(&read), goal)?
+            && ((goal.enough)(&lines) || (goal.zone_read)(&lines))
+        {
+            return Ok(lines);
+        }
+        let rest: Vec<usize> = (0..boxes.len()).filter(|&i| !wide(&boxes[i])).collect();
+        for indexes in rest.chunks(2) {
+            self.read_into(rgb, &boxes, indexes, &mut read)?;
+            if (goal.enough)(&in_order(&read)) {
                 break;
             }
         }
         Ok(in_order(&read))
     }
+
+    /// The lines `read` with their zone lines replaced by a reading of the zone's band (see
+    /// [`Ocr::read_band`]); `None` when no line read belongs to a zone.
+    fn second_look(
+        &self,
+        rgb: &RgbImage,
+        read: &[Line],
+        goal: &Goal<'_>,
+    ) -> Result<Option<Vec<Line>>, OcrError> {
+        let (zone, mut lines): (Vec<&Line>, Vec<&Line>) =
+            read.iter().partition(|l| (goal.zone_line)(&l.text));
+        let Some(band) = zone_band(&zone, rgb.dimensions()) else {
+            return Ok(None);
+        };
+        let band_lines = self.read_band(rgb, band)?;
+        lines.extend(&band_lines);
+        Ok(Some(lines.into_iter().cloned().collect()))
+    }
+
+    /// Reads the boxes at `indexes` into their slots of `read`.
+    fn read_into(
+        &self,
+        rgb: &RgbImage,
+        boxes: &[TextBox],
+        indexes: &[usize],
+        read: &mut [Option<Line>],
+    ) -> Result<(), OcrError> {
+        let regions: Vec<&TextBox> = indexes.iter().map(|&i| &boxes[i]).collect();
+        for (&index, line) in indexes.iter().zip(self.recognize_all(rgb, &regions)?) {
+            read[index] = Some(line);
+        }
+        Ok(())
+    }
+
+    /// Every line in `band` of `rgb`, detected again on the band alone with its text brought
+    /// to the detector's best height: the zone's lines whole where the page's detection split
+    /// them, cut their filler runs short or missed one among small print. Top to bottom, in
+    /// the photo's coordinates.
+    fn read_band(&self, rgb: &RgbImage, band: Band) -> Result<Vec<Line>, OcrError> {
+        let (left, top, width, height) = band.rect;
+        let crop = imageops::crop_imm(rgb, left, top, width, height).to_image();
+        let enlarge = (BAND_TEXT_HEIGHT / band.line_height.max(1) as f32).clamp(1.0, 4.0);
+        let mut boxes = self.detect_rgb_enlarged(&crop, enlarge)?;
+        sort_reading_order(&mut boxes);
+        // A zone line is one run of characters: the pieces the detector found of a row are
+        // read as one box spanning them (it can miss the middle of a line on a busy background).
+        let rows = rows_joined(&boxes);
+        let regions: Vec<&TextBox> = rows.iter().collect();
+        let mut lines = self.recognize_all(&crop, &regions)?;
+        lines.retain(|l| !l.text.trim().is_empty());
+        for line in &mut lines {
+            line.bbox.0 += left;
+            line.bbox.1 += top;
+        }
+        Ok(lines)
+    }
+}
+
+/// Boxes in reading order joined row by row: one axis-aligned box spanning each row's boxes.
+/// A box whose vertical centre lies within the row's first box starts no new row. Boxes not
+/// clearly wider than tall (text running down the page, a stamp) join no row.
+fn rows_joined(boxes: &[TextBox]) -> Vec<TextBox> {
+    let mut rows: Vec<(u32, u32, u32, u32)> = Vec::new();
+    let mut row_first: Option<(u32, u32)> = None;
+    for b in boxes.iter().filter(|b| b.bbox.2 >= 2 * b.bbox.3) {
+        let (left, top, width, height) = b.bbox;
+        let centre = top + height / 2;
+        match (row_first, rows.last_mut()) {
+            (Some((first_top, first_bottom)), Some(row))
+                if (first_top..=first_bottom).contains(&centre) =>
+            {
+                let right = (row.0 + row.2).max(left + width);
+                let bottom = (row.1 + row.3).max(top + height);
+                row.0 = row.0.min(left);
+                row.1 = row.1.min(top);
+                row.2 = right - row.0;
+                row.3 = bottom - row.1;
+            }
+            _ => {
+                rows.push(b.bbox);
+                row_first = Some((top, top + height));
+            }
+        }
+    }
+    rows.into_iter()
+        .map(|(l, t, w, h)| TextBox::from_rect(l, t, w, h))
+        .collect()
+}
+
+/// What a staged reading looks for (see [`Ocr::read_lines_staged`]).
+pub struct Goal<'a> {
+    /// The lines read hold what was wanted: stop.
+    pub enough: &'a dyn Fn(&[Line]) -> bool,
+    /// The lines read hold a zone that is not `enough` but that the rest of the page cannot
+    /// improve (its check digits pass): one second look at its band, then stop.
+    pub zone_read: &'a dyn Fn(&[Line]) -> bool,
+    /// A line that may belong to a machine-readable zone.
+    pub zone_line: &'a dyn Fn(&str) -> bool,
+}
+
+/// A band of the photo around the zone lines found, and their height.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Band {
+    rect: (u32, u32, u32, u32),
+    line_height: u32,
+}
+
+/// The height, in detector pixels, the band's text is enlarged towards (PP-OCR's detector
+/// finds text best from about this height).
+const BAND_TEXT_HEIGHT: f32 = 32.0;
+
+/// The band of a zone: the photo's whole width (a zone line runs across the document, and
+/// the piece found may be any part of it), from two line heights above its lines to two below
+/// (a line not found at all).
+fn zone_band(zone: &[&Line], (width, height): (u32, u32)) -> Option<Band> {
+    let mut heights: Vec<u32> = zone.iter().map(|l| l.bbox.3).collect();
+    heights.sort_unstable();
+    let line_height = *heights.get(heights.len() / 2)?;
+    let top = zone.iter().map(|l| l.bbox.1).min()?;
+    let bottom = zone.iter().map(|l| l.bbox.1 + l.bbox.3).max()?;
+    let top = top.saturating_sub(2 * line_height);
+    let bottom = (bottom + 2 * line_height).min(height);
+    (width > 0 && bottom > top).then_some(Band {
+        rect: (0, top, width, bottom - top),
+        line_height,
+    })
+}
+
+/// How the text of a photo runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Lean {
+    Level,
+    /// Rising (negative) or falling by this many degrees, 4 to 45.
+    Slanted(f32),
+    /// Up or down the photo: a page photographed sideways.
+    Sideways,
+}
+
+/// A lean below this many degrees is read as it is: the boxes follow it, and straightening
+/// costs a second detection.
+const SLANT_MIN_DEGREES: f32 = 4.0;
+
+/// The lean of the text boxes: their long sides' angles, each weighted by its length (a line
+/// counts more than a word). Boxes not clearly longer than tall say nothing and are left out.
+fn lean(boxes: &[TextBox]) -> Lean {
+    let dist = |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+    let mut angles: Vec<(f32, f32)> = Vec::new();
+    for b in boxes {
+        let [tl, tr, _, bl] = b.corners;
+        let (across, down) = (dist(tl, tr), dist(tl, bl));
+        let (long, short, to) = if across >= down {
+            (across, down, tr)
+        } else {
+            (down, across, bl)
+        };
+        if long < 3.0 * short || long < 20.0 {
+            continue;
+        }
+        // In -90..=90 degrees: which end of the side comes first does not matter.
+        let mut degrees = (to.1 - tl.1).atan2(to.0 - tl.0).to_degrees();
+        if degrees > 90.0 {
+            degrees -= 180.0;
+        } else if degrees <= -90.0 {
+            degrees += 180.0;
+        }
+        angles.push((degrees, long));
+    }
+    let total: f32 = angles.iter().map(|a| a.1).sum();
+    let upright: f32 = angles
+        .iter()
+        .filter(|a| a.0.abs() > 60.0)
+        .map(|a| a.1)
+        .sum();
+    if total == 0.0 {
+        return Lean::Level;
+    }
+    if upright * 2.0 > total {
+        return Lean::Sideways;
+    }
+    // The weighted median of the boxes that run more across than down.
+    angles.retain(|a| a.0.abs() <= 45.0);
+    angles.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let half = angles.iter().map(|a| a.1).sum::<f32>() / 2.0;
+    let mut seen = 0.0;
+    let median = angles
+        .iter()
+        .find(|a| {
+            seen += a.1;
+            seen >= half
+        })
+        .map_or(0.0, |a| a.0);
+    if median.abs() >= SLANT_MIN_DEGREES {
+        Lean::Slanted(median)
+    } else {
+        Lean::Level
+    }
+}
+
+/// `rgb` turned by `radians` (clockwise on screen for a positive angle) about its centre, on a
+/// canvas grown to hold all of it; the corners it uncovers are white, like paper.
+fn rotate(rgb: &RgbImage, radians: f32) -> RgbImage {
+    let (w, h) = (rgb.width() as f32, rgb.height() as f32);
+    let (sin, cos) = radians.sin_cos();
+    // Less a thousandth: a quarter turn's cosine is not quite 0 in floating point.
+    let out_w = (w * cos.abs() + h * sin.abs() - 1e-3).ceil();
+    let out_h = (w * sin.abs() + h * cos.abs() - 1e-3).ceil();
+    let (cx, cy, ox, oy) = (w / 2.0, h / 2.0, out_w / 2.0, out_h / 2.0);
+    RgbImage::from_fn(out_w as u32, out_h as u32, |x, y| {
+        // Back from the output pixel's centre to the source: the inverse rotation.
+        let (dx, dy) = (x as f32 + 0.5 - ox, y as f32 + 0.5 - oy);
+        let sx = cx + dx * cos + dy * sin;
+        let sy = cy - dx * sin + dy * cos;
+        if sx < 0.0 || sy < 0.0 || sx > w || sy > h {
+            Rgb([255, 255, 255])
+        } else {
+            sample(rgb, sx - 0.5, sy - 0.5)
+        }
+    })
 }
 
 fn normalize(value: u8) -> f32 {
@@ -1100,6 +1386,133 @@ mod tests {
             order,
             [(20, 12), (200, 10), (10, 100), (150, 98), (300, 104)]
         );
+    }
+
+    /// A box of `length` by `thickness` pixels centred at `(cx, cy)`, its long side at
+    /// `degrees` (clockwise on screen).
+    fn bar(cx: f32, cy: f32, length: f32, thickness: f32, degrees: f32) -> TextBox {
+        let (sin, cos) = degrees.to_radians().sin_cos();
+        let (hx, hy) = (length / 2.0 * cos, length / 2.0 * sin);
+        let (vx, vy) = (-thickness / 2.0 * sin, thickness / 2.0 * cos);
+        let corners = [
+            (cx - hx - vx, cy - hy - vy),
+            (cx + hx - vx, cy + hy - vy),
+            (cx + hx + vx, cy + hy + vy),
+            (cx - hx + vx, cy - hy + vy),
+        ];
+        let xs = corners.map(|c| c.0);
+        let ys = corners.map(|c| c.1);
+        let left = xs.iter().cloned().fold(f32::MAX, f32::min).max(0.0);
+        let top = ys.iter().cloned().fold(f32::MAX, f32::min).max(0.0);
+        let right = xs.iter().cloned().fold(f32::MIN, f32::max);
+        let bottom = ys.iter().cloned().fold(f32::MIN, f32::max);
+        TextBox {
+            corners,
+            bbox: (
+                left as u32,
+                top as u32,
+                (right - left) as u32,
+                (bottom - top) as u32,
+            ),
+            score: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_lean_of_a_page_comes_from_its_long_boxes() {
+        let page = |degrees: f32| -> Vec<TextBox> {
+            (0..6)
+                .map(|i| bar(300.0, 100.0 + 40.0 * i as f32, 400.0, 20.0, degrees))
+                .chain([bar(100.0, 100.0, 30.0, 20.0, 50.0)]) // a stamp: not clearly long
+                .collect()
+        };
+        assert_eq!(lean(&page(0.0)), Lean::Level);
+        assert_eq!(lean(&page(2.5)), Lean::Level);
+        let Lean::Slanted(degrees) = lean(&page(-18.0)) else {
+            panic!("{:?}", lean(&page(-18.0)));
+        };
+        assert!((degrees + 18.0).abs() < 0.5, "{degrees}");
+        assert_eq!(lean(&page(90.0)), Lean::Sideways);
+        assert_eq!(lean(&page(-88.0)), Lean::Sideways);
+        assert_eq!(lean(&[]), Lean::Level);
+        // One long vertical line among many level ones (a margin note) leaves the page level.
+        let mut boxes = page(0.0);
+        boxes.push(bar(20.0, 300.0, 500.0, 20.0, 90.0));
+        assert_eq!(lean(&boxes), Lean::Level);
+    }
+
+    #[test]
+    fn rotating_grows_the_canvas_and_fills_it_white() {
+        let mut rgb = RgbImage::from_pixel(40, 20, Rgb([0, 0, 0]));
+        rgb.put_pixel(39, 0, Rgb([255, 0, 0]));
+        // A quarter turn clockwise: 20 wide, 40 tall, the top-right corner now bottom-right.
+        let turned = rotate(&rgb, std::f32::consts::FRAC_PI_2);
+        assert_eq!(turned.dimensions(), (20, 40));
+        assert!(
+            turned.get_pixel(19, 39).0[0] > 100,
+            "{:?}",
+            turned.get_pixel(19, 39)
+        );
+        assert_eq!(turned.get_pixel(10, 20).0, [0, 0, 0]);
+        // 45 degrees: the corners uncovered are white.
+        let slanted = rotate(&rgb, std::f32::consts::FRAC_PI_4);
+        assert_eq!(slanted.dimensions(), (43, 43));
+        assert_eq!(slanted.get_pixel(0, 0).0, [255, 255, 255]);
+        assert_eq!(slanted.get_pixel(21, 21).0, [0, 0, 0]);
+    }
+
+    #[test]
+    fn pieces_of_a_row_are_read_as_one() {
+        let mut boxes = vec![
+            TextBox::from_rect(200, 100, 450, 40),
+            TextBox::from_rect(1130, 106, 150, 26),
+            TextBox::from_rect(196, 152, 430, 40),
+            TextBox::from_rect(1036, 154, 250, 36),
+            // Text running down the margin spans both rows: it joins neither.
+            TextBox::from_rect(5, 20, 50, 500),
+        ];
+        sort_reading_order(&mut boxes);
+        let rows: Vec<_> = rows_joined(&boxes).iter().map(|b| b.bbox).collect();
+        assert_eq!(rows, [(200, 100, 1080, 40), (196, 152, 1090, 40)]);
+    }
+
+    #[test]
+    fn a_zone_band_spans_the_page_and_two_lines_each_way() {
+        let line = |top, height| Line {
+            text: "P<UTO".into(),
+            confidence: 1.0,
+            bbox: (200, top, 400, height),
+        };
+        let (a, b) = (line(500, 40), line(550, 42));
+        let band = zone_band(&[&a, &b], (1000, 700)).unwrap();
+        assert_eq!(band.line_height, 42);
+        assert_eq!(band.rect, (0, 500 - 84, 1000, 592 + 84 - 416));
+        assert_eq!(zone_band(&[], (1000, 700)), None);
+    }
+
+    /// The ICAO specimen page turned a quarter either way, and slanted, reads as it does upright.
+    #[test]
+    fn a_page_turned_or_slanted_is_read_upright() {
+        let rgb = open("mrz/images/passport-td3.png").to_rgb8();
+        let complete = |lines: &[Line]| {
+            crate::mrz::parse(&joined(lines), TODAY).is_ok_and(|m| m.all_checks_pass())
+        };
+        let zone_line = |text: &str| text.contains("<<");
+        let goal = Goal {
+            enough: &complete,
+            zone_read: &complete,
+            zone_line: &zone_line,
+        };
+        for (name, image) in [
+            ("a quarter turn clockwise", imageops::rotate90(&rgb)),
+            ("a quarter turn anticlockwise", imageops::rotate270(&rgb)),
+            ("rising by 15 degrees", rotate(&rgb, -15f32.to_radians())),
+        ] {
+            let lines = ocr()
+                .read_lines_staged(&DynamicImage::ImageRgb8(image), &goal)
+                .unwrap();
+            assert!(complete(&lines), "{name}: {}", joined(&lines));
+        }
     }
 
     #[test]
