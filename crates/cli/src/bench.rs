@@ -591,6 +591,82 @@ pub fn extract(
     Ok(())
 }
 
+/// `scanpay bench extract --synthetic N`: N synthetic zones at each level of damage (see
+/// [`crate::synthetic`]), each read through `extract` and compared field by field with the
+/// zone drawn; per level, how many were read with every check digit passing, how many with
+/// every field exact, and the time.
+pub fn extract_synthetic(count: usize, models: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use crate::synthetic::{self, LEVELS, Rng};
+    use scanpay_extract::document::{Options, extract};
+    let reader = crate::extract::load_reader(models, false)?
+        .context("the OCR models are needed: run scripts/models")?;
+    let today = scanpay_extract::Date::new(2026, 12, 4).expect("a civil date");
+    let options = Options {
+        pixels_max: scanpay_extract::photo::IMAGE_PIXELS_MAX_DEFAULT,
+        today,
+        reader: Some(reader.as_ref()),
+    };
+    let font = synthetic::font()?;
+    println!("bench extract --synthetic: {count} zones at each of {LEVELS} levels of damage");
+    for level in 0..LEVELS {
+        let mut rng = Rng::new(u64::from(level) * 1_000_003 + count as u64);
+        let (mut passed, mut exact, mut false_checks, mut times) = (0, 0, 0, Vec::new());
+        let mut false_shown = 0;
+        let mut misses = Vec::new();
+        for index in 0..count {
+            let lines = synthetic::zone(&mut rng, index);
+            let photo = synthetic::photograph(&font, &lines, level, &mut rng);
+            let mut png = Vec::new();
+            photo.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+            let started = Instant::now();
+            let result = extract(&png, &options);
+            times.push(started.elapsed());
+            let expected = scanpay_extract::mrz::parse(&lines.join("\n"), today)?.identity();
+            let found = result.as_ref().ok();
+            let differ = found.and_then(|f| f.identity.as_ref()).map_or_else(
+                || vec!["nothing read".to_string()],
+                |id| fields_differing(&expected, id),
+            );
+            if found
+                .is_some_and(|f| !f.mrz_checks.is_empty() && f.mrz_checks.iter().all(|c| c.passed))
+            {
+                passed += 1;
+                // A field a passing check digit vouches for, wrong: the worst outcome.
+                let checked = ["document_number", "birth_date", "expiry_date"];
+                if differ
+                    .iter()
+                    .any(|d| checked.iter().any(|c| d.starts_with(c)))
+                {
+                    false_checks += 1;
+                    if false_shown < 3 {
+                        false_shown += 1;
+                        println!(
+                            "    checked field wrong: {} → {}",
+                            lines.join("|"),
+                            differ.join(", ")
+                        );
+                    }
+                }
+            }
+            if differ.is_empty() {
+                exact += 1;
+            } else if misses.len() < 3 {
+                misses.push(format!("{} → {}", lines.join("|"), differ.join(", ")));
+            }
+        }
+        times.sort();
+        println!(
+            "  level {level}: {passed}/{count} with every check digit passing ({false_checks} of them with a checked field wrong), {exact}/{count} every field exact; p50 {:.0} ms, p90 {:.0} ms",
+            quantile_ms(&times, 0.5),
+            quantile_ms(&times, 0.9)
+        );
+        for miss in misses {
+            println!("    e.g. {miss}");
+        }
+    }
+    Ok(())
+}
+
 /// The transcribed MRZs of `path`: file name → the identity its zone holds. Lines starting
 /// with `#` are comments.
 fn mrz_truth(

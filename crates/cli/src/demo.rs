@@ -24,7 +24,7 @@ const FONTS: &[&str] = &[
     "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
 ];
 
-fn font() -> anyhow::Result<FontVec> {
+pub(crate) fn font() -> anyhow::Result<FontVec> {
     let candidates: Vec<PathBuf> = match std::env::var_os("SCANPAY_FONT") {
         Some(path) => vec![PathBuf::from(path)],
         None => FONTS.iter().map(PathBuf::from).collect(),
@@ -46,7 +46,15 @@ fn font() -> anyhow::Result<FontVec> {
 }
 
 /// Draws `text` with its top-left corner at (x, y), `size` pixels tall.
-fn text(image: &mut RgbImage, font: &FontVec, x: f32, y: f32, size: f32, ink: Rgb<u8>, text: &str) {
+pub(crate) fn text(
+    image: &mut RgbImage,
+    font: &FontVec,
+    x: f32,
+    y: f32,
+    size: f32,
+    ink: Rgb<u8>,
+    text: &str,
+) {
     let scaled = font.as_scaled(PxScale::from(size));
     let mut caret = x;
     let baseline = y + scaled.ascent();

@@ -8,5 +8,6 @@ pub mod demo;
 pub mod extract;
 pub mod merchant;
 pub mod settings;
+pub mod synthetic;
 pub mod system;
 pub mod wallet;

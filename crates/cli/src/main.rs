@@ -299,8 +299,12 @@ enum BenchCommand {
     /// Document extraction over a directory of photos: per-image time and fields, a summary.
     Extract {
         /// A directory of JPEG and PNG photos (an `expected.json` in it is checked too).
-        #[arg(long)]
-        dataset: PathBuf,
+        #[arg(long, required_unless_present = "synthetic")]
+        dataset: Option<PathBuf>,
+        /// Instead of a directory: this many synthetic zones (TD1, TD2, TD3 in turn) at each of
+        /// five levels of damage (noise, blur, slant, perspective), drawn in OCR-B.
+        #[arg(long, conflicts_with = "dataset")]
+        synthetic: Option<usize>,
         /// The OCR models directory (default: $SCANPAY_MODELS, else ./models).
         #[arg(long)]
         models: Option<PathBuf>,
@@ -647,12 +651,17 @@ async fn run() -> anyhow::Result<()> {
             command:
                 BenchCommand::Extract {
                     dataset,
+                    synthetic,
                     models,
                     truth,
                 },
         } => {
-            tokio::task::block_in_place(|| {
-                scanpay::bench::extract(&dataset, models.as_deref(), truth.as_deref())
+            tokio::task::block_in_place(|| match (dataset, synthetic) {
+                (_, Some(count)) => scanpay::bench::extract_synthetic(count, models.as_deref()),
+                (Some(dataset), None) => {
+                    scanpay::bench::extract(&dataset, models.as_deref(), truth.as_deref())
+                }
+                (None, None) => anyhow::bail!("--dataset or --synthetic"),
             })?;
         }
         Command::Bench {

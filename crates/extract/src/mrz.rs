@@ -349,6 +349,28 @@ fn lines(text: &str) -> Vec<Option<Line>> {
 
 /// `None` for an empty line; `Some(None)` for a line that is not MRZ-like; otherwise the line in
 /// the MRZ alphabet (`A`–`Z`, `0`–`9`, `<`), of any length (the caller checks it).
+/// The Latin capital a character outside the MRZ alphabet is drawn like.
+fn look_alike(c: char) -> Option<u8> {
+    Some(match c {
+        '×' | 'Χ' | 'Х' => b'X',
+        'Α' | 'А' => b'A',
+        'Β' | 'В' => b'B',
+        'Ε' | 'Е' => b'E',
+        'Η' | 'Н' => b'H',
+        'Ι' | 'І' => b'I',
+        'Κ' | 'К' => b'K',
+        'Μ' | 'М' => b'M',
+        'Ν' => b'N',
+        'Ο' | 'О' => b'O',
+        'Ρ' | 'Р' => b'P',
+        'С' => b'C',
+        'Τ' | 'Т' => b'T',
+        'Υ' | 'У' => b'Y',
+        'Ζ' => b'Z',
+        _ => return None,
+    })
+}
+
 fn normalise(raw: &str) -> Option<Option<Line>> {
     // `None` marks a character outside the alphabet.
     let mut chars: Vec<Option<u8>> = Vec::new();
@@ -369,6 +391,11 @@ fn normalise(raw: &str) -> Option<Option<Line>> {
             '«' => {
                 chars.extend([Some(FILLER), Some(FILLER)]);
                 changes += 2;
+            }
+            // Letter look-alikes: a multiplication sign, Greek and Cyrillic capitals.
+            c if look_alike(c).is_some() => {
+                chars.push(look_alike(c));
+                changes += 1;
             }
             _ => chars.push(None),
         }
@@ -1603,6 +1630,15 @@ mod tests {
                 ..eriksson()
             },
         );
+    }
+
+    #[test]
+    fn look_alikes_are_letters_and_fillers() {
+        // An X read as a multiplication sign is an X, not an unreadable character (which would
+        // become a filler, and a check-digit search might then "repair" it into something else).
+        let line = normalise("7EYW×GCC5‹ΟК").unwrap().unwrap();
+        assert_eq!(line.bytes, b"7EYWXGCC5<OK");
+        assert_eq!(line.changes, 4);
     }
 
     #[test]

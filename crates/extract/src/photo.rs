@@ -124,6 +124,51 @@ mod tests {
         !crc
     }
 
+    /// A small photo-like image (a gradient with a bar), as PNG or JPEG.
+    fn encoded(format: ImageFormat) -> Vec<u8> {
+        let image = image::RgbImage::from_fn(48, 32, |x, y| {
+            let bar = (10..14).contains(&y);
+            image::Rgb([(x * 5) as u8, (y * 7) as u8, if bar { 0 } else { 220 }])
+        });
+        let mut bytes = Vec::new();
+        image::DynamicImage::ImageRgb8(image)
+            .write_to(&mut Cursor::new(&mut bytes), format)
+            .unwrap();
+        bytes
+    }
+
+    proptest::proptest! {
+        /// The photo entry point on damaged files: bytes overwritten, the file cut short, or
+        /// both; a decoded image or a typed error, never a panic, and never more pixels than
+        /// the limit. (scripts/fuzz runs libFuzzer on the same entry point for longer.)
+        #[test]
+        fn a_damaged_photo_is_an_image_or_a_typed_error(
+            jpeg in proptest::bool::ANY,
+            edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::num::u8::ANY), 0..12),
+            cut in proptest::option::of(proptest::prelude::any::<proptest::sample::Index>()),
+        ) {
+            let mut bytes = encoded(if jpeg { ImageFormat::Jpeg } else { ImageFormat::Png });
+            for (at, byte) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut.index(bytes.len()));
+            }
+            match decode(&bytes, 10_000) {
+                Ok(image) => proptest::prop_assert!(u64::from(image.width()) * u64::from(image.height()) <= 10_000),
+                Err(error) => proptest::prop_assert!(error.code().starts_with("image_")),
+            }
+        }
+
+        #[test]
+        fn any_bytes_are_an_image_or_a_typed_error(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            if let Err(error) = decode(&bytes, 10_000) {
+                proptest::prop_assert!(error.code().starts_with("image_"));
+            }
+        }
+    }
+
     #[test]
     fn a_decompression_bomb_is_refused_from_its_header() {
         // A PNG header that declares 100,000 × 100,000 pixels, with no pixel data at all.
