@@ -701,55 +701,32 @@ fn fields_differing(
     expected: &scanpay_extract::Identity,
     read: &scanpay_extract::Identity,
 ) -> Vec<String> {
+    mrz_fields(expected)
+        .into_iter()
+        .zip(mrz_fields(read))
+        .filter(|((_, expected), (_, read))| expected != read)
+        .map(|((name, expected), (_, read))| format!("{name} {read} (truth {expected})"))
+        .collect()
+}
+
+/// The fields an MRZ holds, by name, each value as `Debug` prints it (`-` when absent).
+fn mrz_fields(id: &scanpay_extract::Identity) -> [(&'static str, String); 9] {
     fn value<T: std::fmt::Debug>(field: &Option<scanpay_extract::Field<T>>) -> String {
         field
             .as_ref()
             .map_or_else(|| "-".to_string(), |f| format!("{:?}", f.value))
     }
-    let pairs = [
-        (
-            "document_type",
-            value(&expected.document_type),
-            value(&read.document_type),
-        ),
-        (
-            "document_number",
-            value(&expected.document_number),
-            value(&read.document_number),
-        ),
-        (
-            "issuing_country",
-            value(&expected.issuing_country),
-            value(&read.issuing_country),
-        ),
-        ("surname", value(&expected.surname), value(&read.surname)),
-        (
-            "given_names",
-            value(&expected.given_names),
-            value(&read.given_names),
-        ),
-        (
-            "nationality",
-            value(&expected.nationality),
-            value(&read.nationality),
-        ),
-        (
-            "birth_date",
-            value(&expected.birth_date),
-            value(&read.birth_date),
-        ),
-        ("sex", value(&expected.sex), value(&read.sex)),
-        (
-            "expiry_date",
-            value(&expected.expiry_date),
-            value(&read.expiry_date),
-        ),
-    ];
-    pairs
-        .into_iter()
-        .filter(|(_, expected, read)| expected != read)
-        .map(|(name, expected, read)| format!("{name} {read} (truth {expected})"))
-        .collect()
+    [
+        ("document_type", value(&id.document_type)),
+        ("document_number", value(&id.document_number)),
+        ("issuing_country", value(&id.issuing_country)),
+        ("surname", value(&id.surname)),
+        ("given_names", value(&id.given_names)),
+        ("nationality", value(&id.nationality)),
+        ("birth_date", value(&id.birth_date)),
+        ("sex", value(&id.sex)),
+        ("expiry_date", value(&id.expiry_date)),
+    ]
 }
 
 /// The `q` quantile of sorted durations, in milliseconds (0 when there are none).

@@ -99,14 +99,13 @@ pub fn zone(rng: &mut Rng, index: usize) -> Vec<String> {
     let birth = date(rng, 1940..2010);
     let expiry = date(rng, 2027..2037);
     let sex = ["M", "F", "<"][rng.below(3) as usize];
+    // A field followed by its check digit.
+    let with_cd = |field: &str| format!("{field}{}", cd(field));
+    let (head, birth_cd, expiry_cd) = (with_cd(&number), with_cd(&birth), with_cd(&expiry));
     match index % 3 {
         0 => {
-            let optional = pad(&digits(rng, 9), 14);
+            let optional_cd = with_cd(&pad(&digits(rng, 9), 14));
             let line1 = pad(&format!("P<{country}{names}"), 44);
-            let head = format!("{number}{}", cd(&number));
-            let birth_cd = format!("{birth}{}", cd(&birth));
-            let expiry_cd = format!("{expiry}{}", cd(&expiry));
-            let optional_cd = format!("{optional}{}", cd(&optional));
             let composite = cd(&format!("{head}{birth_cd}{expiry_cd}{optional_cd}"));
             let line2 =
                 format!("{head}{nationality}{birth_cd}{sex}{expiry_cd}{optional_cd}{composite}");
@@ -115,9 +114,6 @@ pub fn zone(rng: &mut Rng, index: usize) -> Vec<String> {
         1 => {
             let optional = pad(&digits(rng, 4), 7);
             let line1 = pad(&format!("I<{country}{names}"), 36);
-            let head = format!("{number}{}", cd(&number));
-            let birth_cd = format!("{birth}{}", cd(&birth));
-            let expiry_cd = format!("{expiry}{}", cd(&expiry));
             let composite = cd(&format!("{head}{birth_cd}{expiry_cd}{optional}"));
             let line2 =
                 format!("{head}{nationality}{birth_cd}{sex}{expiry_cd}{optional}{composite}");
@@ -126,9 +122,7 @@ pub fn zone(rng: &mut Rng, index: usize) -> Vec<String> {
         _ => {
             let optional1 = pad(&digits(rng, 7), 15);
             let optional2 = pad("", 11);
-            let line1 = format!("I<{country}{number}{}{optional1}", cd(&number));
-            let birth_cd = format!("{birth}{}", cd(&birth));
-            let expiry_cd = format!("{expiry}{}", cd(&expiry));
+            let line1 = format!("I<{country}{head}{optional1}");
             let composite = cd(&format!(
                 "{}{birth_cd}{expiry_cd}{optional2}",
                 &line1[5..30]

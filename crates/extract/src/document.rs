@@ -72,6 +72,16 @@ fn on_lines(judge: Judge<'_>) -> impl Fn(&[crate::ocr::Line]) -> bool + '_ {
     }
 }
 
+/// Calls `read` with `goal` as the OCR's staged reading takes it.
+fn with_ocr_goal<T>(goal: &Goal<'_>, read: impl FnOnce(&crate::ocr::Goal<'_>) -> T) -> T {
+    let (enough, zone_read) = (on_lines(goal.enough), on_lines(goal.zone_read));
+    read(&crate::ocr::Goal {
+        enough: &enough,
+        zone_read: &zone_read,
+        zone_line: goal.zone_line,
+    })
+}
+
 fn pairs(lines: Vec<crate::ocr::Line>) -> Vec<(String, f32)> {
     lines.into_iter().map(|l| (l.text, l.confidence)).collect()
 }
@@ -88,15 +98,11 @@ impl TextReader for crate::ocr::Ocr {
         image: &DynamicImage,
         goal: &Goal<'_>,
     ) -> Result<Vec<(String, f32)>, String> {
-        let (enough, zone_read) = (on_lines(goal.enough), on_lines(goal.zone_read));
-        let goal = crate::ocr::Goal {
-            enough: &enough,
-            zone_read: &zone_read,
-            zone_line: goal.zone_line,
-        };
-        crate::ocr::Ocr::read_lines_staged(self, image, &goal)
-            .map(pairs)
-            .map_err(|e| e.to_string())
+        with_ocr_goal(goal, |goal| {
+            crate::ocr::Ocr::read_lines_staged(self, image, goal)
+        })
+        .map(pairs)
+        .map_err(|e| e.to_string())
     }
 
     fn read_lines_enlarged(
@@ -104,15 +110,11 @@ impl TextReader for crate::ocr::Ocr {
         image: &DynamicImage,
         goal: &Goal<'_>,
     ) -> Result<Option<Vec<(String, f32)>>, String> {
-        let (enough, zone_read) = (on_lines(goal.enough), on_lines(goal.zone_read));
-        let goal = crate::ocr::Goal {
-            enough: &enough,
-            zone_read: &zone_read,
-            zone_line: goal.zone_line,
-        };
-        crate::ocr::Ocr::read_lines_staged_enlarged(self, image, &goal)
-            .map(|lines| lines.map(pairs))
-            .map_err(|e| e.to_string())
+        with_ocr_goal(goal, |goal| {
+            crate::ocr::Ocr::read_lines_staged_enlarged(self, image, goal)
+        })
+        .map(|lines| lines.map(pairs))
+        .map_err(|e| e.to_string())
     }
 }
 

@@ -128,6 +128,27 @@ impl TextBox {
     }
 }
 
+impl TextBox {
+    /// A box for the quadrilateral `corners` (tl, tr, br, bl; coordinates at least 0), its
+    /// bounds rounded outwards.
+    fn from_corners(corners: [(f32, f32); 4], score: f32) -> TextBox {
+        let left = corners.iter().map(|c| c.0).fold(f32::MAX, f32::min).floor();
+        let top = corners.iter().map(|c| c.1).fold(f32::MAX, f32::min).floor();
+        let right = corners.iter().map(|c| c.0).fold(f32::MIN, f32::max).ceil();
+        let bottom = corners.iter().map(|c| c.1).fold(f32::MIN, f32::max).ceil();
+        TextBox {
+            corners,
+            bbox: (
+                left.max(0.0) as u32,
+                top.max(0.0) as u32,
+                (right - left).max(0.0) as u32,
+                (bottom - top).max(0.0) as u32,
+            ),
+            score,
+        }
+    }
+}
+
 /// One line of text read from an image.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Line {
@@ -863,23 +884,11 @@ fn boxes_from_map(
                 (y * scale.1).clamp(0.0, image_h as f32),
             )
         }));
-        let left = corners.iter().map(|c| c.0).fold(f32::MAX, f32::min).floor();
-        let top = corners.iter().map(|c| c.1).fold(f32::MAX, f32::min).floor();
-        let right = corners.iter().map(|c| c.0).fold(f32::MIN, f32::max).ceil();
-        let bottom = corners.iter().map(|c| c.1).fold(f32::MIN, f32::max).ceil();
-        if right - left <= 3.0 || bottom - top <= 3.0 {
+        let text_box = TextBox::from_corners(corners, score);
+        if text_box.bbox.2 <= 3 || text_box.bbox.3 <= 3 {
             continue;
         }
-        boxes.push(TextBox {
-            corners,
-            bbox: (
-                left as u32,
-                top as u32,
-                (right - left) as u32,
-                (bottom - top) as u32,
-            ),
-            score,
-        });
+        boxes.push(text_box);
     }
     boxes
 }
@@ -1400,22 +1409,7 @@ mod tests {
             (cx + hx + vx, cy + hy + vy),
             (cx - hx + vx, cy - hy + vy),
         ];
-        let xs = corners.map(|c| c.0);
-        let ys = corners.map(|c| c.1);
-        let left = xs.iter().cloned().fold(f32::MAX, f32::min).max(0.0);
-        let top = ys.iter().cloned().fold(f32::MAX, f32::min).max(0.0);
-        let right = xs.iter().cloned().fold(f32::MIN, f32::max);
-        let bottom = ys.iter().cloned().fold(f32::MIN, f32::max);
-        TextBox {
-            corners,
-            bbox: (
-                left as u32,
-                top as u32,
-                (right - left) as u32,
-                (bottom - top) as u32,
-            ),
-            score: 1.0,
-        }
+        TextBox::from_corners(corners, 1.0)
     }
 
     #[test]
