@@ -818,7 +818,9 @@ fn repair_checked(
     if verify(&read, check) {
         return true;
     }
-    if let Some(repaired) = search(&base, check) {
+    // A filler inside a document number may be a misread `C`; inside optional data, fillers
+    // separate parts of a personal number and are left alone.
+    if let Some(repaired) = search(&base, check, !fillers) {
         work.write(data, &repaired);
         return true;
     }
@@ -829,8 +831,9 @@ fn repair_checked(
 
 /// The unique variant of `data` that passes `check` with the fewest ambiguous characters swapped
 /// (at most two). A check digit is right by chance one time in ten, so a variant is only trusted
-/// when no other variant with as few swaps also passes.
-fn search(data: &[u8], check: u8) -> Option<Vec<u8>> {
+/// when no other variant with as few swaps also passes. `inner_fillers`: a filler followed by
+/// other characters may be a misread `C`.
+fn search(data: &[u8], check: u8, inner_fillers: bool) -> Option<Vec<u8>> {
     if !check.is_ascii_digit() {
         return None;
     }
@@ -843,7 +846,7 @@ fn search(data: &[u8], check: u8) -> Option<Vec<u8>> {
             let other = swap(b).map(|s| (i, s));
             // A filler with a letter or digit after it inside the field is rarely one: OCR reads
             // a `C` of OCR-B as `<`. (`K` weighs like `<` in a check digit: no use trying.)
-            let filler = (b == FILLER && i < last_letter).then_some((i, b'C'));
+            let filler = (inner_fillers && b == FILLER && i < last_letter).then_some((i, b'C'));
             other.into_iter().chain(filler)
         })
         .take(20)
@@ -1630,6 +1633,19 @@ mod tests {
                 ..eriksson()
             },
         );
+    }
+
+    #[test]
+    fn an_inner_filler_is_tried_as_c_only_where_asked() {
+        let check = b'0' + check_digit("7734C967").unwrap();
+        assert_eq!(
+            search(b"7734<967", check, true).as_deref(),
+            Some(&b"7734C967"[..])
+        );
+        assert_eq!(search(b"7734<967", check, false), None);
+        // A trailing filler is a filler.
+        let check = b'0' + check_digit("773496C").unwrap();
+        assert_eq!(search(b"773496<", check, true), None);
     }
 
     #[test]
