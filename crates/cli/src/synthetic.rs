@@ -267,17 +267,15 @@ mod tests {
             let want = scanpay_extract::mrz::parse(&lines.join("\n"), today)
                 .unwrap()
                 .identity();
-            let got = read.identity.unwrap_or_default();
-            let value = |id: &scanpay_extract::Identity| {
-                (
-                    id.document_number.as_ref().map(|f| f.value.clone()),
-                    id.birth_date.as_ref().map(|f| f.value),
-                    id.expiry_date.as_ref().map(|f| f.value),
-                )
+            let checked = |id: &scanpay_extract::Identity| {
+                id.values()
+                    .into_iter()
+                    .filter(|(field, _)| scanpay_extract::mrz::CHECKED_FIELDS.contains(field))
+                    .collect::<Vec<_>>()
             };
-            let passed = !read.mrz_checks.is_empty() && read.mrz_checks.iter().all(|c| c.passed);
-            if !passed || value(&got) != value(&want) {
-                failed.push((lines, value(&got), read.mrz_checks));
+            let got = checked(&read.identity.clone().unwrap_or_default());
+            if !read.mrz_checks_pass() || got != checked(&want) {
+                failed.push((lines, got, read.mrz_checks));
             }
         }
         assert!(failed.is_empty(), "{failed:#?}");

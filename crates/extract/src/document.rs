@@ -17,18 +17,9 @@ use crate::mrz::{self, Check};
 use crate::photo::{self, ImageError};
 use crate::{Date, Identity, aamva};
 
-/// Says something of the lines read so far (see [`Goal`]).
-pub type Judge<'a> = &'a dyn Fn(&[(String, f32)]) -> bool;
-
-/// What a staged reading looks for (see [`TextReader::read_lines_staged`]).
-pub struct Goal<'a> {
-    /// The lines read hold what was wanted: stop.
-    pub enough: Judge<'a>,
-    /// The lines hold a zone that is not `enough` but that the rest of the page cannot improve.
-    pub zone_read: Judge<'a>,
-    /// A line that may belong to a machine-readable zone.
-    pub zone_line: &'a dyn Fn(&str) -> bool,
-}
+/// What a staged reading looks for (see [`TextReader::read_lines_staged`]), asked of lines as
+/// text and confidence.
+pub type Goal<'a> = crate::ocr::Goal<'a, (String, f32)>;
 
 /// Reads text lines off a photo: the OCR engine, behind a seam so extraction is testable
 /// without models.
@@ -60,8 +51,10 @@ pub trait TextReader {
     }
 }
 
-/// A judge as the OCR's staged reading asks it, about its own lines.
-fn on_lines(judge: Judge<'_>) -> impl Fn(&[crate::ocr::Line]) -> bool + '_ {
+/// A question of [`Goal`] as the OCR's staged reading asks it, about its own lines.
+fn on_lines<'a>(
+    judge: crate::ocr::Judge<'a, (String, f32)>,
+) -> impl Fn(&[crate::ocr::Line]) -> bool + 'a {
     move |lines| {
         judge(
             &lines
@@ -137,6 +130,13 @@ pub struct Extraction {
     pub mrz_checks: Vec<Check>,
     /// Lines the text reader returned (0 without one).
     pub text_lines: usize,
+}
+
+impl Extraction {
+    /// True when an MRZ was read and every one of its check digits passed.
+    pub fn mrz_checks_pass(&self) -> bool {
+        !self.mrz_checks.is_empty() && self.mrz_checks.iter().all(|c| c.passed)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

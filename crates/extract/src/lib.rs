@@ -110,6 +110,30 @@ pub struct Identity {
     pub address: Option<Field<String>>,
 }
 
+impl Identity {
+    /// Every field by name with its value as text (`Debug`, `-` when absent), for comparing two
+    /// readings field by field (benchmarks, tests).
+    pub fn values(&self) -> [(&'static str, String); 10] {
+        fn text<T: std::fmt::Debug>(field: &Option<Field<T>>) -> String {
+            field
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |f| format!("{:?}", f.value))
+        }
+        [
+            ("document_type", text(&self.document_type)),
+            ("document_number", text(&self.document_number)),
+            ("issuing_country", text(&self.issuing_country)),
+            ("surname", text(&self.surname)),
+            ("given_names", text(&self.given_names)),
+            ("nationality", text(&self.nationality)),
+            ("birth_date", text(&self.birth_date)),
+            ("sex", text(&self.sex)),
+            ("expiry_date", text(&self.expiry_date)),
+            ("address", text(&self.address)),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

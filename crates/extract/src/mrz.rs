@@ -44,6 +44,9 @@ pub struct Check {
     pub passed: bool,
 }
 
+/// The identity fields (see [`crate::Identity::values`]) a check digit of the zone covers.
+pub const CHECKED_FIELDS: [&str; 3] = ["document_number", "birth_date", "expiry_date"];
+
 /// A parsed machine-readable zone. Strings have their fillers removed; names use spaces between
 /// components. Values are as printed after OCR repair, not validated beyond the check digits.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -392,12 +395,13 @@ fn normalise(raw: &str) -> Option<Option<Line>> {
                 chars.extend([Some(FILLER), Some(FILLER)]);
                 changes += 2;
             }
-            // Letter look-alikes: a multiplication sign, Greek and Cyrillic capitals.
-            c if look_alike(c).is_some() => {
-                chars.push(look_alike(c));
-                changes += 1;
+            // Letter look-alikes (a multiplication sign, Greek and Cyrillic capitals), or a
+            // character outside the alphabet.
+            c => {
+                let letter = look_alike(c);
+                changes += usize::from(letter.is_some());
+                chars.push(letter);
             }
-            _ => chars.push(None),
         }
     }
     if chars.is_empty() {
@@ -931,11 +935,10 @@ fn repair_country(work: &mut Work, s: Span) {
     let mut found: Vec<Vec<u8>> = Vec::new();
     for (i, &b) in read.iter().enumerate() {
         // A character no letter is mistaken for (a `9` for an `R`) may be any letter.
-        let any: Vec<u8> = (b'A'..=b'Z').collect();
         let alternatives = if b.is_ascii_uppercase() || b == FILLER {
             confusable(b)
         } else {
-            &any
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
         };
         for &alt in alternatives {
             let mut v = read.clone();

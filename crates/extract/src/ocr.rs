@@ -126,9 +126,7 @@ impl TextBox {
             score: 1.0,
         }
     }
-}
 
-impl TextBox {
     /// A box for the quadrilateral `corners` (tl, tr, br, bl; coordinates at least 0), its
     /// bounds rounded outwards.
     fn from_corners(corners: [(f32, f32); 4], score: f32) -> TextBox {
@@ -337,14 +335,10 @@ impl Ocr {
             match pair {
                 [one] => lines.push(self.recognize_rgb(rgb, one)?),
                 [a, b] => {
-                    let (a, b) = std::thread::scope(|scope| {
-                        let other = scope.spawn(|| self.recognize_on(rgb, b, Some(&self.lanes[1])));
-                        let first = self.recognize_on(rgb, a, Some(&self.lanes[0]));
-                        let second = other.join().unwrap_or_else(|_| {
-                            Err(OcrError::Failed("recognition panicked".into()))
-                        });
-                        (first, second)
-                    });
+                    let (a, b) = self.on_both_lanes(
+                        |lane| self.recognize_on(rgb, a, Some(lane)),
+                        |lane| self.recognize_on(rgb, b, Some(lane)),
+                    );
                     lines.push(a?);
                     lines.push(b?);
                 }
@@ -352,6 +346,22 @@ impl Ocr {
             }
         }
         Ok(lines)
+    }
+
+    /// Runs `first` on one lane and `second` on the other, at once.
+    fn on_both_lanes<A: Send, B: Send>(
+        &self,
+        first: impl FnOnce(&Arc<ThreadPool>) -> Result<A, OcrError>,
+        second: impl FnOnce(&Arc<ThreadPool>) -> Result<B, OcrError> + Send,
+    ) -> (Result<A, OcrError>, Result<B, OcrError>) {
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| second(&self.lanes[1]));
+            let first = first(&self.lanes[0]);
+            let second = other
+                .join()
+                .unwrap_or_else(|_| Err(OcrError::Failed("recognition panicked".into())));
+            (first, second)
+        })
     }
 
     fn recognize_on(
@@ -484,15 +494,10 @@ impl Ocr {
                     let crop = crop_quad(&turned, &widest.corners)
                         .ok_or_else(|| OcrError::Failed("the text region is empty".into()))?;
                     let flipped = imageops::rotate180(&crop);
-                    let (upright, upside_down) = std::thread::scope(|scope| {
-                        let other =
-                            scope.spawn(|| self.recognize_crop(&flipped, Some(&self.lanes[1])));
-                        let upright = self.recognize_crop(&crop, Some(&self.lanes[0]));
-                        let flipped = other.join().unwrap_or_else(|_| {
-                            Err(OcrError::Failed("recognition panicked".into()))
-                        });
-                        (upright, flipped)
-                    });
+                    let (upright, upside_down) = self.on_both_lanes(
+                        |lane| self.recognize_crop(&crop, Some(lane)),
+                        |lane| self.recognize_crop(&flipped, Some(lane)),
+                    );
                     if upside_down?.1 > upright?.1 {
                         turned = imageops::rotate180(&turned);
                         boxes = self.detect_rgb_enlarged(&turned, enlarge)?;
@@ -641,13 +646,17 @@ fn rows_joined(boxes: &[TextBox]) -> Vec<TextBox> {
         .collect()
 }
 
-/// What a staged reading looks for (see [`Ocr::read_lines_staged`]).
-pub struct Goal<'a> {
+/// A question [`Goal`] asks of the lines read so far.
+pub type Judge<'a, L> = &'a dyn Fn(&[L]) -> bool;
+
+/// What a staged reading looks for (see [`Ocr::read_lines_staged`]), asked of lines `L`
+/// (the OCR's own; [`crate::document`] asks of text and confidence).
+pub struct Goal<'a, L = Line> {
     /// The lines read hold what was wanted: stop.
-    pub enough: &'a dyn Fn(&[Line]) -> bool,
+    pub enough: Judge<'a, L>,
     /// The lines read hold a zone that is not `enough` but that the rest of the page cannot
     /// improve (its check digits pass): one second look at its band, then stop.
-    pub zone_read: &'a dyn Fn(&[Line]) -> bool,
+    pub zone_read: Judge<'a, L>,
     /// A line that may belong to a machine-readable zone.
     pub zone_line: &'a dyn Fn(&str) -> bool,
 }
@@ -697,11 +706,10 @@ const SLANT_MIN_DEGREES: f32 = 4.0;
 /// The lean of the text boxes: their long sides' angles, each weighted by its length (a line
 /// counts more than a word). Boxes not clearly longer than tall say nothing and are left out.
 fn lean(boxes: &[TextBox]) -> Lean {
-    let dist = |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
     let mut angles: Vec<(f32, f32)> = Vec::new();
     for b in boxes {
         let [tl, tr, _, bl] = b.corners;
-        let (across, down) = (dist(tl, tr), dist(tl, bl));
+        let (across, down) = (distance(tl, tr), distance(tl, bl));
         let (long, short, to) = if across >= down {
             (across, down, tr)
         } else {
@@ -1013,14 +1021,17 @@ fn order_corners(mut points: [(f32, f32); 4]) -> [(f32, f32); 4] {
     [tl, tr, br, bl]
 }
 
+fn distance(a: (f32, f32), b: (f32, f32)) -> f32 {
+    ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt()
+}
+
 /// The quadrilateral `corners` (tl, tr, br, bl) straightened into an upright image at its own
 /// resolution, by bilinear sampling along its top and left edges. A region more than 1.5 times
 /// taller than wide is rotated to horizontal, as PP-OCR does.
 fn crop_quad(rgb: &RgbImage, corners: &[(f32, f32); 4]) -> Option<RgbImage> {
-    let dist = |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
     let [tl, tr, br, bl] = *corners;
-    let width = dist(tl, tr).max(dist(bl, br)).round() as u32;
-    let height = dist(tl, bl).max(dist(tr, br)).round() as u32;
+    let width = distance(tl, tr).max(distance(bl, br)).round() as u32;
+    let height = distance(tl, bl).max(distance(tr, br)).round() as u32;
     if width == 0 || height == 0 {
         return None;
     }
