@@ -203,7 +203,14 @@ await shot(desk, "merchant-refund-too-large");
 
 // Webhooks: a URL, the secret shown once, and the delivery log.
 await desk.getByRole("link", { name: "Webhooks" }).click();
+// The hub sends webhooks to public addresses only: a loopback URL is refused with its reason.
 await desk.getByLabel("Webhook URL").fill("http://127.0.0.1:9/hooks/scanpay");
+await desk.getByRole("button", { name: "Save" }).click();
+await desk.locator('[role="alert"][data-code="webhook_url_invalid"]').waitFor();
+await shot(desk, "merchant-webhook-private-refused");
+// A name that does not resolve now is accepted (it is screened again at each delivery);
+// `.invalid` never resolves, so nothing leaves the machine.
+await desk.getByLabel("Webhook URL").fill("https://hooks.shop.invalid/scanpay");
 await desk.getByRole("button", { name: "Save" }).click();
 assert.match(await desk.getByTestId("webhook-secret").textContent(), /^whsec_/);
 await desk.getByRole("heading", { name: "Delivery log" }).waitFor();

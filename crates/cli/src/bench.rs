@@ -763,6 +763,7 @@ pub async fn register(options: RegisterBench) -> anyhow::Result<()> {
         schema_prefix: String::new(),
         payment_policy: Default::default(),
         code_command: None,
+        webhooks_to_private_networks: false,
     })
     .await?;
     let (bank_id, bank_url) = running.bank_urls[0].clone();

@@ -159,6 +159,7 @@ pub async fn pay(options: PayBench) -> anyhow::Result<()> {
         schema_prefix: schema_prefix.clone(),
         payment_policy: policy,
         code_command: None,
+        webhooks_to_private_networks: false,
     })
     .await?;
     let result = run(&options, &running, &data, backend).await;

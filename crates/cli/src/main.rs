@@ -355,6 +355,13 @@ fn payment_policy(file: &FileSettings) -> anyhow::Result<scanpay_core::payment::
     }
 }
 
+fn webhooks_to_private_networks(file: &FileSettings) -> bool {
+    file.webhooks
+        .as_ref()
+        .and_then(|w| w.allow_private_networks)
+        .unwrap_or(false)
+}
+
 /// Errors are for people: the message and its causes, no backtrace; exit code 1.
 fn main() -> std::process::ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
@@ -408,6 +415,7 @@ async fn run() -> anyhow::Result<()> {
                 schema_prefix: String::new(),
                 payment_policy: payment_policy(&file)?,
                 code_command: file.payments.as_ref().and_then(|p| p.code_command.clone()),
+                webhooks_to_private_networks: webhooks_to_private_networks(&file),
             };
             let running = system::start(&config).await?;
             print_welcome(&running, &config);
@@ -445,6 +453,7 @@ async fn run() -> anyhow::Result<()> {
                     schema_prefix: "",
                     payment_policy: payment_policy(&file)?,
                     code_command: file.payments.as_ref().and_then(|p| p.code_command.clone()),
+                    webhooks_to_private_networks: webhooks_to_private_networks(&file),
                 },
                 stop_rx,
             )

@@ -18,6 +18,17 @@ pub struct FileSettings {
     pub log_format: Option<String>,
     /// When payments need a verification code (the `[payments]` table).
     pub payments: Option<PaymentSettings>,
+    /// Merchants' webhooks (the `[webhooks]` table).
+    pub webhooks: Option<WebhookSettings>,
+}
+
+/// `[webhooks]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// `false` (default): webhooks go to public addresses only; `true` lets them reach loopback
+    /// and private networks (merchants on the hub's own network, a demo on one machine).
+    pub allow_private_networks: Option<bool>,
 }
 
 /// `[payments]`: each key overrides the default of `scanpay_core::payment::Policy`.

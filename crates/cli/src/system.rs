@@ -138,6 +138,8 @@ pub struct HubLaunch<'a> {
     pub payment_policy: scanpay_core::payment::Policy,
     /// A program that also gets each verification code.
     pub code_command: Option<PathBuf>,
+    /// Whether webhooks may reach loopback and private networks.
+    pub webhooks_to_private_networks: bool,
 }
 
 /// Starts the hub; returns its task and the operator token.
@@ -199,6 +201,7 @@ async fn launch_hub<S: HubStore>(
     let master = scanpay_bank::vault::load_or_create_master_key(&hub_key_path(launch.data_dir))?;
     let mut hub = Hub::new(store, banks, scanpay_bank::Vault::new(&master))?;
     hub.payment_policy = launch.payment_policy;
+    hub.webhooks_to_private_networks = launch.webhooks_to_private_networks;
     if let Some(program) = launch.code_command.clone() {
         hub.code_sender = Some(std::sync::Arc::new(scanpay_hub::senders::CommandSender {
             program,
@@ -288,6 +291,9 @@ pub struct SystemConfig {
     pub payment_policy: scanpay_core::payment::Policy,
     /// A program that also gets each verification code (`[payments] code_command`).
     pub code_command: Option<PathBuf>,
+    /// Whether webhooks may reach loopback and private networks
+    /// (`[webhooks] allow_private_networks`).
+    pub webhooks_to_private_networks: bool,
 }
 
 pub struct RunningSystem {
@@ -358,6 +364,7 @@ pub async fn start(config: &SystemConfig) -> anyhow::Result<RunningSystem> {
             schema_prefix: &config.schema_prefix,
             payment_policy: config.payment_policy,
             code_command: config.code_command.clone(),
+            webhooks_to_private_networks: config.webhooks_to_private_networks,
         },
         stop_rx,
     )

@@ -20,6 +20,7 @@ on_both_backends!(
     interbank_payments_refund_and_settle_to_zero,
     concurrent_payments_spend_exactly_the_balance,
     webhooks_are_signed_retried_and_rotated,
+    webhooks_reach_public_addresses_only,
     an_authenticator_code_verifies_a_payment_once,
     the_code_arrives_as_a_server_sent_event,
     a_credit_the_payee_bank_refuses_is_given_back,
@@ -613,6 +614,34 @@ async fn received_when(seen: &Seen, count: usize) -> Vec<(String, String, String
     }
 }
 
+async fn webhooks_reach_public_addresses_only(backend: Backend) {
+    let system = TestSystem::start_screening_webhooks(backend).await;
+    let (shop, _, _) = merchant(&system, "north").await;
+    for url in [
+        "http://127.0.0.1:5432/",
+        "http://[::1]:9/hooks",
+        "http://localhost:9/hooks",
+        "http://10.1.2.3/hooks",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::ffff:127.0.0.1]/hooks",
+    ] {
+        let refused = shop
+            .post("/v1/webhooks", &json!({"url": url}), Some(&unique("k")))
+            .await;
+        assert_eq!(refused.code(), "webhook_url_invalid", "{url}: {refused:?}");
+    }
+    // A name that does not resolve now is taken; each delivery resolves it again.
+    let set = shop
+        .post(
+            "/v1/webhooks",
+            &json!({"url": "https://hooks.shop.invalid/scanpay"}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(set.status, 201, "{set:?}");
+    system.stop().await;
+}
+
 async fn webhooks_are_signed_retried_and_rotated(backend: Backend) {
     let system = TestSystem::start(backend).await;
     let payer = registered(&system, "north", 10_000).await;
@@ -747,6 +776,39 @@ async fn an_authenticator_code_verifies_a_payment_once(backend: Backend) {
     let replay = verify(&payer, &second_id, &code, 4_000, &shop_id).await;
     assert_eq!(replay.code(), "verification_failed", "{replay:?}");
     assert_eq!(balance(&system, "north", &payer.account).await, 8_500);
+    // The token alone does not replace the authenticator; a current code of it does.
+    let swap = payer
+        .wallet
+        .post("/v1/totp", &json!({}), Some(&unique("k")))
+        .await;
+    assert_eq!(swap.code(), "verification_failed", "{swap:?}");
+    let wrong = payer
+        .wallet
+        .post(
+            "/v1/totp",
+            &json!({"current_code": "000000"}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(wrong.code(), "verification_failed", "{wrong:?}");
+    // The step of `code` is used; the next one is within the accepted drift.
+    let next_code = scanpay_proto::otp::totp(
+        scanpay_proto::otp::Algorithm::Sha1,
+        &seed,
+        scanpay_http::now_ms() / 1000 + 30,
+        30,
+        6,
+    );
+    let replaced = payer
+        .wallet
+        .post(
+            "/v1/totp",
+            &json!({"current_code": next_code}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(replaced.status, 201, "{replaced:?}");
+    assert_ne!(replaced.body["secret"], enrolled.body["secret"]);
     system.stop().await;
 }
 

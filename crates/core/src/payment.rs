@@ -64,6 +64,19 @@ impl State {
             State::Succeeded | State::Failed | State::Blocked | State::Expired
         )
     }
+
+    pub fn parse(code: &str) -> Option<State> {
+        [
+            State::RequiresVerification,
+            State::Processing,
+            State::Succeeded,
+            State::Failed,
+            State::Blocked,
+            State::Expired,
+        ]
+        .into_iter()
+        .find(|s| s.code() == code)
+    }
 }
 
 /// Who pays or is paid: a hub caller with an account at a bank.

@@ -51,7 +51,7 @@ type ApiResult<T> = Result<T, ApiError>;
         hub::PaymentView, hub::PaymentPage, hub::MerchantView, hub::PayeeView,
         hub::NotificationView, hub::NotificationPage, hub::SettlementPosition,
         hub::SettlementReport, hub::ClearingCheck, hub::WebhookSetup, hub::WebhookSecretView,
-        hub::WebhookView, hub::DeliveryView, hub::TotpEnrollment, hub::SealingKeyView
+        hub::WebhookView, hub::DeliveryView, hub::TotpEnrollment, hub::EnrollTotp, hub::SealingKeyView
     )),
     modifiers(&BearerAuth)
 )]

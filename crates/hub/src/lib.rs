@@ -78,6 +78,9 @@ pub struct Hub<S, B> {
     pub payment_policy: scanpay_core::payment::Policy,
     /// Another channel for verification codes, besides the wallet's stream (an SMS gateway).
     pub code_sender: Option<Arc<dyn senders::CodeSender>>,
+    /// Whether merchants' webhooks may reach loopback and private networks (off: public
+    /// addresses only; see `webhooks`).
+    pub webhooks_to_private_networks: bool,
     /// What payments read of bound registrations, kept once read (see
     /// `registration::payer_registration`).
     pub(crate) bound_payers: Arc<registration::BoundPayers>,
@@ -96,6 +99,7 @@ impl<S, B> Clone for Hub<S, B> {
             extraction_slots: self.extraction_slots.clone(),
             payment_policy: self.payment_policy,
             code_sender: self.code_sender.clone(),
+            webhooks_to_private_networks: self.webhooks_to_private_networks,
             bound_payers: self.bound_payers.clone(),
         }
     }
@@ -129,6 +133,7 @@ impl<S: HubStore, B: BankConnector> Hub<S, B> {
             extraction_slots: Arc::new(tokio::sync::Semaphore::new(EXTRACTIONS_AT_ONCE_MAX)),
             payment_policy: scanpay_core::payment::Policy::default(),
             code_sender: None,
+            webhooks_to_private_networks: false,
             bound_payers: Arc::default(),
         })
     }

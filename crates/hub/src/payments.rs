@@ -38,7 +38,7 @@ use scanpay_proto::hub::{
     CallerKind, CreatePayment, CreateRefund, MerchantView, NextAction, NotificationPage,
     NotificationView, PartyView, PayeeView, PaymentPage, PaymentView, RefundView, VerifyPayment,
 };
-use scanpay_store::{HubStore, NotificationRow, PaymentRow, StoreError};
+use scanpay_store::{Announcements, HubStore, NotificationRow, PaymentRow, StoreError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -86,27 +86,6 @@ struct Stored {
     /// to it, so only that phone reads them.
     #[serde(default)]
     terminal_key: Option<[u8; 32]>,
-}
-
-/// The few fields of a stored payment the exemption rule reads (parsed without the rest).
-#[derive(Deserialize)]
-struct Summary {
-    payment: SummaryPayment,
-}
-
-#[derive(Deserialize)]
-struct SummaryPayment {
-    payee: SummaryParty,
-    amount_minor: i64,
-    state: Status,
-    /// Only whether there is one: none means the payment was exempted.
-    #[serde(default)]
-    verification: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct SummaryParty {
-    caller_id: Uuid,
 }
 
 fn derived_id(parts: &[&[u8]]) -> Uuid {
@@ -209,6 +188,8 @@ fn seal_row(stored: &Stored, version: i64, retry_at: Option<i64>) -> ApiResult<P
         data: serde_json::to_vec(stored).map_err(ApiError::internal)?,
         created_at_ms: p.created_at_ms,
         updated_at_ms: p.updated_at_ms,
+        amount_minor: p.amount_minor,
+        exempted: p.exempted(),
     })
 }
 
@@ -232,19 +213,22 @@ async fn save<S: HubStore, B>(
     stored: &Stored,
     version: i64,
 ) -> ApiResult<Option<i64>> {
-    save_retrying_at(hub, stored, version, None).await
+    save_retrying_at(hub, stored, version, None, Announcements::default()).await
 }
 
+/// Saves a payment read at `version` with what its step tells the wallets and the merchant, in
+/// one transaction; `Ok(None)` when another writer changed it first (and nothing is told).
 async fn save_retrying_at<S: HubStore, B>(
     hub: &Hub<S, B>,
     stored: &Stored,
     version: i64,
     retry_at: Option<i64>,
+    news: Announcements,
 ) -> ApiResult<Option<i64>> {
     let row = seal_row(stored, version + 1, retry_at)?;
     let saved = hub
         .store
-        .update_payment(row)
+        .update_payment(row, news)
         .await
         .map_err(scanpay_http::store_unavailable)?;
     Ok(saved.then_some(version + 1))
@@ -575,16 +559,17 @@ pub async fn create<S: HubStore, B: BankConnector>(
     }
     let earlier: Vec<Earlier> = hub
         .store
-        .payments_made_by(caller.id, HISTORY_MAX)
+        .payment_summaries(caller.id, HISTORY_MAX)
         .await
         .map_err(scanpay_http::store_unavailable)?
-        .iter()
-        .filter_map(|row| serde_json::from_slice::<Summary>(&row.data).ok())
-        .map(|s| Earlier {
-            payee: s.payment.payee.caller_id,
-            amount_minor: s.payment.amount_minor,
-            state: s.payment.state,
-            exempted: s.payment.verification.is_none(),
+        .into_iter()
+        .filter_map(|s| {
+            Some(Earlier {
+                payee: s.payee_id,
+                amount_minor: s.amount_minor,
+                state: Status::parse(&s.state)?,
+                exempted: s.exempted,
+            })
         })
         .collect();
     let reason = code_needed(
@@ -711,14 +696,49 @@ async fn send_code<S: HubStore, B>(
             .payment
             .code_sent(mac, &hub.payment_policy, now_ms())
             .map_err(payment_error)?;
-        if let Some(saved) = save(hub, &stored, version).await? {
+        let p = &stored.payment;
+        let what = format!(
+            "{} to {}",
+            scanpay_core::money::display(p.amount_minor, &p.currency),
+            p.payee.name
+        );
+        let text = format!("Your code to pay {what}: {code}");
+        // Sealed to the bound terminal when it gave a key: the stream is the wallet's, and any
+        // device holding the wallet's token reads it.
+        let note = match stored.terminal_key {
+            Some(key) => {
+                use base64::Engine;
+                let mut random = [0u8; 44];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
+                let aad = scanpay_proto::seal::verification_code_aad(p.id);
+                let sealed = scanpay_proto::seal::seal(&key, &aad, code.as_bytes(), random);
+                Note {
+                    kind: "verification_code",
+                    message: format!(
+                        "A code to pay {what} was sent, sealed to the phone the card is bound to."
+                    ),
+                    payment: Some(p),
+                    verification_code: None,
+                    sealed_verification_code: Some(
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed),
+                    ),
+                }
+            }
+            None => Note {
+                kind: "verification_code",
+                message: text.clone(),
+                payment: Some(p),
+                verification_code: Some(code.clone()),
+                sealed_verification_code: None,
+            },
+        };
+        // The code is in the wallet's stream when the answer says it was sent.
+        let news = Announcements {
+            notifications: vec![note_row(hub, p.payer.caller_id, note)],
+            deliveries: Vec::new(),
+        };
+        if let Some(saved) = save_retrying_at(hub, &stored, version, None, news).await? {
             let p = &stored.payment;
-            let what = format!(
-                "{} to {}",
-                scanpay_core::money::display(p.amount_minor, &p.currency),
-                p.payee.name
-            );
-            let text = format!("Your code to pay {what}: {code}");
             if let Some(sender) = &hub.code_sender {
                 let message = crate::senders::CodeMessage {
                     wallet_id: p.payer.caller_id,
@@ -730,36 +750,6 @@ async fn send_code<S: HubStore, B>(
                     tracing::warn!(payment = %p.id, %error, "a code was not sent on the extra channel");
                 }
             }
-            // Sealed to the bound terminal when it gave a key: the stream is the wallet's, and
-            // any device holding the wallet's token reads it.
-            let note = match stored.terminal_key {
-                Some(key) => {
-                    use base64::Engine;
-                    let mut random = [0u8; 44];
-                    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
-                    let aad = scanpay_proto::seal::verification_code_aad(p.id);
-                    let sealed = scanpay_proto::seal::seal(&key, &aad, code.as_bytes(), random);
-                    Note {
-                        kind: "verification_code",
-                        message: format!(
-                            "A code to pay {what} was sent, sealed to the phone the card is bound to."
-                        ),
-                        payment: Some(p),
-                        verification_code: None,
-                        sealed_verification_code: Some(
-                            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed),
-                        ),
-                    }
-                }
-                None => Note {
-                    kind: "verification_code",
-                    message: text,
-                    payment: Some(p),
-                    verification_code: Some(code),
-                    sealed_verification_code: None,
-                },
-            };
-            notify(hub, p.payer.caller_id, note).await;
             return Ok((stored, saved));
         }
         (stored, version) = load(hub, stored.payment.id).await?;
@@ -934,15 +924,36 @@ async fn totp_accepts<S: HubStore, B>(
     Ok(false)
 }
 
-/// Gives the wallet a new TOTP seed for its authenticator (replacing any earlier one). Shown once.
+/// Gives the wallet a new TOTP seed for its authenticator. Shown once. A wallet that has one
+/// replaces it only with a current code of it (`verification_failed` otherwise): whoever holds
+/// the token alone must not be able to make the codes.
 #[utoipa::path(post, path = "/v1/totp", security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
-    responses((status = 201, body = scanpay_proto::hub::TotpEnrollment)))]
+    request_body = scanpay_proto::hub::EnrollTotp,
+    responses((status = 201, body = scanpay_proto::hub::TotpEnrollment),
+        (status = 422, description = "verification_failed", body = scanpay_proto::ErrorBody)))]
 pub async fn enroll_totp<S: HubStore, B: BankConnector>(
     State(hub): State<Hub<S, B>>,
     Extension(caller): Extension<Caller>,
+    Json(request): Json<scanpay_proto::hub::EnrollTotp>,
 ) -> ApiResult<Response> {
     require_wallet(&caller)?;
+    let has_seed = hub
+        .store
+        .totp_seed(caller.id)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+        .is_some();
+    if has_seed {
+        let code = request.current_code.as_deref().unwrap_or_default();
+        if !totp_accepts(&hub, caller.id, code, now_ms()).await? {
+            return Err(ApiError::new(
+                ErrorCode::VerificationFailed,
+                "This wallet has an authenticator: give a current code of it in `current_code` \
+                 to replace it.",
+            ));
+        }
+    }
     let mut seed = [0u8; 20];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut seed);
     hub.store
@@ -1025,11 +1036,9 @@ async fn drive<S: HubStore, B: BankConnector>(
         if p.debit.state != LegState::Pending {
             stored.sealed_code = None;
         }
-        match save(hub, &stored, version).await? {
-            Some(saved) => {
-                version = saved;
-                announce(hub, &stored.payment, before, work).await;
-            }
+        let news = announcements(hub, &stored.payment, before, work).await;
+        match save_retrying_at(hub, &stored, version, None, news).await? {
+            Some(saved) => version = saved,
             None => {
                 // Another hub (or the resolver) moved it: take its version and go on from there.
                 conflicts += 1;
@@ -1179,35 +1188,30 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
     }
 }
 
-/// Tells payer and payee what a saved step changed.
-async fn announce<S: HubStore, B: BankConnector>(
+/// What a step tells payer and payee (saved with the step).
+async fn announcements<S: HubStore, B: BankConnector>(
     hub: &Hub<S, B>,
     p: &Payment,
     before: Status,
     work: Work,
-) {
+) -> Announcements {
     let money = |amount: i64| scanpay_core::money::display(amount, &p.currency);
+    let mut news = Announcements::default();
+    let mut tell = |caller_id: Uuid, note: Note<'_>| {
+        news.notifications.push(note_row(hub, caller_id, note));
+    };
+    let mut event = None;
     if before != p.state {
         match p.state {
             Status::Succeeded => {
                 if p.payee.kind == "merchant" {
                     let data = serde_json::json!({ "payment": view(p) });
-                    crate::webhooks::enqueue(hub, p.payee.caller_id, "payment.succeeded", data);
+                    event = Some(("payment.succeeded", data));
                 }
                 let paid = format!("You paid {} to {}.", money(p.amount_minor), p.payee.name);
-                notify(
-                    hub,
-                    p.payer.caller_id,
-                    Note::about(p, "payment_succeeded", paid),
-                )
-                .await;
+                tell(p.payer.caller_id, Note::about(p, "payment_succeeded", paid));
                 let got = format!("{} paid you {}.", p.payer.name, money(p.amount_minor));
-                notify(
-                    hub,
-                    p.payee.caller_id,
-                    Note::about(p, "payment_received", got),
-                )
-                .await;
+                tell(p.payee.caller_id, Note::about(p, "payment_received", got));
             }
             Status::Failed => {
                 let text = format!(
@@ -1216,12 +1220,7 @@ async fn announce<S: HubStore, B: BankConnector>(
                     p.payee.name,
                     p.failure_code.as_deref().unwrap_or("refused")
                 );
-                notify(
-                    hub,
-                    p.payer.caller_id,
-                    Note::about(p, "payment_failed", text),
-                )
-                .await;
+                tell(p.payer.caller_id, Note::about(p, "payment_failed", text));
             }
             _ => {}
         }
@@ -1242,20 +1241,26 @@ async fn announce<S: HubStore, B: BankConnector>(
                 let text = format!("A refund of {amount} failed: {why}.");
                 ("refund_failed", text.clone(), text)
             }
-            RefundState::Processing => return,
+            RefundState::Processing => return news,
         };
         if p.payee.kind == "merchant" {
-            let event = if r.state == RefundState::Succeeded {
+            let name = if r.state == RefundState::Succeeded {
                 "refund.succeeded"
             } else {
                 "refund.failed"
             };
             let data = serde_json::json!({ "refund_id": r.id, "payment": view(p) });
-            crate::webhooks::enqueue(hub, p.payee.caller_id, event, data);
+            event = Some((name, data));
         }
-        notify(hub, p.payer.caller_id, Note::about(p, kind, to_payer)).await;
-        notify(hub, p.payee.caller_id, Note::about(p, kind, to_payee)).await;
+        tell(p.payer.caller_id, Note::about(p, kind, to_payer));
+        tell(p.payee.caller_id, Note::about(p, kind, to_payee));
     }
+    if let Some((name, data)) = event
+        && let Some(delivery) = crate::webhooks::event(hub, p.payee.caller_id, name, data).await
+    {
+        news.deliveries.push(delivery);
+    }
+    news
 }
 
 /// A message for one caller.
@@ -1292,10 +1297,8 @@ struct StoredNote {
     sealed_verification_code: Option<String>,
 }
 
-/// Appends a message to a caller's notification stream, in the background: the answer does not
-/// wait for it. A failure is logged, not raised: the payment's state is already saved and can be
-/// read with `GET /v1/payments/{id}`.
-async fn notify<S: HubStore, B>(hub: &Hub<S, B>, caller_id: Uuid, note: Note<'_>) {
+/// A message for a caller's notification stream, encrypted (it may hold a verification code).
+fn note_row<S, B>(hub: &Hub<S, B>, caller_id: Uuid, note: Note<'_>) -> NotificationRow {
     let stored = StoredNote {
         kind: note.kind.to_string(),
         message: note.message,
@@ -1306,24 +1309,11 @@ async fn notify<S: HubStore, B>(hub: &Hub<S, B>, caller_id: Uuid, note: Note<'_>
         sealed_verification_code: note.sealed_verification_code,
     };
     let json = serde_json::to_vec(&stored).expect("a note serialises");
-    let row = NotificationRow {
+    NotificationRow {
         seq: 0,
         caller_id,
         data: hub.vault.encrypt(&json, caller_id.as_bytes()),
         created_at_ms: now_ms(),
-    };
-    let store = hub.store.clone();
-    let kind = note.kind;
-    let write = async move {
-        if let Err(error) = store.insert_notification(row).await {
-            tracing::warn!(%error, kind, "a notification was not stored");
-        }
-    };
-    if kind == "verification_code" {
-        // The wallet reads the code right after the answer: it must be there by then.
-        write.await;
-    } else {
-        tokio::spawn(write);
     }
 }
 
@@ -1390,7 +1380,7 @@ async fn resolve_row<S: HubStore, B: BankConnector>(
     };
     if !hub
         .store
-        .update_payment(claimed)
+        .update_payment(claimed, Announcements::default())
         .await
         .map_err(scanpay_http::store_unavailable)?
     {
@@ -1407,7 +1397,8 @@ async fn resolve_row<S: HubStore, B: BankConnector>(
         if stored.payment.needs_work() {
             // Still waiting on a bank: look again soon.
             (stored, version) = load(hub, stored.payment.id).await?;
-            save_retrying_at(hub, &stored, version, Some(now_ms() + RETRY_AFTER_MS)).await?;
+            let retry_at = Some(now_ms() + RETRY_AFTER_MS);
+            save_retrying_at(hub, &stored, version, retry_at, Announcements::default()).await?;
         }
     }
     Ok(())

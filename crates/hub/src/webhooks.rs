@@ -2,19 +2,26 @@
 //!
 //! A merchant sets a URL (`POST /v1/webhooks`) and gets a signing secret, shown once. Events
 //! (`payment.succeeded`, `refund.succeeded`, `refund.failed`) are written to the outbox
-//! (`webhook_deliveries`) just after the payment step that causes them is saved, off the
-//! answer's path; the deliverer
-//! ([`deliver_forever`]) POSTs each with a `scanpay-signature` header in the style of Stripe's:
+//! (`webhook_deliveries`) in the transaction that saves the payment step causing them; the
+//! deliverer ([`deliver_forever`]) POSTs each with a `scanpay-signature` header in the style of Stripe's:
 //! `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, one `v1` per live secret. A 2xx answer
 //! acknowledges; anything else is retried with exponential backoff (1 s doubling to 1 hour) for
 //! three days, then the delivery is marked `failed`. Rotating (`POST /v1/webhooks/rotate`) makes a
 //! new secret and keeps the old one signing for 24 hours, so a merchant can switch without a gap.
 //! Every attempt's result is in the delivery log (`GET /v1/webhooks/deliveries`).
 //!
+//! A webhook reaches public addresses only, unless the operator allows private ones
+//! (`Hub::webhooks_to_private_networks`, for a hub whose merchants are on its own network): a
+//! merchant must not be able to make the hub POST to its database, its banks or a cloud metadata
+//! service. A URL naming a private address is refused when it is set, and a host name is resolved
+//! by [`PublicOnly`] when the webhook is sent, so a name that points elsewhere later is caught
+//! too.
+//!
 //! A delivery is leased before it is sent (its `next_attempt_ms` moves forward with a
 //! compare-and-set), so several hubs may run the deliverer. Delivery is at least once: a receiver
 //! deduplicates on the event id.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::Extension;
@@ -188,6 +195,13 @@ pub async fn set<S: HubStore, B: BankConnector>(
             format!("`url` must be an http or https URL of at most {URL_LENGTH_MAX} bytes."),
         ));
     }
+    if !hub.webhooks_to_private_networks && !reaches_public(&url).await {
+        return Err(ApiError::new(
+            ErrorCode::WebhookUrlInvalid,
+            "`url` must reach a public address: this hub does not send webhooks to loopback, \
+             private or link-local networks.",
+        ));
+    }
     let secret = new_secret();
     let secrets = vec![Secret {
         secret: secret.clone(),
@@ -275,30 +289,21 @@ pub async fn deliveries<S: HubStore, B: BankConnector>(
     ))
 }
 
-/// Writes an event to the outbox when the merchant has a webhook, in the background: the answer
-/// that caused it does not wait. A failure is logged: the event can still be seen in the payment.
-pub fn enqueue<S: HubStore, B: BankConnector>(
-    hub: &Hub<S, B>,
-    merchant_id: Uuid,
-    event_type: &'static str,
-    data: serde_json::Value,
-) {
-    let hub = hub.clone();
-    tokio::spawn(async move { write_event(&hub, merchant_id, event_type, data).await });
-}
-
-async fn write_event<S: HubStore, B>(
+/// The delivery of an event to a merchant, if it has a webhook (written by the caller in the
+/// transaction of the step it tells of). A store error is logged and the event dropped: the
+/// payment can always be read with `GET /v1/payments/{id}`.
+pub async fn event<S: HubStore, B>(
     hub: &Hub<S, B>,
     merchant_id: Uuid,
     event_type: &str,
     data: serde_json::Value,
-) {
+) -> Option<DeliveryRow> {
     let merchant = match hub.store.merchant(merchant_id).await {
         Ok(Some(m)) if m.webhook_url.is_some() => m,
-        Ok(_) => return,
+        Ok(_) => return None,
         Err(error) => {
-            tracing::warn!(%error, "a webhook event was not written");
-            return;
+            tracing::warn!(%error, event_type, "a webhook event was not written");
+            return None;
         }
     };
     let id = Uuid::now_v7();
@@ -310,7 +315,7 @@ async fn write_event<S: HubStore, B>(
         "data": data,
     })
     .to_string();
-    let row = DeliveryRow {
+    Some(DeliveryRow {
         id,
         merchant_id: merchant.caller_id,
         event_type: event_type.to_string(),
@@ -322,10 +327,7 @@ async fn write_event<S: HubStore, B>(
         last_error: None,
         created_at_ms: now,
         updated_at_ms: now,
-    };
-    if let Err(error) = hub.store.insert_delivery(row).await {
-        tracing::warn!(%error, event_type, "a webhook event was not written");
-    }
+    })
 }
 
 /// The wait before attempt `attempts + 1`: 1 s, 2 s, 4 s, … at most an hour.
@@ -336,13 +338,120 @@ pub fn backoff_ms(attempts: i64) -> i64 {
         .min(BACKOFF_MAX_MS)
 }
 
+/// Whether an address is on the public internet: not loopback, private (RFC 1918, unique
+/// local), link-local (cloud metadata services live there), shared (CGNAT), unspecified,
+/// multicast, documentation, benchmarking or reserved. IPv4-mapped IPv6 is judged as IPv4.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+        }
+    }
+}
+
+/// The host of a URL as an address, when it is one (`[::1]` included).
+fn literal_address(url: &reqwest::Url) -> Option<IpAddr> {
+    let host = url.host_str()?;
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// Whether a webhook URL names, or resolves to, a public address only.
+async fn reaches_public(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    if let Some(ip) = literal_address(&url) {
+        return is_public(ip);
+    }
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    match tokio::net::lookup_host((host, 0)).await {
+        Ok(found) => {
+            let found: Vec<SocketAddr> = found.collect();
+            !found.is_empty() && found.iter().all(|a| is_public(a.ip()))
+        }
+        // Not resolvable now: it is checked again at each delivery.
+        Err(_) => true,
+    }
+}
+
+/// A resolver that gives the webhook client public addresses only: the check happens on the
+/// addresses the client then connects to, so a name cannot pass the check and then point
+/// elsewhere.
+pub struct PublicOnly;
+
+#[derive(Debug, thiserror::Error)]
+#[error("the address is not public")]
+struct NotPublic;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| is_public(a.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(Box::new(NotPublic) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Whether a send failed because the address was not public.
+fn refused_as_private(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<NotPublic>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 /// Delivers due webhooks, forever (the hub aborts it on shutdown).
 pub async fn deliver_forever<S: HubStore, B: BankConnector>(hub: Hub<S, B>) {
-    let http = reqwest::Client::builder()
+    let mut http = reqwest::Client::builder()
         .timeout(DELIVERY_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a plain HTTP client builds");
+        .redirect(reqwest::redirect::Policy::none());
+    if !hub.webhooks_to_private_networks {
+        // A proxy would resolve the name itself, past the screening.
+        http = http
+            .no_proxy()
+            .dns_resolver(std::sync::Arc::new(PublicOnly));
+    }
+    let http = http.build().expect("a plain HTTP client builds");
     let mut interval = tokio::time::interval(DELIVER_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -406,6 +515,15 @@ async fn deliver<S: HubStore, B>(hub: &Hub<S, B>, http: &reqwest::Client, row: D
         .filter(|s| s.expires_at_ms.is_none_or(|e| e > now))
         .collect();
     let (status, error) = match (&merchant.webhook_url, live.is_empty()) {
+        (Some(url), false)
+            if !hub.webhooks_to_private_networks
+                && reqwest::Url::parse(url)
+                    .ok()
+                    .and_then(|u| literal_address(&u))
+                    .is_some_and(|ip| !is_public(ip)) =>
+        {
+            (None, Some("the address is not public".to_string()))
+        }
         (Some(url), false) => {
             let timestamp = now / 1000;
             let mut header = format!("t={timestamp}");
@@ -429,7 +547,9 @@ async fn deliver<S: HubStore, B>(hub: &Hub<S, B>, http: &reqwest::Client, row: D
                 // it; raw errors would map the hub's network for them).
                 Err(error) => {
                     tracing::info!(delivery = %row.id, %error, "a webhook was not delivered");
-                    let kind = if error.is_timeout() {
+                    let kind = if refused_as_private(&error) {
+                        "the address is not public"
+                    } else if error.is_timeout() {
                         "timed out"
                     } else if error.is_connect() {
                         "could not connect"
@@ -470,6 +590,51 @@ async fn deliver<S: HubStore, B>(hub: &Hub<S, B>, http: &reqwest::Client, row: D
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in [
+            "93.184.215.14",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:1.1.1.1",
+        ] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_resolver_gives_no_private_address() {
+        use reqwest::dns::Resolve;
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        let resolved = PublicOnly.resolve(name).await;
+        let error = resolved.err().expect("localhost is loopback");
+        assert!(error.is::<NotPublic>(), "{error}");
+    }
 
     #[test]
     fn signatures_verify_with_the_secret_and_within_the_tolerance() {

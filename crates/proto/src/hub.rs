@@ -597,6 +597,22 @@ pub struct DeliveryView {
     pub updated_at: String,
 }
 
+/// Asks for a TOTP seed. A wallet that has one already proves it holds it: a token alone (a
+/// stolen one, say) cannot swap in an authenticator of its own.
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollTotp {
+    /// A code of the current authenticator; required when the wallet has one.
+    #[serde(default)]
+    pub current_code: Option<String>,
+}
+
+impl std::fmt::Debug for EnrollTotp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnrollTotp(..)")
+    }
+}
+
 /// A TOTP seed for the wallet's authenticator (RFC 6238: SHA-1, 6 digits, 30 s). Shown once; a
 /// payment's verification then accepts the authenticator's code instead of the sent one.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]

@@ -18,7 +18,7 @@ use scanpay_core::ledger::{Account, Decision, Transfer, TransferCommand};
 use uuid::Uuid;
 
 mod postgres;
-mod schema;
+pub mod schema;
 mod sqlite;
 pub mod vault;
 
@@ -396,6 +396,19 @@ pub struct PaymentRow {
     pub data: Vec<u8>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// Copies of the payment's amount and whether it went without a code (neither changes after
+    /// the payment is made), so that [`HubStore::payment_summaries`] reads an index alone.
+    pub amount_minor: i64,
+    pub exempted: bool,
+}
+
+/// What the exemption rule reads of a payer's earlier payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentSummary {
+    pub payee_id: Uuid,
+    pub state: String,
+    pub amount_minor: i64,
+    pub exempted: bool,
 }
 
 /// A message for one caller (a wallet's verification code, a payment's outcome), encrypted by
@@ -406,6 +419,16 @@ pub struct NotificationRow {
     pub caller_id: Uuid,
     pub data: Vec<u8>,
     pub created_at_ms: i64,
+}
+
+/// What a saved payment step tells others: messages for the wallets and webhook events for the
+/// merchant. They are written in the same transaction as the step (an outbox), so a step that is
+/// saved is announced, even if the hub stops right after, and a step that lost a race to another
+/// writer announces nothing.
+#[derive(Debug, Default)]
+pub struct Announcements {
+    pub notifications: Vec<NotificationRow>,
+    pub deliveries: Vec<DeliveryRow>,
 }
 
 impl std::fmt::Debug for NotificationRow {
@@ -525,9 +548,13 @@ pub trait HubStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<DeliveryRow>>> + Send;
     /// A new payment; the same id twice is `Duplicate`.
     fn insert_payment(&self, row: PaymentRow) -> impl Future<Output = Result<()>> + Send;
-    /// Replaces the row if its stored version is `row.version - 1`; false when another writer
-    /// got there first.
-    fn update_payment(&self, row: PaymentRow) -> impl Future<Output = Result<bool>> + Send;
+    /// Replaces the row if its stored version is `row.version - 1`, and then writes `news` in
+    /// the same transaction; false when another writer got there first (nothing is written).
+    fn update_payment(
+        &self,
+        row: PaymentRow,
+        news: Announcements,
+    ) -> impl Future<Output = Result<bool>> + Send;
     fn payment(&self, id: Uuid) -> impl Future<Output = Result<Option<PaymentRow>>> + Send;
     /// Payments a caller made or received, newest first, before the cursor
     /// (`created_at_ms`, `id`).
@@ -543,6 +570,13 @@ pub trait HubStore: Send + Sync + 'static {
         payer_id: Uuid,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<PaymentRow>>> + Send;
+    /// A payer's latest payments, newest first, as the exemption rule reads them (from an index,
+    /// without the payments' documents).
+    fn payment_summaries(
+        &self,
+        payer_id: Uuid,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PaymentSummary>>> + Send;
     /// Payments whose `next_check_ms` has come, soonest first.
     fn payments_due(
         &self,

@@ -14,10 +14,10 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use crate::{
-    AccountKind, AccountRow, BankStore, BindingRow, CallerRow, CardRow, Claim, CodeConflict,
-    CodeRow, CustomerRow, DeliveryRow, HubStore, IdempotencyRecord, LedgerTotals, MerchantRow,
-    NotificationRow, PaymentRow, Record, RegistrationRow, Result, StatementLine, StoreError,
-    schema,
+    AccountKind, AccountRow, Announcements, BankStore, BindingRow, CallerRow, CardRow, Claim,
+    CodeConflict, CodeRow, CustomerRow, DeliveryRow, HubStore, IdempotencyRecord, LedgerTotals,
+    MerchantRow, NotificationRow, PaymentRow, PaymentSummary, Record, RegistrationRow, Result,
+    StatementLine, StoreError, schema,
 };
 
 /// Connections a service keeps to PostgreSQL.
@@ -675,8 +675,9 @@ pub struct PgHub {
 /// A group-committed write.
 enum PgWrite {
     InsertPayment(PaymentRow),
-    /// Answers 1 when the row was at the expected version (and is replaced), else 0.
-    UpdatePayment(PaymentRow),
+    /// Answers 1 when the row was at the expected version (and is replaced, and the
+    /// announcements written), else 0.
+    UpdatePayment(PaymentRow, Announcements),
     /// Answers the new `seq`.
     InsertNotification(NotificationRow),
 }
@@ -754,7 +755,7 @@ async fn run_write(transaction: &tokio_postgres::Transaction<'_>, write: &PgWrit
                 .execute(
                     &format!(
                         "INSERT INTO payments ({PAYMENT_COLUMNS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                     ),
                     &[
                         &row.id,
@@ -766,13 +767,15 @@ async fn run_write(transaction: &tokio_postgres::Transaction<'_>, write: &PgWrit
                         &row.data,
                         &row.created_at_ms,
                         &row.updated_at_ms,
+                        &row.amount_minor,
+                        &row.exempted,
                     ],
                 )
                 .await
                 .map_err(|e| duplicate(e, "payment"))?;
             Ok(1)
         }
-        PgWrite::UpdatePayment(row) => {
+        PgWrite::UpdatePayment(row, news) => {
             let changed = transaction
                 .execute(
                     "UPDATE payments SET state = $2, version = $3::int8, next_check_ms = $4, \
@@ -787,29 +790,73 @@ async fn run_write(transaction: &tokio_postgres::Transaction<'_>, write: &PgWrit
                     ],
                 )
                 .await?;
-            Ok(changed as i64)
+            if changed != 1 {
+                return Ok(0);
+            }
+            for note in &news.notifications {
+                insert_notification(transaction, note).await?;
+            }
+            for delivery in &news.deliveries {
+                insert_delivery(transaction, delivery).await?;
+            }
+            Ok(1)
         }
-        PgWrite::InsertNotification(row) => {
-            // A sequence hands out numbers before commit, so two inserts could commit out of
-            // order and a reader past the later one would never see the earlier. One caller's
-            // inserts take turns (a transaction-scoped advisory lock on the caller, which other
-            // hubs take too), so its numbers commit in order; readers read one caller at a time.
-            transaction
-                .execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))",
-                    &[&row.caller_id.to_string()],
-                )
-                .await?;
-            let seq = transaction
-                .query_one(
-                    "INSERT INTO notifications (caller_id, data, created_at_ms) \
-                     VALUES ($1, $2, $3) RETURNING seq",
-                    &[&row.caller_id, &row.data, &row.created_at_ms],
-                )
-                .await?;
-            Ok(seq.get(0))
-        }
+        PgWrite::InsertNotification(row) => insert_notification(transaction, row).await,
     }
+}
+
+/// Appends a message; answers its `seq`.
+async fn insert_notification(
+    transaction: &tokio_postgres::Transaction<'_>,
+    row: &NotificationRow,
+) -> Result<i64> {
+    // A sequence hands out numbers before commit, so two inserts could commit out of order and
+    // a reader past the later one would never see the earlier. One caller's inserts take turns
+    // (a transaction-scoped advisory lock on the caller, which other hubs take too), so its
+    // numbers commit in order; readers read one caller at a time.
+    transaction
+        .execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))",
+            &[&row.caller_id.to_string()],
+        )
+        .await?;
+    let seq = transaction
+        .query_one(
+            "INSERT INTO notifications (caller_id, data, created_at_ms) \
+             VALUES ($1, $2, $3) RETURNING seq",
+            &[&row.caller_id, &row.data, &row.created_at_ms],
+        )
+        .await?;
+    Ok(seq.get(0))
+}
+
+async fn insert_delivery(
+    client: &impl tokio_postgres::GenericClient,
+    row: &DeliveryRow,
+) -> Result<()> {
+    client
+        .execute(
+            &format!(
+                "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ),
+            &[
+                &row.id,
+                &row.merchant_id,
+                &row.event_type,
+                &row.payload,
+                &row.state,
+                &row.attempts,
+                &row.next_attempt_ms,
+                &row.last_status,
+                &row.last_error,
+                &row.created_at_ms,
+                &row.updated_at_ms,
+            ],
+        )
+        .await
+        .map_err(|e| duplicate(e, "delivery"))?;
+    Ok(())
 }
 
 fn registration_from_row(row: &Row) -> RegistrationRow {
@@ -875,7 +922,7 @@ fn delivery_from_row(r: &Row) -> DeliveryRow {
 }
 
 const PAYMENT_COLUMNS: &str = "id, payer_id, payee_id, state, version, next_check_ms, data, \
-     created_at_ms, updated_at_ms";
+     created_at_ms, updated_at_ms, amount_minor, exempted";
 
 fn payment_from_row(r: &Row) -> PaymentRow {
     PaymentRow {
@@ -888,6 +935,8 @@ fn payment_from_row(r: &Row) -> PaymentRow {
         data: r.get(6),
         created_at_ms: r.get(7),
         updated_at_ms: r.get(8),
+        amount_minor: r.get(9),
+        exempted: r.get(10),
     }
 }
 
@@ -1254,29 +1303,7 @@ impl HubStore for PgHub {
 
     async fn insert_delivery(&self, row: DeliveryRow) -> Result<()> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        client
-            .execute(
-                &format!(
-                    "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                ),
-                &[
-                    &row.id,
-                    &row.merchant_id,
-                    &row.event_type,
-                    &row.payload,
-                    &row.state,
-                    &row.attempts,
-                    &row.next_attempt_ms,
-                    &row.last_status,
-                    &row.last_error,
-                    &row.created_at_ms,
-                    &row.updated_at_ms,
-                ],
-            )
-            .await
-            .map_err(|e| duplicate(e, "delivery"))?;
-        Ok(())
+        insert_delivery(&**client, &row).await
     }
 
     async fn deliveries_due(&self, now_ms: i64, limit: u32) -> Result<Vec<DeliveryRow>> {
@@ -1338,8 +1365,8 @@ impl HubStore for PgHub {
         self.write(PgWrite::InsertPayment(row)).await.map(|_| ())
     }
 
-    async fn update_payment(&self, row: PaymentRow) -> Result<bool> {
-        Ok(self.write(PgWrite::UpdatePayment(row)).await? == 1)
+    async fn update_payment(&self, row: PaymentRow, news: Announcements) -> Result<bool> {
+        Ok(self.write(PgWrite::UpdatePayment(row, news)).await? == 1)
     }
 
     async fn payment(&self, id: Uuid) -> Result<Option<PaymentRow>> {
@@ -1372,6 +1399,26 @@ impl HubStore for PgHub {
             )
             .await?;
         Ok(rows.iter().map(payment_from_row).collect())
+    }
+
+    async fn payment_summaries(&self, payer_id: Uuid, limit: u32) -> Result<Vec<PaymentSummary>> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                "SELECT payee_id, state, amount_minor, exempted FROM payments \
+                 WHERE payer_id = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+                &[&payer_id, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PaymentSummary {
+                payee_id: r.get(0),
+                state: r.get(1),
+                amount_minor: r.get(2),
+                exempted: r.get(3),
+            })
+            .collect())
     }
 
     async fn payments_made_by(&self, payer_id: Uuid, limit: u32) -> Result<Vec<PaymentRow>> {

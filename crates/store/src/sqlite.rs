@@ -19,10 +19,10 @@ use scanpay_core::money::Currency;
 use uuid::Uuid;
 
 use crate::{
-    AccountKind, AccountRow, BankStore, BindingRow, CallerRow, CardRow, Claim, CodeConflict,
-    CodeRow, CustomerRow, DeliveryRow, HubStore, IdempotencyRecord, LedgerTotals, MerchantRow,
-    NotificationRow, PaymentRow, Record, RegistrationRow, Result, StatementLine, StoreError,
-    schema,
+    AccountKind, AccountRow, Announcements, BankStore, BindingRow, CallerRow, CardRow, Claim,
+    CodeConflict, CodeRow, CustomerRow, DeliveryRow, HubStore, IdempotencyRecord, LedgerTotals,
+    MerchantRow, NotificationRow, PaymentRow, PaymentSummary, Record, RegistrationRow, Result,
+    StatementLine, StoreError, schema,
 };
 
 /// Readers kept open for reuse; more may be opened under load and are closed after use.
@@ -56,7 +56,7 @@ fn write_groups(mut connection: Connection, jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(error) = control(&connection, "BEGIN IMMEDIATE") {
             // Nothing of the group runs; dropping a job answers its caller with an error.
             tracing::error!(%error, writes = group.len(), "a group commit could not begin");
             continue;
@@ -79,9 +79,7 @@ fn write_groups(mut connection: Connection, jobs: mpsc::Receiver<Job>) {
                 "SQLite rolled back the group's transaction".to_string(),
             ))
         } else {
-            connection
-                .execute_batch("COMMIT")
-                .map_err(|e| StoreError::Database(format!("commit: {e}")))
+            control(&connection, "COMMIT").map_err(|e| StoreError::Database(format!("commit: {e}")))
         };
         if committed.is_err() && !connection.is_autocommit() {
             let _ = connection.execute_batch("ROLLBACK");
@@ -97,7 +95,7 @@ fn write_groups(mut connection: Connection, jobs: mpsc::Receiver<Job>) {
 
 /// Runs one job inside its own savepoint: its failure (or panic) rolls back only its own writes.
 fn run_job(connection: &mut Connection, job: Job) -> Box<dyn FnOnce(Result<()>) + Send> {
-    if let Err(error) = connection.execute_batch("SAVEPOINT job") {
+    if let Err(error) = control(connection, "SAVEPOINT job") {
         // The job is dropped unrun: its caller is answered with an error.
         tracing::error!(%error, "a savepoint failed");
         return Box::new(|_| {});
@@ -111,13 +109,48 @@ fn run_job(connection: &mut Connection, job: Job) -> Box<dyn FnOnce(Result<()>) 
             Box::new(|_| {}) as Box<dyn FnOnce(Result<()>) + Send>,
         ),
     };
-    let end = if ok {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
-    };
-    let _ = connection.execute_batch(end);
+    if !ok {
+        let _ = control(connection, "ROLLBACK TO job");
+    }
+    let _ = control(connection, "RELEASE job");
     answer
+}
+
+/// A transaction-control statement, prepared once per connection (the writer runs a few of them
+/// for every write; parsing them each time showed in profiles).
+fn control(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+fn insert_delivery(c: &Connection, row: &DeliveryRow) -> Result<()> {
+    c.prepare_cached(&format!(
+        "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?
+    .execute(params![
+        row.id,
+        row.merchant_id,
+        row.event_type,
+        row.payload,
+        row.state,
+        row.attempts,
+        row.next_attempt_ms,
+        row.last_status,
+        row.last_error,
+        row.created_at_ms,
+        row.updated_at_ms
+    ])
+    .map_err(|e| duplicate(e, "delivery"))?;
+    Ok(())
+}
+
+/// Appends a message; returns its `seq`.
+fn insert_notification(c: &Connection, row: &NotificationRow) -> Result<i64> {
+    c.prepare_cached(
+        "INSERT INTO notifications (caller_id, data, created_at_ms) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![row.caller_id, row.data, row.created_at_ms])?;
+    Ok(c.last_insert_rowid())
 }
 
 fn open_connection(path: &Path) -> Result<Connection> {
@@ -178,26 +211,40 @@ impl Db {
             .map_err(|_| StoreError::Database("the write was dropped".to_string()))?
     }
 
+    /// Runs a bounded read (a row by key, a page with a limit) on the calling thread: a read of
+    /// a WAL database never waits for the writer, and it costs less than the two thread switches
+    /// of handing it to a blocking thread (measured: most of a payment's kernel time was futex
+    /// wake-ups). Whole-table reads use [`Db::scan`].
     async fn read<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        self.read_here(f)
+    }
+
+    fn read_here<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let connection = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.path)?,
+        };
+        let result = f(&connection);
+        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if readers.len() < READERS_KEPT_MAX {
+            readers.push(connection);
+        }
+        result
+    }
+
+    /// Runs a read whose time grows with the database (totals, counts) on a blocking thread.
+    async fn scan<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = db.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let connection = match pooled {
-                Some(c) => c,
-                None => open_connection(&db.path)?,
-            };
-            let result = f(&connection);
-            let mut readers = db.readers.lock().unwrap_or_else(|e| e.into_inner());
-            if readers.len() < READERS_KEPT_MAX {
-                readers.push(connection);
-            }
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Database(e.to_string()))?
+        tokio::task::spawn_blocking(move || db.read_here(f))
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?
     }
 }
 
@@ -668,7 +715,7 @@ impl BankStore for SqliteBank {
 
     async fn customer_count(&self) -> Result<i64> {
         self.db
-            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?))
+            .scan(|c| Ok(c.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?))
             .await
     }
 
@@ -687,7 +734,7 @@ impl BankStore for SqliteBank {
 
     async fn totals(&self) -> Result<LedgerTotals> {
         self.db
-            .read(|c| {
+            .scan(|c| {
                 let mut totals = c.query_row(
                     "SELECT COUNT(*), COALESCE(SUM(debits_posted), 0), \
                      COALESCE(SUM(credits_posted), 0), COALESCE(SUM(debits_pending), 0), \
@@ -814,7 +861,7 @@ fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
 }
 
 const PAYMENT_COLUMNS: &str = "id, payer_id, payee_id, state, version, next_check_ms, data, \
-     created_at_ms, updated_at_ms";
+     created_at_ms, updated_at_ms, amount_minor, exempted";
 
 fn payment_from_row(r: &Row<'_>) -> rusqlite::Result<PaymentRow> {
     Ok(PaymentRow {
@@ -827,6 +874,8 @@ fn payment_from_row(r: &Row<'_>) -> rusqlite::Result<PaymentRow> {
         data: r.get(6)?,
         created_at_ms: r.get(7)?,
         updated_at_ms: r.get(8)?,
+        amount_minor: r.get(9)?,
+        exempted: r.get(10)?,
     })
 }
 
@@ -1217,29 +1266,7 @@ impl HubStore for SqliteHub {
     }
 
     async fn insert_delivery(&self, row: DeliveryRow) -> Result<()> {
-        self.db
-            .write(move |c| {
-                c.prepare_cached(&format!(
-                    "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-                ))?
-                .execute(params![
-                    row.id,
-                    row.merchant_id,
-                    row.event_type,
-                    row.payload,
-                    row.state,
-                    row.attempts,
-                    row.next_attempt_ms,
-                    row.last_status,
-                    row.last_error,
-                    row.created_at_ms,
-                    row.updated_at_ms
-                ])
-                .map_err(|e| duplicate(e, "delivery"))?;
-                Ok(())
-            })
-            .await
+        self.db.write(move |c| insert_delivery(c, &row)).await
     }
 
     async fn deliveries_due(&self, now_ms: i64, limit: u32) -> Result<Vec<DeliveryRow>> {
@@ -1300,7 +1327,7 @@ impl HubStore for SqliteHub {
             .write(move |c| {
                 c.prepare_cached(&format!(
                     "INSERT INTO payments ({PAYMENT_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
                 ))?
                 .execute(params![
                     row.id,
@@ -1311,7 +1338,9 @@ impl HubStore for SqliteHub {
                     row.next_check_ms,
                     row.data,
                     row.created_at_ms,
-                    row.updated_at_ms
+                    row.updated_at_ms,
+                    row.amount_minor,
+                    row.exempted
                 ])
                 .map_err(|e| duplicate(e, "payment"))?;
                 Ok(())
@@ -1319,7 +1348,7 @@ impl HubStore for SqliteHub {
             .await
     }
 
-    async fn update_payment(&self, row: PaymentRow) -> Result<bool> {
+    async fn update_payment(&self, row: PaymentRow, news: Announcements) -> Result<bool> {
         self.db
             .write(move |c| {
                 let changed = c
@@ -1335,7 +1364,16 @@ impl HubStore for SqliteHub {
                         row.data,
                         row.updated_at_ms
                     ])?;
-                Ok(changed == 1)
+                if changed != 1 {
+                    return Ok(false);
+                }
+                for note in news.notifications {
+                    insert_notification(c, &note)?;
+                }
+                for delivery in news.deliveries {
+                    insert_delivery(c, &delivery)?;
+                }
+                Ok(true)
             })
             .await
     }
@@ -1387,6 +1425,26 @@ impl HubStore for SqliteHub {
             .await
     }
 
+    async fn payment_summaries(&self, payer_id: Uuid, limit: u32) -> Result<Vec<PaymentSummary>> {
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT payee_id, state, amount_minor, exempted FROM payments \
+                     WHERE payer_id = ?1 ORDER BY created_at_ms DESC, id DESC LIMIT ?2",
+                )?;
+                let rows = statement.query_map(params![payer_id, limit], |r| {
+                    Ok(PaymentSummary {
+                        payee_id: r.get(0)?,
+                        state: r.get(1)?,
+                        amount_minor: r.get(2)?,
+                        exempted: r.get(3)?,
+                    })
+                })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
     async fn payments_due(&self, now_ms: i64, limit: u32) -> Result<Vec<PaymentRow>> {
         self.db
             .read(move |c| {
@@ -1425,15 +1483,7 @@ impl HubStore for SqliteHub {
     }
 
     async fn insert_notification(&self, row: NotificationRow) -> Result<i64> {
-        self.db
-            .write(move |c| {
-                c.prepare_cached(
-                    "INSERT INTO notifications (caller_id, data, created_at_ms) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![row.caller_id, row.data, row.created_at_ms])?;
-                Ok(c.last_insert_rowid())
-            })
-            .await
+        self.db.write(move |c| insert_notification(c, &row)).await
     }
 
     async fn notifications(

@@ -80,6 +80,8 @@ pub struct TestSystem {
     pub schema_prefix: String,
     pub seed: SeedFile,
     pub payment_policy: scanpay_core::payment::Policy,
+    /// On in tests (their webhook receivers listen on loopback), unlike the product's default.
+    pub webhooks_to_private_networks: bool,
 }
 
 impl TestSystem {
@@ -96,6 +98,20 @@ impl TestSystem {
         seed: SeedFile,
         payment_policy: scanpay_core::payment::Policy,
     ) -> TestSystem {
+        Self::start_full(backend, seed, payment_policy, true).await
+    }
+
+    /// A system with the product's default for webhooks: public addresses only.
+    pub async fn start_screening_webhooks(backend: Backend) -> TestSystem {
+        Self::start_full(backend, test_seed(5), Default::default(), false).await
+    }
+
+    async fn start_full(
+        backend: Backend,
+        seed: SeedFile,
+        payment_policy: scanpay_core::payment::Policy,
+        webhooks_to_private_networks: bool,
+    ) -> TestSystem {
         let data_dir = tempfile::tempdir().unwrap();
         let schema_prefix = unique("t");
         let running = start_system(
@@ -104,6 +120,7 @@ impl TestSystem {
             &schema_prefix,
             &seed,
             payment_policy,
+            webhooks_to_private_networks,
         )
         .await;
         TestSystem {
@@ -113,6 +130,7 @@ impl TestSystem {
             schema_prefix: format!("{schema_prefix}_"),
             seed,
             payment_policy,
+            webhooks_to_private_networks,
         }
     }
 
@@ -150,6 +168,7 @@ impl TestSystem {
                 &prefix,
                 &self.seed,
                 self.payment_policy,
+                self.webhooks_to_private_networks,
             )
             .await,
         );
@@ -201,6 +220,7 @@ async fn start_system(
     prefix: &str,
     seed: &SeedFile,
     payment_policy: scanpay_core::payment::Policy,
+    webhooks_to_private_networks: bool,
 ) -> system::RunningSystem {
     system::start(&system::SystemConfig {
         data_dir: data_dir.to_path_buf(),
@@ -211,6 +231,7 @@ async fn start_system(
         schema_prefix: format!("{prefix}_"),
         payment_policy,
         code_command: None,
+        webhooks_to_private_networks,
     })
     .await
     .expect("the system starts (is PostgreSQL running for the postgres tests?)")

@@ -1,0 +1,176 @@
+//! A payment step and what it announces are one write; the exemption rule's summaries come from
+//! the payments' own columns, including for payments stored before those columns existed.
+
+use scanpay_store::{
+    Announcements, DeliveryRow, HubStore, NotificationRow, PaymentRow, PgHub, SqliteHub,
+};
+use uuid::Uuid;
+
+fn payment(id: Uuid, payer: Uuid, payee: Uuid, version: i64, at_ms: i64) -> PaymentRow {
+    let data = serde_json::json!({"payment": {"amount_minor": 1_250, "verification": null}});
+    PaymentRow {
+        id,
+        payer_id: payer,
+        payee_id: payee,
+        state: "processing".to_string(),
+        version,
+        next_check_ms: Some(at_ms + 20_000),
+        data: serde_json::to_vec(&data).unwrap(),
+        created_at_ms: at_ms,
+        updated_at_ms: at_ms,
+        amount_minor: 1_250,
+        exempted: true,
+    }
+}
+
+fn note(caller_id: Uuid) -> NotificationRow {
+    NotificationRow {
+        seq: 0,
+        caller_id,
+        data: b"sealed".to_vec(),
+        created_at_ms: 1,
+    }
+}
+
+fn delivery(merchant_id: Uuid) -> DeliveryRow {
+    DeliveryRow {
+        id: Uuid::now_v7(),
+        merchant_id,
+        event_type: "payment.succeeded".to_string(),
+        payload: "{}".to_string(),
+        state: "pending".to_string(),
+        attempts: 0,
+        next_attempt_ms: Some(1),
+        last_status: None,
+        last_error: None,
+        created_at_ms: 1,
+        updated_at_ms: 1,
+    }
+}
+
+async fn a_step_and_its_news_are_written_together(store: &impl HubStore) {
+    let (payer, payee, id) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    store
+        .insert_payment(payment(id, payer, payee, 1, 1_000))
+        .await
+        .unwrap();
+    let news = || Announcements {
+        notifications: vec![note(payer), note(payee)],
+        deliveries: vec![delivery(payee)],
+    };
+    let succeeded = PaymentRow {
+        state: "succeeded".to_string(),
+        next_check_ms: None,
+        ..payment(id, payer, payee, 2, 1_000)
+    };
+    assert!(
+        store
+            .update_payment(succeeded.clone(), news())
+            .await
+            .unwrap()
+    );
+    // A writer that read version 1 too loses, and announces nothing.
+    assert!(!store.update_payment(succeeded, news()).await.unwrap());
+    assert_eq!(store.notifications(payer, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(store.notifications(payee, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(store.deliveries_of(payee, 10).await.unwrap().len(), 1);
+
+    let later = Uuid::now_v7();
+    store
+        .insert_payment(PaymentRow {
+            amount_minor: 99,
+            exempted: false,
+            ..payment(later, payer, payee, 1, 2_000)
+        })
+        .await
+        .unwrap();
+    let summaries = store.payment_summaries(payer, 20).await.unwrap();
+    let seen: Vec<(&str, i64, bool)> = summaries
+        .iter()
+        .map(|s| (s.state.as_str(), s.amount_minor, s.exempted))
+        .collect();
+    assert_eq!(
+        seen,
+        [("processing", 99, false), ("succeeded", 1_250, true)],
+        "newest first"
+    );
+    assert!(summaries.iter().all(|s| s.payee_id == payee));
+}
+
+#[tokio::test]
+async fn sqlite_writes_a_step_and_its_news_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteHub::open(&dir.path().join("hub.db")).unwrap();
+    a_step_and_its_news_are_written_together(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_writes_a_step_and_its_news_together() {
+    let url = std::env::var("SCANPAY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let schema = format!("storetest_{}", Uuid::new_v4().simple());
+    let store = PgHub::connect(&url, &schema).await.unwrap();
+    a_step_and_its_news_are_written_together(&store).await;
+    drop(store);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
+
+/// A hub database from before the summary columns: its payments get them from their documents.
+#[tokio::test]
+async fn payments_stored_before_the_summary_columns_are_summarised() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let migrations = scanpay_store::schema::HUB_SQLITE;
+    let before = migrations.len() - 1;
+    let (payer, payee) = (Uuid::now_v7(), Uuid::now_v7());
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection
+            .execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)")
+            .unwrap();
+        for (index, sql) in migrations[..before].iter().enumerate() {
+            connection.execute_batch(sql).unwrap();
+            connection
+                .execute(
+                    "INSERT INTO schema_migrations (version) VALUES (?1)",
+                    [index as i64 + 1],
+                )
+                .unwrap();
+        }
+        for (at, amount, verification) in [
+            (1, 700, serde_json::Value::Null),
+            (2, 4_200, serde_json::json!({"reason": "verification"})),
+        ] {
+            let data = serde_json::json!({"payment": {
+                "amount_minor": amount, "verification": verification}});
+            connection
+                .execute(
+                    "INSERT INTO payments (id, payer_id, payee_id, state, version, next_check_ms, \
+                     data, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, 'succeeded', 2, \
+                     NULL, ?4, ?5, ?5)",
+                    rusqlite::params![
+                        Uuid::now_v7(),
+                        payer,
+                        payee,
+                        serde_json::to_vec(&data).unwrap(),
+                        at
+                    ],
+                )
+                .unwrap();
+        }
+    }
+    let store = SqliteHub::open(&path).unwrap();
+    let summaries = store.payment_summaries(payer, 20).await.unwrap();
+    let seen: Vec<(i64, bool)> = summaries
+        .iter()
+        .map(|s| (s.amount_minor, s.exempted))
+        .collect();
+    assert_eq!(seen, [(4_200, false), (700, true)]);
+}
