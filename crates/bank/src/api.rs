@@ -12,6 +12,7 @@ use scanpay_proto::ErrorCode;
 use scanpay_proto::bank::{
     AccountView, BindRequest, Binding, CardAccount, CardNumberRequest, CardView,
     ClearingTransferRequest, CreateAccount, CreateCard, CreateCustomer, Customer, LedgerTotalsView,
+    PAYMENTS_PER_BATCH_MAX, PaymentDebitBatch, PaymentDebitBatchResult, PaymentDebitOutcome,
     PaymentDebitRequest, SavedIdentity, StatementLineView, StatementPage, TransferBatchRequest,
     TransferBatchResponse, TransferRequest, TransferResult, TransferView, VerifyBindingRequest,
     amount_minor, rfc3339,
@@ -793,34 +794,41 @@ pub async fn transfer<S: BankStore>(
 /// Decides one command and answers as [`transfer`] does.
 async fn submit_one<S: BankStore>(bank: &Bank<S>, command: TransferCommand) -> ApiResult<Response> {
     let decisions = submit(bank, vec![command]).await?;
-    let result = transfer_result(&decisions[0]);
-    match (result.outcome.as_str(), result.replayed) {
-        ("created", false) => Ok((StatusCode::CREATED, Json(result)).into_response()),
-        ("created", true) => Ok((StatusCode::OK, Json(result)).into_response()),
-        (outcome, _) => {
-            let code = match outcome {
-                "exists_with_different_fields" => ErrorCode::ExistsWithDifferentFields,
-                "insufficient_funds" => ErrorCode::InsufficientFunds,
-                _ => ErrorCode::TransferRejected,
-            };
-            let message = match code {
-                ErrorCode::ExistsWithDifferentFields => {
-                    "A transfer with this id exists with other fields; use a new id.".to_string()
-                }
-                ErrorCode::InsufficientFunds => {
-                    "The debit account cannot cover this amount.".to_string()
-                }
-                _ => format!("The ledger refused the transfer: {outcome}."),
-            };
-            Err(
-                ApiError::new(code, message).with_details(serde_json::json!({
-                    "outcome": outcome,
-                    "replayed": result.replayed,
-                    "transfer": result.transfer,
-                })),
-            )
-        }
+    let result = decided(&decisions[0])?;
+    let status = if result.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(result)).into_response())
+}
+
+/// A decision as the answer to its request: the transfer when it was applied (now or before),
+/// else an error with the rule's code and the transfer in `details`.
+fn decided(decision: &Decision) -> ApiResult<TransferResult> {
+    let result = transfer_result(decision);
+    if result.outcome == "created" {
+        return Ok(result);
     }
+    let code = match result.outcome.as_str() {
+        "exists_with_different_fields" => ErrorCode::ExistsWithDifferentFields,
+        "insufficient_funds" => ErrorCode::InsufficientFunds,
+        _ => ErrorCode::TransferRejected,
+    };
+    let message = match code {
+        ErrorCode::ExistsWithDifferentFields => {
+            "A transfer with this id exists with other fields; use a new id.".to_string()
+        }
+        ErrorCode::InsufficientFunds => "The debit account cannot cover this amount.".to_string(),
+        _ => format!("The ledger refused the transfer: {}.", result.outcome),
+    };
+    Err(
+        ApiError::new(code, message).with_details(serde_json::json!({
+            "outcome": result.outcome,
+            "replayed": result.replayed,
+            "transfer": result.transfer,
+        })),
+    )
 }
 
 /// The bank's own account of `kind` in `currency`, made on first use and remembered.
@@ -924,6 +932,76 @@ pub async fn pay<S: BankStore>(
     State(bank): State<Bank<S>>,
     Json(request): Json<PaymentDebitRequest>,
 ) -> ApiResult<Response> {
+    let command = payment_command(&bank, &request).await?;
+    submit_one(&bank, command).await
+}
+
+/// Payments for several payers in one request and one commit; one outcome each, in order, as
+/// [`pay`] would have answered it. Always 200 once the batch itself is well formed.
+pub async fn pay_batch<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Json(batch): Json<PaymentDebitBatch>,
+) -> ApiResult<Json<PaymentDebitBatchResult>> {
+    if batch.payments.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::RequestInvalid,
+            "`payments` is empty.",
+        ));
+    }
+    if batch.payments.len() > PAYMENTS_PER_BATCH_MAX {
+        return Err(ApiError::new(
+            ErrorCode::BatchTooLarge,
+            format!("A batch holds 1 to {PAYMENTS_PER_BATCH_MAX} payments."),
+        ));
+    }
+    let mut outcomes: Vec<Option<PaymentDebitOutcome>> = Vec::with_capacity(batch.payments.len());
+    let mut commands = Vec::new();
+    for request in &batch.payments {
+        match payment_command(&bank, request).await {
+            Ok(command) => {
+                commands.push(command);
+                outcomes.push(None);
+            }
+            Err(error) => outcomes.push(Some(PaymentDebitOutcome {
+                result: None,
+                error: Some(error.body()),
+            })),
+        }
+    }
+    let mut decisions = if commands.is_empty() {
+        Vec::new()
+    } else {
+        submit(&bank, commands).await?
+    }
+    .into_iter();
+    let results = outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome.unwrap_or_else(|| {
+                let decision = decisions.next().expect("one decision a command");
+                match decided(&decision) {
+                    Ok(result) => PaymentDebitOutcome {
+                        result: Some(result),
+                        error: None,
+                    },
+                    Err(error) => PaymentDebitOutcome {
+                        result: None,
+                        error: Some(error.body()),
+                    },
+                }
+            })
+        })
+        .collect();
+    Ok(Json(PaymentDebitBatchResult { results }))
+}
+
+/// The ledger transfer a payment asks for, once its code and terminal are checked against the
+/// binding; an error when they fail (unless the ledger decided the transfer before: a retry is
+/// answered as decided).
+async fn payment_command<S: BankStore>(
+    bank: &Bank<S>,
+    request: &PaymentDebitRequest,
+) -> ApiResult<TransferCommand> {
     check_code_and_terminal(&request.registration_code, &request.terminal_id)?;
     reference_ok(request.reference.as_ref())?;
     let amount = payment_amount(&request.amount_minor)?;
@@ -955,39 +1033,29 @@ pub async fn pay<S: BankStore>(
             .await
             .map_err(store_error)?
         {
-            Some(existing) => {
-                submit_one(
-                    &bank,
-                    single(
-                        request.transfer_id,
-                        existing.debit_account_id,
-                        existing.credit_account_id,
-                        amount,
-                        currency,
-                        &request.reference,
-                    ),
-                )
-                .await
-            }
+            Some(existing) => Ok(single(
+                request.transfer_id,
+                existing.debit_account_id,
+                existing.credit_account_id,
+                amount,
+                currency,
+                &request.reference,
+            )),
             None => Err(refusal.expect("refused")),
         };
     };
     let credit = match request.credit_account_id {
         Some(id) => id,
-        None => own_account(&bank, AccountKind::Clearing, currency).await?,
+        None => own_account(bank, AccountKind::Clearing, currency).await?,
     };
-    submit_one(
-        &bank,
-        single(
-            request.transfer_id,
-            Some(binding.account_id),
-            Some(credit),
-            amount,
-            currency,
-            &request.reference,
-        ),
-    )
-    .await
+    Ok(single(
+        request.transfer_id,
+        Some(binding.account_id),
+        Some(credit),
+        amount,
+        currency,
+        &request.reference,
+    ))
 }
 
 /// One bank's side of an interbank payment or refund: money between a customer account and the

@@ -131,6 +131,7 @@ pub fn router<S: BankStore>(bank: Bank<S>) -> Router {
         .route("/v1/bindings/verify", post(api::verify_binding::<S>))
         .route("/v1/transfers", post(api::transfer::<S>))
         .route("/v1/payments", post(api::pay::<S>))
+        .route("/v1/payments/batch", post(api::pay_batch::<S>))
         .route("/v1/clearing/transfers", post(api::clearing_transfer::<S>))
         .route("/v1/transfers/batch", post(api::transfer_batch::<S>))
         .route("/v1/transfers/{id}", get(api::get_transfer::<S>))

@@ -21,6 +21,7 @@ on_both_backends!(
     concurrent_payments_spend_exactly_the_balance,
     webhooks_are_signed_retried_and_rotated,
     webhooks_reach_public_addresses_only,
+    a_bank_decides_a_batch_of_payments_one_by_one,
     an_authenticator_code_verifies_a_payment_once,
     the_code_arrives_as_a_server_sent_event,
     a_credit_the_payee_bank_refuses_is_given_back,
@@ -612,6 +613,56 @@ async fn received_when(seen: &Seen, count: usize) -> Vec<(String, String, String
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// The hub sends payments to a bank in batches: each is checked and decided as it would be alone,
+/// in order, in one commit.
+async fn a_bank_decides_a_batch_of_payments_one_by_one(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let payer = registered(&system, "north", 1_000).await;
+    let bank = system.bank("north");
+    let shop = bank.open_account("Corner Cafe").await;
+    let first = uuid::Uuid::now_v7().to_string();
+    let payment = |id: &str, code: &str, terminal: &str, amount: i64| {
+        json!({"transfer_id": id, "registration_code": code, "terminal_id": terminal,
+               "amount_minor": amount, "currency": "USD", "credit_account_id": shop})
+    };
+    let other = || uuid::Uuid::now_v7().to_string();
+    let batch = json!({"payments": [
+        payment(&first, &payer.code, &payer.terminal, 600),
+        payment(&other(), "99999999", &payer.terminal, 100),
+        payment(&other(), &payer.code, &payer.terminal, 600),
+        payment(&first, &payer.code, &payer.terminal, 600),
+        payment(&other(), &payer.code, "another-phone", 100),
+    ]});
+    let answer = bank.post("/v1/payments/batch", &batch).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let results = answer.body["results"].as_array().unwrap();
+    let seen: Vec<String> = results
+        .iter()
+        .map(|r| match (&r["result"], &r["error"]) {
+            (Value::Object(result), _) => format!("{} {}", result["outcome"], result["replayed"]),
+            (_, Value::Object(error)) => error["code"].as_str().unwrap().to_string(),
+            _ => panic!("an outcome holds one of the two: {r}"),
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "\"created\" false",
+            "registration_code_unknown",
+            "insufficient_funds",
+            "\"created\" true",
+            "terminal_mismatch",
+        ]
+    );
+    assert_eq!(balance(&system, "north", &payer.account).await, 400);
+    assert_eq!(bank.balance(&shop).await, 600);
+    let empty = bank
+        .post("/v1/payments/batch", &json!({"payments": []}))
+        .await;
+    assert_eq!(empty.code(), "request_invalid", "{empty:?}");
+    system.stop().await;
 }
 
 async fn webhooks_reach_public_addresses_only(backend: Backend) {

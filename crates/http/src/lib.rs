@@ -78,18 +78,24 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = ErrorBody {
+impl ApiError {
+    /// The error's body, as an answer carries it (or one item of a batch's answer).
+    pub fn body(self) -> ErrorBody {
+        ErrorBody {
             code: self.code.code().to_string(),
             message: self.message,
             error_type: self.code.error_type(),
             request_id: request_id(),
             details: self.details,
-        };
-        (status, axum::Json(body)).into_response()
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(self.body())).into_response()
     }
 }
 

@@ -6,16 +6,19 @@
 //! its code) or the bank could not be asked ([`ConnectorError::Unavailable`], retry or reconcile).
 
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use scanpay_proto::ErrorBody;
 use scanpay_proto::bank::{
     AccountView, BindRequest, Binding, CardAccount, CardNumberRequest, ClearingTransferRequest,
+    PAYMENTS_PER_BATCH_MAX, PaymentDebitBatch, PaymentDebitBatchResult, PaymentDebitOutcome,
     PaymentDebitRequest, SavedIdentity, TransferRequest, TransferResult, VerifyBindingRequest,
 };
 use scanpay_proto::signing;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// How long the hub waits for a bank's answer.
 const BANK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -100,11 +103,31 @@ pub trait BankConnector: Send + Sync + 'static {
 }
 
 /// A bank that speaks scanpay's bank protocol over HTTP.
+///
+/// Payments are sent in batches (`POST /v1/payments/batch`): each waits in a queue, and a sender
+/// takes whatever is waiting whenever one of its few requests in flight is free. Alone, a payment
+/// goes at once; under load, many share one request and one commit at the bank, which cuts the
+/// HTTP work of the hub→bank hop by the batch's size.
 pub struct HttpBank {
+    link: Arc<Link>,
+    payments: OnceLock<mpsc::UnboundedSender<PayJob>>,
+}
+
+/// The HTTP client of one bank.
+struct Link {
     base_url: String,
     secret: Vec<u8>,
     client: reqwest::Client,
 }
+
+/// A payment waiting to be sent, and where its answer goes.
+struct PayJob {
+    request: PaymentDebitRequest,
+    reply: oneshot::Sender<Result<TransferResult, ConnectorError>>,
+}
+
+/// Batches of payments in flight to one bank at once, at most.
+const PAY_BATCHES_IN_FLIGHT: usize = 4;
 
 impl HttpBank {
     pub fn new(base_url: &str, secret: Vec<u8>) -> HttpBank {
@@ -114,12 +137,99 @@ impl HttpBank {
             .build()
             .expect("a plain HTTP client builds");
         HttpBank {
-            base_url: base_url.trim_end_matches('/').to_string(),
-            secret,
-            client,
+            link: Arc::new(Link {
+                base_url: base_url.trim_end_matches('/').to_string(),
+                secret,
+                client,
+            }),
+            payments: OnceLock::new(),
         }
     }
 
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, ConnectorError> {
+        self.link.call(method, path, body).await
+    }
+}
+
+/// Sends the queued payments in batches until the bank's connector is dropped.
+async fn send_payments(link: Arc<Link>, mut jobs: mpsc::UnboundedReceiver<PayJob>) {
+    let in_flight = Arc::new(Semaphore::new(PAY_BATCHES_IN_FLIGHT));
+    loop {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = jobs.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < PAYMENTS_PER_BATCH_MAX {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let link = link.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let (payments, replies): (Vec<_>, Vec<_>) =
+                batch.into_iter().map(|j| (j.request, j.reply)).unzip();
+            let count = payments.len();
+            let answer = link
+                .call::<PaymentDebitBatchResult>(
+                    reqwest::Method::POST,
+                    "/v1/payments/batch",
+                    Some(&PaymentDebitBatch { payments }),
+                )
+                .await;
+            match answer {
+                Ok(answer) if answer.results.len() == count => {
+                    for (reply, outcome) in replies.into_iter().zip(answer.results) {
+                        let _ = reply.send(match outcome {
+                            PaymentDebitOutcome {
+                                result: Some(result),
+                                ..
+                            } => Ok(result),
+                            PaymentDebitOutcome {
+                                error: Some(error), ..
+                            } => Err(ConnectorError::Refused(error)),
+                            _ => Err(ConnectorError::Unavailable(
+                                "the bank answered a payment with nothing".to_string(),
+                            )),
+                        });
+                    }
+                }
+                Ok(answer) => {
+                    let detail = format!(
+                        "the bank answered {} payments of {count}",
+                        answer.results.len()
+                    );
+                    for reply in replies {
+                        let _ = reply.send(Err(ConnectorError::Unavailable(detail.clone())));
+                    }
+                }
+                // The batch itself was refused (the hub's credentials, a bank without batches):
+                // every payment gets that refusal, which is not a decision on any of them.
+                Err(ConnectorError::Refused(body)) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(ConnectorError::Refused(body.clone())));
+                    }
+                }
+                Err(ConnectorError::Unavailable(detail)) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(ConnectorError::Unavailable(detail.clone())));
+                    }
+                }
+            }
+        });
+    }
+}
+
+impl Link {
     async fn call<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
@@ -215,8 +325,26 @@ impl BankConnector for HttpBank {
     }
 
     async fn pay(&self, request: &PaymentDebitRequest) -> Result<TransferResult, ConnectorError> {
-        self.call(reqwest::Method::POST, "/v1/payments", Some(request))
-            .await
+        let queue = self.payments.get_or_init(|| {
+            let (sender, jobs) = mpsc::unbounded_channel();
+            tokio::spawn(send_payments(self.link.clone(), jobs));
+            sender
+        });
+        let (reply, answer) = oneshot::channel();
+        let job = PayJob {
+            request: request.clone(),
+            reply,
+        };
+        if queue.send(job).is_err() {
+            return Err(ConnectorError::Unavailable(
+                "the payment sender stopped".to_string(),
+            ));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(ConnectorError::Unavailable(
+                "the payment's batch was dropped".to_string(),
+            ))
+        })
     }
 
     async fn clearing_transfer(
@@ -250,8 +378,8 @@ impl BankConnector for HttpBank {
     }
 
     async fn healthy(&self) -> Result<(), ConnectorError> {
-        let url = format!("{}/readyz", self.base_url);
-        match self.client.get(url).send().await {
+        let url = format!("{}/readyz", self.link.base_url);
+        match self.link.client.get(url).send().await {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => Err(ConnectorError::Unavailable(format!(
                 "readyz answered {}",

@@ -227,6 +227,34 @@ impl std::fmt::Debug for PaymentDebitRequest {
     }
 }
 
+/// Up to [`PAYMENTS_PER_BATCH_MAX`] payments in one request (`POST /v1/payments/batch`): each is
+/// checked and decided as `POST /v1/payments` would, and all are committed together. The hub
+/// sends the payments waiting for the same bank together under load.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentDebitBatch {
+    pub payments: Vec<PaymentDebitRequest>,
+}
+
+pub const PAYMENTS_PER_BATCH_MAX: usize = 256;
+
+/// One answer a payment of a batch, in order: the transfer, or the error body that
+/// `POST /v1/payments` would have answered (its `code`, and the rejected transfer in `details`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentDebitOutcome {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<TransferResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::ErrorBody>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentDebitBatchResult {
+    pub results: Vec<PaymentDebitOutcome>,
+}
+
 /// Money between a customer account and the bank's clearing account, for the leg of an
 /// interbank payment or refund at this bank: `in` debits clearing and credits `account_id`
 /// (money arriving from another bank), `out` the reverse. Idempotent by `id`.
