@@ -50,8 +50,12 @@ async fn connect(url: &str, schema_name: &str, migrations: &[&str]) -> Result<Po
     let mut client = pool.get().await.map_err(pool_error)?;
     let tx = client.transaction().await?;
     // Two processes starting at once on one database migrate one after the other.
-    tx.execute("SELECT pg_advisory_xact_lock(7263001)", &[])
-        .await?;
+    tx.execute(
+        &tx.prepare_cached("SELECT pg_advisory_xact_lock(7263001)")
+            .await?,
+        &[],
+    )
+    .await?;
     tx.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {schema_name};
          CREATE TABLE IF NOT EXISTS {schema_name}.schema_migrations (version bigint PRIMARY KEY);"
@@ -59,7 +63,8 @@ async fn connect(url: &str, schema_name: &str, migrations: &[&str]) -> Result<Po
     .await?;
     let done: i64 = tx
         .query_one(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &tx.prepare_cached("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+                .await?,
             &[],
         )
         .await?
@@ -67,7 +72,8 @@ async fn connect(url: &str, schema_name: &str, migrations: &[&str]) -> Result<Po
     for (index, sql) in migrations.iter().enumerate().skip(done as usize) {
         tx.batch_execute(sql).await?;
         tx.execute(
-            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &tx.prepare_cached("INSERT INTO schema_migrations (version) VALUES ($1)")
+                .await?,
             &[&(index as i64 + 1)],
         )
         .await?;
@@ -204,9 +210,10 @@ async fn load_accounts(
     }
     let rows = tx
         .query(
-            &format!(
+            &tx.prepare_cached(&format!(
                 "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE"
-            ),
+            ))
+            .await?,
             &[&ids],
         )
         .await?;
@@ -249,12 +256,13 @@ async fn persist(
         let expires: Vec<Option<i64>> = rows.iter().map(|t| t.expires_at_ms).collect();
         let created: Vec<i64> = rows.iter().map(|t| t.created_at_ms).collect();
         tx.execute(
-            &format!(
+            &tx.prepare_cached(&format!(
                 "INSERT INTO transfers ({TRANSFER_COLUMNS}) SELECT * FROM UNNEST( \
                  $1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::int8[], $6::text[], \
                  $7::uuid[], $8::int8[], $9::text[], $10::text[], $11::int8[], $12::uuid[], \
                  $13::uuid[], $14::text[], $15::int8[], $16::int8[])"
-            ),
+            ))
+            .await?,
             &[
                 &ids,
                 &kinds,
@@ -284,8 +292,11 @@ async fn persist(
             .map(|(_, s)| s.code())
             .collect();
         tx.execute(
-            "UPDATE transfers SET hold_state = u.state \
+            &tx.prepare_cached(
+                "UPDATE transfers SET hold_state = u.state \
              FROM UNNEST($1::uuid[], $2::text[]) AS u(id, state) WHERE transfers.id = u.id",
+            )
+            .await?,
             &[&ids, &states],
         )
         .await?;
@@ -299,10 +310,13 @@ async fn persist(
         let cp: Vec<i64> = accounts.iter().map(|a| a.credits_posted).collect();
         let changed = tx
             .execute(
-                "UPDATE accounts SET debits_pending = u.dq, debits_posted = u.dp, \
+                &tx.prepare_cached(
+                    "UPDATE accounts SET debits_pending = u.dq, debits_posted = u.dp, \
                  credits_pending = u.cq, credits_posted = u.cp \
                  FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) \
                  AS u(id, dq, dp, cq, cp) WHERE accounts.id = u.id",
+                )
+                .await?,
                 &[&ids, &dq, &dp, &cq, &cp],
             )
             .await?;
@@ -365,7 +379,10 @@ impl BankStore for PgBank {
         let mut snapshot = Snapshot::default();
         let rows = tx
             .query(
-                &format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ANY($1)"),
+                &tx.prepare_cached(&format!(
+                    "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ANY($1)"
+                ))
+                .await?,
                 &[&transfer_ids],
             )
             .await?;
@@ -389,11 +406,12 @@ impl BankStore for PgBank {
         let tx = client.transaction().await?;
         let rows = tx
             .query(
-                &format!(
+                &tx.prepare_cached(&format!(
                     "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE hold_state = 'pending' \
                      AND expires_at_ms IS NOT NULL AND expires_at_ms <= $1 \
                      ORDER BY expires_at_ms LIMIT $2 FOR UPDATE SKIP LOCKED"
-                ),
+                ))
+                .await?,
                 &[&now_ms, &i64::from(limit)],
             )
             .await?;
@@ -420,9 +438,12 @@ impl BankStore for PgBank {
             match record {
                 Record::Customer(c) => {
                     tx.execute(
-                        "INSERT INTO customers (id, full_name, id_document_type, \
+                        &tx.prepare_cached(
+                            "INSERT INTO customers (id, full_name, id_document_type, \
                          id_number_ciphertext, id_number_lookup, birth_date, address, phone, \
                          created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        )
+                        .await?,
                         &[
                             &c.id,
                             &c.full_name,
@@ -441,10 +462,11 @@ impl BankStore for PgBank {
                 Record::Account(a) => {
                     let x = &a.account;
                     tx.execute(
-                        &format!(
+                        &tx.prepare_cached(&format!(
                             "INSERT INTO accounts ({ACCOUNT_COLUMNS}) \
                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                        ),
+                        ))
+                        .await?,
                         &[
                             &x.id,
                             &a.kind.code(),
@@ -463,9 +485,12 @@ impl BankStore for PgBank {
                 }
                 Record::Card(c) => {
                     tx.execute(
-                        "INSERT INTO cards (id, account_id, pan_ciphertext, pan_lookup, last4, \
+                        &tx.prepare_cached(
+                            "INSERT INTO cards (id, account_id, pan_ciphertext, pan_lookup, last4, \
                          expiry_month, expiry_year, holder_name, network, created_at_ms) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        )
+                        .await?,
                         &[
                             &c.id,
                             &c.account_id,
@@ -492,7 +517,11 @@ impl BankStore for PgBank {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"),
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+                    ))
+                    .await?,
                 &[&id],
             )
             .await?;
@@ -503,8 +532,8 @@ impl BankStore for PgBank {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                "SELECT id, full_name, id_document_type, id_number_ciphertext, id_number_lookup, \
-                 birth_date, address, phone, created_at_ms FROM customers WHERE id = $1",
+                &client.prepare_cached("SELECT id, full_name, id_document_type, id_number_ciphertext, id_number_lookup, \
+                 birth_date, address, phone, created_at_ms FROM customers WHERE id = $1").await?,
                 &[&id],
             )
             .await?;
@@ -515,9 +544,13 @@ impl BankStore for PgBank {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                "SELECT id, account_id, pan_ciphertext, pan_lookup, last4, expiry_month, \
+                &client
+                    .prepare_cached(
+                        "SELECT id, account_id, pan_ciphertext, pan_lookup, last4, expiry_month, \
                  expiry_year, holder_name, network, created_at_ms FROM cards \
                  WHERE pan_lookup = $1",
+                    )
+                    .await?,
                 &[&pan_lookup],
             )
             .await?;
@@ -528,7 +561,11 @@ impl BankStore for PgBank {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                &format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1"),
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1"
+                    ))
+                    .await?,
                 &[&id],
             )
             .await?;
@@ -545,15 +582,17 @@ impl BankStore for PgBank {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT seq, {TRANSFER_COLUMNS} FROM ( \
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT seq, {TRANSFER_COLUMNS} FROM ( \
                        SELECT * FROM transfers WHERE debit_account_id = $1 AND seq > $2 \
                          AND outcome = 'created' \
                        UNION ALL \
                        SELECT * FROM transfers WHERE credit_account_id = $1 AND seq > $2 \
                          AND outcome = 'created' \
                      ) AS lines ORDER BY seq LIMIT $3"
-                ),
+                    ))
+                    .await?,
                 &[&account_id, &after_seq, &limit],
             )
             .await?;
@@ -571,8 +610,12 @@ impl BankStore for PgBank {
         let client = self.pool.get().await.map_err(pool_error)?;
         client
             .execute(
-                "INSERT INTO bindings (code_hash, terminal_id, account_id, created_at_ms) \
+                &client
+                    .prepare_cached(
+                        "INSERT INTO bindings (code_hash, terminal_id, account_id, created_at_ms) \
                  VALUES ($1, $2, $3, $4)",
+                    )
+                    .await?,
                 &[
                     &binding.code_hash,
                     &binding.terminal_id,
@@ -589,8 +632,12 @@ impl BankStore for PgBank {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                "SELECT code_hash, terminal_id, account_id, created_at_ms FROM bindings \
+                &client
+                    .prepare_cached(
+                        "SELECT code_hash, terminal_id, account_id, created_at_ms FROM bindings \
                  WHERE code_hash = $1",
+                    )
+                    .await?,
                 &[&code_hash],
             )
             .await?;
@@ -605,7 +652,12 @@ impl BankStore for PgBank {
     async fn customer_count(&self) -> Result<i64> {
         let client = self.pool.get().await.map_err(pool_error)?;
         Ok(client
-            .query_one("SELECT COUNT(*) FROM customers", &[])
+            .query_one(
+                &client
+                    .prepare_cached("SELECT COUNT(*) FROM customers")
+                    .await?,
+                &[],
+            )
             .await?
             .get(0))
     }
@@ -614,10 +666,12 @@ impl BankStore for PgBank {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE kind = $1 \
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE kind = $1 \
                      ORDER BY created_at_ms, id LIMIT $2"
-                ),
+                    ))
+                    .await?,
                 &[&kind.code(), &i64::from(limit)],
             )
             .await?;
@@ -628,20 +682,28 @@ impl BankStore for PgBank {
         let client = self.pool.get().await.map_err(pool_error)?;
         let a = client
             .query_one(
-                "SELECT COUNT(*), COALESCE(SUM(debits_posted), 0)::int8, \
+                &client
+                    .prepare_cached(
+                        "SELECT COUNT(*), COALESCE(SUM(debits_posted), 0)::int8, \
                  COALESCE(SUM(credits_posted), 0)::int8, COALESCE(SUM(debits_pending), 0)::int8, \
                  COALESCE(SUM(credits_pending), 0)::int8 FROM accounts",
+                    )
+                    .await?,
                 &[],
             )
             .await?;
         let t = client
             .query_one(
-                "SELECT COUNT(*) FILTER (WHERE outcome = 'created'), \
+                &client
+                    .prepare_cached(
+                        "SELECT COUNT(*) FILTER (WHERE outcome = 'created'), \
                  COUNT(*) FILTER (WHERE outcome <> 'created'), \
                  COALESCE(SUM(amount_minor) FILTER (WHERE outcome = 'created' \
                    AND kind IN ('single', 'post_pending')), 0)::int8, \
                  COALESCE(SUM(amount_minor) FILTER (WHERE hold_state = 'pending'), 0)::int8 \
                  FROM transfers",
+                    )
+                    .await?,
                 &[],
             )
             .await?;
@@ -748,15 +810,20 @@ async fn commit_group(pool: &Pool, group: &[PgJob]) -> Result<Vec<i64>> {
     Ok(answers)
 }
 
-async fn run_write(transaction: &tokio_postgres::Transaction<'_>, write: &PgWrite) -> Result<i64> {
+async fn run_write(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    write: &PgWrite,
+) -> Result<i64> {
     match write {
         PgWrite::InsertPayment(row) => {
             transaction
                 .execute(
-                    &format!(
-                        "INSERT INTO payments ({PAYMENT_COLUMNS}) \
+                    &transaction
+                        .prepare_cached(&format!(
+                            "INSERT INTO payments ({PAYMENT_COLUMNS}) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                    ),
+                        ))
+                        .await?,
                     &[
                         &row.id,
                         &row.payer_id,
@@ -778,8 +845,8 @@ async fn run_write(transaction: &tokio_postgres::Transaction<'_>, write: &PgWrit
         PgWrite::UpdatePayment(row, news) => {
             let changed = transaction
                 .execute(
-                    "UPDATE payments SET state = $2, version = $3::int8, next_check_ms = $4, \
-                     data = $5, updated_at_ms = $6 WHERE id = $1 AND version = $3::int8 - 1",
+                    &transaction.prepare_cached("UPDATE payments SET state = $2, version = $3::int8, next_check_ms = $4, \
+                     data = $5, updated_at_ms = $6 WHERE id = $1 AND version = $3::int8 - 1").await?,
                     &[
                         &row.id,
                         &row.state,
@@ -807,7 +874,7 @@ async fn run_write(transaction: &tokio_postgres::Transaction<'_>, write: &PgWrit
 
 /// Appends a message; answers its `seq`.
 async fn insert_notification(
-    transaction: &tokio_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Transaction<'_>,
     row: &NotificationRow,
 ) -> Result<i64> {
     // A sequence hands out numbers before commit, so two inserts could commit out of order and
@@ -816,14 +883,20 @@ async fn insert_notification(
     // numbers commit in order; readers read one caller at a time.
     transaction
         .execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))",
+            &transaction
+                .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+                .await?,
             &[&row.caller_id.to_string()],
         )
         .await?;
     let seq = transaction
         .query_one(
-            "INSERT INTO notifications (caller_id, data, created_at_ms) \
+            &transaction
+                .prepare_cached(
+                    "INSERT INTO notifications (caller_id, data, created_at_ms) \
              VALUES ($1, $2, $3) RETURNING seq",
+                )
+                .await?,
             &[&row.caller_id, &row.data, &row.created_at_ms],
         )
         .await?;
@@ -831,15 +904,17 @@ async fn insert_notification(
 }
 
 async fn insert_delivery(
-    client: &impl tokio_postgres::GenericClient,
+    client: &deadpool_postgres::Transaction<'_>,
     row: &DeliveryRow,
 ) -> Result<()> {
     client
         .execute(
-            &format!(
-                "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
+            &client
+                .prepare_cached(&format!(
+                    "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-            ),
+                ))
+                .await?,
             &[
                 &row.id,
                 &row.merchant_id,
@@ -955,8 +1030,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         client
             .execute(
-                "INSERT INTO callers (id, kind, name, token_hash, created_at_ms) \
+                &client
+                    .prepare_cached(
+                        "INSERT INTO callers (id, kind, name, token_hash, created_at_ms) \
                  VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .await?,
                 &[
                     &caller.id,
                     &caller.kind,
@@ -974,8 +1053,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                "SELECT id, kind, name, token_hash, created_at_ms FROM callers \
+                &client
+                    .prepare_cached(
+                        "SELECT id, kind, name, token_hash, created_at_ms FROM callers \
                  WHERE token_hash = $1",
+                    )
+                    .await?,
                 &[&token_hash],
             )
             .await?;
@@ -988,8 +1071,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                "SELECT id, kind, name, token_hash, created_at_ms FROM callers \
+                &client
+                    .prepare_cached(
+                        "SELECT id, kind, name, token_hash, created_at_ms FROM callers \
                  WHERE (created_at_ms, id) > ($1, $2) ORDER BY created_at_ms, id LIMIT $3",
+                    )
+                    .await?,
                 &[&after_ms, &after_id, &limit],
             )
             .await?;
@@ -1001,14 +1088,14 @@ impl HubStore for PgHub {
         // Insert, or take over a lapsed claim of the same request; otherwise report what is there.
         let claimed = client
             .execute(
-                "INSERT INTO idempotency_records (caller_id, key, request_hash, response_status, \
+                &client.prepare_cached("INSERT INTO idempotency_records (caller_id, key, request_hash, response_status, \
                  response_body, locked_until_ms, created_at_ms, claim_token) \
                  VALUES ($1, $2, $3, NULL, '', $4, $5, $6) \
                  ON CONFLICT (caller_id, key) DO UPDATE SET locked_until_ms = \
                  excluded.locked_until_ms, claim_token = excluded.claim_token \
                  WHERE idempotency_records.response_status IS NULL \
                  AND idempotency_records.locked_until_ms <= excluded.created_at_ms \
-                 AND idempotency_records.request_hash = excluded.request_hash",
+                 AND idempotency_records.request_hash = excluded.request_hash").await?,
                 &[
                     &record.caller_id,
                     &record.key,
@@ -1024,9 +1111,13 @@ impl HubStore for PgHub {
         }
         let row = client
             .query_one(
-                "SELECT caller_id, key, request_hash, response_status, response_body, \
+                &client
+                    .prepare_cached(
+                        "SELECT caller_id, key, request_hash, response_status, response_body, \
                  locked_until_ms, created_at_ms, claim_token FROM idempotency_records \
                  WHERE caller_id = $1 AND key = $2",
+                    )
+                    .await?,
                 &[&record.caller_id, &record.key],
             )
             .await?;
@@ -1054,9 +1145,13 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let changed = client
             .execute(
-                "UPDATE idempotency_records SET response_status = $4, response_body = $5 \
+                &client
+                    .prepare_cached(
+                        "UPDATE idempotency_records SET response_status = $4, response_body = $5 \
                  WHERE caller_id = $1 AND key = $2 AND claim_token = $3 \
                  AND response_status IS NULL",
+                    )
+                    .await?,
                 &[&caller_id, &key, &claim_token, &i32::from(status), &body],
             )
             .await?;
@@ -1067,8 +1162,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         client
             .execute(
-                "DELETE FROM idempotency_records WHERE caller_id = $1 AND key = $2 \
+                &client
+                    .prepare_cached(
+                        "DELETE FROM idempotency_records WHERE caller_id = $1 AND key = $2 \
                  AND claim_token = $3 AND response_status IS NULL",
+                    )
+                    .await?,
                 &[&caller_id, &key, &claim_token],
             )
             .await?;
@@ -1079,8 +1178,8 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         client
             .execute(
-                "INSERT INTO registrations (id, caller_id, state, version, data, created_at_ms, \
-                 updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &client.prepare_cached("INSERT INTO registrations (id, caller_id, state, version, data, created_at_ms, \
+                 updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)").await?,
                 &[
                     &row.id,
                     &row.caller_id,
@@ -1100,8 +1199,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let changed = client
             .execute(
-                "UPDATE registrations SET state = $2, version = $3::int8, data = $4, \
+                &client
+                    .prepare_cached(
+                        "UPDATE registrations SET state = $2, version = $3::int8, data = $4, \
                  updated_at_ms = $5 WHERE id = $1 AND version = $3::int8 - 1",
+                    )
+                    .await?,
                 &[
                     &row.id,
                     &row.state,
@@ -1118,8 +1221,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
+                &client
+                    .prepare_cached(
+                        "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
                  FROM registrations WHERE id = $1",
+                    )
+                    .await?,
                 &[&id],
             )
             .await?;
@@ -1130,9 +1237,13 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
+                &client
+                    .prepare_cached(
+                        "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
                  FROM registrations WHERE caller_id = $1 \
                  ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+                    )
+                    .await?,
                 &[&caller_id, &i64::from(limit)],
             )
             .await?;
@@ -1147,9 +1258,13 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
+                &client
+                    .prepare_cached(
+                        "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
                  FROM registrations WHERE caller_id = $1 AND state = 'bound' AND id <> $2 \
                  ORDER BY created_at_ms, id LIMIT 1",
+                    )
+                    .await?,
                 &[&caller_id, &except],
             )
             .await?;
@@ -1160,9 +1275,14 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let outcome = client
             .execute(
-                "INSERT INTO registration_codes (code_hash, card_lookup, registration_id, \
+                &client
+                    .prepare_cached(
+                        "INSERT INTO registration_codes (code_hash, card_lookup, registration_id, \
                  caller_id, bank_id, account_id, terminal_id, created_at_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .await
+                    .map_err(StoreError::from)?,
                 &[
                     &row.code_hash,
                     &row.card_lookup,
@@ -1199,9 +1319,11 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                &format!(
-                    "SELECT {CODE_COLUMNS} FROM registration_codes WHERE registration_id = $1"
-                ),
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {CODE_COLUMNS} FROM registration_codes WHERE registration_id = $1"
+                    ))
+                    .await?,
                 &[&registration_id],
             )
             .await?;
@@ -1212,7 +1334,11 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                &format!("SELECT {CODE_COLUMNS} FROM registration_codes WHERE code_hash = $1"),
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {CODE_COLUMNS} FROM registration_codes WHERE code_hash = $1"
+                    ))
+                    .await?,
                 &[&code_hash],
             )
             .await?;
@@ -1223,10 +1349,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT {CODE_COLUMNS} FROM registration_codes WHERE caller_id = $1 \
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {CODE_COLUMNS} FROM registration_codes WHERE caller_id = $1 \
                      ORDER BY created_at_ms DESC LIMIT $2"
-                ),
+                    ))
+                    .await?,
                 &[&caller_id, &i64::from(limit)],
             )
             .await?;
@@ -1237,7 +1365,7 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                "SELECT id, kind, name, token_hash, created_at_ms FROM callers WHERE id = $1",
+                &client.prepare_cached("SELECT id, kind, name, token_hash, created_at_ms FROM callers WHERE id = $1").await?,
                 &[&id],
             )
             .await?;
@@ -1248,9 +1376,9 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         client
             .execute(
-                &format!(
+                &client.prepare_cached(&format!(
                     "INSERT INTO merchants ({MERCHANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                ),
+                )).await?,
                 &[
                     &row.caller_id,
                     &row.name,
@@ -1270,7 +1398,11 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                &format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE caller_id = $1"),
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE caller_id = $1"
+                    ))
+                    .await?,
                 &[&caller_id],
             )
             .await?;
@@ -1281,9 +1413,11 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY name, caller_id LIMIT $1"
-                ),
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY name, caller_id LIMIT $1"
+                    ))
+                    .await?,
                 &[&i64::from(limit)],
             )
             .await?;
@@ -1294,7 +1428,7 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let changed = client
             .execute(
-                "UPDATE merchants SET webhook_url = $2, webhook_secrets = $3 WHERE caller_id = $1",
+                &client.prepare_cached("UPDATE merchants SET webhook_url = $2, webhook_secrets = $3 WHERE caller_id = $1").await?,
                 &[&caller_id, &url, &secrets],
             )
             .await?;
@@ -1302,19 +1436,24 @@ impl HubStore for PgHub {
     }
 
     async fn insert_delivery(&self, row: DeliveryRow) -> Result<()> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        insert_delivery(&**client, &row).await
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let transaction = client.transaction().await?;
+        insert_delivery(&transaction, &row).await?;
+        transaction.commit().await?;
+        Ok(())
     }
 
     async fn deliveries_due(&self, now_ms: i64, limit: u32) -> Result<Vec<DeliveryRow>> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
                      WHERE next_attempt_ms IS NOT NULL AND next_attempt_ms <= $1 \
                      ORDER BY next_attempt_ms LIMIT $2"
-                ),
+                    ))
+                    .await?,
                 &[&now_ms, &i64::from(limit)],
             )
             .await?;
@@ -1329,9 +1468,9 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let changed = client
             .execute(
-                "UPDATE webhook_deliveries SET state = $2, attempts = $3, next_attempt_ms = $4, \
+                &client.prepare_cached("UPDATE webhook_deliveries SET state = $2, attempts = $3, next_attempt_ms = $4, \
                  last_status = $5, last_error = $6, updated_at_ms = $7 \
-                 WHERE id = $1 AND next_attempt_ms IS NOT DISTINCT FROM $8",
+                 WHERE id = $1 AND next_attempt_ms IS NOT DISTINCT FROM $8").await?,
                 &[
                     &row.id,
                     &row.state,
@@ -1351,10 +1490,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE merchant_id = $1 \
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE merchant_id = $1 \
                      ORDER BY created_at_ms DESC, id DESC LIMIT $2"
-                ),
+                    ))
+                    .await?,
                 &[&merchant_id, &i64::from(limit)],
             )
             .await?;
@@ -1373,7 +1514,11 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                &format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"),
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"
+                    ))
+                    .await?,
                 &[&id],
             )
             .await?;
@@ -1390,11 +1535,13 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT {PAYMENT_COLUMNS} FROM payments \
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {PAYMENT_COLUMNS} FROM payments \
                      WHERE (payer_id = $1 OR payee_id = $1) AND (created_at_ms, id) < ($2, $3) \
                      ORDER BY created_at_ms DESC, id DESC LIMIT $4"
-                ),
+                    ))
+                    .await?,
                 &[&caller_id, &at, &id, &i64::from(limit)],
             )
             .await?;
@@ -1405,8 +1552,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                "SELECT payee_id, state, amount_minor, exempted FROM payments \
+                &client
+                    .prepare_cached(
+                        "SELECT payee_id, state, amount_minor, exempted FROM payments \
                  WHERE payer_id = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+                    )
+                    .await?,
                 &[&payer_id, &i64::from(limit)],
             )
             .await?;
@@ -1425,10 +1576,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE payer_id = $1 \
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE payer_id = $1 \
                      ORDER BY created_at_ms DESC, id DESC LIMIT $2"
-                ),
+                    ))
+                    .await?,
                 &[&payer_id, &i64::from(limit)],
             )
             .await?;
@@ -1439,11 +1592,13 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT {PAYMENT_COLUMNS} FROM payments \
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {PAYMENT_COLUMNS} FROM payments \
                      WHERE next_check_ms IS NOT NULL AND next_check_ms <= $1 \
                      ORDER BY next_check_ms LIMIT $2"
-                ),
+                    ))
+                    .await?,
                 &[&now_ms, &i64::from(limit)],
             )
             .await?;
@@ -1461,12 +1616,14 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT {PAYMENT_COLUMNS} FROM payments \
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {PAYMENT_COLUMNS} FROM payments \
                      WHERE created_at_ms >= $1 AND created_at_ms < $2 \
                      AND (created_at_ms, id) > ($3, $4) \
                      ORDER BY created_at_ms, id LIMIT $5"
-                ),
+                    ))
+                    .await?,
                 &[&from_ms, &to_ms, &at, &id, &i64::from(limit)],
             )
             .await?;
@@ -1486,8 +1643,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
             .query(
-                "SELECT seq, caller_id, data, created_at_ms FROM notifications \
+                &client
+                    .prepare_cached(
+                        "SELECT seq, caller_id, data, created_at_ms FROM notifications \
                  WHERE caller_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                    )
+                    .await?,
                 &[&caller_id, &after_seq, &i64::from(limit)],
             )
             .await?;
@@ -1506,7 +1667,9 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         Ok(client
             .execute(
-                "DELETE FROM notifications WHERE created_at_ms < $1",
+                &client
+                    .prepare_cached("DELETE FROM notifications WHERE created_at_ms < $1")
+                    .await?,
                 &[&created_before_ms],
             )
             .await?)
@@ -1516,13 +1679,17 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_one(
-                "INSERT INTO card_failures AS f (card_lookup, failures, window_start_ms) \
+                &client
+                    .prepare_cached(
+                        "INSERT INTO card_failures AS f (card_lookup, failures, window_start_ms) \
                  VALUES ($1, 1, $2) ON CONFLICT (card_lookup) DO UPDATE SET \
                  failures = CASE WHEN f.window_start_ms > $2::int8 - $3::int8 \
                    THEN f.failures + 1 ELSE 1 END, \
                  window_start_ms = CASE WHEN f.window_start_ms > $2::int8 - $3::int8 \
                    THEN f.window_start_ms ELSE $2 END \
                  RETURNING failures",
+                    )
+                    .await?,
                 &[&lookup, &now_ms, &window_ms],
             )
             .await?;
@@ -1533,7 +1700,9 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         client
             .execute(
-                "DELETE FROM card_failures WHERE card_lookup = $1",
+                &client
+                    .prepare_cached("DELETE FROM card_failures WHERE card_lookup = $1")
+                    .await?,
                 &[&lookup],
             )
             .await?;
@@ -1544,8 +1713,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                "SELECT failures FROM card_failures \
+                &client
+                    .prepare_cached(
+                        "SELECT failures FROM card_failures \
                  WHERE card_lookup = $1 AND window_start_ms > $2::int8 - $3::int8",
+                    )
+                    .await?,
                 &[&lookup, &now_ms, &window_ms],
             )
             .await?;
@@ -1561,10 +1734,14 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         client
             .execute(
-                "INSERT INTO totp_seeds (caller_id, sealed_seed, last_step, created_at_ms) \
+                &client
+                    .prepare_cached(
+                        "INSERT INTO totp_seeds (caller_id, sealed_seed, last_step, created_at_ms) \
                  VALUES ($1, $2, -1, $3) ON CONFLICT (caller_id) DO UPDATE SET \
                  sealed_seed = excluded.sealed_seed, last_step = -1, \
                  created_at_ms = excluded.created_at_ms",
+                    )
+                    .await?,
                 &[&caller_id, &sealed_seed, &now_ms],
             )
             .await?;
@@ -1575,7 +1752,11 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                "SELECT sealed_seed, last_step FROM totp_seeds WHERE caller_id = $1",
+                &client
+                    .prepare_cached(
+                        "SELECT sealed_seed, last_step FROM totp_seeds WHERE caller_id = $1",
+                    )
+                    .await?,
                 &[&caller_id],
             )
             .await?;
@@ -1586,7 +1767,7 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let changed = client
             .execute(
-                "UPDATE totp_seeds SET last_step = $2 WHERE caller_id = $1 AND last_step < $2",
+                &client.prepare_cached("UPDATE totp_seeds SET last_step = $2 WHERE caller_id = $1 AND last_step < $2").await?,
                 &[&caller_id, &counter],
             )
             .await?;
@@ -1597,7 +1778,9 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         Ok(client
             .execute(
-                "DELETE FROM idempotency_records WHERE created_at_ms < $1",
+                &client
+                    .prepare_cached("DELETE FROM idempotency_records WHERE created_at_ms < $1")
+                    .await?,
                 &[&created_before_ms],
             )
             .await?)
@@ -1605,7 +1788,9 @@ impl HubStore for PgHub {
 
     async fn ping(&self) -> Result<()> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        client.query_one("SELECT 1", &[]).await?;
+        client
+            .query_one(&client.prepare_cached("SELECT 1").await?, &[])
+            .await?;
         Ok(())
     }
 }
