@@ -23,7 +23,19 @@ use crate::{
 /// Connections a service keeps to PostgreSQL.
 const POOL_SIZE_MAX: usize = 16;
 
-async fn connect(url: &str, schema_name: &str, migrations: &[&str]) -> Result<Pool> {
+/// How PostgreSQL plans the prepared statements of a pool.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Plans {
+    /// PostgreSQL's default: after five runs a statement may keep one generic plan, which saves
+    /// planning each point query (the hub's reads).
+    Cached,
+    /// Planned for each run's values: the ledger's `= ANY($1)` and `UNNEST` statements got a
+    /// generic plan that made batched transfers ten times slower (measured: 3,660 against
+    /// 35,550 transfers/s).
+    Custom,
+}
+
+async fn connect(url: &str, schema_name: &str, migrations: &[&str], plans: Plans) -> Result<Pool> {
     if !schema_name
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
@@ -35,7 +47,11 @@ async fn connect(url: &str, schema_name: &str, migrations: &[&str]) -> Result<Po
     let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e| StoreError::Database(format!("database url: {e}")))?;
-    config.options(format!("-c search_path={schema_name}"));
+    let mut options = format!("-c search_path={schema_name}");
+    if plans == Plans::Custom {
+        options.push_str(" -c plan_cache_mode=force_custom_plan");
+    }
+    config.options(options);
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -135,7 +151,7 @@ async fn writer_lock(url: &str, schema_name: &str) -> Result<tokio_postgres::Cli
 
 impl PgBank {
     pub async fn connect(url: &str, schema_name: &str) -> Result<PgBank> {
-        let pool = connect(url, schema_name, schema::BANK_POSTGRES).await?;
+        let pool = connect(url, schema_name, schema::BANK_POSTGRES, Plans::Custom).await?;
         let lock = writer_lock(url, schema_name).await?;
         Ok(PgBank {
             pool,
@@ -754,7 +770,7 @@ const WRITES_PER_COMMIT_MAX: usize = 512;
 
 impl PgHub {
     pub async fn connect(url: &str, schema_name: &str) -> Result<PgHub> {
-        let pool = connect(url, schema_name, schema::HUB_POSTGRES).await?;
+        let pool = connect(url, schema_name, schema::HUB_POSTGRES, Plans::Cached).await?;
         let (writer, jobs) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(write_groups(pool.clone(), jobs));
         Ok(PgHub { pool, writer })
