@@ -942,18 +942,7 @@ pub async fn pay_batch<S: BankStore>(
     State(bank): State<Bank<S>>,
     Json(batch): Json<PaymentDebitBatch>,
 ) -> ApiResult<Json<PaymentDebitBatchResult>> {
-    if batch.payments.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::RequestInvalid,
-            "`payments` is empty.",
-        ));
-    }
-    if batch.payments.len() > PAYMENTS_PER_BATCH_MAX {
-        return Err(ApiError::new(
-            ErrorCode::BatchTooLarge,
-            format!("A batch holds 1 to {PAYMENTS_PER_BATCH_MAX} payments."),
-        ));
-    }
+    batch_size_ok(batch.payments.len(), PAYMENTS_PER_BATCH_MAX, "payments")?;
     let mut outcomes: Vec<Option<PaymentDebitOutcome>> = Vec::with_capacity(batch.payments.len());
     let mut commands = Vec::new();
     for request in &batch.payments {
@@ -1092,23 +1081,33 @@ pub async fn clearing_transfer<S: BankStore>(
     .await
 }
 
+/// A batch holds 1 to `max` items (`items`: what the request's list is called).
+fn batch_size_ok(len: usize, max: usize, items: &str) -> ApiResult<()> {
+    if len == 0 {
+        return Err(ApiError::new(
+            ErrorCode::RequestInvalid,
+            format!("`{items}` is empty."),
+        ));
+    }
+    if len > max {
+        return Err(ApiError::new(
+            ErrorCode::BatchTooLarge,
+            format!("A batch holds 1 to {max} {items}."),
+        ));
+    }
+    Ok(())
+}
+
 /// Up to 1,000 transfers, decided in order in one commit; one result each, always 200.
 pub async fn transfer_batch<S: BankStore>(
     State(bank): State<Bank<S>>,
     Json(request): Json<TransferBatchRequest>,
 ) -> ApiResult<Json<TransferBatchResponse>> {
-    if request.transfers.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::RequestInvalid,
-            "`transfers` is empty.",
-        ));
-    }
-    if request.transfers.len() > TRANSFERS_PER_REQUEST_MAX {
-        return Err(ApiError::new(
-            ErrorCode::BatchTooLarge,
-            format!("A batch holds 1 to {TRANSFERS_PER_REQUEST_MAX} transfers."),
-        ));
-    }
+    batch_size_ok(
+        request.transfers.len(),
+        TRANSFERS_PER_REQUEST_MAX,
+        "transfers",
+    )?;
     let mut commands = Vec::with_capacity(request.transfers.len());
     for (index, transfer) in request.transfers.iter().enumerate() {
         let command = transfer_command(transfer).map_err(|e| {

@@ -145,15 +145,6 @@ impl HttpBank {
             payments: OnceLock::new(),
         }
     }
-
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&impl Serialize>,
-    ) -> Result<T, ConnectorError> {
-        self.link.call(method, path, body).await
-    }
 }
 
 /// Sends the queued payments in batches until the bank's connector is dropped.
@@ -294,7 +285,8 @@ impl BankConnector for HttpBank {
         let body = CardNumberRequest {
             card_number: card_number.to_string(),
         };
-        self.call(reqwest::Method::POST, "/v1/cards/lookup", Some(&body))
+        self.link
+            .call(reqwest::Method::POST, "/v1/cards/lookup", Some(&body))
             .await
     }
 
@@ -302,12 +294,14 @@ impl BankConnector for HttpBank {
         let body = CardNumberRequest {
             card_number: card_number.to_string(),
         };
-        self.call(reqwest::Method::POST, "/v1/cards/identity", Some(&body))
+        self.link
+            .call(reqwest::Method::POST, "/v1/cards/identity", Some(&body))
             .await
     }
 
     async fn bind(&self, request: &BindRequest) -> Result<Binding, ConnectorError> {
-        self.call(reqwest::Method::POST, "/v1/bindings", Some(request))
+        self.link
+            .call(reqwest::Method::POST, "/v1/bindings", Some(request))
             .await
     }
 
@@ -315,12 +309,14 @@ impl BankConnector for HttpBank {
         &self,
         request: &VerifyBindingRequest,
     ) -> Result<Binding, ConnectorError> {
-        self.call(reqwest::Method::POST, "/v1/bindings/verify", Some(request))
+        self.link
+            .call(reqwest::Method::POST, "/v1/bindings/verify", Some(request))
             .await
     }
 
     async fn transfer(&self, request: &TransferRequest) -> Result<TransferResult, ConnectorError> {
-        self.call(reqwest::Method::POST, "/v1/transfers", Some(request))
+        self.link
+            .call(reqwest::Method::POST, "/v1/transfers", Some(request))
             .await
     }
 
@@ -351,30 +347,33 @@ impl BankConnector for HttpBank {
         &self,
         request: &ClearingTransferRequest,
     ) -> Result<TransferResult, ConnectorError> {
-        self.call(
-            reqwest::Method::POST,
-            "/v1/clearing/transfers",
-            Some(request),
-        )
-        .await
+        self.link
+            .call(
+                reqwest::Method::POST,
+                "/v1/clearing/transfers",
+                Some(request),
+            )
+            .await
     }
 
     async fn account(&self, id: uuid::Uuid) -> Result<AccountView, ConnectorError> {
-        self.call(
-            reqwest::Method::GET,
-            &format!("/v1/accounts/{id}"),
-            None::<&()>,
-        )
-        .await
+        self.link
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/accounts/{id}"),
+                None::<&()>,
+            )
+            .await
     }
 
     async fn clearing_accounts(&self) -> Result<Vec<AccountView>, ConnectorError> {
-        self.call(
-            reqwest::Method::GET,
-            "/v1/accounts?kind=clearing",
-            None::<&()>,
-        )
-        .await
+        self.link
+            .call(
+                reqwest::Method::GET,
+                "/v1/accounts?kind=clearing",
+                None::<&()>,
+            )
+            .await
     }
 
     async fn healthy(&self) -> Result<(), ConnectorError> {
