@@ -59,7 +59,12 @@ pub async fn authenticate<S: HubStore, B: BankConnector>(
         )
         .into_response();
     };
-    let row = match hub.store.caller_by_token_hash(token_hash(token)).await {
+    let hash = token_hash(token);
+    if let Some(caller) = hub.callers.get(&hash) {
+        request.extensions_mut().insert(caller);
+        return next.run(request).await;
+    }
+    let row = match hub.store.caller_by_token_hash(hash.clone()).await {
         Ok(row) => row,
         Err(error) => return scanpay_http::store_unavailable(error).into_response(),
     };
@@ -70,12 +75,15 @@ pub async fn authenticate<S: HubStore, B: BankConnector>(
     let Some(kind) = CallerKind::parse(&row.kind) else {
         return ApiError::internal(format!("caller {} has unknown kind", row.id)).into_response();
     };
-    request.extensions_mut().insert(Caller {
+    let caller = Caller {
         id: row.id,
         kind,
         name: row.name,
         created_at_ms: row.created_at_ms,
-    });
+    };
+    // A token is never revoked or reassigned: what it names is kept (see `remembered`).
+    hub.callers.keep(hash, caller.clone());
+    request.extensions_mut().insert(caller);
     next.run(request).await
 }
 

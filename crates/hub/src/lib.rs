@@ -18,6 +18,9 @@ use scanpay_extract::document::TextReader;
 use scanpay_http::Metrics;
 use scanpay_store::HubStore;
 use scanpay_store::vault::Vault;
+use uuid::Uuid;
+
+use crate::remembered::Remembered;
 
 pub mod api;
 pub mod auth;
@@ -25,6 +28,7 @@ pub mod connector;
 pub mod idempotency;
 pub mod payments;
 pub mod registration;
+mod remembered;
 pub mod senders;
 pub mod web;
 pub mod webhooks;
@@ -37,6 +41,9 @@ const BODY_BYTES_MAX: usize = 1024 * 1024;
 const PHOTO_BODY_BYTES_MAX: usize = scanpay_extract::photo::IMAGE_BYTES_MAX + 1024;
 /// Photos read at once, at most (one a core on the 2-core machine).
 const EXTRACTIONS_AT_ONCE_MAX: usize = 2;
+/// Callers and merchants kept in memory, at most (see `remembered`).
+const CALLERS_CACHED_MAX: usize = 65_536;
+const MERCHANTS_CACHED_MAX: usize = 4_096;
 
 /// A bank the hub routes to.
 #[derive(Clone)]
@@ -83,7 +90,11 @@ pub struct Hub<S, B> {
     pub webhooks_to_private_networks: bool,
     /// What payments read of bound registrations, kept once read (see
     /// `registration::payer_registration`).
-    pub(crate) bound_payers: Arc<registration::BoundPayers>,
+    pub(crate) bound_payers: Arc<Remembered<Uuid, Arc<registration::PayerRegistration>>>,
+    /// Callers by their token's hash, kept once read (every request reads one).
+    pub(crate) callers: Arc<Remembered<Vec<u8>, auth::Caller>>,
+    /// Merchants as payees (name, bank, payout account), kept once read.
+    pub(crate) merchant_payees: Arc<Remembered<Uuid, scanpay_core::payment::Party>>,
 }
 
 impl<S, B> Clone for Hub<S, B> {
@@ -101,6 +112,8 @@ impl<S, B> Clone for Hub<S, B> {
             code_sender: self.code_sender.clone(),
             webhooks_to_private_networks: self.webhooks_to_private_networks,
             bound_payers: self.bound_payers.clone(),
+            callers: self.callers.clone(),
+            merchant_payees: self.merchant_payees.clone(),
         }
     }
 }
@@ -134,7 +147,9 @@ impl<S: HubStore, B: BankConnector> Hub<S, B> {
             payment_policy: scanpay_core::payment::Policy::default(),
             code_sender: None,
             webhooks_to_private_networks: false,
-            bound_payers: Arc::default(),
+            bound_payers: Arc::new(Remembered::new(registration::PAYERS_CACHED_MAX)),
+            callers: Arc::new(Remembered::new(CALLERS_CACHED_MAX)),
+            merchant_payees: Arc::new(Remembered::new(MERCHANTS_CACHED_MAX)),
         })
     }
 

@@ -359,19 +359,25 @@ async fn payee_party<S: HubStore, B>(hub: &Hub<S, B>, payee_id: Uuid) -> ApiResu
             "No merchant or registered wallet has that id.",
         )
     };
+    if let Some(known) = hub.merchant_payees.get(&payee_id) {
+        return Ok(known);
+    }
     if let Some(m) = hub
         .store
         .merchant(payee_id)
         .await
         .map_err(scanpay_http::store_unavailable)?
     {
-        return Ok(Party {
+        let party = Party {
             caller_id: m.caller_id,
             kind: "merchant".to_string(),
             name: m.name,
             bank_id: m.bank_id,
             account_id: m.account_id,
-        });
+        };
+        // A merchant's name and payout account are fixed when it is made (see `remembered`).
+        hub.merchant_payees.keep(payee_id, party.clone());
+        return Ok(party);
     }
     let caller = hub
         .store

@@ -163,18 +163,15 @@ pub(crate) struct PayerRegistration {
 
 /// Bound registrations as payments read them. `bound` is a final state and what a payment reads
 /// of it never changes, so it is kept in memory once read (another hub cannot change it either);
-/// the payment path then reads and decrypts no session. At most this many are kept; then it
-/// starts over.
-const PAYERS_CACHED_MAX: usize = 65_536;
-pub(crate) type BoundPayers =
-    std::sync::Mutex<std::collections::HashMap<Uuid, std::sync::Arc<PayerRegistration>>>;
+/// the payment path then reads and decrypts no session. At most this many are kept.
+pub(crate) const PAYERS_CACHED_MAX: usize = 65_536;
 
 pub(crate) async fn payer_registration<S: HubStore, B>(
     hub: &Hub<S, B>,
     id: Uuid,
 ) -> ApiResult<std::sync::Arc<PayerRegistration>> {
-    if let Some(known) = hub.bound_payers.lock().expect("not poisoned").get(&id) {
-        return Ok(known.clone());
+    if let Some(known) = hub.bound_payers.get(&id) {
+        return Ok(known);
     }
     let stored = stored_of(hub, id).await?;
     let payer = std::sync::Arc::new(PayerRegistration {
@@ -183,11 +180,7 @@ pub(crate) async fn payer_registration<S: HubStore, B>(
         password_hash: stored.password_hash,
     });
     if payer.bound {
-        let mut cache = hub.bound_payers.lock().expect("not poisoned");
-        if cache.len() >= PAYERS_CACHED_MAX {
-            cache.clear();
-        }
-        cache.insert(id, payer.clone());
+        hub.bound_payers.keep(id, payer.clone());
     }
     Ok(payer)
 }

@@ -142,7 +142,8 @@ async fn writer_lock(url: &str, schema_name: &str) -> Result<tokio_postgres::Cli
         }
         if std::time::Instant::now() >= deadline {
             return Err(StoreError::Database(format!(
-                "another bank process is the writer of schema {schema_name}; run one process per bank"
+                "another bank process is the writer of schema {schema_name}; run one process \
+                 per bank"
             )));
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -548,8 +549,13 @@ impl BankStore for PgBank {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                &client.prepare_cached("SELECT id, full_name, id_document_type, id_number_ciphertext, id_number_lookup, \
-                 birth_date, address, phone, created_at_ms FROM customers WHERE id = $1").await?,
+                &client
+                    .prepare_cached(
+                        "SELECT id, full_name, id_document_type, id_number_ciphertext, \
+                         id_number_lookup, \
+                         birth_date, address, phone, created_at_ms FROM customers WHERE id = $1",
+                    )
+                    .await?,
                 &[&id],
             )
             .await?;
@@ -563,8 +569,8 @@ impl BankStore for PgBank {
                 &client
                     .prepare_cached(
                         "SELECT id, account_id, pan_ciphertext, pan_lookup, last4, expiry_month, \
-                 expiry_year, holder_name, network, created_at_ms FROM cards \
-                 WHERE pan_lookup = $1",
+                         expiry_year, holder_name, network, created_at_ms FROM cards \
+                         WHERE pan_lookup = $1",
                     )
                     .await?,
                 &[&pan_lookup],
@@ -629,7 +635,7 @@ impl BankStore for PgBank {
                 &client
                     .prepare_cached(
                         "INSERT INTO bindings (code_hash, terminal_id, account_id, created_at_ms) \
-                 VALUES ($1, $2, $3, $4)",
+                         VALUES ($1, $2, $3, $4)",
                     )
                     .await?,
                 &[
@@ -651,7 +657,7 @@ impl BankStore for PgBank {
                 &client
                     .prepare_cached(
                         "SELECT code_hash, terminal_id, account_id, created_at_ms FROM bindings \
-                 WHERE code_hash = $1",
+                         WHERE code_hash = $1",
                     )
                     .await?,
                 &[&code_hash],
@@ -701,8 +707,9 @@ impl BankStore for PgBank {
                 &client
                     .prepare_cached(
                         "SELECT COUNT(*), COALESCE(SUM(debits_posted), 0)::int8, \
-                 COALESCE(SUM(credits_posted), 0)::int8, COALESCE(SUM(debits_pending), 0)::int8, \
-                 COALESCE(SUM(credits_pending), 0)::int8 FROM accounts",
+                         COALESCE(SUM(credits_posted), 0)::int8, \
+                         COALESCE(SUM(debits_pending), 0)::int8, \
+                         COALESCE(SUM(credits_pending), 0)::int8 FROM accounts",
                     )
                     .await?,
                 &[],
@@ -713,11 +720,12 @@ impl BankStore for PgBank {
                 &client
                     .prepare_cached(
                         "SELECT COUNT(*) FILTER (WHERE outcome = 'created'), \
-                 COUNT(*) FILTER (WHERE outcome <> 'created'), \
-                 COALESCE(SUM(amount_minor) FILTER (WHERE outcome = 'created' \
-                   AND kind IN ('single', 'post_pending')), 0)::int8, \
-                 COALESCE(SUM(amount_minor) FILTER (WHERE hold_state = 'pending'), 0)::int8 \
-                 FROM transfers",
+                         COUNT(*) FILTER (WHERE outcome <> 'created'), \
+                         COALESCE(SUM(amount_minor) FILTER (WHERE outcome = 'created' \
+                         AND kind IN ('single', 'post_pending')), 0)::int8, \
+                         COALESCE(SUM(amount_minor) FILTER \
+                         (WHERE hold_state = 'pending'), 0)::int8 \
+                         FROM transfers",
                     )
                     .await?,
                 &[],
@@ -861,8 +869,13 @@ async fn run_write(
         PgWrite::UpdatePayment(row, news) => {
             let changed = transaction
                 .execute(
-                    &transaction.prepare_cached("UPDATE payments SET state = $2, version = $3::int8, next_check_ms = $4, \
-                     data = $5, updated_at_ms = $6 WHERE id = $1 AND version = $3::int8 - 1").await?,
+                    &transaction
+                        .prepare_cached(
+                            "UPDATE payments SET state = $2, version = $3::int8, \
+                             next_check_ms = $4, data = $5, updated_at_ms = $6 \
+                             WHERE id = $1 AND version = $3::int8 - 1",
+                        )
+                        .await?,
                     &[
                         &row.id,
                         &row.state,
@@ -910,7 +923,7 @@ async fn insert_notification(
             &transaction
                 .prepare_cached(
                     "INSERT INTO notifications (caller_id, data, created_at_ms) \
-             VALUES ($1, $2, $3) RETURNING seq",
+                     VALUES ($1, $2, $3) RETURNING seq",
                 )
                 .await?,
             &[&row.caller_id, &row.data, &row.created_at_ms],
@@ -1049,7 +1062,7 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "INSERT INTO callers (id, kind, name, token_hash, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                         VALUES ($1, $2, $3, $4, $5)",
                     )
                     .await?,
                 &[
@@ -1072,7 +1085,7 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "SELECT id, kind, name, token_hash, created_at_ms FROM callers \
-                 WHERE token_hash = $1",
+                         WHERE token_hash = $1",
                     )
                     .await?,
                 &[&token_hash],
@@ -1090,7 +1103,7 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "SELECT id, kind, name, token_hash, created_at_ms FROM callers \
-                 WHERE (created_at_ms, id) > ($1, $2) ORDER BY created_at_ms, id LIMIT $3",
+                         WHERE (created_at_ms, id) > ($1, $2) ORDER BY created_at_ms, id LIMIT $3",
                     )
                     .await?,
                 &[&after_ms, &after_id, &limit],
@@ -1104,14 +1117,19 @@ impl HubStore for PgHub {
         // Insert, or take over a lapsed claim of the same request; otherwise report what is there.
         let claimed = client
             .execute(
-                &client.prepare_cached("INSERT INTO idempotency_records (caller_id, key, request_hash, response_status, \
-                 response_body, locked_until_ms, created_at_ms, claim_token) \
-                 VALUES ($1, $2, $3, NULL, '', $4, $5, $6) \
-                 ON CONFLICT (caller_id, key) DO UPDATE SET locked_until_ms = \
-                 excluded.locked_until_ms, claim_token = excluded.claim_token \
-                 WHERE idempotency_records.response_status IS NULL \
-                 AND idempotency_records.locked_until_ms <= excluded.created_at_ms \
-                 AND idempotency_records.request_hash = excluded.request_hash").await?,
+                &client
+                    .prepare_cached(
+                        "INSERT INTO idempotency_records (caller_id, key, request_hash, \
+                         response_status, \
+                         response_body, locked_until_ms, created_at_ms, claim_token) \
+                         VALUES ($1, $2, $3, NULL, '', $4, $5, $6) \
+                         ON CONFLICT (caller_id, key) DO UPDATE SET locked_until_ms = \
+                         excluded.locked_until_ms, claim_token = excluded.claim_token \
+                         WHERE idempotency_records.response_status IS NULL \
+                         AND idempotency_records.locked_until_ms <= excluded.created_at_ms \
+                         AND idempotency_records.request_hash = excluded.request_hash",
+                    )
+                    .await?,
                 &[
                     &record.caller_id,
                     &record.key,
@@ -1130,8 +1148,8 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "SELECT caller_id, key, request_hash, response_status, response_body, \
-                 locked_until_ms, created_at_ms, claim_token FROM idempotency_records \
-                 WHERE caller_id = $1 AND key = $2",
+                         locked_until_ms, created_at_ms, claim_token FROM idempotency_records \
+                         WHERE caller_id = $1 AND key = $2",
                     )
                     .await?,
                 &[&record.caller_id, &record.key],
@@ -1164,8 +1182,8 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "UPDATE idempotency_records SET response_status = $4, response_body = $5 \
-                 WHERE caller_id = $1 AND key = $2 AND claim_token = $3 \
-                 AND response_status IS NULL",
+                         WHERE caller_id = $1 AND key = $2 AND claim_token = $3 \
+                         AND response_status IS NULL",
                     )
                     .await?,
                 &[&caller_id, &key, &claim_token, &i32::from(status), &body],
@@ -1181,7 +1199,7 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "DELETE FROM idempotency_records WHERE caller_id = $1 AND key = $2 \
-                 AND claim_token = $3 AND response_status IS NULL",
+                         AND claim_token = $3 AND response_status IS NULL",
                     )
                     .await?,
                 &[&caller_id, &key, &claim_token],
@@ -1194,8 +1212,13 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         client
             .execute(
-                &client.prepare_cached("INSERT INTO registrations (id, caller_id, state, version, data, created_at_ms, \
-                 updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)").await?,
+                &client
+                    .prepare_cached(
+                        "INSERT INTO registrations (id, caller_id, state, version, data, \
+                         created_at_ms, \
+                         updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .await?,
                 &[
                     &row.id,
                     &row.caller_id,
@@ -1218,7 +1241,7 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "UPDATE registrations SET state = $2, version = $3::int8, data = $4, \
-                 updated_at_ms = $5 WHERE id = $1 AND version = $3::int8 - 1",
+                         updated_at_ms = $5 WHERE id = $1 AND version = $3::int8 - 1",
                     )
                     .await?,
                 &[
@@ -1240,7 +1263,7 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
-                 FROM registrations WHERE id = $1",
+                         FROM registrations WHERE id = $1",
                     )
                     .await?,
                 &[&id],
@@ -1256,8 +1279,8 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
-                 FROM registrations WHERE caller_id = $1 \
-                 ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+                         FROM registrations WHERE caller_id = $1 \
+                         ORDER BY created_at_ms DESC, id DESC LIMIT $2",
                     )
                     .await?,
                 &[&caller_id, &i64::from(limit)],
@@ -1277,8 +1300,8 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
-                 FROM registrations WHERE caller_id = $1 AND state = 'bound' AND id <> $2 \
-                 ORDER BY created_at_ms, id LIMIT 1",
+                         FROM registrations WHERE caller_id = $1 AND state = 'bound' AND id <> $2 \
+                         ORDER BY created_at_ms, id LIMIT 1",
                     )
                     .await?,
                 &[&caller_id, &except],
@@ -1294,8 +1317,8 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "INSERT INTO registration_codes (code_hash, card_lookup, registration_id, \
-                 caller_id, bank_id, account_id, terminal_id, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                         caller_id, bank_id, account_id, terminal_id, created_at_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     )
                     .await
                     .map_err(StoreError::from)?,
@@ -1381,7 +1404,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                &client.prepare_cached("SELECT id, kind, name, token_hash, created_at_ms FROM callers WHERE id = $1").await?,
+                &client
+                    .prepare_cached(
+                        "SELECT id, kind, name, token_hash, created_at_ms FROM callers WHERE id \
+                         = $1",
+                    )
+                    .await?,
                 &[&id],
             )
             .await?;
@@ -1444,7 +1472,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let changed = client
             .execute(
-                &client.prepare_cached("UPDATE merchants SET webhook_url = $2, webhook_secrets = $3 WHERE caller_id = $1").await?,
+                &client
+                    .prepare_cached(
+                        "UPDATE merchants SET webhook_url = $2, webhook_secrets = $3 WHERE \
+                         caller_id = $1",
+                    )
+                    .await?,
                 &[&caller_id, &url, &secrets],
             )
             .await?;
@@ -1484,9 +1517,14 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let changed = client
             .execute(
-                &client.prepare_cached("UPDATE webhook_deliveries SET state = $2, attempts = $3, next_attempt_ms = $4, \
-                 last_status = $5, last_error = $6, updated_at_ms = $7 \
-                 WHERE id = $1 AND next_attempt_ms IS NOT DISTINCT FROM $8").await?,
+                &client
+                    .prepare_cached(
+                        "UPDATE webhook_deliveries SET state = $2, attempts = $3, \
+                         next_attempt_ms = $4, \
+                         last_status = $5, last_error = $6, updated_at_ms = $7 \
+                         WHERE id = $1 AND next_attempt_ms IS NOT DISTINCT FROM $8",
+                    )
+                    .await?,
                 &[
                     &row.id,
                     &row.state,
@@ -1571,7 +1609,7 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "SELECT payee_id, state, amount_minor, exempted FROM payments \
-                 WHERE payer_id = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+                         WHERE payer_id = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2",
                     )
                     .await?,
                 &[&payer_id, &i64::from(limit)],
@@ -1662,7 +1700,7 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "SELECT seq, caller_id, data, created_at_ms FROM notifications \
-                 WHERE caller_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                         WHERE caller_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                     )
                     .await?,
                 &[&caller_id, &after_seq, &i64::from(limit)],
@@ -1698,12 +1736,12 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "INSERT INTO card_failures AS f (card_lookup, failures, window_start_ms) \
-                 VALUES ($1, 1, $2) ON CONFLICT (card_lookup) DO UPDATE SET \
-                 failures = CASE WHEN f.window_start_ms > $2::int8 - $3::int8 \
-                   THEN f.failures + 1 ELSE 1 END, \
-                 window_start_ms = CASE WHEN f.window_start_ms > $2::int8 - $3::int8 \
-                   THEN f.window_start_ms ELSE $2 END \
-                 RETURNING failures",
+                         VALUES ($1, 1, $2) ON CONFLICT (card_lookup) DO UPDATE SET \
+                         failures = CASE WHEN f.window_start_ms > $2::int8 - $3::int8 \
+                         THEN f.failures + 1 ELSE 1 END, \
+                         window_start_ms = CASE WHEN f.window_start_ms > $2::int8 - $3::int8 \
+                         THEN f.window_start_ms ELSE $2 END \
+                         RETURNING failures",
                     )
                     .await?,
                 &[&lookup, &now_ms, &window_ms],
@@ -1732,7 +1770,7 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "SELECT failures FROM card_failures \
-                 WHERE card_lookup = $1 AND window_start_ms > $2::int8 - $3::int8",
+                         WHERE card_lookup = $1 AND window_start_ms > $2::int8 - $3::int8",
                     )
                     .await?,
                 &[&lookup, &now_ms, &window_ms],
@@ -1753,9 +1791,9 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "INSERT INTO totp_seeds (caller_id, sealed_seed, last_step, created_at_ms) \
-                 VALUES ($1, $2, -1, $3) ON CONFLICT (caller_id) DO UPDATE SET \
-                 sealed_seed = excluded.sealed_seed, last_step = -1, \
-                 created_at_ms = excluded.created_at_ms",
+                         VALUES ($1, $2, -1, $3) ON CONFLICT (caller_id) DO UPDATE SET \
+                         sealed_seed = excluded.sealed_seed, last_step = -1, \
+                         created_at_ms = excluded.created_at_ms",
                     )
                     .await?,
                 &[&caller_id, &sealed_seed, &now_ms],
@@ -1783,7 +1821,12 @@ impl HubStore for PgHub {
         let client = self.pool.get().await.map_err(pool_error)?;
         let changed = client
             .execute(
-                &client.prepare_cached("UPDATE totp_seeds SET last_step = $2 WHERE caller_id = $1 AND last_step < $2").await?,
+                &client
+                    .prepare_cached(
+                        "UPDATE totp_seeds SET last_step = $2 WHERE caller_id = $1 AND \
+                         last_step < $2",
+                    )
+                    .await?,
                 &[&caller_id, &counter],
             )
             .await?;
