@@ -526,7 +526,6 @@ pub trait HubStore: Send + Sync + 'static {
         url: String,
         secrets: Vec<u8>,
     ) -> impl Future<Output = Result<bool>> + Send;
-    fn insert_delivery(&self, row: DeliveryRow) -> impl Future<Output = Result<()>> + Send;
     /// Pending deliveries whose time has come, soonest first.
     fn deliveries_due(
         &self,
@@ -592,9 +591,6 @@ pub trait HubStore: Send + Sync + 'static {
         after: Option<(i64, Uuid)>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<PaymentRow>>> + Send;
-    /// Appends a message for `row.caller_id`; returns its `seq`.
-    fn insert_notification(&self, row: NotificationRow)
-    -> impl Future<Output = Result<i64>> + Send;
     /// A caller's messages with `seq > after_seq`, oldest first.
     fn notifications(
         &self,

@@ -764,8 +764,6 @@ enum PgWrite {
     /// Answers 1 when the row was at the expected version (and is replaced, and the
     /// announcements written), else 0.
     UpdatePayment(PaymentRow, Announcements),
-    /// Answers the new `seq`.
-    InsertNotification(NotificationRow),
 }
 
 struct PgJob {
@@ -897,15 +895,14 @@ async fn run_write(
             }
             Ok(1)
         }
-        PgWrite::InsertNotification(row) => insert_notification(transaction, row).await,
     }
 }
 
-/// Appends a message; answers its `seq`.
+/// Appends a message to its caller's stream.
 async fn insert_notification(
     transaction: &deadpool_postgres::Transaction<'_>,
     row: &NotificationRow,
-) -> Result<i64> {
+) -> Result<()> {
     // A sequence hands out numbers before commit, so two inserts could commit out of order and
     // a reader past the later one would never see the earlier. One caller's inserts take turns
     // (a transaction-scoped advisory lock on the caller, which other hubs take too), so its
@@ -918,18 +915,18 @@ async fn insert_notification(
             &[&row.caller_id.to_string()],
         )
         .await?;
-    let seq = transaction
-        .query_one(
+    transaction
+        .execute(
             &transaction
                 .prepare_cached(
                     "INSERT INTO notifications (caller_id, data, created_at_ms) \
-                     VALUES ($1, $2, $3) RETURNING seq",
+                     VALUES ($1, $2, $3)",
                 )
                 .await?,
             &[&row.caller_id, &row.data, &row.created_at_ms],
         )
         .await?;
-    Ok(seq.get(0))
+    Ok(())
 }
 
 async fn insert_delivery(
@@ -1484,14 +1481,6 @@ impl HubStore for PgHub {
         Ok(changed == 1)
     }
 
-    async fn insert_delivery(&self, row: DeliveryRow) -> Result<()> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
-        let transaction = client.transaction().await?;
-        insert_delivery(&transaction, &row).await?;
-        transaction.commit().await?;
-        Ok(())
-    }
-
     async fn deliveries_due(&self, now_ms: i64, limit: u32) -> Result<Vec<DeliveryRow>> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = client
@@ -1682,10 +1671,6 @@ impl HubStore for PgHub {
             )
             .await?;
         Ok(rows.iter().map(payment_from_row).collect())
-    }
-
-    async fn insert_notification(&self, row: NotificationRow) -> Result<i64> {
-        self.write(PgWrite::InsertNotification(row)).await
     }
 
     async fn notifications(

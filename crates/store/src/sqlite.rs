@@ -144,13 +144,13 @@ fn insert_delivery(c: &Connection, row: &DeliveryRow) -> Result<()> {
     Ok(())
 }
 
-/// Appends a message; returns its `seq`.
-fn insert_notification(c: &Connection, row: &NotificationRow) -> Result<i64> {
+/// Appends a message to its caller's stream (its `seq` is the next rowid).
+fn insert_notification(c: &Connection, row: &NotificationRow) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO notifications (caller_id, data, created_at_ms) VALUES (?1, ?2, ?3)",
     )?
     .execute(params![row.caller_id, row.data, row.created_at_ms])?;
-    Ok(c.last_insert_rowid())
+    Ok(())
 }
 
 fn open_connection(path: &Path) -> Result<Connection> {
@@ -1265,10 +1265,6 @@ impl HubStore for SqliteHub {
             .await
     }
 
-    async fn insert_delivery(&self, row: DeliveryRow) -> Result<()> {
-        self.db.write(move |c| insert_delivery(c, &row)).await
-    }
-
     async fn deliveries_due(&self, now_ms: i64, limit: u32) -> Result<Vec<DeliveryRow>> {
         self.db
             .read(move |c| {
@@ -1480,10 +1476,6 @@ impl HubStore for SqliteHub {
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await
-    }
-
-    async fn insert_notification(&self, row: NotificationRow) -> Result<i64> {
-        self.db.write(move |c| insert_notification(c, &row)).await
     }
 
     async fn notifications(
