@@ -340,7 +340,8 @@ pub fn backoff_ms(attempts: i64) -> i64 {
 
 /// Whether an address is on the public internet: not loopback, private (RFC 1918, unique
 /// local), link-local (cloud metadata services live there), shared (CGNAT), unspecified,
-/// multicast, documentation, benchmarking or reserved. IPv4-mapped IPv6 is judged as IPv4.
+/// multicast, documentation, benchmarking or reserved. IPv6 that carries an IPv4 address
+/// (mapped, NAT64, 6to4) is judged by that address.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -362,13 +363,24 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) reach the IPv4 address they carry.
+            let carried = |high: u16, low: u16| {
+                std::net::Ipv4Addr::from((u32::from(high) << 16) | u32::from(low))
+            };
+            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(IpAddr::V4(carried(segments[6], segments[7])));
+            }
+            if segments[0] == 0x2002 {
+                return is_public(IpAddr::V4(carried(segments[1], segments[2])));
+            }
+            let first = segments[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+                || (first == 0x2001 && segments[1] == 0x0db8))
         }
     }
 }
@@ -614,6 +626,8 @@ mod tests {
             "2001:db8::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:a9fe:a9fe::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
