@@ -1042,7 +1042,7 @@ async fn drive<S: HubStore, B: BankConnector>(
         if p.debit.state != LegState::Pending {
             stored.sealed_code = None;
         }
-        let news = announcements(hub, &stored.payment, before, work).await;
+        let news = announcements(hub, &stored.payment, before, work);
         match save_retrying_at(hub, &stored, version, None, news).await? {
             Some(saved) => version = saved,
             None => {
@@ -1195,12 +1195,7 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
 }
 
 /// What a step tells payer and payee (saved with the step).
-async fn announcements<S: HubStore, B: BankConnector>(
-    hub: &Hub<S, B>,
-    p: &Payment,
-    before: Status,
-    work: Work,
-) -> Announcements {
+fn announcements<S, B>(hub: &Hub<S, B>, p: &Payment, before: Status, work: Work) -> Announcements {
     let money = |amount: i64| scanpay_core::money::display(amount, &p.currency);
     let mut news = Announcements::default();
     let mut tell = |caller_id: Uuid, note: Note<'_>| {
@@ -1261,10 +1256,9 @@ async fn announcements<S: HubStore, B: BankConnector>(
         tell(p.payer.caller_id, Note::about(p, kind, to_payer));
         tell(p.payee.caller_id, Note::about(p, kind, to_payee));
     }
-    if let Some((name, data)) = event
-        && let Some(delivery) = crate::webhooks::event(hub, p.payee.caller_id, name, data).await
-    {
-        news.deliveries.push(delivery);
+    if let Some((name, data)) = event {
+        news.deliveries
+            .push(crate::webhooks::event(p.payee.caller_id, name, data));
     }
     news
 }

@@ -289,23 +289,9 @@ pub async fn deliveries<S: HubStore, B: BankConnector>(
     ))
 }
 
-/// The delivery of an event to a merchant, if it has a webhook (written by the caller in the
-/// transaction of the step it tells of). A store error is logged and the event dropped: the
-/// payment can always be read with `GET /v1/payments/{id}`.
-pub async fn event<S: HubStore, B>(
-    hub: &Hub<S, B>,
-    merchant_id: Uuid,
-    event_type: &str,
-    data: serde_json::Value,
-) -> Option<DeliveryRow> {
-    let merchant = match hub.store.merchant(merchant_id).await {
-        Ok(Some(m)) if m.webhook_url.is_some() => m,
-        Ok(_) => return None,
-        Err(error) => {
-            tracing::warn!(%error, event_type, "a webhook event was not written");
-            return None;
-        }
-    };
+/// The delivery of an event to a merchant. The store writes it with the payment step it tells
+/// of, and only if the merchant has a webhook then (`HubStore::update_payment`).
+pub fn event(merchant_id: Uuid, event_type: &str, data: serde_json::Value) -> DeliveryRow {
     let id = Uuid::now_v7();
     let now = now_ms();
     let payload = serde_json::json!({
@@ -315,9 +301,9 @@ pub async fn event<S: HubStore, B>(
         "data": data,
     })
     .to_string();
-    Some(DeliveryRow {
+    DeliveryRow {
         id,
-        merchant_id: merchant.caller_id,
+        merchant_id,
         event_type: event_type.to_string(),
         payload,
         state: "pending".to_string(),
@@ -327,7 +313,7 @@ pub async fn event<S: HubStore, B>(
         last_error: None,
         created_at_ms: now,
         updated_at_ms: now,
-    })
+    }
 }
 
 /// The wait before attempt `attempts + 1`: 1 s, 2 s, 4 s, … at most an hour.

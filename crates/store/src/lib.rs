@@ -428,6 +428,7 @@ pub struct NotificationRow {
 #[derive(Debug, Default)]
 pub struct Announcements {
     pub notifications: Vec<NotificationRow>,
+    /// Written only for a merchant that has a webhook when the step is saved.
     pub deliveries: Vec<DeliveryRow>,
 }
 

@@ -929,6 +929,7 @@ async fn insert_notification(
     Ok(())
 }
 
+/// Writes a webhook delivery if its merchant has a webhook now (checked in the same transaction).
 async fn insert_delivery(
     client: &deadpool_postgres::Transaction<'_>,
     row: &DeliveryRow,
@@ -938,7 +939,10 @@ async fn insert_delivery(
             &client
                 .prepare_cached(&format!(
                     "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                     SELECT $1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::int8, \
+                     $7::int8, $8::int8, $9::text, $10::int8, $11::int8 \
+                     WHERE EXISTS (SELECT 1 FROM merchants \
+                     WHERE caller_id = $2 AND webhook_url IS NOT NULL)"
                 ))
                 .await?,
             &[

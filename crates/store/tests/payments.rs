@@ -2,7 +2,8 @@
 //! the payments' own columns, including for payments stored before those columns existed.
 
 use scanpay_store::{
-    Announcements, DeliveryRow, HubStore, NotificationRow, PaymentRow, PgHub, SqliteHub,
+    Announcements, DeliveryRow, HubStore, MerchantRow, NotificationRow, PaymentRow, PgHub,
+    SqliteHub,
 };
 use uuid::Uuid;
 
@@ -48,15 +49,39 @@ fn delivery(merchant_id: Uuid) -> DeliveryRow {
     }
 }
 
+async fn merchant(store: &impl HubStore, webhook: bool) -> Uuid {
+    let id = Uuid::now_v7();
+    store
+        .insert_merchant(MerchantRow {
+            caller_id: id,
+            name: "Corner Cafe".to_string(),
+            bank_id: "north".to_string(),
+            account_id: Uuid::now_v7(),
+            created_at_ms: 1,
+            webhook_url: None,
+            webhook_secrets: Vec::new(),
+        })
+        .await
+        .unwrap();
+    if webhook {
+        let set = store.set_webhook(id, "https://shop.example/hooks".to_string(), b"s".to_vec());
+        assert!(set.await.unwrap());
+    }
+    id
+}
+
 async fn a_step_and_its_news_are_written_together(store: &impl HubStore) {
-    let (payer, payee, id) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let (payer, id) = (Uuid::now_v7(), Uuid::now_v7());
+    let payee = merchant(store, true).await;
+    let quiet = merchant(store, false).await;
     store
         .insert_payment(payment(id, payer, payee, 1, 1_000))
         .await
         .unwrap();
+    // An event for a merchant without a webhook is not written.
     let news = || Announcements {
         notifications: vec![note(payer), note(payee)],
-        deliveries: vec![delivery(payee)],
+        deliveries: vec![delivery(payee), delivery(quiet)],
     };
     let succeeded = PaymentRow {
         state: "succeeded".to_string(),
@@ -74,6 +99,7 @@ async fn a_step_and_its_news_are_written_together(store: &impl HubStore) {
     assert_eq!(store.notifications(payer, 0, 10).await.unwrap().len(), 1);
     assert_eq!(store.notifications(payee, 0, 10).await.unwrap().len(), 1);
     assert_eq!(store.deliveries_of(payee, 10).await.unwrap().len(), 1);
+    assert!(store.deliveries_of(quiet, 10).await.unwrap().is_empty());
 
     let later = Uuid::now_v7();
     store
