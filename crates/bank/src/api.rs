@@ -951,10 +951,7 @@ pub async fn pay_batch<S: BankStore>(
                 commands.push(command);
                 outcomes.push(None);
             }
-            Err(error) => outcomes.push(Some(PaymentDebitOutcome {
-                result: None,
-                error: Some(error.body()),
-            })),
+            Err(error) => outcomes.push(Some(PaymentDebitOutcome::new(Err(error.body())))),
         }
     }
     let mut decisions = if commands.is_empty() {
@@ -968,16 +965,7 @@ pub async fn pay_batch<S: BankStore>(
         .map(|outcome| {
             outcome.unwrap_or_else(|| {
                 let decision = decisions.next().expect("one decision a command");
-                match decided(&decision) {
-                    Ok(result) => PaymentDebitOutcome {
-                        result: Some(result),
-                        error: None,
-                    },
-                    Err(error) => PaymentDebitOutcome {
-                        result: None,
-                        error: Some(error.body()),
-                    },
-                }
+                PaymentDebitOutcome::new(decided(&decision).map_err(ApiError::body))
             })
         })
         .collect();

@@ -12,8 +12,8 @@ use std::time::Duration;
 use scanpay_proto::ErrorBody;
 use scanpay_proto::bank::{
     AccountView, BindRequest, Binding, CardAccount, CardNumberRequest, ClearingTransferRequest,
-    PAYMENTS_PER_BATCH_MAX, PaymentDebitBatch, PaymentDebitBatchResult, PaymentDebitOutcome,
-    PaymentDebitRequest, SavedIdentity, TransferRequest, TransferResult, VerifyBindingRequest,
+    PAYMENTS_PER_BATCH_MAX, PaymentDebitBatch, PaymentDebitBatchResult, PaymentDebitRequest,
+    SavedIdentity, TransferRequest, TransferResult, VerifyBindingRequest,
 };
 use scanpay_proto::signing;
 use serde::Serialize;
@@ -25,7 +25,7 @@ const BANK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Tries for requests that are safe to repeat (reads, and writes with idempotent ids).
 const TRIES_MAX: u32 = 3;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ConnectorError {
     /// The bank answered with an error body: its decision stands.
     #[error("the bank refused: {} ({})", .0.code, .0.message)]
@@ -177,42 +177,28 @@ async fn send_payments(link: Arc<Link>, mut jobs: mpsc::UnboundedReceiver<PayJob
                     Some(&PaymentDebitBatch { payments }),
                 )
                 .await;
-            match answer {
-                Ok(answer) if answer.results.len() == count => {
-                    for (reply, outcome) in replies.into_iter().zip(answer.results) {
-                        let _ = reply.send(match outcome {
-                            PaymentDebitOutcome {
-                                result: Some(result),
-                                ..
-                            } => Ok(result),
-                            PaymentDebitOutcome {
-                                error: Some(error), ..
-                            } => Err(ConnectorError::Refused(error)),
-                            _ => Err(ConnectorError::Unavailable(
+            // A batch refused as a whole (the hub's credentials, a bank without batches) gives
+            // every payment that refusal, which is not a decision on any of them.
+            let results = answer.and_then(|answer| match answer.results.len() {
+                n if n == count => Ok(answer.results),
+                n => Err(ConnectorError::Unavailable(format!(
+                    "the bank answered {n} payments of {count}"
+                ))),
+            });
+            match results {
+                Ok(results) => {
+                    for (reply, outcome) in replies.into_iter().zip(results) {
+                        let _ = reply.send(match outcome.into_answer() {
+                            Some(answer) => answer.map_err(ConnectorError::Refused),
+                            None => Err(ConnectorError::Unavailable(
                                 "the bank answered a payment with nothing".to_string(),
                             )),
                         });
                     }
                 }
-                Ok(answer) => {
-                    let detail = format!(
-                        "the bank answered {} payments of {count}",
-                        answer.results.len()
-                    );
+                Err(error) => {
                     for reply in replies {
-                        let _ = reply.send(Err(ConnectorError::Unavailable(detail.clone())));
-                    }
-                }
-                // The batch itself was refused (the hub's credentials, a bank without batches):
-                // every payment gets that refusal, which is not a decision on any of them.
-                Err(ConnectorError::Refused(body)) => {
-                    for reply in replies {
-                        let _ = reply.send(Err(ConnectorError::Refused(body.clone())));
-                    }
-                }
-                Err(ConnectorError::Unavailable(detail)) => {
-                    for reply in replies {
-                        let _ = reply.send(Err(ConnectorError::Unavailable(detail.clone())));
+                        let _ = reply.send(Err(error.clone()));
                     }
                 }
             }

@@ -213,12 +213,13 @@ async fn save<S: HubStore, B>(
     stored: &Stored,
     version: i64,
 ) -> ApiResult<Option<i64>> {
-    save_retrying_at(hub, stored, version, None, Announcements::default()).await
+    save_step(hub, stored, version, None, Announcements::default()).await
 }
 
 /// Saves a payment read at `version` with what its step tells the wallets and the merchant, in
 /// one transaction; `Ok(None)` when another writer changed it first (and nothing is told).
-async fn save_retrying_at<S: HubStore, B>(
+/// `retry_at`: when the resolver should ask the banks again (see [`seal_row`]).
+async fn save_step<S: HubStore, B>(
     hub: &Hub<S, B>,
     stored: &Stored,
     version: i64,
@@ -743,7 +744,7 @@ async fn send_code<S: HubStore, B>(
             notifications: vec![note_row(hub, p.payer.caller_id, note)],
             deliveries: Vec::new(),
         };
-        if let Some(saved) = save_retrying_at(hub, &stored, version, None, news).await? {
+        if let Some(saved) = save_step(hub, &stored, version, None, news).await? {
             let p = &stored.payment;
             if let Some(sender) = &hub.code_sender {
                 let message = crate::senders::CodeMessage {
@@ -1043,7 +1044,7 @@ async fn drive<S: HubStore, B: BankConnector>(
             stored.sealed_code = None;
         }
         let news = announcements(hub, &stored.payment, before, work);
-        match save_retrying_at(hub, &stored, version, None, news).await? {
+        match save_step(hub, &stored, version, None, news).await? {
             Some(saved) => version = saved,
             None => {
                 // Another hub (or the resolver) moved it: take its version and go on from there.
@@ -1398,7 +1399,7 @@ async fn resolve_row<S: HubStore, B: BankConnector>(
             // Still waiting on a bank: look again soon.
             (stored, version) = load(hub, stored.payment.id).await?;
             let retry_at = Some(now_ms() + RETRY_AFTER_MS);
-            save_retrying_at(hub, &stored, version, retry_at, Announcements::default()).await?;
+            save_step(hub, &stored, version, retry_at, Announcements::default()).await?;
         }
     }
     Ok(())

@@ -249,6 +249,30 @@ pub struct PaymentDebitOutcome {
     pub error: Option<crate::ErrorBody>,
 }
 
+impl PaymentDebitOutcome {
+    pub fn new(answer: Result<TransferResult, crate::ErrorBody>) -> PaymentDebitOutcome {
+        match answer {
+            Ok(result) => PaymentDebitOutcome {
+                result: Some(result),
+                error: None,
+            },
+            Err(error) => PaymentDebitOutcome {
+                result: None,
+                error: Some(error),
+            },
+        }
+    }
+
+    /// The answer it holds; `None` when it holds neither (a malformed answer).
+    pub fn into_answer(self) -> Option<Result<TransferResult, crate::ErrorBody>> {
+        match (self.result, self.error) {
+            (Some(result), _) => Some(Ok(result)),
+            (None, Some(error)) => Some(Err(error)),
+            (None, None) => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentDebitBatchResult {
