@@ -5,8 +5,9 @@
 // merchant with the verification code from the live stream, then one at the other bank; the
 // merchant sees the payment on a desktop, refunds part of it and sets a webhook; the wallet sees
 // the refund; the same wallet in a second browser pays with a step-up code read off the bound
-// phone (and never shown on the second browser); the operator's settlement shows the interbank
-// positions and reconciles. A screenshot of each step goes to $ARTIFACTS.
+// phone (and never shown on the second browser); the phone is lost and the wallet revokes the
+// card's code; the operator's settlement shows the interbank positions and reconciles. A
+// screenshot of each step goes to $ARTIFACTS.
 //
 // Run by scripts/test-web, which starts the system and sets:
 //   HUB_URL, DATA_DIR (the system's data directory), DOCUMENTS (rendered demo documents),
@@ -276,6 +277,20 @@ for (const n of codeNotes) {
 await other.getByLabel("Verification code").fill(stepUpCode);
 await other.getByRole("button", { name: "Confirm payment" }).click();
 assert.equal(await other.getByTestId("payment-outcome").textContent(), "Paid 2.00 USD to Book Nook.");
+
+// --- The phone is lost: the wallet revokes the card's code, after a second explicit step. The
+// card leaves the list, and the hub keeps the registration as revoked.
+await phone.getByRole("link", { name: "Wallet", exact: true }).click();
+const licenceCard = phone.locator("ul.cards li").filter({ hasText: "3023 •••• •••• 1104" });
+await licenceCard.getByRole("button", { name: "Lost this phone? Revoke the code" }).click();
+await licenceCard.getByText("will stop paying, on every phone").waitFor();
+await checkAccessible(phone, "revoke-confirmation");
+await shot(phone, "revoke-confirmation");
+await licenceCard.getByRole("button", { name: "Revoke the code", exact: true }).click();
+await licenceCard.waitFor({ state: "detached" });
+const afterRevoke = await (await fetch(`${hub}/v1/registrations`, { headers: { authorization: `Bearer ${token}` } })).json();
+assert.deepEqual(afterRevoke.items.filter((r) => r.card?.card_masked === "3023 •••• •••• 1104").map((r) => r.state), ["revoked"]);
+await shot(phone, "revoked");
 
 // --- The operator's interbank settlement reconciles.
 const operator = await open({ viewport: { width: 1280, height: 800 } });

@@ -10,12 +10,12 @@ use scanpay_core::money::Currency;
 use scanpay_http::{ApiError, Json, Path, Query, now_ms};
 use scanpay_proto::ErrorCode;
 use scanpay_proto::bank::{
-    AccountView, BindRequest, Binding, CardAccount, CardNumberRequest, CardView,
+    AccountView, BindRequest, Binding, BindingsRevoked, CardAccount, CardNumberRequest, CardView,
     ClearingTransferRequest, CreateAccount, CreateCard, CreateCustomer, Customer, LedgerTotalsView,
     PAYMENTS_PER_BATCH_MAX, PaymentDebitBatch, PaymentDebitBatchResult, PaymentDebitOutcome,
-    PaymentDebitRequest, SavedIdentity, StatementLineView, StatementPage, TransferBatchRequest,
-    TransferBatchResponse, TransferRequest, TransferResult, TransferView, VerifyBindingRequest,
-    amount_minor, rfc3339,
+    PaymentDebitRequest, RevokeBindings, SavedIdentity, StatementLineView, StatementPage,
+    TransferBatchRequest, TransferBatchResponse, TransferRequest, TransferResult, TransferView,
+    VerifyBindingRequest, amount_minor, rfc3339,
 };
 use scanpay_proto::signing;
 use scanpay_store::{
@@ -608,6 +608,7 @@ pub async fn bind<S: BankStore>(
         code_hash: code_hash.clone(),
         terminal_id: request.terminal_id.clone(),
         account_id: request.account_id,
+        registration_id: request.registration_id,
         created_at_ms: now_ms(),
     };
     match bank.store.insert_binding(row).await {
@@ -647,6 +648,21 @@ pub async fn bind<S: BankStore>(
         }),
     )
         .into_response())
+}
+
+/// Revokes the bindings of a hub registration: the code stops paying at once. Repeating it
+/// revokes nothing more and still succeeds.
+pub async fn revoke_bindings<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Json(request): Json<RevokeBindings>,
+) -> ApiResult<Json<BindingsRevoked>> {
+    let revoked = bank
+        .store
+        .revoke_bindings(request.registration_id)
+        .await
+        .map_err(store_error)?;
+    tracing::info!(registration_id = %request.registration_id, revoked, "bindings revoked");
+    Ok(Json(BindingsRevoked { revoked }))
 }
 
 pub async fn verify_binding<S: BankStore>(

@@ -129,6 +129,7 @@ pub fn router<S: BankStore>(bank: Bank<S>) -> Router {
         .route("/v1/cards/identity", post(api::card_identity::<S>))
         .route("/v1/bindings", post(api::bind::<S>))
         .route("/v1/bindings/verify", post(api::verify_binding::<S>))
+        .route("/v1/bindings/revoke", post(api::revoke_bindings::<S>))
         .route("/v1/transfers", post(api::transfer::<S>))
         .route("/v1/payments", post(api::pay::<S>))
         .route("/v1/payments/batch", post(api::pay_batch::<S>))

@@ -164,16 +164,53 @@ enum HubCommand {
         /// `YYYY-MM-DD` (UTC); today when absent.
         #[arg(long)]
         date: Option<String>,
-        /// The hub (default: where `scanpay up` listens).
-        #[arg(long, env = "SCANPAY_HUB", default_value = "http://127.0.0.1:7080")]
-        hub: String,
-        /// An operator token (default: the data directory's operator.token).
-        #[arg(long, env = "SCANPAY_TOKEN")]
-        token: Option<String>,
-        /// Where `scanpay up` keeps its data.
-        #[arg(long, env = "SCANPAY_DATA_DIR", default_value = "data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        operator: OperatorArgs,
     },
+    /// Revoke a registration's code for its user (a lost phone, the user cannot sign in).
+    Revoke {
+        /// The registration's id.
+        registration: String,
+        #[command(flatten)]
+        operator: OperatorArgs,
+    },
+    /// Forget a wallet's authenticator (the user lost it); the wallet may then enroll a new one.
+    ResetAuthenticator {
+        /// The wallet's id.
+        wallet: String,
+        #[command(flatten)]
+        operator: OperatorArgs,
+    },
+}
+
+/// How an operator's command reaches the hub.
+#[derive(Args)]
+struct OperatorArgs {
+    /// The hub (default: where `scanpay up` listens).
+    #[arg(long, env = "SCANPAY_HUB", default_value = "http://127.0.0.1:7080")]
+    hub: String,
+    /// An operator token (default: the data directory's operator.token).
+    #[arg(long, env = "SCANPAY_TOKEN")]
+    token: Option<String>,
+    /// Where `scanpay up` keeps its data.
+    #[arg(long, env = "SCANPAY_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+}
+
+impl OperatorArgs {
+    fn client(&self) -> anyhow::Result<scanpay::merchant::Client> {
+        let token = match &self.token {
+            Some(token) => token.clone(),
+            None => {
+                let path = system::operator_token_path(&self.data_dir);
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {} (or pass --token)", path.display()))?
+                    .trim()
+                    .to_string()
+            }
+        };
+        scanpay::merchant::Client::new(&self.hub, token)
+    }
 }
 
 #[derive(Subcommand)]
@@ -229,6 +266,12 @@ enum WalletCommand {
     Register(Box<RegisterArgs>),
     /// List this wallet's registrations.
     Registrations,
+    /// Revoke a registration's code (a lost or replaced phone): it pays no more, and the card
+    /// can be registered again.
+    Revoke {
+        /// The registration's id (`scanpay wallet registrations` shows it).
+        registration: String,
+    },
     /// Pay a merchant or another wallet with the registration code (asks when flags are missing).
     Pay {
         /// A merchant's name or id, or a wallet's id; without it, choose from recent payees.
@@ -393,6 +436,8 @@ async fn run() -> anyhow::Result<()> {
             | Command::Demo { .. }
             | Command::Hub {
                 command: HubCommand::Settlement { .. }
+                    | HubCommand::Revoke { .. }
+                    | HubCommand::ResetAuthenticator { .. }
             }
     );
     if !quiet {
@@ -552,6 +597,9 @@ async fn run() -> anyhow::Result<()> {
                         .await?;
                 }
                 WalletCommand::Registrations => wallet.registrations().await?,
+                WalletCommand::Revoke { registration } => {
+                    wallet.revoke(&dir, &registration).await?
+                }
                 WalletCommand::Pay {
                     to,
                     amount,
@@ -604,29 +652,26 @@ async fn run() -> anyhow::Result<()> {
             }
         }
         Command::Hub {
-            command:
-                HubCommand::Settlement {
-                    date,
-                    hub,
-                    token,
-                    data_dir,
-                },
+            command: HubCommand::Settlement { date, operator },
         } => {
-            let token = match token {
-                Some(token) => token,
-                None => {
-                    let path = system::operator_token_path(&data_dir);
-                    std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {} (or pass --token)", path.display()))?
-                        .trim()
-                        .to_string()
-                }
-            };
             let date = date.unwrap_or_else(|| {
                 scanpay_proto::bank::rfc3339(scanpay_http::now_ms())[..10].to_string()
             });
-            let client = scanpay::merchant::Client::new(&hub, token)?;
-            scanpay::merchant::settlement(&client, &date).await?;
+            scanpay::merchant::settlement(&operator.client()?, &date).await?;
+        }
+        Command::Hub {
+            command:
+                HubCommand::Revoke {
+                    registration,
+                    operator,
+                },
+        } => {
+            scanpay::merchant::revoke(&operator.client()?, &registration).await?;
+        }
+        Command::Hub {
+            command: HubCommand::ResetAuthenticator { wallet, operator },
+        } => {
+            scanpay::merchant::reset_authenticator(&operator.client()?, &wallet).await?;
         }
         Command::Bench {
             command: BenchCommand::Register { count, concurrency },

@@ -117,6 +117,43 @@ pub async fn payments(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Revokes a registration's code on its user's behalf (operators).
+pub async fn revoke(client: &Client, registration: &str) -> anyhow::Result<()> {
+    let id = uuid::Uuid::parse_str(registration.trim()).context("a registration id")?;
+    let revoked = client
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/registrations/{id}/revoke"),
+            Some(serde_json::json!({})),
+        )
+        .await?;
+    println!(
+        "Registration {id} ({} at {}) is {}: its code pays no more.",
+        revoked["card"]["card_masked"].as_str().unwrap_or("?"),
+        revoked["bank_id"].as_str().unwrap_or("?"),
+        revoked["state"].as_str().unwrap_or("?"),
+    );
+    Ok(())
+}
+
+/// Forgets a wallet's authenticator (operators): the user lost it.
+pub async fn reset_authenticator(client: &Client, wallet: &str) -> anyhow::Result<()> {
+    let id = uuid::Uuid::parse_str(wallet.trim()).context("a wallet id")?;
+    let reset = client
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/callers/{id}/totp/reset"),
+            Some(serde_json::json!({})),
+        )
+        .await?;
+    if reset["had_authenticator"].as_bool() == Some(true) {
+        println!("The wallet's authenticator is forgotten; it may enroll a new one.");
+    } else {
+        println!("The wallet had no authenticator; nothing changed.");
+    }
+    Ok(())
+}
+
 /// Each bank's net position for `date` and whether the books reconcile (operators).
 pub async fn settlement(client: &Client, date: &str) -> anyhow::Result<Value> {
     let report = client

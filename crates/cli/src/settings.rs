@@ -46,6 +46,9 @@ pub struct PaymentSettings {
     pub exemption_count_max: Option<u32>,
     /// How long a verification code is good for, in seconds (300, at most 300).
     pub code_lifetime_seconds: Option<u32>,
+    /// `true`: a registration without the terminal's public key is refused, so no code ever
+    /// travels in clear on the wallet's stream (default `false`: wallets from before keys).
+    pub terminal_key_required: Option<bool>,
     /// A program that also gets each verification code (an SMS gateway script): the message on
     /// standard input, `SCANPAY_WALLET_ID` and `SCANPAY_PAYMENT_ID` in the environment.
     pub code_command: Option<std::path::PathBuf>,
@@ -65,6 +68,9 @@ impl PaymentSettings {
         }
         if let Some(v) = self.exemption_count_max {
             policy.exemption_count_max = v;
+        }
+        if let Some(v) = self.terminal_key_required {
+            policy.terminal_key_required = v;
         }
         if let Some(v) = self.code_lifetime_seconds {
             anyhow::ensure!(

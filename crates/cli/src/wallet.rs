@@ -43,6 +43,9 @@ struct SavedCode {
     code: String,
     card_masked: String,
     bank_id: String,
+    /// The registration that issued it; profiles from before it was saved have none.
+    #[serde(default)]
+    registration_id: Option<String>,
 }
 
 /// What `scanpay wallet pay` was asked.
@@ -306,6 +309,7 @@ impl Wallet {
                         .unwrap_or("")
                         .to_string(),
                     bank_id: current["bank_id"].as_str().unwrap_or("").to_string(),
+                    registration_id: current["id"].as_str().map(str::to_string),
                 });
                 self.save(dir)?;
                 println!("Saved in this wallet's profile: `scanpay wallet pay` uses it.");
@@ -339,13 +343,40 @@ impl Wallet {
         }
         for item in items {
             println!(
-                "{}  {:<22}  {:<20}  {}",
+                "{}  {}  {:<22}  {:<20}  {}",
+                item["id"].as_str().unwrap_or(""),
                 item["created_at"].as_str().unwrap_or(""),
                 item["state"].as_str().unwrap_or(""),
                 item["card"]["card_masked"].as_str().unwrap_or("-"),
                 item["bank_id"].as_str().unwrap_or("-"),
             );
         }
+        Ok(())
+    }
+
+    /// Revokes a registration's code and forgets it in the profile.
+    pub async fn revoke(&mut self, dir: &Path, registration: &str) -> anyhow::Result<()> {
+        let id = uuid::Uuid::parse_str(registration.trim())
+            .context("a registration id (`scanpay wallet registrations` lists them)")?;
+        let revoked = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/registrations/{id}/revoke"),
+                Some(serde_json::json!({})),
+            )
+            .await?;
+        let card = revoked["card"]["card_masked"].as_str().unwrap_or("");
+        let bank = revoked["bank_id"].as_str().unwrap_or("");
+        let id = id.to_string();
+        self.profile
+            .codes
+            .retain(|saved| match &saved.registration_id {
+                Some(saved_id) => *saved_id != id,
+                None => !(saved.card_masked == card && saved.bank_id == bank),
+            });
+        self.save(dir)?;
+        println!("Revoked: the code of card {card} at {bank} pays no more.");
+        println!("Register the card again to pay with it from this phone.");
         Ok(())
     }
 }

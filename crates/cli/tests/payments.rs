@@ -27,6 +27,9 @@ on_both_backends!(
     a_credit_the_payee_bank_refuses_is_given_back,
     phone_and_password_codes_pay,
     codes_sealed_to_the_bound_terminal_open_only_there,
+    a_revoked_code_pays_no_more_and_the_card_registers_again,
+    an_operator_resets_a_lost_authenticator,
+    a_hub_may_require_terminal_keys,
 );
 
 async fn sign_up(system: &TestSystem, name: &str) -> Hub {
@@ -1199,5 +1202,244 @@ async fn codes_sealed_to_the_bound_terminal_open_only_there(backend: Backend) {
             .await;
         assert_eq!(bad.code(), "request_invalid", "{bad:?}");
     }
+    system.stop().await;
+}
+
+/// The id of the payer's (only) registration.
+async fn registration_of(payer: &Payer) -> String {
+    let list = payer.wallet.get("/v1/registrations").await;
+    assert_eq!(list.status, 200, "{list:?}");
+    list.body["items"][0]["id"].as_str().unwrap().to_string()
+}
+
+async fn a_revoked_code_pays_no_more_and_the_card_registers_again(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let (_, shop, _) = merchant(&system, "north").await;
+    let hub_url = system.running().hub_url.clone();
+    let bank = system.bank("north");
+    let phone = format!("+1555{:07}", rand::random::<u32>() % 10_000_000);
+    let choice = json!({"kind": "phone", "phone": phone});
+    let mut payer = common::register_payer_choosing(
+        &hub_url,
+        &bank,
+        "north",
+        10_000,
+        Some(choice.clone()),
+        None,
+    )
+    .await;
+    let registration = registration_of(&payer).await;
+    let revoke_path = format!("/v1/registrations/{registration}/revoke");
+    // A payment waiting for its verification code when the phone is lost.
+    let waiting = pay(&payer, &shop, 700, &unique("pay-")).await;
+    assert_eq!(waiting.status, 202, "{waiting:?}");
+    let waiting_id = waiting.body["id"].as_str().unwrap().to_string();
+    let waiting_code = code_for(&payer.wallet, &waiting_id).await;
+
+    let stranger = sign_up(&system, "Stranger").await;
+    let refused = stranger
+        .post(&revoke_path, &json!({}), Some(&unique("k")))
+        .await;
+    assert_eq!(refused.code(), "forbidden", "{refused:?}");
+    let revoked = payer
+        .wallet
+        .post(&revoke_path, &json!({}), Some(&unique("k")))
+        .await;
+    assert_eq!(revoked.status, 200, "{revoked:?}");
+    assert_eq!(revoked.body["state"], "revoked");
+    let again = payer
+        .wallet
+        .post(&revoke_path, &json!({}), Some(&unique("k")))
+        .await;
+    assert_eq!(
+        (again.status, &again.body["state"]),
+        (200, &json!("revoked")),
+        "{again:?}"
+    );
+
+    // At the hub, the code is unknown now; at the bank, its binding is gone.
+    let after = pay(&payer, &shop, 700, &unique("pay-")).await;
+    assert_eq!(after.code(), "registration_code_unknown", "{after:?}");
+    let binding = bank
+        .post(
+            "/v1/bindings/verify",
+            &json!({"registration_code": phone, "terminal_id": payer.terminal}),
+        )
+        .await;
+    assert_eq!(binding.code(), "registration_code_unknown", "{binding:?}");
+    // The payment that was waiting does not go through either: the bank refuses the debit.
+    let late = verify(&payer, &waiting_id, &waiting_code, 700, &shop).await;
+    assert_eq!(late.code(), "registration_code_unknown", "{late:?}");
+    assert_eq!(
+        late.body["details"]["payment"]["status"], "failed",
+        "{late:?}"
+    );
+    assert_eq!(balance(&system, "north", &payer.account).await, 10_000);
+    let cancel = payer
+        .wallet
+        .post(
+            &format!("/v1/registrations/{registration}/cancel"),
+            &json!({}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(cancel.code(), "registration_finished", "{cancel:?}");
+
+    // The new phone registers the same card with the same code, and pays with it.
+    payer.terminal = unique("new-phone-");
+    let again = common::register_card(&payer, Some(choice), None).await;
+    assert_eq!(again.body["state"], "bound", "{again:?}");
+    assert_eq!(again.body["registration_code"], json!(phone));
+    let paid = pay_verified(&payer, &shop, 700).await;
+    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
+    assert_eq!(balance(&system, "north", &payer.account).await, 9_300);
+
+    // A support desk revokes for a user who cannot sign in; a registration never bound is not
+    // revoked.
+    let other = registered(&system, "north", 1_000).await;
+    let other_registration = registration_of(&other).await;
+    let by_operator = system
+        .hub()
+        .post(
+            &format!("/v1/registrations/{other_registration}/revoke"),
+            &json!({}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(by_operator.body["state"], "revoked", "{by_operator:?}");
+    let gone = pay(&other, &shop, 100, &unique("pay-")).await;
+    assert_eq!(gone.code(), "registration_code_unknown", "{gone:?}");
+    // A wallet whose only card was revoked is still its person's: another person's card (free
+    // again, its code revoked) is refused against the identity the wallet registered before.
+    let third = registered(&system, "north", 0).await;
+    let third_registration = registration_of(&third).await;
+    let revoked = third
+        .wallet
+        .post(
+            &format!("/v1/registrations/{third_registration}/revoke"),
+            &json!({}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(revoked.body["state"], "revoked", "{revoked:?}");
+    let someone_else = Payer {
+        wallet: third.wallet.clone(),
+        code: String::new(),
+        terminal: third.terminal.clone(),
+        account: other.account.clone(),
+        document_number: other.document_number.clone(),
+        name: other.name.clone(),
+        card_number: other.card_number.clone(),
+    };
+    let foreign = common::register_card(&someone_else, None, None).await;
+    assert_eq!(foreign.code(), "identity_mismatch", "{foreign:?}");
+    let started = payer
+        .wallet
+        .post(
+            "/v1/registrations",
+            &json!({"terminal_id": payer.terminal}),
+            Some(&unique("k")),
+        )
+        .await;
+    let unbound = payer
+        .wallet
+        .post(
+            &format!(
+                "/v1/registrations/{}/revoke",
+                started.body["id"].as_str().unwrap()
+            ),
+            &json!({}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(
+        unbound.code(),
+        "registration_step_out_of_order",
+        "{unbound:?}"
+    );
+    system.stop().await;
+}
+
+async fn an_operator_resets_a_lost_authenticator(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let payer = registered(&system, "north", 1_000).await;
+    let (shop, shop_id, _) = merchant(&system, "north").await;
+    let enrolled = payer
+        .wallet
+        .post("/v1/totp", &json!({}), Some(&unique("k")))
+        .await;
+    assert_eq!(enrolled.status, 201, "{enrolled:?}");
+    let wallet_id = payer.wallet.get("/v1/me").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reset_path = format!("/v1/callers/{wallet_id}/totp/reset");
+    // Neither the wallet itself nor a merchant resets it: a stolen token must not.
+    for caller in [&payer.wallet, &shop] {
+        let refused = caller
+            .post(&reset_path, &json!({}), Some(&unique("k")))
+            .await;
+        assert_eq!(refused.code(), "forbidden", "{refused:?}");
+    }
+    let operator = system.hub();
+    let reset = operator
+        .post(&reset_path, &json!({}), Some(&unique("k")))
+        .await;
+    assert_eq!(reset.status, 200, "{reset:?}");
+    assert_eq!(reset.body["had_authenticator"], true);
+    let repeat = operator
+        .post(&reset_path, &json!({}), Some(&unique("k")))
+        .await;
+    assert_eq!(repeat.body["had_authenticator"], false, "{repeat:?}");
+    for id in [shop_id.clone(), uuid::Uuid::new_v4().to_string()] {
+        let unknown = operator
+            .post(
+                &format!("/v1/callers/{id}/totp/reset"),
+                &json!({}),
+                Some(&unique("k")),
+            )
+            .await;
+        assert_eq!(unknown.code(), "wallet_not_found", "{unknown:?}");
+    }
+    // Without an authenticator, the wallet's codes are sent again, and it enrolls a new one
+    // without a code of the old.
+    let paid = pay_verified(&payer, &shop_id, 300).await;
+    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
+    let new_one = payer
+        .wallet
+        .post("/v1/totp", &json!({}), Some(&unique("k")))
+        .await;
+    assert_eq!(new_one.status, 201, "{new_one:?}");
+    assert_ne!(new_one.body["secret"], enrolled.body["secret"]);
+    system.stop().await;
+}
+
+async fn a_hub_may_require_terminal_keys(backend: Backend) {
+    use base64::Engine;
+    let policy = scanpay_core::payment::Policy {
+        terminal_key_required: true,
+        ..Default::default()
+    };
+    let system = TestSystem::start_with_policy(backend, common::test_seed(5), policy).await;
+    let wallet = sign_up(&system, "Keyless").await;
+    let keyless = wallet
+        .post(
+            "/v1/registrations",
+            &json!({"terminal_id": "old-phone"}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(keyless.code(), "terminal_key_required", "{keyless:?}");
+    let phone = scanpay_proto::seal::SealingKey::from_secret(rand::random());
+    let keyed = wallet
+        .post(
+            "/v1/registrations",
+            &json!({"terminal_id": "new-phone",
+                    "terminal_public_key": base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .encode(phone.public())}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(keyed.status, 201, "{keyed:?}");
     system.stop().await;
 }

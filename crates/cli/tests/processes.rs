@@ -575,6 +575,51 @@ async fn wallet_registers_a_card_from_a_fresh_profile_and_pays() {
         String::from_utf8_lossy(&paid.stderr)
     );
 
+    // A lost phone: the wallet revokes the code, the profile forgets it, and the hub refuses it.
+    let registration = listing
+        .lines()
+        .find(|l| l.contains("bound"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap();
+    let revoked = wallet(&["revoke", registration]);
+    let out = String::from_utf8_lossy(&revoked.stdout);
+    assert!(
+        revoked.status.success() && out.contains("pays no more"),
+        "{out}{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let unpaid = wallet(&["pay", "--to", "Book Nook", "--amount", "1.00", "--yes"]);
+    let error = String::from_utf8_lossy(&unpaid.stderr);
+    assert!(
+        !unpaid.status.success() && error.contains("no registration code"),
+        "{error}"
+    );
+    let unknown = wallet(&[
+        "pay",
+        "--to",
+        "Book Nook",
+        "--amount",
+        "1.00",
+        "--yes",
+        "--code",
+        code,
+    ]);
+    let error = String::from_utf8_lossy(&unknown.stderr);
+    assert!(error.contains("registration_code_unknown"), "{error}");
+    // An operator's command on the same registration: already revoked, still revoked.
+    let by_operator = std::process::Command::new(scanpay_binary())
+        .args(["hub", "revoke", registration, "--hub", &hub_url])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&by_operator.stdout);
+    assert!(
+        by_operator.status.success() && out.contains("is revoked"),
+        "{out}{}",
+        String::from_utf8_lossy(&by_operator.stderr)
+    );
+
     let specimen = wallet(&[
         "register",
         "--full-name",
@@ -690,6 +735,12 @@ async fn payments_survive_a_bank_crash(backend: Backend) {
             common::register_payer(&hub_url, &bank("north"), "north", OPENING).await,
         ));
     }
+    // Who loses a phone while north is down.
+    let lost = common::register_payer(&hub_url, &bank("north"), "north", 0).await;
+    let lost_registration = lost.wallet.get("/v1/registrations").await.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let merchants = payers[0].wallet.get("/v1/merchants").await;
     let payee = |name: &str| {
         merchants
@@ -750,10 +801,29 @@ async fn payments_survive_a_bank_crash(backend: Backend) {
         }
     }
     assert!(unavailable > 0, "the kill landed mid-load");
+    // Revoking while the bank is down: the hub's part is done (the code pays no more), the bank's
+    // is reported missing, and a repeat after the restart finishes it.
+    let revoke_path = format!("/v1/registrations/{lost_registration}/revoke");
+    let revoke = || async {
+        let key = unique("k");
+        lost.wallet.post(&revoke_path, &json!({}), Some(&key)).await
+    };
+    let half = revoke().await;
+    assert_eq!(half.code(), "bank_unavailable", "{half:?}");
+    let refused = common::pay(&lost, &payee("Book Nook"), 100, &unique("pay-")).await;
+    assert_eq!(refused.code(), "registration_code_unknown", "{refused:?}");
 
     let args: Vec<&str> = bank_args["north"].iter().map(String::as_str).collect();
     let (north, _) = spawn_until(&args, "listening on").await;
     children.insert("north", north);
+    let binding = || async {
+        let body = json!({"registration_code": lost.code, "terminal_id": lost.terminal});
+        bank("north").post("/v1/bindings/verify", &body).await
+    };
+    assert_eq!(binding().await.status, 200, "still bound at the bank");
+    let whole = revoke().await;
+    assert_eq!(whole.body["state"], "revoked", "{whole:?}");
+    assert_eq!(binding().await.code(), "registration_code_unknown");
     // The hub's resolver asks the bank again; every payment reaches a final state.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let mut paid: HashMap<String, i64> = HashMap::new();

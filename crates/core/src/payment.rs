@@ -259,6 +259,9 @@ pub struct Policy {
     pub exemption_count_max: u32,
     /// How long a sent code is good for.
     pub code_lifetime_ms: i64,
+    /// Registrations must give the terminal's public key, so that every code is sealed to the
+    /// bound phone and every payment proves it comes from there.
+    pub terminal_key_required: bool,
 }
 
 impl Default for Policy {
@@ -269,6 +272,7 @@ impl Default for Policy {
             exemption_cumulative_max_minor: 10_000,
             exemption_count_max: 5,
             code_lifetime_ms: 5 * 60 * 1000,
+            terminal_key_required: false,
         }
     }
 }

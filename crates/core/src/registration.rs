@@ -40,13 +40,16 @@ pub enum State {
     Rejected,
     Cancelled,
     Expired,
+    /// Was bound; the user (a lost phone) or an operator revoked the code. The code no longer
+    /// pays, and the card may be registered again.
+    Revoked,
 }
 
 impl State {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            State::Bound | State::Rejected | State::Cancelled | State::Expired
+            State::Bound | State::Rejected | State::Cancelled | State::Expired | State::Revoked
         )
     }
 
@@ -63,6 +66,7 @@ impl State {
             State::Rejected => "rejected",
             State::Cancelled => "cancelled",
             State::Expired => "expired",
+            State::Revoked => "revoked",
         }
     }
 }
@@ -270,6 +274,8 @@ pub enum Event {
     CodeIssued,
     Bound,
     Cancelled,
+    /// The code of a bound registration is revoked (a lost phone): it pays no more.
+    Revoked,
 }
 
 /// Why an event was refused.
@@ -382,6 +388,8 @@ impl Registration {
             // An issued code is reserved for this session; binding, not cancelling, ends it.
             (S::CodeIssued, Event::Cancelled) => return Err(StepError::OutOfOrder(S::CodeIssued)),
             (_, Event::Cancelled) => S::Cancelled,
+            (S::Bound, Event::Revoked) => S::Revoked,
+            (S::Revoked, Event::Revoked) => return Ok(()),
             (state, _) if state.is_final() => return Err(StepError::Finished(state)),
             (
                 S::Started | S::CarriersReceived | S::AwaitingConfirmation,
@@ -570,6 +578,33 @@ mod tests {
         assert_eq!(
             r.apply(Event::Cancelled, 8),
             Err(StepError::Finished(State::Bound))
+        );
+        // A lost phone: the code is revoked, once; a revoked registration takes no other step.
+        r.apply(Event::Revoked, 9).unwrap();
+        assert_eq!((r.state, r.updated_at_ms), (State::Revoked, 9));
+        r.apply(Event::Revoked, 10).unwrap();
+        assert_eq!(r.updated_at_ms, 9, "a repeated revocation changes nothing");
+        assert_eq!(
+            r.apply(Event::Bound, 11),
+            Err(StepError::Finished(State::Revoked))
+        );
+        assert_eq!(
+            r.apply(Event::Cancelled, 11),
+            Err(StepError::Finished(State::Revoked))
+        );
+    }
+
+    #[test]
+    fn only_a_bound_registration_is_revoked() {
+        let mut r = at_the_bank();
+        assert_eq!(
+            r.apply(Event::Revoked, 4),
+            Err(StepError::OutOfOrder(State::BankIdentified))
+        );
+        r.apply(Event::Cancelled, 5).unwrap();
+        assert_eq!(
+            r.apply(Event::Revoked, 6),
+            Err(StepError::Finished(State::Cancelled))
         );
     }
 

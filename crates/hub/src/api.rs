@@ -34,12 +34,14 @@ type ApiResult<T> = Result<T, ApiError>;
         crate::registration::sign_up, crate::registration::start, crate::registration::get,
         crate::registration::list, crate::registration::fields, crate::registration::images,
         crate::registration::confirm, crate::registration::sealing_key,
-        crate::registration::cancel, crate::payments::create, crate::payments::verify,
+        crate::registration::cancel, crate::registration::revoke, crate::payments::create,
+        crate::payments::verify,
         crate::payments::resend, crate::payments::get, crate::payments::list,
         crate::payments::refund, crate::payments::merchants, crate::payments::payees,
         crate::payments::notifications, crate::payments::settlement, crate::webhooks::set,
         crate::webhooks::rotate, crate::webhooks::get, crate::webhooks::deliveries,
-        crate::payments::enroll_totp, crate::payments::notification_stream
+        crate::payments::enroll_totp, crate::payments::reset_totp,
+        crate::payments::notification_stream
     ),
     components(schemas(
         ErrorBody, CreateCaller, hub::Caller, CallerCreated, CallerKind, CallerPage, CardNumber,
@@ -51,7 +53,7 @@ type ApiResult<T> = Result<T, ApiError>;
         hub::PaymentView, hub::PaymentPage, hub::MerchantView, hub::PayeeView,
         hub::NotificationView, hub::NotificationPage, hub::SettlementPosition,
         hub::SettlementReport, hub::ClearingCheck, hub::WebhookSetup, hub::WebhookSecretView,
-        hub::WebhookView, hub::DeliveryView, hub::TotpEnrollment, hub::EnrollTotp, hub::SealingKeyView
+        hub::WebhookView, hub::DeliveryView, hub::TotpEnrollment, hub::EnrollTotp, hub::TotpReset, hub::SealingKeyView
     )),
     modifiers(&BearerAuth)
 )]

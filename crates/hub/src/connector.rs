@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use scanpay_proto::ErrorBody;
 use scanpay_proto::bank::{
-    AccountView, BindRequest, Binding, CardAccount, CardNumberRequest, ClearingTransferRequest,
-    PAYMENTS_PER_BATCH_MAX, PaymentDebitBatch, PaymentDebitBatchResult, PaymentDebitRequest,
-    SavedIdentity, TransferRequest, TransferResult, VerifyBindingRequest,
+    AccountView, BindRequest, Binding, BindingsRevoked, CardAccount, CardNumberRequest,
+    ClearingTransferRequest, PAYMENTS_PER_BATCH_MAX, PaymentDebitBatch, PaymentDebitBatchResult,
+    PaymentDebitRequest, RevokeBindings, SavedIdentity, TransferRequest, TransferResult,
+    VerifyBindingRequest,
 };
 use scanpay_proto::signing;
 use serde::Serialize;
@@ -77,6 +78,11 @@ pub trait BankConnector: Send + Sync + 'static {
         &self,
         request: &VerifyBindingRequest,
     ) -> impl Future<Output = Result<Binding, ConnectorError>> + Send;
+    /// Removes the bindings of a revoked registration's code.
+    fn revoke_bindings(
+        &self,
+        request: &RevokeBindings,
+    ) -> impl Future<Output = Result<BindingsRevoked, ConnectorError>> + Send;
     fn transfer(
         &self,
         request: &TransferRequest,
@@ -297,6 +303,15 @@ impl BankConnector for HttpBank {
     ) -> Result<Binding, ConnectorError> {
         self.link
             .call(reqwest::Method::POST, "/v1/bindings/verify", Some(request))
+            .await
+    }
+
+    async fn revoke_bindings(
+        &self,
+        request: &RevokeBindings,
+    ) -> Result<BindingsRevoked, ConnectorError> {
+        self.link
+            .call(reqwest::Method::POST, "/v1/bindings/revoke", Some(request))
             .await
     }
 

@@ -183,11 +183,19 @@ pub fn router<S: HubStore, B: BankConnector>(hub: Hub<S, B>) -> Router {
             "/v1/registrations/{id}/cancel",
             post(registration::cancel::<S, B>),
         )
+        .route(
+            "/v1/registrations/{id}/revoke",
+            post(registration::revoke::<S, B>),
+        )
         .route("/v1/payments/{id}/verify", post(payments::verify::<S, B>))
         .route("/v1/payments/{id}/resend", post(payments::resend::<S, B>))
         .route("/v1/payments/{id}/refunds", post(payments::refund::<S, B>))
         .route("/v1/webhooks", post(webhooks::set::<S, B>))
         .route("/v1/totp", post(payments::enroll_totp::<S, B>))
+        .route(
+            "/v1/callers/{id}/totp/reset",
+            post(payments::reset_totp::<S, B>),
+        )
         .route("/v1/webhooks/rotate", post(webhooks::rotate::<S, B>))
         .route_layer(axum::middleware::from_fn_with_state(
             hub.clone(),

@@ -989,6 +989,35 @@ pub async fn enroll_totp<S: HubStore, B: BankConnector>(
     Ok((StatusCode::CREATED, Json(enrollment)).into_response())
 }
 
+/// Forgets a wallet's authenticator, for a user who lost it: replacing it would need a code of
+/// it. Operators only; the support desk checks who is asking before it resets.
+#[utoipa::path(post, path = "/v1/callers/{id}/totp/reset", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
+    responses((status = 200, body = scanpay_proto::hub::TotpReset),
+        (status = 403, body = scanpay_proto::ErrorBody), (status = 404, body = scanpay_proto::ErrorBody)))]
+pub async fn reset_totp<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Path(wallet_id): Path<Uuid>,
+) -> ApiResult<Json<scanpay_proto::hub::TotpReset>> {
+    crate::auth::require_operator(&caller)?;
+    let wallet = hub
+        .store
+        .caller(wallet_id)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+        .filter(|c| c.kind == CallerKind::Wallet.code())
+        .ok_or_else(|| ApiError::new(ErrorCode::WalletNotFound, "No wallet has that id."))?;
+    let had_authenticator = hub
+        .store
+        .delete_totp_seed(wallet.id)
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    tracing::info!(wallet_id = %wallet.id, operator_id = %caller.id, had_authenticator,
+        "authenticator reset");
+    Ok(Json(scanpay_proto::hub::TotpReset { had_authenticator }))
+}
+
 /// Equal, in time that does not depend on where two MACs or codes differ.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     subtle::ConstantTimeEq::ct_eq(a, b).into()

@@ -32,7 +32,7 @@ use scanpay_core::registration::{
 };
 use scanpay_http::{ApiError, Json, Path, now_ms};
 use scanpay_proto::ErrorCode;
-use scanpay_proto::bank::{BindRequest, rfc3339};
+use scanpay_proto::bank::{BindRequest, RevokeBindings, rfc3339};
 use scanpay_proto::hub::{
     CallerCreated, CallerKind, CardFieldsView, CardInput, CodeChoice, ConfirmRegistration,
     FieldSource, IdentityInput, RegistrationFields, RegistrationList, RegistrationView,
@@ -75,6 +75,9 @@ struct Stored {
     /// The terminal's X25519 public key, when it gave one: verification codes are sealed to it.
     #[serde(default)]
     terminal_key: Option<[u8; 32]>,
+    /// Of a revoked registration: whether the bank has removed its binding too.
+    #[serde(default)]
+    revoked_at_bank: bool,
 }
 
 fn today() -> Day {
@@ -115,6 +118,15 @@ async fn load<S: HubStore, B>(
     caller: &Caller,
     id: Uuid,
 ) -> ApiResult<(Stored, i64)> {
+    load_if(hub, id, |owner| owner == caller.id).await
+}
+
+/// Loads a session if `may(owner)`; otherwise 403.
+async fn load_if<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    id: Uuid,
+    may: impl FnOnce(Uuid) -> bool,
+) -> ApiResult<(Stored, i64)> {
     let row = hub
         .store
         .registration(id)
@@ -126,7 +138,7 @@ async fn load<S: HubStore, B>(
                 "No registration has that id.",
             )
         })?;
-    if row.caller_id != caller.id {
+    if !may(row.caller_id) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "This registration belongs to someone else.",
@@ -161,9 +173,11 @@ pub(crate) struct PayerRegistration {
     password_hash: Option<String>,
 }
 
-/// Bound registrations as payments read them. `bound` is a final state and what a payment reads
-/// of it never changes, so it is kept in memory once read (another hub cannot change it either);
-/// the payment path then reads and decrypts no session. At most this many are kept.
+/// Bound registrations as payments read them, kept in memory once read: the payment path then
+/// reads and decrypts no session. What is kept never changes but `bound`, which a revocation
+/// ends; a kept `bound` may then be stale (on this hub or another), and it does not matter: a
+/// payment first finds its code's row, and the revocation deleted that row in the same write.
+/// At most this many are kept.
 pub(crate) const PAYERS_CACHED_MAX: usize = 65_536;
 
 pub(crate) async fn payer_registration<S: HubStore, B>(
@@ -210,7 +224,8 @@ impl PayerRegistration {
     }
 }
 
-/// The identity the hub saved with this wallet's first bound registration (other than `this`).
+/// The identity the hub saved with this wallet's first bound registration (other than `this`),
+/// even if its code was revoked since: a lost phone does not make the wallet someone else's.
 async fn wallet_identity<S: HubStore, B>(
     hub: &Hub<S, B>,
     caller_id: Uuid,
@@ -243,6 +258,22 @@ async fn stored_of<S: HubStore, B>(hub: &Hub<S, B>, id: Uuid) -> ApiResult<Store
 
 /// Saves a session read at `version`; returns the new version.
 async fn save<S: HubStore, B>(hub: &Hub<S, B>, stored: &Stored, version: i64) -> ApiResult<i64> {
+    save_with(hub, stored, version, Saving::Step).await
+}
+
+/// What a save writes besides the session.
+enum Saving {
+    Step,
+    /// The session's code is deleted in the same transaction.
+    Revoked,
+}
+
+async fn save_with<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    stored: &Stored,
+    version: i64,
+    saving: Saving,
+) -> ApiResult<i64> {
     let r = &stored.registration;
     let row = RegistrationRow {
         id: r.id,
@@ -253,12 +284,11 @@ async fn save<S: HubStore, B>(hub: &Hub<S, B>, stored: &Stored, version: i64) ->
         created_at_ms: r.created_at_ms,
         updated_at_ms: r.updated_at_ms,
     };
-    if hub
-        .store
-        .update_registration(row)
-        .await
-        .map_err(scanpay_http::store_unavailable)?
-    {
+    let saved = match saving {
+        Saving::Step => hub.store.update_registration(row).await,
+        Saving::Revoked => hub.store.revoke_registration(row).await,
+    };
+    if saved.map_err(scanpay_http::store_unavailable)? {
         Ok(version + 1)
     } else {
         Err(ApiError::new(
@@ -397,6 +427,13 @@ pub async fn start<S: HubStore, B: BankConnector>(
         ));
     }
     let terminal_key = match &request.terminal_public_key {
+        None if hub.payment_policy.terminal_key_required => {
+            return Err(ApiError::new(
+                ErrorCode::TerminalKeyRequired,
+                "This hub registers cards only on phones that give their key \
+                 (`terminal_public_key`): update the wallet app.",
+            ));
+        }
         None => None,
         Some(text) => {
             use base64::Engine;
@@ -428,6 +465,7 @@ pub async fn start<S: HubStore, B: BankConnector>(
         pending_code: None,
         password_hash: None,
         terminal_key,
+        revoked_at_bank: false,
     };
     let r = &stored.registration;
     hub.store
@@ -673,6 +711,52 @@ pub async fn cancel<S: HubStore, B: BankConnector>(
         .map_err(step_error)?;
     stored.pending_code = None;
     save(&hub, &stored, version).await?;
+    Ok(Json(view(&stored, None)))
+}
+
+/// Revokes the code of a bound registration: the phone was lost or replaced. The code stops
+/// paying at the hub at once: its row is deleted in the same write that saves the new state.
+/// Then the bank removes its binding. The card and the code's value may then be registered
+/// again, from the new phone. The wallet that owns the registration or an operator (a support
+/// desk, for a user who cannot sign in) may revoke it. When the bank cannot be reached, the
+/// answer is `bank_unavailable` and the code is already revoked at the hub; repeating the call
+/// finishes the bank's part.
+#[utoipa::path(post, path = "/v1/registrations/{id}/revoke", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
+    responses((status = 200, body = RegistrationView),
+        (status = 409, description = "registration_finished: not bound", body = scanpay_proto::ErrorBody),
+        (status = 502, description = "bank_unavailable: revoked at the hub, retry for the bank", body = scanpay_proto::ErrorBody)))]
+pub async fn revoke<S: HubStore, B: BankConnector>(
+    State(hub): State<Hub<S, B>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<RegistrationView>> {
+    let operator = caller.kind == CallerKind::Operator;
+    let (mut stored, mut version) =
+        load_if(&hub, id, |owner| operator || owner == caller.id).await?;
+    if stored.registration.state != Step::Revoked {
+        stored
+            .registration
+            .apply(Event::Revoked, now_ms())
+            .map_err(step_error)?;
+        version = save_with(&hub, &stored, version, Saving::Revoked).await?;
+        tracing::info!(registration_id = %id, by = caller.kind.code(), "registration code revoked");
+    }
+    if !stored.revoked_at_bank {
+        let bank_id = stored.registration.bank_id.as_deref();
+        let (_, bank) = hub
+            .banks
+            .iter()
+            .find(|(link, _)| Some(link.id.as_str()) == bank_id)
+            .ok_or_else(|| ApiError::internal("a bound registration's bank is not configured"))?;
+        bank.revoke_bindings(&RevokeBindings {
+            registration_id: id,
+        })
+        .await
+        .map_err(connector_error)?;
+        stored.revoked_at_bank = true;
+        save(&hub, &stored, version).await?;
+    }
     Ok(Json(view(&stored, None)))
 }
 
@@ -1075,6 +1159,7 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
                 .registration
                 .account_id
                 .expect("verified has an account"),
+            registration_id: Some(stored.registration.id),
         })
         .await
         .map_err(connector_error)?;

@@ -1,8 +1,10 @@
 //! Facts the hub reads often and that never change once read, kept in memory: a bound
 //! registration's payment facts, the caller a token belongs to, a merchant's payout account.
-//! Nothing here is ever stale, in this hub or another: there is no way to change what is kept
-//! (a token is not revoked or reassigned, a merchant's payout account is fixed when it is made,
-//! `bound` is a final state). Whoever adds such a way must forget the entry here as well.
+//! There is no way to change what is kept (a token is not revoked or reassigned, a merchant's
+//! payout account is fixed when it is made), with one exception that is harmless: a revoked
+//! registration stays kept as bound, but no payment reaches it, because a payment first reads
+//! its code's row and the revocation deleted that row (see `registration::PAYERS_CACHED_MAX`).
+//! Whoever adds another way to change a kept fact must make sure no stale entry is used.
 
 use std::collections::HashMap;
 use std::hash::Hash;

@@ -22,6 +22,7 @@ export function keptCodes(walletId) {
   return {
     all: () => store.get() || [],
     add: (code) => store.set([...(store.get() || []), code]),
+    remove: (registrationId) => store.set((store.get() || []).filter((c) => c.registration_id !== registrationId)),
   };
 }
 

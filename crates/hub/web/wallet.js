@@ -267,6 +267,7 @@ export async function home() {
                 r.card && r.card.network ? ` · ${networkName(r.card.network)}` : "",
                 ` · bank ${r.bank_id}`,
                 rememberedCode(session, r.id) ? h("span", { class: "badge" }, "code kept on this phone") : null,
+                revokeControl(session, r),
               ),
             ),
           )
@@ -275,6 +276,39 @@ export async function home() {
   } catch (error) {
     cards.replaceChildren(errorBox(error));
   }
+}
+
+// A lost or replaced phone: the card's code is revoked, after a second, explicit step. It stops
+// paying at once; the card may then be added again from the new phone.
+function revokeControl(session, registration) {
+  const card = registration.card ? registration.card.card_masked : "this card";
+  const slot = h("span", { class: "revoke" });
+  const ask = () =>
+    slot.replaceChildren(
+      h("button", { type: "button", class: "link", onclick: confirm }, "Lost this phone? Revoke the code"),
+    );
+  const confirm = () =>
+    slot.replaceChildren(
+      h("span", { role: "alert" }, `The code of ${card} will stop paying, on every phone. You can add the card again.`),
+      " ",
+      h("button", { type: "button", class: "danger", onclick: revoke }, "Revoke the code"),
+      " ",
+      h("button", { type: "button", class: "secondary", onclick: ask }, "Keep it"),
+    );
+  const key = newKey();
+  const revoke = async (event) => {
+    event.target.disabled = true;
+    try {
+      await call("POST", `/v1/registrations/${registration.id}/revoke`, { token: session.token, json: {}, key });
+      keptCodes(session.id).remove(registration.id);
+      announce(`The code of ${card} is revoked.`);
+      home();
+    } catch (error) {
+      slot.replaceChildren(errorBox(error));
+    }
+  };
+  ask();
+  return slot;
 }
 
 function rememberedCode(session, registrationId) {

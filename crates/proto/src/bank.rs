@@ -170,6 +170,10 @@ pub struct BindRequest {
     pub registration_code: String,
     pub terminal_id: String,
     pub account_id: Uuid,
+    /// The hub's registration the code was issued in: the hub keeps no code once it is bound,
+    /// so it names the binding by this when it revokes it.
+    #[serde(default)]
+    pub registration_id: Option<Uuid>,
 }
 
 impl std::fmt::Debug for BindRequest {
@@ -187,6 +191,20 @@ impl std::fmt::Debug for BindRequest {
 pub struct VerifyBindingRequest {
     pub registration_code: String,
     pub terminal_id: String,
+}
+
+/// Revokes the bindings made for a hub registration (the user lost the phone): its code no
+/// longer pays here. Safe to repeat.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeBindings {
+    pub registration_id: Uuid,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BindingsRevoked {
+    /// How many bindings this request removed (0 on a repeat).
+    pub revoked: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

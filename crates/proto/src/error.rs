@@ -111,6 +111,7 @@ error_codes! {
     RegistrationCodeTaken => "registration_code_taken", Conflict, 409;
     RegistrationCodeInvalid => "registration_code_invalid", InvalidRequest, 422;
     TerminalIdInvalid => "terminal_id_invalid", InvalidRequest, 422;
+    TerminalKeyRequired => "terminal_key_required", InvalidRequest, 422;
     ImageNotAnImage => "image_not_an_image", InvalidRequest, 415;
     ImageTooLarge => "image_too_large", InvalidRequest, 413;
     ImageUnreadable => "image_unreadable", InvalidRequest, 422;
@@ -119,6 +120,7 @@ error_codes! {
     PayeeUnknown => "payee_unknown", InvalidRequest, 422;
     PayeeIsPayer => "payee_is_payer", InvalidRequest, 422;
     PaymentNotFound => "payment_not_found", NotFound, 404;
+    WalletNotFound => "wallet_not_found", NotFound, 404;
     PaymentStateInvalid => "payment_state_invalid", Conflict, 409;
     PaymentChanged => "payment_changed", Conflict, 409;
     PaymentExpired => "payment_expired", Rejected, 422;

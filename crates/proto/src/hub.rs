@@ -613,6 +613,14 @@ impl std::fmt::Debug for EnrollTotp {
     }
 }
 
+/// An operator's reset of a wallet's authenticator (the user lost it): the wallet may enroll a
+/// new one without a code of the old, and until then gets its verification codes sent.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TotpReset {
+    /// Whether the wallet had an authenticator (false: nothing was reset; safe to repeat).
+    pub had_authenticator: bool,
+}
+
 /// A TOTP seed for the wallet's authenticator (RFC 6238: SHA-1, 6 digits, 30 s). Shown once; a
 /// payment's verification then accepts the authenticator's code instead of the sent one.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]

@@ -175,6 +175,9 @@ pub struct BindingRow {
     pub code_hash: Vec<u8>,
     pub terminal_id: String,
     pub account_id: Uuid,
+    /// The hub's registration the code was issued in; none for bindings made before the hub
+    /// sent it. The hub revokes a binding by it.
+    pub registration_id: Option<Uuid>,
     pub created_at_ms: i64,
 }
 
@@ -240,6 +243,8 @@ pub trait BankStore: Send + Sync + 'static {
         &self,
         code_hash: Vec<u8>,
     ) -> impl Future<Output = Result<Option<BindingRow>>> + Send;
+    /// Deletes the bindings made for a hub registration (its code was revoked); how many.
+    fn revoke_bindings(&self, registration_id: Uuid) -> impl Future<Output = Result<u64>> + Send;
     fn customer_count(&self) -> impl Future<Output = Result<i64>> + Send;
     /// Accounts of one kind (the bank's own funding and clearing accounts are looked up so).
     fn accounts_of_kind(
@@ -491,8 +496,15 @@ pub trait HubStore: Send + Sync + 'static {
         caller_id: Uuid,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<RegistrationRow>>> + Send;
-    /// A caller's first bound registration (the identity its wallet is for), other than
-    /// `except`.
+    /// A caller's first registration that was bound, revoked since or not (the identity its
+    /// wallet is for), other than `except`.
+    /// Saves a revoked registration (version-checked as `update_registration`) and deletes its
+    /// code in the same transaction: the code pays no more, and the card and the code's value
+    /// may be registered again. False when another writer got there first.
+    fn revoke_registration(
+        &self,
+        row: RegistrationRow,
+    ) -> impl Future<Output = Result<bool>> + Send;
     fn first_bound_registration(
         &self,
         caller_id: Uuid,
@@ -630,6 +642,9 @@ pub trait HubStore: Send + Sync + 'static {
         sealed_seed: Vec<u8>,
         now_ms: i64,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Forgets a wallet's TOTP seed (an operator's reset of a lost authenticator); false when it
+    /// had none.
+    fn delete_totp_seed(&self, caller_id: Uuid) -> impl Future<Output = Result<bool>> + Send;
     /// A wallet's sealed TOTP seed and the last time step a code of it was accepted.
     fn totp_seed(
         &self,

@@ -634,8 +634,8 @@ impl BankStore for PgBank {
             .execute(
                 &client
                     .prepare_cached(
-                        "INSERT INTO bindings (code_hash, terminal_id, account_id, created_at_ms) \
-                         VALUES ($1, $2, $3, $4)",
+                        "INSERT INTO bindings (code_hash, terminal_id, account_id, created_at_ms, \
+                         registration_id) VALUES ($1, $2, $3, $4, $5)",
                     )
                     .await?,
                 &[
@@ -643,6 +643,7 @@ impl BankStore for PgBank {
                     &binding.terminal_id,
                     &binding.account_id,
                     &binding.created_at_ms,
+                    &binding.registration_id,
                 ],
             )
             .await
@@ -656,8 +657,8 @@ impl BankStore for PgBank {
             .query_opt(
                 &client
                     .prepare_cached(
-                        "SELECT code_hash, terminal_id, account_id, created_at_ms FROM bindings \
-                         WHERE code_hash = $1",
+                        "SELECT code_hash, terminal_id, account_id, created_at_ms, registration_id \
+                         FROM bindings WHERE code_hash = $1",
                     )
                     .await?,
                 &[&code_hash],
@@ -668,7 +669,20 @@ impl BankStore for PgBank {
             terminal_id: row.get(1),
             account_id: row.get(2),
             created_at_ms: row.get(3),
+            registration_id: row.get(4),
         }))
+    }
+
+    async fn revoke_bindings(&self, registration_id: Uuid) -> Result<u64> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        Ok(client
+            .execute(
+                &client
+                    .prepare_cached("DELETE FROM bindings WHERE registration_id = $1")
+                    .await?,
+                &[&registration_id],
+            )
+            .await?)
     }
 
     async fn customer_count(&self) -> Result<i64> {
@@ -1290,6 +1304,34 @@ impl HubStore for PgHub {
         Ok(rows.iter().map(registration_from_row).collect())
     }
 
+    async fn revoke_registration(&self, row: RegistrationRow) -> Result<bool> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        // One statement, so one transaction: the code goes only if the session's save won.
+        let saved: i64 = client
+            .query_one(
+                &client
+                    .prepare_cached(
+                        "WITH saved AS (UPDATE registrations SET state = $2, version = $3::int8, \
+                         data = $4, updated_at_ms = $5 WHERE id = $1 AND version = $3::int8 - 1 \
+                         RETURNING id), \
+                         dropped AS (DELETE FROM registration_codes \
+                         WHERE registration_id IN (SELECT id FROM saved)) \
+                         SELECT COUNT(*) FROM saved",
+                    )
+                    .await?,
+                &[
+                    &row.id,
+                    &row.state,
+                    &row.version,
+                    &row.data,
+                    &row.updated_at_ms,
+                ],
+            )
+            .await?
+            .get(0);
+        Ok(saved == 1)
+    }
+
     async fn first_bound_registration(
         &self,
         caller_id: Uuid,
@@ -1301,7 +1343,8 @@ impl HubStore for PgHub {
                 &client
                     .prepare_cached(
                         "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
-                         FROM registrations WHERE caller_id = $1 AND state = 'bound' AND id <> $2 \
+                         FROM registrations WHERE caller_id = $1 AND id <> $2 \
+                         AND state IN ('bound', 'revoked') \
                          ORDER BY created_at_ms, id LIMIT 1",
                     )
                     .await?,
@@ -1789,6 +1832,19 @@ impl HubStore for PgHub {
             )
             .await?;
         Ok(())
+    }
+
+    async fn delete_totp_seed(&self, caller_id: Uuid) -> Result<bool> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let deleted = client
+            .execute(
+                &client
+                    .prepare_cached("DELETE FROM totp_seeds WHERE caller_id = $1")
+                    .await?,
+                &[&caller_id],
+            )
+            .await?;
+        Ok(deleted == 1)
     }
 
     async fn totp_seed(&self, caller_id: Uuid) -> Result<Option<(Vec<u8>, i64)>> {

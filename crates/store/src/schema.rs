@@ -4,7 +4,8 @@
 //! The two dialects differ only where they must: ids are 16-byte BLOBs in SQLite and `uuid` in
 //! PostgreSQL; the transfer sequence is SQLite's rowid and a PostgreSQL identity column.
 
-pub const BANK_SQLITE: &[&str] = &[r#"
+pub const BANK_SQLITE: &[&str] = &[
+    r#"
 CREATE TABLE customers (
     id BLOB PRIMARY KEY,
     full_name TEXT NOT NULL,
@@ -71,9 +72,16 @@ CREATE TABLE bindings (
     account_id BLOB NOT NULL REFERENCES accounts (id),
     created_at_ms INTEGER NOT NULL
 );
-"#];
+"#,
+    // The hub's registration a binding is for, so the hub can revoke it (it keeps no code).
+    r#"
+ALTER TABLE bindings ADD COLUMN registration_id BLOB;
+CREATE INDEX bindings_registration ON bindings (registration_id) WHERE registration_id IS NOT NULL;
+"#,
+];
 
-pub const BANK_POSTGRES: &[&str] = &[r#"
+pub const BANK_POSTGRES: &[&str] = &[
+    r#"
 CREATE TABLE customers (
     id uuid PRIMARY KEY,
     full_name text NOT NULL,
@@ -140,7 +148,12 @@ CREATE TABLE bindings (
     account_id uuid NOT NULL REFERENCES accounts (id),
     created_at_ms bigint NOT NULL
 );
-"#];
+"#,
+    r#"
+ALTER TABLE bindings ADD COLUMN registration_id uuid;
+CREATE INDEX bindings_registration ON bindings (registration_id) WHERE registration_id IS NOT NULL;
+"#,
+];
 
 pub const HUB_SQLITE: &[&str] = &[
     r#"

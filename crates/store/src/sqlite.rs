@@ -681,14 +681,15 @@ impl BankStore for SqliteBank {
         self.db
             .write(move |c| {
                 c.prepare_cached(
-                    "INSERT INTO bindings (code_hash, terminal_id, account_id, created_at_ms) \
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO bindings (code_hash, terminal_id, account_id, created_at_ms, \
+                     registration_id) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
                 .execute(params![
                     binding.code_hash,
                     binding.terminal_id,
                     binding.account_id,
-                    binding.created_at_ms
+                    binding.created_at_ms,
+                    binding.registration_id
                 ])
                 .map_err(|e| duplicate(e, "binding"))?;
                 Ok(())
@@ -700,8 +701,8 @@ impl BankStore for SqliteBank {
         self.db
             .read(move |c| {
                 Ok(c.prepare_cached(
-                    "SELECT code_hash, terminal_id, account_id, created_at_ms FROM bindings \
-                     WHERE code_hash = ?1",
+                    "SELECT code_hash, terminal_id, account_id, created_at_ms, registration_id \
+                     FROM bindings WHERE code_hash = ?1",
                 )?
                 .query_row([code_hash], |row| {
                     Ok(BindingRow {
@@ -709,9 +710,21 @@ impl BankStore for SqliteBank {
                         terminal_id: row.get(1)?,
                         account_id: row.get(2)?,
                         created_at_ms: row.get(3)?,
+                        registration_id: row.get(4)?,
                     })
                 })
                 .optional()?)
+            })
+            .await
+    }
+
+    async fn revoke_bindings(&self, registration_id: Uuid) -> Result<u64> {
+        self.db
+            .write(move |c| {
+                let deleted = c
+                    .prepare_cached("DELETE FROM bindings WHERE registration_id = ?1")?
+                    .execute([registration_id])?;
+                Ok(deleted as u64)
             })
             .await
     }
@@ -1101,6 +1114,30 @@ impl HubStore for SqliteHub {
             .await
     }
 
+    async fn revoke_registration(&self, row: RegistrationRow) -> Result<bool> {
+        self.db
+            .write(move |c| {
+                let changed = c
+                    .prepare_cached(
+                        "UPDATE registrations SET state = ?2, version = ?3, data = ?4, \
+                         updated_at_ms = ?5 WHERE id = ?1 AND version = ?3 - 1",
+                    )?
+                    .execute(params![
+                        row.id,
+                        row.state,
+                        row.version,
+                        row.data,
+                        row.updated_at_ms
+                    ])?;
+                if changed == 1 {
+                    c.prepare_cached("DELETE FROM registration_codes WHERE registration_id = ?1")?
+                        .execute([row.id])?;
+                }
+                Ok(changed == 1)
+            })
+            .await
+    }
+
     async fn first_bound_registration(
         &self,
         caller_id: Uuid,
@@ -1110,7 +1147,8 @@ impl HubStore for SqliteHub {
             .read(move |c| {
                 let mut statement = c.prepare_cached(
                     "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
-                     FROM registrations WHERE caller_id = ?1 AND state = 'bound' AND id <> ?2 \
+                     FROM registrations WHERE caller_id = ?1 AND id <> ?2 \
+                     AND state IN ('bound', 'revoked') \
                      ORDER BY created_at_ms, id LIMIT 1",
                 )?;
                 Ok(statement
@@ -1573,6 +1611,17 @@ impl HubStore for SqliteHub {
                 )?
                 .execute(params![caller_id, sealed_seed, now_ms])?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn delete_totp_seed(&self, caller_id: Uuid) -> Result<bool> {
+        self.db
+            .write(move |c| {
+                let deleted = c
+                    .prepare_cached("DELETE FROM totp_seeds WHERE caller_id = ?1")?
+                    .execute([caller_id])?;
+                Ok(deleted == 1)
             })
             .await
     }

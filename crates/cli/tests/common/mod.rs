@@ -437,6 +437,9 @@ pub struct Payer {
     pub terminal: String,
     pub account: String,
     pub document_number: String,
+    /// The holder's name and the card's number, to register the card again.
+    pub name: String,
+    pub card_number: String,
 }
 
 /// A 16-digit card number with `prefix` that passes Luhn.
@@ -545,7 +548,33 @@ pub async fn register_payer_choosing(
     }
     let wallet = sign_up(hub_url, &name).await;
     let terminal = unique("phone-");
-    let mut start = json!({ "terminal_id": terminal });
+    let mut payer = Payer {
+        wallet,
+        code: String::new(),
+        terminal,
+        account,
+        document_number,
+        name,
+        card_number: number,
+    };
+    let confirmed = register_card(&payer, choice, terminal_public_key).await;
+    assert_eq!(confirmed.body["state"], "bound", "{confirmed:?}");
+    payer.code = confirmed.body["registration_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    payer
+}
+
+/// Registers the payer's card from `payer.terminal` with the code `choice`: the confirmation's
+/// answer.
+pub async fn register_card(
+    payer: &Payer,
+    choice: Option<Value>,
+    terminal_public_key: Option<&str>,
+) -> Answer {
+    let wallet = &payer.wallet;
+    let mut start = json!({ "terminal_id": payer.terminal });
     if let Some(key) = terminal_public_key {
         start["terminal_public_key"] = json!(key);
     }
@@ -557,33 +586,22 @@ pub async fn register_payer_choosing(
         .post(
             &format!("/v1/registrations/{id}/fields"),
             &json!({
-                "identity": {"full_name": name, "document_type": "passport",
-                             "document_number": document_number, "birth_date": "1990-01-01",
+                "identity": {"full_name": payer.name, "document_type": "passport",
+                             "document_number": payer.document_number, "birth_date": "1990-01-01",
                              "expiry_date": "2031-01-01"},
-                "card": {"card_number": number, "expiry_month": 12, "expiry_year": 2031}
+                "card": {"card_number": payer.card_number, "expiry_month": 12, "expiry_year": 2031}
             }),
             Some(&unique("k")),
         )
         .await;
     assert_eq!(fields.status, 200, "{fields:?}");
-    let confirmed = wallet
+    wallet
         .post(
             &format!("/v1/registrations/{id}/confirm"),
             &choice.map_or_else(|| json!({}), |c| json!({ "code": c })),
             Some(&unique("k")),
         )
-        .await;
-    assert_eq!(confirmed.body["state"], "bound", "{confirmed:?}");
-    Payer {
-        wallet,
-        code: confirmed.body["registration_code"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-        terminal,
-        account,
-        document_number,
-    }
+        .await
 }
 
 pub async fn pay(payer: &Payer, payee: &str, amount: i64, key: &str) -> Answer {

@@ -1,0 +1,101 @@
+//! Revoking a registration is one write: its new state and the deletion of its code, and
+//! neither when another writer saved the session first.
+
+use scanpay_store::{CodeRow, HubStore, PgHub, RegistrationRow, SqliteHub};
+use uuid::Uuid;
+
+fn session(id: Uuid, caller_id: Uuid, state: &str, version: i64) -> RegistrationRow {
+    RegistrationRow {
+        id,
+        caller_id,
+        state: state.to_string(),
+        version,
+        data: b"sealed".to_vec(),
+        created_at_ms: 1,
+        updated_at_ms: version,
+    }
+}
+
+fn code(registration_id: Uuid, caller_id: Uuid) -> CodeRow {
+    CodeRow {
+        code_hash: b"code".to_vec(),
+        card_lookup: b"card".to_vec(),
+        registration_id,
+        caller_id,
+        bank_id: "north".to_string(),
+        account_id: Uuid::now_v7(),
+        terminal_id: "phone-1".to_string(),
+        created_at_ms: 1,
+    }
+}
+
+async fn a_revocation_deletes_the_code_with_the_save(store: &impl HubStore) {
+    let (id, caller) = (Uuid::now_v7(), Uuid::now_v7());
+    store
+        .insert_registration(session(id, caller, "bound", 1))
+        .await
+        .unwrap();
+    store.insert_code(code(id, caller)).await.unwrap();
+    // A writer that read an older version loses, and the code stays.
+    let stale = store
+        .revoke_registration(session(id, caller, "revoked", 1))
+        .await
+        .unwrap();
+    assert!(!stale);
+    assert!(
+        store
+            .code_by_hash(b"code".to_vec())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store.registration(id).await.unwrap().unwrap().state,
+        "bound"
+    );
+
+    assert!(
+        store
+            .revoke_registration(session(id, caller, "revoked", 2))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.registration(id).await.unwrap().unwrap().state,
+        "revoked"
+    );
+    assert_eq!(store.code_by_hash(b"code".to_vec()).await.unwrap(), None);
+    assert_eq!(store.code_of_registration(id).await.unwrap(), None);
+    // The card and the code's value are free: another registration takes them.
+    let again = Uuid::now_v7();
+    store
+        .insert_registration(session(again, caller, "bound", 1))
+        .await
+        .unwrap();
+    store.insert_code(code(again, caller)).await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_revokes_a_registration_in_one_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteHub::open(&dir.path().join("hub.db")).unwrap();
+    a_revocation_deletes_the_code_with_the_save(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_revokes_a_registration_in_one_write() {
+    let url = std::env::var("SCANPAY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let schema = format!("storetest_{}", Uuid::new_v4().simple());
+    let store = PgHub::connect(&url, &schema).await.unwrap();
+    a_revocation_deletes_the_code_with_the_save(&store).await;
+    drop(store);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
