@@ -194,7 +194,8 @@ fn mrz_in(lines: &[(String, f32)], today: Date) -> Option<mrz::Mrz> {
 
 /// The text lines of a photo: read until a complete MRZ is among them or `licence_found` is set
 /// (by the barcode search), or an MRZ whose checks pass but that is not complete has had its
-/// second look; a small photo with nothing found is read again enlarged.
+/// second look; a small photo with nothing found is read again enlarged, and a photo whose text
+/// holds no document is read again upside down.
 fn read_text(
     reader: &dyn TextReader,
     image: &DynamicImage,
@@ -222,13 +223,26 @@ fn read_text(
         && let Some(again) = reader
             .read_lines_enlarged(image, &goal)
             .map_err(ExtractError::Ocr)?
+        && (enough(&again) || (found(&again, today) && !found(&lines, today)))
     {
-        let found = |l: &[(String, f32)]| mrz_in(l, today).is_some() || card_in(l).is_some();
-        if enough(&again) || (found(&again) && !found(&lines)) {
-            lines = again;
+        lines = again;
+    }
+    // Text, but neither a zone nor a card in it: the page may be upside down. Its lines lie level
+    // either way up, so only reading tells; this costs a second reading, and only here.
+    if !lines.is_empty() && !found(&lines, today) && !licence_found.load(Ordering::Relaxed) {
+        let turned = reader
+            .read_lines_staged(&image.rotate180(), &goal)
+            .map_err(ExtractError::Ocr)?;
+        if found(&turned, today) {
+            lines = turned;
         }
     }
     Ok(lines)
+}
+
+/// Whether the lines hold a machine-readable zone or a card.
+fn found(lines: &[(String, f32)], today: Date) -> bool {
+    mrz_in(lines, today).is_some() || card_in(lines).is_some()
 }
 
 /// A card among the lines that are not part of a machine-readable zone.

@@ -49,3 +49,53 @@ fn hard_photos_read_field_for_field() {
         assert_eq!(identity.values(), truth(file).values(), "{file}");
     }
 }
+
+/// A page or a card photographed upside down reads as the same: its lines lie level either way
+/// up, so the reading that finds no document is tried again turned over.
+#[test]
+fn upside_down_photos_read_as_the_same_page() {
+    let ocr = Ocr::load(&default_models_dir()).expect("the OCR models: run scripts/models");
+    let options = Options {
+        pixels_max: scanpay_extract::photo::IMAGE_PIXELS_MAX_DEFAULT,
+        today: TODAY,
+        reader: Some(&ocr),
+    };
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/testdata/mrz/images"
+    );
+    for file in ["62_pass-aus.png", "100_id-che.jpg"] {
+        let photo = image::open(format!("{dir}/{file}"))
+            .expect("shared/testdata is beside the repository")
+            .rotate180();
+        let mut bytes = Vec::new();
+        photo
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        let read = extract(&bytes, &options).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(read.mrz_checks_pass(), "{file}: {:?}", read.mrz_checks);
+        assert_eq!(
+            read.identity.unwrap().values(),
+            truth(file).values(),
+            "{file}"
+        );
+    }
+    // A card, too.
+    let card = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/testdata/cards/ocr_card_numbers.png"
+    );
+    let photo = image::open(card).unwrap().rotate180();
+    let mut bytes = Vec::new();
+    photo
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    let read = extract(&bytes, &options).expect("the card upside down");
+    assert_eq!(read.card.unwrap().card_number.value, "3023334877861104");
+}
