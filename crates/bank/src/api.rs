@@ -948,7 +948,13 @@ pub async fn pay<S: BankStore>(
     State(bank): State<Bank<S>>,
     Json(request): Json<PaymentDebitRequest>,
 ) -> ApiResult<Response> {
-    let command = payment_command(&bank, &request).await?;
+    let checked = PaymentChecked::new(&bank, &request)?;
+    let binding = bank
+        .store
+        .binding(checked.code_hash.clone())
+        .await
+        .map_err(store_error)?;
+    let command = payment_command(&bank, &request, checked, binding).await?;
     submit_one(&bank, command).await
 }
 
@@ -959,10 +965,34 @@ pub async fn pay_batch<S: BankStore>(
     Json(batch): Json<PaymentDebitBatch>,
 ) -> ApiResult<Json<PaymentDebitBatchResult>> {
     batch_size_ok(batch.payments.len(), PAYMENTS_PER_BATCH_MAX, "payments")?;
+    let checked: Vec<ApiResult<PaymentChecked>> = batch
+        .payments
+        .iter()
+        .map(|request| PaymentChecked::new(&bank, request))
+        .collect();
+    // Every binding the batch needs, in one read.
+    let hashes = checked
+        .iter()
+        .flatten()
+        .map(|c| c.code_hash.clone())
+        .collect();
+    let mut bindings = bank
+        .store
+        .bindings(hashes)
+        .await
+        .map_err(store_error)?
+        .into_iter();
     let mut outcomes: Vec<Option<PaymentDebitOutcome>> = Vec::with_capacity(batch.payments.len());
     let mut commands = Vec::new();
-    for request in &batch.payments {
-        match payment_command(&bank, request).await {
+    for (request, checked) in batch.payments.iter().zip(checked) {
+        let command = match checked {
+            Ok(checked) => {
+                let binding = bindings.next().expect("one binding read a checked payment");
+                payment_command(&bank, request, checked, binding).await
+            }
+            Err(error) => Err(error),
+        };
+        match command {
             Ok(command) => {
                 commands.push(command);
                 outcomes.push(None);
@@ -988,21 +1018,39 @@ pub async fn pay_batch<S: BankStore>(
     Ok(Json(PaymentDebitBatchResult { results }))
 }
 
+/// What a payment request says, checked without the store, and the hash its binding is kept
+/// under.
+struct PaymentChecked {
+    amount: i64,
+    currency: Currency,
+    code_hash: Vec<u8>,
+}
+
+impl PaymentChecked {
+    fn new<S>(bank: &Bank<S>, request: &PaymentDebitRequest) -> ApiResult<PaymentChecked> {
+        check_code_and_terminal(&request.registration_code, &request.terminal_id)?;
+        reference_ok(request.reference.as_ref())?;
+        Ok(PaymentChecked {
+            amount: payment_amount(&request.amount_minor)?,
+            currency: parse_currency(&request.currency)?,
+            code_hash: bank
+                .vault
+                .lookup("registration_code", &request.registration_code),
+        })
+    }
+}
+
 /// The ledger transfer a payment asks for, once its code and terminal are checked against the
-/// binding; an error when they fail (unless the ledger decided the transfer before: a retry is
-/// answered as decided).
+/// binding (read by the caller, for a whole batch at once); an error when they fail (unless the
+/// ledger decided the transfer before: a retry is answered as decided).
 async fn payment_command<S: BankStore>(
     bank: &Bank<S>,
     request: &PaymentDebitRequest,
+    PaymentChecked {
+        amount, currency, ..
+    }: PaymentChecked,
+    binding: Option<BindingRow>,
 ) -> ApiResult<TransferCommand> {
-    check_code_and_terminal(&request.registration_code, &request.terminal_id)?;
-    reference_ok(request.reference.as_ref())?;
-    let amount = payment_amount(&request.amount_minor)?;
-    let currency = parse_currency(&request.currency)?;
-    let code_hash = bank
-        .vault
-        .lookup("registration_code", &request.registration_code);
-    let binding = bank.store.binding(code_hash).await.map_err(store_error)?;
     let refusal = match &binding {
         None => Some(ApiError::new(
             ErrorCode::RegistrationCodeUnknown,

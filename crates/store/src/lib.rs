@@ -243,6 +243,11 @@ pub trait BankStore: Send + Sync + 'static {
         &self,
         code_hash: Vec<u8>,
     ) -> impl Future<Output = Result<Option<BindingRow>>> + Send;
+    /// The bindings of several code hashes in one read (a batch of payments), in their order.
+    fn bindings(
+        &self,
+        code_hashes: Vec<Vec<u8>>,
+    ) -> impl Future<Output = Result<Vec<Option<BindingRow>>>> + Send;
     /// Deletes the bindings made for a hub registration (its code was revoked); how many.
     fn revoke_bindings(&self, registration_id: Uuid) -> impl Future<Output = Result<u64>> + Send;
     fn customer_count(&self) -> impl Future<Output = Result<i64>> + Send;

@@ -652,25 +652,40 @@ impl BankStore for PgBank {
     }
 
     async fn binding(&self, code_hash: Vec<u8>) -> Result<Option<BindingRow>> {
+        Ok(self.bindings(vec![code_hash]).await?.pop().flatten())
+    }
+
+    async fn bindings(&self, code_hashes: Vec<Vec<u8>>) -> Result<Vec<Option<BindingRow>>> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
+        let rows = client
+            .query(
                 &client
                     .prepare_cached(
                         "SELECT code_hash, terminal_id, account_id, created_at_ms, registration_id \
-                         FROM bindings WHERE code_hash = $1",
+                         FROM bindings WHERE code_hash = ANY($1)",
                     )
                     .await?,
-                &[&code_hash],
+                &[&code_hashes],
             )
             .await?;
-        Ok(row.map(|row| BindingRow {
-            code_hash: row.get(0),
-            terminal_id: row.get(1),
-            account_id: row.get(2),
-            created_at_ms: row.get(3),
-            registration_id: row.get(4),
-        }))
+        let found: std::collections::HashMap<Vec<u8>, BindingRow> = rows
+            .iter()
+            .map(|row| {
+                let binding = BindingRow {
+                    code_hash: row.get(0),
+                    terminal_id: row.get(1),
+                    account_id: row.get(2),
+                    created_at_ms: row.get(3),
+                    registration_id: row.get(4),
+                };
+                (binding.code_hash.clone(), binding)
+            })
+            .collect();
+        // A hash asked twice (two payments with one code) gets its binding twice.
+        Ok(code_hashes
+            .iter()
+            .map(|hash| found.get(hash).cloned())
+            .collect())
     }
 
     async fn revoke_bindings(&self, registration_id: Uuid) -> Result<u64> {

@@ -698,22 +698,33 @@ impl BankStore for SqliteBank {
     }
 
     async fn binding(&self, code_hash: Vec<u8>) -> Result<Option<BindingRow>> {
+        Ok(self.bindings(vec![code_hash]).await?.pop().flatten())
+    }
+
+    async fn bindings(&self, code_hashes: Vec<Vec<u8>>) -> Result<Vec<Option<BindingRow>>> {
         self.db
             .read(move |c| {
-                Ok(c.prepare_cached(
+                let mut statement = c.prepare_cached(
                     "SELECT code_hash, terminal_id, account_id, created_at_ms, registration_id \
                      FROM bindings WHERE code_hash = ?1",
-                )?
-                .query_row([code_hash], |row| {
-                    Ok(BindingRow {
-                        code_hash: row.get(0)?,
-                        terminal_id: row.get(1)?,
-                        account_id: row.get(2)?,
-                        created_at_ms: row.get(3)?,
-                        registration_id: row.get(4)?,
-                    })
-                })
-                .optional()?)
+                )?;
+                let mut found = Vec::with_capacity(code_hashes.len());
+                for code_hash in code_hashes {
+                    found.push(
+                        statement
+                            .query_row([code_hash], |row| {
+                                Ok(BindingRow {
+                                    code_hash: row.get(0)?,
+                                    terminal_id: row.get(1)?,
+                                    account_id: row.get(2)?,
+                                    created_at_ms: row.get(3)?,
+                                    registration_id: row.get(4)?,
+                                })
+                            })
+                            .optional()?,
+                    );
+                }
+                Ok(found)
             })
             .await
     }
