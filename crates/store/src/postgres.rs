@@ -222,8 +222,19 @@ async fn load_accounts(
     ids: &[Uuid],
     snapshot: &mut Snapshot,
 ) -> Result<()> {
+    for account in read_accounts(tx, ids).await? {
+        snapshot.accounts.insert(account.id, account);
+    }
+    Ok(())
+}
+
+/// The accounts `ids` (sorted), locked for the rest of the transaction.
+async fn read_accounts(
+    tx: &deadpool_postgres::Transaction<'_>,
+    ids: &[Uuid],
+) -> Result<Vec<Account>> {
     if ids.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let rows = tx
         .query(
@@ -234,18 +245,30 @@ async fn load_accounts(
             &[&ids],
         )
         .await?;
-    for row in &rows {
-        let account = account_from_row(row)?.account;
-        snapshot.accounts.insert(account.id, account);
-    }
-    Ok(())
+    rows.iter()
+        .map(|row| Ok(account_from_row(row)?.account))
+        .collect()
 }
 
 async fn persist(
     tx: &deadpool_postgres::Transaction<'_>,
     effects: &ledger::BatchEffects,
 ) -> Result<()> {
-    let rows = &effects.inserted;
+    // Independent statements: issued together, they are pipelined on the connection (one
+    // round trip instead of three).
+    futures_util::future::try_join3(
+        insert_transfers(tx, &effects.inserted),
+        update_holds(tx, &effects.holds_changed),
+        update_accounts(tx, &effects.accounts_changed),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_transfers(
+    tx: &deadpool_postgres::Transaction<'_>,
+    rows: &[Transfer],
+) -> Result<()> {
     if !rows.is_empty() {
         let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
         let kinds: Vec<&str> = rows.iter().map(|t| t.kind.code()).collect();
@@ -301,13 +324,16 @@ async fn persist(
         )
         .await?;
     }
-    if !effects.holds_changed.is_empty() {
-        let ids: Vec<Uuid> = effects.holds_changed.iter().map(|(id, _)| *id).collect();
-        let states: Vec<&str> = effects
-            .holds_changed
-            .iter()
-            .map(|(_, s)| s.code())
-            .collect();
+    Ok(())
+}
+
+async fn update_holds(
+    tx: &deadpool_postgres::Transaction<'_>,
+    holds_changed: &[(Uuid, HoldState)],
+) -> Result<()> {
+    if !holds_changed.is_empty() {
+        let ids: Vec<Uuid> = holds_changed.iter().map(|(id, _)| *id).collect();
+        let states: Vec<&str> = holds_changed.iter().map(|(_, s)| s.code()).collect();
         tx.execute(
             &tx.prepare_cached(
                 "UPDATE transfers SET hold_state = u.state \
@@ -318,7 +344,13 @@ async fn persist(
         )
         .await?;
     }
-    let accounts = &effects.accounts_changed;
+    Ok(())
+}
+
+async fn update_accounts(
+    tx: &deadpool_postgres::Transaction<'_>,
+    accounts: &[Account],
+) -> Result<()> {
     if !accounts.is_empty() {
         let ids: Vec<Uuid> = accounts.iter().map(|a| a.id).collect();
         let dq: Vec<i64> = accounts.iter().map(|a| a.debits_pending).collect();
@@ -392,26 +424,39 @@ impl BankStore for PgBank {
     ) -> Result<Vec<Decision>> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         let tx = client.transaction().await?;
-        let (account_ids, transfer_ids) = ledger::ids_to_load(&commands);
+        let (mut account_ids, transfer_ids) = ledger::ids_to_load(&commands);
+        account_ids.sort_unstable();
+        account_ids.dedup();
         let mut snapshot = Snapshot::default();
-        let rows = tx
-            .query(
+        // The transfers and the accounts the commands name are read together (pipelined);
+        // only the accounts of holds among those transfers must wait for them.
+        let transfers = async {
+            tx.query(
                 &tx.prepare_cached(&format!(
                     "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ANY($1)"
                 ))
                 .await?,
                 &[&transfer_ids],
             )
-            .await?;
+            .await
+            .map_err(StoreError::from)
+        };
+        let (rows, accounts) =
+            futures_util::future::try_join(transfers, read_accounts(&tx, &account_ids)).await?;
+        snapshot
+            .accounts
+            .extend(accounts.into_iter().map(|a| (a.id, a)));
         for row in &rows {
             let t = transfer_from_row(row, 0)?;
             snapshot.transfers.insert(t.id, t);
         }
-        let mut all_accounts = account_ids;
-        all_accounts.extend(ledger::hold_accounts_to_load(&snapshot));
-        all_accounts.sort_unstable();
-        all_accounts.dedup();
-        load_accounts(&tx, &all_accounts, &mut snapshot).await?;
+        let mut holds_accounts: Vec<Uuid> = ledger::hold_accounts_to_load(&snapshot)
+            .into_iter()
+            .filter(|id| !snapshot.accounts.contains_key(id))
+            .collect();
+        holds_accounts.sort_unstable();
+        holds_accounts.dedup();
+        load_accounts(&tx, &holds_accounts, &mut snapshot).await?;
         let (decisions, effects) = ledger::decide_batch(now_ms, &commands, &mut snapshot);
         persist(&tx, &effects).await?;
         tx.commit().await?;
