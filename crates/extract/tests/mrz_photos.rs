@@ -23,30 +23,56 @@ fn truth(file: &str) -> Identity {
     mrz::parse(&zone, TODAY).unwrap().identity()
 }
 
-#[test]
-fn hard_photos_read_field_for_field() {
-    let ocr = Ocr::load(&default_models_dir()).expect("the OCR models: run scripts/models");
-    let options = Options {
+fn ocr() -> Ocr {
+    Ocr::load(&default_models_dir()).expect("the OCR models: run scripts/models")
+}
+
+fn options(ocr: &Ocr) -> Options<'_> {
+    Options {
         pixels_max: scanpay_extract::photo::IMAGE_PIXELS_MAX_DEFAULT,
         today: TODAY,
-        reader: Some(&ocr),
-    };
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/testdata/mrz/images"
-    );
+        reader: Some(ocr),
+    }
+}
+
+/// The shared test data, beside the repository.
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata");
+
+fn photo(path: &str) -> Vec<u8> {
+    std::fs::read(format!("{TESTDATA}/{path}")).expect("shared/testdata is beside the repository")
+}
+
+/// `photo` turned over, as a PNG.
+fn upside_down(path: &str) -> Vec<u8> {
+    let turned = image::load_from_memory(&photo(path)).unwrap().rotate180();
+    let mut bytes = Vec::new();
+    turned
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    bytes
+}
+
+/// Reads `bytes` and checks the zone against the transcription of `file`.
+fn reads_as_transcribed(ocr: &Ocr, file: &str, bytes: &[u8]) {
+    let read = extract(bytes, &options(ocr)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    assert!(read.mrz_checks_pass(), "{file}: {:?}", read.mrz_checks);
+    let identity = read.identity.unwrap();
+    assert_eq!(identity.values(), truth(file).values(), "{file}");
+}
+
+#[test]
+fn hard_photos_read_field_for_field() {
+    let ocr = ocr();
     for file in [
         "0_pass-lva.jpg",
         "62_pass-aus.png",
         "43_pass-fra.jpg",
         "100_id-che.jpg",
     ] {
-        let bytes = std::fs::read(format!("{dir}/{file}"))
-            .expect("shared/testdata is beside the repository");
-        let read = extract(&bytes, &options).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert!(read.mrz_checks_pass(), "{file}: {:?}", read.mrz_checks);
-        let identity = read.identity.unwrap();
-        assert_eq!(identity.values(), truth(file).values(), "{file}");
+        reads_as_transcribed(&ocr, file, &photo(&format!("mrz/images/{file}")));
     }
 }
 
@@ -54,48 +80,11 @@ fn hard_photos_read_field_for_field() {
 /// up, so the reading that finds no document is tried again turned over.
 #[test]
 fn upside_down_photos_read_as_the_same_page() {
-    let ocr = Ocr::load(&default_models_dir()).expect("the OCR models: run scripts/models");
-    let options = Options {
-        pixels_max: scanpay_extract::photo::IMAGE_PIXELS_MAX_DEFAULT,
-        today: TODAY,
-        reader: Some(&ocr),
-    };
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/testdata/mrz/images"
-    );
+    let ocr = ocr();
     for file in ["62_pass-aus.png", "100_id-che.jpg"] {
-        let photo = image::open(format!("{dir}/{file}"))
-            .expect("shared/testdata is beside the repository")
-            .rotate180();
-        let mut bytes = Vec::new();
-        photo
-            .write_to(
-                &mut std::io::Cursor::new(&mut bytes),
-                image::ImageFormat::Png,
-            )
-            .unwrap();
-        let read = extract(&bytes, &options).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert!(read.mrz_checks_pass(), "{file}: {:?}", read.mrz_checks);
-        assert_eq!(
-            read.identity.unwrap().values(),
-            truth(file).values(),
-            "{file}"
-        );
+        reads_as_transcribed(&ocr, file, &upside_down(&format!("mrz/images/{file}")));
     }
-    // A card, too.
-    let card = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/testdata/cards/ocr_card_numbers.png"
-    );
-    let photo = image::open(card).unwrap().rotate180();
-    let mut bytes = Vec::new();
-    photo
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )
-        .unwrap();
-    let read = extract(&bytes, &options).expect("the card upside down");
-    assert_eq!(read.card.unwrap().card_number.value, "3023334877861104");
+    let card = extract(&upside_down("cards/ocr_card_numbers.png"), &options(&ocr))
+        .expect("the card upside down");
+    assert_eq!(card.card.unwrap().card_number.value, "3023334877861104");
 }

@@ -724,7 +724,8 @@ pub async fn cancel<S: HubStore, B: BankConnector>(
 #[utoipa::path(post, path = "/v1/registrations/{id}/revoke", security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
     responses((status = 200, body = RegistrationView),
-        (status = 409, description = "registration_finished: not bound", body = scanpay_proto::ErrorBody),
+        (status = 403, description = "forbidden: another wallet's registration", body = scanpay_proto::ErrorBody),
+        (status = 409, description = "registration_step_out_of_order: never bound; registration_finished: rejected, cancelled or expired", body = scanpay_proto::ErrorBody),
         (status = 502, description = "bank_unavailable: revoked at the hub, retry for the bank", body = scanpay_proto::ErrorBody)))]
 pub async fn revoke<S: HubStore, B: BankConnector>(
     State(hub): State<Hub<S, B>>,

@@ -532,6 +532,23 @@ fn insert_record(tx: &Connection, record: &Record) -> Result<()> {
     Ok(())
 }
 
+/// Replaces a registration row read at `row.version - 1`; false when another writer saved first.
+fn save_registration(c: &Connection, row: &RegistrationRow) -> rusqlite::Result<bool> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE registrations SET state = ?2, version = ?3, data = ?4, updated_at_ms = ?5 \
+             WHERE id = ?1 AND version = ?3 - 1",
+        )?
+        .execute(params![
+            row.id,
+            row.state,
+            row.version,
+            row.data,
+            row.updated_at_ms
+        ])?;
+    Ok(changed == 1)
+}
+
 fn duplicate(error: rusqlite::Error, what: &'static str) -> StoreError {
     match StoreError::from(error) {
         StoreError::Duplicate(_) => StoreError::Duplicate(what),
@@ -1080,21 +1097,7 @@ impl HubStore for SqliteHub {
 
     async fn update_registration(&self, row: RegistrationRow) -> Result<bool> {
         self.db
-            .write(move |c| {
-                let changed = c
-                    .prepare_cached(
-                        "UPDATE registrations SET state = ?2, version = ?3, data = ?4, \
-                         updated_at_ms = ?5 WHERE id = ?1 AND version = ?3 - 1",
-                    )?
-                    .execute(params![
-                        row.id,
-                        row.state,
-                        row.version,
-                        row.data,
-                        row.updated_at_ms
-                    ])?;
-                Ok(changed == 1)
-            })
+            .write(move |c| Ok(save_registration(c, &row)?))
             .await
     }
 
@@ -1128,23 +1131,12 @@ impl HubStore for SqliteHub {
     async fn revoke_registration(&self, row: RegistrationRow) -> Result<bool> {
         self.db
             .write(move |c| {
-                let changed = c
-                    .prepare_cached(
-                        "UPDATE registrations SET state = ?2, version = ?3, data = ?4, \
-                         updated_at_ms = ?5 WHERE id = ?1 AND version = ?3 - 1",
-                    )?
-                    .execute(params![
-                        row.id,
-                        row.state,
-                        row.version,
-                        row.data,
-                        row.updated_at_ms
-                    ])?;
-                if changed == 1 {
+                let saved = save_registration(c, &row)?;
+                if saved {
                     c.prepare_cached("DELETE FROM registration_codes WHERE registration_id = ?1")?
                         .execute([row.id])?;
                 }
-                Ok(changed == 1)
+                Ok(saved)
             })
             .await
     }

@@ -1,9 +1,10 @@
 //! A payment step and what it announces are one write; the exemption rule's summaries come from
 //! the payments' own columns, including for payments stored before those columns existed.
 
+mod common;
+
 use scanpay_store::{
-    Announcements, DeliveryRow, HubStore, MerchantRow, NotificationRow, PaymentRow, PgHub,
-    SqliteHub,
+    Announcements, DeliveryRow, HubStore, MerchantRow, NotificationRow, PaymentRow, SqliteHub,
 };
 use uuid::Uuid;
 
@@ -125,27 +126,18 @@ async fn a_step_and_its_news_are_written_together(store: &impl HubStore) {
 
 #[tokio::test]
 async fn sqlite_writes_a_step_and_its_news_together() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteHub::open(&dir.path().join("hub.db")).unwrap();
-    a_step_and_its_news_are_written_together(&store).await;
+    common::on_sqlite(
+        |store| async move { a_step_and_its_news_are_written_together(&store).await },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn postgres_writes_a_step_and_its_news_together() {
-    let url = std::env::var("SCANPAY_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
-    let schema = format!("storetest_{}", Uuid::new_v4().simple());
-    let store = PgHub::connect(&url, &schema).await.unwrap();
-    a_step_and_its_news_are_written_together(&store).await;
-    drop(store);
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .unwrap();
+    common::on_postgres(
+        |store| async move { a_step_and_its_news_are_written_together(&store).await },
+    )
+    .await;
 }
 
 /// A hub database from before the summary columns: its payments get them from their documents.

@@ -1,7 +1,9 @@
 //! Revoking a registration is one write: its new state and the deletion of its code, and
 //! neither when another writer saved the session first.
 
-use scanpay_store::{CodeRow, HubStore, PgHub, RegistrationRow, SqliteHub};
+mod common;
+
+use scanpay_store::{CodeRow, HubStore, RegistrationRow};
 use uuid::Uuid;
 
 fn session(id: Uuid, caller_id: Uuid, state: &str, version: i64) -> RegistrationRow {
@@ -77,25 +79,16 @@ async fn a_revocation_deletes_the_code_with_the_save(store: &impl HubStore) {
 
 #[tokio::test]
 async fn sqlite_revokes_a_registration_in_one_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteHub::open(&dir.path().join("hub.db")).unwrap();
-    a_revocation_deletes_the_code_with_the_save(&store).await;
+    common::on_sqlite(
+        |store| async move { a_revocation_deletes_the_code_with_the_save(&store).await },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn postgres_revokes_a_registration_in_one_write() {
-    let url = std::env::var("SCANPAY_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
-    let schema = format!("storetest_{}", Uuid::new_v4().simple());
-    let store = PgHub::connect(&url, &schema).await.unwrap();
-    a_revocation_deletes_the_code_with_the_save(&store).await;
-    drop(store);
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .unwrap();
+    common::on_postgres(|store| async move {
+        a_revocation_deletes_the_code_with_the_save(&store).await
+    })
+    .await;
 }

@@ -1,0 +1,30 @@
+//! What the store tests share: a hub store on SQLite and on PostgreSQL, each fresh.
+
+use scanpay_store::{PgHub, SqliteHub};
+use uuid::Uuid;
+
+fn postgres_url() -> String {
+    std::env::var("SCANPAY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// Runs `test` on a hub store in a fresh SQLite file.
+pub async fn on_sqlite<F: Future<Output = ()>>(test: impl FnOnce(SqliteHub) -> F) {
+    let dir = tempfile::tempdir().unwrap();
+    test(SqliteHub::open(&dir.path().join("hub.db")).unwrap()).await;
+}
+
+/// Runs `test` on a hub store in a fresh PostgreSQL schema, dropped after.
+pub async fn on_postgres<F: Future<Output = ()>>(test: impl FnOnce(PgHub) -> F) {
+    let url = postgres_url();
+    let schema = format!("storetest_{}", Uuid::new_v4().simple());
+    test(PgHub::connect(&url, &schema).await.unwrap()).await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
