@@ -182,8 +182,13 @@ export async function webhooks() {
     " ",
     h("button", { type: "button", class: "secondary", "data-action": "rotate" }, "Rotate the secret"),
   );
-  const render = (view) => {
-    url.value = view.url || "";
+  // What the person typed wins over an answer that arrives later (the screen's first load on a
+  // slow connection must not wipe a URL being entered).
+  let typed = false;
+  url.addEventListener("input", () => (typed = true));
+  const render = (view, { saved } = { saved: true }) => {
+    if (saved || !typed) url.value = view.url || "";
+    if (saved) typed = false;
     current.replaceChildren(
       h("p", {}, view.url ? `Events go to ${view.url}.` : "No webhook URL yet."),
       view.secrets.length
@@ -257,7 +262,7 @@ export async function webhooks() {
     ),
   );
   try {
-    render(await call("GET", "/v1/webhooks", { token: session.token }));
+    render(await call("GET", "/v1/webhooks", { token: session.token }), { saved: false });
     await loadLog();
   } catch (error) {
     current.replaceChildren(errorBox(error));
