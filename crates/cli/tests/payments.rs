@@ -1256,6 +1256,16 @@ async fn a_revoked_code_pays_no_more_and_the_card_registers_again(backend: Backe
         (200, &json!("revoked")),
         "{again:?}"
     );
+    // The wallet is told, once (after the waiting payment's code).
+    let kinds = kinds_when(&payer.wallet, 2).await;
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "registration_revoked")
+            .count(),
+        1,
+        "{kinds:?}"
+    );
 
     // At the hub, the code is unknown now; at the bank, its binding is gone.
     let after = pay(&payer, &shop, 700, &unique("pay-")).await;
@@ -1391,6 +1401,10 @@ async fn an_operator_resets_a_lost_authenticator(backend: Backend) {
         .post(&reset_path, &json!({}), Some(&unique("k")))
         .await;
     assert_eq!(repeat.body["had_authenticator"], false, "{repeat:?}");
+    // The wallet hears of the reset (once: the repeat reset nothing).
+    let kinds = kinds_when(&payer.wallet, 1).await;
+    let resets = kinds.iter().filter(|k| *k == "authenticator_reset").count();
+    assert_eq!(resets, 1, "{kinds:?}");
     for id in [shop_id.clone(), uuid::Uuid::new_v4().to_string()] {
         let unknown = operator
             .post(

@@ -1008,9 +1008,16 @@ pub async fn reset_totp<S: HubStore, B: BankConnector>(
         .map_err(scanpay_http::store_unavailable)?
         .filter(|c| c.kind == CallerKind::Wallet.code())
         .ok_or_else(|| ApiError::new(ErrorCode::WalletNotFound, "No wallet has that id."))?;
+    // The wallet hears of it: a reset it did not ask for is a reason to call support.
+    let note = Note::account(
+        "authenticator_reset",
+        "Support reset your authenticator: codes for your payments are sent to this app again. \
+         Enroll a new authenticator to use one."
+            .to_string(),
+    );
     let had_authenticator = hub
         .store
-        .delete_totp_seed(wallet.id)
+        .delete_totp_seed(wallet.id, note_row(&hub, wallet.id, note))
         .await
         .map_err(scanpay_http::store_unavailable)?;
     tracing::info!(wallet_id = %wallet.id, operator_id = %caller.id, had_authenticator,
@@ -1294,7 +1301,7 @@ fn announcements<S, B>(hub: &Hub<S, B>, p: &Payment, before: Status, work: Work)
 }
 
 /// A message for one caller.
-struct Note<'a> {
+pub(crate) struct Note<'a> {
     kind: &'static str,
     message: String,
     payment: Option<&'a Payment>,
@@ -1308,6 +1315,18 @@ impl<'a> Note<'a> {
             kind,
             message,
             payment: Some(payment),
+            verification_code: None,
+            sealed_verification_code: None,
+        }
+    }
+
+    /// A message about the caller's account, not about a payment (a code revoked, an
+    /// authenticator reset).
+    pub(crate) fn account(kind: &'static str, message: String) -> Note<'static> {
+        Note {
+            kind,
+            message,
+            payment: None,
             verification_code: None,
             sealed_verification_code: None,
         }
@@ -1328,7 +1347,7 @@ struct StoredNote {
 }
 
 /// A message for a caller's notification stream, encrypted (it may hold a verification code).
-fn note_row<S, B>(hub: &Hub<S, B>, caller_id: Uuid, note: Note<'_>) -> NotificationRow {
+pub(crate) fn note_row<S, B>(hub: &Hub<S, B>, caller_id: Uuid, note: Note<'_>) -> NotificationRow {
     let stored = StoredNote {
         kind: note.kind.to_string(),
         message: note.message,

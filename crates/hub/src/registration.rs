@@ -264,8 +264,8 @@ async fn save<S: HubStore, B>(hub: &Hub<S, B>, stored: &Stored, version: i64) ->
 /// What a save writes besides the session.
 enum Saving {
     Step,
-    /// The session's code is deleted in the same transaction.
-    Revoked,
+    /// The session's code is deleted and its owner told, in the same transaction.
+    Revoked(scanpay_store::NotificationRow),
 }
 
 async fn save_with<S: HubStore, B>(
@@ -286,7 +286,7 @@ async fn save_with<S: HubStore, B>(
     };
     let saved = match saving {
         Saving::Step => hub.store.update_registration(row).await,
-        Saving::Revoked => hub.store.revoke_registration(row).await,
+        Saving::Revoked(note) => hub.store.revoke_registration(row, note).await,
     };
     if saved.map_err(scanpay_http::store_unavailable)? {
         Ok(version + 1)
@@ -740,7 +740,24 @@ pub async fn revoke<S: HubStore, B: BankConnector>(
             .registration
             .apply(Event::Revoked, now_ms())
             .map_err(step_error)?;
-        version = save_with(&hub, &stored, version, Saving::Revoked).await?;
+        let r = &stored.registration;
+        let card = r.card.as_ref().map(|c| masked_card(&c.card_number));
+        let message = format!(
+            "{} the code of card {} at {}: it pays no more. Register the card again to pay with it.",
+            if operator {
+                "Support revoked"
+            } else {
+                "You revoked"
+            },
+            card.as_deref().unwrap_or("?"),
+            r.bank_id.as_deref().unwrap_or("?"),
+        );
+        let note = crate::payments::note_row(
+            &hub,
+            r.caller_id,
+            crate::payments::Note::account("registration_revoked", message),
+        );
+        version = save_with(&hub, &stored, version, Saving::Revoked(note)).await?;
         tracing::info!(registration_id = %id, by = caller.kind.code(), "registration code revoked");
     }
     if !stored.revoked_at_bank {

@@ -503,12 +503,14 @@ pub trait HubStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<RegistrationRow>>> + Send;
     /// A caller's first registration that was bound, revoked since or not (the identity its
     /// wallet is for), other than `except`.
-    /// Saves a revoked registration (version-checked as `update_registration`) and deletes its
-    /// code in the same transaction: the code pays no more, and the card and the code's value
-    /// may be registered again. False when another writer got there first.
+    /// Saves a revoked registration (version-checked as `update_registration`), deletes its
+    /// code and appends `note` to its owner's notifications, in one transaction: the code pays
+    /// no more, and the card and the code's value may be registered again. False (and nothing
+    /// written) when another writer got there first.
     fn revoke_registration(
         &self,
         row: RegistrationRow,
+        note: NotificationRow,
     ) -> impl Future<Output = Result<bool>> + Send;
     fn first_bound_registration(
         &self,
@@ -647,9 +649,14 @@ pub trait HubStore: Send + Sync + 'static {
         sealed_seed: Vec<u8>,
         now_ms: i64,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Forgets a wallet's TOTP seed (an operator's reset of a lost authenticator); false when it
-    /// had none.
-    fn delete_totp_seed(&self, caller_id: Uuid) -> impl Future<Output = Result<bool>> + Send;
+    /// Forgets a wallet's TOTP seed (an operator's reset of a lost authenticator) and appends
+    /// `note` to its notifications, in one transaction; false (and nothing written) when it had
+    /// none.
+    fn delete_totp_seed(
+        &self,
+        caller_id: Uuid,
+        note: NotificationRow,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// A wallet's sealed TOTP seed and the last time step a code of it was accepted.
     fn totp_seed(
         &self,

@@ -1364,12 +1364,17 @@ impl HubStore for PgHub {
         Ok(rows.iter().map(registration_from_row).collect())
     }
 
-    async fn revoke_registration(&self, row: RegistrationRow) -> Result<bool> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        // One statement, so one transaction: the code goes only if the session's save won.
-        let saved: i64 = client
+    async fn revoke_registration(
+        &self,
+        row: RegistrationRow,
+        note: NotificationRow,
+    ) -> Result<bool> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let transaction = client.transaction().await?;
+        // The code goes only if the session's save won.
+        let saved: i64 = transaction
             .query_one(
-                &client
+                &transaction
                     .prepare_cached(
                         "WITH saved AS (UPDATE registrations SET state = $2, version = $3::int8, \
                          data = $4, updated_at_ms = $5 WHERE id = $1 AND version = $3::int8 - 1 \
@@ -1389,6 +1394,10 @@ impl HubStore for PgHub {
             )
             .await?
             .get(0);
+        if saved == 1 {
+            insert_notification(&transaction, &note).await?;
+        }
+        transaction.commit().await?;
         Ok(saved == 1)
     }
 
@@ -1894,16 +1903,21 @@ impl HubStore for PgHub {
         Ok(())
     }
 
-    async fn delete_totp_seed(&self, caller_id: Uuid) -> Result<bool> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let deleted = client
+    async fn delete_totp_seed(&self, caller_id: Uuid, note: NotificationRow) -> Result<bool> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let transaction = client.transaction().await?;
+        let deleted = transaction
             .execute(
-                &client
+                &transaction
                     .prepare_cached("DELETE FROM totp_seeds WHERE caller_id = $1")
                     .await?,
                 &[&caller_id],
             )
             .await?;
+        if deleted == 1 {
+            insert_notification(&transaction, &note).await?;
+        }
+        transaction.commit().await?;
         Ok(deleted == 1)
     }
 

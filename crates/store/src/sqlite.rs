@@ -1128,13 +1128,18 @@ impl HubStore for SqliteHub {
             .await
     }
 
-    async fn revoke_registration(&self, row: RegistrationRow) -> Result<bool> {
+    async fn revoke_registration(
+        &self,
+        row: RegistrationRow,
+        note: NotificationRow,
+    ) -> Result<bool> {
         self.db
             .write(move |c| {
                 let saved = save_registration(c, &row)?;
                 if saved {
                     c.prepare_cached("DELETE FROM registration_codes WHERE registration_id = ?1")?
                         .execute([row.id])?;
+                    insert_notification(c, &note)?;
                 }
                 Ok(saved)
             })
@@ -1618,12 +1623,15 @@ impl HubStore for SqliteHub {
             .await
     }
 
-    async fn delete_totp_seed(&self, caller_id: Uuid) -> Result<bool> {
+    async fn delete_totp_seed(&self, caller_id: Uuid, note: NotificationRow) -> Result<bool> {
         self.db
             .write(move |c| {
                 let deleted = c
                     .prepare_cached("DELETE FROM totp_seeds WHERE caller_id = ?1")?
                     .execute([caller_id])?;
+                if deleted == 1 {
+                    insert_notification(c, &note)?;
+                }
                 Ok(deleted == 1)
             })
             .await

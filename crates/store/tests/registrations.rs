@@ -3,7 +3,7 @@
 
 mod common;
 
-use scanpay_store::{CodeRow, HubStore, RegistrationRow};
+use scanpay_store::{CodeRow, HubStore, NotificationRow, RegistrationRow};
 use uuid::Uuid;
 
 fn session(id: Uuid, caller_id: Uuid, state: &str, version: i64) -> RegistrationRow {
@@ -31,6 +31,15 @@ fn code(registration_id: Uuid, caller_id: Uuid) -> CodeRow {
     }
 }
 
+fn note(caller_id: Uuid) -> NotificationRow {
+    NotificationRow {
+        seq: 0,
+        caller_id,
+        data: b"sealed".to_vec(),
+        created_at_ms: 1,
+    }
+}
+
 async fn a_revocation_deletes_the_code_with_the_save(store: &impl HubStore) {
     let (id, caller) = (Uuid::now_v7(), Uuid::now_v7());
     store
@@ -40,7 +49,7 @@ async fn a_revocation_deletes_the_code_with_the_save(store: &impl HubStore) {
     store.insert_code(code(id, caller)).await.unwrap();
     // A writer that read an older version loses, and the code stays.
     let stale = store
-        .revoke_registration(session(id, caller, "revoked", 1))
+        .revoke_registration(session(id, caller, "revoked", 1), note(caller))
         .await
         .unwrap();
     assert!(!stale);
@@ -55,10 +64,11 @@ async fn a_revocation_deletes_the_code_with_the_save(store: &impl HubStore) {
         store.registration(id).await.unwrap().unwrap().state,
         "bound"
     );
+    assert!(store.notifications(caller, 0, 10).await.unwrap().is_empty());
 
     assert!(
         store
-            .revoke_registration(session(id, caller, "revoked", 2))
+            .revoke_registration(session(id, caller, "revoked", 2), note(caller))
             .await
             .unwrap()
     );
@@ -68,6 +78,7 @@ async fn a_revocation_deletes_the_code_with_the_save(store: &impl HubStore) {
     );
     assert_eq!(store.code_by_hash(b"code".to_vec()).await.unwrap(), None);
     assert_eq!(store.code_of_registration(id).await.unwrap(), None);
+    assert_eq!(store.notifications(caller, 0, 10).await.unwrap().len(), 1);
     // The card and the code's value are free: another registration takes them.
     let again = Uuid::now_v7();
     store
