@@ -10,12 +10,14 @@
 //! What it is not: a layout or document analyser (no paragraphs, columns or fields — the MRZ and
 //! card parsers give the text meaning), a deskewer for every case (a page lying sideways or at a
 //! slant is turned upright; a level page upside down is not, since its boxes look the same, and
-//! `document` reads such a photo again turned over when it found nothing), or fast: detection costs a few hundred milliseconds on a
-//! 640×640 input and each line some 50 ms, so crop to the region of interest first and keep
-//! [`OcrConfig::max_side`] small. The recogniser knows Chinese and Latin script; on clean prints
-//! it reads digits, upper-case letters and the MRZ filler `<` well, but confuses `O` and `0` (the
-//! MRZ parser repairs that) and may drop or merge spaces. Small, blurred or low-resolution zones
-//! are often split or missed by the detector: crop and, if needed, upscale them first.
+//! `document` reads such a photo again turned over when it found nothing), or fast: detection
+//! costs a few hundred milliseconds on a 640×640 input and each line some 50 ms, so crop to the
+//! region of interest first and keep [`OcrConfig::max_side`] small. The recogniser knows Chinese
+//! and Latin script; on clean prints it reads digits, upper-case letters and the MRZ filler `<`
+//! well, but confuses `O` and `0` (the MRZ parser repairs that) and may drop or merge spaces.
+//! Small, blurred or low-resolution zones are often split or missed by the detector: crop and, if
+//! needed, upscale them first. A small photo whose zone the detector misses even enlarged gets a
+//! last look without it: its rows of ink, read as lines ([`Ocr::read_lines_staged_enlarged`]).
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
