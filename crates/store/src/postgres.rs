@@ -102,6 +102,36 @@ fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
     StoreError::Database(format!("connection pool: {error}"))
 }
 
+/// A statement's parameters.
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
+// One statement on a connection from the pool, prepared once per connection (deadpool's
+// statement cache): what most store methods are.
+
+async fn execute(pool: &Pool, sql: &str, params: Params<'_>) -> Result<u64> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.execute(&statement, params).await?)
+}
+
+async fn query(pool: &Pool, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query(&statement, params).await?)
+}
+
+async fn query_opt(pool: &Pool, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query_opt(&statement, params).await?)
+}
+
+async fn query_one(pool: &Pool, sql: &str, params: Params<'_>) -> Result<Row> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query_one(&statement, params).await?)
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Database(format!("unreadable {what} in the database"))
 }
@@ -409,8 +439,8 @@ fn card_from_row(row: &Row) -> CardRow {
     }
 }
 
-fn duplicate(error: tokio_postgres::Error, what: &'static str) -> StoreError {
-    match StoreError::from(error) {
+fn duplicate(error: impl Into<StoreError>, what: &'static str) -> StoreError {
+    match error.into() {
         StoreError::Duplicate(_) => StoreError::Duplicate(what),
         other => other,
     }
@@ -576,66 +606,46 @@ impl BankStore for PgBank {
     }
 
     async fn account(&self, id: Uuid) -> Result<Option<AccountRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
-                    ))
-                    .await?,
-                &[&id],
-            )
-            .await?;
+        let row = query_opt(
+            &self.pool,
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"),
+            &[&id],
+        )
+        .await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
     async fn customer(&self, id: Uuid) -> Result<Option<CustomerRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT id, full_name, id_document_type, id_number_ciphertext, \
-                         id_number_lookup, \
-                         birth_date, address, phone, created_at_ms FROM customers WHERE id = $1",
-                    )
-                    .await?,
-                &[&id],
-            )
-            .await?;
+        let row = query_opt(
+            &self.pool,
+            "SELECT id, full_name, id_document_type, id_number_ciphertext, \
+             id_number_lookup, \
+             birth_date, address, phone, created_at_ms FROM customers WHERE id = $1",
+            &[&id],
+        )
+        .await?;
         Ok(row.as_ref().map(customer_from_row))
     }
 
     async fn card_by_lookup(&self, pan_lookup: Vec<u8>) -> Result<Option<CardRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT id, account_id, pan_ciphertext, pan_lookup, last4, expiry_month, \
-                         expiry_year, holder_name, network, created_at_ms FROM cards \
-                         WHERE pan_lookup = $1",
-                    )
-                    .await?,
-                &[&pan_lookup],
-            )
-            .await?;
+        let row = query_opt(
+            &self.pool,
+            "SELECT id, account_id, pan_ciphertext, pan_lookup, last4, expiry_month, \
+             expiry_year, holder_name, network, created_at_ms FROM cards \
+             WHERE pan_lookup = $1",
+            &[&pan_lookup],
+        )
+        .await?;
         Ok(row.as_ref().map(card_from_row))
     }
 
     async fn transfer(&self, id: Uuid) -> Result<Option<Transfer>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1"
-                    ))
-                    .await?,
-                &[&id],
-            )
-            .await?;
+        let row = query_opt(
+            &self.pool,
+            &format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1"),
+            &[&id],
+        )
+        .await?;
         row.as_ref().map(|r| transfer_from_row(r, 0)).transpose()
     }
 
@@ -646,23 +656,20 @@ impl BankStore for PgBank {
         limit: u32,
     ) -> Result<Vec<StatementLine>> {
         let limit = i64::from(limit.min(crate::STATEMENT_PAGE_MAX));
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT seq, {TRANSFER_COLUMNS} FROM ( \
-                       SELECT * FROM transfers WHERE debit_account_id = $1 AND seq > $2 \
-                         AND outcome = 'created' \
-                       UNION ALL \
-                       SELECT * FROM transfers WHERE credit_account_id = $1 AND seq > $2 \
-                         AND outcome = 'created' \
-                     ) AS lines ORDER BY seq LIMIT $3"
-                    ))
-                    .await?,
-                &[&account_id, &after_seq, &limit],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            &format!(
+                "SELECT seq, {TRANSFER_COLUMNS} FROM ( \
+                 SELECT * FROM transfers WHERE debit_account_id = $1 AND seq > $2 \
+                 AND outcome = 'created' \
+                 UNION ALL \
+                 SELECT * FROM transfers WHERE credit_account_id = $1 AND seq > $2 \
+                 AND outcome = 'created' \
+                 ) AS lines ORDER BY seq LIMIT $3"
+            ),
+            &[&account_id, &after_seq, &limit],
+        )
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(StatementLine {
@@ -674,25 +681,20 @@ impl BankStore for PgBank {
     }
 
     async fn insert_binding(&self, binding: BindingRow) -> Result<()> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO bindings (code_hash, terminal_id, account_id, created_at_ms, \
-                         registration_id) VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .await?,
-                &[
-                    &binding.code_hash,
-                    &binding.terminal_id,
-                    &binding.account_id,
-                    &binding.created_at_ms,
-                    &binding.registration_id,
-                ],
-            )
-            .await
-            .map_err(|e| duplicate(e, "binding"))?;
+        execute(
+            &self.pool,
+            "INSERT INTO bindings (code_hash, terminal_id, account_id, created_at_ms, \
+             registration_id) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &binding.code_hash,
+                &binding.terminal_id,
+                &binding.account_id,
+                &binding.created_at_ms,
+                &binding.registration_id,
+            ],
+        )
+        .await
+        .map_err(|e| duplicate(e, "binding"))?;
         Ok(())
     }
 
@@ -701,18 +703,13 @@ impl BankStore for PgBank {
     }
 
     async fn bindings(&self, code_hashes: Vec<Vec<u8>>) -> Result<Vec<Option<BindingRow>>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT code_hash, terminal_id, account_id, created_at_ms, registration_id \
-                         FROM bindings WHERE code_hash = ANY($1)",
-                    )
-                    .await?,
-                &[&code_hashes],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            "SELECT code_hash, terminal_id, account_id, created_at_ms, registration_id \
+             FROM bindings WHERE code_hash = ANY($1)",
+            &[&code_hashes],
+        )
+        .await?;
         let found: std::collections::HashMap<Vec<u8>, BindingRow> = rows
             .iter()
             .map(|row| {
@@ -734,77 +731,54 @@ impl BankStore for PgBank {
     }
 
     async fn revoke_bindings(&self, registration_id: Uuid) -> Result<u64> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        Ok(client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM bindings WHERE registration_id = $1")
-                    .await?,
-                &[&registration_id],
-            )
-            .await?)
+        execute(
+            &self.pool,
+            "DELETE FROM bindings WHERE registration_id = $1",
+            &[&registration_id],
+        )
+        .await
     }
 
     async fn customer_count(&self) -> Result<i64> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        Ok(client
-            .query_one(
-                &client
-                    .prepare_cached("SELECT COUNT(*) FROM customers")
-                    .await?,
-                &[],
-            )
+        Ok(query_one(&self.pool, "SELECT COUNT(*) FROM customers", &[])
             .await?
             .get(0))
     }
 
     async fn accounts_of_kind(&self, kind: AccountKind, limit: u32) -> Result<Vec<AccountRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE kind = $1 \
-                     ORDER BY created_at_ms, id LIMIT $2"
-                    ))
-                    .await?,
-                &[&kind.code(), &i64::from(limit)],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            &format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE kind = $1 \
+                 ORDER BY created_at_ms, id LIMIT $2"
+            ),
+            &[&kind.code(), &i64::from(limit)],
+        )
+        .await?;
         rows.iter().map(account_from_row).collect()
     }
 
     async fn totals(&self) -> Result<LedgerTotals> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let a = client
-            .query_one(
-                &client
-                    .prepare_cached(
-                        "SELECT COUNT(*), COALESCE(SUM(debits_posted), 0)::int8, \
-                         COALESCE(SUM(credits_posted), 0)::int8, \
-                         COALESCE(SUM(debits_pending), 0)::int8, \
-                         COALESCE(SUM(credits_pending), 0)::int8 FROM accounts",
-                    )
-                    .await?,
-                &[],
-            )
-            .await?;
-        let t = client
-            .query_one(
-                &client
-                    .prepare_cached(
-                        "SELECT COUNT(*) FILTER (WHERE outcome = 'created'), \
-                         COUNT(*) FILTER (WHERE outcome <> 'created'), \
-                         COALESCE(SUM(amount_minor) FILTER (WHERE outcome = 'created' \
-                         AND kind IN ('single', 'post_pending')), 0)::int8, \
-                         COALESCE(SUM(amount_minor) FILTER \
-                         (WHERE hold_state = 'pending'), 0)::int8 \
-                         FROM transfers",
-                    )
-                    .await?,
-                &[],
-            )
-            .await?;
+        let a = query_one(
+            &self.pool,
+            "SELECT COUNT(*), COALESCE(SUM(debits_posted), 0)::int8, \
+             COALESCE(SUM(credits_posted), 0)::int8, \
+             COALESCE(SUM(debits_pending), 0)::int8, \
+             COALESCE(SUM(credits_pending), 0)::int8 FROM accounts",
+            &[],
+        )
+        .await?;
+        let t = query_one(
+            &self.pool,
+            "SELECT COUNT(*) FILTER (WHERE outcome = 'created'), \
+             COUNT(*) FILTER (WHERE outcome <> 'created'), \
+             COALESCE(SUM(amount_minor) FILTER (WHERE outcome = 'created' \
+             AND kind IN ('single', 'post_pending')), 0)::int8, \
+             COALESCE(SUM(amount_minor) FILTER (WHERE hold_state = 'pending'), 0)::int8 \
+             FROM transfers",
+            &[],
+        )
+        .await?;
         Ok(LedgerTotals {
             accounts: a.get(0),
             debits_posted: a.get(1),
@@ -1131,59 +1105,44 @@ fn caller_from_row(row: &Row) -> CallerRow {
 
 impl HubStore for PgHub {
     async fn insert_caller(&self, caller: CallerRow) -> Result<()> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO callers (id, kind, name, token_hash, created_at_ms) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .await?,
-                &[
-                    &caller.id,
-                    &caller.kind,
-                    &caller.name,
-                    &caller.token_hash,
-                    &caller.created_at_ms,
-                ],
-            )
-            .await
-            .map_err(|e| duplicate(e, "caller"))?;
+        execute(
+            &self.pool,
+            "INSERT INTO callers (id, kind, name, token_hash, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &caller.id,
+                &caller.kind,
+                &caller.name,
+                &caller.token_hash,
+                &caller.created_at_ms,
+            ],
+        )
+        .await
+        .map_err(|e| duplicate(e, "caller"))?;
         Ok(())
     }
 
     async fn caller_by_token_hash(&self, token_hash: Vec<u8>) -> Result<Option<CallerRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT id, kind, name, token_hash, created_at_ms FROM callers \
-                         WHERE token_hash = $1",
-                    )
-                    .await?,
-                &[&token_hash],
-            )
-            .await?;
+        let row = query_opt(
+            &self.pool,
+            "SELECT id, kind, name, token_hash, created_at_ms FROM callers \
+             WHERE token_hash = $1",
+            &[&token_hash],
+        )
+        .await?;
         Ok(row.as_ref().map(caller_from_row))
     }
 
     async fn callers(&self, after: Option<(i64, Uuid)>, limit: u32) -> Result<Vec<CallerRow>> {
         let limit = i64::from(limit.min(crate::CALLERS_PAGE_MAX));
         let (after_ms, after_id) = after.unwrap_or((i64::MIN, Uuid::nil()));
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT id, kind, name, token_hash, created_at_ms FROM callers \
-                         WHERE (created_at_ms, id) > ($1, $2) ORDER BY created_at_ms, id LIMIT $3",
-                    )
-                    .await?,
-                &[&after_ms, &after_id, &limit],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            "SELECT id, kind, name, token_hash, created_at_ms FROM callers \
+             WHERE (created_at_ms, id) > ($1, $2) ORDER BY created_at_ms, id LIMIT $3",
+            &[&after_ms, &after_id, &limit],
+        )
+        .await?;
         Ok(rows.iter().map(caller_from_row).collect())
     }
 
@@ -1251,116 +1210,86 @@ impl HubStore for PgHub {
         status: u16,
         body: Vec<u8>,
     ) -> Result<bool> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let changed = client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "UPDATE idempotency_records SET response_status = $4, response_body = $5 \
-                         WHERE caller_id = $1 AND key = $2 AND claim_token = $3 \
-                         AND response_status IS NULL",
-                    )
-                    .await?,
-                &[&caller_id, &key, &claim_token, &i32::from(status), &body],
-            )
-            .await?;
+        let changed = execute(
+            &self.pool,
+            "UPDATE idempotency_records SET response_status = $4, response_body = $5 \
+             WHERE caller_id = $1 AND key = $2 AND claim_token = $3 \
+             AND response_status IS NULL",
+            &[&caller_id, &key, &claim_token, &i32::from(status), &body],
+        )
+        .await?;
         Ok(changed == 1)
     }
 
     async fn release(&self, caller_id: Uuid, key: String, claim_token: Vec<u8>) -> Result<()> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "DELETE FROM idempotency_records WHERE caller_id = $1 AND key = $2 \
-                         AND claim_token = $3 AND response_status IS NULL",
-                    )
-                    .await?,
-                &[&caller_id, &key, &claim_token],
-            )
-            .await?;
+        execute(
+            &self.pool,
+            "DELETE FROM idempotency_records WHERE caller_id = $1 AND key = $2 \
+             AND claim_token = $3 AND response_status IS NULL",
+            &[&caller_id, &key, &claim_token],
+        )
+        .await?;
         Ok(())
     }
 
     async fn insert_registration(&self, row: RegistrationRow) -> Result<()> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO registrations (id, caller_id, state, version, data, \
-                         created_at_ms, \
-                         updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .await?,
-                &[
-                    &row.id,
-                    &row.caller_id,
-                    &row.state,
-                    &row.version,
-                    &row.data,
-                    &row.created_at_ms,
-                    &row.updated_at_ms,
-                ],
-            )
-            .await
-            .map_err(|e| duplicate(e, "registration"))?;
+        execute(
+            &self.pool,
+            "INSERT INTO registrations (id, caller_id, state, version, data, \
+             created_at_ms, \
+             updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &row.id,
+                &row.caller_id,
+                &row.state,
+                &row.version,
+                &row.data,
+                &row.created_at_ms,
+                &row.updated_at_ms,
+            ],
+        )
+        .await
+        .map_err(|e| duplicate(e, "registration"))?;
         Ok(())
     }
 
     async fn update_registration(&self, row: RegistrationRow) -> Result<bool> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let changed = client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "UPDATE registrations SET state = $2, version = $3::int8, data = $4, \
-                         updated_at_ms = $5 WHERE id = $1 AND version = $3::int8 - 1",
-                    )
-                    .await?,
-                &[
-                    &row.id,
-                    &row.state,
-                    &row.version,
-                    &row.data,
-                    &row.updated_at_ms,
-                ],
-            )
-            .await?;
+        let changed = execute(
+            &self.pool,
+            "UPDATE registrations SET state = $2, version = $3::int8, data = $4, \
+             updated_at_ms = $5 WHERE id = $1 AND version = $3::int8 - 1",
+            &[
+                &row.id,
+                &row.state,
+                &row.version,
+                &row.data,
+                &row.updated_at_ms,
+            ],
+        )
+        .await?;
         Ok(changed == 1)
     }
 
     async fn registration(&self, id: Uuid) -> Result<Option<RegistrationRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
-                         FROM registrations WHERE id = $1",
-                    )
-                    .await?,
-                &[&id],
-            )
-            .await?;
+        let row = query_opt(
+            &self.pool,
+            "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
+             FROM registrations WHERE id = $1",
+            &[&id],
+        )
+        .await?;
         Ok(row.as_ref().map(registration_from_row))
     }
 
     async fn registrations_of(&self, caller_id: Uuid, limit: u32) -> Result<Vec<RegistrationRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
-                         FROM registrations WHERE caller_id = $1 \
-                         ORDER BY created_at_ms DESC, id DESC LIMIT $2",
-                    )
-                    .await?,
-                &[&caller_id, &i64::from(limit)],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
+             FROM registrations WHERE caller_id = $1 \
+             ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+            &[&caller_id, &i64::from(limit)],
+        )
+        .await?;
         Ok(rows.iter().map(registration_from_row).collect())
     }
 
@@ -1406,20 +1335,15 @@ impl HubStore for PgHub {
         caller_id: Uuid,
         except: Uuid,
     ) -> Result<Option<RegistrationRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
-                         FROM registrations WHERE caller_id = $1 AND id <> $2 \
-                         AND state IN ('bound', 'revoked') \
-                         ORDER BY created_at_ms, id LIMIT 1",
-                    )
-                    .await?,
-                &[&caller_id, &except],
-            )
-            .await?;
+        let row = query_opt(
+            &self.pool,
+            "SELECT id, caller_id, state, version, data, created_at_ms, updated_at_ms \
+             FROM registrations WHERE caller_id = $1 AND id <> $2 \
+             AND state IN ('bound', 'revoked') \
+             ORDER BY created_at_ms, id LIMIT 1",
+            &[&caller_id, &except],
+        )
+        .await?;
         Ok(row.as_ref().map(registration_from_row))
     }
 
@@ -1468,149 +1392,112 @@ impl HubStore for PgHub {
     }
 
     async fn code_of_registration(&self, registration_id: Uuid) -> Result<Option<CodeRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {CODE_COLUMNS} FROM registration_codes WHERE registration_id = $1"
-                    ))
-                    .await?,
-                &[&registration_id],
-            )
-            .await?;
+        let row = query_opt(
+            &self.pool,
+            &format!("SELECT {CODE_COLUMNS} FROM registration_codes WHERE registration_id = $1"),
+            &[&registration_id],
+        )
+        .await?;
         Ok(row.as_ref().map(code_from_row))
     }
 
     async fn code_by_hash(&self, code_hash: Vec<u8>) -> Result<Option<CodeRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {CODE_COLUMNS} FROM registration_codes WHERE code_hash = $1"
-                    ))
-                    .await?,
-                &[&code_hash],
-            )
-            .await?;
+        let row = query_opt(
+            &self.pool,
+            &format!("SELECT {CODE_COLUMNS} FROM registration_codes WHERE code_hash = $1"),
+            &[&code_hash],
+        )
+        .await?;
         Ok(row.as_ref().map(code_from_row))
     }
 
     async fn codes_of_caller(&self, caller_id: Uuid, limit: u32) -> Result<Vec<CodeRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {CODE_COLUMNS} FROM registration_codes WHERE caller_id = $1 \
-                     ORDER BY created_at_ms DESC LIMIT $2"
-                    ))
-                    .await?,
-                &[&caller_id, &i64::from(limit)],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            &format!(
+                "SELECT {CODE_COLUMNS} FROM registration_codes WHERE caller_id = $1 \
+                 ORDER BY created_at_ms DESC LIMIT $2"
+            ),
+            &[&caller_id, &i64::from(limit)],
+        )
+        .await?;
         Ok(rows.iter().map(code_from_row).collect())
     }
 
     async fn caller(&self, id: Uuid) -> Result<Option<CallerRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT id, kind, name, token_hash, created_at_ms FROM callers WHERE id \
-                         = $1",
-                    )
-                    .await?,
-                &[&id],
-            )
-            .await?;
+        let row = query_opt(
+            &self.pool,
+            "SELECT id, kind, name, token_hash, created_at_ms FROM callers WHERE id \
+             = $1",
+            &[&id],
+        )
+        .await?;
         Ok(row.as_ref().map(caller_from_row))
     }
 
     async fn insert_merchant(&self, row: MerchantRow) -> Result<()> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        client
-            .execute(
-                &client.prepare_cached(&format!(
-                    "INSERT INTO merchants ({MERCHANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                )).await?,
-                &[
-                    &row.caller_id,
-                    &row.name,
-                    &row.bank_id,
-                    &row.account_id,
-                    &row.created_at_ms,
-                    &row.webhook_url,
-                    &row.webhook_secrets,
-                ],
-            )
-            .await
-            .map_err(|e| duplicate(e, "merchant"))?;
+        execute(
+            &self.pool,
+            &format!(
+                "INSERT INTO merchants ({MERCHANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ),
+            &[
+                &row.caller_id,
+                &row.name,
+                &row.bank_id,
+                &row.account_id,
+                &row.created_at_ms,
+                &row.webhook_url,
+                &row.webhook_secrets,
+            ],
+        )
+        .await
+        .map_err(|e| duplicate(e, "merchant"))?;
         Ok(())
     }
 
     async fn merchant(&self, caller_id: Uuid) -> Result<Option<MerchantRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE caller_id = $1"
-                    ))
-                    .await?,
-                &[&caller_id],
-            )
-            .await?;
+        let row = query_opt(
+            &self.pool,
+            &format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE caller_id = $1"),
+            &[&caller_id],
+        )
+        .await?;
         Ok(row.as_ref().map(merchant_from_row))
     }
 
     async fn merchants(&self, limit: u32) -> Result<Vec<MerchantRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY name, caller_id LIMIT $1"
-                    ))
-                    .await?,
-                &[&i64::from(limit)],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            &format!("SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY name, caller_id LIMIT $1"),
+            &[&i64::from(limit)],
+        )
+        .await?;
         Ok(rows.iter().map(merchant_from_row).collect())
     }
 
     async fn set_webhook(&self, caller_id: Uuid, url: String, secrets: Vec<u8>) -> Result<bool> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let changed = client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "UPDATE merchants SET webhook_url = $2, webhook_secrets = $3 WHERE \
-                         caller_id = $1",
-                    )
-                    .await?,
-                &[&caller_id, &url, &secrets],
-            )
-            .await?;
+        let changed = execute(
+            &self.pool,
+            "UPDATE merchants SET webhook_url = $2, webhook_secrets = $3 WHERE \
+             caller_id = $1",
+            &[&caller_id, &url, &secrets],
+        )
+        .await?;
         Ok(changed == 1)
     }
 
     async fn deliveries_due(&self, now_ms: i64, limit: u32) -> Result<Vec<DeliveryRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
-                     WHERE next_attempt_ms IS NOT NULL AND next_attempt_ms <= $1 \
-                     ORDER BY next_attempt_ms LIMIT $2"
-                    ))
-                    .await?,
-                &[&now_ms, &i64::from(limit)],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
+                 WHERE next_attempt_ms IS NOT NULL AND next_attempt_ms <= $1 \
+                 ORDER BY next_attempt_ms LIMIT $2"
+            ),
+            &[&now_ms, &i64::from(limit)],
+        )
+        .await?;
         Ok(rows.iter().map(delivery_from_row).collect())
     }
 
@@ -1619,45 +1506,37 @@ impl HubStore for PgHub {
         row: DeliveryRow,
         seen_next_attempt_ms: Option<i64>,
     ) -> Result<bool> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let changed = client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "UPDATE webhook_deliveries SET state = $2, attempts = $3, \
-                         next_attempt_ms = $4, \
-                         last_status = $5, last_error = $6, updated_at_ms = $7 \
-                         WHERE id = $1 AND next_attempt_ms IS NOT DISTINCT FROM $8",
-                    )
-                    .await?,
-                &[
-                    &row.id,
-                    &row.state,
-                    &row.attempts,
-                    &row.next_attempt_ms,
-                    &row.last_status,
-                    &row.last_error,
-                    &row.updated_at_ms,
-                    &seen_next_attempt_ms,
-                ],
-            )
-            .await?;
+        let changed = execute(
+            &self.pool,
+            "UPDATE webhook_deliveries SET state = $2, attempts = $3, \
+             next_attempt_ms = $4, \
+             last_status = $5, last_error = $6, updated_at_ms = $7 \
+             WHERE id = $1 AND next_attempt_ms IS NOT DISTINCT FROM $8",
+            &[
+                &row.id,
+                &row.state,
+                &row.attempts,
+                &row.next_attempt_ms,
+                &row.last_status,
+                &row.last_error,
+                &row.updated_at_ms,
+                &seen_next_attempt_ms,
+            ],
+        )
+        .await?;
         Ok(changed == 1)
     }
 
     async fn deliveries_of(&self, merchant_id: Uuid, limit: u32) -> Result<Vec<DeliveryRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE merchant_id = $1 \
-                     ORDER BY created_at_ms DESC, id DESC LIMIT $2"
-                    ))
-                    .await?,
-                &[&merchant_id, &i64::from(limit)],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE merchant_id = $1 \
+                 ORDER BY created_at_ms DESC, id DESC LIMIT $2"
+            ),
+            &[&merchant_id, &i64::from(limit)],
+        )
+        .await?;
         Ok(rows.iter().map(delivery_from_row).collect())
     }
 
@@ -1670,17 +1549,12 @@ impl HubStore for PgHub {
     }
 
     async fn payment(&self, id: Uuid) -> Result<Option<PaymentRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"
-                    ))
-                    .await?,
-                &[&id],
-            )
-            .await?;
+        let row = query_opt(
+            &self.pool,
+            &format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"),
+            &[&id],
+        )
+        .await?;
         Ok(row.as_ref().map(payment_from_row))
     }
 
@@ -1691,35 +1565,27 @@ impl HubStore for PgHub {
         limit: u32,
     ) -> Result<Vec<PaymentRow>> {
         let (at, id) = before.unwrap_or((i64::MAX, Uuid::max()));
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {PAYMENT_COLUMNS} FROM payments \
-                     WHERE (payer_id = $1 OR payee_id = $1) AND (created_at_ms, id) < ($2, $3) \
-                     ORDER BY created_at_ms DESC, id DESC LIMIT $4"
-                    ))
-                    .await?,
-                &[&caller_id, &at, &id, &i64::from(limit)],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            &format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments \
+                 WHERE (payer_id = $1 OR payee_id = $1) AND (created_at_ms, id) < ($2, $3) \
+                 ORDER BY created_at_ms DESC, id DESC LIMIT $4"
+            ),
+            &[&caller_id, &at, &id, &i64::from(limit)],
+        )
+        .await?;
         Ok(rows.iter().map(payment_from_row).collect())
     }
 
     async fn payment_summaries(&self, payer_id: Uuid, limit: u32) -> Result<Vec<PaymentSummary>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT payee_id, state, amount_minor, exempted FROM payments \
-                         WHERE payer_id = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2",
-                    )
-                    .await?,
-                &[&payer_id, &i64::from(limit)],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            "SELECT payee_id, state, amount_minor, exempted FROM payments \
+             WHERE payer_id = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+            &[&payer_id, &i64::from(limit)],
+        )
+        .await?;
         Ok(rows
             .iter()
             .map(|r| PaymentSummary {
@@ -1732,35 +1598,29 @@ impl HubStore for PgHub {
     }
 
     async fn payments_made_by(&self, payer_id: Uuid, limit: u32) -> Result<Vec<PaymentRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE payer_id = $1 \
-                     ORDER BY created_at_ms DESC, id DESC LIMIT $2"
-                    ))
-                    .await?,
-                &[&payer_id, &i64::from(limit)],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            &format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE payer_id = $1 \
+                 ORDER BY created_at_ms DESC, id DESC LIMIT $2"
+            ),
+            &[&payer_id, &i64::from(limit)],
+        )
+        .await?;
         Ok(rows.iter().map(payment_from_row).collect())
     }
 
     async fn payments_due(&self, now_ms: i64, limit: u32) -> Result<Vec<PaymentRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {PAYMENT_COLUMNS} FROM payments \
-                     WHERE next_check_ms IS NOT NULL AND next_check_ms <= $1 \
-                     ORDER BY next_check_ms LIMIT $2"
-                    ))
-                    .await?,
-                &[&now_ms, &i64::from(limit)],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            &format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments \
+                 WHERE next_check_ms IS NOT NULL AND next_check_ms <= $1 \
+                 ORDER BY next_check_ms LIMIT $2"
+            ),
+            &[&now_ms, &i64::from(limit)],
+        )
+        .await?;
         Ok(rows.iter().map(payment_from_row).collect())
     }
 
@@ -1772,20 +1632,17 @@ impl HubStore for PgHub {
         limit: u32,
     ) -> Result<Vec<PaymentRow>> {
         let (at, id) = after.unwrap_or((i64::MIN, Uuid::nil()));
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT {PAYMENT_COLUMNS} FROM payments \
-                     WHERE created_at_ms >= $1 AND created_at_ms < $2 \
-                     AND (created_at_ms, id) > ($3, $4) \
-                     ORDER BY created_at_ms, id LIMIT $5"
-                    ))
-                    .await?,
-                &[&from_ms, &to_ms, &at, &id, &i64::from(limit)],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            &format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments \
+                 WHERE created_at_ms >= $1 AND created_at_ms < $2 \
+                 AND (created_at_ms, id) > ($3, $4) \
+                 ORDER BY created_at_ms, id LIMIT $5"
+            ),
+            &[&from_ms, &to_ms, &at, &id, &i64::from(limit)],
+        )
+        .await?;
         Ok(rows.iter().map(payment_from_row).collect())
     }
 
@@ -1795,18 +1652,13 @@ impl HubStore for PgHub {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<NotificationRow>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT seq, caller_id, data, created_at_ms FROM notifications \
-                         WHERE caller_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                    )
-                    .await?,
-                &[&caller_id, &after_seq, &i64::from(limit)],
-            )
-            .await?;
+        let rows = query(
+            &self.pool,
+            "SELECT seq, caller_id, data, created_at_ms FROM notifications \
+             WHERE caller_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&caller_id, &after_seq, &i64::from(limit)],
+        )
+        .await?;
         Ok(rows
             .iter()
             .map(|r| NotificationRow {
@@ -1819,64 +1671,48 @@ impl HubStore for PgHub {
     }
 
     async fn purge_notifications(&self, created_before_ms: i64) -> Result<u64> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        Ok(client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM notifications WHERE created_at_ms < $1")
-                    .await?,
-                &[&created_before_ms],
-            )
-            .await?)
+        execute(
+            &self.pool,
+            "DELETE FROM notifications WHERE created_at_ms < $1",
+            &[&created_before_ms],
+        )
+        .await
     }
 
     async fn record_failure(&self, lookup: Vec<u8>, now_ms: i64, window_ms: i64) -> Result<i64> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_one(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO card_failures AS f (card_lookup, failures, window_start_ms) \
-                         VALUES ($1, 1, $2) ON CONFLICT (card_lookup) DO UPDATE SET \
-                         failures = CASE WHEN f.window_start_ms > $2::int8 - $3::int8 \
-                         THEN f.failures + 1 ELSE 1 END, \
-                         window_start_ms = CASE WHEN f.window_start_ms > $2::int8 - $3::int8 \
-                         THEN f.window_start_ms ELSE $2 END \
-                         RETURNING failures",
-                    )
-                    .await?,
-                &[&lookup, &now_ms, &window_ms],
-            )
-            .await?;
+        let row = query_one(
+            &self.pool,
+            "INSERT INTO card_failures AS f (card_lookup, failures, window_start_ms) \
+             VALUES ($1, 1, $2) ON CONFLICT (card_lookup) DO UPDATE SET \
+             failures = CASE WHEN f.window_start_ms > $2::int8 - $3::int8 \
+             THEN f.failures + 1 ELSE 1 END, \
+             window_start_ms = CASE WHEN f.window_start_ms > $2::int8 - $3::int8 \
+             THEN f.window_start_ms ELSE $2 END \
+             RETURNING failures",
+            &[&lookup, &now_ms, &window_ms],
+        )
+        .await?;
         Ok(row.get(0))
     }
 
     async fn clear_failures(&self, lookup: Vec<u8>) -> Result<()> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM card_failures WHERE card_lookup = $1")
-                    .await?,
-                &[&lookup],
-            )
-            .await?;
+        execute(
+            &self.pool,
+            "DELETE FROM card_failures WHERE card_lookup = $1",
+            &[&lookup],
+        )
+        .await?;
         Ok(())
     }
 
     async fn failures(&self, lookup: Vec<u8>, now_ms: i64, window_ms: i64) -> Result<i64> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT failures FROM card_failures \
-                         WHERE card_lookup = $1 AND window_start_ms > $2::int8 - $3::int8",
-                    )
-                    .await?,
-                &[&lookup, &now_ms, &window_ms],
-            )
-            .await?;
+        let row = query_opt(
+            &self.pool,
+            "SELECT failures FROM card_failures \
+             WHERE card_lookup = $1 AND window_start_ms > $2::int8 - $3::int8",
+            &[&lookup, &now_ms, &window_ms],
+        )
+        .await?;
         Ok(row.map_or(0, |r| r.get(0)))
     }
 
@@ -1886,20 +1722,15 @@ impl HubStore for PgHub {
         sealed_seed: Vec<u8>,
         now_ms: i64,
     ) -> Result<()> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO totp_seeds (caller_id, sealed_seed, last_step, created_at_ms) \
-                         VALUES ($1, $2, -1, $3) ON CONFLICT (caller_id) DO UPDATE SET \
-                         sealed_seed = excluded.sealed_seed, last_step = -1, \
-                         created_at_ms = excluded.created_at_ms",
-                    )
-                    .await?,
-                &[&caller_id, &sealed_seed, &now_ms],
-            )
-            .await?;
+        execute(
+            &self.pool,
+            "INSERT INTO totp_seeds (caller_id, sealed_seed, last_step, created_at_ms) \
+             VALUES ($1, $2, -1, $3) ON CONFLICT (caller_id) DO UPDATE SET \
+             sealed_seed = excluded.sealed_seed, last_step = -1, \
+             created_at_ms = excluded.created_at_ms",
+            &[&caller_id, &sealed_seed, &now_ms],
+        )
+        .await?;
         Ok(())
     }
 
@@ -1922,53 +1753,37 @@ impl HubStore for PgHub {
     }
 
     async fn totp_seed(&self, caller_id: Uuid) -> Result<Option<(Vec<u8>, i64)>> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT sealed_seed, last_step FROM totp_seeds WHERE caller_id = $1",
-                    )
-                    .await?,
-                &[&caller_id],
-            )
-            .await?;
+        let row = query_opt(
+            &self.pool,
+            "SELECT sealed_seed, last_step FROM totp_seeds WHERE caller_id = $1",
+            &[&caller_id],
+        )
+        .await?;
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
     async fn use_totp_step(&self, caller_id: Uuid, counter: i64) -> Result<bool> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let changed = client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "UPDATE totp_seeds SET last_step = $2 WHERE caller_id = $1 AND \
-                         last_step < $2",
-                    )
-                    .await?,
-                &[&caller_id, &counter],
-            )
-            .await?;
+        let changed = execute(
+            &self.pool,
+            "UPDATE totp_seeds SET last_step = $2 WHERE caller_id = $1 AND \
+             last_step < $2",
+            &[&caller_id, &counter],
+        )
+        .await?;
         Ok(changed == 1)
     }
 
     async fn purge_idempotency(&self, created_before_ms: i64) -> Result<u64> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        Ok(client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM idempotency_records WHERE created_at_ms < $1")
-                    .await?,
-                &[&created_before_ms],
-            )
-            .await?)
+        execute(
+            &self.pool,
+            "DELETE FROM idempotency_records WHERE created_at_ms < $1",
+            &[&created_before_ms],
+        )
+        .await
     }
 
     async fn ping(&self) -> Result<()> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        client
-            .query_one(&client.prepare_cached("SELECT 1").await?, &[])
-            .await?;
+        query_one(&self.pool, "SELECT 1", &[]).await?;
         Ok(())
     }
 }

@@ -3,9 +3,7 @@
 
 mod common;
 
-use scanpay_store::{
-    Announcements, DeliveryRow, HubStore, MerchantRow, NotificationRow, PaymentRow, SqliteHub,
-};
+use scanpay_store::{Announcements, DeliveryRow, HubStore, MerchantRow, PaymentRow, SqliteHub};
 use uuid::Uuid;
 
 fn payment(id: Uuid, payer: Uuid, payee: Uuid, version: i64, at_ms: i64) -> PaymentRow {
@@ -22,15 +20,6 @@ fn payment(id: Uuid, payer: Uuid, payee: Uuid, version: i64, at_ms: i64) -> Paym
         updated_at_ms: at_ms,
         amount_minor: 1_250,
         exempted: true,
-    }
-}
-
-fn note(caller_id: Uuid) -> NotificationRow {
-    NotificationRow {
-        seq: 0,
-        caller_id,
-        data: b"sealed".to_vec(),
-        created_at_ms: 1,
     }
 }
 
@@ -81,7 +70,7 @@ async fn a_step_and_its_news_are_written_together(store: &impl HubStore) {
         .unwrap();
     // An event for a merchant without a webhook is not written.
     let news = || Announcements {
-        notifications: vec![note(payer), note(payee)],
+        notifications: vec![common::note(payer), common::note(payee)],
         deliveries: vec![delivery(payee), delivery(quiet)],
     };
     let succeeded = PaymentRow {

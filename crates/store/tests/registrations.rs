@@ -3,7 +3,7 @@
 
 mod common;
 
-use scanpay_store::{CodeRow, HubStore, NotificationRow, RegistrationRow};
+use scanpay_store::{CodeRow, HubStore, RegistrationRow};
 use uuid::Uuid;
 
 fn session(id: Uuid, caller_id: Uuid, state: &str, version: i64) -> RegistrationRow {
@@ -31,15 +31,6 @@ fn code(registration_id: Uuid, caller_id: Uuid) -> CodeRow {
     }
 }
 
-fn note(caller_id: Uuid) -> NotificationRow {
-    NotificationRow {
-        seq: 0,
-        caller_id,
-        data: b"sealed".to_vec(),
-        created_at_ms: 1,
-    }
-}
-
 async fn a_revocation_deletes_the_code_with_the_save(store: &impl HubStore) {
     let (id, caller) = (Uuid::now_v7(), Uuid::now_v7());
     store
@@ -49,7 +40,7 @@ async fn a_revocation_deletes_the_code_with_the_save(store: &impl HubStore) {
     store.insert_code(code(id, caller)).await.unwrap();
     // A writer that read an older version loses, and the code stays.
     let stale = store
-        .revoke_registration(session(id, caller, "revoked", 1), note(caller))
+        .revoke_registration(session(id, caller, "revoked", 1), common::note(caller))
         .await
         .unwrap();
     assert!(!stale);
@@ -68,7 +59,7 @@ async fn a_revocation_deletes_the_code_with_the_save(store: &impl HubStore) {
 
     assert!(
         store
-            .revoke_registration(session(id, caller, "revoked", 2), note(caller))
+            .revoke_registration(session(id, caller, "revoked", 2), common::note(caller))
             .await
             .unwrap()
     );

@@ -1,6 +1,6 @@
 //! What the store tests share: a hub store on SQLite and on PostgreSQL, each fresh.
 
-use scanpay_store::{PgHub, SqliteHub};
+use scanpay_store::{NotificationRow, PgHub, SqliteHub};
 use uuid::Uuid;
 
 fn postgres_url() -> String {
@@ -27,4 +27,14 @@ pub async fn on_postgres<F: Future<Output = ()>>(test: impl FnOnce(PgHub) -> F) 
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await
         .unwrap();
+}
+
+/// A message for `caller_id`'s stream (its contents are the hub's business, sealed).
+pub fn note(caller_id: Uuid) -> NotificationRow {
+    NotificationRow {
+        seq: 0,
+        caller_id,
+        data: b"sealed".to_vec(),
+        created_at_ms: 1,
+    }
 }
