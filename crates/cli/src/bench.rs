@@ -603,8 +603,11 @@ pub fn extract_synthetic(count: usize, models: Option<&std::path::Path>) -> anyh
         today,
         reader: Some(reader.as_ref()),
     };
-    let font = synthetic::font()?;
-    println!("bench extract --synthetic: {count} zones at each of {LEVELS} levels of damage");
+    let (font, font_path) = synthetic::font()?;
+    println!(
+        "bench extract --synthetic: {count} zones at each of {LEVELS} levels of damage, drawn in {}",
+        font_path.display()
+    );
     for level in 0..LEVELS {
         let mut rng = Rng::new(u64::from(level) * 1_000_003 + count as u64);
         let (mut passed, mut exact, mut times) = (0, 0, Vec::new());

@@ -25,14 +25,21 @@ const FONTS: &[&str] = &[
 ];
 
 pub(crate) fn font() -> anyhow::Result<FontVec> {
+    font_and_path().map(|(font, _)| font)
+}
+
+/// [`font`] and the file it was read from (the first of [`FONTS`] installed: a bench says which,
+/// as its numbers depend on it).
+pub(crate) fn font_and_path() -> anyhow::Result<(FontVec, PathBuf)> {
     let candidates: Vec<PathBuf> = match std::env::var_os("SCANPAY_FONT") {
         Some(path) => vec![PathBuf::from(path)],
         None => FONTS.iter().map(PathBuf::from).collect(),
     };
     for path in &candidates {
         if let Ok(bytes) = std::fs::read(path) {
-            return FontVec::try_from_vec(bytes)
-                .with_context(|| format!("{} is not a font we can read", path.display()));
+            let font = FontVec::try_from_vec(bytes)
+                .with_context(|| format!("{} is not a font we can read", path.display()))?;
+            return Ok((font, path.clone()));
         }
     }
     bail!(

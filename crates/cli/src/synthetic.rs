@@ -216,9 +216,9 @@ pub fn photograph(font: &FontVec, lines: &[String], level: u32, rng: &mut Rng) -
     photo
 }
 
-/// The font the zones are drawn in.
-pub fn font() -> anyhow::Result<FontVec> {
-    demo::font()
+/// The font the zones are drawn in, and its file.
+pub fn font() -> anyhow::Result<(FontVec, std::path::PathBuf)> {
+    demo::font_and_path()
 }
 
 #[cfg(test)]
@@ -254,7 +254,7 @@ mod tests {
             today,
             reader: Some(&ocr),
         };
-        let font = font().unwrap();
+        let (font, _) = font().unwrap();
         let mut rng = Rng::new(1_000_015);
         let mut failed = Vec::new();
         for index in 0..6 {
