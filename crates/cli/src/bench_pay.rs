@@ -427,6 +427,7 @@ impl Driver {
             })
         };
         let interval = rate.map(|r| Duration::from_secs_f64(self.connections as f64 / r.max(1.0)));
+        let connections = self.connections;
         let mut workers = Vec::new();
         for worker in 0..self.connections {
             let http = self.http.clone();
@@ -443,15 +444,29 @@ impl Driver {
                     elapsed: Duration::ZERO,
                     latencies: Vec::new(),
                 };
-                let mut next_at = Instant::now();
+                // Paced workers start spread over one interval, so that payments arrive evenly
+                // (all starting at once, they arrived in bursts of `connections`, and the latency
+                // measured was a burst's, not the rate's).
+                let mut next_at = match interval {
+                    Some(interval) => {
+                        started + interval.mul_f64(worker as f64 / connections as f64)
+                    }
+                    None => started,
+                };
                 let mut amount = 1 + (worker as i64 % 97);
                 while Instant::now() < deadline {
-                    if let Some(interval) = interval {
-                        tokio::time::sleep_until(next_at.into()).await;
-                        next_at += interval;
-                    }
+                    // Paced, a payment's latency counts from when it was due, not from when a
+                    // worker held up by the previous one got to send it (no coordinated omission).
+                    let sent = match interval {
+                        Some(interval) => {
+                            tokio::time::sleep_until(next_at.into()).await;
+                            let due = next_at;
+                            next_at += interval;
+                            due
+                        }
+                        None => Instant::now(),
+                    };
                     amount = amount % 2_999 + 1;
-                    let sent = Instant::now();
                     let answer = post(
                         &http,
                         format!("{hub}/v1/payments"),
