@@ -15,6 +15,23 @@ use scanpay_bank::seed::SeedFile;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (v3, which libmimalloc-sys builds; the enum has no
+/// binding there, so the test below pins the index by the option's default of 1,000 ms).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps the memory the process frees instead of handing it back to the system (mimalloc purges
+/// it after a delay). The OCR models' activations, up to 20 MB each, are freed at the end of
+/// every run and were faulted in afresh by the next, the kernel zeroing every page: measured
+/// with `scanpay bench extract` on the 38 specimens, p50 median 308 → 290 ms (ten runs and nine,
+/// better in every pair), for 15–30 MB more resident memory after a burst.
+/// `MIMALLOC_PURGE_DELAY` in the environment still decides when set.
+fn keep_freed_memory() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // Safety: sets an option of the allocator in use; mimalloc reads options atomically.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "scanpay",
@@ -407,6 +424,7 @@ fn webhooks_to_private_networks(file: &FileSettings) -> bool {
 
 /// Errors are for people: the message and its causes, no backtrace; exit code 1.
 fn main() -> std::process::ExitCode {
+    keep_freed_memory();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -768,4 +786,22 @@ fn print_welcome(running: &system::RunningSystem, config: &system::SystemConfig)
     );
     println!("  curl -s {}/openapi.json", running.hub_url);
     println!("Press Ctrl-C to stop; a restart keeps everything.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_purge_delay_option_is_the_one_set() {
+        // Read before `keep_freed_memory` runs (tests do not call `main`): mimalloc's default,
+        // 1,000 ms, or the environment's value. Another option at this index reads otherwise.
+        let expected = std::env::var("MIMALLOC_PURGE_DELAY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000);
+        // Safety: reads an option of the linked allocator.
+        let value = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(value, expected);
+    }
 }
