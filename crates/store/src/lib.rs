@@ -501,8 +501,6 @@ pub trait HubStore: Send + Sync + 'static {
         caller_id: Uuid,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<RegistrationRow>>> + Send;
-    /// A caller's first registration that was bound, revoked since or not (the identity its
-    /// wallet is for), other than `except`.
     /// Saves a revoked registration (version-checked as `update_registration`), deletes its
     /// code and appends `note` to its owner's notifications, in one transaction: the code pays
     /// no more, and the card and the code's value may be registered again. False (and nothing
@@ -512,6 +510,8 @@ pub trait HubStore: Send + Sync + 'static {
         row: RegistrationRow,
         note: NotificationRow,
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// A caller's first registration that was bound, revoked since or not (the identity its
+    /// wallet is for), other than `except`.
     fn first_bound_registration(
         &self,
         caller_id: Uuid,
