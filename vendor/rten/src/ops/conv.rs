@@ -23,6 +23,8 @@ use crate::shift_cast::ShiftCast;
 use crate::value::{DataType, ValueType, ValueView};
 
 mod depthwise;
+// scanpay patch: a direct convolution for few output channels.
+mod direct;
 mod im2col;
 
 use depthwise::DepthwiseConvExecutor;
@@ -280,6 +282,27 @@ where
             input_zero,
             kernel_zero,
         );
+        return Ok(output.into_dyn());
+    }
+
+    // scanpay patch: few output channels and a kernel of 3×3 or more go to a direct
+    // convolution (`direct.rs`), where the data type has one.
+    if groups == 1
+        && stride_y == 1
+        && stride_x == 1
+        && dilation_y == 1
+        && dilation_x == 1
+        && input_zero.is_none()
+        && kernel_zero.is_none()
+        && let Some(output) = DepthwiseConvExecutor::<X, W, Y>::default().direct_conv(
+            pool,
+            &input.nd_view(),
+            &kernel.nd_view(),
+            bias.map(|b| b.nd_view()),
+            fixed_padding,
+            [out_h, out_w],
+        )
+    {
         return Ok(output.into_dyn());
     }
 

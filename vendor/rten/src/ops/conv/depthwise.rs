@@ -83,6 +83,20 @@ trait DepthwiseConvKernel<X, W, Y> {
         input_zero: X,
         kernel_zero: W,
     );
+
+    /// scanpay patch: a direct convolution (stride and dilation one, one group) where this
+    /// data type has one and the layer's shape is worth it (`super::direct`); `None` otherwise.
+    fn direct_conv(
+        &self,
+        _pool: &BufferPool,
+        _input: &NdTensorView<X, 4>,
+        _kernel: &NdTensorView<W, 4>,
+        _bias: Option<NdTensorView<Y, 1>>,
+        _padding: [usize; 4],
+        _out_hw: [usize; 2],
+    ) -> Option<NdTensor<Y, 4>> {
+        None
+    }
 }
 
 struct GenericDepthwiseConvKernel {}
@@ -113,6 +127,21 @@ unsafe fn axpy_avx(dest: &mut [f32], src: &[f32], scale: f32) {
 }
 
 impl DepthwiseConvKernel<f32, f32, f32> for GenericDepthwiseConvKernel {
+    // scanpay patch: see `super::direct`.
+    fn direct_conv(
+        &self,
+        pool: &BufferPool,
+        input: &NdTensorView<f32, 4>,
+        kernel: &NdTensorView<f32, 4>,
+        bias: Option<NdTensorView<f32, 1>>,
+        padding: [usize; 4],
+        out_hw: [usize; 2],
+    ) -> Option<NdTensor<f32, 4>> {
+        let [out_c, _, k_h, k_w] = kernel.shape();
+        super::direct::worth_it(out_c, k_h, k_w)
+            .then(|| super::direct::conv_direct_f32(pool, input, kernel, bias, padding, out_hw))
+    }
+
     fn compute_row(
         &self,
         params: &ConvParams,
@@ -316,6 +345,21 @@ impl<X: Copy + Default + Sync, W: Copy + Default + Sync, Y: Copy + Default>
                 );
             }
         }
+    }
+
+    /// scanpay patch: a direct (not depthwise) convolution of stride and dilation one and one
+    /// group, when the data type has one and the layer's shape is worth it.
+    pub fn direct_conv(
+        &self,
+        pool: &BufferPool,
+        input: &NdTensorView<X, 4>,
+        kernel: &NdTensorView<W, 4>,
+        bias: Option<NdTensorView<Y, 1>>,
+        padding: [usize; 4],
+        out_hw: [usize; 2],
+    ) -> Option<NdTensor<Y, 4>> {
+        self.kernel
+            .direct_conv(pool, input, kernel, bias, padding, out_hw)
     }
 
     /// Compute a depthwise convolution of a 2D image.
