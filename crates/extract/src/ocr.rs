@@ -483,7 +483,8 @@ impl Ocr {
 
     /// The last look at a small photo whose zone the detector does not find even enlarged (a
     /// page scanned at five pixels a character): the lowest rows of ink across the page
-    /// ([`ink_rows`]), each read enlarged with each of [`INK_ROW_FILTERS`], and the combination
+    /// ([`ink_rows`]), each read enlarged with each of [`INK_ROW_FILTERS`], at its width and
+    /// stretched ([`INK_ROW_STRETCHES`]), and the combination
     /// of readings that makes a zone whose check digits pass (the most confident one). `None`
     /// when no combination does.
     fn read_ink_rows(
@@ -499,25 +500,27 @@ impl Ocr {
         for row in &rows {
             let (left, top, width, height) = row.bbox;
             let crop = imageops::crop_imm(rgb, left, top, width, height).to_image();
-            let mut read = Vec::with_capacity(INK_ROW_FILTERS.len());
-            for filter in INK_ROW_FILTERS {
-                let big = imageops::resize(
-                    &crop,
-                    width * INK_ROW_ENLARGE,
-                    height * INK_ROW_ENLARGE,
-                    filter,
-                );
-                let (text, confidence) = self.recognize_crop(&big, None)?;
-                read.push(Line {
-                    text,
-                    confidence,
-                    bbox: row.bbox,
-                });
+            let mut read = Vec::with_capacity(INK_ROW_STRETCHES.len() * INK_ROW_FILTERS.len());
+            for stretch in INK_ROW_STRETCHES {
+                for filter in INK_ROW_FILTERS {
+                    let big = imageops::resize(
+                        &crop,
+                        width * INK_ROW_ENLARGE * stretch,
+                        height * INK_ROW_ENLARGE,
+                        filter,
+                    );
+                    let (text, confidence) = self.recognize_crop(&big, None)?;
+                    read.push(Line {
+                        text,
+                        confidence,
+                        bbox: row.bbox,
+                    });
+                }
             }
             readings.push(read);
         }
         // Every choice of one reading a row, for the last two rows and, for a three-line zone,
-        // the three: at most 3^3 parses, no recognition.
+        // the three: at most 6^3 parses, no recognition.
         let mut best: Option<(f32, Vec<Line>)> = None;
         for first in 0..readings.len().saturating_sub(1) {
             let rows = &readings[first..];
@@ -862,6 +865,12 @@ const INK_ROW_FILTERS: [FilterType; 3] = [
     FilterType::CatmullRom,
     FilterType::Lanczos3,
 ];
+/// How much wider than that a row is also read. The recogniser gives a line one output step per
+/// eight pixels of its 48-pixel-high input, and a run of one character needs a blank step
+/// between each two: a row of ink is cut with more margin above and below than a detected box,
+/// so at its natural width a zone line got ~2.5 steps a character and its filler runs collapsed
+/// (`<<<<<<<<<<<<<<` read as `4444`, or as nothing). Twice as wide, they come back.
+const INK_ROW_STRETCHES: [u32; 2] = [1, 2];
 
 /// Rows of text found by their ink alone, for a photo too small for the detector: the bands of
 /// rows whose dark pixels (darker than Otsu's threshold of the photo's lower half) stretch across
