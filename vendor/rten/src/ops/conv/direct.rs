@@ -20,10 +20,12 @@ use crate::buffer_pool::{AutoReturn, BufferPool};
 /// Output channels computed together (the accumulators of one vector of columns).
 const OB: usize = 8;
 
-/// Whether the direct path is worth taking for a layer of this shape (measured on PP-OCR's
-/// detector and recogniser: gemm stays faster for many output channels or a 1×k kernel).
+/// Whether the direct path is worth taking for a layer of this shape on this CPU: few output
+/// channels and a kernel of 3×3 or more (gemm's packing pays off with more channels or a 1×k
+/// kernel), and vector instructions for it (elsewhere gemm's own SIMD kernels are faster than
+/// this file's scalar loop, which is only for the columns left over).
 pub(super) fn worth_it(out_c: usize, k_h: usize, k_w: usize) -> bool {
-    out_c <= 32 && k_h * k_w >= 9
+    out_c <= 32 && k_h * k_w >= 9 && !matches!(Kind::detect(), Kind::Scalar)
 }
 
 /// What a row task reads.
