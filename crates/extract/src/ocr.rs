@@ -641,8 +641,8 @@ impl Ocr {
     /// length and the lines still pass `keep`. A zone's lines are all of one length; one read
     /// short has lost characters, most often part of a filler run: the recogniser gives a line
     /// one output step per eight pixels and needs a blank step between two equal characters,
-    /// so a long run of `<` collapses (a first line `P<TWNLIN<<MEI<HUA<<<…` read as
-    /// `P<TWNLIN<MEIHUA<<…`, shifting the country and the names).
+    /// so a long run of `<` collapses (the first line `P<TWNLIN<<MEI<HUA<<<…` of a specimen
+    /// read as `P<TNN<<ME<H<<<…`, 38 characters, shifting the country and the names).
     fn short_lines_stretched(
         &self,
         rgb: &RgbImage,
