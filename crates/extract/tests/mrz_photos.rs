@@ -71,9 +71,11 @@ fn hard_photos_read_field_for_field() {
         "62_pass-aus.png",
         "43_pass-fra.jpg",
         "100_id-che.jpg",
-        // Its first line's long filler run collapses at the line's own width (country and
-        // names shifted); read again one and a half times wider it comes back whole.
+        // Their first lines' long filler runs collapse at the line's own width (country and
+        // names shifted); read again one and a half times wider (the first) or twice as wide
+        // (the second) they come back whole.
         "43_pass-twn.jpg",
+        "100_pass-chn.jpg",
     ] {
         reads_as_transcribed(&ocr, file, &photo(&format!("mrz/images/{file}")));
     }
