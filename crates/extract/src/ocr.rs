@@ -607,7 +607,7 @@ impl Ocr {
             self.read_into(rgb, &boxes, indexes, &mut read)?;
             let lines = in_order(&read);
             if (goal.enough)(&lines) {
-                return self.short_lines_stretched(rgb, lines, goal.zone_line, goal.enough);
+                return self.short_lines_stretched(rgb, lines, goal);
             }
             if (goal.zone_read)(&lines) {
                 // Checked but not whole: a second look, and the rest of the page cannot help.
@@ -615,16 +615,13 @@ impl Ocr {
                     Some(better) if (goal.zone_read)(&better) => better,
                     _ => lines,
                 };
-                return self.short_lines_stretched(rgb, lines, goal.zone_line, goal.zone_read);
+                return self.short_lines_stretched(rgb, lines, goal);
             }
         }
-        if let Some(lines) = self.second_look(rgb, &in_order(&read), goal)? {
-            if (goal.enough)(&lines) {
-                return self.short_lines_stretched(rgb, lines, goal.zone_line, goal.enough);
-            }
-            if (goal.zone_read)(&lines) {
-                return self.short_lines_stretched(rgb, lines, goal.zone_line, goal.zone_read);
-            }
+        if let Some(lines) = self.second_look(rgb, &in_order(&read), goal)?
+            && ((goal.enough)(&lines) || (goal.zone_read)(&lines))
+        {
+            return self.short_lines_stretched(rgb, lines, goal);
         }
         let rest: Vec<usize> = (0..boxes.len()).filter(|&i| !wide(&boxes[i])).collect();
         for indexes in rest.chunks(2) {
@@ -636,35 +633,42 @@ impl Ocr {
         Ok(in_order(&read))
     }
 
-    /// `lines` with each zone line read shorter than the zone's longest read again wider (each
-    /// of [`SHORT_LINE_STRETCHES`] times its width while it is still short), where a reading
-    /// comes closer to the longest's length and the lines still pass `keep`. A zone's lines are all of one length; one read
-    /// short has lost characters, most often part of a filler run: the recogniser gives a line
-    /// one output step per eight pixels and needs a blank step between two equal characters,
-    /// so a long run of `<` collapses (the first line `P<TWNLIN<<MEI<HUA<<<…` of a specimen
-    /// read as `P<TNN<<ME<H<<<…`, 38 characters, shifting the country and the names).
+    /// `lines`, which hold a zone `goal` accepts, with each zone line read shorter than the
+    /// zone's longest read again wider (each of [`SHORT_LINE_STRETCHES`] times its width while
+    /// it is still short); a reading is kept where it comes closer to the longest's length and
+    /// the lines still pass what they passed (`enough`, else `zone_read`). A zone's lines are
+    /// all of one length; one read short has lost characters, most often part of a filler run
+    /// (see [`INK_ROW_STRETCHES`]): the first line `P<TWNLIN<<MEI<HUA<<<…` of a specimen was
+    /// read as `P<TNN<<ME<H<<<…`, 38 characters, shifting the country and the names.
     fn short_lines_stretched(
         &self,
         rgb: &RgbImage,
         mut lines: Vec<Line>,
-        zone_line: &dyn Fn(&str) -> bool,
-        keep: &dyn Fn(&[Line]) -> bool,
+        goal: &Goal<'_>,
     ) -> Result<Vec<Line>, OcrError> {
+        let keep = if (goal.enough)(&lines) {
+            goal.enough
+        } else {
+            goal.zone_read
+        };
         let length = |text: &str| text.chars().filter(|c| !c.is_whitespace()).count();
         let zone: Vec<usize> = (0..lines.len())
-            .filter(|&i| zone_line(&lines[i].text))
+            .filter(|&i| (goal.zone_line)(&lines[i].text))
             .collect();
         let Some(longest) = zone.iter().map(|&i| length(&lines[i].text)).max() else {
             return Ok(lines);
         };
         for i in zone {
+            if longest - length(&lines[i].text) < SHORT_LINE_MISSING_MIN {
+                continue;
+            }
+            let (left, top, width, height) = lines[i].bbox;
+            let crop = imageops::crop_imm(rgb, left, top, width, height).to_image();
             for stretch in SHORT_LINE_STRETCHES {
                 let short = longest.abs_diff(length(&lines[i].text));
                 if short < SHORT_LINE_MISSING_MIN {
                     break;
                 }
-                let (left, top, width, height) = lines[i].bbox;
-                let crop = imageops::crop_imm(rgb, left, top, width, height).to_image();
                 let wide = imageops::resize(
                     &crop,
                     (width as f32 * stretch).round() as u32,
@@ -675,14 +679,12 @@ impl Ocr {
                 if longest.abs_diff(length(&text)) >= short {
                     continue;
                 }
-                let before = std::mem::replace(
-                    &mut lines[i],
-                    Line {
-                        text,
-                        confidence,
-                        bbox: (left, top, width, height),
-                    },
-                );
+                let line = Line {
+                    text,
+                    confidence,
+                    bbox: lines[i].bbox,
+                };
+                let before = std::mem::replace(&mut lines[i], line);
                 if !keep(&lines) {
                     lines[i] = before;
                 }

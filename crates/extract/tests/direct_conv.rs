@@ -1,8 +1,9 @@
 //! The patched direct convolution of rten (`vendor/README.md`) against a computation in `f64`.
 //!
 //! Layers of one group, stride one, at most 32 output channels and a kernel of 3×3 or more take
-//! the direct path (`vendor/rten/src/ops/conv/direct.rs`) on a CPU with AVX2 or AVX-512; its sums run in another order than
-//! the matrix product's, so it is held to the exact result within rounding, not bit for bit.
+//! the direct path (`vendor/rten/src/ops/conv/direct.rs`) on a CPU with AVX2 or AVX-512; its
+//! sums run in another order than the matrix product's, so it is held to the exact result
+//! within rounding, not bit for bit.
 //! The shapes leave remainders after the vector loops (widths not a multiple of 8 or 16, output
 //! channels not a multiple of 8), pad unevenly, and run two images in a batch.
 
