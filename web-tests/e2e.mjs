@@ -49,11 +49,29 @@ const browser = await chromium.launch({
 
 let step = 0;
 const problems = [];
+const pages = [];
+
+// On a failure, what each page showed, in the log: on CI the log is all there is to go on.
+process.on("uncaughtException", async (error) => {
+  console.error(error);
+  for (const [index, page] of pages.entries()) {
+    try {
+      const text = await page.evaluate(() => document.querySelector("main")?.innerText ?? "");
+      console.error(`--- page ${index + 1} (${page.url()}):\n${text.slice(0, 3000)}`);
+      await page.screenshot({ path: join(artifacts, `failure-page-${index + 1}.png`), fullPage: true });
+    } catch (why) {
+      console.error(`--- page ${index + 1}: ${why.message}`);
+    }
+  }
+  if (problems.length) console.error(`--- problems logged: ${problems.join("; ")}`);
+  process.exit(1);
+});
 
 /** A page that fails the run on any script error or console error. */
 async function open(options) {
   const context = await browser.newContext(options);
   const page = await context.newPage();
+  pages.push(page);
   page.setDefaultTimeout(30_000);
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
   page.on("console", (message) => {
@@ -197,7 +215,11 @@ await refunded.waitFor();
 await shot(desk, "merchant-refunded");
 // The rest can be refunded, not more: 7.35 is one cent too many.
 await refunded.getByRole("button", { name: "Refund…" }).click();
-await refunded.getByLabel(/Refund amount/).fill("7.35");
+const rest = refunded.getByLabel(/Refund amount/);
+await rest.fill("7.35");
+// A notification reloads the list as the refund lands; the row being typed in stays put and
+// keeps the focus (a row taken out of the page, even for an instant, loses the keystrokes).
+assert.equal(await rest.inputValue(), "7.35");
 await refunded.getByRole("button", { name: "Refund", exact: true }).click();
 await refunded.locator('[role="alert"][data-code="refund_exceeds_payment"]').waitFor();
 await shot(desk, "merchant-refund-too-large");

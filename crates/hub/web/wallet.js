@@ -1142,7 +1142,7 @@ export function paymentList(session, item) {
       const page = await call("GET", `/v1/payments?limit=20${from}`, { token: session.token });
       if (mine !== loads) return;
       const rows = page.items.map(item).filter(Boolean);
-      if (fresh) list.replaceChildren(...rows);
+      if (fresh) replaceRows(list, rows);
       else list.append(...rows);
       if (!list.children.length) list.append(h("li", {}, "No payments yet."));
       cursor = page.next_cursor || null;
@@ -1156,6 +1156,21 @@ export function paymentList(session, item) {
   };
   more.addEventListener("click", () => load(false));
   return { element: h("div", {}, slot, list, more), reload: () => load(true), list };
+}
+
+/**
+ * Makes `rows` the children of `list` without taking out a row that stays: a node taken out
+ * of the page, even for an instant, loses the focus and what the person was about to type
+ * (a refund amount, while a notification reloads the list).
+ */
+function replaceRows(list, rows) {
+  const staying = new Set(rows);
+  for (const child of [...list.children]) if (!staying.has(child)) child.remove();
+  let next = list.firstElementChild;
+  for (const row of rows) {
+    if (row === next) next = next.nextElementSibling;
+    else list.insertBefore(row, next);
+  }
 }
 
 export function paymentItem(payment, selfId) {
