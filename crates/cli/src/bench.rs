@@ -588,6 +588,112 @@ pub fn extract(
     Ok(())
 }
 
+/// `scanpay bench extract --visual-zone`: every photo's visual zone read (all its text, then
+/// [`scanpay_extract::viz`]) whatever else the photo has, and compared field by field with the
+/// transcription of its MRZ. An MRZ shortens and transliterates names, so names are compared as
+/// plain words ([`scanpay_extract::viz::plain`]) and a zone's given names may be the start of
+/// the printed ones.
+pub fn extract_visual_zone(
+    dataset: &std::path::Path,
+    models: Option<&std::path::Path>,
+    truth: &std::path::Path,
+) -> anyhow::Result<()> {
+    use scanpay_extract::viz::{self, plain};
+    let dir = models
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(scanpay_extract::ocr::default_models_dir);
+    let ocr = scanpay_extract::ocr::Ocr::load(&dir)
+        .map_err(|e| anyhow::anyhow!("loading the OCR models from {}: {e}", dir.display()))?;
+    let day = scanpay_core::registration::Day::from_unix_ms(scanpay_http::now_ms());
+    let today = scanpay_extract::Date::new(day.year, day.month, day.day).expect("a civil date");
+    let truth = mrz_truth(truth, today)?;
+    let mut names: Vec<&String> = truth.keys().collect();
+    names.sort();
+    println!(
+        "bench extract --visual-zone: {} transcribed photos in {}",
+        names.len(),
+        dataset.display()
+    );
+    // Per field: how many photos had a value read, and how many of those agree with the MRZ.
+    const FIELDS: [&str; 7] = [
+        "surname",
+        "given_names",
+        "document_number",
+        "nationality",
+        "birth_date",
+        "sex",
+        "expiry_date",
+    ];
+    let (mut read, mut agree) = ([0usize; FIELDS.len()], [0usize; FIELDS.len()]);
+    let (mut identities, mut times) = (0, Vec::new());
+    for name in names {
+        let expected = &truth[name];
+        let image = scanpay_extract::photo::decode(
+            &std::fs::read(dataset.join(name))?,
+            scanpay_extract::photo::IMAGE_PIXELS_MAX_DEFAULT,
+        )?;
+        let started = Instant::now();
+        let lines = ocr.read_lines(&image)?;
+        let found = viz::identity(&lines, today);
+        times.push(started.elapsed());
+        let mut notes = Vec::new();
+        if let Some(found) = &found {
+            identities += 1;
+            let values = found.values();
+            let truths = expected.values();
+            for (index, field) in FIELDS.iter().enumerate() {
+                let at = |values: &[(&str, String); 10]| {
+                    values
+                        .iter()
+                        .find(|(f, _)| f == field)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                let (got, want) = (at(&values), at(&truths));
+                if got == "-" {
+                    continue;
+                }
+                read[index] += 1;
+                let same = match *field {
+                    "surname" => plain(&got) == plain(&want),
+                    "given_names" => {
+                        let (got, want) = (plain(&got), plain(&want));
+                        !want.is_empty() && (got == want || got.starts_with(&format!("{want} ")))
+                    }
+                    _ => got == want,
+                };
+                if same {
+                    agree[index] += 1;
+                    notes.push(format!("{field} ok"));
+                } else {
+                    notes.push(format!("{field} {got} (mrz {want})"));
+                }
+            }
+        } else {
+            notes.push("no identity".to_string());
+        }
+        println!(
+            "  {name:<28} {:>3} lines {:>7.1} ms  {}",
+            lines.len(),
+            times.last().expect("pushed").as_secs_f64() * 1000.0,
+            notes.join("; ")
+        );
+    }
+    times.sort();
+    println!(
+        "summary: {identities} of {} photos with an identity from the visual zone; p50 {:.0} ms (every line read)",
+        truth.len(),
+        quantile_ms(&times, 0.5)
+    );
+    for (index, field) in FIELDS.iter().enumerate() {
+        println!(
+            "  {field:<16} read {:>2}, agreeing with the MRZ {:>2}",
+            read[index], agree[index]
+        );
+    }
+    Ok(())
+}
+
 /// `scanpay bench extract --synthetic N`: N synthetic zones at each level of damage (see
 /// [`crate::synthetic`]), each read through `extract` and compared field by field with the
 /// zone drawn; per level, how many were read with every check digit passing, how many with

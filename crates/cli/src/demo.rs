@@ -164,6 +164,21 @@ fn parse_day(text: &str) -> anyhow::Result<Day> {
 }
 
 fn passport(font: &FontVec, customer: &SeedCustomer, expiry: Day) -> anyhow::Result<RgbImage> {
+    passport_page(font, customer, expiry, true)
+}
+
+/// The passport page with its machine-readable zone covered (a sticker, a thumb, a scan cut
+/// short): only its printed fields tell who holds it.
+pub fn passport_without_zone(customer: &SeedCustomer, expiry: Day) -> anyhow::Result<RgbImage> {
+    passport_page(&font()?, customer, expiry, false)
+}
+
+fn passport_page(
+    font: &FontVec,
+    customer: &SeedCustomer,
+    expiry: Day,
+    zone: bool,
+) -> anyhow::Result<RgbImage> {
     let birth = parse_day(&customer.birth_date)?;
     let country = if customer.address.eq_ignore_ascii_case("utopia") {
         "UTO"
@@ -212,6 +227,9 @@ fn passport(font: &FontVec, customer: &SeedCustomer, expiry: Day) -> anyhow::Res
         text(&mut image, font, 460.0, y + 26.0, 34.0, ink, value);
     }
     rectangle(&mut image, 0, 780, 1500, 270, Rgb([250, 250, 250]));
+    if !zone {
+        return Ok(image);
+    }
     for (index, line) in lines.iter().enumerate() {
         text(
             &mut image,
@@ -494,6 +512,62 @@ mod tests {
         assert!(mrz.all_checks_pass(), "{lines:?}");
         let identity = mrz.identity();
         assert_eq!(identity.document_number.unwrap().value, "L898902C3");
+    }
+
+    /// The page with its zone covered reads from its printed fields, through the real OCR
+    /// models: every field the page prints, none from an MRZ.
+    #[test]
+    fn the_passport_page_without_its_zone_reads_from_its_printed_fields() {
+        let seed = SeedFile::parse(scanpay_bank::seed::DEMO).unwrap();
+        let customer = seed
+            .bank
+            .iter()
+            .flat_map(|bank| &bank.customer)
+            .find(|c| c.id_document_type == "passport")
+            .expect("the demo seed has a passport holder");
+        let ocr =
+            scanpay_extract::ocr::Ocr::load(&scanpay_extract::ocr::default_models_dir()).unwrap();
+        let expiry = Day {
+            year: 2036,
+            month: 7,
+            day: 9,
+        };
+        let mut png = Vec::new();
+        passport_without_zone(customer, expiry)
+            .unwrap()
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let options = scanpay_extract::document::Options {
+            pixels_max: 40_000_000,
+            today: scanpay_extract::Date::new(2026, 12, 4).unwrap(),
+            reader: Some(&ocr),
+        };
+        let read = scanpay_extract::document::extract(&png, &options).unwrap();
+        assert!(read.mrz_checks.is_empty());
+        let identity = read.identity.expect("an identity from the printed fields");
+        let text = |f: Option<scanpay_extract::Field<String>>| f.map(|f| (f.value, f.source));
+        let ocr_source = scanpay_extract::Source::Ocr;
+        let mut words = customer.full_name.split_whitespace();
+        let surname = words.next().unwrap().to_string();
+        let given = words.collect::<Vec<_>>().join(" ");
+        assert_eq!(text(identity.surname), Some((surname, ocr_source)));
+        assert_eq!(text(identity.given_names), Some((given, ocr_source)));
+        assert_eq!(
+            text(identity.document_number),
+            Some((customer.id_document_number.clone(), ocr_source))
+        );
+        assert_eq!(
+            text(identity.document_type),
+            Some(("passport".to_string(), ocr_source))
+        );
+        assert_eq!(
+            identity.birth_date.map(|f| f.value.iso()).as_deref(),
+            Some(customer.birth_date.as_str())
+        );
+        assert_eq!(
+            identity.expiry_date.map(|f| f.value.iso()).as_deref(),
+            Some("2036-07-09")
+        );
     }
 
     /// The MRZ changes with the day the passport is rendered (its expiry is ten years on): the

@@ -373,6 +373,10 @@ enum BenchCommand {
         /// crates/extract/tests/data/mrz-truth.tsv.
         #[arg(long)]
         truth: Option<PathBuf>,
+        /// Read each photo's visual zone (the labelled printed fields) instead, whatever else
+        /// it has, and compare it field by field with `--truth` (the MRZ's fields).
+        #[arg(long, requires = "truth", requires = "dataset")]
+        visual_zone: bool,
     },
 }
 
@@ -726,14 +730,18 @@ async fn run() -> anyhow::Result<()> {
                     synthetic,
                     models,
                     truth,
+                    visual_zone,
                 },
         } => {
-            tokio::task::block_in_place(|| match (dataset, synthetic) {
-                (_, Some(count)) => scanpay::bench::extract_synthetic(count, models.as_deref()),
-                (Some(dataset), None) => {
+            tokio::task::block_in_place(|| match (dataset, synthetic, truth) {
+                (_, Some(count), _) => scanpay::bench::extract_synthetic(count, models.as_deref()),
+                (Some(dataset), None, Some(truth)) if visual_zone => {
+                    scanpay::bench::extract_visual_zone(&dataset, models.as_deref(), &truth)
+                }
+                (Some(dataset), None, truth) => {
                     scanpay::bench::extract(&dataset, models.as_deref(), truth.as_deref())
                 }
-                (None, None) => anyhow::bail!("--dataset or --synthetic"),
+                (None, None, _) => anyhow::bail!("--dataset or --synthetic"),
             })?;
         }
         Command::Bench {

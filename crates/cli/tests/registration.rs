@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 on_both_backends!(
     registers_from_photos_of_a_licence_and_a_card,
     registers_from_the_rendered_demo_documents,
+    registers_from_a_passport_page_whose_zone_is_covered,
     sealed_photos_and_fields_open_only_for_their_session,
     a_wallet_registers_only_its_owners_cards,
     a_card_that_keeps_failing_verification_is_limited,
@@ -606,6 +607,62 @@ async fn registers_from_the_rendered_demo_documents(backend: Backend) {
         );
         assert_eq!(confirmed.body["bank_id"], bank);
     }
+    system.stop().await;
+}
+
+/// A passport page whose machine-readable zone is covered: the hub reads the identity from
+/// the printed fields (their labels), the fields say so, and the card registers.
+async fn registers_from_a_passport_page_whose_zone_is_covered(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let customer = system
+        .seed
+        .bank
+        .iter()
+        .flat_map(|bank| &bank.customer)
+        .find(|c| c.id_document_type == "passport")
+        .expect("the demo seed has a passport holder");
+    let today = scanpay_core::registration::Day::from_unix_ms(scanpay_http::now_ms());
+    let expiry = scanpay_core::registration::Day {
+        year: today.year + 10,
+        day: today.day.min(28),
+        ..today
+    };
+    let mut page = Vec::new();
+    scanpay::demo::passport_without_zone(customer, expiry)
+        .unwrap()
+        .write_to(
+            &mut std::io::Cursor::new(&mut page),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    scanpay::demo::documents(dir.path(), &system.seed, today).unwrap();
+    let wallet = wallet(&system).await;
+    let id = start(&wallet, "phone-covered").await;
+    let identity = upload(&wallet, &id, "id_document", page).await;
+    assert_eq!(identity.status, 200, "{identity:?}");
+    assert_eq!(
+        identity.body["identity"]["full_name"],
+        "ERIKSSON ANNA MARIA"
+    );
+    assert_eq!(
+        identity.body["identity"]["document_number"],
+        customer.id_document_number
+    );
+    assert_eq!(identity.body["identity"]["birth_date"], customer.birth_date);
+    assert_eq!(identity.body["identity"]["document_type"], "passport");
+    let number = &identity.body["fields"]["identity.document_number"];
+    assert_eq!(number["source"], "ocr", "{identity:?}");
+    assert!(number["confidence"].as_f64().unwrap() < 0.81, "{number}");
+    let card = std::fs::read(dir.path().join("eriksson-anna-maria-card.png")).unwrap();
+    let read_card = upload(&wallet, &id, "payment_card", card).await;
+    assert_eq!(
+        read_card.body["state"], "awaiting_confirmation",
+        "{read_card:?}"
+    );
+    let confirmed = step(&wallet, &id, "confirm", json!({})).await;
+    assert_eq!(confirmed.body["state"], "bound", "{confirmed:?}");
+    assert_eq!(confirmed.body["bank_id"], "north");
     system.stop().await;
 }
 

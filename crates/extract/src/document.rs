@@ -15,17 +15,15 @@ use crate::barcode::{self, Barcode, Symbology};
 use crate::card::{self, CardReading};
 use crate::mrz::{self, Check};
 use crate::photo::{self, ImageError};
-use crate::{Date, Identity, aamva};
+use crate::{Date, Identity, aamva, viz};
 
-/// What a staged reading looks for (see [`TextReader::read_lines_staged`]), asked of lines as
-/// text and confidence.
-pub type Goal<'a> = crate::ocr::Goal<'a, (String, f32)>;
+pub use crate::ocr::{Goal, Line};
 
 /// Reads text lines off a photo: the OCR engine, behind a seam so extraction is testable
 /// without models.
 pub trait TextReader {
-    /// Lines top to bottom, each with its confidence (0.0–1.0).
-    fn read_lines(&self, image: &DynamicImage) -> Result<Vec<(String, f32)>, String>;
+    /// Lines top to bottom, each with its confidence (0.0–1.0) and box.
+    fn read_lines(&self, image: &DynamicImage) -> Result<Vec<Line>, String>;
 
     /// Like [`TextReader::read_lines`], but may first read only the wide lines and stop there
     /// when the goal is met, and may look again at a zone's lines. The default reads
@@ -34,7 +32,7 @@ pub trait TextReader {
         &self,
         image: &DynamicImage,
         goal: &Goal<'_>,
-    ) -> Result<Vec<(String, f32)>, String> {
+    ) -> Result<Vec<Line>, String> {
         let _ = goal;
         self.read_lines(image)
     }
@@ -45,69 +43,31 @@ pub trait TextReader {
         &self,
         image: &DynamicImage,
         goal: &Goal<'_>,
-    ) -> Result<Option<Vec<(String, f32)>>, String> {
+    ) -> Result<Option<Vec<Line>>, String> {
         let _ = (image, goal);
         Ok(None)
     }
 }
 
-/// A question of [`Goal`] as the OCR's staged reading asks it, about its own lines.
-fn on_lines<'a>(
-    judge: crate::ocr::Judge<'a, (String, f32)>,
-) -> impl Fn(&[crate::ocr::Line]) -> bool + 'a {
-    move |lines| {
-        judge(
-            &lines
-                .iter()
-                .map(|l| (l.text.clone(), l.confidence))
-                .collect::<Vec<_>>(),
-        )
-    }
-}
-
-/// Calls `read` with `goal` as the OCR's staged reading takes it.
-fn with_ocr_goal<T>(goal: &Goal<'_>, read: impl FnOnce(&crate::ocr::Goal<'_>) -> T) -> T {
-    let (enough, zone_read) = (on_lines(goal.enough), on_lines(goal.zone_read));
-    read(&crate::ocr::Goal {
-        enough: &enough,
-        zone_read: &zone_read,
-        zone_line: goal.zone_line,
-    })
-}
-
-fn pairs(lines: Vec<crate::ocr::Line>) -> Vec<(String, f32)> {
-    lines.into_iter().map(|l| (l.text, l.confidence)).collect()
-}
-
 impl TextReader for crate::ocr::Ocr {
-    fn read_lines(&self, image: &DynamicImage) -> Result<Vec<(String, f32)>, String> {
-        crate::ocr::Ocr::read_lines(self, image)
-            .map(pairs)
-            .map_err(|e| e.to_string())
+    fn read_lines(&self, image: &DynamicImage) -> Result<Vec<Line>, String> {
+        crate::ocr::Ocr::read_lines(self, image).map_err(|e| e.to_string())
     }
 
     fn read_lines_staged(
         &self,
         image: &DynamicImage,
         goal: &Goal<'_>,
-    ) -> Result<Vec<(String, f32)>, String> {
-        with_ocr_goal(goal, |goal| {
-            crate::ocr::Ocr::read_lines_staged(self, image, goal)
-        })
-        .map(pairs)
-        .map_err(|e| e.to_string())
+    ) -> Result<Vec<Line>, String> {
+        crate::ocr::Ocr::read_lines_staged(self, image, goal).map_err(|e| e.to_string())
     }
 
     fn read_lines_enlarged(
         &self,
         image: &DynamicImage,
         goal: &Goal<'_>,
-    ) -> Result<Option<Vec<(String, f32)>>, String> {
-        with_ocr_goal(goal, |goal| {
-            crate::ocr::Ocr::read_lines_staged_enlarged(self, image, goal)
-        })
-        .map(|lines| lines.map(pairs))
-        .map_err(|e| e.to_string())
+    ) -> Result<Option<Vec<Line>>, String> {
+        crate::ocr::Ocr::read_lines_staged_enlarged(self, image, goal).map_err(|e| e.to_string())
     }
 }
 
@@ -180,10 +140,10 @@ fn mrz_like(line: &str) -> bool {
 }
 
 /// The machine-readable zone among `lines`, if one parses.
-fn mrz_in(lines: &[(String, f32)], today: Date) -> Option<mrz::Mrz> {
+fn mrz_in(lines: &[Line], today: Date) -> Option<mrz::Mrz> {
     let zone: Vec<&str> = lines
         .iter()
-        .map(|(text, _)| text.as_str())
+        .map(|line| line.text.as_str())
         .filter(|text| mrz_like(text))
         .collect();
     if zone.is_empty() {
@@ -201,12 +161,11 @@ fn read_text(
     image: &DynamicImage,
     today: Date,
     licence_found: &AtomicBool,
-) -> Result<Vec<(String, f32)>, ExtractError> {
-    let enough = |lines: &[(String, f32)]| {
+) -> Result<Vec<Line>, ExtractError> {
+    let enough = |lines: &[Line]| {
         licence_found.load(Ordering::Relaxed) || mrz_in(lines, today).is_some_and(|m| m.complete())
     };
-    let zone_read =
-        |lines: &[(String, f32)]| mrz_in(lines, today).is_some_and(|m| m.all_checks_pass());
+    let zone_read = |lines: &[Line]| mrz_in(lines, today).is_some_and(|m| m.all_checks_pass());
     let goal = Goal {
         enough: &enough,
         zone_read: &zone_read,
@@ -240,17 +199,19 @@ fn read_text(
     Ok(lines)
 }
 
-/// Whether the lines hold a machine-readable zone or a card.
-fn found(lines: &[(String, f32)], today: Date) -> bool {
-    mrz_in(lines, today).is_some() || card_in(lines).is_some()
+/// Whether the lines hold a machine-readable zone, a card or a visual zone's identity.
+fn found(lines: &[Line], today: Date) -> bool {
+    mrz_in(lines, today).is_some()
+        || card_in(lines).is_some()
+        || viz::identity(lines, today).is_some()
 }
 
 /// A card among the lines that are not part of a machine-readable zone.
-fn card_in(lines: &[(String, f32)]) -> Option<card::CardReading> {
+fn card_in(lines: &[Line]) -> Option<card::CardReading> {
     let others: Vec<(String, f32)> = lines
         .iter()
-        .filter(|(text, _)| !mrz_like(text))
-        .cloned()
+        .filter(|line| !mrz_like(&line.text))
+        .map(|line| (line.text.clone(), line.confidence))
         .collect();
     card::find_card(&others)
 }
@@ -300,6 +261,10 @@ pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, Extrac
         // and a card yields the passport only; the wallet sends one carrier at a time.
         if !from_barcode && !mrz_complete {
             card = card_in(&lines);
+        }
+        // Neither barcode nor zone nor card: the fields printed for people, if labelled.
+        if identity.is_none() && card.is_none() {
+            identity = viz::identity(&lines, options.today);
         }
     }
     if identity.is_none() && card.is_none() {

@@ -2,8 +2,9 @@
 //!
 //! Start at [`document::extract`]: a photo is decoded within limits ([`photo`]), its barcodes are
 //! read ([`barcode`]) and a licence's payload parsed ([`aamva`]); text is read by OCR ([`ocr`]),
-//! a machine-readable zone parsed from it ([`mrz`]) and a card's fields found ([`card`]). Every
-//! field carries a confidence and its [`Source`].
+//! a machine-readable zone parsed from it ([`mrz`]) and a card's fields found ([`card`]); a
+//! document with neither zone nor barcode is read from its labelled printed fields ([`viz`]).
+//! Every field carries a confidence and its [`Source`].
 //!
 //! Deliberately not here: matching an identity against a bank's records (`scanpay-core`), I/O.
 
@@ -16,6 +17,7 @@ pub mod document;
 pub mod mrz;
 pub mod ocr;
 pub mod photo;
+pub mod viz;
 
 /// Where a field was read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1258,7 +1258,7 @@ fn expiry_date(b: &[u8], today: Date) -> Option<Date> {
 // ---------------------------------------------------------------------------------------------
 // Country codes
 
-fn is_known_country(code: &[u8]) -> bool {
+pub(crate) fn is_known_country(code: &[u8]) -> bool {
     COUNTRIES
         .binary_search_by(|c| c.as_bytes().cmp(code))
         .is_ok()

@@ -782,16 +782,15 @@ fn rows_joined(boxes: &[TextBox]) -> Vec<TextBox> {
 }
 
 /// A question [`Goal`] asks of the lines read so far.
-pub type Judge<'a, L> = &'a dyn Fn(&[L]) -> bool;
+pub type Judge<'a> = &'a dyn Fn(&[Line]) -> bool;
 
-/// What a staged reading looks for (see [`Ocr::read_lines_staged`]), asked of lines `L`
-/// (the OCR's own; [`crate::document`] asks of text and confidence).
-pub struct Goal<'a, L = Line> {
+/// What a staged reading looks for (see [`Ocr::read_lines_staged`]).
+pub struct Goal<'a> {
     /// The lines read hold what was wanted: stop.
-    pub enough: Judge<'a, L>,
+    pub enough: Judge<'a>,
     /// The lines read hold a zone that is not `enough` but that the rest of the page cannot
     /// improve (its check digits pass): one second look at its band, then stop.
-    pub zone_read: Judge<'a, L>,
+    pub zone_read: Judge<'a>,
     /// A line that may belong to a machine-readable zone.
     pub zone_line: &'a dyn Fn(&str) -> bool,
 }
