@@ -514,35 +514,48 @@ mod tests {
         assert_eq!(identity.document_number.unwrap().value, "L898902C3");
     }
 
-    /// The page with its zone covered reads from its printed fields, through the real OCR
-    /// models: every field the page prints, none from an MRZ.
-    #[test]
-    fn the_passport_page_without_its_zone_reads_from_its_printed_fields() {
-        let seed = SeedFile::parse(scanpay_bank::seed::DEMO).unwrap();
-        let customer = seed
-            .bank
+    /// The demo seed's passport holder.
+    fn passport_holder(seed: &SeedFile) -> &SeedCustomer {
+        seed.bank
             .iter()
             .flat_map(|bank| &bank.customer)
             .find(|c| c.id_document_type == "passport")
-            .expect("the demo seed has a passport holder");
-        let ocr =
-            scanpay_extract::ocr::Ocr::load(&scanpay_extract::ocr::default_models_dir()).unwrap();
-        let expiry = Day {
-            year: 2036,
-            month: 7,
-            day: 9,
-        };
+            .expect("the demo seed has a passport holder")
+    }
+
+    /// `image` as a PNG read by `extract` with the real OCR models, on 4 December 2026.
+    fn read_back(
+        image: RgbImage,
+        ocr: &scanpay_extract::ocr::Ocr,
+    ) -> scanpay_extract::document::Extraction {
         let mut png = Vec::new();
-        passport_without_zone(customer, expiry)
-            .unwrap()
+        image
             .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
             .unwrap();
         let options = scanpay_extract::document::Options {
             pixels_max: 40_000_000,
             today: scanpay_extract::Date::new(2026, 12, 4).unwrap(),
-            reader: Some(&ocr),
+            reader: Some(ocr),
         };
-        let read = scanpay_extract::document::extract(&png, &options).unwrap();
+        scanpay_extract::document::extract(&png, &options).unwrap()
+    }
+
+    fn ocr() -> scanpay_extract::ocr::Ocr {
+        scanpay_extract::ocr::Ocr::load(&scanpay_extract::ocr::default_models_dir()).unwrap()
+    }
+
+    /// The page with its zone covered reads from its printed fields, through the real OCR
+    /// models: every field the page prints, none from an MRZ.
+    #[test]
+    fn the_passport_page_without_its_zone_reads_from_its_printed_fields() {
+        let seed = SeedFile::parse(scanpay_bank::seed::DEMO).unwrap();
+        let customer = passport_holder(&seed);
+        let expiry = Day {
+            year: 2036,
+            month: 7,
+            day: 9,
+        };
+        let read = read_back(passport_without_zone(customer, expiry).unwrap(), &ocr());
         assert!(read.mrz_checks.is_empty());
         let identity = read.identity.expect("an identity from the printed fields");
         let text = |f: Option<scanpay_extract::Field<String>>| f.map(|f| (f.value, f.source));
@@ -576,14 +589,8 @@ mod tests {
     #[test]
     fn the_rendered_passport_reads_back_whatever_the_day() {
         let seed = SeedFile::parse(scanpay_bank::seed::DEMO).unwrap();
-        let customer = seed
-            .bank
-            .iter()
-            .flat_map(|bank| &bank.customer)
-            .find(|c| c.id_document_type == "passport")
-            .expect("the demo seed has a passport holder");
-        let ocr =
-            scanpay_extract::ocr::Ocr::load(&scanpay_extract::ocr::default_models_dir()).unwrap();
+        let customer = passport_holder(&seed);
+        let ocr = ocr();
         let font = font().unwrap();
         let mut failed = Vec::new();
         for month in 1..=12u8 {
@@ -592,17 +599,7 @@ mod tests {
                 month,
                 day: 1 + 2 * month,
             };
-            let mut png = Vec::new();
-            passport(&font, customer, expiry)
-                .unwrap()
-                .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-                .unwrap();
-            let options = scanpay_extract::document::Options {
-                pixels_max: 40_000_000,
-                today: scanpay_extract::Date::new(2026, 12, 4).unwrap(),
-                reader: Some(&ocr),
-            };
-            let read = scanpay_extract::document::extract(&png, &options).unwrap();
+            let read = read_back(passport(&font, customer, expiry).unwrap(), &ocr);
             let passed = read.mrz_checks_pass();
             let number = read
                 .identity
