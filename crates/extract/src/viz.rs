@@ -203,6 +203,7 @@ const LABELS: &[(Kind, &[&str])] = &[
     (Kind::ExpiryDate, &["date", "of", "expiration"]),
     (Kind::ExpiryDate, &["expiration"]),
     (Kind::ExpiryDate, &["expires"]),
+    (Kind::ExpiryDate, &["exp"]),
     (Kind::ExpiryDate, &["valid", "until"]),
     (Kind::ExpiryDate, &["gultig", "bis"]),
     (Kind::ExpiryDate, &["valable", "jusqu"]),
@@ -262,6 +263,10 @@ pub fn identity(lines: &[Line], today: Date) -> Option<Identity> {
             single,
         }));
     }
+    let dates = Dates {
+        today,
+        month_first: month_first(lines),
+    };
     let mut identity = Identity::default();
     // Every label's candidate values; a value line serves one label, the nearest.
     let mut claims: Vec<(f32, usize, usize)> = Vec::new();
@@ -283,7 +288,7 @@ pub fn identity(lines: &[Line], today: Date) -> Option<Identity> {
             labels[at].kind,
             &line.text,
             line.confidence,
-            today,
+            dates,
         ) {
             label_done[at] = true;
             value_taken[value] = true;
@@ -296,7 +301,7 @@ pub fn identity(lines: &[Line], today: Date) -> Option<Identity> {
         }
         let line = &lines[label.line];
         if let Some((_, after)) = line.text.split_once(':') {
-            set(&mut identity, label.kind, after, line.confidence, today);
+            set(&mut identity, label.kind, after, line.confidence, dates);
         }
     }
     let named = identity.surname.is_some() || identity.given_names.is_some();
@@ -321,7 +326,7 @@ struct Label {
 
 /// Parses `text` as the value of a `kind` label and stores it, unless the field already has
 /// one; true if it did.
-fn set(identity: &mut Identity, kind: Kind, text: &str, confidence: f32, today: Date) -> bool {
+fn set(identity: &mut Identity, kind: Kind, text: &str, confidence: f32, dates: Dates) -> bool {
     fn put<T>(slot: &mut Option<Field<T>>, value: Option<T>, confidence: f32) -> bool {
         let Some(value) = value.filter(|_| slot.is_none()) else {
             return false;
@@ -350,12 +355,12 @@ fn set(identity: &mut Identity, kind: Kind, text: &str, confidence: f32, today: 
         Kind::Sex => put(&mut identity.sex, sex(text), c),
         Kind::Address => put(&mut identity.address, address(text), c),
         Kind::BirthDate => {
-            let value = date(text, today, Year::Birth).filter(|d| *d <= today);
+            let value = date(text, dates, Year::Birth).filter(|d| *d <= dates.today);
             put(&mut identity.birth_date, value, c)
         }
         Kind::ExpiryDate => put(
             &mut identity.expiry_date,
-            date(text, today, Year::Expiry),
+            date(text, dates, Year::Expiry),
             c,
         ),
         // A value of a field we do not report: taken, so no other label takes it.
@@ -691,9 +696,30 @@ enum Year {
     Expiry,
 }
 
+/// How a page writes its dates, and the day two-digit years are read from.
+#[derive(Clone, Copy)]
+struct Dates {
+    today: Date,
+    /// `06/07/1986` is June 7 (a US document), not 6 July.
+    month_first: bool,
+}
+
+/// Whether the page is a US document, which writes numeric dates month first: it names the
+/// United States, or is a driver license spelt the American way. (Not a lone `USA`, which a
+/// place of birth on another country's document may be.)
+fn month_first(lines: &[Line]) -> bool {
+    const US: &[&[&str]] = &[&["united", "states"], &["driver", "license"]];
+    lines.iter().any(|line| {
+        let words = words(&line.text);
+        (0..words.len()).any(|at| US.iter().any(|us| words[at..].starts_with_words(us)))
+    })
+}
+
 /// The first date in `text`: `21.12.1971`, `21/12/71`, `21 DEC 1971`, `21 DEC/DÉC 71`,
-/// `1971-12-21`. Numeric dates are day first, unless only month first makes sense.
-fn date(text: &str, today: Date, year: Year) -> Option<Date> {
+/// `1971-12-21`. Numeric dates are day first (month first on a US document), unless only the
+/// other order makes sense.
+fn date(text: &str, dates: Dates, year: Year) -> Option<Date> {
+    let today = dates.today;
     #[derive(Clone, Copy, Debug)]
     enum Token {
         Number(u32, usize),
@@ -778,7 +804,12 @@ fn date(text: &str, today: Date, year: Year) -> Option<Date> {
                 ..,
             ] => {
                 let (a, b) = (u8::try_from(*a).ok()?, u8::try_from(*b).ok()?);
-                let (day, month) = if b > 12 && a <= 12 { (b, a) } else { (a, b) };
+                let (first, second) = if dates.month_first { (b, a) } else { (a, b) };
+                let (day, month) = if second > 12 && first <= 12 {
+                    (second, first)
+                } else {
+                    (first, second)
+                };
                 full_year(*y, *len, month, day)
             }
             _ => None,
@@ -1061,6 +1092,37 @@ mod tests {
     }
 
     #[test]
+    fn a_us_licence_writes_its_dates_month_first() {
+        let lines = vec![
+            line("VIRGINIA USA DRIVER LICENSE", 0, 0, 400, 30),
+            line("Last Name", 0, 50, 100, 16),
+            line("SAMPLE", 0, 68, 100, 20),
+            line("DOB", 0, 100, 40, 16),
+            line("EXP", 200, 100, 40, 16),
+            line("06/07/1986", 0, 118, 110, 20),
+            line("06/07/2030", 200, 118, 110, 20),
+        ];
+        let identity = identity(&lines, TODAY).expect("an identity");
+        assert_eq!(
+            identity.birth_date.unwrap().value,
+            Date::new(1986, 6, 7).unwrap()
+        );
+        assert_eq!(
+            identity.expiry_date.unwrap().value,
+            Date::new(2030, 6, 7).unwrap()
+        );
+        assert_eq!(identity.document_type.unwrap().value, "driver_license");
+        // The same page from elsewhere: day first.
+        let mut elsewhere = lines.clone();
+        elsewhere[0].text = "DRIVING LICENCE".to_string();
+        let identity = super::identity(&elsewhere, TODAY).expect("an identity");
+        assert_eq!(
+            identity.birth_date.unwrap().value,
+            Date::new(1986, 7, 6).unwrap()
+        );
+    }
+
+    #[test]
     fn a_whole_name_surname_first() {
         let lines = vec![
             line("Name (Last, First)", 0, 0, 120, 16),
@@ -1079,8 +1141,12 @@ mod tests {
 
     #[test]
     fn dates_as_documents_print_them() {
-        let birth = |t: &str| date(t, TODAY, Year::Birth);
-        let expiry = |t: &str| date(t, TODAY, Year::Expiry);
+        let day_first = Dates {
+            today: TODAY,
+            month_first: false,
+        };
+        let birth = |t: &str| date(t, day_first, Year::Birth);
+        let expiry = |t: &str| date(t, day_first, Year::Expiry);
         assert_eq!(birth("21.12.1971"), Date::new(1971, 12, 21));
         assert_eq!(birth("21/12/71"), Date::new(1971, 12, 21));
         // Two-digit years: a birth is never in the future; today is 6 December 2026.
@@ -1098,6 +1164,14 @@ mod tests {
         assert_eq!(birth("12AUGUST/AOUT74"), Date::new(1974, 8, 12));
         assert_eq!(expiry("16APR/AVR07"), Date::new(2007, 4, 16));
         assert_eq!(birth("31.02.1971"), None);
+        // A US document: month first, unless only day first makes sense.
+        let us = Dates {
+            today: TODAY,
+            month_first: true,
+        };
+        assert_eq!(date("06/07/1986", us, Year::Birth), Date::new(1986, 6, 7));
+        assert_eq!(date("21/06/1986", us, Year::Birth), Date::new(1986, 6, 21));
+        assert_eq!(date("07 JUN 1986", us, Year::Birth), Date::new(1986, 6, 7));
         assert_eq!(birth("Stockholm"), None);
     }
 
