@@ -585,8 +585,8 @@ fn words(text: &str) -> Vec<String> {
 }
 
 /// A letter or digit as plain lower-case ASCII (`É` → `e`, `ß` → `ss`); `None` for anything
-/// else. Letters outside the Latin alphabets documents print their labels in are kept as they
-/// are, lower-cased, so they still make words.
+/// else. A letter of another alphabet is `?`: it still makes a word (a value in Cyrillic is
+/// one), which no label matches.
 fn fold(c: char) -> Option<&'static str> {
     const PLAIN: &str = "abcdefghijklmnopqrstuvwxyz0123456789";
     let lower = c.to_lowercase().next().unwrap_or(c);
