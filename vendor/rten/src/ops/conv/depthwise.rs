@@ -126,6 +126,55 @@ unsafe fn axpy_avx(dest: &mut [f32], src: &[f32], scale: f32) {
     axpy_any(dest, src, scale);
 }
 
+/// scanpay patch: `dest[i] += src[2 * i] * scale` (a horizontal stride of two), eight lanes at
+/// a time where the CPU has AVX2: sixteen inputs loaded, their even elements picked, then a
+/// multiply and an add, as the scalar loop does (the same results).
+fn axpy_stride2(dest: &mut [f32], src: &[f32], scale: f32) {
+    debug_assert_eq!(src.len().div_ceil(2), dest.len());
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // Safety: AVX2, the only feature `axpy_stride2_avx2` is compiled for, is present.
+        unsafe { axpy_stride2_avx2(dest, src, scale) };
+        return;
+    }
+    axpy_stride2_any(dest, src, scale, 0);
+}
+
+/// `dest[i] += src[2 * i] * scale` for `i` from `from`.
+#[inline(always)]
+fn axpy_stride2_any(dest: &mut [f32], src: &[f32], scale: f32, from: usize) {
+    for (i, d) in dest.iter_mut().enumerate().skip(from) {
+        *d += src[2 * i] * scale;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn axpy_stride2_avx2(dest: &mut [f32], src: &[f32], scale: f32) {
+    use std::arch::x86_64::*;
+    let scale_x8 = _mm256_set1_ps(scale);
+    let mut i = 0;
+    // Eight outputs read sixteen inputs from `2 * i`.
+    while i + 8 <= dest.len() && 2 * i + 16 <= src.len() {
+        // Safety: the loop's condition keeps both loads and the store within the slices.
+        unsafe {
+            let low = _mm256_loadu_ps(src.as_ptr().add(2 * i));
+            let high = _mm256_loadu_ps(src.as_ptr().add(2 * i + 8));
+            // Per 128-bit half: low's elements 0 and 2, then high's: [s0 s2 s8 s10 | s4 s6 s12
+            // s14]; then the middle 64-bit quarters swapped: [s0 s2 s4 s6 s8 s10 s12 s14].
+            let evens = _mm256_shuffle_ps::<0b10_00_10_00>(low, high);
+            let evens = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(
+                evens,
+            )));
+            let out = dest.as_mut_ptr().add(i);
+            let sum = _mm256_add_ps(_mm256_loadu_ps(out), _mm256_mul_ps(evens, scale_x8));
+            _mm256_storeu_ps(out, sum);
+        }
+        i += 8;
+    }
+    axpy_stride2_any(dest, src, scale, i);
+}
+
 impl DepthwiseConvKernel<f32, f32, f32> for GenericDepthwiseConvKernel {
     // scanpay patch: see `super::direct`.
     fn direct_conv(
@@ -184,6 +233,11 @@ impl DepthwiseConvKernel<f32, f32, f32> for GenericDepthwiseConvKernel {
                 // mostly depthwise layers of stride one).
                 if params.stride_w == 1 {
                     axpy(dest, src, scale);
+                    continue;
+                }
+                // scanpay patch: the detector's downsampling layers have a stride of two.
+                if params.stride_w == 2 {
+                    axpy_stride2(dest, src, scale);
                     continue;
                 }
 
