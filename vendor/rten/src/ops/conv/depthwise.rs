@@ -128,24 +128,18 @@ unsafe fn axpy_avx(dest: &mut [f32], src: &[f32], scale: f32) {
 
 /// scanpay patch: `dest[i] += src[2 * i] * scale` (a horizontal stride of two), eight lanes at
 /// a time where the CPU has AVX2: sixteen inputs loaded, their even elements picked, then a
-/// multiply and an add, as the scalar loop does (the same results).
-fn axpy_stride2(dest: &mut [f32], src: &[f32], scale: f32) {
+/// multiply and an add, as the scalar loop does (the same results). False, having done nothing,
+/// on a CPU without AVX2 (the caller's loop does it).
+fn axpy_stride2(dest: &mut [f32], src: &[f32], scale: f32) -> bool {
     debug_assert_eq!(src.len().div_ceil(2), dest.len());
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // Safety: AVX2, the only feature `axpy_stride2_avx2` is compiled for, is present.
         unsafe { axpy_stride2_avx2(dest, src, scale) };
-        return;
+        return true;
     }
-    axpy_stride2_any(dest, src, scale, 0);
-}
-
-/// `dest[i] += src[2 * i] * scale` for `i` from `from`.
-#[inline(always)]
-fn axpy_stride2_any(dest: &mut [f32], src: &[f32], scale: f32, from: usize) {
-    for (i, d) in dest.iter_mut().enumerate().skip(from) {
-        *d += src[2 * i] * scale;
-    }
+    let _ = (dest, src, scale);
+    false
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -172,7 +166,10 @@ unsafe fn axpy_stride2_avx2(dest: &mut [f32], src: &[f32], scale: f32) {
         }
         i += 8;
     }
-    axpy_stride2_any(dest, src, scale, i);
+    // The last few outputs.
+    for (at, d) in dest.iter_mut().enumerate().skip(i) {
+        *d += src[2 * at] * scale;
+    }
 }
 
 impl DepthwiseConvKernel<f32, f32, f32> for GenericDepthwiseConvKernel {
@@ -236,8 +233,7 @@ impl DepthwiseConvKernel<f32, f32, f32> for GenericDepthwiseConvKernel {
                     continue;
                 }
                 // scanpay patch: the detector's downsampling layers have a stride of two.
-                if params.stride_w == 2 {
-                    axpy_stride2(dest, src, scale);
+                if params.stride_w == 2 && axpy_stride2(dest, src, scale) {
                     continue;
                 }
 
