@@ -599,11 +599,8 @@ pub fn extract_visual_zone(
     truth: &std::path::Path,
 ) -> anyhow::Result<()> {
     use scanpay_extract::viz::{self, plain};
-    let dir = models
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_else(scanpay_extract::ocr::default_models_dir);
-    let ocr = scanpay_extract::ocr::Ocr::load(&dir)
-        .map_err(|e| anyhow::anyhow!("loading the OCR models from {}: {e}", dir.display()))?;
+    let reader = crate::extract::load_reader(models, false)?
+        .context("the OCR models are needed: run scripts/models")?;
     let day = scanpay_core::registration::Day::from_unix_ms(scanpay_http::now_ms());
     let today = scanpay_extract::Date::new(day.year, day.month, day.day).expect("a civil date");
     let truth = mrz_truth(truth, today)?;
@@ -633,7 +630,7 @@ pub fn extract_visual_zone(
             scanpay_extract::photo::IMAGE_PIXELS_MAX_DEFAULT,
         )?;
         let started = Instant::now();
-        let lines = ocr.read_lines(&image)?;
+        let lines = reader.read_lines(&image).map_err(anyhow::Error::msg)?;
         let found = viz::identity(&lines, today);
         times.push(started.elapsed());
         let mut notes = Vec::new();

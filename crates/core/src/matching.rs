@@ -137,8 +137,9 @@ pub fn normalise_name(name: &str) -> String {
     tokens.join(" ")
 }
 
-/// Latin letters with diacritics to their base letters (and the ligatures a passport spells out).
-fn fold_char(c: char) -> Vec<char> {
+/// Latin letters with diacritics to their base letters (and the ligatures a passport spells out);
+/// any other character as it is.
+pub fn fold_char(c: char) -> Vec<char> {
     let base = match c {
         'À'..='Å' | 'à'..='å' | 'Ā' | 'ā' | 'Ă' | 'ă' | 'Ą' | 'ą' => 'A',
         'Ç' | 'ç' | 'Ć' | 'ć' | 'Č' | 'č' => 'C',

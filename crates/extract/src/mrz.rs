@@ -1236,9 +1236,18 @@ fn yymmdd(b: &[u8]) -> Option<(i32, u8, u8)> {
     Some((i32::from(pair(0)?), pair(2)?, pair(4)?))
 }
 
-/// The latest date ending in `YY` that is not after `today`.
 fn birth_date(b: &[u8], today: Date) -> Option<Date> {
     let (yy, month, day) = yymmdd(b)?;
+    birth_in_century(yy, month, day, today)
+}
+
+fn expiry_date(b: &[u8], today: Date) -> Option<Date> {
+    let (yy, month, day) = yymmdd(b)?;
+    expiry_in_century(yy, month, day, today)
+}
+
+/// A birth date printed with a two-digit year `yy`: the latest such date not after `today`.
+pub(crate) fn birth_in_century(yy: i32, month: u8, day: u8, today: Date) -> Option<Date> {
     let this_year = i32::from(today.year);
     let mut year = this_year - (this_year - yy).rem_euclid(100);
     if year == this_year && (month, day) > (today.month, today.day) {
@@ -1247,9 +1256,9 @@ fn birth_date(b: &[u8], today: Date) -> Option<Date> {
     Date::new(u16::try_from(year).ok()?, month, day)
 }
 
-/// The year ending in `YY` within `today.year - 49 ..= today.year + 50`.
-fn expiry_date(b: &[u8], today: Date) -> Option<Date> {
-    let (yy, month, day) = yymmdd(b)?;
+/// An expiry printed with a two-digit year `yy`: its year within `today.year - 49 ..=
+/// today.year + 50`.
+pub(crate) fn expiry_in_century(yy: i32, month: u8, day: u8, today: Date) -> Option<Date> {
     let low = i32::from(today.year) - 49;
     let year = low + (yy - low).rem_euclid(100);
     Date::new(u16::try_from(year).ok()?, month, day)

@@ -416,10 +416,7 @@ fn rect(line: &Line) -> (f32, f32, f32, f32) {
 fn squashed(text: &str) -> (Vec<u8>, Vec<usize>) {
     let (mut bytes, mut origin) = (Vec::new(), Vec::new());
     for (at, c) in text.chars().enumerate() {
-        let Some(folded) = fold(c).filter(|f| *f != "?") else {
-            continue;
-        };
-        for b in folded.bytes() {
+        for b in fold(c).into_iter().filter(|b| *b != b'?') {
             if b == b'n' && bytes.last() == Some(&b'r') {
                 *bytes.last_mut().expect("checked") = b'm';
                 continue;
@@ -572,10 +569,13 @@ fn words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
     for c in text.chars() {
-        match fold(c) {
-            Some(folded) => word.push_str(folded),
-            None if !word.is_empty() => words.push(std::mem::take(&mut word)),
-            None => {}
+        let folded = fold(c);
+        if folded.is_empty() {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+        } else {
+            word.extend(folded.into_iter().map(char::from));
         }
     }
     if !word.is_empty() {
@@ -584,37 +584,24 @@ fn words(text: &str) -> Vec<String> {
     words
 }
 
-/// A letter or digit as plain lower-case ASCII (`É` → `e`, `ß` → `ss`); `None` for anything
-/// else. A letter of another alphabet is `?`: it still makes a word (a value in Cyrillic is
-/// one), which no label matches.
-fn fold(c: char) -> Option<&'static str> {
-    const PLAIN: &str = "abcdefghijklmnopqrstuvwxyz0123456789";
-    let lower = c.to_lowercase().next().unwrap_or(c);
-    if lower.is_ascii_alphanumeric() {
-        let at = PLAIN.find(lower).expect("ascii alphanumeric");
-        return Some(&PLAIN[at..at + 1]);
+/// A letter or digit as plain lower-case ASCII (`É` → `e`, `ß` → `ss`: the folding identity
+/// matching uses, [`scanpay_core::matching::fold_char`]); nothing for anything else. A letter
+/// of another alphabet is `?`: it still makes a word (a value in Cyrillic is one), which no
+/// label matches.
+fn fold(c: char) -> Vec<u8> {
+    if !c.is_alphanumeric() {
+        return Vec::new();
     }
-    let folded = match lower {
-        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ą' | 'ā' => "a",
-        'æ' => "ae",
-        'ç' | 'ć' | 'č' => "c",
-        'ď' | 'đ' => "d",
-        'è' | 'é' | 'ê' | 'ë' | 'ę' | 'ě' | 'ē' => "e",
-        'ì' | 'í' | 'î' | 'ï' | 'ī' => "i",
-        'ł' | 'ľ' | 'ĺ' => "l",
-        'ñ' | 'ń' | 'ň' => "n",
-        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ő' | 'ō' => "o",
-        'ř' => "r",
-        'ś' | 'š' => "s",
-        'ß' => "ss",
-        'ť' => "t",
-        'ù' | 'ú' | 'û' | 'ü' | 'ů' | 'ű' | 'ū' => "u",
-        'ý' | 'ÿ' => "y",
-        'ź' | 'ż' | 'ž' => "z",
-        _ if lower.is_alphanumeric() => "?",
-        _ => return None,
-    };
-    Some(folded)
+    scanpay_core::matching::fold_char(c)
+        .into_iter()
+        .map(|base| {
+            if base.is_ascii_alphanumeric() {
+                base.to_ascii_lowercase() as u8
+            } else {
+                b'?'
+            }
+        })
+        .collect()
 }
 
 /// A name as printed: letters, spaces, hyphens and apostrophes, upper case; `None` for a value
@@ -687,12 +674,11 @@ fn address(text: &str) -> Option<String> {
     value.chars().any(char::is_alphabetic).then_some(value)
 }
 
-/// How a two-digit year is read.
+/// How a two-digit year is read: as the MRZ's are ([`mrz::birth_in_century`],
+/// [`mrz::expiry_in_century`]).
 #[derive(Clone, Copy)]
 enum Year {
-    /// The latest year that is not in the future.
     Birth,
-    /// Within 49 years back and 50 on.
     Expiry,
 }
 
@@ -762,21 +748,10 @@ fn date(text: &str, dates: Dates, year: Year) -> Option<Date> {
             4 => Date::new(u16::try_from(value).ok()?, month, day),
             2 => {
                 let yy = i32::try_from(value).ok()?;
-                let this_year = i32::from(today.year);
-                let resolved = match year {
-                    Year::Birth => {
-                        let mut y = this_year - (this_year - yy).rem_euclid(100);
-                        if y == this_year && (month, day) > (today.month, today.day) {
-                            y -= 100;
-                        }
-                        y
-                    }
-                    Year::Expiry => {
-                        let low = this_year - 49;
-                        low + (yy - low).rem_euclid(100)
-                    }
-                };
-                Date::new(u16::try_from(resolved).ok()?, month, day)
+                match year {
+                    Year::Birth => mrz::birth_in_century(yy, month, day, today),
+                    Year::Expiry => mrz::expiry_in_century(yy, month, day, today),
+                }
             }
             _ => None,
         }
