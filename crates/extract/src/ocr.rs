@@ -701,14 +701,14 @@ impl Ocr {
         read: &[Line],
         goal: &Goal<'_>,
     ) -> Result<Option<Vec<Line>>, OcrError> {
-        let (zone, mut lines): (Vec<&Line>, Vec<&Line>) =
+        let (zone, others): (Vec<&Line>, Vec<&Line>) =
             read.iter().partition(|l| (goal.zone_line)(&l.text));
         let Some(band) = zone_band(&zone, rgb.dimensions()) else {
             return Ok(None);
         };
         let band_lines = self.read_band(rgb, band)?;
-        lines.extend(&band_lines);
-        Ok(Some(lines.into_iter().cloned().collect()))
+        let others = others.into_iter().cloned().collect();
+        Ok(Some(best_of_both_looks(others, &zone, band_lines, goal)))
     }
 
     /// Reads the boxes at `indexes` into their slots of `read`.
@@ -748,6 +748,76 @@ impl Ocr {
         }
         Ok(lines)
     }
+}
+
+/// Zone lines read at most this many times twice (by the first look and the second), whose
+/// readings are combined: two to the power of this many combinations are judged.
+const ZONE_ROWS_COMBINED_MAX: usize = 3;
+
+/// `others` and the second look's `band` lines, with each zone line of the band swapped for the
+/// first look's reading of the same row where that makes a zone `goal` accepts just as the band's
+/// own (`enough`, `zone_read`), with more confidence summed over its zone lines. The second
+/// look reads the whole band again, and a line that came out right the first time may come out
+/// worse: a first line, which no check digit covers, read `P<UTOERIKSSON<<ANNA<MAR1A<<<…` (0.85)
+/// and then `P<UTOERIKSSONS<ANNAKMARIAKS<<<<S<S<<S<<<KSSS` (0.69), while the second look was what
+/// read the second line's checks right.
+fn best_of_both_looks(
+    others: Vec<Line>,
+    first: &[&Line],
+    band: Vec<Line>,
+    goal: &Goal<'_>,
+) -> Vec<Line> {
+    let overlap = |a: &Line, b: &Line| {
+        let top = a.bbox.1.max(b.bbox.1);
+        let bottom = (a.bbox.1 + a.bbox.3).min(b.bbox.1 + b.bbox.3);
+        bottom.saturating_sub(top)
+    };
+    // (index in `band`, the first look's line of the same row)
+    let rows: Vec<(usize, &Line)> = band
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| (goal.zone_line)(&line.text))
+        .filter_map(|(j, line)| {
+            first
+                .iter()
+                .filter(|f| overlap(f, line) > 0)
+                .max_by_key(|f| overlap(f, line))
+                .map(|f| (j, *f))
+        })
+        .take(ZONE_ROWS_COMBINED_MAX)
+        .collect();
+    let score = |lines: &[Line]| {
+        let confidence: f32 = lines
+            .iter()
+            .filter(|l| (goal.zone_line)(&l.text))
+            .map(|l| l.confidence)
+            .sum();
+        ((goal.enough)(lines), (goal.zone_read)(lines), confidence)
+    };
+    let combined = |mask: usize| {
+        let mut lines = others.clone();
+        lines.extend(band.iter().enumerate().map(|(j, line)| {
+            rows.iter()
+                .position(|&(row, _)| row == j)
+                .filter(|k| mask & (1 << k) != 0)
+                .map_or(line, |k| rows[k].1)
+                .clone()
+        }));
+        lines
+    };
+    let mut best = combined(0);
+    let (enough, zone_read, mut confidence) = score(&best);
+    for mask in 1..(1usize << rows.len()) {
+        let lines = combined(mask);
+        let (lines_enough, lines_zone_read, lines_confidence) = score(&lines);
+        // Only among combinations that pass what the band's own reading passes: more of them to
+        // choose from would also mean more chances of check digits passing by coincidence (a
+        // zone of heavily damaged synthetic lines passed that way with its number wrong).
+        if (lines_enough, lines_zone_read) == (enough, zone_read) && lines_confidence > confidence {
+            (best, confidence) = (lines, lines_confidence);
+        }
+    }
+    best
 }
 
 /// Boxes in reading order joined row by row: one axis-aligned box spanning each row's boxes.
@@ -1800,5 +1870,57 @@ mod tests {
         assert_eq!(rgba.to_rgb().get_pixel(0, 0).0, [255, 255, 255]);
         let grey = GrayImage::from_pixel(1, 1, image::Luma([7]));
         assert_eq!(grey.to_rgb().get_pixel(0, 0).0, [7, 7, 7]);
+    }
+
+    /// 25_pass-uto's two looks: the second read the second line's checks right and the first
+    /// line, which no check digit covers, worse; the zone takes each line's better reading.
+    #[test]
+    fn a_zone_takes_each_rows_better_look() {
+        let line = |text: &str, confidence: f32, top: u32| Line {
+            text: text.to_string(),
+            confidence,
+            bbox: (10, top, 248, 10),
+        };
+        let zone_line = |text: &str| text.len() >= 30 && text.contains('<');
+        let zone = |lines: &[Line]| {
+            let zone: Vec<&str> = lines
+                .iter()
+                .map(|l| l.text.as_str())
+                .filter(|t| zone_line(t))
+                .collect();
+            crate::mrz::parse(&zone.join("\n"), TODAY).ok()
+        };
+        let enough = |lines: &[Line]| zone(lines).is_some_and(|m| m.complete());
+        let zone_read = |lines: &[Line]| zone(lines).is_some_and(|m| m.all_checks_pass());
+        let goal = Goal {
+            enough: &enough,
+            zone_read: &zone_read,
+            zone_line: &zone_line,
+        };
+        let first = [
+            line("P<UTOERIKSSON<<ANNA<MAR1A<<<<<<<<<<<<<<<<<<<", 0.85, 150),
+            // `B` read as `8`: the optional data's check fails.
+            line("L898902C36UT07408122F1204159ZE1842268<<<<<10", 0.92, 162),
+        ];
+        let band = vec![
+            line("P<UTOERIKSSONS<ANNAKMARIAKS<<<<S<S<<S<<<KSSS", 0.69, 152),
+            line("L898902C36UT07408122F1204159ZE184226B<<<<<10", 0.96, 165),
+        ];
+        let title = line("PASSPORT", 0.9, 20);
+        let first_refs: Vec<&Line> = first.iter().collect();
+        let lines = best_of_both_looks(vec![title.clone()], &first_refs, band.clone(), &goal);
+        assert_eq!(
+            lines,
+            vec![title.clone(), first[0].clone(), band[1].clone()]
+        );
+        let mrz = zone(&lines).unwrap();
+        assert_eq!(mrz.surname, "ERIKSSON");
+        assert_eq!(mrz.given_names, "ANNA MARIA");
+
+        // A more confident line that breaks the zone's checks is not taken: the band's second
+        // line stays, however unsure.
+        let weak_band = vec![band[0].clone(), line(&band[1].text, 0.5, 165)];
+        let lines = best_of_both_looks(vec![], &first_refs, weak_band.clone(), &goal);
+        assert_eq!(lines, vec![first[0].clone(), weak_band[1].clone()]);
     }
 }
