@@ -637,9 +637,8 @@ impl Ocr {
     /// zone's longest read again wider (each of [`SHORT_LINE_STRETCHES`] times its width while
     /// it is still short); a reading is kept where it comes closer to the longest's length
     /// without losing fillers, and the lines still pass what they passed (`enough`, else
-    /// `zone_read`). A zone's lines are
-    /// all of one length; one read short has lost characters, most often part of a filler run
-    /// (see [`INK_ROW_STRETCHES`]): the first line `P<TWNLIN<<MEI<HUA<<<…` of a specimen was
+    /// `zone_read`). A zone's lines are all of one length; one read short has lost characters,
+    /// most often part of a filler run (see [`INK_ROW_STRETCHES`]): the first line `P<TWNLIN<<MEI<HUA<<<…` of a specimen was
     /// read as `P<TNN<<ME<H<<<…`, 38 characters, shifting the country and the names.
     fn short_lines_stretched(
         &self,
@@ -756,13 +755,13 @@ impl Ocr {
     }
 }
 
-/// Zone lines read at most this many times twice (by the first look and the second), whose
-/// readings are combined: two to the power of this many combinations are judged.
+/// Rows of a zone read by both looks whose readings are combined, at most: two to the power of
+/// this many combinations are judged.
 const ZONE_ROWS_COMBINED_MAX: usize = 3;
 
 /// `others` and the second look's `band` lines, with each zone line of the band swapped for the
-/// first look's reading of the same row where that makes a zone `goal` accepts just as the band's
-/// own (`enough`, `zone_read`), with more confidence summed over its zone lines. The second
+/// first look's reading of the same row where the zone, so combined, passes what the band's own
+/// lines pass (`enough`, `zone_read`) with more confidence summed over its lines. The second
 /// look reads the whole band again, and a line that came out right the first time may come out
 /// worse: a first line, which no check digit covers, read `P<UTOERIKSSON<<ANNA<MAR1A<<<…` (0.85)
 /// and then `P<UTOERIKSSONS<ANNAKMARIAKS<<<<S<S<<S<<<KSSS` (0.69), while the second look was what
@@ -778,20 +777,22 @@ fn best_of_both_looks(
         let bottom = (a.bbox.1 + a.bbox.3).min(b.bbox.1 + b.bbox.3);
         bottom.saturating_sub(top)
     };
-    // (index in `band`, the first look's line of the same row)
-    let rows: Vec<(usize, &Line)> = band
-        .iter()
-        .enumerate()
-        .filter(|(_, line)| (goal.zone_line)(&line.text))
-        .filter_map(|(j, line)| {
-            first
-                .iter()
-                .filter(|f| overlap(f, line) > 0)
-                .max_by_key(|f| overlap(f, line))
-                .map(|f| (j, *f))
-        })
-        .take(ZONE_ROWS_COMBINED_MAX)
-        .collect();
+    // (index in `band`, the first look's line of the same row); a first-look line pairs once.
+    let mut rows: Vec<(usize, &Line)> = Vec::new();
+    for (j, line) in band.iter().enumerate() {
+        if rows.len() == ZONE_ROWS_COMBINED_MAX || !(goal.zone_line)(&line.text) {
+            continue;
+        }
+        let same_row = first
+            .iter()
+            .filter(|f| overlap(f, line) > 0)
+            .max_by_key(|f| overlap(f, line));
+        if let Some(f) = same_row
+            && !rows.iter().any(|(_, taken)| std::ptr::eq(*taken, *f))
+        {
+            rows.push((j, *f));
+        }
+    }
     let score = |lines: &[Line]| {
         let confidence: f32 = lines
             .iter()
