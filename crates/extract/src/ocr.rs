@@ -1031,8 +1031,8 @@ const SHORT_LINE_STRETCHES: [(f32, usize); 2] = [(1.5, 1), (2.0, 2)];
 
 /// A zone line's confidence below which it is read again twice as wide
 /// ([`Ocr::short_lines_stretched`]). On the specimens, `79_pass-can`'s second line (0.70, its
-/// nationality `CAN` read as `0A2`) read twice as wide came back right (0.92); no reading of
-/// the specimens or the synthetic zones got worse.
+/// nationality `CAN` read as `0A2`) read twice as wide came back right (0.92); no other count
+/// of the specimens or the synthetic zones changed.
 const UNSURE_ZONE_LINE: f32 = 0.75;
 
 /// Rows of ink a small photo's last look reads (a zone has two or three lines).
