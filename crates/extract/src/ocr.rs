@@ -660,69 +660,62 @@ impl Ocr {
         let Some(longest) = zone.iter().map(|&i| length(&lines[i].text)).max() else {
             return Ok(lines);
         };
-        for i in zone {
-            if longest - length(&lines[i].text) < SHORT_LINE_STRETCHES[0].1 {
-                continue;
+        // `line` read again `stretch` times as wide.
+        let wider = |line: &Line, stretch: f32| -> Result<Line, OcrError> {
+            let (left, top, width, height) = line.bbox;
+            let crop = imageops::crop_imm(rgb, left, top, width, height);
+            let wide = imageops::resize(
+                &*crop,
+                (width as f32 * stretch).round() as u32,
+                height,
+                FilterType::Triangle,
+            );
+            let (text, confidence) = self.recognize_crop(&wide, None)?;
+            Ok(Line {
+                text,
+                confidence,
+                bbox: line.bbox,
+            })
+        };
+        // Not by reading fillers as letters (`<<` as `KK`: a first line one short, read wider,
+        // came back `…MEULENDIJKKKLOES<ALBERTINEK<KKKK…`).
+        let fillers_lost = |new: &Line, old: &Line| {
+            let fillers = |line: &Line| line.text.matches('<').count();
+            fillers(new) + 1 < fillers(old)
+        };
+        // `line` in place of line `i` if the zone still passes what it passed.
+        let put = |lines: &mut Vec<Line>, i: usize, line: Line| {
+            let before = std::mem::replace(&mut lines[i], line);
+            if !keep(lines) {
+                lines[i] = before;
             }
-            let (left, top, width, height) = lines[i].bbox;
-            let crop = imageops::crop_imm(rgb, left, top, width, height).to_image();
+        };
+        for &i in &zone {
             for (stretch, missing_min) in SHORT_LINE_STRETCHES {
                 let short = longest.abs_diff(length(&lines[i].text));
                 if short < missing_min {
                     break;
                 }
-                let wide = imageops::resize(
-                    &crop,
-                    (width as f32 * stretch).round() as u32,
-                    height,
-                    FilterType::Triangle,
-                );
-                let (text, confidence) = self.recognize_crop(&wide, None)?;
-                // Closer to whole, and not by reading fillers as letters (`<<` as `KK`: a first
-                // line one short, read wider, came back `…MEULENDIJKKKLOES<ALBERTINEK<KKKK…`).
-                let fillers = |text: &str| text.matches('<').count();
-                if longest.abs_diff(length(&text)) >= short
-                    || fillers(&text) + 1 < fillers(&lines[i].text)
-                {
-                    continue;
-                }
-                let line = Line {
-                    text,
-                    confidence,
-                    bbox: lines[i].bbox,
-                };
-                let before = std::mem::replace(&mut lines[i], line);
-                if !keep(&lines) {
-                    lines[i] = before;
+                let line = wider(&lines[i], stretch)?;
+                if longest.abs_diff(length(&line.text)) < short && !fillers_lost(&line, &lines[i]) {
+                    put(&mut lines, i, line);
                 }
             }
         }
         // A zone line read whole but unsure was most often given too few of the recogniser's
         // steps a character (a small line): read twice as wide, it is kept if surer, no
         // shorter, with no filler lost, and the zone still passes what it passed.
-        for i in 0..lines.len() {
-            if !(goal.zone_line)(&lines[i].text) || lines[i].confidence >= UNSURE_ZONE_LINE {
+        for &i in &zone {
+            if lines[i].confidence >= UNSURE_ZONE_LINE {
                 continue;
             }
-            let (left, top, width, height) = lines[i].bbox;
-            let crop = imageops::crop_imm(rgb, left, top, width, height).to_image();
-            let wide = imageops::resize(&crop, width * 2, height, FilterType::Triangle);
-            let (text, confidence) = self.recognize_crop(&wide, None)?;
-            let fillers = |text: &str| text.matches('<').count();
-            if confidence <= lines[i].confidence
-                || longest.abs_diff(length(&text)) > longest.abs_diff(length(&lines[i].text))
-                || fillers(&text) + 1 < fillers(&lines[i].text)
+            let line = wider(&lines[i], 2.0)?;
+            let off = |line: &Line| longest.abs_diff(length(&line.text));
+            if line.confidence > lines[i].confidence
+                && off(&line) <= off(&lines[i])
+                && !fillers_lost(&line, &lines[i])
             {
-                continue;
-            }
-            let line = Line {
-                text,
-                confidence,
-                bbox: lines[i].bbox,
-            };
-            let before = std::mem::replace(&mut lines[i], line);
-            if !keep(&lines) {
-                lines[i] = before;
+                put(&mut lines, i, line);
             }
         }
         Ok(lines)
