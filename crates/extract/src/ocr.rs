@@ -690,6 +690,12 @@ impl Ocr {
                 lines[i] = before;
             }
         };
+        // Lines read whole before any was read again: a short line's wider readings are its own.
+        let whole: Vec<usize> = zone
+            .iter()
+            .copied()
+            .filter(|&i| length(&lines[i].text) == longest)
+            .collect();
         for &i in &zone {
             for (stretch, missing_min) in SHORT_LINE_STRETCHES {
                 let short = longest.abs_diff(length(&lines[i].text));
@@ -705,7 +711,7 @@ impl Ocr {
         // A zone line read whole but unsure was most often given too few of the recogniser's
         // steps a character (a small line): read twice as wide, it is kept if surer, no
         // shorter, with no filler lost, and the zone still passes what it passed.
-        for &i in &zone {
+        for i in whole {
             if lines[i].confidence >= UNSURE_ZONE_LINE {
                 continue;
             }
