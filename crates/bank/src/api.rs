@@ -113,6 +113,9 @@ pub async fn metrics<S: BankStore>(State(bank): State<Bank<S>>) -> Response {
         m.set("ledger_debits_posted_minor", &[], totals.debits_posted);
         m.set("ledger_credits_posted_minor", &[], totals.credits_posted);
     }
+    if let Some(writer) = bank.store.writer_stats() {
+        bank.metrics.set_counters(writer.series());
+    }
     (
         [("content-type", "text/plain; version=0.0.4")],
         bank.metrics.render(),

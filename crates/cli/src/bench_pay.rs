@@ -18,6 +18,8 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use scanpay_store::WriterStats;
+
 use crate::bench::quantile_ms;
 
 pub struct PayBench {
@@ -363,14 +365,34 @@ async fn run(
         connections: options.connections,
     };
 
+    // The writers' counts around each phase, read from `/metrics` as an operator would.
+    let writers = [
+        (
+            "hub",
+            format!("{}/metrics", context.hub),
+            Some(running.operator_token.as_str()),
+        ),
+        ("bank north", format!("{bank_url}/metrics"), None),
+    ];
+    let counts = async || {
+        let mut all = Vec::new();
+        for (_, url, token) in &writers {
+            all.push(writer_counts(&context.http, url, *token).await?);
+        }
+        anyhow::Ok(all)
+    };
+    let before = counts().await?;
     let full = context.drive(options.duration, None).await;
+    let after = counts().await?;
     full.print(
         backend,
         &format!("{} connections, as fast as they go", options.connections),
     );
+    print_writers(&writers, &before, &after, full.elapsed);
     let rate = full.per_second() * 0.7;
     let paced = context.drive(options.duration, Some(rate)).await;
     paced.print(backend, &format!("paced at {rate:.0}/s, 70% of that"));
+    print_writers(&writers, &after, &counts().await?, paced.elapsed);
 
     // The audit: the merchant holds exactly what the answers say was paid.
     let account = signed_get(
@@ -390,6 +412,64 @@ async fn run(
         "audit: the merchant's balance is the sum of the payments answered 201; debits equal credits"
     );
     Ok(full)
+}
+
+/// A service's writer counts from its `/metrics`; `None` where the store has no writer of its
+/// own (PostgreSQL).
+async fn writer_counts(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+) -> anyhow::Result<Option<WriterStats>> {
+    let mut request = http.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let text = request.send().await?.error_for_status()?.text().await?;
+    let mut stats = WriterStats::default();
+    let mut seen = false;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let field = match series {
+            "store_write_groups_total" => &mut stats.groups,
+            "store_writes_total" => &mut stats.writes,
+            r#"store_writer_microseconds_total{phase="running"}"# => &mut stats.running_us,
+            r#"store_writer_microseconds_total{phase="committing"}"# => &mut stats.committing_us,
+            _ => continue,
+        };
+        *field = value.parse().context("a counter's value")?;
+        seen = true;
+    }
+    Ok(seen.then_some(stats))
+}
+
+/// How busy each writer was over a phase: where it is near 100%, every write queued for it, and
+/// it set the pace.
+fn print_writers(
+    writers: &[(&str, String, Option<&str>)],
+    before: &[Option<WriterStats>],
+    after: &[Option<WriterStats>],
+    elapsed: Duration,
+) {
+    let phase_us = elapsed.as_micros().max(1) as f64;
+    for ((name, _, _), (before, after)) in writers.iter().zip(before.iter().zip(after)) {
+        let (Some(before), Some(after)) = (before, after) else {
+            continue;
+        };
+        let share = |b: u64, a: u64| 100.0 * a.saturating_sub(b) as f64 / phase_us;
+        let running = share(before.running_us, after.running_us);
+        let committing = share(before.committing_us, after.committing_us);
+        let groups = after.groups.saturating_sub(before.groups).max(1);
+        println!(
+            "  {name}'s writer busy {:.0}% of the phase (writes {running:.0}%, commit \
+             {committing:.0}%), {:.1} writes a commit, {:.2} ms a commit",
+            running + committing,
+            after.writes.saturating_sub(before.writes) as f64 / groups as f64,
+            (after.committing_us.saturating_sub(before.committing_us)) as f64 / groups as f64 / 1e3,
+        );
+    }
 }
 
 struct Driver {

@@ -591,6 +591,20 @@ async fn hub_conventions(backend: Backend) {
         text.contains(r#"route="/v1/callers",status="201""#),
         "{text}"
     );
+    // On SQLite, how busy its one writer has been: the caller created above was one write.
+    let counter = |series: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    };
+    match backend {
+        Backend::Sqlite => {
+            assert!(counter("store_writes_total").unwrap() >= 1, "{text}");
+            let groups = counter("store_write_groups_total").unwrap();
+            assert!((1..=counter("store_writes_total").unwrap()).contains(&groups));
+            assert!(counter(r#"store_writer_microseconds_total{phase="committing"}"#).unwrap() > 0);
+        }
+        Backend::Postgres => assert_eq!(counter("store_writes_total"), None, "{text}"),
+    }
     // Request ids are echoed and appear in error bodies.
     let answer = anonymous.get("/v1/me").await;
     assert_eq!(

@@ -312,6 +312,17 @@ impl Metrics {
         *counters.entry(series(name, labels)).or_default() += by;
     }
 
+    /// Sets counters kept elsewhere (a store's own counts) to their current values.
+    pub fn set_counters<'a>(
+        &self,
+        series_values: impl IntoIterator<Item = (&'a str, &'a [(&'a str, &'a str)], u64)>,
+    ) {
+        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, labels, value) in series_values {
+            counters.insert(series(name, labels), value);
+        }
+    }
+
     pub fn set(&self, name: &str, labels: &[(&str, &str)], value: i64) {
         let mut gauges = self.gauges.lock().unwrap_or_else(|e| e.into_inner());
         gauges.insert(series(name, labels), value);

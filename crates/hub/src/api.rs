@@ -129,6 +129,9 @@ pub async fn metrics<S: HubStore, B: BankConnector>(
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Response> {
     require_operator(&caller)?;
+    if let Some(writer) = hub.store.writer_stats() {
+        hub.metrics.set_counters(writer.series());
+    }
     Ok((
         [("content-type", "text/plain; version=0.0.4")],
         hub.metrics.render(),

@@ -196,6 +196,44 @@ pub struct StatementLine {
     pub transfer: Transfer,
 }
 
+/// How busy a store's single writer has been since the store opened (the SQLite backend: one
+/// thread owns the only writing connection and commits in groups). Busy time near the elapsed
+/// time means every write waits for the writer: it sets the pace of the service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Group commits, one transaction each.
+    pub groups: u64,
+    /// Writes run in them.
+    pub writes: u64,
+    /// Time running the writes, inside the group's transaction.
+    pub running_us: u64,
+    /// Time in `COMMIT`: the log written and synced, and the checkpoints it triggers.
+    pub committing_us: u64,
+}
+
+/// A Prometheus series and its value: name, labels, value.
+pub type Counter = (&'static str, &'static [(&'static str, &'static str)], u64);
+
+impl WriterStats {
+    /// As Prometheus counters.
+    pub fn series(&self) -> [Counter; 4] {
+        [
+            ("store_write_groups_total", &[], self.groups),
+            ("store_writes_total", &[], self.writes),
+            (
+                "store_writer_microseconds_total",
+                &[("phase", "running")],
+                self.running_us,
+            ),
+            (
+                "store_writer_microseconds_total",
+                &[("phase", "committing")],
+                self.committing_us,
+            ),
+        ]
+    }
+}
+
 /// Sums over the whole ledger, for the auditor in tests and for `/metrics`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LedgerTotals {
@@ -258,6 +296,10 @@ pub trait BankStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<AccountRow>>> + Send;
     fn totals(&self) -> impl Future<Output = Result<LedgerTotals>> + Send;
+    /// The writer's work so far, where the backend has a writer of its own.
+    fn writer_stats(&self) -> Option<WriterStats> {
+        None
+    }
 }
 
 /// Who may call the hub: a wallet, a merchant or an operator, authenticated by a bearer token
@@ -673,4 +715,8 @@ pub trait HubStore: Send + Sync + 'static {
     fn purge_idempotency(&self, created_before_ms: i64)
     -> impl Future<Output = Result<u64>> + Send;
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+    /// The writer's work so far, where the backend has a writer of its own.
+    fn writer_stats(&self) -> Option<WriterStats> {
+        None
+    }
 }

@@ -9,7 +9,9 @@
 //! pool on tokio's blocking pool and run beside the writer (WAL lets them).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Instant;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use scanpay_core::ledger::{
@@ -22,7 +24,7 @@ use crate::{
     AccountKind, AccountRow, Announcements, BankStore, BindingRow, CallerRow, CardRow, Claim,
     CodeConflict, CodeRow, CustomerRow, DeliveryRow, HubStore, IdempotencyRecord, LedgerTotals,
     MerchantRow, NotificationRow, PaymentRow, PaymentSummary, Record, RegistrationRow, Result,
-    StatementLine, StoreError, schema,
+    StatementLine, StoreError, WriterStats, schema,
 };
 
 /// Readers kept open for reuse; more may be opened under load and are closed after use.
@@ -44,11 +46,33 @@ struct Db {
     path: PathBuf,
     writer: Mutex<mpsc::Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
+    busy: Arc<Busy>,
+}
+
+/// The writer thread's counts, for [`WriterStats`].
+#[derive(Default)]
+struct Busy {
+    groups: AtomicU64,
+    writes: AtomicU64,
+    running_us: AtomicU64,
+    committing_us: AtomicU64,
+}
+
+impl Busy {
+    fn stats(&self) -> WriterStats {
+        WriterStats {
+            groups: self.groups.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            running_us: self.running_us.load(Ordering::Relaxed),
+            committing_us: self.committing_us.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// The writer thread: group commits until every sender is gone.
-fn write_groups(mut connection: Connection, jobs: mpsc::Receiver<Job>) {
+fn write_groups(mut connection: Connection, jobs: mpsc::Receiver<Job>, busy: &Busy) {
     while let Ok(first) = jobs.recv() {
+        let started = Instant::now();
         let mut group = vec![first];
         while group.len() < WRITES_PER_COMMIT_MAX {
             match jobs.try_recv() {
@@ -74,6 +98,7 @@ fn write_groups(mut connection: Connection, jobs: mpsc::Receiver<Job>) {
             // job's savepoint would start a transaction of its own.
             lost = connection.is_autocommit();
         }
+        let ran = Instant::now();
         let committed = if lost {
             Err(StoreError::Database(
                 "SQLite rolled back the group's transaction".to_string(),
@@ -84,6 +109,14 @@ fn write_groups(mut connection: Connection, jobs: mpsc::Receiver<Job>) {
         if committed.is_err() && !connection.is_autocommit() {
             let _ = connection.execute_batch("ROLLBACK");
         }
+        let micros = |d: std::time::Duration| d.as_micros() as u64;
+        busy.groups.fetch_add(1, Ordering::Relaxed);
+        busy.writes
+            .fetch_add(answers.len() as u64, Ordering::Relaxed);
+        busy.running_us
+            .fetch_add(micros(ran - started), Ordering::Relaxed);
+        busy.committing_us
+            .fetch_add(micros(ran.elapsed()), Ordering::Relaxed);
         for answer in answers {
             answer(match &committed {
                 Ok(()) => Ok(()),
@@ -188,14 +221,17 @@ impl Db {
         let mut writer = open_connection(path)?;
         migrate(&mut writer, migrations)?;
         let (sender, jobs) = mpsc::channel::<Job>();
+        let busy = Arc::new(Busy::default());
+        let counts = busy.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".to_string())
-            .spawn(move || write_groups(writer, jobs))
+            .spawn(move || write_groups(writer, jobs, &counts))
             .map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(Arc::new(Db {
             path: path.to_path_buf(),
             writer: Mutex::new(sender),
             readers: Mutex::new(Vec::new()),
+            busy,
         }))
     }
 
@@ -825,6 +861,10 @@ impl BankStore for SqliteBank {
                 Ok(totals)
             })
             .await
+    }
+
+    fn writer_stats(&self) -> Option<WriterStats> {
+        Some(self.db.busy.stats())
     }
 }
 
@@ -1686,5 +1726,9 @@ impl HubStore for SqliteHub {
         self.db
             .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
+    }
+
+    fn writer_stats(&self) -> Option<WriterStats> {
+        Some(self.db.busy.stats())
     }
 }
