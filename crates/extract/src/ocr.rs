@@ -443,12 +443,16 @@ impl Ocr {
     }
 }
 
+/// How far the widths and left edges of a zone's lines may differ, as a share of the width.
+const ZONE_SIBLING_SLACK: f32 = 0.06;
+
 /// A box this many times wider than tall may be a machine-readable-zone line (30 to 44
 /// characters on one line); a card number or a name is rarely as wide.
 const WIDE_LINE_ASPECT_MIN: u32 = 6;
 
 impl Ocr {
-    /// Detects once, then reads the wide boxes from the bottom up, two at a time, then the rest,
+    /// Detects once, then reads the wide boxes (those alike as a zone's lines are first; see
+    /// [`zone_lines_first`]) from the bottom up, two at a time, then the rest,
     /// asking `enough` after each pair, and stops as soon as it accepts the lines read (an MRZ
     /// found: it sits at the bottom of a page, and the other 30 lines of a passport page need not
     /// be read — recognition, 25–125 ms a line, is most of the time). Lines come back top to
@@ -600,8 +604,7 @@ impl Ocr {
                 .cloned()
                 .collect()
         };
-        let mut bottom_up: Vec<usize> = (0..boxes.len()).filter(|&i| wide(&boxes[i])).collect();
-        bottom_up.sort_by_key(|&i| std::cmp::Reverse(boxes[i].bbox.1 + boxes[i].bbox.3));
+        let bottom_up = zone_lines_first(&boxes, wide);
         // Two at a time (see `lanes`): a two-line zone is read in one step.
         for indexes in bottom_up.chunks(2) {
             self.read_into(rgb, &boxes, indexes, &mut read)?;
@@ -859,6 +862,38 @@ fn best_of_both_looks(
 /// Boxes in reading order joined row by row: one axis-aligned box spanning each row's boxes.
 /// A box whose vertical centre lies within the row's first box starts no new row. Boxes not
 /// clearly wider than tall (text running down the page, a stamp) join no row.
+/// The boxes `wide` accepts, in the order to read them: those with a zone sibling (see
+/// [`zone_siblings`]) first, then the others, each from the bottom up. A zone sits at the bottom of
+/// its page, but the bottom-most wide box may be a caption under the photo or a footer, and each
+/// pair of lines read before the zone costs 50–150 ms (`100_visa-polx`, `79_pass-can`).
+fn zone_lines_first(boxes: &[TextBox], wide: impl Fn(&TextBox) -> bool) -> Vec<usize> {
+    let mut bottom_up: Vec<usize> = (0..boxes.len()).filter(|&i| wide(&boxes[i])).collect();
+    bottom_up.sort_by_key(|&i| std::cmp::Reverse(boxes[i].bbox.1 + boxes[i].bbox.3));
+    let zone_like = |i: usize| {
+        bottom_up
+            .iter()
+            .any(|&j| j != i && zone_siblings(&boxes[i], &boxes[j]))
+    };
+    let (mut first, rest): (Vec<usize>, Vec<usize>) =
+        bottom_up.iter().partition(|&&i| zone_like(i));
+    first.extend(rest);
+    first
+}
+
+/// Whether two boxes look like lines of one machine-readable zone: the same width and left edge
+/// (within [`ZONE_SIBLING_SLACK`] of the width), one above the other, a line or two apart.
+fn zone_siblings(a: &TextBox, b: &TextBox) -> bool {
+    let (al, at, aw, ah) = a.bbox;
+    let (bl, bt, bw, bh) = b.bbox;
+    let slack = ZONE_SIBLING_SLACK * aw.max(bw) as f32;
+    let height = ah.max(bh) as f32;
+    let apart = at.abs_diff(bt) as f32;
+    (aw.abs_diff(bw) as f32) <= slack
+        && (al.abs_diff(bl) as f32) <= slack
+        && apart >= 0.5 * height
+        && apart <= 3.0 * height
+}
+
 fn rows_joined(boxes: &[TextBox]) -> Vec<TextBox> {
     let mut rows: Vec<(u32, u32, u32, u32)> = Vec::new();
     let mut row_first: Option<(u32, u32)> = None;
@@ -1917,6 +1952,29 @@ mod tests {
 
     /// 25_pass-uto's two looks: the second read the second line's checks right and the first
     /// line, which no check digit covers, worse; the zone takes each line's better reading.
+    #[test]
+    fn a_zones_lines_are_read_before_a_wide_line_below_them() {
+        let wide = |b: &TextBox| b.bbox.2 >= WIDE_LINE_ASPECT_MIN * b.bbox.3;
+        // `100_visa-polx`'s boxes: a caption under the page, the zone's two lines, a field.
+        let boxes = [
+            TextBox::from_rect(165, 376, 208, 17),
+            TextBox::from_rect(55, 316, 492, 19),
+            TextBox::from_rect(54, 337, 494, 22),
+            TextBox::from_rect(233, 192, 137, 17),
+            TextBox::from_rect(40, 20, 30, 17),
+        ];
+        assert_eq!(zone_lines_first(&boxes, wide), [2, 1, 0, 3]);
+        // No two alike: from the bottom up.
+        assert_eq!(zone_lines_first(&boxes[..2], wide), [0, 1]);
+        // Alike in width but not stacked as a zone's lines are: ten lines apart, side by side,
+        // or shifted.
+        let one = TextBox::from_rect(50, 300, 490, 20);
+        for other in [(50, 100), (560, 300), (120, 325)] {
+            let other = TextBox::from_rect(other.0, other.1, 490, 20);
+            assert!(!zone_siblings(&one, &other), "{:?}", other.bbox);
+        }
+    }
+
     #[test]
     fn a_zone_takes_each_rows_better_look() {
         let line = |text: &str, confidence: f32, top: u32| Line {
