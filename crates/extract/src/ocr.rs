@@ -859,9 +859,6 @@ fn best_of_both_looks(
     best
 }
 
-/// Boxes in reading order joined row by row: one axis-aligned box spanning each row's boxes.
-/// A box whose vertical centre lies within the row's first box starts no new row. Boxes not
-/// clearly wider than tall (text running down the page, a stamp) join no row.
 /// The boxes `wide` accepts, in the order to read them: those with a zone sibling (see
 /// [`zone_siblings`]) first, then the others, each from the bottom up. A zone sits at the bottom of
 /// its page, but the bottom-most wide box may be a caption under the photo or a footer, and each
@@ -894,6 +891,9 @@ fn zone_siblings(a: &TextBox, b: &TextBox) -> bool {
         && apart <= 3.0 * height
 }
 
+/// Boxes in reading order joined row by row: one axis-aligned box spanning each row's boxes.
+/// A box whose vertical centre lies within the row's first box starts no new row. Boxes not
+/// clearly wider than tall (text running down the page, a stamp) join no row.
 fn rows_joined(boxes: &[TextBox]) -> Vec<TextBox> {
     let mut rows: Vec<(u32, u32, u32, u32)> = Vec::new();
     let mut row_first: Option<(u32, u32)> = None;
@@ -1950,8 +1950,6 @@ mod tests {
         assert_eq!(grey.to_rgb().get_pixel(0, 0).0, [7, 7, 7]);
     }
 
-    /// 25_pass-uto's two looks: the second read the second line's checks right and the first
-    /// line, which no check digit covers, worse; the zone takes each line's better reading.
     #[test]
     fn a_zones_lines_are_read_before_a_wide_line_below_them() {
         let wide = |b: &TextBox| b.bbox.2 >= WIDE_LINE_ASPECT_MIN * b.bbox.3;
@@ -1975,6 +1973,8 @@ mod tests {
         }
     }
 
+    /// 25_pass-uto's two looks: the second read the second line's checks right and the first
+    /// line, which no check digit covers, worse; the zone takes each line's better reading.
     #[test]
     fn a_zone_takes_each_rows_better_look() {
         let line = |text: &str, confidence: f32, top: u32| Line {
