@@ -15,9 +15,9 @@ use crate::operator::Operator;
 use crate::ops::transform_inputs::TransformInputsBuilder;
 use crate::ops::{
     AddSoftmax, BatchNormalization, Cast, ComputeShape, Conv, ConvInteger, ConvIntegerToFloat,
-    FusedMatMul, Gelu, GroupedQueryAttentionMatMul, LayerNormalization, MatMulIntegerToFloat,
-    RMSNormalization, Reciprocal, ReduceMean, RepeatInterleave, Shape, Silu, Softmax, Swish,
-    SymbolInfo, Transpose,
+    FusedMatMul, Gelu, GroupedQueryAttentionMatMul, HardSwish, LayerNormalization,
+    MatMulIntegerToFloat, RMSNormalization, Reciprocal, ReduceMean, RepeatInterleave, Shape, Silu,
+    Softmax, Swish, SymbolInfo, Transpose,
 };
 use crate::optimize::pattern_matcher::{Match, Pattern};
 use crate::value::ValueType;
@@ -562,6 +562,43 @@ impl PatternFusion for ApproxGeluFusion {
 
     fn maybe_fuse(&self, _: &Match, _: &Graph) -> Result<Gelu, FusionError> {
         Ok(Gelu { approximate: true })
+    }
+}
+
+/// scanpay patch: `x * Clip(x + 3, 0, 6) / 6` — hard-swish as PaddlePaddle's ONNX export writes
+/// it, four passes over the tensor (PP-OCR's detector and recogniser use it after most
+/// convolutions) — as one `HardSwish`.
+pub struct HardSwishFusion {}
+
+impl PatternFusion for HardSwishFusion {
+    type Operator = HardSwish;
+
+    fn name(&self) -> &str {
+        "HardSwishFusion"
+    }
+
+    fn pattern(&self) -> Pattern {
+        let x = Pattern::symbol("x");
+        let clipped = Pattern::operator(
+            "Clip",
+            [
+                x.clone() + 3.0,
+                Pattern::constant(0.0),
+                Pattern::constant(6.0),
+            ],
+        );
+        Pattern::any_of(vec![
+            (x.clone() * clipped.clone()) / 6.0,
+            x * (clipped / 6.0),
+        ])
+    }
+
+    fn inputs(&self) -> &[&str] {
+        &["x"]
+    }
+
+    fn maybe_fuse(&self, _: &Match, _: &Graph) -> Result<HardSwish, FusionError> {
+        Ok(HardSwish {})
     }
 }
 
