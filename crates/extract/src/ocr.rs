@@ -383,6 +383,26 @@ impl Ocr {
         })
     }
 
+    /// Reads the axis-aligned `bbox` of `rgb` resized to `size` with `filter`, as a line with
+    /// that `bbox` (the zone lines and rows of ink read again wider or enlarged).
+    fn recognize_resized(
+        &self,
+        rgb: &RgbImage,
+        bbox: (u32, u32, u32, u32),
+        (width, height): (u32, u32),
+        filter: FilterType,
+    ) -> Result<Line, OcrError> {
+        let (left, top, crop_w, crop_h) = bbox;
+        let crop = imageops::crop_imm(rgb, left, top, crop_w, crop_h);
+        let resized = imageops::resize(&*crop, width, height, filter);
+        let (text, confidence) = self.recognize_crop(&resized, None)?;
+        Ok(Line {
+            text,
+            confidence,
+            bbox,
+        })
+    }
+
     /// Reads the single line of text filling `crop` (upright): the text and its confidence.
     fn recognize_crop(
         &self,
@@ -502,23 +522,12 @@ impl Ocr {
         // Each row's readings, top row first.
         let mut readings: Vec<Vec<Line>> = Vec::with_capacity(rows.len());
         for row in &rows {
-            let (left, top, width, height) = row.bbox;
-            let crop = imageops::crop_imm(rgb, left, top, width, height).to_image();
+            let (_, _, width, height) = row.bbox;
             let mut read = Vec::with_capacity(INK_ROW_STRETCHES.len() * INK_ROW_FILTERS.len());
             for stretch in INK_ROW_STRETCHES {
                 for filter in INK_ROW_FILTERS {
-                    let big = imageops::resize(
-                        &crop,
-                        width * INK_ROW_ENLARGE * stretch,
-                        height * INK_ROW_ENLARGE,
-                        filter,
-                    );
-                    let (text, confidence) = self.recognize_crop(&big, None)?;
-                    read.push(Line {
-                        text,
-                        confidence,
-                        bbox: row.bbox,
-                    });
+                    let size = (width * INK_ROW_ENLARGE * stretch, height * INK_ROW_ENLARGE);
+                    read.push(self.recognize_resized(rgb, row.bbox, size, filter)?);
                 }
             }
             readings.push(read);
@@ -664,21 +673,10 @@ impl Ocr {
             return Ok(lines);
         };
         // `line` read again `stretch` times as wide.
-        let wider = |line: &Line, stretch: f32| -> Result<Line, OcrError> {
-            let (left, top, width, height) = line.bbox;
-            let crop = imageops::crop_imm(rgb, left, top, width, height);
-            let wide = imageops::resize(
-                &*crop,
-                (width as f32 * stretch).round() as u32,
-                height,
-                FilterType::Triangle,
-            );
-            let (text, confidence) = self.recognize_crop(&wide, None)?;
-            Ok(Line {
-                text,
-                confidence,
-                bbox: line.bbox,
-            })
+        let wider = |line: &Line, stretch: f32| {
+            let (_, _, width, height) = line.bbox;
+            let size = ((width as f32 * stretch).round() as u32, height);
+            self.recognize_resized(rgb, line.bbox, size, FilterType::Triangle)
         };
         // Not by reading fillers as letters (`<<` as `KK`: a first line one short, read wider,
         // came back `…MEULENDIJKKKLOES<ALBERTINEK<KKKK…`).

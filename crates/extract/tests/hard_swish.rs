@@ -5,8 +5,8 @@
 //! that computed another function, would move them by far more.
 
 use rten::{Model, ModelOptions};
-use rten_tensor::NdTensor;
 use rten_tensor::prelude::*;
+use rten_tensor::{NdTensor, Tensor};
 use scanpay_extract::ocr::{DETECTION_MODEL, RECOGNITION_MODEL, default_models_dir};
 
 mod common;
@@ -20,25 +20,13 @@ fn outputs(name: &str, shape: [usize; 4]) -> (Vec<f32>, Vec<f32>) {
         .load_file(&path)
         .unwrap();
     let input = NdTensor::from_data(shape, values(shape.iter().product(), 7));
+    // The recogniser answers [batch, steps, classes], the detector [batch, 1, height, width].
     let run = |model: &Model| -> Vec<f32> {
-        let output: NdTensor<f32, 3> = match shape[2] {
-            // The recogniser: [batch, steps, classes].
-            48 => model
-                .run_one(input.view().into(), None)
-                .unwrap()
-                .try_into()
-                .unwrap(),
-            // The detector: [batch, 1, height, width], flattened to three dimensions.
-            _ => {
-                let map: NdTensor<f32, 4> = model
-                    .run_one(input.view().into(), None)
-                    .unwrap()
-                    .try_into()
-                    .unwrap();
-                let [b, c, h, w] = map.shape();
-                map.reshaped([b * c, h, w]).to_tensor()
-            }
-        };
+        let output: Tensor<f32> = model
+            .run_one(input.view().into(), None)
+            .unwrap()
+            .try_into()
+            .unwrap();
         output.to_vec()
     };
     (run(&fused), run(&plain))
