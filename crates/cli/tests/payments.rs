@@ -816,6 +816,17 @@ async fn an_authenticator_code_verifies_a_payment_once(backend: Backend) {
             6,
         )
     };
+    // Not for a step-up: another phone must show the code sent to the bound one (a stolen
+    // token alone enrolls a first authenticator). At another shop, so the one below stays new.
+    let (_, other_shop, _) = merchant(&system, "north").await;
+    let elsewhere = pay_from(&payer, "new-phone", &other_shop, 300, &unique("pay-")).await;
+    assert_eq!(elsewhere.body["next_action"]["reason"], "step_up_required");
+    let elsewhere_id = elsewhere.body["id"].as_str().unwrap().to_string();
+    let refused = verify(&payer, &elsewhere_id, &now_code(), 300, &other_shop).await;
+    assert_eq!(refused.code(), "verification_failed", "{refused:?}");
+    let sent = code_for(&payer.wallet, &elsewhere_id).await;
+    let stepped_up = verify(&payer, &elsewhere_id, &sent, 300, &other_shop).await;
+    assert_eq!(stepped_up.body["status"], "succeeded", "{stepped_up:?}");
     let first = pay(&payer, &shop_id, 1_500, &unique("pay-")).await;
     let first_id = first.body["id"].as_str().unwrap().to_string();
     let code = now_code();
@@ -829,7 +840,7 @@ async fn an_authenticator_code_verifies_a_payment_once(backend: Backend) {
     let second_id = second.body["id"].as_str().unwrap().to_string();
     let replay = verify(&payer, &second_id, &code, 4_000, &shop_id).await;
     assert_eq!(replay.code(), "verification_failed", "{replay:?}");
-    assert_eq!(balance(&system, "north", &payer.account).await, 8_500);
+    assert_eq!(balance(&system, "north", &payer.account).await, 8_200);
     // The token alone does not replace the authenticator; a current code of it does.
     let swap = payer
         .wallet

@@ -453,8 +453,11 @@ impl Payment {
             CodeCheck::SentCode { mac_matches } => {
                 mac_matches && !v.code_mac.is_empty() && now_ms < v.code_expires_at_ms
             }
-            // The authenticator's own window and replay rule were checked by the hub.
-            CodeCheck::Authenticator => true,
+            // The authenticator's own window and replay rule were checked by the hub. It does
+            // not answer a step-up: that asks for the bound terminal, which only the code sent
+            // to it proves (an authenticator app can be anywhere, and a wallet's token alone
+            // enrolls its first one).
+            CodeCheck::Authenticator => v.reason != Reason::StepUp,
             CodeCheck::Wrong => false,
         };
         self.updated_at_ms = now_ms;

@@ -183,8 +183,17 @@ async fn send_payments(link: Arc<Link>, mut jobs: mpsc::UnboundedReceiver<PayJob
                     Some(&PaymentDebitBatch { payments }),
                 )
                 .await;
-            // A batch refused as a whole (the hub's credentials, a bank without batches) gives
-            // every payment that refusal, which is not a decision on any of them.
+            // A batch refused as a whole (the hub's credentials, a bank without batches, a body
+            // it does not take) is no decision on any payment in it, whatever its code says: each
+            // stays pending, to be asked again (a `request_invalid` here must not fail a debit
+            // that an earlier, answered-but-lost request applied).
+            let answer = answer.map_err(|error| match error {
+                ConnectorError::Refused(body) => ConnectorError::Unavailable(format!(
+                    "the bank refused the batch as a whole: {} ({})",
+                    body.code, body.message
+                )),
+                unavailable => unavailable,
+            });
             let results = answer.and_then(|answer| match answer.results.len() {
                 n if n == count => Ok(answer.results),
                 n => Err(ConnectorError::Unavailable(format!(
@@ -387,5 +396,50 @@ impl BankConnector for HttpBank {
             ))),
             Err(e) => Err(ConnectorError::Unavailable(e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bank (a stand-in on loopback) that refuses every batch of payments as a whole, as an
+    /// older bank refuses a body with a field it does not know.
+    async fn refusing_bank() -> String {
+        let refuse = || async {
+            let body = serde_json::json!({"code": "request_invalid", "type": "invalid_request",
+                "message": "unknown field `new_field`", "request_id": "r"});
+            (
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(body),
+            )
+        };
+        let app = axum::Router::new().route("/v1/payments/batch", axum::routing::post(refuse));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_batch_refused_as_a_whole_decides_no_payment_in_it() {
+        let bank = HttpBank::new(&refusing_bank().await, b"secret".to_vec());
+        let request = PaymentDebitRequest {
+            transfer_id: uuid::Uuid::new_v4(),
+            registration_code: "code".to_string(),
+            terminal_id: "phone".to_string(),
+            terminal_verified: false,
+            amount_minor: 100.into(),
+            currency: "USD".to_string(),
+            credit_account_id: None,
+            reference: None,
+        };
+        let answer = bank.pay(&request).await;
+        // `request_invalid` answered for a single payment is a decision; for the batch it is not.
+        assert!(is_decision("request_invalid"));
+        assert!(
+            matches!(answer, Err(ConnectorError::Unavailable(ref detail)) if detail.contains("request_invalid")),
+            "{answer:?}"
+        );
     }
 }

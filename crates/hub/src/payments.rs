@@ -824,9 +824,17 @@ pub async fn verify<S: HubStore, B: BankConnector>(
         return answer(&stored.payment, false);
     }
     // The wallet's authenticator code, for the payment exactly as it stands: checked once (a
-    // used time step is recorded at once, so it is not checked again on a retried save).
+    // used time step is recorded at once, so it is not checked again on a retried save). Never
+    // for a step-up, which only the code sent to the bound terminal answers
+    // (`Payment::check_code`): not checked, so the time step is not spent.
+    let step_up = stored
+        .payment
+        .verification
+        .as_ref()
+        .is_some_and(|v| v.reason == Reason::StepUp);
     let authenticator = stored.payment.state == Status::RequiresVerification
         && restated
+        && !step_up
         && totp_accepts(&hub, caller.id, code, now_ms()).await?;
     for _ in 0..SAVE_TRIES_MAX {
         let now = now_ms();
@@ -1114,8 +1122,10 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
                 .and_then(|sealed| hub.vault.decrypt(sealed, p.id.as_bytes()).ok())
                 .and_then(|plain| String::from_utf8(plain).ok());
             let Some(code) = code else {
+                // Not a decision: an earlier request may have reached the bank (its answer lost),
+                // so the leg stays pending for an operator rather than failing a debited payment.
                 tracing::error!(payment = %p.id, "the payer's code is gone before the debit");
-                return Some(Err("internal".to_string()));
+                return None;
             };
             let step_up = p
                 .verification

@@ -284,19 +284,46 @@ async fn persist(
     tx: &deadpool_postgres::Transaction<'_>,
     effects: &ledger::BatchEffects,
 ) -> Result<()> {
-    // Independent statements: issued together, they are pipelined on the connection (one
-    // round trip instead of three).
+    // Prepared first, all three: a statement executes on the server in the order its request
+    // went out, and a cache miss would hold the insert back for its own round trip while the
+    // hold updates went ahead — and found no row for a hold made in the same batch.
+    let (insert, holds, accounts) = futures_util::future::try_join3(
+        tx.prepare_cached(&INSERT_TRANSFERS),
+        tx.prepare_cached(UPDATE_HOLDS),
+        tx.prepare_cached(UPDATE_ACCOUNTS),
+    )
+    .await?;
+    // Then issued together, in this order, pipelined on the connection (one round trip
+    // instead of three): each request goes out when its future is first polled.
     futures_util::future::try_join3(
-        insert_transfers(tx, &effects.inserted),
-        update_holds(tx, &effects.holds_changed),
-        update_accounts(tx, &effects.accounts_changed),
+        insert_transfers(tx, &insert, &effects.inserted),
+        update_holds(tx, &holds, &effects.holds_changed),
+        update_accounts(tx, &accounts, &effects.accounts_changed),
     )
     .await?;
     Ok(())
 }
 
+static INSERT_TRANSFERS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO transfers ({TRANSFER_COLUMNS}) SELECT * FROM UNNEST( \
+         $1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::int8[], $6::text[], \
+         $7::uuid[], $8::int8[], $9::text[], $10::text[], $11::int8[], $12::uuid[], \
+         $13::uuid[], $14::text[], $15::int8[], $16::int8[])"
+    )
+});
+
+const UPDATE_HOLDS: &str = "UPDATE transfers SET hold_state = u.state \
+     FROM UNNEST($1::uuid[], $2::text[]) AS u(id, state) WHERE transfers.id = u.id";
+
+const UPDATE_ACCOUNTS: &str = "UPDATE accounts SET debits_pending = u.dq, debits_posted = u.dp, \
+     credits_pending = u.cq, credits_posted = u.cp \
+     FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) \
+     AS u(id, dq, dp, cq, cp) WHERE accounts.id = u.id";
+
 async fn insert_transfers(
     tx: &deadpool_postgres::Transaction<'_>,
+    statement: &tokio_postgres::Statement,
     rows: &[Transfer],
 ) -> Result<()> {
     if !rows.is_empty() {
@@ -326,13 +353,7 @@ async fn insert_transfers(
         let expires: Vec<Option<i64>> = rows.iter().map(|t| t.expires_at_ms).collect();
         let created: Vec<i64> = rows.iter().map(|t| t.created_at_ms).collect();
         tx.execute(
-            &tx.prepare_cached(&format!(
-                "INSERT INTO transfers ({TRANSFER_COLUMNS}) SELECT * FROM UNNEST( \
-                 $1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::int8[], $6::text[], \
-                 $7::uuid[], $8::int8[], $9::text[], $10::text[], $11::int8[], $12::uuid[], \
-                 $13::uuid[], $14::text[], $15::int8[], $16::int8[])"
-            ))
-            .await?,
+            statement,
             &[
                 &ids,
                 &kinds,
@@ -359,26 +380,27 @@ async fn insert_transfers(
 
 async fn update_holds(
     tx: &deadpool_postgres::Transaction<'_>,
+    statement: &tokio_postgres::Statement,
     holds_changed: &[(Uuid, HoldState)],
 ) -> Result<()> {
     if !holds_changed.is_empty() {
         let ids: Vec<Uuid> = holds_changed.iter().map(|(id, _)| *id).collect();
         let states: Vec<&str> = holds_changed.iter().map(|(_, s)| s.code()).collect();
-        tx.execute(
-            &tx.prepare_cached(
-                "UPDATE transfers SET hold_state = u.state \
-             FROM UNNEST($1::uuid[], $2::text[]) AS u(id, state) WHERE transfers.id = u.id",
-            )
-            .await?,
-            &[&ids, &states],
-        )
-        .await?;
+        let changed = tx.execute(statement, &[&ids, &states]).await?;
+        // A hold ends once, so each appears once; one not found would stay pending for ever.
+        if changed as usize != holds_changed.len() {
+            return Err(StoreError::Database(format!(
+                "{changed} of {} changed holds found",
+                holds_changed.len()
+            )));
+        }
     }
     Ok(())
 }
 
 async fn update_accounts(
     tx: &deadpool_postgres::Transaction<'_>,
+    statement: &tokio_postgres::Statement,
     accounts: &[Account],
 ) -> Result<()> {
     if !accounts.is_empty() {
@@ -387,18 +409,7 @@ async fn update_accounts(
         let dp: Vec<i64> = accounts.iter().map(|a| a.debits_posted).collect();
         let cq: Vec<i64> = accounts.iter().map(|a| a.credits_pending).collect();
         let cp: Vec<i64> = accounts.iter().map(|a| a.credits_posted).collect();
-        let changed = tx
-            .execute(
-                &tx.prepare_cached(
-                    "UPDATE accounts SET debits_pending = u.dq, debits_posted = u.dp, \
-                 credits_pending = u.cq, credits_posted = u.cp \
-                 FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) \
-                 AS u(id, dq, dp, cq, cp) WHERE accounts.id = u.id",
-                )
-                .await?,
-                &[&ids, &dq, &dp, &cq, &cp],
-            )
-            .await?;
+        let changed = tx.execute(statement, &[&ids, &dq, &dp, &cq, &cp]).await?;
         assert_eq!(
             changed as usize,
             accounts.len(),

@@ -349,4 +349,11 @@ fn an_authenticator_code_needs_no_sent_code() {
         q.check_code(CodeCheck::Wrong, 1_001),
         Err(PaymentError::VerificationFailed)
     );
+    // A step-up asks for the bound terminal: only the code sent to it answers.
+    let mut r = payment("north", Some(Reason::StepUp));
+    assert_eq!(
+        r.check_code(CodeCheck::Authenticator, 1_001),
+        Err(PaymentError::VerificationFailed)
+    );
+    assert_eq!(r.state, State::RequiresVerification);
 }
