@@ -105,6 +105,10 @@ pub enum ExtractError {
     Image(#[from] ImageError),
     #[error("no identity document or payment card was found in the photo")]
     NoDocument,
+    /// A document was found (a machine-readable zone, a licence's barcode) but not read: the
+    /// fields that failed.
+    #[error("a document was found in the photo but not read: {}", fields.join(", "))]
+    Unreadable { fields: Vec<&'static str> },
     #[error("reading text failed: {0}")]
     Ocr(String),
 }
@@ -114,6 +118,7 @@ impl ExtractError {
         match self {
             ExtractError::Image(e) => e.code(),
             ExtractError::NoDocument => "document_not_found",
+            ExtractError::Unreadable { .. } => "document_unreadable",
             ExtractError::Ocr(_) => "ocr_failed",
         }
     }
@@ -141,6 +146,12 @@ fn mrz_like(line: &str) -> bool {
 
 /// The machine-readable zone among `lines`, if one parses.
 fn mrz_in(lines: &[Line], today: Date) -> Option<mrz::Mrz> {
+    mrz_parsed(lines, today)?.ok()
+}
+
+/// The machine-readable zone among `lines` parsed, or why it does not parse; `None` when no
+/// line looks like one.
+fn mrz_parsed(lines: &[Line], today: Date) -> Option<Result<mrz::Mrz, mrz::MrzError>> {
     let zone: Vec<&str> = lines
         .iter()
         .map(|line| line.text.as_str())
@@ -149,7 +160,7 @@ fn mrz_in(lines: &[Line], today: Date) -> Option<mrz::Mrz> {
     if zone.is_empty() {
         return None;
     }
-    mrz::parse(&zone.join("\n"), today).ok()
+    Some(mrz::parse(&zone.join("\n"), today))
 }
 
 /// The text lines of a photo: read until a complete MRZ is among them or `licence_found` is set
@@ -225,12 +236,17 @@ pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, Extrac
     let (barcodes, text) = std::thread::scope(|scope| {
         let barcodes = scope.spawn(|| {
             let barcodes = barcode::read(&image);
-            let licence = barcodes
+            let licences: Vec<_> = barcodes
                 .iter()
                 .filter(|b| b.symbology == Symbology::Pdf417)
-                .find_map(|b| aamva::parse(&b.text).ok());
+                .map(|b| aamva::parse(&b.text))
+                .collect();
+            let truncated = licences
+                .iter()
+                .any(|l| matches!(l, Err(aamva::AamvaError::Truncated)));
+            let licence = licences.into_iter().find_map(Result::ok);
             licence_found.store(licence.is_some(), Ordering::Relaxed);
-            (barcodes, licence)
+            (barcodes, licence, truncated)
         });
         let text = options
             .reader
@@ -239,9 +255,18 @@ pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, Extrac
         let barcodes = barcodes.join().unwrap_or_default();
         (barcodes, text)
     });
-    let (barcodes, licence) = barcodes;
-    let text = text?;
+    let (barcodes, licence, truncated_licence) = barcodes;
+    // A licence read from its barcode stands even when reading the text failed.
+    let text = match text {
+        Err(_) if licence.is_some() => None,
+        text => text?,
+    };
     let from_barcode = licence.is_some();
+    // What was found but not read, for the error when nothing else was.
+    let mut unreadable: Vec<&'static str> = Vec::new();
+    if truncated_licence {
+        unreadable.push("licence_barcode");
+    }
     let mut identity = licence.map(|licence| licence.identity());
     let mut mrz_checks = Vec::new();
     let mut card = None;
@@ -249,12 +274,14 @@ pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, Extrac
     if let Some(lines) = text {
         text_lines = lines.len();
         let mut mrz_complete = false;
-        if identity.is_none()
-            && let Some(parsed) = mrz_in(&lines, options.today)
-        {
-            mrz_complete = parsed.all_checks_pass();
-            mrz_checks = parsed.checks.clone();
-            identity = Some(parsed.identity());
+        match mrz_parsed(&lines, options.today) {
+            Some(Ok(parsed)) if identity.is_none() => {
+                mrz_complete = parsed.all_checks_pass();
+                mrz_checks = parsed.checks.clone();
+                identity = Some(parsed.identity());
+            }
+            Some(Err(mrz::MrzError::Unreadable { fields })) => unreadable.extend(fields),
+            _ => {}
         }
         // With an identity from a barcode or a complete MRZ, the lines of the page cannot hold a
         // card (and a passport page's numbers would make a false one). A photo of both a passport
@@ -268,7 +295,11 @@ pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, Extrac
         }
     }
     if identity.is_none() && card.is_none() {
-        return Err(ExtractError::NoDocument);
+        return Err(if unreadable.is_empty() {
+            ExtractError::NoDocument
+        } else {
+            ExtractError::Unreadable { fields: unreadable }
+        });
     }
     Ok(Extraction {
         width: image.width(),
@@ -279,4 +310,66 @@ pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, Extrac
         mrz_checks,
         text_lines,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that "reads" the same lines off any photo (the OCR is not what is tested).
+    struct Reads(Result<Vec<&'static str>, &'static str>);
+
+    impl TextReader for Reads {
+        fn read_lines(&self, _: &DynamicImage) -> Result<Vec<Line>, String> {
+            let lines = self.0.clone().map_err(str::to_string)?;
+            Ok(lines
+                .into_iter()
+                .enumerate()
+                .map(|(i, text)| Line {
+                    text: text.to_string(),
+                    confidence: 0.9,
+                    bbox: (0, 20 * i as u32, 400, 18),
+                })
+                .collect())
+        }
+    }
+
+    fn blank_png() -> Vec<u8> {
+        let mut png = Vec::new();
+        DynamicImage::new_rgb8(64, 48)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png
+    }
+
+    fn extract_with(reader: &Reads) -> Result<Extraction, ExtractError> {
+        let options = Options {
+            pixels_max: 1_000_000,
+            today: Date::new(2026, 12, 6).unwrap(),
+            reader: Some(reader),
+        };
+        extract(&blank_png(), &options)
+    }
+
+    #[test]
+    fn a_zone_found_but_not_read_says_which_fields_failed() {
+        let zone = Reads(Ok(vec![
+            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+            // Zone-like (a filler run), but no date or check digit in it.
+            "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX<<<<<",
+        ]));
+        let error = extract_with(&zone).expect_err("nothing read");
+        assert_eq!(error.code(), "document_unreadable");
+        assert!(
+            matches!(&error, ExtractError::Unreadable { fields } if fields.contains(&"birth_date")),
+            "{error:?}"
+        );
+        // No zone at all: not found.
+        let prose = Reads(Ok(vec!["Nothing to see here", "Just some words"]));
+        let error = extract_with(&prose).expect_err("no document");
+        assert_eq!(error.code(), "document_not_found");
+        // The reader failing, with no licence to fall back on.
+        let failing = Reads(Err("the model broke"));
+        assert_eq!(extract_with(&failing).unwrap_err().code(), "ocr_failed");
+    }
 }

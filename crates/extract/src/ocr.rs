@@ -43,6 +43,10 @@ const REC_MIN_WIDTH: u32 = 320;
 const REC_MAX_WIDTH: u32 = 3200;
 /// Most text boxes one detection yields; the rest (smallest first) are dropped.
 pub const BOXES_MAX: usize = 1000;
+/// Most boxes one look at a photo reads (at 25–125 ms a line, ~3–8 s on two cores): a
+/// document's page has a few dozen lines, and a photo of a page of small print must not hold
+/// the reader for a minute. The zone's lines and the card's are read first.
+const LINES_READ_MAX: usize = 120;
 
 /// Where the models are looked for when the caller does not say: `$SCANPAY_MODELS` if set, else
 /// `./models` if it holds the models, else the repository's `models/` (where `scripts/models`
@@ -613,7 +617,8 @@ impl Ocr {
                 .cloned()
                 .collect()
         };
-        let bottom_up = zone_lines_first(&boxes, wide);
+        let mut bottom_up = zone_lines_first(&boxes, wide);
+        bottom_up.truncate(LINES_READ_MAX);
         // Two at a time (see `lanes`): a two-line zone is read in one step.
         for indexes in bottom_up.chunks(2) {
             self.read_into(rgb, &boxes, indexes, &mut read)?;
@@ -635,7 +640,10 @@ impl Ocr {
         {
             return self.short_lines_stretched(rgb, lines, goal);
         }
-        let rest: Vec<usize> = (0..boxes.len()).filter(|&i| !wide(&boxes[i])).collect();
+        let rest: Vec<usize> = (0..boxes.len())
+            .filter(|&i| !wide(&boxes[i]))
+            .take(LINES_READ_MAX - bottom_up.len())
+            .collect();
         for indexes in rest.chunks(2) {
             self.read_into(rgb, &boxes, indexes, &mut read)?;
             if (goal.enough)(&in_order(&read)) {
@@ -1036,13 +1044,19 @@ fn lean(boxes: &[TextBox]) -> Lean {
 fn rotate(rgb: &RgbImage, radians: f32) -> RgbImage {
     let (w, h) = (rgb.width() as f32, rgb.height() as f32);
     let (sin, cos) = radians.sin_cos();
+    let full_w = w * cos.abs() + h * sin.abs();
+    let full_h = w * sin.abs() + h * cos.abs();
+    // A long, thin photo turned needs a canvas many times its own size (48,000 × 1,000 pixels
+    // at 10°: 782 million): it is turned smaller instead (see `ROTATED_PIXELS_MAX`).
+    let room = ROTATED_PIXELS_MAX.min(ROTATED_GROWTH_MAX * w * h);
+    let scale = (room / (full_w * full_h)).sqrt().min(1.0);
     // Less a thousandth: a quarter turn's cosine is not quite 0 in floating point.
-    let out_w = (w * cos.abs() + h * sin.abs() - 1e-3).ceil();
-    let out_h = (w * sin.abs() + h * cos.abs() - 1e-3).ceil();
+    let out_w = (full_w * scale - 1e-3).ceil().max(1.0);
+    let out_h = (full_h * scale - 1e-3).ceil().max(1.0);
     let (cx, cy, ox, oy) = (w / 2.0, h / 2.0, out_w / 2.0, out_h / 2.0);
     RgbImage::from_fn(out_w as u32, out_h as u32, |x, y| {
         // Back from the output pixel's centre to the source: the inverse rotation.
-        let (dx, dy) = (x as f32 + 0.5 - ox, y as f32 + 0.5 - oy);
+        let (dx, dy) = ((x as f32 + 0.5 - ox) / scale, (y as f32 + 0.5 - oy) / scale);
         let sx = cx + dx * cos + dy * sin;
         let sy = cy - dx * sin + dy * cos;
         if sx < 0.0 || sy < 0.0 || sx > w || sy > h {
@@ -1052,6 +1066,11 @@ fn rotate(rgb: &RgbImage, radians: f32) -> RgbImage {
         }
     })
 }
+
+/// The most pixels a turned photo holds, and the most times its own size: within both a photo
+/// turned at any angle keeps its size (a square one needs twice its pixels at 45°).
+const ROTATED_PIXELS_MAX: f32 = 24_000_000.0;
+const ROTATED_GROWTH_MAX: f32 = 3.0;
 
 /// How much wider a zone line read short is read again, each time if it is still at least so
 /// many characters short ([`Ocr::short_lines_stretched`]). On the specimens one and a half times
@@ -1834,6 +1853,22 @@ mod tests {
         let mut boxes = page(0.0);
         boxes.push(bar(20.0, 300.0, 500.0, 20.0, 90.0));
         assert_eq!(lean(&boxes), Lean::Level);
+    }
+
+    #[test]
+    fn a_long_thin_photo_is_turned_smaller_not_onto_a_huge_canvas() {
+        let rgb = RgbImage::from_pixel(6_000, 60, Rgb([0, 0, 0]));
+        // At 10 degrees its whole turned canvas would be ~5,919 × 1,101: 18 times its pixels.
+        let turned = rotate(&rgb, 10f32.to_radians());
+        let (w, h) = turned.dimensions();
+        assert!(
+            (w * h) as f32 <= ROTATED_GROWTH_MAX * 6_000.0 * 60.0 * 1.01,
+            "{w} × {h}"
+        );
+        assert!(w > 2_000 && h > 300, "{w} × {h}");
+        // Still the same picture, smaller: black along the middle, white in the corners.
+        assert_eq!(turned.get_pixel(w / 2, h / 2).0, [0, 0, 0]);
+        assert_eq!(turned.get_pixel(0, 0).0, [255, 255, 255]);
     }
 
     #[test]

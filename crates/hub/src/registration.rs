@@ -1202,6 +1202,16 @@ pub struct ImageQuery {
 
 fn extract_error(error: scanpay_extract::document::ExtractError) -> ApiError {
     let code = ErrorCode::parse(error.code()).unwrap_or(ErrorCode::OcrFailed);
+    if let scanpay_extract::document::ExtractError::Unreadable { fields } = &error {
+        return ApiError::new(
+            code,
+            format!(
+                "A document was found in the photo, but not read: {}. Take the photo again closer, flat and evenly lit — or type the fields.",
+                fields.join(", ")
+            ),
+        )
+        .with_details(serde_json::json!({ "fields": fields }));
+    }
     let message = match code {
         ErrorCode::DocumentNotFound => {
             "No identity document or payment card was found in the photo. Lay it flat, light it evenly, fill the frame, and try again — or type the fields.".to_string()

@@ -116,6 +116,7 @@ error_codes! {
     ImageTooLarge => "image_too_large", InvalidRequest, 413;
     ImageUnreadable => "image_unreadable", InvalidRequest, 422;
     DocumentNotFound => "document_not_found", InvalidRequest, 422;
+    DocumentUnreadable => "document_unreadable", InvalidRequest, 422;
     OcrFailed => "ocr_failed", Internal, 500;
     PayeeUnknown => "payee_unknown", InvalidRequest, 422;
     PayeeIsPayer => "payee_is_payer", InvalidRequest, 422;
