@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::{Field, Source};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, Serialize)]
 pub struct CardReading {
     /// Digits only. Serialized in full only by `scanpay extract` for the user's own check.
     pub card_number: Field<String>,
@@ -20,6 +20,21 @@ pub struct CardReading {
     pub expiry_month: Option<Field<u8>>,
     pub expiry_year: Option<Field<u16>>,
     pub holder_name: Option<Field<String>>,
+}
+
+/// Masked, as every type holding a card number prints (a `{:?}` in a log must not leak it).
+impl std::fmt::Debug for CardReading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let digits = &self.card_number.value;
+        let last4 = digits.get(digits.len().saturating_sub(4)..).unwrap_or("");
+        f.debug_struct("CardReading")
+            .field("card_number", &format_args!("•••• {last4}"))
+            .field("network", &self.network)
+            .field("expiry_month", &self.expiry_month)
+            .field("expiry_year", &self.expiry_year)
+            .field("holder_name", &self.holder_name)
+            .finish()
+    }
 }
 
 /// Words printed on cards that are not a holder's name.
@@ -182,6 +197,20 @@ fn find_holder(lines: &[(String, f32)]) -> Option<Field<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reading_prints_its_number_masked() {
+        let reading = CardReading {
+            card_number: Field::new("4111111111111111".to_string(), 0.9, Source::Ocr),
+            network: Some("visa".to_string()),
+            expiry_month: None,
+            expiry_year: None,
+            holder_name: None,
+        };
+        let printed = format!("{reading:?}");
+        assert!(printed.contains("•••• 1111"), "{printed}");
+        assert!(!printed.contains("4111111111111111"), "{printed}");
+    }
 
     /// Number, expiry (month, year), holder.
     type Reading = (String, Option<(u8, u16)>, Option<String>);

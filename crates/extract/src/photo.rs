@@ -62,9 +62,19 @@ pub fn decode(bytes: &[u8], pixels_max: u64) -> Result<DynamicImage, ImageError>
     // RGBA at 4 bytes a pixel, plus room for the decoder's own buffers.
     limits.max_alloc = Some(pixels.saturating_mul(8).max(1 << 20));
     reader.limits(limits);
-    reader
+    let image = reader
         .decode()
-        .map_err(|e| ImageError::Unreadable(e.to_string()))
+        .map_err(|e| ImageError::Unreadable(e.to_string()))?;
+    // Eight bits a channel from here on: a 16-bit photo (8 bytes a pixel as RGBA) would hold
+    // twice the memory through every later copy (the upside-down reading, the readers' own
+    // conversions) for detail no reader uses.
+    Ok(match image {
+        DynamicImage::ImageLuma8(_)
+        | DynamicImage::ImageLumaA8(_)
+        | DynamicImage::ImageRgb8(_)
+        | DynamicImage::ImageRgba8(_) => image,
+        wider => DynamicImage::ImageRgb8(wider.to_rgb8()),
+    })
 }
 
 #[cfg(test)]
@@ -101,6 +111,19 @@ mod tests {
             decode(&truncated, 1_000).unwrap_err().code(),
             "image_unreadable"
         );
+        // A 16-bit photo comes back at 8 bits a channel.
+        let deep = image::ImageBuffer::<image::Rgba<u16>, _>::from_pixel(
+            30,
+            20,
+            image::Rgba([65_535, 0, 0, 65_535]),
+        );
+        let mut bytes = Vec::new();
+        image::DynamicImage::ImageRgba16(deep)
+            .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+            .unwrap();
+        let decoded = decode(&bytes, 1_000).unwrap();
+        assert_eq!(decoded.color(), image::ColorType::Rgb8);
+        assert_eq!(decoded.to_rgb8().get_pixel(3, 4).0, [255, 0, 0]);
         // A GIF header: a real image, but not one we take.
         assert_eq!(
             decode(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", 1_000),

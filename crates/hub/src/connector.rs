@@ -188,10 +188,15 @@ async fn send_payments(link: Arc<Link>, mut jobs: mpsc::UnboundedReceiver<PayJob
             // stays pending, to be asked again (a `request_invalid` here must not fail a debit
             // that an earlier, answered-but-lost request applied).
             let answer = answer.map_err(|error| match error {
-                ConnectorError::Refused(body) => ConnectorError::Unavailable(format!(
-                    "the bank refused the batch as a whole: {} ({})",
-                    body.code, body.message
-                )),
+                ConnectorError::Refused(body) => {
+                    // Our credentials, our route or our body: an operator must look.
+                    tracing::error!(code = %body.code, message = %body.message, payments = count,
+                        "the bank refused a batch of payments as a whole; each will be asked again");
+                    ConnectorError::Unavailable(format!(
+                        "the bank refused the batch as a whole: {} ({})",
+                        body.code, body.message
+                    ))
+                }
                 unavailable => unavailable,
             });
             let results = answer.and_then(|answer| match answer.results.len() {
