@@ -59,7 +59,7 @@ impl AamvaError {
 
 /// What a licence or ID card barcode says. Values are as encoded, trimmed (see the module doc);
 /// absent when the element is missing, empty or `NONE`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct Licence {
     /// AAMVA version number from the header: 0 or 1 (AAMVA DL/ID-2000 and before) to 10 (2020).
     pub version: u8,
@@ -87,6 +87,31 @@ pub struct Licence {
     pub address: Option<String>,
     /// Every element found, in payload order, jurisdiction subfiles included: (id, trimmed value).
     pub elements: Vec<(String, String)>,
+}
+
+/// Masked, as every type holding a document number prints; without the address.
+impl std::fmt::Debug for Licence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Licence")
+            .field("version", &self.version)
+            .field("issuer_id", &self.issuer_id)
+            .field("subfile_type", &self.subfile_type)
+            .field("jurisdiction", &self.jurisdiction)
+            .field("country", &self.country)
+            .field(
+                "document_number",
+                &self.document_number.as_deref().map(crate::masked),
+            )
+            .field("surname", &self.surname)
+            .field("given_names", &self.given_names)
+            .field("suffix", &self.suffix)
+            .field("birth_date", &self.birth_date)
+            .field("expiry_date", &self.expiry_date)
+            .field("issue_date", &self.issue_date)
+            .field("sex", &self.sex)
+            // The address and the raw elements (the number among them) are left out.
+            .finish_non_exhaustive()
+    }
 }
 
 impl Licence {
@@ -821,6 +846,11 @@ mod tests {
     #[test]
     fn virginia_sample() {
         let l = parse(&virginia()).unwrap();
+        let printed = format!("{l:?}");
+        assert!(
+            !printed.contains("T64235789") && printed.contains("•••789"),
+            "{printed}"
+        );
         check(
             "virginia sample",
             &l,

@@ -15,10 +15,23 @@ pub enum Symbology {
 }
 
 /// One decoded barcode.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Barcode {
     pub symbology: Symbology,
     pub text: String,
+}
+
+/// Without its text: a licence's barcode holds its holder's number, name and address.
+impl std::fmt::Debug for Barcode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Barcode")
+            .field("symbology", &self.symbology)
+            .field(
+                "text",
+                &format_args!("<{} characters>", self.text.chars().count()),
+            )
+            .finish()
+    }
 }
 
 /// Every PDF417 and QR code found in `image` (at most one of each).

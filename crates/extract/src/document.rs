@@ -352,6 +352,37 @@ mod tests {
     }
 
     #[test]
+    fn an_extraction_prints_no_document_number() {
+        let zone = Reads(Ok(vec![
+            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+            "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
+        ]));
+        let extraction = extract_with(&zone).expect("the ICAO specimen's zone");
+        let identity = extraction.identity.as_ref().expect("an identity");
+        assert_eq!(
+            identity.document_number.as_ref().unwrap().value,
+            "L898902C3"
+        );
+        let printed = format!("{extraction:?}");
+        assert!(!printed.contains("L898902C3"), "{printed}");
+        assert!(printed.contains("•••2C3"), "{printed}");
+        let mrz = mrz::parse(
+            &zone.0.clone().unwrap().join("\n"),
+            Date::new(2010, 1, 1).unwrap(),
+        );
+        let printed = format!("{:?}", mrz.unwrap());
+        assert!(
+            !printed.contains("L898902C3") && !printed.contains("ZE184226B"),
+            "{printed}"
+        );
+        let licence = Barcode {
+            symbology: Symbology::Pdf417,
+            text: "@\n\u{1e}\rANSI 636000090002DL00410278ZV03190008DLDAQT64235789\n".to_string(),
+        };
+        assert!(!format!("{licence:?}").contains("T64235789"));
+    }
+
+    #[test]
     fn a_zone_found_but_not_read_says_which_fields_failed() {
         let zone = Reads(Ok(vec![
             "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",

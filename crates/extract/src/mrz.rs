@@ -49,7 +49,7 @@ pub const CHECKED_FIELDS: [&str; 3] = ["document_number", "birth_date", "expiry_
 
 /// A parsed machine-readable zone. Strings have their fillers removed; names use spaces between
 /// components. Values are as printed after OCR repair, not validated beyond the check digits.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, Serialize)]
 pub struct Mrz {
     pub format: MrzFormat,
     /// `P`, `I`, `ID`, `AC`, `V`… (the first one or two characters, fillers removed).
@@ -76,6 +76,28 @@ pub struct Mrz {
     /// How many fillers were added or removed to bring lines to their standard length. Non-zero
     /// lowers the confidence of fields no check digit covers.
     pub length_fixes: usize,
+}
+
+/// Masked, as every type holding a document number prints.
+impl std::fmt::Debug for Mrz {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mrz")
+            .field("format", &self.format)
+            .field("document_code", &self.document_code)
+            .field("issuing_state", &self.issuing_state)
+            .field("surname", &self.surname)
+            .field("given_names", &self.given_names)
+            .field("document_number", &crate::masked(&self.document_number))
+            .field("nationality", &self.nationality)
+            .field("birth_date", &self.birth_date)
+            .field("sex", &self.sex)
+            .field("expiry_date", &self.expiry_date)
+            .field("optional_data", &crate::masked(&self.optional_data))
+            .field("checks", &self.checks)
+            .field("corrected", &self.corrected)
+            .field("length_fixes", &self.length_fixes)
+            .finish()
+    }
 }
 
 /// Why no [`Mrz`] came out. Stable codes via [`MrzError::code`].
