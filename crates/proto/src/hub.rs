@@ -622,7 +622,9 @@ pub struct TotpReset {
 }
 
 /// A TOTP seed for the wallet's authenticator (RFC 6238: SHA-1, 6 digits, 30 s). Shown once; a
-/// payment's verification then accepts the authenticator's code instead of the sent one.
+/// payment's verification then accepts the authenticator's code instead of the sent one, except
+/// for a step-up (a payment from another terminal), which only the code sent to the bound
+/// terminal answers.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct TotpEnrollment {
     /// Base32 (RFC 4648, no padding).
