@@ -123,14 +123,6 @@ pub async fn metrics<S: BankStore>(State(bank): State<Bank<S>>) -> Response {
         .into_response()
 }
 
-fn mask_id_number(number: &str) -> String {
-    let chars: Vec<char> = number.chars().collect();
-    let shown = chars.len().min(3);
-    let hidden = chars.len() - shown;
-    let tail: String = chars[hidden..].iter().collect();
-    format!("{}{tail}", "•".repeat(hidden.max(3)))
-}
-
 fn customer_view(bank: &Bank<impl BankStore>, row: &CustomerRow) -> ApiResult<Customer> {
     let number = bank
         .vault
@@ -140,7 +132,9 @@ fn customer_view(bank: &Bank<impl BankStore>, row: &CustomerRow) -> ApiResult<Cu
         id: row.id,
         full_name: row.full_name.clone(),
         id_document_type: row.id_document_type.clone(),
-        id_document_number_masked: mask_id_number(&String::from_utf8_lossy(&number)),
+        id_document_number_masked: scanpay_core::matching::masked_number(&String::from_utf8_lossy(
+            &number,
+        )),
         birth_date: row.birth_date.clone(),
         address: row.address.clone(),
         phone: row.phone.clone(),

@@ -212,9 +212,26 @@ fn compare_dates(scanned: &str, saved: &str) -> FieldMatch {
     }
 }
 
+/// A document number as views and logs show it: its last three characters, the rest dots
+/// (at least three).
+pub fn masked_number(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    let shown = chars.len().min(3);
+    let hidden = chars.len() - shown;
+    let tail: String = chars[hidden..].iter().collect();
+    format!("{}{tail}", "•".repeat(hidden.max(3)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_shows_its_last_three_characters() {
+        assert_eq!(masked_number("L898902C3"), "••••••2C3");
+        assert_eq!(masked_number("AB"), "•••AB");
+        assert_eq!(masked_number(""), "•••");
+    }
 
     #[test]
     fn merged_reports_keep_every_field_either_disagrees_on() {

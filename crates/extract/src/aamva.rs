@@ -27,6 +27,7 @@
 
 use std::ops::Range;
 
+use scanpay_core::matching::masked_number;
 use serde::Serialize;
 
 use crate::{Date, Field, Identity, Source};
@@ -100,7 +101,7 @@ impl std::fmt::Debug for Licence {
             .field("country", &self.country)
             .field(
                 "document_number",
-                &self.document_number.as_deref().map(crate::masked),
+                &self.document_number.as_deref().map(masked_number),
             )
             .field("surname", &self.surname)
             .field("given_names", &self.given_names)

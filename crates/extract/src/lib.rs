@@ -8,6 +8,7 @@
 //!
 //! Deliberately not here: matching an identity against a bank's records (`scanpay-core`), I/O.
 
+use scanpay_core::matching::masked_number;
 use serde::{Deserialize, Serialize};
 
 pub mod aamva;
@@ -112,17 +113,12 @@ pub struct Identity {
     pub address: Option<Field<String>>,
 }
 
-/// A personal number as `Debug` prints it: its last three characters (a `{:?}` in a log must not
-/// leak a document number, as the bank's and hub's views do not).
-pub(crate) fn masked(number: &str) -> String {
-    let chars: Vec<char> = number.chars().collect();
-    let tail: String = chars[chars.len().saturating_sub(3)..].iter().collect();
-    format!("•••{tail}")
-}
-
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let number = self.document_number.as_ref().map(|n| masked(&n.value));
+        let number = self
+            .document_number
+            .as_ref()
+            .map(|n| masked_number(&n.value));
         f.debug_struct("Identity")
             .field("document_type", &self.document_type)
             .field("document_number", &number)

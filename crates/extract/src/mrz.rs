@@ -12,6 +12,7 @@
 //! caller decides what to do with a doubtful read), or a reader of the chip (eMRTD). It has no
 //! clock: two-digit years are resolved against the `today` passed in (see [`parse`]).
 
+use scanpay_core::matching::masked_number;
 use serde::Serialize;
 
 use crate::{Date, Field, Identity, Source};
@@ -87,12 +88,12 @@ impl std::fmt::Debug for Mrz {
             .field("issuing_state", &self.issuing_state)
             .field("surname", &self.surname)
             .field("given_names", &self.given_names)
-            .field("document_number", &crate::masked(&self.document_number))
+            .field("document_number", &masked_number(&self.document_number))
             .field("nationality", &self.nationality)
             .field("birth_date", &self.birth_date)
             .field("sex", &self.sex)
             .field("expiry_date", &self.expiry_date)
-            .field("optional_data", &crate::masked(&self.optional_data))
+            .field("optional_data", &masked_number(&self.optional_data))
             .field("checks", &self.checks)
             .field("corrected", &self.corrected)
             .field("length_fixes", &self.length_fixes)
