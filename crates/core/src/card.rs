@@ -229,6 +229,13 @@ pub fn identify_network(pan_digits: &str) -> Option<Network> {
         .map(|&(_, _, network)| network)
 }
 
+/// A card number's digits as receipts, views and logs show them: "•••• 4242" (the last four;
+/// fewer when there are fewer). For a [`Pan`], and for a number read but not yet validated.
+pub fn masked_digits(digits: &str) -> String {
+    let last4 = digits.get(digits.len().saturating_sub(4)..).unwrap_or("");
+    format!("{MASK_BULLETS} {last4}")
+}
+
 /// A validated primary account number: 12–19 ASCII digits, Luhn-valid, and
 /// of a length its network issues when the network is known.
 ///
@@ -278,7 +285,7 @@ impl Pan {
 
     /// Display form for receipts and logs: "•••• 4242".
     pub fn masked(&self) -> String {
-        format!("{MASK_BULLETS} {}", self.last4())
+        masked_digits(&self.0)
     }
 
     /// The first `length` digits, clamped to [`BIN_LENGTH_MAX`] (see there).

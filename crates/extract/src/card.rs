@@ -25,10 +25,9 @@ pub struct CardReading {
 /// Masked, as every type holding a card number prints (a `{:?}` in a log must not leak it).
 impl std::fmt::Debug for CardReading {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let digits = &self.card_number.value;
-        let last4 = digits.get(digits.len().saturating_sub(4)..).unwrap_or("");
+        let number = scanpay_core::card::masked_digits(&self.card_number.value);
         f.debug_struct("CardReading")
-            .field("card_number", &format_args!("•••• {last4}"))
+            .field("card_number", &format_args!("{number}"))
             .field("network", &self.network)
             .field("expiry_month", &self.expiry_month)
             .field("expiry_year", &self.expiry_year)

@@ -43,9 +43,10 @@ const REC_MIN_WIDTH: u32 = 320;
 const REC_MAX_WIDTH: u32 = 3200;
 /// Most text boxes one detection yields; the rest (smallest first) are dropped.
 pub const BOXES_MAX: usize = 1000;
-/// Most boxes one look at a photo reads (at 25–125 ms a line, ~3–8 s on two cores): a
-/// document's page has a few dozen lines, and a photo of a page of small print must not hold
-/// the reader for a minute. The zone's lines and the card's are read first.
+/// Most boxes one look at a photo reads (at 25–125 ms a line, two at a time: ~1.5–7.5 s): a
+/// document's page has a few dozen lines, and a photo of a page of small print (up to
+/// [`BOXES_MAX`] boxes) must not hold the reader for up to a minute. The wide boxes, a zone's
+/// lines among them, are read first.
 const LINES_READ_MAX: usize = 120;
 
 /// Where the models are looked for when the caller does not say: `$SCANPAY_MODELS` if set, else
@@ -1047,7 +1048,7 @@ fn rotate(rgb: &RgbImage, radians: f32) -> RgbImage {
     let full_w = w * cos.abs() + h * sin.abs();
     let full_h = w * sin.abs() + h * cos.abs();
     // A long, thin photo turned needs a canvas many times its own size (48,000 × 1,000 pixels
-    // at 10°: 782 million): it is turned smaller instead (see `ROTATED_PIXELS_MAX`).
+    // at 10° would need 782 million): it is turned smaller instead (see `ROTATED_PIXELS_MAX`).
     let room = ROTATED_PIXELS_MAX.min(ROTATED_GROWTH_MAX * w * h);
     let scale = (room / (full_w * full_h)).sqrt().min(1.0);
     // Less a thousandth: a quarter turn's cosine is not quite 0 in floating point.
