@@ -204,6 +204,25 @@ pub async fn settlement(client: &Client, date: &str) -> anyhow::Result<Value> {
             }
         );
     }
+    let held = report["held"].as_array().cloned().unwrap_or_default();
+    if !held.is_empty() {
+        println!("Held in clearing accounts after a refused reversal (an operator must move it):");
+    }
+    for h in &held {
+        let currency = h["currency"].as_str().unwrap_or("USD");
+        let what = match h["refund_id"].as_str() {
+            Some(refund) => format!("refund {refund} of payment"),
+            None => "payment".to_string(),
+        };
+        println!(
+            "  {:<10} {:>16}  {what} {}  owed to {}  ({})",
+            h["bank_id"].as_str().unwrap_or("?"),
+            money(h["amount_minor"].as_i64().unwrap_or(0), currency),
+            h["payment_id"].as_str().unwrap_or("?"),
+            h["owed_to"].as_str().unwrap_or("?"),
+            h["code"].as_str().unwrap_or("?"),
+        );
+    }
     if report["reconciled"] == true {
         println!("The books of hub and banks reconcile; the nets sum to zero.");
     } else {

@@ -970,6 +970,7 @@ async fn a_credit_the_payee_bank_refuses_is_given_back(backend: Backend) {
         .await;
     assert_eq!(report.body["reconciled"], true, "{report:?}");
     assert_eq!(report.body["positions"], json!([]));
+    assert_eq!(report.body["held"], json!([]), "the reversal went through");
     system.stop().await;
 }
 

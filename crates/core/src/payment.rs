@@ -6,7 +6,9 @@
 //!        │  5 wrong codes ─▶ blocked          │ the bank refused ─▶ failed (insufficient_funds, …)
 //!        └─ never verified ─▶ expired         │ no answer: stays processing; the hub asks again
 //!                                             └ payee's bank refused the credit ─▶ reversal ─▶ failed
-//! succeeded ─▶ refunds (each: processing ─▶ succeeded | failed), never above what was paid
+//! succeeded ─▶ refunds (each: processing ─▶ succeeded | failed), never above what was paid;
+//!              between banks, a refund whose credit the payer's bank refused is reversed to the
+//!              payee, then failed
 //! ```
 //!
 //! A payment moves money through *legs*: ledger transfers at banks, each with an id chosen when
@@ -179,6 +181,10 @@ pub struct Refund {
     pub failure_code: Option<String>,
     pub debit: Leg,
     pub credit: Option<Leg>,
+    /// Gives the payee the money back from its bank's clearing account when the payer's bank
+    /// refused the credit (between banks only).
+    #[serde(default)]
+    pub reversal: Option<Leg>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -586,6 +592,7 @@ impl Payment {
             failure_code: None,
             debit: Leg::new(leg_ids.0, &self.payee.bank_id),
             credit: interbank.then(|| Leg::new(leg_ids.1, &self.payer.bank_id)),
+            reversal: None,
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
         });
@@ -618,8 +625,18 @@ impl Payment {
         }
     }
 
-    /// The payer's bank credited the payer from its clearing account (between banks).
-    pub fn refund_credit_answered(&mut self, id: Uuid, result: Result<(), String>, now_ms: i64) {
+    /// The payer's bank credited the payer from its clearing account (between banks). If it
+    /// refused (the payer's account is gone, say), the money goes back to the payee through a
+    /// reversal leg with id `reversal_id` at the payee's bank, after which the refund fails with
+    /// the refusal's code and its amount can be refunded again.
+    pub fn refund_credit_answered(
+        &mut self,
+        id: Uuid,
+        result: Result<(), String>,
+        reversal_id: Uuid,
+        now_ms: i64,
+    ) {
+        let payee_bank = self.payee.bank_id.clone();
         let Some(refund) = self.refunds.iter_mut().find(|r| r.id == id) else {
             return;
         };
@@ -639,8 +656,68 @@ impl Payment {
                 credit.state = LegState::Done;
                 refund.state = RefundState::Succeeded;
             }
-            Err(code) => credit.state = LegState::Refused(code),
+            Err(code) => {
+                credit.state = LegState::Refused(code.clone());
+                refund.failure_code = Some(code);
+                refund.reversal = Some(Leg::new(reversal_id, &payee_bank));
+            }
         }
+    }
+
+    /// The payee's bank gave the payee the money back after the payer's bank refused a refund's
+    /// credit: the refund fails. A refused reversal is kept on the leg for an operator (the
+    /// refund stays processing, its amount reserved; [`Payment::held_in_clearing`] lists it).
+    pub fn refund_reversal_answered(&mut self, id: Uuid, result: Result<(), String>, now_ms: i64) {
+        let Some(refund) = self.refunds.iter_mut().find(|r| r.id == id) else {
+            return;
+        };
+        let Some(reversal) = refund.reversal.as_mut() else {
+            return;
+        };
+        if refund.state != RefundState::Processing || reversal.state != LegState::Pending {
+            return;
+        }
+        refund.updated_at_ms = now_ms;
+        self.updated_at_ms = now_ms;
+        match result {
+            Ok(()) => {
+                reversal.state = LegState::Done;
+                refund.state = RefundState::Failed;
+            }
+            Err(code) => reversal.state = LegState::Refused(code),
+        }
+    }
+
+    /// Money of this payment that sits in a clearing account because a reversal was refused:
+    /// the hub does not move it again on its own, an operator must. Empty for almost every
+    /// payment.
+    pub fn held_in_clearing(&self) -> Vec<Held> {
+        let refused = |leg: &Option<Leg>| match leg.as_ref().map(|l| &l.state) {
+            Some(LegState::Refused(code)) => Some(code.clone()),
+            _ => None,
+        };
+        let mut held = Vec::new();
+        if let Some(code) = refused(&self.reversal) {
+            held.push(Held {
+                refund_id: None,
+                bank_id: self.payer.bank_id.clone(),
+                owed_to: self.payer.caller_id,
+                amount_minor: self.amount_minor,
+                code,
+            });
+        }
+        for refund in &self.refunds {
+            if let Some(code) = refused(&refund.reversal) {
+                held.push(Held {
+                    refund_id: Some(refund.id),
+                    bank_id: self.payee.bank_id.clone(),
+                    owed_to: self.payee.caller_id,
+                    amount_minor: refund.amount_minor,
+                    code,
+                });
+            }
+        }
+        held
     }
 
     /// Legs whose bank has not answered yet: the hub (re)asks these, in this order.
@@ -676,6 +753,12 @@ impl Payment {
                 .is_some_and(|c| c.state == LegState::Pending)
             {
                 work.push(Work::RefundCredit(refund.id));
+            } else if refund
+                .reversal
+                .as_ref()
+                .is_some_and(|r| r.state == LegState::Pending)
+            {
+                work.push(Work::RefundReversal(refund.id));
             }
         }
         work
@@ -709,6 +792,23 @@ pub enum Work {
     Reversal,
     RefundDebit(Uuid),
     RefundCredit(Uuid),
+    /// Back to the payee after the payer's bank refused a refund's credit.
+    RefundReversal(Uuid),
+}
+
+/// Money held in a bank's clearing account after a refused reversal (see
+/// [`Payment::held_in_clearing`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// `None`: the payment's own reversal; else that refund's.
+    pub refund_id: Option<Uuid>,
+    /// The bank whose clearing account holds it.
+    pub bank_id: String,
+    /// The caller whose money it is (the payer for a payment, the payee for a refund).
+    pub owed_to: Uuid,
+    pub amount_minor: i64,
+    /// The bank's refusal of the reversal.
+    pub code: String,
 }
 
 /// One bank's net position in one currency from interbank payments and refunds: positive means
@@ -807,6 +907,13 @@ pub fn expected_clearing<'a>(
                 .is_some_and(|l| l.state == LegState::Done)
             {
                 add(&p.payer.bank_id, &p.currency, -refund.amount_minor);
+            }
+            if refund
+                .reversal
+                .as_ref()
+                .is_some_and(|l| l.state == LegState::Done)
+            {
+                add(&p.payee.bank_id, &p.currency, -refund.amount_minor);
             }
         }
     }

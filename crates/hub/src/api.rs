@@ -52,7 +52,7 @@ type ApiResult<T> = Result<T, ApiError>;
         hub::VerifyPayment, hub::CreateRefund, hub::PartyView, hub::NextAction, hub::RefundView,
         hub::PaymentView, hub::PaymentPage, hub::MerchantView, hub::PayeeView,
         hub::NotificationView, hub::NotificationPage, hub::SettlementPosition,
-        hub::SettlementReport, hub::ClearingCheck, hub::WebhookSetup, hub::WebhookSecretView,
+        hub::SettlementReport, hub::ClearingCheck, hub::HeldInClearing, hub::WebhookSetup, hub::WebhookSecretView,
         hub::WebhookView, hub::DeliveryView, hub::TotpEnrollment, hub::EnrollTotp, hub::TotpReset, hub::SealingKeyView
     )),
     modifiers(&BearerAuth)

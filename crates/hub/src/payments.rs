@@ -1082,7 +1082,11 @@ async fn drive<S: HubStore, B: BankConnector>(
             }
             Work::Reversal => p.reversal_answered(result, now),
             Work::RefundDebit(id) => p.refund_debit_answered(id, result, now),
-            Work::RefundCredit(id) => p.refund_credit_answered(id, result, now),
+            Work::RefundCredit(id) => {
+                let reversal_id = derived_id(&[id.as_bytes(), b"refund reversal"]);
+                p.refund_credit_answered(id, result, reversal_id, now)
+            }
+            Work::RefundReversal(id) => p.refund_reversal_answered(id, result, now),
         }
         if p.debit.state != LegState::Pending {
             stored.sealed_code = None;
@@ -1213,6 +1217,23 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
             })
             .await
         }
+        Work::RefundReversal(id) => {
+            let refund = p.refunds.iter().find(|r| r.id == id)?;
+            let leg = refund.reversal.as_ref()?;
+            let (_, bank) = bank_of(&p.payee.bank_id)?;
+            bank.clearing_transfer(&ClearingTransferRequest {
+                id: leg.transfer_id,
+                direction: "in".to_string(),
+                account_id: p.payee.account_id,
+                amount_minor: serde_json::Number::from(refund.amount_minor),
+                currency: p.currency.clone(),
+                reference: Some(format!(
+                    "scanpay reversal of refund {} of {}",
+                    refund.id, p.id
+                )),
+            })
+            .await
+        }
     };
     match result {
         Ok(r) if r.outcome == "created" => Some(Ok(())),
@@ -1273,7 +1294,7 @@ fn announcements<S, B>(hub: &Hub<S, B>, p: &Payment, before: Status, work: Work)
             _ => {}
         }
     }
-    if let Work::RefundDebit(id) | Work::RefundCredit(id) = work
+    if let Work::RefundDebit(id) | Work::RefundCredit(id) | Work::RefundReversal(id) = work
         && let Some(r) = p.refunds.iter().find(|r| r.id == id)
     {
         // The payer and the payee are told in their own words.
@@ -1857,6 +1878,22 @@ pub async fn settlement<S: HubStore, B: BankConnector>(
     // The books: every clearing account against every completed interbank leg, ever.
     let all = payments_created_in(&hub, i64::MIN, i64::MAX).await?;
     let expected = scanpay_core::payment::expected_clearing(&all);
+    let held = all
+        .iter()
+        .flat_map(|p| {
+            p.held_in_clearing()
+                .into_iter()
+                .map(|h| scanpay_proto::hub::HeldInClearing {
+                    payment_id: p.id,
+                    refund_id: h.refund_id,
+                    bank_id: h.bank_id,
+                    currency: p.currency.clone(),
+                    amount_minor: h.amount_minor,
+                    owed_to: h.owed_to,
+                    code: h.code,
+                })
+        })
+        .collect();
     let mut reconciliation = Vec::new();
     for (link, bank) in hub.banks.iter() {
         let accounts = bank
@@ -1896,5 +1933,6 @@ pub async fn settlement<S: HubStore, B: BankConnector>(
         reconciled: reconciliation.iter().all(|c| c.agrees),
         positions,
         reconciliation,
+        held,
     }))
 }

@@ -537,6 +537,28 @@ pub struct SettlementReport {
     /// ever completed at that bank.
     pub reconciliation: Vec<ClearingCheck>,
     pub reconciled: bool,
+    /// Money left in a clearing account because a bank refused to give it back (a reversal of a
+    /// payment or of a refund between banks was refused), of any day: the hub does not move it
+    /// again on its own; an operator must. Usually empty.
+    #[serde(default)]
+    pub held: Vec<HeldInClearing>,
+}
+
+/// Money held in one bank's clearing account after a refused reversal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HeldInClearing {
+    pub payment_id: Uuid,
+    /// Absent: the payment's own reversal (owed to the payer); else that refund's (owed to the
+    /// payee).
+    pub refund_id: Option<Uuid>,
+    /// The bank whose clearing account holds it.
+    pub bank_id: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    /// The caller the money belongs to.
+    pub owed_to: Uuid,
+    /// The bank's refusal of the reversal.
+    pub code: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

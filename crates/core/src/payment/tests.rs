@@ -273,7 +273,7 @@ fn interbank_refunds_have_two_legs_and_settle_back() {
     assert_eq!(p.pending_work(), vec![Work::RefundDebit(refund)]);
     p.refund_debit_answered(refund, Ok(()), 5);
     assert_eq!(p.pending_work(), vec![Work::RefundCredit(refund)]);
-    p.refund_credit_answered(refund, Ok(()), 6);
+    p.refund_credit_answered(refund, Ok(()), Uuid::from_u128(202), 6);
     assert!(!p.needs_work());
     let positions = net_positions([&p]);
     assert_eq!(positions.len(), 2);
@@ -319,6 +319,98 @@ fn a_refused_credit_is_reversed_and_the_payment_fails() {
         0,
         "in and back out"
     );
+}
+
+#[test]
+fn a_refused_refund_credit_is_reversed_to_the_payee_and_the_room_comes_back() {
+    let mut p = payment("south", None);
+    p.debit_answered(Ok(()), 2);
+    p.credit_answered(Ok(()), Uuid::from_u128(99), 3);
+    let refund = Uuid::from_u128(100);
+    p.request_refund(refund, 234, (Uuid::from_u128(200), Uuid::from_u128(201)), 4)
+        .unwrap();
+    p.refund_debit_answered(refund, Ok(()), 5);
+    p.refund_credit_answered(
+        refund,
+        Err("credit_account_not_found".into()),
+        Uuid::from_u128(202),
+        6,
+    );
+    // Still processing, its amount still reserved, until the payee has the money back.
+    assert_eq!(p.refunds[0].state, RefundState::Processing);
+    assert_eq!(p.refundable_minor(), 1_234 - 234);
+    assert_eq!(p.pending_work(), vec![Work::RefundReversal(refund)]);
+    let reversal = p.refunds[0].reversal.as_ref().unwrap();
+    assert_eq!(reversal.transfer_id, Uuid::from_u128(202));
+    assert_eq!(reversal.bank_id, "south", "at the payee's bank");
+    let clearing = expected_clearing([&p]);
+    assert_eq!(
+        clearing[&("south".to_string(), "USD".to_string())],
+        -1_234 + 234,
+        "the refund's debit is in the payee bank's clearing account"
+    );
+    p.refund_reversal_answered(refund, Ok(()), 7);
+    assert_eq!(p.refunds[0].state, RefundState::Failed);
+    assert_eq!(
+        p.refunds[0].failure_code.as_deref(),
+        Some("credit_account_not_found")
+    );
+    assert_eq!(
+        p.refundable_minor(),
+        1_234,
+        "a failed refund gives back its room"
+    );
+    assert!(!p.needs_work());
+    assert!(p.held_in_clearing().is_empty());
+    // Settlement: the payment counts, the refund that came back does not.
+    let positions = net_positions([&p]);
+    assert_eq!(positions[0].net_minor(), 1_234);
+    let clearing = expected_clearing([&p]);
+    assert_eq!(clearing[&("north".to_string(), "USD".to_string())], 1_234);
+    assert_eq!(clearing[&("south".to_string(), "USD".to_string())], -1_234);
+}
+
+#[test]
+fn a_refused_reversal_is_held_in_clearing_for_an_operator() {
+    let mut p = payment("south", None);
+    p.debit_answered(Ok(()), 2);
+    p.credit_answered(Ok(()), Uuid::from_u128(99), 3);
+    let refund = Uuid::from_u128(100);
+    p.request_refund(refund, 234, (Uuid::from_u128(200), Uuid::from_u128(201)), 4)
+        .unwrap();
+    p.refund_debit_answered(refund, Ok(()), 5);
+    p.refund_credit_answered(
+        refund,
+        Err("overflows_balance".into()),
+        Uuid::from_u128(202),
+        6,
+    );
+    p.refund_reversal_answered(refund, Err("credit_account_not_found".into()), 7);
+    assert_eq!(p.refunds[0].state, RefundState::Processing);
+    assert!(!p.needs_work(), "the hub does not ask again on its own");
+    assert_eq!(
+        p.held_in_clearing(),
+        vec![Held {
+            refund_id: Some(refund),
+            bank_id: "south".to_string(),
+            owed_to: p.payee.caller_id,
+            amount_minor: 234,
+            code: "credit_account_not_found".to_string(),
+        }]
+    );
+    // The payment's own reversal, refused, is listed with the payer's bank.
+    let mut q = payment("south", None);
+    q.debit_answered(Ok(()), 2);
+    q.credit_answered(Err("currency_mismatch".into()), Uuid::from_u128(99), 3);
+    q.reversal_answered(Err("credit_account_not_found".into()), 4);
+    assert_eq!(q.state, State::Processing);
+    let held = q.held_in_clearing();
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        (held[0].refund_id, held[0].bank_id.as_str()),
+        (None, "north")
+    );
+    assert_eq!(held[0].owed_to, q.payer.caller_id);
 }
 
 #[test]
