@@ -155,7 +155,9 @@ pub fn parse(payload: &str) -> Result<Licence, AamvaError> {
     // A reader that lost part of the barcode leaves a payload shorter than its header declares.
     // Declared lengths are off by a few bytes in real payloads (and CR LF normalised to LF loses
     // one byte per element), so only a payload missing more than half of its DL/ID subfile counts
-    // as truncated; a shorter loss yields what is there.
+    // as truncated; a shorter loss yields what is there. Some issuers declare lengths far off
+    // too: a payload whose essential elements were all read, none of them the last (which a cut
+    // may have ended inside), stands whatever its header declares.
     let declared = header
         .designators
         .iter()
@@ -163,6 +165,7 @@ pub fn parse(payload: &str) -> Result<Licence, AamvaError> {
     if let Some(d) = declared
         && let (Some(offset), Some(length)) = (d.offset, d.length)
         && payload.len().saturating_sub(header.base) < offset.saturating_add(length / 2)
+        && !essentials_read(&data.document)
     {
         return Err(AamvaError::Truncated);
     }
@@ -170,6 +173,20 @@ pub fn parse(payload: &str) -> Result<Licence, AamvaError> {
         return Err(AamvaError::NoSubfile);
     }
     Ok(derive(&header, data))
+}
+
+/// Whether a DL/ID subfile's elements hold a document number, a name, a birth date and an
+/// expiry date, each followed by another element.
+fn essentials_read(document: &[(String, String)]) -> bool {
+    let Some((_, before_last)) = document.split_last() else {
+        return false;
+    };
+    let has = |ids: &[&str]| {
+        before_last
+            .iter()
+            .any(|(id, value)| ids.contains(&id.as_str()) && present(value).is_some())
+    };
+    has(&["DAQ"]) && has(&["DCS", "DAB", "DAA"]) && has(&["DBB"]) && has(&["DBA"])
 }
 
 /// The record separator (RS) of the header.
@@ -1208,6 +1225,15 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_payload_under_a_header_declaring_too_much_stands() {
+        let v = virginia();
+        assert!(v.contains("DL00410278"), "the sample's DL designator");
+        let overstated = v.replacen("DL00410278", "DL00419999", 1);
+        let l = parse(&overstated).expect("every element is there");
+        assert_eq!(l, parse(&v).unwrap());
+    }
+
+    #[test]
     fn errors() {
         let v = virginia();
         let cases: Vec<(String, AamvaError)> = vec![
@@ -1228,6 +1254,13 @@ mod tests {
             (v.get(..41).unwrap().into(), AamvaError::Truncated),
             // Less than half of the 278 bytes the header declares for the DL subfile.
             (v.get(..150).unwrap().into(), AamvaError::Truncated),
+            // The same cut under a header declaring far more: still missing what matters.
+            (
+                v.get(..150)
+                    .unwrap()
+                    .replacen("DL00410278", "DL00419999", 1),
+                AamvaError::Truncated,
+            ),
             // Only a jurisdiction subfile.
             (
                 "@\n\u{1e}\rANSI 636000100101ZV00310008ZVZVA01\r".into(),
@@ -1249,16 +1282,29 @@ mod tests {
     #[test]
     fn every_cut_of_the_sample() {
         let v = virginia();
+        let whole = parse(&v).unwrap();
+        let mut first_read = None;
         for cut in (0..=v.len()).filter(|&c| v.is_char_boundary(c)) {
             let result = parse(&v[..cut]);
             match cut {
                 // `@`, separators, and not yet the whole `ANSI `.
                 0..9 => assert_eq!(result, Err(AamvaError::NotAamva), "cut {cut}"),
-                // Inside the header, or less than half of the DL subfile (41 + 278 / 2).
-                9..180 => assert_eq!(result, Err(AamvaError::Truncated), "cut {cut}"),
+                // Inside the header, or less than half of the DL subfile (41 + 278 / 2): truncated,
+                // unless the essentials were read whole (then they are the sample's own).
+                9..180 => match result {
+                    Err(error) => assert_eq!(error, AamvaError::Truncated, "cut {cut}"),
+                    Ok(l) => {
+                        first_read.get_or_insert(cut);
+                        for name in ["number", "surname", "given", "birth", "expiry"] {
+                            assert_eq!(field(&l, name), field(&whole, name), "cut {cut}");
+                        }
+                    }
+                },
                 _ => assert!(result.is_ok(), "cut {cut}: {result:?}"),
             }
         }
+        // The header, names and dates take more than the first 150 bytes.
+        assert!(first_read.is_some_and(|cut| cut > 150), "{first_read:?}");
     }
 
     fn soup_part() -> impl Strategy<Value = String> {

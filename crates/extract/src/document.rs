@@ -217,6 +217,19 @@ fn found(lines: &[Line], today: Date) -> bool {
         || viz::identity(lines, today).is_some()
 }
 
+/// Whether a page with a labelled identity and a number that passes as a card's is an identity
+/// document: an ID number of 12 or more digits passes the card checks one time in ten (Luhn,
+/// with any length for a range no network claims). A card prints no birth date, and its number is
+/// no document number.
+fn identity_page(visual: &Identity, card: &CardReading) -> bool {
+    let digits = |text: &str| -> String { text.chars().filter(char::is_ascii_digit).collect() };
+    visual.birth_date.is_some()
+        || visual
+            .document_number
+            .as_ref()
+            .is_some_and(|n| digits(&n.value) == card.card_number.value)
+}
+
 /// A card among the lines that are not part of a machine-readable zone.
 fn card_in(lines: &[Line]) -> Option<card::CardReading> {
     let others: Vec<(String, f32)> = lines
@@ -289,9 +302,19 @@ pub fn extract(bytes: &[u8], options: &Options<'_>) -> Result<Extraction, Extrac
         if !from_barcode && !mrz_complete {
             card = card_in(&lines);
         }
-        // Neither barcode nor zone nor card: the fields printed for people, if labelled.
-        if identity.is_none() && card.is_none() {
-            identity = viz::identity(&lines, options.today);
+        // Neither barcode nor zone: the fields printed for people, if labelled.
+        if identity.is_none()
+            && let Some(visual) = viz::identity(&lines, options.today)
+        {
+            match &card {
+                None => identity = Some(visual),
+                Some(found) if identity_page(&visual, found) => {
+                    card = None;
+                    identity = Some(visual);
+                }
+                // A card whose holder and expiry are labelled: the card it is.
+                Some(_) => {}
+            }
         }
     }
     if identity.is_none() && card.is_none() {
@@ -380,6 +403,27 @@ mod tests {
             text: "@\n\u{1e}\rANSI 636000090002DL00410278ZV03190008DLDAQT64235789\n".to_string(),
         };
         assert!(!format!("{licence:?}").contains("T64235789"));
+    }
+
+    #[test]
+    fn an_id_number_that_passes_as_a_card_number_stays_an_id_number() {
+        // A 12-digit ID number in groups of four that passes Luhn, in no network's range.
+        assert!(scanpay_core::card::Pan::parse("938475610284").is_ok());
+        let page = Reads(Ok(vec![
+            "IDENTITY CARD",
+            "Surname: DOE",
+            "Given names: JANE",
+            "Date of birth: 1980-05-12",
+            "9384 7561 0284",
+        ]));
+        let extraction = extract_with(&page).expect("an identity");
+        assert!(extraction.card.is_none(), "{extraction:?}");
+        let identity = extraction.identity.expect("the visual zone's identity");
+        assert_eq!(identity.surname.unwrap().value, "DOE");
+        // The same number on a card (a holder, no birth date) is the card's.
+        let card = Reads(Ok(vec!["9384 7561 0284", "VALID THRU 08/29", "JANE DOE"]));
+        let extraction = extract_with(&card).expect("a card");
+        assert_eq!(extraction.card.unwrap().card_number.value, "938475610284");
     }
 
     #[test]
