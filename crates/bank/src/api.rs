@@ -658,6 +658,9 @@ pub async fn revoke_bindings<S: BankStore>(
         .revoke_bindings(request.registration_id)
         .await
         .map_err(store_error)?;
+    // Payments whose binding was checked before the revocation may still wait to commit: answer
+    // once they have, so that nothing is debited with the code after "revoked".
+    bank.batcher.settle().await.map_err(submit_error)?;
     tracing::info!(registration_id = %request.registration_id, revoked, "bindings revoked");
     Ok(Json(BindingsRevoked { revoked }))
 }
@@ -769,20 +772,21 @@ fn transfer_result(decision: &Decision) -> TransferResult {
     }
 }
 
+fn submit_error(error: crate::batcher::SubmitError) -> ApiError {
+    match error {
+        crate::batcher::SubmitError::Closed => {
+            ApiError::new(ErrorCode::ShuttingDown, "The bank is shutting down; retry.")
+        }
+        // The store's error is logged there; the caller learns only that it may retry.
+        crate::batcher::SubmitError::Store(text) => scanpay_http::store_unavailable(text),
+    }
+}
+
 async fn submit<S: BankStore>(
     bank: &Bank<S>,
     commands: Vec<TransferCommand>,
 ) -> ApiResult<Vec<Decision>> {
-    let decisions = bank
-        .batcher
-        .submit(commands)
-        .await
-        .map_err(|error| match error {
-            crate::batcher::SubmitError::Closed => {
-                ApiError::new(ErrorCode::ShuttingDown, "The bank is shutting down; retry.")
-            }
-            crate::batcher::SubmitError::Store(text) => ApiError::internal(text),
-        })?;
+    let decisions = bank.batcher.submit(commands).await.map_err(submit_error)?;
     for decision in &decisions {
         bank.metrics.count(
             "ledger_transfers_total",
@@ -898,11 +902,14 @@ pub async fn own_account<S: BankStore>(
     Ok(id)
 }
 
+/// A payment's or clearing transfer's reference: refused here, before the ledger, when the
+/// ledger would refuse it (and record the refusal under the transfer's id for good).
 fn reference_ok(reference: Option<&String>) -> ApiResult<()> {
-    if reference.is_some_and(|r| r.chars().any(char::is_control) || r.len() > TEXT_LENGTH_MAX) {
+    let most = scanpay_core::ledger::REFERENCE_LENGTH_MAX;
+    if reference.is_some_and(|r| r.chars().any(char::is_control) || r.len() > most) {
         return Err(ApiError::new(
             ErrorCode::RequestInvalid,
-            format!("`reference` is at most {TEXT_LENGTH_MAX} bytes without control characters."),
+            format!("`reference` is at most {most} bytes without control characters."),
         ));
     }
     Ok(())
@@ -1064,7 +1071,11 @@ async fn payment_command<S: BankStore>(
     let Some(binding) = binding.filter(|_| refusal.is_none()) else {
         // Only when the binding check fails is the ledger asked first: a retry of a payment it
         // has already decided is answered as decided (the binding was checked then). Off the
-        // path of every other payment, which the ledger deduplicates by id anyway.
+        // path of every other payment, which the ledger deduplicates by id anyway. The earlier
+        // attempt may still wait in the batcher (its answer timed out at the hub, then the code
+        // was revoked): settle first, so that it is found rather than refused here while it
+        // commits after.
+        bank.batcher.settle().await.map_err(submit_error)?;
         return match bank
             .store
             .transfer(request.transfer_id)

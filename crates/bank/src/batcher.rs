@@ -5,6 +5,10 @@
 //! every request. While it commits, new requests queue; they form the next batch. One commit is in
 //! flight at a time, so the bank is the single writer of its ledger, which also makes the hold
 //! sweeper (run by the same task between batches) safe against a batch that posts the same hold.
+//!
+//! [`Batcher::settle`] waits until everything submitted before it is committed: a reader that
+//! must not miss a transfer already on its way (a payment's retry asking whether its first attempt
+//! went through; a revocation answering that the code pays no more) settles first.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,6 +72,13 @@ impl Batcher {
             Err(_) => Err(SubmitError::Closed),
         }
     }
+
+    /// Returns once every command submitted before this call is committed (or its commit
+    /// failed). Jobs are taken in order and one commit is in flight at a time, so an empty job
+    /// is answered with, or after, the commit of everything queued before it.
+    pub async fn settle(&self) -> Result<(), SubmitError> {
+        self.submit(Vec::new()).await.map(drop)
+    }
 }
 
 async fn run<S: BankStore>(
@@ -111,7 +122,7 @@ async fn run<S: BankStore>(
             expire_due_holds(&*store, &metrics, now_ms()).await;
             last_sweep = Instant::now();
         }
-        commit(&*store, &metrics, jobs, size, now_ms()).await;
+        commit(&store, &metrics, jobs, size, now_ms()).await;
     }
 }
 
@@ -124,18 +135,35 @@ async fn expire_due_holds<S: BankStore>(store: &S, metrics: &Metrics, now_ms: i6
 }
 
 async fn commit<S: BankStore>(
-    store: &S,
+    store: &Arc<S>,
     metrics: &Metrics,
     jobs: Vec<Job>,
     size: usize,
     now_ms: i64,
 ) {
+    if size == 0 {
+        // Only settles: what came before them is committed already.
+        for job in jobs {
+            let _ = job.reply.send(Ok(Vec::new()));
+        }
+        return;
+    }
     let mut commands = Vec::with_capacity(size);
     for job in &jobs {
         commands.extend(job.commands.iter().cloned());
     }
     let started = Instant::now();
-    let result = store.commit_transfers(now_ms, commands).await;
+    // On a task of its own: a panic in a batch (an invariant of the ledger failing on what the
+    // store read) fails that batch, and the committer goes on with the next.
+    let task = {
+        let store = store.clone();
+        tokio::spawn(async move { store.commit_transfers(now_ms, commands).await })
+    };
+    let result = task.await.unwrap_or_else(|error| {
+        Err(StoreError::Database(format!(
+            "the ledger commit panicked: {error}"
+        )))
+    });
     metrics.observe("ledger_commit_duration_seconds", &[], started.elapsed());
     metrics.count("ledger_commits_total", &[], 1);
     metrics.count("ledger_commands_total", &[], size as u64);
@@ -158,5 +186,57 @@ async fn commit<S: BankStore>(
                 let _ = job.reply.send(Err(text.clone()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scanpay_core::ledger::TransferKind;
+    use scanpay_core::money::Currency;
+    use uuid::Uuid;
+
+    #[tokio::test]
+    async fn settle_waits_for_what_was_submitted_before_it() {
+        let dir = std::env::temp_dir().join(format!("scanpay-settle-{}", Uuid::new_v4()));
+        let store = Arc::new(scanpay_store::SqliteBank::open(&dir.join("bank.db")).unwrap());
+        let batcher = Batcher::start(store.clone(), Arc::new(Metrics::default()), || 0);
+        assert!(batcher.settle().await.is_ok(), "nothing queued: at once");
+        // Refused (no such accounts), and recorded as refused like any decided transfer.
+        let command = |id| TransferCommand {
+            id,
+            kind: TransferKind::Single,
+            debit_account_id: Some(Uuid::new_v4()),
+            credit_account_id: Some(Uuid::new_v4()),
+            amount_minor: Some(100),
+            currency: Currency::parse("USD").unwrap(),
+            pending_id: None,
+            timeout_seconds: None,
+            reference: None,
+        };
+        for _ in 0..20 {
+            let ids: Vec<Uuid> = (0..50).map(|_| Uuid::new_v4()).collect();
+            let mut submits: Vec<_> = ids
+                .iter()
+                .map(|id| Box::pin(batcher.submit(vec![command(*id)])))
+                .collect();
+            // Polled once each: every job is queued (the committing task has not run yet).
+            std::future::poll_fn(|cx| {
+                for submit in &mut submits {
+                    assert!(submit.as_mut().poll(cx).is_pending());
+                }
+                std::task::Poll::Ready(())
+            })
+            .await;
+            batcher.settle().await.unwrap();
+            // Before their own answers are awaited, the jobs queued earlier are in the store.
+            for id in &ids {
+                assert!(store.transfer(*id).await.unwrap().is_some(), "{id} settled");
+            }
+            for submit in submits {
+                assert!(submit.await.is_ok());
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

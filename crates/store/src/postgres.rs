@@ -144,11 +144,25 @@ pub struct PgBank {
     /// (the batch step reads holds before it locks accounts), so a second bank process on the
     /// same schema is refused instead of racing. Dropped with the last clone, freeing the lock.
     _writer_lock: std::sync::Arc<tokio_postgres::Client>,
+    /// Taken by every ledger transaction as well (`pg_advisory_xact_lock`): should the writer
+    /// lock's session end unnoticed (a dropped connection, a server restart) and a second process
+    /// start, their batches still run one at a time, each reading what the other committed.
+    batch_lock_key: i64,
 }
 
 /// How long a starting bank waits for the writer lock (a killed predecessor's session takes a
 /// moment to end on the server).
 const WRITER_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A stable 64-bit key from the schema name (FNV-1a), for the writer lock; the key after it is the
+/// batches' lock.
+fn writer_key(schema_name: &str) -> i64 {
+    schema_name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    }) as i64
+}
+
+const BATCH_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
 
 async fn writer_lock(url: &str, schema_name: &str) -> Result<tokio_postgres::Client> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
@@ -157,10 +171,7 @@ async fn writer_lock(url: &str, schema_name: &str) -> Result<tokio_postgres::Cli
             tracing::warn!(%error, "the ledger writer-lock session ended");
         }
     });
-    // A stable 64-bit key from the schema name (FNV-1a).
-    let key = schema_name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    }) as i64;
+    let key = writer_key(schema_name);
     let deadline = std::time::Instant::now() + WRITER_LOCK_WAIT;
     loop {
         let locked: bool = client
@@ -187,6 +198,7 @@ impl PgBank {
         Ok(PgBank {
             pool,
             _writer_lock: std::sync::Arc::new(lock),
+            batch_lock_key: writer_key(schema_name).wrapping_add(1),
         })
     }
 }
@@ -313,8 +325,11 @@ static INSERT_TRANSFERS: std::sync::LazyLock<String> = std::sync::LazyLock::new(
     )
 });
 
+/// Only a pending hold ends (and the caller checks that each one did): a hold two writers both
+/// decided to post is posted once, the other batch rolls back.
 const UPDATE_HOLDS: &str = "UPDATE transfers SET hold_state = u.state \
-     FROM UNNEST($1::uuid[], $2::text[]) AS u(id, state) WHERE transfers.id = u.id";
+     FROM UNNEST($1::uuid[], $2::text[]) AS u(id, state) \
+     WHERE transfers.id = u.id AND transfers.hold_state = 'pending'";
 
 const UPDATE_ACCOUNTS: &str = "UPDATE accounts SET debits_pending = u.dq, debits_posted = u.dp, \
      credits_pending = u.cq, credits_posted = u.cp \
@@ -465,6 +480,8 @@ impl BankStore for PgBank {
     ) -> Result<Vec<Decision>> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         let tx = client.transaction().await?;
+        // Prepared before anything is sent, so that the lock runs first in the pipeline below.
+        let batch_lock = tx.prepare_cached(BATCH_LOCK).await?;
         let (mut account_ids, transfer_ids) = ledger::ids_to_load(&commands);
         account_ids.sort_unstable();
         account_ids.dedup();
@@ -482,8 +499,14 @@ impl BankStore for PgBank {
             .await
             .map_err(StoreError::from)
         };
-        let (rows, accounts) =
-            futures_util::future::try_join(transfers, read_accounts(&tx, &account_ids)).await?;
+        let locked = async {
+            tx.execute(&batch_lock, &[&self.batch_lock_key])
+                .await
+                .map_err(StoreError::from)
+        };
+        let (_, rows, accounts) =
+            futures_util::future::try_join3(locked, transfers, read_accounts(&tx, &account_ids))
+                .await?;
         snapshot
             .accounts
             .extend(accounts.into_iter().map(|a| (a.id, a)));
@@ -507,6 +530,11 @@ impl BankStore for PgBank {
     async fn expire_holds(&self, now_ms: i64, limit: u32) -> Result<usize> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         let tx = client.transaction().await?;
+        tx.execute(
+            &tx.prepare_cached(BATCH_LOCK).await?,
+            &[&self.batch_lock_key],
+        )
+        .await?;
         let rows = tx
             .query(
                 &tx.prepare_cached(&format!(

@@ -436,9 +436,14 @@ fn persist(tx: &Connection, effects: &ledger::BatchEffects) -> Result<()> {
     for transfer in &effects.inserted {
         insert_transfer(tx, transfer)?;
     }
-    let mut hold = tx.prepare_cached("UPDATE transfers SET hold_state = ?2 WHERE id = ?1")?;
+    let mut hold = tx.prepare_cached(
+        "UPDATE transfers SET hold_state = ?2 WHERE id = ?1 AND hold_state = 'pending'",
+    )?;
     for (id, state) in &effects.holds_changed {
-        hold.execute(params![id, state.code()])?;
+        // A hold ends once: one not pending here was decided from a stale read.
+        if hold.execute(params![id, state.code()])? != 1 {
+            return Err(StoreError::Database(format!("hold {id} is not pending")));
+        }
     }
     let mut account = tx.prepare_cached(
         "UPDATE accounts SET debits_pending = ?2, debits_posted = ?3, credits_pending = ?4, \
