@@ -285,8 +285,13 @@ async fn save_with<S: HubStore, B>(
         updated_at_ms: r.updated_at_ms,
     };
     let saved = match saving {
+        // A session that ended before it was bound gives back a code it reserved (a failure may
+        // have stopped it between its code's row and the step after).
+        Saving::Step if matches!(r.state, Step::Cancelled | Step::Expired | Step::Rejected) => {
+            hub.store.end_registration(row, None).await
+        }
         Saving::Step => hub.store.update_registration(row).await,
-        Saving::Revoked(note) => hub.store.revoke_registration(row, note).await,
+        Saving::Revoked(note) => hub.store.end_registration(row, Some(note)).await,
     };
     if saved.map_err(scanpay_http::store_unavailable)? {
         Ok(version + 1)
@@ -901,6 +906,19 @@ async fn issue_code<S: HubStore, B>(
                 None => {}
             }
         }
+        // The card or the code may be held by a session that ended unbound without giving it
+        // back (it expired unread, or stopped between its code's row and its next step).
+        let holder = match &outcome {
+            Err(CodeConflict::CardTaken) => hub.store.code_by_card(card_lookup.clone()).await,
+            Err(CodeConflict::CodeTaken) => hub.store.code_by_hash(code_hash.clone()).await,
+            _ => Ok(None),
+        }
+        .map_err(scanpay_http::store_unavailable)?;
+        if let Some(holder) = holder
+            && reclaim(hub, &holder, stored.registration.id).await?
+        {
+            continue;
+        }
         match outcome {
             Ok(()) => {}
             Err(CodeConflict::RegistrationHasCode) => {
@@ -943,6 +961,33 @@ async fn issue_code<S: HubStore, B>(
     Err(ApiError::internal(
         "no free random code after several draws",
     ))
+}
+
+/// Ends the session holding `holder` if it ended unbound (cancelled, rejected, or expired —
+/// perhaps only now, unread since), which deletes its code row; true when the row is gone or
+/// another writer just changed that session (the insert is tried again either way).
+async fn reclaim<S: HubStore, B>(hub: &Hub<S, B>, holder: &CodeRow, ours: Uuid) -> ApiResult<bool> {
+    if holder.registration_id == ours {
+        return Ok(false);
+    }
+    let (mut other, version) = match load_if(hub, holder.registration_id, |_| true).await {
+        Ok(found) => found,
+        Err(error) if error.code == ErrorCode::RegistrationNotFound => return Ok(false),
+        Err(error) => return Err(error),
+    };
+    other.registration.expire_if_due(now_ms());
+    if !matches!(
+        other.registration.state,
+        Step::Cancelled | Step::Expired | Step::Rejected
+    ) {
+        return Ok(false);
+    }
+    other.pending_code = None;
+    match save(hub, &other, version).await {
+        Ok(_) => Ok(true),
+        Err(error) if error.code == ErrorCode::RegistrationChanged => Ok(true),
+        Err(error) => Err(error),
+    }
 }
 
 /// Confirms the fields (after optional changes) and runs verification with the bank, code issue

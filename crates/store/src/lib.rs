@@ -543,14 +543,15 @@ pub trait HubStore: Send + Sync + 'static {
         caller_id: Uuid,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<RegistrationRow>>> + Send;
-    /// Saves a revoked registration (version-checked as `update_registration`), deletes its
-    /// code and appends `note` to its owner's notifications, in one transaction: the code pays
-    /// no more, and the card and the code's value may be registered again. False (and nothing
+    /// Saves a registration that ended — revoked, or cancelled, expired or rejected before it
+    /// was bound — (version-checked as `update_registration`), deletes its code if it has one,
+    /// and appends `note` to its owner's notifications, in one transaction: the code pays no
+    /// more, and the card and the code's value may be registered again. False (and nothing
     /// written) when another writer got there first.
-    fn revoke_registration(
+    fn end_registration(
         &self,
         row: RegistrationRow,
-        note: NotificationRow,
+        note: Option<NotificationRow>,
     ) -> impl Future<Output = Result<bool>> + Send;
     /// A caller's first registration that was bound, revoked since or not (the identity its
     /// wallet is for), other than `except`.
@@ -563,6 +564,11 @@ pub trait HubStore: Send + Sync + 'static {
     fn code_of_registration(
         &self,
         registration_id: Uuid,
+    ) -> impl Future<Output = Result<Option<CodeRow>>> + Send;
+    /// The code row of the card with this keyed lookup hash.
+    fn code_by_card(
+        &self,
+        card_lookup: Vec<u8>,
     ) -> impl Future<Output = Result<Option<CodeRow>>> + Send;
     /// The code row with this keyed hash (the payer's registration code).
     fn code_by_hash(

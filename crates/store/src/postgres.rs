@@ -1332,10 +1332,10 @@ impl HubStore for PgHub {
         Ok(rows.iter().map(registration_from_row).collect())
     }
 
-    async fn revoke_registration(
+    async fn end_registration(
         &self,
         row: RegistrationRow,
-        note: NotificationRow,
+        note: Option<NotificationRow>,
     ) -> Result<bool> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         let transaction = client.transaction().await?;
@@ -1362,8 +1362,10 @@ impl HubStore for PgHub {
             )
             .await?
             .get(0);
-        if saved == 1 {
-            insert_notification(&transaction, &note).await?;
+        if saved == 1
+            && let Some(note) = &note
+        {
+            insert_notification(&transaction, note).await?;
         }
         transaction.commit().await?;
         Ok(saved == 1)
@@ -1435,6 +1437,16 @@ impl HubStore for PgHub {
             &self.pool,
             &format!("SELECT {CODE_COLUMNS} FROM registration_codes WHERE registration_id = $1"),
             &[&registration_id],
+        )
+        .await?;
+        Ok(row.as_ref().map(code_from_row))
+    }
+
+    async fn code_by_card(&self, card_lookup: Vec<u8>) -> Result<Option<CodeRow>> {
+        let row = query_opt(
+            &self.pool,
+            &format!("SELECT {CODE_COLUMNS} FROM registration_codes WHERE card_lookup = $1"),
+            &[&card_lookup],
         )
         .await?;
         Ok(row.as_ref().map(code_from_row))

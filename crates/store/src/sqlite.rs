@@ -1183,10 +1183,10 @@ impl HubStore for SqliteHub {
             .await
     }
 
-    async fn revoke_registration(
+    async fn end_registration(
         &self,
         row: RegistrationRow,
-        note: NotificationRow,
+        note: Option<NotificationRow>,
     ) -> Result<bool> {
         self.db
             .write(move |c| {
@@ -1194,7 +1194,9 @@ impl HubStore for SqliteHub {
                 if saved {
                     c.prepare_cached("DELETE FROM registration_codes WHERE registration_id = ?1")?
                         .execute([row.id])?;
-                    insert_notification(c, &note)?;
+                    if let Some(note) = &note {
+                        insert_notification(c, note)?;
+                    }
                 }
                 Ok(saved)
             })
@@ -1269,6 +1271,18 @@ impl HubStore for SqliteHub {
                     "SELECT {CODE_COLUMNS} FROM registration_codes WHERE registration_id = ?1"
                 ))?
                 .query_row([registration_id], code_from_row)
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn code_by_card(&self, card_lookup: Vec<u8>) -> Result<Option<CodeRow>> {
+        self.db
+            .read(move |c| {
+                Ok(c.prepare_cached(&format!(
+                    "SELECT {CODE_COLUMNS} FROM registration_codes WHERE card_lookup = ?1"
+                ))?
+                .query_row([card_lookup], code_from_row)
                 .optional()?)
             })
             .await

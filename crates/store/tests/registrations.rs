@@ -1,5 +1,6 @@
-//! Revoking a registration is one write: its new state and the deletion of its code, and
-//! neither when another writer saved the session first.
+//! Ending a registration (revoked, or cancelled or expired before it was bound) is one write:
+//! its new state and the deletion of its code, and neither when another writer saved the
+//! session first.
 
 mod common;
 
@@ -40,7 +41,10 @@ async fn a_revocation_deletes_the_code_with_the_save(store: &impl HubStore) {
     store.insert_code(code(id, caller)).await.unwrap();
     // A writer that read an older version loses, and the code stays.
     let stale = store
-        .revoke_registration(session(id, caller, "revoked", 1), common::note(caller))
+        .end_registration(
+            session(id, caller, "revoked", 1),
+            Some(common::note(caller)),
+        )
         .await
         .unwrap();
     assert!(!stale);
@@ -59,7 +63,10 @@ async fn a_revocation_deletes_the_code_with_the_save(store: &impl HubStore) {
 
     assert!(
         store
-            .revoke_registration(session(id, caller, "revoked", 2), common::note(caller))
+            .end_registration(
+                session(id, caller, "revoked", 2),
+                Some(common::note(caller))
+            )
             .await
             .unwrap()
     );
@@ -77,6 +84,17 @@ async fn a_revocation_deletes_the_code_with_the_save(store: &impl HubStore) {
         .await
         .unwrap();
     store.insert_code(code(again, caller)).await.unwrap();
+    let by_card = store.code_by_card(b"card".to_vec()).await.unwrap();
+    assert_eq!(by_card.map(|c| c.registration_id), Some(again));
+    // A session cancelled before it was bound gives its code back too, telling no one.
+    assert!(
+        store
+            .end_registration(session(again, caller, "cancelled", 2), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.code_by_card(b"card".to_vec()).await.unwrap(), None);
+    assert_eq!(store.notifications(caller, 0, 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
