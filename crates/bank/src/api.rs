@@ -611,12 +611,15 @@ pub async fn bind<S: BankStore>(
     match bank.store.insert_binding(row).await {
         Ok(()) => {}
         Err(StoreError::Duplicate(_)) => {
-            // A replay of the same binding succeeds; a different one is refused.
+            // A replay of the same binding succeeds; a different one is refused — also one for
+            // another registration (the earlier one's revocation has not reached this bank yet):
+            // else revoking the new registration would leave the binding in place.
             let existing = bank.store.binding(code_hash).await.map_err(store_error)?;
             match existing {
                 Some(b)
                     if b.terminal_id == request.terminal_id
-                        && b.account_id == request.account_id => {}
+                        && b.account_id == request.account_id
+                        && b.registration_id == request.registration_id => {}
                 _ => {
                     return Err(ApiError::new(
                         ErrorCode::RegistrationCodeAlreadyBound,

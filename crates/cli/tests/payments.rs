@@ -1307,8 +1307,57 @@ async fn a_revoked_code_pays_no_more_and_the_card_registers_again(backend: Backe
         .await;
     assert_eq!(cancel.code(), "registration_finished", "{cancel:?}");
 
-    // The new phone registers the same card with the same code, and pays with it.
+    // Had the revocation not reached the bank, the new phone's binding is refused there: the
+    // session ends, giving the card back, and does not wait in `code_issued` for good.
+    let old_terminal = payer.terminal.clone();
     payer.terminal = unique("new-phone-");
+    let stale = bank
+        .post(
+            "/v1/bindings",
+            &json!({"registration_code": phone, "terminal_id": old_terminal,
+                    "account_id": payer.account, "registration_id": registration}),
+        )
+        .await;
+    assert_eq!(stale.status, 201, "{stale:?}");
+    let refused = common::register_card(&payer, Some(choice.clone()), None).await;
+    assert_eq!(
+        refused.code(),
+        "registration_code_already_bound",
+        "{refused:?}"
+    );
+    let sessions = payer.wallet.get("/v1/registrations").await;
+    let ended = &sessions.body["items"][0];
+    assert_eq!(
+        (&ended["state"], &ended["rejection"]),
+        (
+            &json!("rejected"),
+            &json!("registration_code_already_bound")
+        ),
+        "{sessions:?}"
+    );
+    // The same phone binding again for another registration is refused too (a replay is one
+    // for the same registration).
+    let replay = bank
+        .post(
+            "/v1/bindings",
+            &json!({"registration_code": phone, "terminal_id": old_terminal,
+                    "account_id": payer.account, "registration_id": uuid::Uuid::now_v7()}),
+        )
+        .await;
+    assert_eq!(
+        replay.code(),
+        "registration_code_already_bound",
+        "{replay:?}"
+    );
+    let removed = bank
+        .post(
+            "/v1/bindings/revoke",
+            &json!({ "registration_id": registration }),
+        )
+        .await;
+    assert_eq!(removed.body["revoked"], 1, "{removed:?}");
+
+    // The new phone registers the same card with the same code, and pays with it.
     let again = common::register_card(&payer, Some(choice), None).await;
     assert_eq!(again.body["state"], "bound", "{again:?}");
     assert_eq!(again.body["registration_code"], json!(phone));

@@ -273,6 +273,11 @@ pub enum Event {
     CardNotFoundAtBank,
     CodeIssued,
     Bound,
+    /// The bank refused to bind the issued code, with its code (`registration_code_already_bound`:
+    /// an earlier registration's binding is still there): the session ends, its code given back.
+    BindRefused {
+        code: String,
+    },
     Cancelled,
     /// The code of a bound registration is revoked (a lost phone): it pays no more.
     Revoked,
@@ -446,6 +451,10 @@ impl Registration {
             }
             (S::Verified, Event::CodeIssued) => S::CodeIssued,
             (S::CodeIssued, Event::Bound) => S::Bound,
+            (S::CodeIssued, Event::BindRefused { code }) => {
+                self.rejection = Some(code);
+                S::Rejected
+            }
             // A retried step the session already reflects is a no-op.
             (S::Confirmed | S::BankIdentified | S::Verified | S::CodeIssued, Event::Confirmed) => {
                 return Ok(());
@@ -682,7 +691,22 @@ mod tests {
             Err(StepError::OutOfOrder(State::CodeIssued))
         );
         assert!(!r.expire_if_due(10 * 600_000));
+        let mut refused = r.clone();
         r.apply(Event::Bound, 10 * 600_000).unwrap();
+        // Or the bank refuses the binding: the session ends, saying why.
+        refused
+            .apply(
+                Event::BindRefused {
+                    code: "registration_code_already_bound".to_string(),
+                },
+                7,
+            )
+            .unwrap();
+        assert_eq!(refused.state, State::Rejected);
+        assert_eq!(
+            refused.rejection.as_deref(),
+            Some("registration_code_already_bound")
+        );
     }
 
     #[test]

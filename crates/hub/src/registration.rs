@@ -1215,17 +1215,38 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
             .pending_code
             .clone()
             .ok_or_else(|| ApiError::internal("issued code lost"))?;
-        bank.bind(&BindRequest {
-            registration_code: code.clone(),
-            terminal_id: stored.registration.terminal_id.clone(),
-            account_id: stored
-                .registration
-                .account_id
-                .expect("verified has an account"),
-            registration_id: Some(stored.registration.id),
-        })
-        .await
-        .map_err(connector_error)?;
+        let bound = bank
+            .bind(&BindRequest {
+                registration_code: code.clone(),
+                terminal_id: stored.registration.terminal_id.clone(),
+                account_id: stored
+                    .registration
+                    .account_id
+                    .expect("verified has an account"),
+                registration_id: Some(stored.registration.id),
+            })
+            .await;
+        match bound {
+            Ok(_) => {}
+            // The bank decided (the code is still bound for an earlier registration whose
+            // revocation has not reached it): the session ends and gives its code and card back,
+            // rather than waiting in `code_issued` for a binding that will not come.
+            Err(ConnectorError::Refused(body)) if crate::connector::is_decision(&body.code) => {
+                stored
+                    .registration
+                    .apply(
+                        Event::BindRefused {
+                            code: body.code.clone(),
+                        },
+                        now,
+                    )
+                    .map_err(step_error)?;
+                stored.pending_code = None;
+                save(&hub, &stored, version).await?;
+                return Err(connector_error(ConnectorError::Refused(body)));
+            }
+            Err(error) => return Err(connector_error(error)),
+        }
         stored
             .registration
             .apply(Event::Bound, now)
