@@ -360,13 +360,21 @@ pub fn is_public(ip: IpAddr) -> bool {
             if segments[0] == 0x2002 {
                 return is_public(IpAddr::V4(carried(segments[1], segments[2])));
             }
+            // IPv4-compatible (::a.b.c.d, deprecated but still routed by some stacks).
+            if segments[..6] == [0; 6] {
+                return is_public(IpAddr::V4(carried(segments[6], segments[7])));
+            }
             let first = segments[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || (first == 0x2001 && segments[1] == 0x0db8))
+                // Link-local fe80::/10 and the deprecated site-local fec0::/10.
+                || (first & 0xff80) == 0xfe80
+                // NAT64 for local use (64:ff9b:1::/48, RFC 8215).
+                || (first == 0x64 && segments[1] == 0xff9b && segments[2] == 1)
+                // Documentation 2001:db8::/32, Teredo 2001::/32 (a tunnel to an IPv4 address).
+                || (first == 0x2001 && (segments[1] == 0x0db8 || segments[1] == 0)))
         }
     }
 }
@@ -544,6 +552,8 @@ async fn deliver<S: HubStore, B>(hub: &Hub<S, B>, http: &reqwest::Client, row: D
                 // The log says what kind of failure, not the network's details (the merchant reads
                 // it; raw errors would map the hub's network for them).
                 Err(error) => {
+                    // Without the URL: a merchant may have put a token in its query.
+                    let error = error.without_url();
                     tracing::info!(delivery = %row.id, %error, "a webhook was not delivered");
                     let kind = if refused_as_private(&error) {
                         "the address is not public"
@@ -614,6 +624,11 @@ mod tests {
             "::ffff:10.0.0.1",
             "64:ff9b::7f00:1",
             "2002:a9fe:a9fe::1",
+            "::7f00:1",
+            "::a00:1",
+            "fec0::1",
+            "64:ff9b:1::a00:1",
+            "2001::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
@@ -622,6 +637,8 @@ mod tests {
             "8.8.8.8",
             "2606:4700::1111",
             "::ffff:1.1.1.1",
+            "::808:808",
+            "64:ff9b::808:808",
         ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }

@@ -39,7 +39,7 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCustomer {
     /// Chosen by the caller to make the request idempotent; a new one is made when absent.
@@ -102,7 +102,17 @@ pub struct AccountView {
     pub created_at: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Personal data stays out of a `{:?}` (a log line).
+impl std::fmt::Debug for CreateCustomer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateCustomer")
+            .field("id", &self.id)
+            .field("id_document_type", &self.id_document_type)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCard {
     #[serde(default)]
@@ -127,11 +137,26 @@ pub struct CardView {
     pub holder_name: String,
 }
 
+impl std::fmt::Debug for CreateCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateCard")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Asks which account a card number belongs to.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CardNumberRequest {
     pub card_number: String,
+}
+
+impl std::fmt::Debug for CardNumberRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CardNumberRequest(..)")
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -407,6 +432,35 @@ pub struct LedgerTotalsView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_print_no_card_or_document_number() {
+        let customer: CreateCustomer = serde_json::from_value(serde_json::json!({
+            "full_name": "ANNA ERIKSSON", "id_document_type": "passport",
+            "id_document_number": "L898902C3", "birth_date": "1974-08-12"
+        }))
+        .unwrap();
+        let card: CreateCard = serde_json::from_value(serde_json::json!({
+            "account_id": Uuid::nil(), "card_number": "4242424242424242",
+            "expiry_month": 12, "expiry_year": 2031, "holder_name": "ANNA ERIKSSON"
+        }))
+        .unwrap();
+        let lookup = CardNumberRequest {
+            card_number: "4242424242424242".to_string(),
+        };
+        for printed in [
+            format!("{customer:?}"),
+            format!("{card:?}"),
+            format!("{lookup:?}"),
+        ] {
+            assert!(
+                !printed.contains("L898902C3")
+                    && !printed.contains("4242424242424242")
+                    && !printed.contains("ERIKSSON"),
+                "{printed}"
+            );
+        }
+    }
 
     #[test]
     fn amounts() {

@@ -295,7 +295,7 @@ pub struct FieldSource {
     pub source: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RegistrationView {
     pub id: Uuid,
     /// `started`, `carriers_received`, `awaiting_confirmation`, `confirmed`, `bank_identified`,
@@ -319,6 +319,18 @@ pub struct RegistrationView {
     pub terminal_id: String,
     pub created_at: String,
     pub expires_at: String,
+}
+
+/// Without the identity and the code (a `{:?}` in a log must not hold them).
+impl std::fmt::Debug for RegistrationView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationView")
+            .field("id", &self.id)
+            .field("state", &self.state)
+            .field("card", &self.card)
+            .field("rejection", &self.rejection)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
