@@ -1066,12 +1066,15 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
     }
     if stored.registration.state == Step::BankIdentified {
         let card_lookup = hub.vault.lookup("card_number", pan.digits());
-        let failures = hub
+        // Counted before the bank is asked, in one write that returns the count: sessions
+        // confirming the same card at once cannot all pass a count read before any of them
+        // recorded its failure. A match forgets the count (below).
+        let attempts = hub
             .store
-            .failures(card_lookup.clone(), now, CARD_FAILURE_WINDOW_MS)
+            .record_failure(card_lookup.clone(), now, CARD_FAILURE_WINDOW_MS)
             .await
             .map_err(scanpay_http::store_unavailable)?;
-        if failures >= CARD_FAILURES_MAX {
+        if attempts > CARD_FAILURES_MAX {
             return Err(ApiError::new(
                 ErrorCode::CardVerificationLimited,
                 "This card failed identity verification too often; try again tomorrow or contact the bank.",
@@ -1100,7 +1103,17 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
                     "The card's bank does not know this card number; check it and confirm again.",
                 ));
             }
-            Err(error) => return Err(connector_error(error)),
+            Err(error) => {
+                // Nothing was learnt of the card: the attempt counted above is taken back.
+                if !matches!(&error, ConnectorError::Refused(body) if crate::connector::is_decision(&body.code))
+                {
+                    hub.store
+                        .forgive_failure(card_lookup)
+                        .await
+                        .map_err(scanpay_http::store_unavailable)?;
+                }
+                return Err(connector_error(error));
+            }
         };
         let identity = stored
             .registration
@@ -1158,9 +1171,9 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
             )
             .map_err(step_error)?;
         version = save(&hub, &stored, version).await?;
-        if stored.registration.state != Step::Verified {
+        if stored.registration.state == Step::Verified {
             hub.store
-                .record_failure(card_lookup, now, CARD_FAILURE_WINDOW_MS)
+                .clear_failures(card_lookup)
                 .await
                 .map_err(scanpay_http::store_unavailable)?;
         }

@@ -681,6 +681,9 @@ pub trait HubStore: Send + Sync + 'static {
         now_ms: i64,
         window_ms: i64,
     ) -> impl Future<Output = Result<i64>> + Send;
+    /// Takes back one failure counted under `lookup` (an attempt counted before it was made that
+    /// could not be made: the bank did not answer).
+    fn forgive_failure(&self, lookup: Vec<u8>) -> impl Future<Output = Result<()>> + Send;
     /// Forgets the failures counted under `lookup` (a user-name code paid with its password).
     fn clear_failures(&self, lookup: Vec<u8>) -> impl Future<Output = Result<()>> + Send;
     /// The failures counted under `lookup` within `window_ms` of the first one.

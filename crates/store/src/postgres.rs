@@ -1746,6 +1746,17 @@ impl HubStore for PgHub {
         Ok(row.get(0))
     }
 
+    async fn forgive_failure(&self, lookup: Vec<u8>) -> Result<()> {
+        execute(
+            &self.pool,
+            "UPDATE card_failures SET failures = failures - 1 \
+             WHERE card_lookup = $1 AND failures > 0",
+            &[&lookup],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn clear_failures(&self, lookup: Vec<u8>) -> Result<()> {
         execute(
             &self.pool,

@@ -1648,6 +1648,19 @@ impl HubStore for SqliteHub {
             .await
     }
 
+    async fn forgive_failure(&self, lookup: Vec<u8>) -> Result<()> {
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE card_failures SET failures = failures - 1 \
+                     WHERE card_lookup = ?1 AND failures > 0",
+                )?
+                .execute(params![lookup])?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn clear_failures(&self, lookup: Vec<u8>) -> Result<()> {
         self.db
             .write(move |c| {

@@ -112,3 +112,61 @@ async fn postgres_revokes_a_registration_in_one_write() {
     })
     .await;
 }
+
+/// A card's verification attempts are counted before they are made (the count comes back from
+/// the same write), an attempt the bank never answered is taken back, and a match forgets them.
+async fn failures_count_atomically_and_are_forgiven(store: &impl HubStore) {
+    let card = Uuid::now_v7().as_bytes().to_vec();
+    let window = 86_400_000;
+    for expected in 1..=3 {
+        assert_eq!(
+            store
+                .record_failure(card.clone(), 1_000, window)
+                .await
+                .unwrap(),
+            expected
+        );
+    }
+    store.forgive_failure(card.clone()).await.unwrap();
+    assert_eq!(
+        store.failures(card.clone(), 2_000, window).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .record_failure(card.clone(), 2_000, window)
+            .await
+            .unwrap(),
+        3
+    );
+    store.clear_failures(card.clone()).await.unwrap();
+    assert_eq!(
+        store.failures(card.clone(), 3_000, window).await.unwrap(),
+        0
+    );
+    // Forgiving below zero does nothing.
+    store.forgive_failure(card.clone()).await.unwrap();
+    assert_eq!(
+        store
+            .record_failure(card.clone(), 4_000, window)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn sqlite_counts_failures() {
+    common::on_sqlite(
+        |store| async move { failures_count_atomically_and_are_forgiven(&store).await },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_counts_failures() {
+    common::on_postgres(
+        |store| async move { failures_count_atomically_and_are_forgiven(&store).await },
+    )
+    .await;
+}
