@@ -195,9 +195,14 @@ async fn run<S: HubStore, B: BankConnector>(
                 let stored = hub
                     .store
                     .complete(caller.id, key, claim_token, parts.status.as_u16(), sealed)
-                    .await
-                    .map_err(ApiError::internal)?;
-                if !stored {
+                    .await;
+                if let Err(error) = &stored {
+                    // The work is done and committed: its answer still goes to the caller (a
+                    // registration's code is in it, once). A retry with the key waits for the
+                    // claim to lapse and runs again, answering as the state now stands.
+                    tracing::error!(%error, "could not store an answer for its idempotency key");
+                }
+                if stored.is_ok_and(|stored| !stored) {
                     // This request outlived its lease and another took the claim over: its
                     // answer still goes to this caller, but the key keeps the successor's.
                     tracing::warn!(
