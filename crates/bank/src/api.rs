@@ -204,22 +204,47 @@ pub fn customer_row(
     })
 }
 
+/// The answer to a create whose id names another record already.
+fn taken_id(what: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::ExistsWithDifferentFields,
+        format!("A {what} with this id exists with other fields; use a new id."),
+    )
+}
+
 pub async fn create_customer<S: BankStore>(
     State(bank): State<Bank<S>>,
     Json(request): Json<CreateCustomer>,
 ) -> ApiResult<Response> {
     let row = customer_row(&bank.vault, &request, now_ms())?;
     let id = row.id;
-    match bank.store.insert_records(vec![Record::Customer(row)]).await {
-        Ok(()) | Err(StoreError::Duplicate(_)) => {}
-        Err(error) => return Err(store_error(error)),
-    }
+    let asked = row.clone();
+    let inserted = bank.store.insert_records(vec![Record::Customer(row)]).await;
     let row = bank
         .store
         .customer(id)
         .await
         .map_err(store_error)?
         .ok_or_else(|| ApiError::internal("customer vanished after insert"))?;
+    match inserted {
+        Ok(()) => {}
+        // A retry with the same id is answered with the customer; another customer under an id
+        // already taken is refused, as a transfer's would be.
+        Err(StoreError::Duplicate(_))
+            if (
+                &row.full_name,
+                &row.id_document_type,
+                &row.id_number_lookup,
+                &row.birth_date,
+            ) == (
+                &asked.full_name,
+                &asked.id_document_type,
+                &asked.id_number_lookup,
+                &asked.birth_date,
+            ) => {}
+        Err(StoreError::Duplicate(_)) => return Err(taken_id("customer")),
+        Err(error) => return Err(store_error(error)),
+    }
     Ok((StatusCode::CREATED, Json(customer_view(&bank, &row)?)).into_response())
 }
 
@@ -286,12 +311,18 @@ pub async fn create_account<S: BankStore>(
         customer_id: Some(request.customer_id),
         created_at_ms: now_ms(),
     };
-    match bank.store.insert_records(vec![Record::Account(row)]).await {
-        Ok(()) | Err(StoreError::Duplicate(_)) => {}
-        Err(error) => return Err(store_error(error)),
-    }
+    let inserted = bank.store.insert_records(vec![Record::Account(row)]).await;
     let row = bank.store.account(id).await.map_err(store_error)?;
     let row = row.ok_or_else(|| ApiError::internal("account vanished after insert"))?;
+    match inserted {
+        Ok(()) => {}
+        Err(StoreError::Duplicate(_))
+            if row.customer_id == Some(request.customer_id)
+                && row.account.currency == currency
+                && row.account.overdraft_limit_minor == Some(overdraft) => {}
+        Err(StoreError::Duplicate(_)) => return Err(taken_id("account")),
+        Err(error) => return Err(store_error(error)),
+    }
     Ok((StatusCode::CREATED, Json(account_view(&row))).into_response())
 }
 

@@ -162,6 +162,28 @@ async fn transfer_replays_and_rejections(backend: Backend) {
     assert_eq!(different.code(), "exists_with_different_fields");
     assert_eq!(bank.balance(&alice).await, 600, "applied once");
 
+    // Customers and accounts with a chosen id: a retry gets the same one, other fields under
+    // that id are refused (not answered with someone else's record).
+    let customer_id = id();
+    let customer = |name: &str| {
+        json!({"id": customer_id, "full_name": name, "id_document_type": "passport",
+               "id_document_number": "R1234567", "birth_date": "1980-02-03"})
+    };
+    let made = bank.post("/v1/customers", &customer("ROSA")).await;
+    assert_eq!(made.status, 201, "{made:?}");
+    let again = bank.post("/v1/customers", &customer("ROSA")).await;
+    assert_eq!((again.status, &again.body["id"]), (201, &made.body["id"]));
+    let other = bank.post("/v1/customers", &customer("MALLORY")).await;
+    assert_eq!(other.code(), "exists_with_different_fields", "{other:?}");
+    let account_id = id();
+    let account = |currency: &str| json!({"id": account_id, "customer_id": customer_id, "currency": currency});
+    let opened = bank.post("/v1/accounts", &account("USD")).await;
+    assert_eq!(opened.status, 201, "{opened:?}");
+    let again = bank.post("/v1/accounts", &account("USD")).await;
+    assert_eq!((again.status, &again.body["id"]), (201, &opened.body["id"]));
+    let other = bank.post("/v1/accounts", &account("EUR")).await;
+    assert_eq!(other.code(), "exists_with_different_fields", "{other:?}");
+
     // A refusal is recorded: retrying it gives the same refusal even after funds arrive.
     let refused_id = id();
     let refused = bank.transfer(&refused_id, &alice, &bob, 5_000).await;
