@@ -155,18 +155,33 @@ async fn merchant_of<S: HubStore, B>(hub: &Hub<S, B>, caller: &Caller) -> ApiRes
         })
 }
 
-/// Saves the URL and secrets, and answers with the new secret (shown this once).
+/// Saves the URL and secrets unless the merchant's secrets changed since `merchant` was read
+/// (another rotation: its new secret must not be lost), and answers with the new secret (shown
+/// this once).
 async fn store_secrets<S: HubStore, B>(
     hub: &Hub<S, B>,
-    merchant_id: Uuid,
+    merchant: &MerchantRow,
     url: String,
     secrets: &[Secret],
     shown: String,
 ) -> ApiResult<Response> {
-    hub.store
-        .set_webhook(merchant_id, url.clone(), sealed(hub, merchant_id, secrets)?)
+    let merchant_id = merchant.caller_id;
+    let saved = hub
+        .store
+        .set_webhook(
+            merchant_id,
+            url.clone(),
+            sealed(hub, merchant_id, secrets)?,
+            merchant.webhook_secrets.clone(),
+        )
         .await
         .map_err(scanpay_http::store_unavailable)?;
+    if !saved {
+        return Err(ApiError::new(
+            ErrorCode::WebhookChanged,
+            "The webhook's secrets changed while this request ran; fetch them and retry.",
+        ));
+    }
     Ok((
         StatusCode::CREATED,
         Json(view(Some(url), secrets, Some(shown))),
@@ -208,7 +223,7 @@ pub async fn set<S: HubStore, B: BankConnector>(
         created_at_ms: now_ms(),
         expires_at_ms: None,
     }];
-    store_secrets(&hub, merchant.caller_id, url, &secrets, secret).await
+    store_secrets(&hub, &merchant, url, &secrets, secret).await
 }
 
 /// Makes a new signing secret; the current ones keep signing for 24 hours.
@@ -244,7 +259,7 @@ pub async fn rotate<S: HubStore, B: BankConnector>(
             expires_at_ms: None,
         },
     );
-    store_secrets(&hub, merchant.caller_id, url, &secrets, secret).await
+    store_secrets(&hub, &merchant, url, &secrets, secret).await
 }
 
 /// The merchant's webhook URL and its secrets' dates (never their values).

@@ -124,6 +124,7 @@ error_codes! {
     WalletNotFound => "wallet_not_found", NotFound, 404;
     PaymentStateInvalid => "payment_state_invalid", Conflict, 409;
     PaymentChanged => "payment_changed", Conflict, 409;
+    WebhookChanged => "webhook_changed", Conflict, 409;
     PaymentExpired => "payment_expired", Rejected, 422;
     VerificationFailed => "verification_failed", Rejected, 422;
     VerificationBlocked => "verification_blocked", Rejected, 422;

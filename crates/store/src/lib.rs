@@ -587,12 +587,15 @@ pub trait HubStore: Send + Sync + 'static {
     -> impl Future<Output = Result<Option<MerchantRow>>> + Send;
     /// Merchants by name, at most `limit`.
     fn merchants(&self, limit: u32) -> impl Future<Output = Result<Vec<MerchantRow>>> + Send;
-    /// Sets a merchant's webhook URL and (encrypted) secrets; false when there is no such merchant.
+    /// Sets a merchant's webhook URL and (encrypted) secrets if its secrets are still `read` (the
+    /// bytes read before): two rotations at once cannot both succeed and lose one's secret.
+    /// False when another writer changed them first, or there is no such merchant.
     fn set_webhook(
         &self,
         caller_id: Uuid,
         url: String,
         secrets: Vec<u8>,
+        read: Vec<u8>,
     ) -> impl Future<Output = Result<bool>> + Send;
     /// Pending deliveries whose time has come, soonest first.
     fn deliveries_due(

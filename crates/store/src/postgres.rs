@@ -1527,12 +1527,18 @@ impl HubStore for PgHub {
         Ok(rows.iter().map(merchant_from_row).collect())
     }
 
-    async fn set_webhook(&self, caller_id: Uuid, url: String, secrets: Vec<u8>) -> Result<bool> {
+    async fn set_webhook(
+        &self,
+        caller_id: Uuid,
+        url: String,
+        secrets: Vec<u8>,
+        read: Vec<u8>,
+    ) -> Result<bool> {
         let changed = execute(
             &self.pool,
             "UPDATE merchants SET webhook_url = $2, webhook_secrets = $3 WHERE \
-             caller_id = $1",
-            &[&caller_id, &url, &secrets],
+             caller_id = $1 AND webhook_secrets = $4",
+            &[&caller_id, &url, &secrets, &read],
         )
         .await?;
         Ok(changed == 1)

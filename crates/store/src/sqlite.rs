@@ -1370,14 +1370,20 @@ impl HubStore for SqliteHub {
             .await
     }
 
-    async fn set_webhook(&self, caller_id: Uuid, url: String, secrets: Vec<u8>) -> Result<bool> {
+    async fn set_webhook(
+        &self,
+        caller_id: Uuid,
+        url: String,
+        secrets: Vec<u8>,
+        read: Vec<u8>,
+    ) -> Result<bool> {
         self.db
             .write(move |c| {
                 Ok(c.prepare_cached(
                     "UPDATE merchants SET webhook_url = ?2, webhook_secrets = ?3 \
-                     WHERE caller_id = ?1",
+                     WHERE caller_id = ?1 AND webhook_secrets = ?4",
                 )?
-                .execute(params![caller_id, url, secrets])?
+                .execute(params![caller_id, url, secrets, read])?
                     == 1)
             })
             .await

@@ -54,7 +54,13 @@ async fn merchant(store: &impl HubStore, webhook: bool) -> Uuid {
         .await
         .unwrap();
     if webhook {
-        let set = store.set_webhook(id, "https://shop.example/hooks".to_string(), b"s".to_vec());
+        let url = "https://shop.example/hooks".to_string();
+        let stale = store.set_webhook(id, url.clone(), b"s".to_vec(), b"other".to_vec());
+        assert!(
+            !stale.await.unwrap(),
+            "secrets changed since they were read"
+        );
+        let set = store.set_webhook(id, url, b"s".to_vec(), Vec::new());
         assert!(set.await.unwrap());
     }
     id
