@@ -28,6 +28,7 @@ on_both_backends!(
     phone_and_password_codes_pay,
     codes_sealed_to_the_bound_terminal_open_only_there,
     a_revoked_code_pays_no_more_and_the_card_registers_again,
+    a_session_tests_five_taken_codes_at_most,
     an_operator_resets_a_lost_authenticator,
     a_hub_may_require_terminal_keys,
 );
@@ -1222,6 +1223,70 @@ async fn registration_of(payer: &Payer) -> String {
     let list = payer.wallet.get("/v1/registrations").await;
     assert_eq!(list.status, 200, "{list:?}");
     list.body["items"][0]["id"].as_str().unwrap().to_string()
+}
+
+/// Whether a phone number is someone's code cannot be asked without end: a session ends at the
+/// fifth chosen code found taken.
+async fn a_session_tests_five_taken_codes_at_most(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let hub_url = system.running().hub_url.clone();
+    let bank = system.bank("north");
+    let number = format!("+1555{:07}", rand::random::<u32>() % 10_000_000);
+    let taken = json!({"kind": "phone", "phone": number});
+    common::register_payer_choosing(&hub_url, &bank, "north", 0, Some(taken.clone()), None).await;
+    // Another person, whose card is free again after a revocation, tries that number.
+    let other = common::register_payer_choosing(&hub_url, &bank, "north", 0, None, None).await;
+    let first = registration_of(&other).await;
+    let revoked = other
+        .wallet
+        .post(
+            &format!("/v1/registrations/{first}/revoke"),
+            &json!({}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{revoked:?}");
+    let started = other
+        .wallet
+        .post(
+            "/v1/registrations",
+            &json!({"terminal_id": other.terminal}),
+            Some(&unique("k")),
+        )
+        .await;
+    let id = started.body["id"].as_str().unwrap().to_string();
+    let fields = other
+        .wallet
+        .post(
+            &format!("/v1/registrations/{id}/fields"),
+            &json!({
+                "identity": {"full_name": other.name, "document_type": "passport",
+                             "document_number": other.document_number, "birth_date": "1990-01-01",
+                             "expiry_date": "2031-01-01"},
+                "card": {"card_number": other.card_number, "expiry_month": 12, "expiry_year": 2031}
+            }),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(fields.status, 200, "{fields:?}");
+    let path = format!("/v1/registrations/{id}/confirm");
+    let body = json!({ "code": taken });
+    let confirm = || async { other.wallet.post(&path, &body, Some(&unique("k"))).await };
+    for attempt in 1..=5 {
+        let answer = confirm().await;
+        assert_eq!(
+            answer.code(),
+            "registration_code_taken",
+            "{attempt}: {answer:?}"
+        );
+        let session = other.wallet.get(&format!("/v1/registrations/{id}")).await;
+        let state = if attempt < 5 { "verified" } else { "cancelled" };
+        assert_eq!(session.body["state"], state, "{attempt}: {session:?}");
+    }
+    let session = other.wallet.get(&format!("/v1/registrations/{id}")).await;
+    assert_eq!(session.body["rejection"], "registration_code_taken");
+    assert_eq!(confirm().await.code(), "registration_finished");
+    system.stop().await;
 }
 
 async fn a_revoked_code_pays_no_more_and_the_card_registers_again(backend: Backend) {

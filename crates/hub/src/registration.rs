@@ -60,6 +60,8 @@ const CARD_FAILURES_MAX: i64 = 10;
 const CARD_FAILURE_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// Draws of a random code before giving up (a collision among 10^10 codes is rare).
 const CODE_DRAWS_MAX: u32 = 8;
+/// Codes of the person's choosing found taken before a session ends.
+const CODE_CHOICES_TAKEN_MAX: u32 = 5;
 
 /// What the hub stores for a session (encrypted).
 #[derive(Clone, Serialize, Deserialize)]
@@ -78,6 +80,11 @@ struct Stored {
     /// Of a revoked registration: whether the bank has removed its binding too.
     #[serde(default)]
     revoked_at_bank: bool,
+    /// Codes of the person's choosing found taken in this session: at `CODE_CHOICES_TAKEN_MAX`
+    /// the session ends, so that a session cannot test without end whether a phone number or a
+    /// user name is someone's code.
+    #[serde(default)]
+    codes_taken: u32,
 }
 
 fn today() -> Day {
@@ -471,6 +478,7 @@ pub async fn start<S: HubStore, B: BankConnector>(
         password_hash: None,
         terminal_key,
         revoked_at_bank: false,
+        codes_taken: 0,
     };
     let r = &stored.registration;
     hub.store
@@ -939,10 +947,24 @@ async fn issue_code<S: HubStore, B>(
             }
             Err(CodeConflict::CodeTaken) if personalised => {
                 stored.pending_code = None;
+                stored.codes_taken += 1;
+                let last = stored.codes_taken >= CODE_CHOICES_TAKEN_MAX;
+                if last {
+                    stored.registration.rejection = Some("registration_code_taken".to_string());
+                    stored
+                        .registration
+                        .apply(Event::Cancelled, now)
+                        .map_err(step_error)?;
+                }
                 save(hub, stored, version).await?;
                 return Err(ApiError::new(
                     ErrorCode::RegistrationCodeTaken,
-                    "That code is taken; choose another.",
+                    if last {
+                        "That code is taken too; this registration ends after five taken codes. \
+                         Start again, or let the hub draw a code."
+                    } else {
+                        "That code is taken; choose another."
+                    },
                 ));
             }
             Err(CodeConflict::CodeTaken) => {
