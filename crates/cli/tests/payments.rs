@@ -1246,29 +1246,7 @@ async fn a_session_tests_five_taken_codes_at_most(backend: Backend) {
         )
         .await;
     assert_eq!(revoked.status, 200, "{revoked:?}");
-    let started = other
-        .wallet
-        .post(
-            "/v1/registrations",
-            &json!({"terminal_id": other.terminal}),
-            Some(&unique("k")),
-        )
-        .await;
-    let id = started.body["id"].as_str().unwrap().to_string();
-    let fields = other
-        .wallet
-        .post(
-            &format!("/v1/registrations/{id}/fields"),
-            &json!({
-                "identity": {"full_name": other.name, "document_type": "passport",
-                             "document_number": other.document_number, "birth_date": "1990-01-01",
-                             "expiry_date": "2031-01-01"},
-                "card": {"card_number": other.card_number, "expiry_month": 12, "expiry_year": 2031}
-            }),
-            Some(&unique("k")),
-        )
-        .await;
-    assert_eq!(fields.status, 200, "{fields:?}");
+    let id = common::start_with_fields(&other, None).await;
     let path = format!("/v1/registrations/{id}/confirm");
     let body = json!({ "code": taken });
     let confirm = || async { other.wallet.post(&path, &body, Some(&unique("k"))).await };

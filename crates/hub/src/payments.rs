@@ -25,7 +25,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use scanpay_core::payment::{
-    CodeCheck, Earlier, LegState, Party, Payment, PaymentError, Reason, RefundState,
+    CodeCheck, Earlier, Leg, LegState, Party, Payment, PaymentError, Reason, RefundState,
     State as Status, Work, code_needed,
 };
 use scanpay_http::{ApiError, Json, Path, Query, now_ms};
@@ -1150,28 +1150,15 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
         Work::Credit => {
             let leg = p.credit.as_ref()?;
             let (_, bank) = bank_of(&p.payee.bank_id)?;
-            bank.clearing_transfer(&ClearingTransferRequest {
-                id: leg.transfer_id,
-                direction: "in".to_string(),
-                account_id: p.payee.account_id,
-                amount_minor: amount_number,
-                currency: p.currency.clone(),
-                reference,
-            })
-            .await
+            let credit = from_clearing(leg, &p.payee, p.amount_minor, &p.currency, reference);
+            bank.clearing_transfer(&credit).await
         }
         Work::Reversal => {
             let leg = p.reversal.as_ref()?;
             let (_, bank) = bank_of(&p.payer.bank_id)?;
-            bank.clearing_transfer(&ClearingTransferRequest {
-                id: leg.transfer_id,
-                direction: "in".to_string(),
-                account_id: p.payer.account_id,
-                amount_minor: amount_number,
-                currency: p.currency.clone(),
-                reference: Some(format!("scanpay reversal of payment {}", p.id)),
-            })
-            .await
+            let reference = Some(format!("scanpay reversal of payment {}", p.id));
+            let credit = from_clearing(leg, &p.payer, p.amount_minor, &p.currency, reference);
+            bank.clearing_transfer(&credit).await
         }
         Work::RefundDebit(id) => {
             let refund = p.refunds.iter().find(|r| r.id == id)?;
@@ -1207,32 +1194,20 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
             let refund = p.refunds.iter().find(|r| r.id == id)?;
             let leg = refund.credit.as_ref()?;
             let (_, bank) = bank_of(&p.payer.bank_id)?;
-            bank.clearing_transfer(&ClearingTransferRequest {
-                id: leg.transfer_id,
-                direction: "in".to_string(),
-                account_id: p.payer.account_id,
-                amount_minor: serde_json::Number::from(refund.amount_minor),
-                currency: p.currency.clone(),
-                reference: Some(format!("scanpay refund {} of {}", refund.id, p.id)),
-            })
-            .await
+            let reference = Some(format!("scanpay refund {} of {}", refund.id, p.id));
+            let credit = from_clearing(leg, &p.payer, refund.amount_minor, &p.currency, reference);
+            bank.clearing_transfer(&credit).await
         }
         Work::RefundReversal(id) => {
             let refund = p.refunds.iter().find(|r| r.id == id)?;
             let leg = refund.reversal.as_ref()?;
             let (_, bank) = bank_of(&p.payee.bank_id)?;
-            bank.clearing_transfer(&ClearingTransferRequest {
-                id: leg.transfer_id,
-                direction: "in".to_string(),
-                account_id: p.payee.account_id,
-                amount_minor: serde_json::Number::from(refund.amount_minor),
-                currency: p.currency.clone(),
-                reference: Some(format!(
-                    "scanpay reversal of refund {} of {}",
-                    refund.id, p.id
-                )),
-            })
-            .await
+            let reference = Some(format!(
+                "scanpay reversal of refund {} of {}",
+                refund.id, p.id
+            ));
+            let credit = from_clearing(leg, &p.payee, refund.amount_minor, &p.currency, reference);
+            bank.clearing_transfer(&credit).await
         }
     };
     match result {
@@ -1259,6 +1234,25 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
             tracing::warn!(payment = %p.id, ?work, %detail, "bank unavailable; will ask again");
             None
         }
+    }
+}
+
+/// A leg crediting `party` from its bank's clearing account: a payment's or refund's credit
+/// between banks, or the reversal that gives money back after one was refused.
+fn from_clearing(
+    leg: &Leg,
+    party: &Party,
+    amount_minor: i64,
+    currency: &str,
+    reference: Option<String>,
+) -> ClearingTransferRequest {
+    ClearingTransferRequest {
+        id: leg.transfer_id,
+        direction: "in".to_string(),
+        account_id: party.account_id,
+        amount_minor: serde_json::Number::from(amount_minor),
+        currency: currency.to_string(),
+        reference,
     }
 }
 

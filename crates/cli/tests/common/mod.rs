@@ -573,6 +573,20 @@ pub async fn register_card(
     choice: Option<Value>,
     terminal_public_key: Option<&str>,
 ) -> Answer {
+    let id = start_with_fields(payer, terminal_public_key).await;
+    payer
+        .wallet
+        .post(
+            &format!("/v1/registrations/{id}/confirm"),
+            &choice.map_or_else(|| json!({}), |c| json!({ "code": c })),
+            Some(&unique("k")),
+        )
+        .await
+}
+
+/// Starts a registration of the payer's card from `payer.terminal` and sends its fields: the
+/// session's id, waiting for a confirm.
+pub async fn start_with_fields(payer: &Payer, terminal_public_key: Option<&str>) -> String {
     let wallet = &payer.wallet;
     let mut start = json!({ "terminal_id": payer.terminal });
     if let Some(key) = terminal_public_key {
@@ -595,13 +609,7 @@ pub async fn register_card(
         )
         .await;
     assert_eq!(fields.status, 200, "{fields:?}");
-    wallet
-        .post(
-            &format!("/v1/registrations/{id}/confirm"),
-            &choice.map_or_else(|| json!({}), |c| json!({ "code": c })),
-            Some(&unique("k")),
-        )
-        .await
+    id
 }
 
 pub async fn pay(payer: &Payer, payee: &str, amount: i64, key: &str) -> Answer {

@@ -321,8 +321,9 @@ fn a_refused_credit_is_reversed_and_the_payment_fails() {
     );
 }
 
-#[test]
-fn a_refused_refund_credit_is_reversed_to_the_payee_and_the_room_comes_back() {
+/// A payment between banks that succeeded, and a refund of 234 of it whose debit at the payee's
+/// bank is done: its credit at the payer's bank is next.
+fn interbank_refund_debited() -> (Payment, Uuid) {
     let mut p = payment("south", None);
     p.debit_answered(Ok(()), 2);
     p.credit_answered(Ok(()), Uuid::from_u128(99), 3);
@@ -330,6 +331,12 @@ fn a_refused_refund_credit_is_reversed_to_the_payee_and_the_room_comes_back() {
     p.request_refund(refund, 234, (Uuid::from_u128(200), Uuid::from_u128(201)), 4)
         .unwrap();
     p.refund_debit_answered(refund, Ok(()), 5);
+    (p, refund)
+}
+
+#[test]
+fn a_refused_refund_credit_is_reversed_to_the_payee_and_the_room_comes_back() {
+    let (mut p, refund) = interbank_refund_debited();
     p.refund_credit_answered(
         refund,
         Err("credit_account_not_found".into()),
@@ -372,13 +379,7 @@ fn a_refused_refund_credit_is_reversed_to_the_payee_and_the_room_comes_back() {
 
 #[test]
 fn a_refused_reversal_is_held_in_clearing_for_an_operator() {
-    let mut p = payment("south", None);
-    p.debit_answered(Ok(()), 2);
-    p.credit_answered(Ok(()), Uuid::from_u128(99), 3);
-    let refund = Uuid::from_u128(100);
-    p.request_refund(refund, 234, (Uuid::from_u128(200), Uuid::from_u128(201)), 4)
-        .unwrap();
-    p.refund_debit_answered(refund, Ok(()), 5);
+    let (mut p, refund) = interbank_refund_debited();
     p.refund_credit_answered(
         refund,
         Err("overflows_balance".into()),
