@@ -218,8 +218,11 @@ impl PayerRegistration {
             return Ok(false);
         };
         let password = password.to_string();
-        let _slot = PASSWORD_SLOTS.acquire().await.map_err(ApiError::internal)?;
+        let slot = PASSWORD_SLOTS.acquire().await.map_err(ApiError::internal)?;
         tokio::task::spawn_blocking(move || {
+            // Held by the work itself: a request dropped by its client does not free the slot
+            // while the hash still runs.
+            let _slot = slot;
             use argon2::password_hash::{PasswordHash, PasswordVerifier};
             let parsed = PasswordHash::new(&hash).map_err(ApiError::internal)?;
             Ok(argon2::Argon2::default()
@@ -829,8 +832,9 @@ fn random_code() -> String {
 
 /// The argon2id hash (PHC string) of a user-name code's password, with a fresh salt.
 async fn hash_password(password: String) -> ApiResult<String> {
-    let _slot = PASSWORD_SLOTS.acquire().await.map_err(ApiError::internal)?;
+    let slot = PASSWORD_SLOTS.acquire().await.map_err(ApiError::internal)?;
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
         let salt = SaltString::generate(&mut OsRng);
         argon2::Argon2::default()
@@ -1447,14 +1451,18 @@ pub async fn images<S: HubStore, B: BankConnector>(
     ) {
         return Err(step_error(StepError::OutOfOrder(stored.registration.state)));
     }
-    let _slot = hub
+    let slot = hub
         .extraction_slots
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(ApiError::internal)?;
     let reader = hub.reader.clone();
     let day = today();
     let extraction = tokio::task::spawn_blocking(move || {
+        // Held by the extraction itself: a client that hangs up does not free the slot while
+        // the work goes on, so at most that many run whatever clients do.
+        let _slot = slot;
         let options = scanpay_extract::document::Options {
             pixels_max: scanpay_extract::photo::IMAGE_PIXELS_MAX_DEFAULT,
             today: scanpay_extract::Date::new(day.year, day.month, day.day).expect("a civil date"),
