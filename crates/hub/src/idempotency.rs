@@ -108,9 +108,17 @@ async fn run<S: HubStore, B: BankConnector>(
         .ok_or_else(|| ApiError::internal("idempotency layer runs after authentication"))?;
     let key = key_of(request.headers())?;
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, crate::PHOTO_BODY_BYTES_MAX)
+    // Read here to hash it, so the route's own limit applies here: a photo's on the photo route,
+    // 1 MiB elsewhere (else every creating POST would buffer and hash up to a photo's size).
+    let photo = parts.uri.path().ends_with("/images");
+    let (most, too_large) = if photo {
+        (crate::PHOTO_BODY_BYTES_MAX, ErrorCode::ImageTooLarge)
+    } else {
+        (crate::BODY_BYTES_MAX, ErrorCode::PayloadTooLarge)
+    };
+    let bytes = axum::body::to_bytes(body, most)
         .await
-        .map_err(|_| ApiError::new(ErrorCode::PayloadTooLarge, "The body is too large."))?;
+        .map_err(|_| ApiError::new(too_large, "The body is too large."))?;
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());
     hasher.update([0]);
