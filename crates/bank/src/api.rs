@@ -220,6 +220,9 @@ pub async fn create_customer<S: BankStore>(
     let id = row.id;
     let asked = row.clone();
     let inserted = bank.store.insert_records(vec![Record::Customer(row)]).await;
+    if let Err(error @ StoreError::Database(_)) = inserted {
+        return Err(store_error(error));
+    }
     let row = bank
         .store
         .customer(id)
@@ -312,6 +315,9 @@ pub async fn create_account<S: BankStore>(
         created_at_ms: now_ms(),
     };
     let inserted = bank.store.insert_records(vec![Record::Account(row)]).await;
+    if let Err(error @ StoreError::Database(_)) = inserted {
+        return Err(store_error(error));
+    }
     let row = bank.store.account(id).await.map_err(store_error)?;
     let row = row.ok_or_else(|| ApiError::internal("account vanished after insert"))?;
     match inserted {
@@ -992,7 +998,7 @@ pub async fn pay<S: BankStore>(
         .binding(checked.code_hash.clone())
         .await
         .map_err(store_error)?;
-    let command = payment_command(&bank, &request, checked, binding).await?;
+    let command = payment_command(&bank, &request, checked, binding, &mut false).await?;
     submit_one(&bank, command).await
 }
 
@@ -1022,11 +1028,14 @@ pub async fn pay_batch<S: BankStore>(
         .into_iter();
     let mut outcomes: Vec<Option<PaymentDebitOutcome>> = Vec::with_capacity(batch.payments.len());
     let mut commands = Vec::new();
+    // The batcher is settled once for the whole request, by the first payment whose binding
+    // check fails: the payments checked before it wait for one commit at most.
+    let mut settled = false;
     for (request, checked) in batch.payments.iter().zip(checked) {
         let command = match checked {
             Ok(checked) => {
                 let binding = bindings.next().expect("one binding read a checked payment");
-                payment_command(&bank, request, checked, binding).await
+                payment_command(&bank, request, checked, binding, &mut settled).await
             }
             Err(error) => Err(error),
         };
@@ -1088,6 +1097,7 @@ async fn payment_command<S: BankStore>(
         amount, currency, ..
     }: PaymentChecked,
     binding: Option<BindingRow>,
+    settled: &mut bool,
 ) -> ApiResult<TransferCommand> {
     let refusal = match &binding {
         None => Some(ApiError::new(
@@ -1108,8 +1118,11 @@ async fn payment_command<S: BankStore>(
         // path of every other payment, which the ledger deduplicates by id anyway. The earlier
         // attempt may still wait in the batcher (its answer timed out at the hub, then the code
         // was revoked): settle first, so that it is found rather than refused here while it
-        // commits after.
-        bank.batcher.settle().await.map_err(submit_error)?;
+        // commits after. Once a request: a batch's later refusals look after the same commit.
+        if !*settled {
+            bank.batcher.settle().await.map_err(submit_error)?;
+            *settled = true;
+        }
         return match bank
             .store
             .transfer(request.transfer_id)

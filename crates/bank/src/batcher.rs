@@ -134,6 +134,25 @@ async fn expire_due_holds<S: BankStore>(store: &S, metrics: &Metrics, now_ms: i6
     }
 }
 
+/// Commits `commands` on a task of its own, so that a panic fails this commit only (the
+/// committer goes on with the next); true with the error when it panicked.
+async fn contained<S: BankStore>(
+    store: &Arc<S>,
+    now_ms: i64,
+    commands: Vec<TransferCommand>,
+) -> (Result<Vec<Decision>, StoreError>, bool) {
+    let store = store.clone();
+    match tokio::spawn(async move { store.commit_transfers(now_ms, commands).await }).await {
+        Ok(result) => (result, false),
+        Err(error) => (
+            Err(StoreError::Database(format!(
+                "the ledger commit panicked: {error}"
+            ))),
+            true,
+        ),
+    }
+}
+
 async fn commit<S: BankStore>(
     store: &Arc<S>,
     metrics: &Metrics,
@@ -153,17 +172,20 @@ async fn commit<S: BankStore>(
         commands.extend(job.commands.iter().cloned());
     }
     let started = Instant::now();
-    // On a task of its own: a panic in a batch (an invariant of the ledger failing on what the
-    // store read) fails that batch, and the committer goes on with the next.
-    let task = {
-        let store = store.clone();
-        tokio::spawn(async move { store.commit_transfers(now_ms, commands).await })
-    };
-    let result = task.await.unwrap_or_else(|error| {
-        Err(StoreError::Database(format!(
-            "the ledger commit panicked: {error}"
-        )))
-    });
+    let (result, panicked) = contained(store, now_ms, commands).await;
+    if panicked && jobs.len() > 1 {
+        // One job's commands may be what panics (an invariant of the ledger failing on what the
+        // store read): each job is committed alone, so the others are not failed with it.
+        tracing::error!(
+            jobs = jobs.len(),
+            "a ledger batch panicked; committing its jobs one by one"
+        );
+        for job in jobs {
+            let size = job.commands.len();
+            Box::pin(commit(store, metrics, vec![job], size, now_ms)).await;
+        }
+        return;
+    }
     metrics.observe("ledger_commit_duration_seconds", &[], started.elapsed());
     metrics.count("ledger_commits_total", &[], 1);
     metrics.count("ledger_commands_total", &[], size as u64);

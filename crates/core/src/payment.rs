@@ -707,7 +707,12 @@ impl Payment {
             });
         }
         for refund in &self.refunds {
-            if let Some(code) = refused(&refund.reversal) {
+            // A refund whose credit was refused before reversals existed (stored without one):
+            // its money is in the payee bank's clearing account all the same.
+            let legacy = (refund.state == RefundState::Processing && refund.reversal.is_none())
+                .then(|| refused(&refund.credit))
+                .flatten();
+            if let Some(code) = refused(&refund.reversal).or(legacy) {
                 held.push(Held {
                     refund_id: Some(refund.id),
                     bank_id: self.payee.bank_id.clone(),

@@ -1611,9 +1611,17 @@ pub async fn refund<S: HubStore, B: BankConnector>(
                     .failure_code
                     .as_deref()
                     .unwrap_or("transfer_rejected");
+                let message = if refund.reversal.is_some() {
+                    format!(
+                        "The payer's bank refused to credit the refund ({code}); the money went \
+                         back to the payee."
+                    )
+                } else {
+                    format!("The payee's bank refused the refund: {code}.")
+                };
                 Err(ApiError::new(
                     ErrorCode::parse(code).unwrap_or(ErrorCode::TransferRejected),
-                    format!("The payee's bank refused the refund: {code}."),
+                    message,
                 )
                 .with_details(serde_json::json!({ "payment": body, "refund_id": refund_id })))
             }

@@ -327,7 +327,7 @@ impl std::fmt::Debug for RegistrationView {
         f.debug_struct("RegistrationView")
             .field("id", &self.id)
             .field("state", &self.state)
-            .field("card", &self.card)
+            .field("card", &self.card.as_ref().map(|c| &c.card_masked))
             .field("rejection", &self.rejection)
             .finish_non_exhaustive()
     }
@@ -562,6 +562,7 @@ pub struct HeldInClearing {
     pub payment_id: Uuid,
     /// Absent: the payment's own reversal (owed to the payer); else that refund's (owed to the
     /// payee).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_id: Option<Uuid>,
     /// The bank whose clearing account holds it.
     pub bank_id: String,

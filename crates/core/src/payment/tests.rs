@@ -399,6 +399,21 @@ fn a_refused_reversal_is_held_in_clearing_for_an_operator() {
             code: "credit_account_not_found".to_string(),
         }]
     );
+    // A refund stored with its credit refused before reversals existed is listed too.
+    let (mut legacy, refund) = interbank_refund_debited();
+    legacy.refund_credit_answered(
+        refund,
+        Err("overflows_balance".into()),
+        Uuid::from_u128(9),
+        6,
+    );
+    legacy.refunds[0].reversal = None;
+    let held = legacy.held_in_clearing();
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        (held[0].code.as_str(), held[0].bank_id.as_str()),
+        ("overflows_balance", "south")
+    );
     // The payment's own reversal, refused, is listed with the payer's bank.
     let mut q = payment("south", None);
     q.debit_answered(Ok(()), 2);
