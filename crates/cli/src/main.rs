@@ -108,9 +108,10 @@ enum Command {
     },
     /// The phone's side: register a card, list registrations.
     Wallet {
-        /// The hub (default: where `scanpay up` listens).
-        #[arg(long, env = "SCANPAY_HUB", default_value = "http://127.0.0.1:7080")]
-        hub: String,
+        /// The hub: for a new profile (default: where `scanpay up` listens); an existing profile
+        /// talks to the hub it signed up with, and another one given here is refused.
+        #[arg(long, env = "SCANPAY_HUB")]
+        hub: Option<String>,
         /// Where the wallet keeps its token and terminal identifier (default ~/.scanpay).
         #[arg(long, env = "SCANPAY_PROFILE")]
         profile: Option<PathBuf>,
@@ -594,7 +595,7 @@ async fn run() -> anyhow::Result<()> {
             command,
         } => {
             let dir = profile.unwrap_or_else(scanpay::wallet::default_profile_dir);
-            let mut wallet = scanpay::wallet::Wallet::open(&dir, &hub, &owner).await?;
+            let mut wallet = scanpay::wallet::Wallet::open(&dir, hub.as_deref(), &owner).await?;
             match command {
                 WalletCommand::Register(arguments) => {
                     let RegisterArgs {

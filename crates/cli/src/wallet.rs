@@ -80,6 +80,9 @@ fn profile_file(dir: &Path) -> PathBuf {
     dir.join("profile.json")
 }
 
+/// Where `scanpay up` listens: the hub a new profile signs up with unless told otherwise.
+const DEFAULT_HUB: &str = "http://127.0.0.1:7080";
+
 /// The default profile directory: `$SCANPAY_PROFILE`, else `~/.scanpay`.
 pub fn default_profile_dir() -> PathBuf {
     std::env::var_os("HOME")
@@ -88,19 +91,31 @@ pub fn default_profile_dir() -> PathBuf {
 }
 
 impl Wallet {
-    /// Opens the profile in `dir`, or makes one: a new terminal identifier and a sign-up.
-    pub async fn open(dir: &Path, hub_url: &str, name: &str) -> anyhow::Result<Wallet> {
+    /// Opens the profile in `dir`, or makes one: a new terminal identifier and a sign-up at
+    /// `hub_url` (default: where `scanpay up` listens). A profile talks to the hub it signed up
+    /// with: its token and codes go nowhere else, and another `hub_url` is refused.
+    pub async fn open(dir: &Path, hub_url: Option<&str>, name: &str) -> anyhow::Result<Wallet> {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()?;
         let file = profile_file(dir);
         if let Ok(text) = std::fs::read_to_string(&file) {
-            let mut profile: Profile = serde_json::from_str(&text)
+            let profile: Profile = serde_json::from_str(&text)
                 .with_context(|| format!("reading {}", file.display()))?;
-            profile.hub_url = hub_url.trim_end_matches('/').to_string();
+            if let Some(asked) = hub_url.map(|u| u.trim_end_matches('/'))
+                && asked != profile.hub_url
+            {
+                bail!(
+                    "the profile in {} belongs to the hub at {}, not {asked}: its token goes to \
+                     no other hub (use --profile for another wallet)",
+                    dir.display(),
+                    profile.hub_url
+                );
+            }
             let client = HubClient::new(&profile.hub_url, profile.token.clone())?;
             return Ok(Wallet { profile, client });
         }
+        let hub_url = hub_url.unwrap_or(DEFAULT_HUB);
         let response = http
             .post(format!("{}/v1/wallets", hub_url.trim_end_matches('/')))
             .json(&json!({ "name": name }))
@@ -145,8 +160,10 @@ impl Wallet {
     fn save(&self, dir: &Path) -> anyhow::Result<()> {
         let file = profile_file(dir);
         let temporary = dir.join("profile.json.new");
+        // A leftover file keeps its mode when opened: start from none, so the new one is 0600.
+        let _ = std::fs::remove_file(&temporary);
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut out = options
@@ -597,8 +614,12 @@ impl Wallet {
             let amount = item["amount_minor"].as_i64().unwrap_or(0);
             println!(
                 "{}  {}{:>12} {}  {:<24} {:<22} {}",
-                &item["created_at"].as_str().unwrap_or("")
-                    [..19.min(item["created_at"].as_str().unwrap_or("").len())],
+                item["created_at"]
+                    .as_str()
+                    .unwrap_or("")
+                    .chars()
+                    .take(19)
+                    .collect::<String>(),
                 if outgoing { "-" } else { "+" },
                 scanpay_core::money::format_major(amount, currency),
                 currency.code(),
@@ -736,7 +757,10 @@ fn ask(prompt: &str) -> anyhow::Result<String> {
 
 /// Asks for each identity field, Enter keeping the current value.
 fn edit(fields: &Value) -> anyhow::Result<Value> {
-    let mut identity = fields["identity"].clone();
+    let mut identity = match &fields["identity"] {
+        Value::Object(_) => fields["identity"].clone(),
+        _ => json!({}),
+    };
     for key in ["full_name", "document_number", "birth_date", "expiry_date"] {
         let current = identity[key].as_str().unwrap_or("").to_string();
         print!("  {key} [{current}]: ");
@@ -796,7 +820,7 @@ impl FieldFlags {
         if !given {
             return Ok(None);
         }
-        let mut fields = match &self.fields_file {
+        let mut fields: Value = match &self.fields_file {
             Some(path) => serde_json::from_str(
                 &std::fs::read_to_string(path)
                     .with_context(|| format!("reading {}", path.display()))?,
@@ -804,6 +828,15 @@ impl FieldFlags {
             .with_context(|| format!("{} is not JSON", path.display()))?,
             None => json!({"identity": {}, "card": {}}),
         };
+        // Indexing below assigns into objects: anything else is the file's mistake, said so.
+        let sections_ok = fields.as_object().is_some_and(|o| {
+            ["identity", "card"]
+                .iter()
+                .all(|s| o.get(*s).is_none_or(|v| v.is_object() || v.is_null()))
+        });
+        if !sections_ok {
+            bail!("the fields file must be a JSON object whose `identity` and `card` are objects");
+        }
         let mut set = |section: &str, key: &str, value: &Option<String>| {
             if let Some(value) = value {
                 fields[section][key] = Value::String(value.clone());

@@ -558,6 +558,19 @@ async fn wallet_registers_a_card_from_a_fresh_profile_and_pays() {
         .lines()
         .find_map(|l| l.strip_prefix("Your registration code: "))
         .expect("the code is printed");
+    // The profile's token goes to its own hub only.
+    let elsewhere = std::process::Command::new(scanpay_binary())
+        .args(["wallet", "--hub", "http://127.0.0.1:9", "--profile"])
+        .arg(&profile)
+        .arg("history")
+        .output()
+        .unwrap();
+    assert!(!elsewhere.status.success());
+    assert!(
+        String::from_utf8_lossy(&elsewhere.stderr).contains("belongs to the hub at"),
+        "{}",
+        String::from_utf8_lossy(&elsewhere.stderr)
+    );
     assert_eq!(code.len(), 10);
     let listed = wallet(&["registrations"]);
     let listing = String::from_utf8_lossy(&listed.stdout);
