@@ -783,7 +783,14 @@ impl Ocr {
         // A zone line is one run of characters: the pieces the detector found of a row are
         // read as one box spanning them (it can miss the middle of a line on a busy background).
         let rows = rows_joined(&boxes);
-        let regions: Vec<&TextBox> = rows.iter().collect();
+        // A band stretched over a whole page (zone-like lines far apart) would have every row
+        // of it read: the widest rows are kept, zone lines running across the document.
+        let mut regions: Vec<&TextBox> = rows.iter().collect();
+        if regions.len() > BAND_ROWS_MAX {
+            regions.sort_by_key(|b| std::cmp::Reverse(b.bbox.2));
+            regions.truncate(BAND_ROWS_MAX);
+            regions.sort_by_key(|b| b.bbox.1);
+        }
         let mut lines = self.recognize_all(&crop, &regions)?;
         lines.retain(|l| !l.text.trim().is_empty());
         for line in &mut lines {
@@ -953,6 +960,9 @@ struct Band {
 /// The height, in detector pixels, the band's text is enlarged towards (PP-OCR's detector
 /// finds text best from about this height).
 const BAND_TEXT_HEIGHT: f32 = 32.0;
+/// Rows of a band read at most: a zone's two or three lines and what lies two line heights
+/// around them fit many times over.
+const BAND_ROWS_MAX: usize = 12;
 
 /// The band of a zone: the photo's whole width (a zone line runs across the document, and
 /// the piece found may be any part of it), from two line heights above its lines to two below
