@@ -26,6 +26,24 @@ fn today() -> Date {
 }
 
 /// The OCR engine, when its models are installed (and not turned off).
+/// A photo's bytes, refused without reading it all when it is larger than any photo the
+/// extraction takes (`/dev/zero` or a stray disk image must not fill the memory first).
+pub fn read_photo(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let most = scanpay_extract::photo::IMAGE_BYTES_MAX;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(most as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > most {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than {} MiB", most >> 20),
+        ));
+    }
+    Ok(bytes)
+}
+
 pub fn load_reader(
     models: Option<&Path>,
     no_ocr: bool,
@@ -69,8 +87,15 @@ pub fn run(command: ExtractCommand) -> anyhow::Result<bool> {
     let mut all_found = true;
     for path in &command.images {
         let started = Instant::now();
-        let result = std::fs::read(path)
-            .map_err(|e| ("file_unreadable".to_string(), e.to_string()))
+        let result = read_photo(path)
+            .map_err(|e| {
+                let code = if e.kind() == std::io::ErrorKind::FileTooLarge {
+                    "image_too_large"
+                } else {
+                    "file_unreadable"
+                };
+                (code.to_string(), e.to_string())
+            })
             .and_then(|bytes| {
                 extract(&bytes, &options).map_err(|e| (e.code().to_string(), e.to_string()))
             });
@@ -154,5 +179,24 @@ fn print_text(document: &Value) {
             barcode["symbology"].as_str().unwrap_or(""),
             barcode["text"].as_str().map(str::len).unwrap_or(0)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_larger_than_any_photo_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small.png");
+        std::fs::write(&small, b"not much").unwrap();
+        assert_eq!(read_photo(&small).unwrap(), b"not much");
+        let large = dir.path().join("large.png");
+        let file = std::fs::File::create(&large).unwrap();
+        file.set_len(scanpay_extract::photo::IMAGE_BYTES_MAX as u64 + 1)
+            .unwrap();
+        let error = read_photo(&large).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::FileTooLarge);
     }
 }

@@ -219,7 +219,8 @@ impl Wallet {
         carrier: &str,
         path: &Path,
     ) -> anyhow::Result<Value> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = crate::extract::read_photo(path)
+            .with_context(|| format!("reading {}", path.display()))?;
         eprintln!("Reading {} …", path.display());
         self.client
             .post_bytes(
