@@ -1421,6 +1421,18 @@ async fn a_revoked_code_pays_no_more_and_the_card_registers_again(backend: Backe
         )
         .await;
     assert_eq!(by_operator.body["state"], "revoked", "{by_operator:?}");
+    // Support sees the document masked, without birth date or address.
+    let seen = &by_operator.body["identity"];
+    let masked = seen["document_number"].as_str().unwrap();
+    assert!(
+        masked.ends_with(&other.document_number[other.document_number.len() - 3..])
+            && !masked.contains(&other.document_number),
+        "{seen}"
+    );
+    assert!(
+        seen.get("birth_date").is_none() && seen.get("address").is_none(),
+        "{seen}"
+    );
     let gone = pay(&other, &shop, 100, &unique("pay-")).await;
     assert_eq!(gone.code(), "registration_code_unknown", "{gone:?}");
     // A wallet whose only card was revoked is still its person's: another person's card (free

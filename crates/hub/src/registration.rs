@@ -791,7 +791,21 @@ pub async fn revoke<S: HubStore, B: BankConnector>(
         stored.revoked_at_bank = true;
         save(&hub, &stored, version).await?;
     }
-    Ok(Json(view(&stored, None)))
+    let mut answer = view(&stored, None);
+    if operator && stored.registration.caller_id != caller.id {
+        // Support sees whose card it was, not the person's document: the number masked, no
+        // birth date or address (the answer is also kept for the key's replays).
+        if let Some(identity) = answer.identity.as_mut().and_then(|i| i.as_object_mut()) {
+            let number = identity
+                .get("document_number")
+                .and_then(|n| n.as_str())
+                .map(scanpay_core::matching::masked_number);
+            identity.insert("document_number".to_string(), serde_json::json!(number));
+            identity.remove("birth_date");
+            identity.remove("address");
+        }
+    }
+    Ok(Json(answer))
 }
 
 /// A code choice, checked: the canonical code it asks for (`None`: draw a random one) and, for
