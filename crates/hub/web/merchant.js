@@ -151,7 +151,14 @@ function receivedItem(session, payment) {
       }),
     );
     if (updated) {
-      announce(`Refund of ${formatAmount(minor, payment.currency)} sent.`);
+      // The newest refund is this one (refunds are listed in the order they were made).
+      const latest = updated.refunds[updated.refunds.length - 1];
+      const done = latest && latest.status === "succeeded";
+      announce(
+        done
+          ? `Refund of ${formatAmount(minor, payment.currency)} sent.`
+          : `Refund of ${formatAmount(minor, payment.currency)} under way: the bank has not answered yet.`,
+      );
       item.replaceWith(receivedItem(session, updated));
     }
   });

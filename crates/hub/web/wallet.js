@@ -298,13 +298,20 @@ function revokeControl(session, registration) {
   const key = newKey();
   const revoke = async (event) => {
     event.target.disabled = true;
+    const here = screen();
     try {
       await call("POST", `/v1/registrations/${registration.id}/revoke`, { token: session.token, json: {}, key });
       keptCodes(session.id).remove(registration.id);
       announce(`The code of ${card} is revoked.`);
-      home();
+      // Only if the person is still where they asked: a slow answer does not pull them back.
+      if (current(here)) home();
     } catch (error) {
-      slot.replaceChildren(errorBox(error));
+      // The same key again: a revoke whose bank did not answer is finished by the next try.
+      slot.replaceChildren(
+        errorBox(error),
+        " ",
+        h("button", { type: "button", class: "secondary", onclick: confirm }, "Try again"),
+      );
     }
   };
   ask();
@@ -673,6 +680,11 @@ function confirmation(session, view, error) {
     );
     if (cancelled) renderRegistration(session, cancelled);
   });
+  // One key while the form is unchanged: pressing Confirm again after a lost answer gets the
+  // stored one — the only answer that carries the new code — instead of a step error.
+  let confirmKey = newKey();
+  form.addEventListener("input", () => (confirmKey = newKey()));
+  form.addEventListener("change", () => (confirmKey = newKey()));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const request = {};
@@ -703,7 +715,7 @@ function confirmation(session, view, error) {
     const next = await submitting(
       form,
       "Checking with your bank…",
-      () => call("POST", `/v1/registrations/${view.id}/confirm`, { token: session.token, key: newKey(), json: request }),
+      () => call("POST", `/v1/registrations/${view.id}/confirm`, { token: session.token, key: confirmKey, json: request }),
       {
         // A near miss or mismatch names fields to check: show the screen again with them marked.
         onError: (error) => {
@@ -790,10 +802,12 @@ function unfinished(session, view) {
     h("p", {}, `The registration stopped at “${view.state.replace(/_/g, " ")}”, probably because the bank did not answer. Try again.`),
     h("button", { type: "submit" }, "Try again"),
   );
+  // The same key on every try: a try whose answer was lost is answered again, code included.
+  const key = newKey();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const next = await submitting(form, "Checking with your bank…", () =>
-      call("POST", `/v1/registrations/${view.id}/confirm`, { token: session.token, key: newKey(), json: {} }),
+      call("POST", `/v1/registrations/${view.id}/confirm`, { token: session.token, key, json: {} }),
     );
     if (next) renderRegistration(session, next);
   });
@@ -919,12 +933,15 @@ export async function pay() {
     // This phone proves it holds its key: without the proof, a payment counts as coming from
     // another phone (a step-up), whatever terminal it names.
     const payingKey = key;
-    const proof = await proveTerminal(session, payingKey, request).catch(() => null);
-    if (proof) request.terminal_proof = proof;
     const payment = await submitting(
       form,
       "Paying…",
-      () => call("POST", "/v1/payments", { token: session.token, key: payingKey, json: request }),
+      // The proof is made inside, with the buttons already disabled: a double tap sends once.
+      async () => {
+        const proof = await proveTerminal(session, payingKey, request).catch(() => null);
+        if (proof) request.terminal_proof = proof;
+        return call("POST", "/v1/payments", { token: session.token, key: payingKey, json: request });
+      },
       {
         // An error that names the payment (refused, or its bank did not answer): follow it.
         onError: (error) => {
@@ -1177,6 +1194,10 @@ export function paymentItem(payment, selfId) {
   const outgoing = payment.payer.id === selfId;
   const counterparty = outgoing ? `To ${payment.payee.name}` : `From ${payment.payer.name}`;
   const refunds = payment.refunds.filter((r) => r.status === "succeeded");
+  // A refund under way is shown too, so that it is not made again while its bank is slow.
+  const processing = payment.refunds
+    .filter((r) => r.status === "processing")
+    .reduce((sum, r) => sum + r.amount_minor, 0);
   return h(
     "li",
     { "data-payment": payment.id },
@@ -1190,6 +1211,9 @@ export function paymentItem(payment, selfId) {
           { class: "refunds" },
           `${outgoing ? "Refunded to you" : "Refunded"}: ${formatAmount(payment.refunded_minor, payment.currency)}`,
         )
+      : null,
+    processing
+      ? h("span", { class: "refunds" }, `Refund under way: ${formatAmount(processing, payment.currency)}`)
       : null,
   );
 }
