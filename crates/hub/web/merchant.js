@@ -313,6 +313,8 @@ async function merchantDay(session, day) {
   const totals = new Map();
   let cursor = null;
   let complete = false;
+  // Whether the pages read go back past the start of the day: else the day is cut short.
+  let reached = false;
   for (let page = 0; page < 20; page++) {
     const answer = await call("GET", `/v1/payments?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, {
       token: session.token,
@@ -334,10 +336,14 @@ async function merchantDay(session, day) {
     }
     cursor = answer.next_cursor;
     if (!cursor) complete = true;
-    if (!cursor || older) break;
+    if (!cursor || older) {
+      reached = true;
+      break;
+    }
   }
   const rows = [...totals.entries()].filter(([, t]) => t.count || t.refunded);
-  if (!rows.length) return h("p", {}, `No payments on ${day}.`);
+  const cut = reached ? "" : " — incomplete: only your newest 2,000 payments were read, and the day goes further back";
+  if (!rows.length) return h("p", {}, reached ? `No payments on ${day}.` : `Nothing found for ${day}${cut}.`);
   return h(
     "table",
     { "data-testid": "settlement" },
@@ -345,7 +351,7 @@ async function merchantDay(session, day) {
       "caption",
       {},
       `Your day, ${day}: what your bank account received`,
-      complete ? "" : " (refunds of payments from before that day may be missing)",
+      cut || (complete ? "" : " (refunds of payments from before that day may be missing)"),
     ),
     h("thead", {}, h("tr", {}, ["Currency", "Payments", "Received", "Refunded", "Net"].map((t) => h("th", { scope: "col" }, t)))),
     h(

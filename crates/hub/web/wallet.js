@@ -30,7 +30,9 @@ import { walletSession, keptCodes, terminalId, terminalKeys, toBase64url, fromBa
 // ---------------------------------------------------------------------------------------------
 // Notifications: one stream while a wallet is signed in; screens subscribe while they show.
 
-const pageLoadedAt = Date.now();
+// When the stream was opened (the wallet signed in on this page): what it replays from before is
+// history, not news.
+let streamOpenedAt = Date.now();
 let stopStream = null;
 let feed = [];
 const listeners = new Set();
@@ -43,6 +45,7 @@ let boundHere = false;
 
 function ensureStream(session) {
   if (stopStream) return;
+  streamOpenedAt = Date.now();
   refreshBound(session);
   stopStream = followNotifications(
     session.token,
@@ -51,8 +54,8 @@ function ensureStream(session) {
       feed = [notification, ...feed.filter((n) => n.seq !== notification.seq)]
         .sort((a, b) => b.seq - a.seq)
         .slice(0, 50);
-      // What the stream replays from before this page was opened is history, not news.
-      if (Date.parse(notification.created_at) > pageLoadedAt - 2000) {
+      // What the stream replays from before it was opened is history, not news.
+      if (Date.parse(notification.created_at) > streamOpenedAt - 2000) {
         announce(displayText(notification));
         listeners.forEach((listener) => listener(notification));
       }
