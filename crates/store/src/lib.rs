@@ -689,13 +689,6 @@ pub trait HubStore: Send + Sync + 'static {
     fn forgive_failure(&self, lookup: Vec<u8>) -> impl Future<Output = Result<()>> + Send;
     /// Forgets the failures counted under `lookup` (a user-name code paid with its password).
     fn clear_failures(&self, lookup: Vec<u8>) -> impl Future<Output = Result<()>> + Send;
-    /// The failures counted under `lookup` within `window_ms` of the first one.
-    fn failures(
-        &self,
-        lookup: Vec<u8>,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> impl Future<Output = Result<i64>> + Send;
     /// Sets a wallet's TOTP seed (encrypted by the hub), replacing any earlier one.
     fn set_totp_seed(
         &self,

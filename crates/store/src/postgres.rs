@@ -1773,17 +1773,6 @@ impl HubStore for PgHub {
         Ok(())
     }
 
-    async fn failures(&self, lookup: Vec<u8>, now_ms: i64, window_ms: i64) -> Result<i64> {
-        let row = query_opt(
-            &self.pool,
-            "SELECT failures FROM card_failures \
-             WHERE card_lookup = $1 AND window_start_ms > $2::int8 - $3::int8",
-            &[&lookup, &now_ms, &window_ms],
-        )
-        .await?;
-        Ok(row.map_or(0, |r| r.get(0)))
-    }
-
     async fn set_totp_seed(
         &self,
         caller_id: Uuid,

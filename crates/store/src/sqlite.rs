@@ -1677,20 +1677,6 @@ impl HubStore for SqliteHub {
             .await
     }
 
-    async fn failures(&self, lookup: Vec<u8>, now_ms: i64, window_ms: i64) -> Result<i64> {
-        self.db
-            .read(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT failures FROM card_failures \
-                     WHERE card_lookup = ?1 AND window_start_ms > ?2 - ?3",
-                )?
-                .query_row(params![lookup, now_ms, window_ms], |r| r.get(0))
-                .optional()?
-                .unwrap_or(0))
-            })
-            .await
-    }
-
     async fn set_totp_seed(
         &self,
         caller_id: Uuid,
