@@ -1,5 +1,6 @@
 //! The bank's handlers. Each reads as a script: decode → load → decide → commit → respond.
 
+use crate::batcher::Queued;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -693,13 +694,16 @@ pub async fn revoke_bindings<S: BankStore>(
     State(bank): State<Bank<S>>,
     Json(request): Json<RevokeBindings>,
 ) -> ApiResult<Json<BindingsRevoked>> {
+    // Exclusive: no payment is between its binding read and its place in the batcher's queue.
+    let gate = bank.bindings_gate.write().await;
     let revoked = bank
         .store
         .revoke_bindings(request.registration_id)
         .await
         .map_err(store_error)?;
-    // Payments whose binding was checked before the revocation may still wait to commit: answer
-    // once they have, so that nothing is debited with the code after "revoked".
+    drop(gate);
+    // Payments whose binding was read before the revocation are queued; they may still wait to
+    // commit: answer once they have, so that nothing is debited with the code after "revoked".
     bank.batcher.settle().await.map_err(submit_error)?;
     tracing::info!(registration_id = %request.registration_id, revoked, "bindings revoked");
     Ok(Json(BindingsRevoked { revoked }))
@@ -826,7 +830,13 @@ async fn submit<S: BankStore>(
     bank: &Bank<S>,
     commands: Vec<TransferCommand>,
 ) -> ApiResult<Vec<Decision>> {
-    let decisions = bank.batcher.submit(commands).await.map_err(submit_error)?;
+    let queued = bank.batcher.enqueue(commands).await.map_err(submit_error)?;
+    committed(bank, queued).await
+}
+
+/// The decisions on queued commands, once committed, counted.
+async fn committed<S: BankStore>(bank: &Bank<S>, queued: Queued) -> ApiResult<Vec<Decision>> {
+    let decisions = queued.decisions().await.map_err(submit_error)?;
     for decision in &decisions {
         bank.metrics.count(
             "ledger_transfers_total",
@@ -850,7 +860,11 @@ pub async fn transfer<S: BankStore>(
 
 /// Decides one command and answers as [`transfer`] does.
 async fn submit_one<S: BankStore>(bank: &Bank<S>, command: TransferCommand) -> ApiResult<Response> {
-    let decisions = submit(bank, vec![command]).await?;
+    answer_one(submit(bank, vec![command]).await?)
+}
+
+/// One decision as [`transfer`] answers it.
+fn answer_one(decisions: Vec<Decision>) -> ApiResult<Response> {
     let result = decided(&decisions[0])?;
     let status = if result.replayed {
         StatusCode::OK
@@ -993,13 +1007,20 @@ pub async fn pay<S: BankStore>(
     Json(request): Json<PaymentDebitRequest>,
 ) -> ApiResult<Response> {
     let checked = PaymentChecked::new(&bank, &request)?;
+    let gate = bank.bindings_gate.read().await;
     let binding = bank
         .store
         .binding(checked.code_hash.clone())
         .await
         .map_err(store_error)?;
     let command = payment_command(&bank, &request, checked, binding, &mut false).await?;
-    submit_one(&bank, command).await
+    let queued = bank
+        .batcher
+        .enqueue(vec![command])
+        .await
+        .map_err(submit_error)?;
+    drop(gate);
+    answer_one(committed(&bank, queued).await?)
 }
 
 /// Payments for several payers in one request and one commit; one outcome each, in order, as
@@ -1014,6 +1035,7 @@ pub async fn pay_batch<S: BankStore>(
         .iter()
         .map(|request| PaymentChecked::new(&bank, request))
         .collect();
+    let gate = bank.bindings_gate.read().await;
     // Every binding the batch needs, in one read.
     let hashes = checked
         .iter()
@@ -1048,9 +1070,12 @@ pub async fn pay_batch<S: BankStore>(
         }
     }
     let mut decisions = if commands.is_empty() {
+        drop(gate);
         Vec::new()
     } else {
-        submit(&bank, commands).await?
+        let queued = bank.batcher.enqueue(commands).await.map_err(submit_error)?;
+        drop(gate);
+        committed(&bank, queued).await?
     }
     .into_iter();
     let results = outcomes
@@ -1254,4 +1279,128 @@ pub async fn totals<S: BankStore>(
         posted_from_transfers_minor: t.posted_from_transfers,
         pending_from_holds_minor: t.pending_from_holds,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Bank, BankConfig, Vault};
+    use scanpay_store::SqliteBank;
+    use std::time::Duration;
+
+    async fn bank(dir: &std::path::Path) -> Bank<SqliteBank> {
+        let config = BankConfig {
+            id: "north".into(),
+            name: "North".into(),
+            hub_secret: vec![7; 32],
+            ranges: Vec::new(),
+        };
+        let store = SqliteBank::open(&dir.join("bank.db")).unwrap();
+        Bank::new(config, store, Vault::new(&[9; 32])).unwrap()
+    }
+
+    fn payment(code: &str) -> PaymentDebitRequest {
+        PaymentDebitRequest {
+            transfer_id: Uuid::new_v4(),
+            registration_code: code.into(),
+            terminal_id: "phone-1".into(),
+            terminal_verified: false,
+            amount_minor: 100.into(),
+            currency: "USD".into(),
+            credit_account_id: Some(Uuid::new_v4()),
+            reference: None,
+        }
+    }
+
+    /// A revocation and a payment using the code: either the payment saw no binding, or it is
+    /// decided before "revoked" is answered. Both sides of the gate are held by hand here, as the
+    /// other side holds it between its binding read and its place in the queue.
+    #[tokio::test]
+    async fn a_revocation_answers_after_the_payments_that_saw_the_binding() {
+        let dir = std::env::temp_dir().join(format!("scanpay-gate-{}", Uuid::new_v4()));
+        let bank = bank(&dir).await;
+        let registration_id = Uuid::new_v4();
+        // Any account will do: the payment is decided (refused, with no money there) and
+        // recorded all the same.
+        let account_id = own_account(
+            &bank,
+            AccountKind::Clearing,
+            Currency::parse("USD").unwrap(),
+        )
+        .await
+        .unwrap();
+        bank.store
+            .insert_binding(BindingRow {
+                code_hash: bank.vault.lookup("registration_code", "CODE-1"),
+                terminal_id: "phone-1".into(),
+                account_id,
+                registration_id: Some(registration_id),
+                created_at_ms: 0,
+            })
+            .await
+            .unwrap();
+
+        // A payment between its binding read and its queueing: the revocation waits for it.
+        let early = payment("CODE-1");
+        let gate = bank.bindings_gate.read().await;
+        let revoke = tokio::spawn({
+            let bank = bank.clone();
+            async move {
+                let answer = revoke_bindings(
+                    State(bank.clone()),
+                    Json(RevokeBindings { registration_id }),
+                )
+                .await;
+                let seen = bank.store.transfer(early.transfer_id).await.unwrap();
+                (answer.map(|Json(r)| r.revoked).ok(), seen)
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !revoke.is_finished(),
+            "the revocation waits for the payment"
+        );
+        let command = single(
+            early.transfer_id,
+            Some(Uuid::new_v4()),
+            early.credit_account_id,
+            100,
+            Currency::parse("USD").unwrap(),
+            &None,
+        );
+        let queued = bank.batcher.enqueue(vec![command]).await.unwrap();
+        drop(gate);
+        let (revoked, seen) = revoke.await.unwrap();
+        assert_eq!(revoked, Some(1));
+        assert!(seen.is_some(), "decided before the revocation answered");
+        queued.decisions().await.unwrap();
+
+        // A payment arriving while bindings are being deleted reads after the deletion.
+        bank.store
+            .insert_binding(BindingRow {
+                code_hash: bank.vault.lookup("registration_code", "CODE-2"),
+                terminal_id: "phone-1".into(),
+                account_id,
+                registration_id: Some(registration_id),
+                created_at_ms: 0,
+            })
+            .await
+            .unwrap();
+        let late = payment("CODE-2");
+        let late_id = late.transfer_id;
+        let gate = bank.bindings_gate.write().await;
+        let pay = tokio::spawn(pay(State(bank.clone()), Json(late)));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!pay.is_finished(), "the payment waits for the revocation");
+        assert!(bank.store.transfer(late_id).await.unwrap().is_none());
+        assert_eq!(
+            bank.store.revoke_bindings(registration_id).await.unwrap(),
+            1
+        );
+        drop(gate);
+        let refused = pay.await.unwrap().expect_err("refused");
+        assert_eq!(refused.code, ErrorCode::RegistrationCodeUnknown);
+        assert!(bank.store.transfer(late_id).await.unwrap().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

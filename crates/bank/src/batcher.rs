@@ -60,17 +60,19 @@ impl Batcher {
         &self,
         commands: Vec<TransferCommand>,
     ) -> Result<Vec<Decision>, SubmitError> {
+        self.enqueue(commands).await?.decisions().await
+    }
+
+    /// Queues `commands` and returns once they have their place in the queue: whatever is
+    /// submitted or settled after this returns is committed with or after them.
+    pub async fn enqueue(&self, commands: Vec<TransferCommand>) -> Result<Queued, SubmitError> {
         assert!(commands.len() <= BATCH_COMMANDS_MAX);
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job { commands, reply })
             .await
             .map_err(|_| SubmitError::Closed)?;
-        match answer.await {
-            Ok(Ok(decisions)) => Ok(decisions),
-            Ok(Err(error)) => Err(SubmitError::Store(error)),
-            Err(_) => Err(SubmitError::Closed),
-        }
+        Ok(Queued { answer })
     }
 
     /// Returns once every command submitted before this call is committed (or its commit
@@ -78,6 +80,21 @@ impl Batcher {
     /// is answered with, or after, the commit of everything queued before it.
     pub async fn settle(&self) -> Result<(), SubmitError> {
         self.submit(Vec::new()).await.map(drop)
+    }
+}
+
+/// Commands in the queue, waiting for their commit.
+pub struct Queued {
+    answer: oneshot::Receiver<Result<Vec<Decision>, String>>,
+}
+
+impl Queued {
+    pub async fn decisions(self) -> Result<Vec<Decision>, SubmitError> {
+        match self.answer.await {
+            Ok(Ok(decisions)) => Ok(decisions),
+            Ok(Err(error)) => Err(SubmitError::Store(error)),
+            Err(_) => Err(SubmitError::Closed),
+        }
     }
 }
 

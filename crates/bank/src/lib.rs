@@ -67,6 +67,10 @@ pub struct Bank<S> {
         Arc<std::sync::Mutex<std::collections::HashMap<(&'static str, &'static str), uuid::Uuid>>>,
     /// Held while an own account is made, so that concurrent requests make one.
     pub own_accounts_creation: Arc<tokio::sync::Mutex<()>>,
+    /// Read-held by a payment from its binding read until its transfer is queued, write-held by
+    /// a revocation while it deletes bindings: a payment that saw a binding is queued before the
+    /// revocation settles the batcher, so "revoked" is answered after its debit, never before.
+    pub bindings_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl<S> Clone for Bank<S> {
@@ -80,6 +84,7 @@ impl<S> Clone for Bank<S> {
             ranges: self.ranges.clone(),
             own_accounts: self.own_accounts.clone(),
             own_accounts_creation: self.own_accounts_creation.clone(),
+            bindings_gate: self.bindings_gate.clone(),
         }
     }
 }
@@ -110,6 +115,7 @@ impl<S: BankStore> Bank<S> {
             ranges: Arc::new(ranges),
             own_accounts: Default::default(),
             own_accounts_creation: Default::default(),
+            bindings_gate: Default::default(),
         })
     }
 }
