@@ -15,6 +15,8 @@
 //! Deliberately not here: where the saved identity comes from (the hub asks the bank).
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
 
 /// Names this similar (Jaro–Winkler on normalised names) or more are the same person's.
 pub const NAME_MATCH_MIN: f64 = 0.94;
@@ -22,11 +24,20 @@ pub const NAME_MATCH_MIN: f64 = 0.94;
 pub const NAME_NEAR_MIN: f64 = 0.80;
 
 /// What the scan says, or what the bank saved. Dates are `YYYY-MM-DD`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct IdentityToMatch {
     pub full_name: String,
     pub document_number: String,
     pub birth_date: String,
+}
+
+/// Personal data: the document number masked, nothing else.
+impl std::fmt::Debug for IdentityToMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityToMatch")
+            .field("document_number", &masked_number(&self.document_number))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,10 +99,17 @@ impl MatchReport {
 }
 
 pub fn compare(scanned: &IdentityToMatch, saved: &IdentityToMatch) -> MatchReport {
-    let name_similarity = strsim::jaro_winkler(
-        &normalise_name(&scanned.full_name),
-        &normalise_name(&saved.full_name),
+    let (a, b) = (
+        normalise_name(&scanned.full_name),
+        normalise_name(&saved.full_name),
     );
+    // A name with no Latin letter (another script) cannot be compared: a mismatch, not the 1.0
+    // two empty strings score.
+    let name_similarity = if a.is_empty() || b.is_empty() {
+        0.0
+    } else {
+        strsim::jaro_winkler(&a, &b)
+    };
     let full_name = if name_similarity >= NAME_MATCH_MIN {
         FieldMatch::Match
     } else if name_similarity >= NAME_NEAR_MIN {
@@ -137,32 +155,29 @@ pub fn normalise_name(name: &str) -> String {
     tokens.join(" ")
 }
 
-/// Latin letters with diacritics to their base letters (and the ligatures a passport spells out);
-/// any other character as it is.
+/// A letter without its diacritics (`É` → `E`, `Ș` → `S`, `ầ` → `a`: its compatibility
+/// decomposition without combining marks), the letters that do not decompose to their base
+/// (`Ø`, `Ł`, `Đ`, `ı`) and the ligatures a passport spells out (`ß` → `SS`); any other
+/// character as it is.
 pub fn fold_char(c: char) -> Vec<char> {
-    let base = match c {
-        'À'..='Å' | 'à'..='å' | 'Ā' | 'ā' | 'Ă' | 'ă' | 'Ą' | 'ą' => 'A',
-        'Ç' | 'ç' | 'Ć' | 'ć' | 'Č' | 'č' => 'C',
-        'Ď' | 'ď' | 'Đ' | 'đ' => 'D',
-        'È'..='Ë' | 'è'..='ë' | 'Ē' | 'ē' | 'Ė' | 'ė' | 'Ę' | 'ę' | 'Ě' | 'ě' => 'E',
-        'Ğ' | 'ğ' => 'G',
-        'Ì'..='Ï' | 'ì'..='ï' | 'Ī' | 'ī' | 'İ' | 'ı' => 'I',
-        'Ł' | 'ł' | 'Ľ' | 'ľ' => 'L',
-        'Ñ' | 'ñ' | 'Ń' | 'ń' | 'Ň' | 'ň' => 'N',
-        'Ò'..='Ö' | 'Ø' | 'ò'..='ö' | 'ø' | 'Ő' | 'ő' => 'O',
-        'Ř' | 'ř' => 'R',
-        'Ś' | 'ś' | 'Š' | 'š' | 'Ş' | 'ş' => 'S',
-        'Ť' | 'ť' | 'Ţ' | 'ţ' => 'T',
-        'Ù'..='Ü' | 'ù'..='ü' | 'Ů' | 'ů' | 'Ű' | 'ű' => 'U',
-        'Ý' | 'ý' | 'ÿ' => 'Y',
-        'Ź' | 'ź' | 'Ż' | 'ż' | 'Ž' | 'ž' => 'Z',
-        'ß' => return vec!['S', 'S'],
-        'Æ' | 'æ' => return vec!['A', 'E'],
-        'Œ' | 'œ' => return vec!['O', 'E'],
-        'Þ' | 'þ' => return vec!['T', 'H'],
-        other => other,
+    let spelled: &[char] = match c {
+        'ß' => &['S', 'S'],
+        'Æ' | 'æ' => &['A', 'E'],
+        'Œ' | 'œ' => &['O', 'E'],
+        'Þ' | 'þ' => &['T', 'H'],
+        'Ø' | 'ø' => &['O'],
+        'Ł' | 'ł' => &['L'],
+        'Đ' | 'đ' => &['D'],
+        'ı' => &['I'],
+        _ if c.is_ascii() => return vec![c],
+        _ => {
+            return std::iter::once(c)
+                .nfkd()
+                .filter(|d| !is_combining_mark(*d))
+                .collect();
+        }
     };
-    vec![base]
+    spelled.to_vec()
 }
 
 /// Maps the characters OCR confuses to one representative, so that both sides compare equal.
@@ -203,6 +218,10 @@ fn compare_dates(scanned: &str, saved: &str) -> FieldMatch {
         return FieldMatch::Mismatch;
     }
     let differing = a.chars().zip(b.chars()).filter(|(x, y)| x != y).count();
+    if differing == 0 {
+        // The same day written another way (`+1974-08-12`, `1974/08/12`).
+        return FieldMatch::Match;
+    }
     // YYYYMMDD with month and day swapped: a classic of US versus European order.
     let swapped = format!("{}{}{}", &a[..4], &a[6..8], &a[4..6]) == b;
     if differing == 1 || swapped {
@@ -332,6 +351,22 @@ mod tests {
         );
         check(("ERIKSSON ANNA MARIA", "", "1974-08-12"), (X, M, X, M));
         check(("", "L898902C3", ""), (X, X, M, X));
+        // The same day written with the sign ISO 8601 allows.
+        check(
+            ("ERIKSSON ANNA MARIA", "L898902C3", "+1974-08-12"),
+            (M, M, M, M),
+        );
+    }
+
+    #[test]
+    fn names_without_latin_letters_do_not_match() {
+        let report = compare(
+            &identity("Петров Пётр", "L898902C3", "1974-08-12"),
+            &identity("Иванов Иван", "L898902C3", "1974-08-12"),
+        );
+        assert_eq!(report.full_name, FieldMatch::Mismatch);
+        assert_eq!(report.verdict, FieldMatch::Mismatch);
+        assert_eq!(report.name_similarity, 0.0);
     }
 
     #[test]
@@ -346,6 +381,11 @@ mod tests {
         );
         assert_eq!(normalise_name("O'Brien  Seán"), "BRIEN O SEAN");
         assert_eq!(normalise_name("Straße"), "STRASSE");
+        // Letters the decomposition folds: Vietnamese, Romanian comma below, Baltic cedillas.
+        assert_eq!(normalise_name("Trần Thị Ngọc Hương"), "HUONG NGOC THI TRAN");
+        assert_eq!(normalise_name("Ștefan Țurcanu"), "STEFAN TURCANU");
+        assert_eq!(normalise_name("Ģirts Ķeniņš"), "GIRTS KENINS");
+        assert_eq!(normalise_name("Łukasz Øster Đorđe"), "DORDE LUKASZ OSTER");
     }
 
     #[test]

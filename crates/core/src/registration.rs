@@ -149,16 +149,26 @@ impl Day {
         (era * 146_097 + doe - 719_468) * 86_400_000
     }
 
+    /// `YYYY-MM-DD`, a day that exists (not `2024-02-30`, which would count as March's first).
     pub fn parse(text: &str) -> Option<Day> {
-        let mut parts = text.splitn(3, '-');
-        let year = parts.next()?.parse().ok()?;
-        let month: u8 = parts.next()?.parse().ok()?;
-        let day: u8 = parts.next()?.parse().ok()?;
-        ((1..=12).contains(&month) && (1..=31).contains(&day) && text.len() == 10).then_some(Day {
-            year,
-            month,
-            day,
-        })
+        let b = text.as_bytes();
+        let digits = |range: std::ops::Range<usize>| {
+            b.get(range.clone())
+                .filter(|d| d.iter().all(u8::is_ascii_digit))
+                .and_then(|_| text.get(range)?.parse::<u16>().ok())
+        };
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let parsed = Day {
+            year: digits(0..4)?,
+            month: u8::try_from(digits(5..7)?).ok()?,
+            day: u8::try_from(digits(8..10)?).ok()?,
+        };
+        ((1..=12).contains(&parsed.month)
+            && (1..=31).contains(&parsed.day)
+            && Day::from_unix_ms(parsed.to_unix_ms()) == parsed)
+            .then_some(parsed)
     }
 }
 
@@ -748,6 +758,28 @@ mod tests {
             assert_eq!(Day::from_unix_ms(start).to_unix_ms(), start, "day {days}");
             assert_eq!(Day::from_unix_ms(start + 86_399_999).to_unix_ms(), start);
         }
+    }
+
+    #[test]
+    fn days_parsed_only_when_they_exist() {
+        let parsed = |text| Day::parse(text).map(|d| (d.year, d.month, d.day));
+        assert_eq!(parsed("2024-02-29"), Some((2024, 2, 29)));
+        assert_eq!(parsed("2024-12-31"), Some((2024, 12, 31)));
+        // Past the month's end: not the next month's first days.
+        for text in [
+            "2024-02-30",
+            "2023-02-29",
+            "2100-02-29",
+            "2024-04-31",
+            "2024-13-01",
+            "1974-8-012",
+            "+974-08-12",
+            "2024-00-10",
+            "2024-01-00",
+        ] {
+            assert_eq!(parsed(text), None, "{text}");
+        }
+        assert_eq!(parsed("2000-02-29"), Some((2000, 2, 29)));
     }
 
     #[test]

@@ -72,7 +72,8 @@ pub fn verify(
         .strip_prefix("v1=")
         .and_then(|h| hex::decode(h).ok())
         .ok_or(SignatureError::Malformed)?;
-    if (now_s - timestamp_s).abs() > TIMESTAMP_TOLERANCE_SECONDS {
+    // Not `(now - t).abs()`: the header is not yet authenticated and may be `i64::MIN`.
+    if now_s.abs_diff(timestamp_s) > TIMESTAMP_TOLERANCE_SECONDS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     mac(secret, timestamp_s, method, path_and_query, body)
@@ -134,6 +135,15 @@ mod tests {
                 "/v1/transfers",
                 body,
                 699,
+                Err(SignatureError::Stale),
+            ),
+            (
+                "the earliest time there is",
+                Some("-9223372036854775808"),
+                Some(&good),
+                "/v1/transfers",
+                body,
+                1_000,
                 Err(SignatureError::Stale),
             ),
             (
