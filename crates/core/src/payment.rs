@@ -109,6 +109,10 @@ pub struct Leg {
     pub transfer_id: Uuid,
     pub bank_id: String,
     pub state: LegState,
+    /// When the hub learnt that the bank applied it; none before, and for legs recorded before
+    /// this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_at_ms: Option<i64>,
 }
 
 impl Leg {
@@ -117,7 +121,13 @@ impl Leg {
             transfer_id,
             bank_id: bank_id.to_string(),
             state: LegState::Pending,
+            done_at_ms: None,
         }
+    }
+
+    fn done(&mut self, now_ms: i64) {
+        self.state = LegState::Done;
+        self.done_at_ms = Some(now_ms);
     }
 }
 
@@ -490,7 +500,7 @@ impl Payment {
         self.updated_at_ms = now_ms;
         match result {
             Ok(()) => {
-                self.debit.state = LegState::Done;
+                self.debit.done(now_ms);
                 if self.credit.is_none() {
                     self.state = State::Succeeded;
                 }
@@ -520,7 +530,7 @@ impl Payment {
         self.updated_at_ms = now_ms;
         match result {
             Ok(()) => {
-                credit.state = LegState::Done;
+                credit.done(now_ms);
                 self.state = State::Succeeded;
             }
             Err(code) => {
@@ -543,7 +553,7 @@ impl Payment {
         self.updated_at_ms = now_ms;
         match result {
             Ok(()) => {
-                reversal.state = LegState::Done;
+                reversal.done(now_ms);
                 self.state = State::Failed;
             }
             Err(code) => reversal.state = LegState::Refused(code),
@@ -612,7 +622,7 @@ impl Payment {
         self.updated_at_ms = now_ms;
         match result {
             Ok(()) => {
-                refund.debit.state = LegState::Done;
+                refund.debit.done(now_ms);
                 if refund.credit.is_none() {
                     refund.state = RefundState::Succeeded;
                 }
@@ -653,7 +663,7 @@ impl Payment {
         self.updated_at_ms = now_ms;
         match result {
             Ok(()) => {
-                credit.state = LegState::Done;
+                credit.done(now_ms);
                 refund.state = RefundState::Succeeded;
             }
             Err(code) => {
@@ -681,7 +691,7 @@ impl Payment {
         self.updated_at_ms = now_ms;
         match result {
             Ok(()) => {
-                reversal.state = LegState::Done;
+                reversal.done(now_ms);
                 refund.state = RefundState::Failed;
             }
             Err(code) => reversal.state = LegState::Refused(code),
@@ -832,11 +842,18 @@ impl NetPosition {
     }
 }
 
-/// Each bank's position from completed interbank legs: a payment's debit leg (payer bank pays
-/// out) with its credit leg (payee bank receives), and the same for refunds the other way. Only
-/// pairs whose two legs are done count. Sorted by bank and currency; per currency the nets sum
-/// to zero.
-pub fn net_positions<'a>(payments: impl IntoIterator<Item = &'a Payment>) -> Vec<NetPosition> {
+/// Each bank's position from the interbank legs completed in `[from_ms, to_ms)`: a payment's
+/// debit leg (payer bank pays out) with its credit leg (payee bank receives), and the same for
+/// refunds the other way. A pair counts once both its legs are done, on the day its second (the
+/// credit) was: a payment made a second before midnight whose credit lands after it is in the
+/// next day's report, and a refund is in the report of its own day, not its payment's. (Legs
+/// recorded before their completion time was kept count at their payment's or refund's
+/// creation.) Sorted by bank and currency; per currency the nets sum to zero.
+pub fn net_positions<'a>(
+    payments: impl IntoIterator<Item = &'a Payment>,
+    from_ms: i64,
+    to_ms: i64,
+) -> Vec<NetPosition> {
     let mut positions: std::collections::BTreeMap<(String, String), NetPosition> =
         Default::default();
     let mut add = |from: &str, to: &str, currency: &str, amount: i64| {
@@ -844,9 +861,15 @@ pub fn net_positions<'a>(payments: impl IntoIterator<Item = &'a Payment>) -> Vec
         positions.entry(key(from)).or_default().paid_out_minor += amount;
         positions.entry(key(to)).or_default().received_minor += amount;
     };
+    // When a pair whose debit is done completed: its credit's completion, if both are done.
+    let completed = |debit: &Leg, credit: &Option<Leg>, created_at_ms: i64| {
+        let credit = credit.as_ref()?;
+        (debit.state == LegState::Done && credit.state == LegState::Done)
+            .then(|| credit.done_at_ms.unwrap_or(created_at_ms))
+    };
+    let in_range = |at: Option<i64>| at.is_some_and(|at| (from_ms..to_ms).contains(&at));
     for p in payments {
-        let done = |leg: &Option<Leg>| leg.as_ref().is_some_and(|l| l.state == LegState::Done);
-        if p.debit.state == LegState::Done && done(&p.credit) {
+        if in_range(completed(&p.debit, &p.credit, p.created_at_ms)) {
             add(
                 &p.payer.bank_id,
                 &p.payee.bank_id,
@@ -855,7 +878,11 @@ pub fn net_positions<'a>(payments: impl IntoIterator<Item = &'a Payment>) -> Vec
             );
         }
         for refund in &p.refunds {
-            if refund.debit.state == LegState::Done && done(&refund.credit) {
+            if in_range(completed(
+                &refund.debit,
+                &refund.credit,
+                refund.created_at_ms,
+            )) {
                 add(
                     &p.payee.bank_id,
                     &p.payer.bank_id,

@@ -275,7 +275,7 @@ fn interbank_refunds_have_two_legs_and_settle_back() {
     assert_eq!(p.pending_work(), vec![Work::RefundCredit(refund)]);
     p.refund_credit_answered(refund, Ok(()), Uuid::from_u128(202), 6);
     assert!(!p.needs_work());
-    let positions = net_positions([&p]);
+    let positions = net_positions([&p], i64::MIN, i64::MAX);
     assert_eq!(positions.len(), 2);
     assert_eq!(positions[0].currency, "USD");
     assert_eq!(positions[0].bank_id, "north");
@@ -284,13 +284,31 @@ fn interbank_refunds_have_two_legs_and_settle_back() {
     let clearing = expected_clearing([&p]);
     assert_eq!(clearing[&("north".to_string(), "USD".to_string())], 1_000);
     assert_eq!(clearing[&("south".to_string(), "USD".to_string())], -1_000);
+    // Each pair on the day its credit was done: the payment up to 3, the refund at 6.
+    let north = |from, to| {
+        net_positions([&p], from, to)
+            .iter()
+            .find(|n| n.bank_id == "north")
+            .map(NetPosition::net_minor)
+    };
+    assert_eq!(north(0, 4), Some(1_234));
+    assert_eq!(north(4, 7), Some(-234));
+    assert_eq!(north(7, 100), None);
+    // A payment recorded before legs kept their completion time counts at its creation.
+    let mut legacy = p.clone();
+    legacy.credit.as_mut().unwrap().done_at_ms = None;
+    let at_creation = legacy.created_at_ms;
+    assert_eq!(
+        net_positions([&legacy], at_creation, at_creation + 1)[0].net_minor(),
+        1_234
+    );
 }
 
 #[test]
 fn half_done_interbank_payments_do_not_count_in_settlement() {
     let mut p = payment("south", None);
     p.debit_answered(Ok(()), 2);
-    assert!(net_positions([&p]).is_empty());
+    assert!(net_positions([&p], i64::MIN, i64::MAX).is_empty());
     // The payer's bank has moved the money to its clearing account already.
     let clearing = expected_clearing([&p]);
     assert_eq!(clearing.len(), 1);
@@ -312,7 +330,7 @@ fn a_refused_credit_is_reversed_and_the_payment_fails() {
     assert_eq!(p.state, State::Failed);
     assert_eq!(p.failure_code.as_deref(), Some("currency_mismatch"));
     assert!(!p.needs_work());
-    assert!(net_positions([&p]).is_empty());
+    assert!(net_positions([&p], i64::MIN, i64::MAX).is_empty());
     let clearing = expected_clearing([&p]);
     assert_eq!(
         clearing[&("north".to_string(), "USD".to_string())],
@@ -370,7 +388,7 @@ fn a_refused_refund_credit_is_reversed_to_the_payee_and_the_room_comes_back() {
     assert!(!p.needs_work());
     assert!(p.held_in_clearing().is_empty());
     // Settlement: the payment counts, the refund that came back does not.
-    let positions = net_positions([&p]);
+    let positions = net_positions([&p], i64::MIN, i64::MAX);
     assert_eq!(positions[0].net_minor(), 1_234);
     let clearing = expected_clearing([&p]);
     assert_eq!(clearing[&("north".to_string(), "USD".to_string())], 1_234);
