@@ -875,6 +875,37 @@ async fn an_authenticator_code_verifies_a_payment_once(backend: Backend) {
         .await;
     assert_eq!(replaced.status, 201, "{replaced:?}");
     assert_ne!(replaced.body["secret"], enrolled.body["secret"]);
+    // Codes are not guessed one request at a time: past five wrong ones in the window, even
+    // the right code is refused.
+    let new_seed =
+        scanpay_proto::otp::base32_decode(replaced.body["secret"].as_str().unwrap()).unwrap();
+    for guess in ["000001", "000002", "000003", "000004", "000005"] {
+        let wrong = payer
+            .wallet
+            .post(
+                "/v1/totp",
+                &json!({"current_code": guess}),
+                Some(&unique("k")),
+            )
+            .await;
+        assert_eq!(wrong.code(), "verification_failed", "{wrong:?}");
+    }
+    let right = scanpay_proto::otp::totp(
+        scanpay_proto::otp::Algorithm::Sha1,
+        &new_seed,
+        scanpay_http::now_ms() / 1000,
+        30,
+        6,
+    );
+    let locked = payer
+        .wallet
+        .post(
+            "/v1/totp",
+            &json!({"current_code": right}),
+            Some(&unique("k")),
+        )
+        .await;
+    assert_eq!(locked.code(), "verification_failed", "{locked:?}");
     system.stop().await;
 }
 

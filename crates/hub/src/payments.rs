@@ -832,15 +832,7 @@ pub async fn verify<S: HubStore, B: BankConnector>(
         .verification
         .as_ref()
         .is_some_and(|v| v.reason == Reason::StepUp);
-    let authenticator = stored.payment.state == Status::RequiresVerification
-        && restated
-        && !step_up
-        && totp_accepts(&hub, caller.id, code, now_ms()).await?;
-    for _ in 0..SAVE_TRIES_MAX {
-        let now = now_ms();
-        let expired = stored.payment.expire(now);
-        let waiting = stored.payment.state == Status::RequiresVerification;
-        let p = &stored.payment;
+    let sent_code_matches = |p: &Payment| {
         let presented = code_mac(
             &hub,
             p,
@@ -849,10 +841,21 @@ pub async fn verify<S: HubStore, B: BankConnector>(
             request.payee_id,
             code,
         );
-        let sent_code = p
-            .verification
+        p.verification
             .as_ref()
-            .is_some_and(|v| constant_time_eq(v.code_mac.as_bytes(), presented.as_bytes()));
+            .is_some_and(|v| constant_time_eq(v.code_mac.as_bytes(), presented.as_bytes()))
+    };
+    // The code that was sent is not an authenticator guess (which would count against them).
+    let authenticator = stored.payment.state == Status::RequiresVerification
+        && restated
+        && !step_up
+        && !sent_code_matches(&stored.payment)
+        && totp_accepts(&hub, caller.id, code, now_ms()).await?;
+    for _ in 0..SAVE_TRIES_MAX {
+        let now = now_ms();
+        let expired = stored.payment.expire(now);
+        let waiting = stored.payment.state == Status::RequiresVerification;
+        let sent_code = sent_code_matches(&stored.payment);
         let check = if sent_code {
             CodeCheck::SentCode { mac_matches: true }
         } else if authenticator {
@@ -893,18 +896,24 @@ pub async fn verify<S: HubStore, B: BankConnector>(
 const TOTP_DRIFT_STEPS: i64 = 1;
 const TOTP_STEP_S: i64 = 30;
 const TOTP_DIGITS: u32 = 6;
+/// Authenticator codes checked against one wallet's seed within the window, at most (right ones
+/// clear the count).
+const TOTP_FAILURES_MAX: i64 = 5;
+const TOTP_FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 
 /// Whether `code` is the wallet's authenticator code now (±1 step), not used before. A used
 /// step is recorded so the same code cannot be replayed.
+///
+/// Every code checked against a seed is counted first (as passwords are): past
+/// [`TOTP_FAILURES_MAX`] within the window none is accepted, so that a million codes cannot be
+/// tried, one payment or one re-enrolment at a time, by whoever holds the wallet's token. A right
+/// code clears the count.
 async fn totp_accepts<S: HubStore, B>(
     hub: &Hub<S, B>,
     caller_id: Uuid,
     code: &str,
     now_ms: i64,
 ) -> ApiResult<bool> {
-    if code.len() != TOTP_DIGITS as usize {
-        return Ok(false);
-    }
     let Some((sealed, last_step)) = hub
         .store
         .totp_seed(caller_id)
@@ -913,6 +922,15 @@ async fn totp_accepts<S: HubStore, B>(
     else {
         return Ok(false);
     };
+    let attempts_key = hub.vault.lookup("totp_failures", &caller_id.to_string());
+    let attempts = hub
+        .store
+        .record_failure(attempts_key.clone(), now_ms, TOTP_FAILURE_WINDOW_MS)
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    if attempts > TOTP_FAILURES_MAX || code.len() != TOTP_DIGITS as usize {
+        return Ok(false);
+    }
     let seed = hub
         .vault
         .decrypt(&sealed, caller_id.as_bytes())
@@ -929,11 +947,18 @@ async fn totp_accepts<S: HubStore, B>(
             TOTP_DIGITS,
         );
         if constant_time_eq(expected.as_bytes(), code.as_bytes()) {
-            return hub
+            let fresh = hub
                 .store
                 .use_totp_step(caller_id, step)
                 .await
-                .map_err(scanpay_http::store_unavailable);
+                .map_err(scanpay_http::store_unavailable)?;
+            if fresh {
+                hub.store
+                    .clear_failures(attempts_key)
+                    .await
+                    .map_err(scanpay_http::store_unavailable)?;
+            }
+            return Ok(fresh);
         }
     }
     Ok(false)
@@ -1716,10 +1741,18 @@ pub async fn notifications<S: HubStore, B: BankConnector>(
             .map_err(scanpay_http::store_unavailable)?;
         if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
             let next_after = rows.last().map_or(after, |r| r.seq);
+            // A row that does not open (written under another key, damaged) is skipped, as the
+            // stream skips it: it would otherwise fail every read until it is purged.
             let items = rows
                 .iter()
-                .map(|row| notification_view(&hub, row))
-                .collect::<ApiResult<_>>()?;
+                .filter_map(|row| match notification_view(&hub, row) {
+                    Ok(view) => Some(view),
+                    Err(error) => {
+                        tracing::error!(code = error.code.code(), "an unreadable notification");
+                        None
+                    }
+                })
+                .collect();
             return Ok(Json(NotificationPage { items, next_after }));
         }
         tokio::time::sleep(NOTIFICATION_POLL).await;
@@ -1830,11 +1863,9 @@ pub struct SettlementQuery {
 /// Payments are read for settlement this many at a time.
 const SETTLEMENT_PAGE: u32 = 1_000;
 
-async fn payments_created_in<S: HubStore, B>(
-    hub: &Hub<S, B>,
-    from_ms: i64,
-    to_ms: i64,
-) -> ApiResult<Vec<Payment>> {
+/// Every payment the hub has (settlement's reading; see docs/payments.md for its cost).
+async fn every_payment<S: HubStore, B>(hub: &Hub<S, B>) -> ApiResult<Vec<Payment>> {
+    let (from_ms, to_ms) = (i64::MIN, i64::MAX);
     let mut payments = Vec::new();
     let mut after = None;
     loop {
@@ -1853,7 +1884,7 @@ async fn payments_created_in<S: HubStore, B>(
     }
 }
 
-/// Each bank's net interbank position for the payments created on `date`, and a reconciliation
+/// Each bank's net interbank position from the payments and refunds completed on `date`, and a reconciliation
 /// of every bank's clearing account against the hub's records (operators only).
 #[utoipa::path(get, path = "/v1/settlement", security(("bearer" = [])), params(SettlementQuery),
     responses((status = 200, body = scanpay_proto::hub::SettlementReport)))]
@@ -1866,19 +1897,21 @@ pub async fn settlement<S: HubStore, B: BankConnector>(
     let day = scanpay_core::registration::Day::parse(&query.date)
         .ok_or_else(|| ApiError::new(ErrorCode::DateInvalid, "`date` must be YYYY-MM-DD."))?;
     let from_ms = day.to_unix_ms();
-    let of_day = payments_created_in(&hub, from_ms, from_ms + 86_400_000).await?;
-    let positions: Vec<_> = scanpay_core::payment::net_positions(&of_day)
-        .into_iter()
-        .map(|p| scanpay_proto::hub::SettlementPosition {
-            net_minor: p.net_minor(),
-            bank_id: p.bank_id,
-            currency: p.currency,
-            paid_out_minor: p.paid_out_minor,
-            received_minor: p.received_minor,
-        })
-        .collect();
+    // Every payment: a pair settles on the day its second leg completed, whenever the payment
+    // was made (the reconciliation below reads them all anyway).
+    let all = every_payment(&hub).await?;
+    let positions: Vec<_> =
+        scanpay_core::payment::net_positions(&all, from_ms, from_ms + 86_400_000)
+            .into_iter()
+            .map(|p| scanpay_proto::hub::SettlementPosition {
+                net_minor: p.net_minor(),
+                bank_id: p.bank_id,
+                currency: p.currency,
+                paid_out_minor: p.paid_out_minor,
+                received_minor: p.received_minor,
+            })
+            .collect();
     // The books: every clearing account against every completed interbank leg, ever.
-    let all = payments_created_in(&hub, i64::MIN, i64::MAX).await?;
     let expected = scanpay_core::payment::expected_clearing(&all);
     let held = all
         .iter()

@@ -22,6 +22,7 @@
 //! deduplicates on the event id.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
@@ -57,7 +58,13 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A leased delivery is left to its deliverer this long.
 const LEASE_MS: i64 = 30_000;
 const DELIVER_INTERVAL: Duration = Duration::from_millis(250);
-const DELIVERIES_AT_ONCE_MAX: u32 = 50;
+/// Sends in flight at once, over all merchants, and per merchant.
+const DELIVERIES_AT_ONCE_MAX: usize = 50;
+const DELIVERIES_PER_MERCHANT_MAX: usize = 4;
+/// Due deliveries read at a time.
+const DELIVERIES_READ_MAX: u32 = 200;
+/// How far a due delivery is moved back when its merchant has its share in flight.
+const DEFER_MS: i64 = 5_000;
 const DELIVERIES_LISTED_MAX: u32 = 100;
 const URL_LENGTH_MAX: usize = 2_048;
 
@@ -475,46 +482,115 @@ pub async fn deliver_forever<S: HubStore, B: BankConnector>(hub: Hub<S, B>) {
     let http = http.build().expect("a plain HTTP client builds");
     let mut interval = tokio::time::interval(DELIVER_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Sends in flight, over all merchants and per merchant: a receiver that answers slowly (or
+    // never, until the timeout) holds its own few slots, not the other merchants' deliveries.
+    let slots = Arc::new(tokio::sync::Semaphore::new(DELIVERIES_AT_ONCE_MAX));
+    let in_flight: InFlight = Default::default();
     loop {
         interval.tick().await;
-        let due = match hub
-            .store
-            .deliveries_due(now_ms(), DELIVERIES_AT_ONCE_MAX)
-            .await
-        {
+        if slots.available_permits() == 0 {
+            continue;
+        }
+        let now = now_ms();
+        let due = match hub.store.deliveries_due(now, DELIVERIES_READ_MAX).await {
             Ok(due) => due,
             Err(error) => {
                 tracing::warn!(%error, "reading due webhooks failed");
                 continue;
             }
         };
-        let mut sends = Vec::new();
         for row in due {
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let Some(sending) = Sending::start(&in_flight, row.merchant_id) else {
+                // Its merchant has its share in flight: moved back, so that the front of the
+                // queue is not one merchant's backlog while others' deliveries wait behind it.
+                let deferred = DeliveryRow {
+                    next_attempt_ms: Some(now + DEFER_MS),
+                    ..row.clone()
+                };
+                let _ = hub
+                    .store
+                    .update_delivery(deferred, row.next_attempt_ms)
+                    .await;
+                continue;
+            };
+            let Some(leased_until) = lease(&hub, &row).await else {
+                continue;
+            };
             let (hub, http) = (hub.clone(), http.clone());
-            sends.push(tokio::spawn(async move { deliver(&hub, &http, row).await }));
-        }
-        for send in sends {
-            let _ = send.await;
+            tokio::spawn(async move {
+                deliver(&hub, &http, row, leased_until).await;
+                drop((sending, slot));
+            });
         }
     }
 }
 
-/// Leases one delivery, sends it, and records the result.
-async fn deliver<S: HubStore, B>(hub: &Hub<S, B>, http: &reqwest::Client, row: DeliveryRow) {
-    let now = now_ms();
-    let leased_until = Some(now + LEASE_MS);
+/// Sends in flight per merchant.
+type InFlight = Arc<std::sync::Mutex<std::collections::HashMap<Uuid, usize>>>;
+
+/// One send counted against its merchant's share while it lives.
+struct Sending {
+    in_flight: InFlight,
+    merchant_id: Uuid,
+}
+
+impl Sending {
+    /// None when the merchant has [`DELIVERIES_PER_MERCHANT_MAX`] sends in flight.
+    fn start(in_flight: &InFlight, merchant_id: Uuid) -> Option<Sending> {
+        let mut counts = in_flight.lock().expect("in-flight counts");
+        let count = counts.entry(merchant_id).or_default();
+        if *count >= DELIVERIES_PER_MERCHANT_MAX {
+            return None;
+        }
+        *count += 1;
+        Some(Sending {
+            in_flight: in_flight.clone(),
+            merchant_id,
+        })
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        let mut counts = self.in_flight.lock().expect("in-flight counts");
+        if let Some(count) = counts.get_mut(&self.merchant_id) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.merchant_id);
+            }
+        }
+    }
+}
+
+/// Takes a due delivery for this deliverer: when its next attempt would be, or None when another
+/// deliverer has it (or the store failed; it stays due).
+async fn lease<S: HubStore, B>(hub: &Hub<S, B>, row: &DeliveryRow) -> Option<Option<i64>> {
+    let leased_until = Some(now_ms() + LEASE_MS);
     let leased = DeliveryRow {
         next_attempt_ms: leased_until,
         ..row.clone()
     };
     match hub.store.update_delivery(leased, row.next_attempt_ms).await {
-        Ok(true) => {}
-        Ok(false) => return, // another deliverer has it
+        Ok(true) => Some(leased_until),
+        Ok(false) => None,
         Err(error) => {
             tracing::warn!(%error, "leasing a webhook failed");
-            return;
+            None
         }
     }
+}
+
+/// Sends one leased delivery and records the result.
+async fn deliver<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    http: &reqwest::Client,
+    row: DeliveryRow,
+    leased_until: Option<i64>,
+) {
+    let now = now_ms();
     let merchant = match hub.store.merchant(row.merchant_id).await {
         Ok(Some(m)) => m,
         Ok(None) => {

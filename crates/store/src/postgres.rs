@@ -1625,8 +1625,14 @@ impl HubStore for PgHub {
         let rows = query(
             &self.pool,
             &format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments \
-                 WHERE (payer_id = $1 OR payee_id = $1) AND (created_at_ms, id) < ($2, $3) \
+                "(SELECT {PAYMENT_COLUMNS} FROM payments \
+                 WHERE payer_id = $1 AND (created_at_ms, id) < ($2, $3) \
+                 ORDER BY created_at_ms DESC, id DESC LIMIT $4) \
+                 UNION ALL \
+                 (SELECT {PAYMENT_COLUMNS} FROM payments \
+                 WHERE payee_id = $1 AND payer_id IS DISTINCT FROM $1 \
+                 AND (created_at_ms, id) < ($2, $3) \
+                 ORDER BY created_at_ms DESC, id DESC LIMIT $4) \
                  ORDER BY created_at_ms DESC, id DESC LIMIT $4"
             ),
             &[&caller_id, &at, &id, &i64::from(limit)],

@@ -1519,10 +1519,17 @@ impl HubStore for SqliteHub {
         let (at, id) = cursor_or_end(before);
         self.db
             .read(move |c| {
+                // One branch per index, each read newest first for `limit` rows at most (an
+                // `OR` of the two reads every payment of the caller, then sorts).
                 let mut statement = c.prepare_cached(&format!(
-                    "SELECT {PAYMENT_COLUMNS} FROM payments \
-                     WHERE (payer_id = ?1 OR payee_id = ?1) \
+                    "SELECT * FROM (SELECT {PAYMENT_COLUMNS} FROM payments WHERE payer_id = ?1 \
                      AND (created_at_ms < ?2 OR (created_at_ms = ?2 AND id < ?3)) \
+                     ORDER BY created_at_ms DESC, id DESC LIMIT ?4) \
+                     UNION ALL \
+                     SELECT * FROM (SELECT {PAYMENT_COLUMNS} FROM payments WHERE payee_id = ?1 \
+                     AND payer_id IS NOT ?1 \
+                     AND (created_at_ms < ?2 OR (created_at_ms = ?2 AND id < ?3)) \
+                     ORDER BY created_at_ms DESC, id DESC LIMIT ?4) \
                      ORDER BY created_at_ms DESC, id DESC LIMIT ?4"
                 ))?;
                 let rows =
