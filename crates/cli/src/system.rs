@@ -29,6 +29,21 @@ pub fn secret(path: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(key.to_vec())
 }
 
+/// The master key in `path`, made when absent — unless the store already holds data, sealed
+/// under a key that is gone (a data directory lost or not copied beside a PostgreSQL database):
+/// a new key would start a service that cannot read a card, an identity or a code it has.
+fn master_key(path: &Path, store_has_data: bool, whose: &str) -> anyhow::Result<[u8; 32]> {
+    if store_has_data && !path.exists() {
+        anyhow::bail!(
+            "{} is missing but the database of {whose} holds data sealed with it: restore the \
+             key file (from the data directory it was made in), or start on an empty database",
+            path.display()
+        );
+    }
+    scanpay_bank::vault::load_or_create_master_key(path)
+        .with_context(|| format!("master key {}", path.display()))
+}
+
 pub fn secret_path(data_dir: &Path, bank_id: &str) -> PathBuf {
     data_dir.join("secrets").join(format!("{bank_id}.secret"))
 }
@@ -103,10 +118,9 @@ async fn launch_bank<S: BankStore>(
             .map(|[low, high]| (low.clone(), high.clone()))
             .collect(),
     };
-    let master = scanpay_bank::vault::load_or_create_master_key(&master_key_path(
-        launch.data_dir,
-        &seed.id,
-    ))?;
+    let key_path = master_key_path(launch.data_dir, &seed.id);
+    let has_data = store.customer_count().await? > 0;
+    let master = master_key(&key_path, has_data, &format!("bank {}", seed.id))?;
     let bank = Bank::new(config, store, Vault::new(&master))?;
     let mut seed = seed.clone();
     if !launch.seed_customers {
@@ -194,11 +208,12 @@ async fn launch_hub<S: HubStore>(
         };
         banks.push((link, HttpBank::new(url, secret)));
     }
+    let has_data = !store.callers(None, 1).await?.is_empty();
+    let master = master_key(&hub_key_path(launch.data_dir), has_data, "the hub")?;
     let token =
         scanpay_hub::auth::ensure_operator_token(&store, &operator_token_path(launch.data_dir))
             .await?;
     ensure_merchants(&store, launch.seed, &launch.bank_urls, launch.data_dir).await?;
-    let master = scanpay_bank::vault::load_or_create_master_key(&hub_key_path(launch.data_dir))?;
     let mut hub = Hub::new(store, banks, scanpay_bank::Vault::new(&master))?;
     hub.payment_policy = launch.payment_policy;
     hub.webhooks_to_private_networks = launch.webhooks_to_private_networks;
@@ -323,7 +338,7 @@ async fn bind(host: std::net::IpAddr, port: u16) -> anyhow::Result<TcpListener> 
 
 /// Starts the banks of the seed file and the hub, seeding demo data on first start.
 pub async fn start(config: &SystemConfig) -> anyhow::Result<RunningSystem> {
-    std::fs::create_dir_all(&config.data_dir)
+    scanpay_store::files::create_private_dir(&config.data_dir)
         .with_context(|| format!("making {}", config.data_dir.display()))?;
     let (stop, stop_rx) = watch::channel(false);
     let hub_listener = bind(config.host, config.port).await?;

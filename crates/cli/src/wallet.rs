@@ -138,7 +138,7 @@ impl Wallet {
             hub_sealing_key: None,
             codes: Vec::new(),
         };
-        std::fs::create_dir_all(dir)?;
+        scanpay_store::files::create_private_dir(dir)?;
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]

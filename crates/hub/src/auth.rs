@@ -160,44 +160,23 @@ where
     Ok(token)
 }
 
-/// Reads the token in `path`, or writes a new one there (mode 0600); a process that loses the
-/// race to create it reads the winner's.
+/// Reads the token in `path`, or writes a new one there (mode 0600, published whole); a process
+/// that loses the race to create it reads the winner's.
 async fn read_or_create_token(path: &std::path::Path) -> anyhow::Result<String> {
-    let token = match std::fs::read_to_string(path) {
-        Ok(text) => text.trim().to_string(),
+    match std::fs::read_to_string(path) {
+        Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            let token = new_token();
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(path) {
-                Ok(mut file) => {
-                    use std::io::Write;
-                    file.write_all(token.as_bytes())?;
-                    file.sync_all()?;
-                    token
-                }
-                // Another hub made it first: use theirs, once it is written.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let mut token = String::new();
-                    for _ in 0..50 {
-                        token = std::fs::read_to_string(path)?.trim().to_string();
-                        if !token.is_empty() {
-                            break;
-                        }
-                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    }
-                    anyhow::ensure!(!token.is_empty(), "{} stays empty", path.display());
-                    token
-                }
-                Err(e) => return Err(e.into()),
-            }
+            scanpay_store::files::publish_private_file(path, new_token().as_bytes())?;
         }
         Err(e) => return Err(e.into()),
-    };
+    }
+    let token = std::fs::read_to_string(path)?.trim().to_string();
+    // Never the hash of nothing as a caller's token (a file emptied by hand, or written by an
+    // older version that died mid-write).
+    anyhow::ensure!(
+        !token.is_empty(),
+        "{} is empty: delete it to have a new token made",
+        path.display()
+    );
     Ok(token)
 }

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use scanpay_core::ledger::{Account, Decision, Transfer, TransferCommand};
 use uuid::Uuid;
 
+pub mod files;
 mod postgres;
 pub mod schema;
 mod sqlite;

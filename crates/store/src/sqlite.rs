@@ -216,7 +216,8 @@ impl Db {
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(e.to_string()))?;
+            crate::files::create_private_dir(parent)
+                .map_err(|e| StoreError::Database(e.to_string()))?;
         }
         let mut writer = open_connection(path)?;
         migrate(&mut writer, migrations)?;

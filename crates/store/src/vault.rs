@@ -120,28 +120,10 @@ pub fn load_or_create_master_key(
     }
     let mut key = [0u8; MASTER_KEY_LENGTH];
     rand::thread_rng().fill_bytes(&mut key);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut suffix = [0u8; 8];
-    rand::thread_rng().fill_bytes(&mut suffix);
-    let temporary = path.with_extension(format!("tmp-{}", hex::encode(suffix)));
-    {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        use std::io::Write;
-        let mut file = options.open(&temporary)?;
-        file.write_all(hex::encode(key).as_bytes())?;
-        file.sync_all()?;
-    }
-    let linked = std::fs::hard_link(&temporary, path);
-    std::fs::remove_file(&temporary)?;
-    match linked {
-        Ok(()) => Ok(key),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
-        Err(e) => Err(e),
+    if crate::files::publish_private_file(path, hex::encode(key).as_bytes())? {
+        Ok(key)
+    } else {
+        read(path)
     }
 }
 
