@@ -17,6 +17,7 @@ on_both_backends!(
     callers_page_with_a_cursor,
     card_routing_and_lookup,
     a_restart_keeps_everything,
+    a_lost_key_is_not_replaced_over_sealed_data,
 );
 
 fn id() -> String {
@@ -795,6 +796,33 @@ async fn card_routing_and_lookup(backend: Backend) {
     );
     let banks = hub.get("/v1/banks").await;
     assert_eq!(banks.body.as_array().unwrap().len(), 3);
+    system.stop().await;
+}
+
+/// A service whose master key is gone while its database holds data sealed with it refuses to
+/// start (a new key would read none of it), and starts again once the key is back.
+async fn a_lost_key_is_not_replaced_over_sealed_data(backend: Backend) {
+    let mut system = TestSystem::start(backend).await;
+    system.stop_services().await;
+    for key in ["north.key", "hub.key"] {
+        let path = system.data_dir().join("secrets").join(key);
+        let kept = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let refused = system.start_again().await.expect_err("refused");
+        let message = format!("{refused:#}");
+        assert!(
+            message.contains(key) && message.contains("restore"),
+            "{message}"
+        );
+        assert!(!path.exists(), "no new key made");
+        std::fs::write(&path, kept).unwrap();
+    }
+    system.start_again().await.unwrap();
+    let mode = |p: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode(&system.data_dir().join("secrets")), 0o700);
     system.stop().await;
 }
 

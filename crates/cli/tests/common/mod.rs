@@ -160,9 +160,21 @@ impl TestSystem {
     /// Stops every service and starts them again on the same data.
     pub async fn restart(&mut self) {
         self.running.take().unwrap().stop().await;
+        self.start_again()
+            .await
+            .expect("the system starts again on its data");
+    }
+
+    /// Stops every service (`start_again` starts them).
+    pub async fn stop_services(&mut self) {
+        self.running.take().unwrap().stop().await;
+    }
+
+    /// Starts the services again on the same data (after `stop_services`).
+    pub async fn start_again(&mut self) -> anyhow::Result<()> {
         let prefix = self.schema_prefix.trim_end_matches('_').to_string();
         self.running = Some(
-            start_system(
+            try_start_system(
                 self.backend,
                 self.data_dir.path(),
                 &prefix,
@@ -170,8 +182,13 @@ impl TestSystem {
                 self.payment_policy,
                 self.webhooks_to_private_networks,
             )
-            .await,
+            .await?,
         );
+        Ok(())
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
     }
 
     pub async fn stop(mut self) {
@@ -222,6 +239,26 @@ async fn start_system(
     payment_policy: scanpay_core::payment::Policy,
     webhooks_to_private_networks: bool,
 ) -> system::RunningSystem {
+    try_start_system(
+        backend,
+        data_dir,
+        prefix,
+        seed,
+        payment_policy,
+        webhooks_to_private_networks,
+    )
+    .await
+    .expect("the system starts (is PostgreSQL running for the postgres tests?)")
+}
+
+async fn try_start_system(
+    backend: Backend,
+    data_dir: &Path,
+    prefix: &str,
+    seed: &SeedFile,
+    payment_policy: scanpay_core::payment::Policy,
+    webhooks_to_private_networks: bool,
+) -> anyhow::Result<system::RunningSystem> {
     system::start(&system::SystemConfig {
         data_dir: data_dir.to_path_buf(),
         database_url: backend.database_url(),
@@ -234,7 +271,6 @@ async fn start_system(
         webhooks_to_private_networks,
     })
     .await
-    .expect("the system starts (is PostgreSQL running for the postgres tests?)")
 }
 
 /// An answer: status and JSON body (Null when the body is not JSON).
