@@ -133,9 +133,15 @@ impl Client {
 pub async fn ledger(options: LedgerBench) -> anyhow::Result<()> {
     let temp = std::env::temp_dir().join(format!("scanpay-bench-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&temp)?;
-    let result = match options.database_url.as_deref().map(DatabaseUrl::parse) {
+    let url = options
+        .database_url
+        .as_deref()
+        .map(DatabaseUrl::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let result = match url {
         None | Some(DatabaseUrl::Sqlite(_)) => {
-            let path = match options.database_url.as_deref().map(DatabaseUrl::parse) {
+            let path = match url {
                 Some(DatabaseUrl::Sqlite(path)) => path,
                 _ => temp.join("bank-bench.db"),
             };

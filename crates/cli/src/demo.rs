@@ -469,11 +469,13 @@ pub fn documents(out: &Path, seed: &SeedFile, today: Day) -> anyhow::Result<Vec<
                     .with_context(|| format!("writing {}", path.display()))?;
                 rendered.push(Rendered {
                     path,
-                    what: format!(
-                        "{}'s card ending {}",
-                        customer.full_name,
-                        &c.card_number.replace(' ', "")[12..]
-                    ),
+                    what: {
+                        let digits: Vec<char> =
+                            c.card_number.chars().filter(char::is_ascii_digit).collect();
+                        let last4: String =
+                            digits[digits.len().saturating_sub(4)..].iter().collect();
+                        format!("{}'s card ending {last4}", customer.full_name)
+                    },
                 });
             }
         }

@@ -132,9 +132,9 @@ enum Command {
         /// A seeded merchant's id (`data/merchants/ID.token`); needed when there are several.
         #[arg(long)]
         merchant: Option<String>,
-        /// Where `scanpay up` keeps its data.
-        #[arg(long, env = "SCANPAY_DATA_DIR", default_value = "data")]
-        data_dir: PathBuf,
+        /// Where `scanpay up` keeps its data (default: the config file's `data_dir`, else `data`).
+        #[arg(long, env = "SCANPAY_DATA_DIR")]
+        data_dir: Option<PathBuf>,
         #[command(subcommand)]
         command: MerchantCommand,
     },
@@ -210,17 +210,24 @@ struct OperatorArgs {
     /// An operator token (default: the data directory's operator.token).
     #[arg(long, env = "SCANPAY_TOKEN")]
     token: Option<String>,
-    /// Where `scanpay up` keeps its data.
-    #[arg(long, env = "SCANPAY_DATA_DIR", default_value = "data")]
-    data_dir: PathBuf,
+    /// Where `scanpay up` keeps its data (default: the config file's `data_dir`, else `data`).
+    #[arg(long, env = "SCANPAY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+/// A data directory from the flag or environment, else the config file, else `data`.
+fn data_dir_of(given: Option<PathBuf>, file: &FileSettings) -> PathBuf {
+    given
+        .or(file.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("data"))
 }
 
 impl OperatorArgs {
-    fn client(&self) -> anyhow::Result<scanpay::merchant::Client> {
+    fn client(&self, file: &FileSettings) -> anyhow::Result<scanpay::merchant::Client> {
         let token = match &self.token {
             Some(token) => token.clone(),
             None => {
-                let path = system::operator_token_path(&self.data_dir);
+                let path = system::operator_token_path(&data_dir_of(self.data_dir.clone(), file));
                 std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {} (or pass --token)", path.display()))?
                     .trim()
@@ -403,11 +410,7 @@ struct Resolved {
 fn resolve(common: &Common, file: &FileSettings) -> anyhow::Result<Resolved> {
     let seed_path = common.seed.clone().or(file.seed.clone());
     Ok(Resolved {
-        data_dir: common
-            .data_dir
-            .clone()
-            .or(file.data_dir.clone())
-            .unwrap_or_else(|| PathBuf::from("data")),
+        data_dir: data_dir_of(common.data_dir.clone(), file),
         database_url: common.database_url.clone().or(file.database_url.clone()),
         seed: SeedFile::parse(&seed_text(seed_path.as_deref())?)?,
     })
@@ -665,6 +668,7 @@ async fn run() -> anyhow::Result<()> {
             data_dir,
             command,
         } => {
+            let data_dir = data_dir_of(data_dir, &file);
             let token = scanpay::merchant::merchant_token(token, &data_dir, merchant.as_deref())?;
             let client = scanpay::merchant::Client::new(&hub, token)?;
             match command {
@@ -680,7 +684,7 @@ async fn run() -> anyhow::Result<()> {
             let date = date.unwrap_or_else(|| {
                 scanpay_proto::bank::rfc3339(scanpay_http::now_ms())[..10].to_string()
             });
-            scanpay::merchant::settlement(&operator.client()?, &date).await?;
+            scanpay::merchant::settlement(&operator.client(&file)?, &date).await?;
         }
         Command::Hub {
             command:
@@ -689,12 +693,12 @@ async fn run() -> anyhow::Result<()> {
                     operator,
                 },
         } => {
-            scanpay::merchant::revoke(&operator.client()?, &registration).await?;
+            scanpay::merchant::revoke(&operator.client(&file)?, &registration).await?;
         }
         Command::Hub {
             command: HubCommand::ResetAuthenticator { wallet, operator },
         } => {
-            scanpay::merchant::reset_authenticator(&operator.client()?, &wallet).await?;
+            scanpay::merchant::reset_authenticator(&operator.client(&file)?, &wallet).await?;
         }
         Command::Bench {
             command: BenchCommand::Register { count, concurrency },

@@ -84,7 +84,7 @@ pub async fn start_bank(
 ) -> anyhow::Result<JoinHandle<()>> {
     let id = &launch.seed.id;
     let url = match launch.database_url {
-        Some(url) => DatabaseUrl::parse(url),
+        Some(url) => DatabaseUrl::parse(url).map_err(anyhow::Error::msg)?,
         None => DatabaseUrl::Sqlite(launch.data_dir.join(format!("bank-{id}.db"))),
     };
     match url {
@@ -162,7 +162,7 @@ pub async fn start_hub(
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<(JoinHandle<()>, String)> {
     let url = match launch.database_url {
-        Some(url) => DatabaseUrl::parse(url),
+        Some(url) => DatabaseUrl::parse(url).map_err(anyhow::Error::msg)?,
         None => DatabaseUrl::Sqlite(launch.data_dir.join("hub.db")),
     };
     match url {
@@ -315,15 +315,20 @@ pub struct RunningSystem {
     pub hub_url: String,
     pub bank_urls: Vec<(String, String)>,
     pub operator_token: String,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    stop_hub: watch::Sender<bool>,
+    hub: JoinHandle<()>,
+    stop_banks: watch::Sender<bool>,
+    banks: Vec<JoinHandle<()>>,
 }
 
 impl RunningSystem {
-    /// Stops every service and waits for them to drain.
+    /// Stops every service and waits for them to drain: the hub first, so that the payments it
+    /// is finishing still reach their banks, then the banks.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        for task in self.tasks {
+        let _ = self.stop_hub.send(true);
+        let _ = self.hub.await;
+        let _ = self.stop_banks.send(true);
+        for task in self.banks {
             let _ = task.await;
         }
     }
@@ -338,17 +343,30 @@ async fn bind(host: std::net::IpAddr, port: u16) -> anyhow::Result<TcpListener> 
 
 /// Starts the banks of the seed file and the hub, seeding demo data on first start.
 pub async fn start(config: &SystemConfig) -> anyhow::Result<RunningSystem> {
+    if let Some(url) = &config.database_url
+        && let DatabaseUrl::Sqlite(_) = DatabaseUrl::parse(url).map_err(anyhow::Error::msg)?
+    {
+        // Every service would open that one file as its own.
+        anyhow::bail!(
+            "`scanpay up` keeps each service's SQLite file in the data directory; \
+             --database-url takes a PostgreSQL URL (postgres://…)"
+        );
+    }
     scanpay_store::files::create_private_dir(&config.data_dir)
         .with_context(|| format!("making {}", config.data_dir.display()))?;
-    let (stop, stop_rx) = watch::channel(false);
+    let (stop_banks, stop_rx) = watch::channel(false);
+    let (stop_hub, stop_hub_rx) = watch::channel(false);
     let hub_listener = bind(config.host, config.port).await?;
-    let mut tasks = Vec::new();
+    let mut banks = Vec::new();
     let mut bank_urls = Vec::new();
     for (index, seed) in config.seed.bank.iter().enumerate() {
         let port = if config.port == 0 {
             0
         } else {
-            config.port + 1 + index as u16
+            u16::try_from(index + 1)
+                .ok()
+                .and_then(|i| config.port.checked_add(i))
+                .context("--port leaves no room for the banks' ports after it")?
         };
         let listener = bind(config.host, port).await?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -365,7 +383,7 @@ pub async fn start(config: &SystemConfig) -> anyhow::Result<RunningSystem> {
         )
         .await
         .with_context(|| format!("starting bank {}", seed.id))?;
-        tasks.push(task);
+        banks.push(task);
         bank_urls.push((seed.id.clone(), url));
     }
     let hub_url = format!("http://{}", hub_listener.local_addr()?);
@@ -381,16 +399,17 @@ pub async fn start(config: &SystemConfig) -> anyhow::Result<RunningSystem> {
             code_command: config.code_command.clone(),
             webhooks_to_private_networks: config.webhooks_to_private_networks,
         },
-        stop_rx,
+        stop_hub_rx,
     )
     .await
     .context("starting the hub")?;
-    tasks.push(task);
     Ok(RunningSystem {
         hub_url,
         bank_urls,
         operator_token,
-        stop,
-        tasks,
+        stop_hub,
+        hub: task,
+        stop_banks,
+        banks,
     })
 }

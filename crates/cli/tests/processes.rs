@@ -683,6 +683,29 @@ async fn a_second_bank_process_on_the_same_schema_is_refused() {
     common::drop_schemas(&format!("bank_{bank_id}")).await;
 }
 
+/// The same on SQLite: a second process on a bank's file is refused (its lock file is held).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_bank_process_on_the_same_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bank_id = unique("twin");
+    let seed = write_seed(dir.path(), &bank_id);
+    let args = bank_serve_args(&bank_id, dir.path(), Some(&seed), None);
+    let (first, _) = start_bank(&args).await;
+    let second = Command::new(scanpay_binary())
+        .args(&args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    assert!(!second.status.success(), "the second writer must not start");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another bank process is the writer"),
+        "{stderr}"
+    );
+    interrupt_and_wait(first).await;
+}
+
 /// A free loopback port (a bank restarted on it keeps the URL the hub knows).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

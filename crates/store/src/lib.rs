@@ -72,15 +72,23 @@ pub enum DatabaseUrl {
 }
 
 impl DatabaseUrl {
-    pub fn parse(url: &str) -> DatabaseUrl {
+    /// A typo'd scheme (`postgress://`) or libpq's `host=… user=…` form is refused, not taken
+    /// for the name of an SQLite file to make.
+    pub fn parse(url: &str) -> std::result::Result<DatabaseUrl, String> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return DatabaseUrl::Postgres(url.to_string());
+            return Ok(DatabaseUrl::Postgres(url.to_string()));
         }
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
             .unwrap_or(url);
-        DatabaseUrl::Sqlite(PathBuf::from(path))
+        if path.is_empty() || path.contains("://") || path.contains('=') {
+            return Err(format!(
+                "`{url}` is neither a PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE) nor an \
+                 SQLite file (sqlite:PATH)"
+            ));
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
     }
 }
 
@@ -724,5 +732,37 @@ pub trait HubStore: Send + Sync + 'static {
     /// The writer's work so far, where the backend has a writer of its own.
     fn writer_stats(&self) -> Option<WriterStats> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("postgres://postgres@127.0.0.1:5432/test"),
+            Ok(DatabaseUrl::Postgres(
+                "postgres://postgres@127.0.0.1:5432/test".into()
+            ))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:data/bank.db"),
+            Ok(DatabaseUrl::Sqlite("data/bank.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("data/bank.db"),
+            Ok(DatabaseUrl::Sqlite("data/bank.db".into()))
+        );
+        for wrong in [
+            "postgress://postgres@127.0.0.1/test",
+            "host=localhost user=postgres",
+            "mysql://root@127.0.0.1/test",
+            "",
+            "sqlite:",
+        ] {
+            assert!(DatabaseUrl::parse(wrong).is_err(), "{wrong}");
+        }
     }
 }

@@ -323,13 +323,58 @@ fn migrate(connection: &mut Connection, migrations: &[&str]) -> Result<()> {
 #[derive(Clone)]
 pub struct SqliteBank {
     db: Arc<Db>,
+    /// Held (an exclusive `flock` on `<file>.lock`) while the store lives: one process writes a
+    /// bank's ledger, as PostgreSQL's advisory lock ensures there.
+    _writer: Arc<std::fs::File>,
 }
+
+/// How long opening waits for a bank file's lock (a restarting process's predecessor ending).
+const WRITER_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl SqliteBank {
     pub fn open(path: &Path) -> Result<SqliteBank> {
+        let writer = writer_lock(path)?;
         Ok(SqliteBank {
             db: Db::open(path, schema::BANK_SQLITE)?,
+            _writer: Arc::new(writer),
         })
+    }
+}
+
+fn writer_lock(path: &Path) -> Result<std::fs::File> {
+    let lock_path = path.with_extension("lock");
+    if let Some(parent) = lock_path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        crate::files::create_private_dir(parent)
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::Database(format!("{}: {e}", lock_path.display())))?;
+    let deadline = std::time::Instant::now() + WRITER_LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Database(format!(
+                    "another bank process is the writer of {}; run one process per bank",
+                    path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::Database(format!(
+                    "{}: {e}",
+                    lock_path.display()
+                )));
+            }
+        }
     }
 }
 
