@@ -957,8 +957,10 @@ fn repair_country(work: &mut Work, s: Span) {
     }
     let mut found: Vec<Vec<u8>> = Vec::new();
     for (i, &b) in read.iter().enumerate() {
-        // A character no letter is mistaken for (a `9` for an `R`) may be any letter.
-        let alternatives = if b.is_ascii_uppercase() || b == FILLER {
+        // A character no letter is mistaken for (a `9` for an `R`) may be any letter; so may a
+        // filler before a letter, where no code has one (`CHE` read `<HE`).
+        let filler_inside = b == FILLER && read[i..].iter().any(u8::is_ascii_uppercase);
+        let alternatives = if b.is_ascii_uppercase() || (b == FILLER && !filler_inside) {
             confusable(b)
         } else {
             b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -1834,6 +1836,16 @@ mod tests {
         let id = mrz.identity();
         assert_eq!(id.issuing_country.map(|f| f.confidence), Some(0.3));
         assert_eq!(id.nationality.map(|f| f.confidence), Some(0.9));
+        // A first letter read as a filler (a synthetic TD1 of the bench's): no code has a
+        // filler before a letter, and one letter makes it known.
+        let lost = "I<UTO748HJNAYS82507024<<<<<<<<\n8211088<3605185<HE<<<<<<<<<<<4\n\
+                    ZENGA<<HANOS<NOSAN<<<<<<<<<<<<";
+        let mrz = parse(lost, TODAY).unwrap();
+        assert!(mrz.all_checks_pass());
+        assert_eq!(mrz.identity().nationality.unwrap().value, "CHE");
+        // One that more than one letter would make known is left, unknown (`<AN`: CAN, PAN).
+        let mrz = parse(&td3("UTO", "<AN"), TODAY).unwrap();
+        assert_eq!(mrz.identity().nationality.unwrap().confidence, 0.3);
     }
 
     #[test]
