@@ -910,11 +910,50 @@ async fn write_groups(pool: Pool, mut jobs: tokio::sync::mpsc::UnboundedReceiver
 async fn commit_group(pool: &Pool, group: &[PgJob]) -> Result<Vec<i64>> {
     let mut client = pool.get().await.map_err(pool_error)?;
     let transaction = client.transaction().await?;
+    // The callers whose streams the group appends to, locked first and all at once in one order
+    // (each insert locks its caller again, which it then holds): taken one by one in job order,
+    // two hubs' groups naming the same two callers the other way round would deadlock, and
+    // PostgreSQL would kill one after a second.
+    let mut callers: Vec<String> = group
+        .iter()
+        .filter_map(|job| match &job.write {
+            PgWrite::UpdatePayment(_, news) => Some(&news.notifications),
+            PgWrite::InsertPayment(_) => None,
+        })
+        .flatten()
+        .map(|note| note.caller_id.to_string())
+        .collect();
+    callers.sort_unstable();
+    callers.dedup();
+    // Prepared before (once per connection), so that the lock is the first statement sent.
+    let lock_statement = if callers.len() > 1 {
+        Some(
+            transaction
+                .prepare_cached(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(c, 0)) \
+                     FROM unnest($1::text[]) WITH ORDINALITY AS t(c, n) ORDER BY n",
+                )
+                .await?,
+        )
+    } else {
+        None
+    };
+    let lock_callers = async {
+        if let Some(statement) = &lock_statement {
+            transaction.execute(statement, &[&callers]).await?;
+        }
+        Ok::<_, StoreError>(())
+    };
     // Issued together, the statements are pipelined on the connection, in this order.
-    let answers = futures_util::future::try_join_all(
-        group.iter().map(|job| run_write(&transaction, &job.write)),
+    let (locked, answers) = futures_util::future::join(
+        lock_callers,
+        futures_util::future::try_join_all(
+            group.iter().map(|job| run_write(&transaction, &job.write)),
+        ),
     )
-    .await?;
+    .await;
+    locked?;
+    let answers = answers?;
     transaction.commit().await?;
     Ok(answers)
 }
