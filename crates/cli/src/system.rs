@@ -108,6 +108,10 @@ async fn launch_bank<S: BankStore>(
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
     let seed = launch.seed;
+    // Before any other secret is made beside it: a refused start leaves the directory as it was.
+    let key_path = master_key_path(launch.data_dir, &seed.id);
+    let has_data = store.customer_count().await? > 0;
+    let master = master_key(&key_path, has_data, &format!("bank {}", seed.id))?;
     let config = BankConfig {
         id: seed.id.clone(),
         name: seed.name.clone(),
@@ -118,9 +122,6 @@ async fn launch_bank<S: BankStore>(
             .map(|[low, high]| (low.clone(), high.clone()))
             .collect(),
     };
-    let key_path = master_key_path(launch.data_dir, &seed.id);
-    let has_data = store.customer_count().await? > 0;
-    let master = master_key(&key_path, has_data, &format!("bank {}", seed.id))?;
     let bank = Bank::new(config, store, Vault::new(&master))?;
     let mut seed = seed.clone();
     if !launch.seed_customers {
@@ -186,6 +187,9 @@ async fn launch_hub<S: HubStore>(
     launch: HubLaunch<'_>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<(JoinHandle<()>, String)> {
+    // Before any other secret is made beside it: a refused start leaves the directory as it was.
+    let has_data = !store.callers(None, 1).await?.is_empty();
+    let master = master_key(&hub_key_path(launch.data_dir), has_data, "the hub")?;
     let mut banks = Vec::new();
     for (id, url) in &launch.bank_urls {
         let seed = launch
@@ -208,8 +212,6 @@ async fn launch_hub<S: HubStore>(
         };
         banks.push((link, HttpBank::new(url, secret)));
     }
-    let has_data = !store.callers(None, 1).await?.is_empty();
-    let master = master_key(&hub_key_path(launch.data_dir), has_data, "the hub")?;
     let token =
         scanpay_hub::auth::ensure_operator_token(&store, &operator_token_path(launch.data_dir))
             .await?;

@@ -847,8 +847,8 @@ impl NetPosition {
 /// refunds the other way. A pair counts once both its legs are done, on the day its second (the
 /// credit) was: a payment made a second before midnight whose credit lands after it is in the
 /// next day's report, and a refund is in the report of its own day, not its payment's. (Legs
-/// recorded before their completion time was kept count at their payment's or refund's
-/// creation.) Sorted by bank and currency; per currency the nets sum to zero.
+/// recorded before their completion time was kept count on their payment's creation day, as
+/// they did before.) Sorted by bank and currency; per currency the nets sum to zero.
 pub fn net_positions<'a>(
     payments: impl IntoIterator<Item = &'a Payment>,
     from_ms: i64,
@@ -878,11 +878,7 @@ pub fn net_positions<'a>(
             );
         }
         for refund in &p.refunds {
-            if in_range(completed(
-                &refund.debit,
-                &refund.credit,
-                refund.created_at_ms,
-            )) {
+            if in_range(completed(&refund.debit, &refund.credit, p.created_at_ms)) {
                 add(
                     &p.payee.bank_id,
                     &p.payer.bank_id,

@@ -905,9 +905,10 @@ const TOTP_FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// step is recorded so the same code cannot be replayed.
 ///
 /// Every code checked against a seed is counted first (as passwords are): past
-/// [`TOTP_FAILURES_MAX`] within the window none is accepted, so that a million codes cannot be
-/// tried, one payment or one re-enrolment at a time, by whoever holds the wallet's token. A right
-/// code clears the count.
+/// [`TOTP_FAILURES_MAX`] within the window none is checked (`authenticator_attempts_limited`),
+/// so that a million codes cannot be tried, one payment or one re-enrolment at a time, by
+/// whoever holds the wallet's token. A right code clears the count; a right one used before is
+/// taken back from it.
 async fn totp_accepts<S: HubStore, B>(
     hub: &Hub<S, B>,
     caller_id: Uuid,
@@ -928,7 +929,15 @@ async fn totp_accepts<S: HubStore, B>(
         .record_failure(attempts_key.clone(), now_ms, TOTP_FAILURE_WINDOW_MS)
         .await
         .map_err(scanpay_http::store_unavailable)?;
-    if attempts > TOTP_FAILURES_MAX || code.len() != TOTP_DIGITS as usize {
+    if attempts > TOTP_FAILURES_MAX {
+        // Not a wrong code: the caller spends nothing else on it (a payment's own tries).
+        return Err(ApiError::new(
+            ErrorCode::AuthenticatorAttemptsLimited,
+            "Too many wrong authenticator codes for this wallet; try again in 15 minutes, or use \
+             the code that was sent.",
+        ));
+    }
+    if code.len() != TOTP_DIGITS as usize {
         return Ok(false);
     }
     let seed = hub
@@ -937,29 +946,34 @@ async fn totp_accepts<S: HubStore, B>(
         .map_err(ApiError::internal)?;
     let now_step = now_ms / 1000 / TOTP_STEP_S;
     for step in (now_step - TOTP_DRIFT_STEPS)..=(now_step + TOTP_DRIFT_STEPS) {
-        if step <= last_step {
-            continue;
-        }
         let expected = scanpay_proto::otp::hotp(
             scanpay_proto::otp::Algorithm::Sha1,
             &seed,
             step as u64,
             TOTP_DIGITS,
         );
-        if constant_time_eq(expected.as_bytes(), code.as_bytes()) {
-            let fresh = hub
+        if !constant_time_eq(expected.as_bytes(), code.as_bytes()) {
+            continue;
+        }
+        let fresh = step > last_step
+            && hub
                 .store
                 .use_totp_step(caller_id, step)
                 .await
                 .map_err(scanpay_http::store_unavailable)?;
-            if fresh {
-                hub.store
-                    .clear_failures(attempts_key)
-                    .await
-                    .map_err(scanpay_http::store_unavailable)?;
-            }
-            return Ok(fresh);
+        if fresh {
+            hub.store
+                .clear_failures(attempts_key)
+                .await
+                .map_err(scanpay_http::store_unavailable)?;
+        } else {
+            // The right code, used before (two payments in one step): refused, but no guess.
+            hub.store
+                .forgive_failure(attempts_key)
+                .await
+                .map_err(scanpay_http::store_unavailable)?;
         }
+        return Ok(fresh);
     }
     Ok(false)
 }
@@ -971,7 +985,8 @@ async fn totp_accepts<S: HubStore, B>(
     params(("Idempotency-Key" = String, Header, description = "makes the request safe to retry")),
     request_body = scanpay_proto::hub::EnrollTotp,
     responses((status = 201, body = scanpay_proto::hub::TotpEnrollment),
-        (status = 422, description = "verification_failed", body = scanpay_proto::ErrorBody)))]
+        (status = 422, description = "verification_failed", body = scanpay_proto::ErrorBody),
+        (status = 429, description = "authenticator_attempts_limited", body = scanpay_proto::ErrorBody)))]
 pub async fn enroll_totp<S: HubStore, B: BankConnector>(
     State(hub): State<Hub<S, B>>,
     Extension(caller): Extension<Caller>,

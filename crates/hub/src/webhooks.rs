@@ -63,8 +63,6 @@ const DELIVERIES_AT_ONCE_MAX: usize = 50;
 const DELIVERIES_PER_MERCHANT_MAX: usize = 4;
 /// Due deliveries read at a time.
 const DELIVERIES_READ_MAX: u32 = 200;
-/// How far a due delivery is moved back when its merchant has its share in flight.
-const DEFER_MS: i64 = 5_000;
 const DELIVERIES_LISTED_MAX: u32 = 100;
 const URL_LENGTH_MAX: usize = 2_048;
 
@@ -484,15 +482,26 @@ pub async fn deliver_forever<S: HubStore, B: BankConnector>(hub: Hub<S, B>) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Sends in flight, over all merchants and per merchant: a receiver that answers slowly (or
     // never, until the timeout) holds its own few slots, not the other merchants' deliveries.
+    // A merchant with its share in flight is left out of the next read, so the queue's front is
+    // not its backlog; its deliveries keep their order and are sent as its sends finish.
     let slots = Arc::new(tokio::sync::Semaphore::new(DELIVERIES_AT_ONCE_MAX));
     let in_flight: InFlight = Default::default();
+    // A finished send looks for the next at once, not at the next tick.
+    let finished = Arc::new(tokio::sync::Notify::new());
     loop {
-        interval.tick().await;
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = finished.notified() => {}
+        }
         if slots.available_permits() == 0 {
             continue;
         }
-        let now = now_ms();
-        let due = match hub.store.deliveries_due(now, DELIVERIES_READ_MAX).await {
+        let busy = in_flight.lock().expect("in flight").busy_merchants();
+        let due = match hub
+            .store
+            .deliveries_due(now_ms(), DELIVERIES_READ_MAX, busy)
+            .await
+        {
             Ok(due) => due,
             Err(error) => {
                 tracing::warn!(%error, "reading due webhooks failed");
@@ -503,63 +512,78 @@ pub async fn deliver_forever<S: HubStore, B: BankConnector>(hub: Hub<S, B>) {
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 break;
             };
-            let Some(sending) = Sending::start(&in_flight, row.merchant_id) else {
-                // Its merchant has its share in flight: moved back, so that the front of the
-                // queue is not one merchant's backlog while others' deliveries wait behind it.
-                let deferred = DeliveryRow {
-                    next_attempt_ms: Some(now + DEFER_MS),
-                    ..row.clone()
-                };
-                let _ = hub
-                    .store
-                    .update_delivery(deferred, row.next_attempt_ms)
-                    .await;
+            // Its merchant's share is taken (by rows earlier in this read), or the row is
+            // already being sent (read again before its lease was written): it waits.
+            let Some(sending) = Sending::start(&in_flight, &row) else {
                 continue;
             };
-            let Some(leased_until) = lease(&hub, &row).await else {
-                continue;
-            };
-            let (hub, http) = (hub.clone(), http.clone());
+            let (hub, http, finished) = (hub.clone(), http.clone(), finished.clone());
             tokio::spawn(async move {
-                deliver(&hub, &http, row, leased_until).await;
+                if let Some(leased_until) = lease(&hub, &row).await {
+                    deliver(&hub, &http, row, leased_until).await;
+                }
                 drop((sending, slot));
+                finished.notify_one();
             });
         }
     }
 }
 
-/// Sends in flight per merchant.
-type InFlight = Arc<std::sync::Mutex<std::collections::HashMap<Uuid, usize>>>;
+/// The sends in flight: per merchant, and which deliveries.
+#[derive(Default)]
+struct Flights {
+    per_merchant: std::collections::HashMap<Uuid, usize>,
+    deliveries: std::collections::HashSet<Uuid>,
+}
 
-/// One send counted against its merchant's share while it lives.
+impl Flights {
+    /// The merchants with [`DELIVERIES_PER_MERCHANT_MAX`] sends in flight.
+    fn busy_merchants(&self) -> Vec<Uuid> {
+        self.per_merchant
+            .iter()
+            .filter(|(_, n)| **n >= DELIVERIES_PER_MERCHANT_MAX)
+            .map(|(m, _)| *m)
+            .collect()
+    }
+}
+
+type InFlight = Arc<std::sync::Mutex<Flights>>;
+
+/// One send, counted against its merchant's share while it lives (dropped on any end of its
+/// task, a panic included).
 struct Sending {
     in_flight: InFlight,
     merchant_id: Uuid,
+    delivery_id: Uuid,
 }
 
 impl Sending {
-    /// None when the merchant has [`DELIVERIES_PER_MERCHANT_MAX`] sends in flight.
-    fn start(in_flight: &InFlight, merchant_id: Uuid) -> Option<Sending> {
-        let mut counts = in_flight.lock().expect("in-flight counts");
-        let count = counts.entry(merchant_id).or_default();
-        if *count >= DELIVERIES_PER_MERCHANT_MAX {
+    /// None when the merchant has its share in flight, or this delivery is in flight already.
+    fn start(in_flight: &InFlight, row: &DeliveryRow) -> Option<Sending> {
+        let mut flights = in_flight.lock().expect("in flight");
+        let count = flights.per_merchant.get(&row.merchant_id).copied();
+        if count.unwrap_or(0) >= DELIVERIES_PER_MERCHANT_MAX || flights.deliveries.contains(&row.id)
+        {
             return None;
         }
-        *count += 1;
+        *flights.per_merchant.entry(row.merchant_id).or_default() += 1;
+        flights.deliveries.insert(row.id);
         Some(Sending {
             in_flight: in_flight.clone(),
-            merchant_id,
+            merchant_id: row.merchant_id,
+            delivery_id: row.id,
         })
     }
 }
 
 impl Drop for Sending {
     fn drop(&mut self) {
-        let mut counts = self.in_flight.lock().expect("in-flight counts");
-        if let Some(count) = counts.get_mut(&self.merchant_id) {
+        let mut flights = self.in_flight.lock().expect("in flight");
+        flights.deliveries.remove(&self.delivery_id);
+        if let Some(count) = flights.per_merchant.get_mut(&self.merchant_id) {
             *count -= 1;
             if *count == 0 {
-                counts.remove(&self.merchant_id);
+                flights.per_merchant.remove(&self.merchant_id);
             }
         }
     }

@@ -106,6 +106,7 @@ error_codes! {
     IdentityMismatch => "identity_mismatch", Rejected, 422;
     CardVerificationLimited => "card_verification_limited", Rejected, 429;
     PasswordAttemptsLimited => "password_attempts_limited", Rejected, 429;
+    AuthenticatorAttemptsLimited => "authenticator_attempts_limited", Rejected, 429;
     CardExpired => "card_expired", InvalidRequest, 422;
     CardAlreadyRegistered => "card_already_registered", Conflict, 409;
     RegistrationCodeTaken => "registration_code_taken", Conflict, 409;

@@ -24,22 +24,40 @@ pub fn publish_private_file(path: &Path, contents: &[u8]) -> std::io::Result<boo
         create_private_dir(parent)?;
     }
     let temporary = path.with_extension(format!("tmp-{}", hex::encode(rand::random::<[u8; 8]>())));
-    let written = (|| {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&temporary)?;
-        file.write_all(contents)?;
-        file.sync_all()
-    })();
-    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let linked =
+        write_new(&temporary, contents).and_then(|()| std::fs::hard_link(&temporary, path));
     let _ = std::fs::remove_file(&temporary);
     match linked {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        // A file system without hard links (vfat, some network mounts): made in place, which a
+        // process dying mid-write can leave short (a key then fails to load; a token is refused
+        // empty).
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            match write_new(path, contents) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
         Err(e) => Err(e),
     }
+}
+
+/// Creates `path` (mode 0600; an error if it exists) holding `contents`, synced.
+fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
 }
 
 #[cfg(test)]

@@ -611,6 +611,7 @@ pub trait HubStore: Send + Sync + 'static {
         &self,
         now_ms: i64,
         limit: u32,
+        skip_merchants: Vec<Uuid>,
     ) -> impl Future<Output = Result<Vec<DeliveryRow>>> + Send;
     /// Replaces a delivery if its `next_attempt_ms` is still `seen_next_attempt_ms` (a lease:
     /// two deliverers never send the same attempt); false otherwise.

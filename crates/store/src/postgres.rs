@@ -926,7 +926,9 @@ async fn commit_group(pool: &Pool, group: &[PgJob]) -> Result<Vec<i64>> {
     callers.sort_unstable();
     callers.dedup();
     // Prepared before (once per connection), so that the lock is the first statement sent.
-    let lock_statement = if callers.len() > 1 {
+    // (Even one caller: taken after the group's row locks it would invert the order another
+    // hub's group takes them in.)
+    let lock_statement = if !callers.is_empty() {
         Some(
             transaction
                 .prepare_cached(
@@ -1583,15 +1585,21 @@ impl HubStore for PgHub {
         Ok(changed == 1)
     }
 
-    async fn deliveries_due(&self, now_ms: i64, limit: u32) -> Result<Vec<DeliveryRow>> {
+    async fn deliveries_due(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        skip_merchants: Vec<Uuid>,
+    ) -> Result<Vec<DeliveryRow>> {
         let rows = query(
             &self.pool,
             &format!(
                 "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
                  WHERE next_attempt_ms IS NOT NULL AND next_attempt_ms <= $1 \
+                 AND merchant_id <> ALL($3) \
                  ORDER BY next_attempt_ms LIMIT $2"
             ),
-            &[&now_ms, &i64::from(limit)],
+            &[&now_ms, &i64::from(limit), &skip_merchants],
         )
         .await?;
         Ok(rows.iter().map(delivery_from_row).collect())

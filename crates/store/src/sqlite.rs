@@ -323,7 +323,7 @@ fn migrate(connection: &mut Connection, migrations: &[&str]) -> Result<()> {
 #[derive(Clone)]
 pub struct SqliteBank {
     db: Arc<Db>,
-    /// Held (an exclusive `flock` on `<file>.lock`) while the store lives: one process writes a
+    /// Held (an exclusive `flock` on `<file>.lock`, `bank-north.db.lock`) while the store lives: one process writes a
     /// bank's ledger, as PostgreSQL's advisory lock ensures there.
     _writer: Arc<std::fs::File>,
 }
@@ -342,7 +342,9 @@ impl SqliteBank {
 }
 
 fn writer_lock(path: &Path) -> Result<std::fs::File> {
-    let lock_path = path.with_extension("lock");
+    let mut lock_name = path.file_name().unwrap_or_default().to_os_string();
+    lock_name.push(".lock");
+    let lock_path = path.with_file_name(lock_name);
     if let Some(parent) = lock_path.parent()
         && !parent.as_os_str().is_empty()
     {
@@ -1435,15 +1437,29 @@ impl HubStore for SqliteHub {
             .await
     }
 
-    async fn deliveries_due(&self, now_ms: i64, limit: u32) -> Result<Vec<DeliveryRow>> {
+    async fn deliveries_due(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        skip_merchants: Vec<Uuid>,
+    ) -> Result<Vec<DeliveryRow>> {
         self.db
             .read(move |c| {
+                // One placeholder per merchant skipped (a handful: those with their share of
+                // sends in flight).
+                let skip = (0..skip_merchants.len())
+                    .map(|i| format!("?{}", i + 3))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let mut statement = c.prepare_cached(&format!(
                     "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
                      WHERE next_attempt_ms IS NOT NULL AND next_attempt_ms <= ?1 \
+                     AND merchant_id NOT IN ({skip}) \
                      ORDER BY next_attempt_ms LIMIT ?2"
                 ))?;
-                let rows = statement.query_map(params![now_ms, limit], delivery_from_row)?;
+                let mut values: Vec<&dyn rusqlite::ToSql> = vec![&now_ms, &limit];
+                values.extend(skip_merchants.iter().map(|m| m as &dyn rusqlite::ToSql));
+                let rows = statement.query_map(values.as_slice(), delivery_from_row)?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await

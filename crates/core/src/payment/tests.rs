@@ -302,6 +302,12 @@ fn interbank_refunds_have_two_legs_and_settle_back() {
         net_positions([&legacy], at_creation, at_creation + 1)[0].net_minor(),
         1_234
     );
+    // And a legacy refund on its payment's creation day too, as before.
+    legacy.refunds[0].credit.as_mut().unwrap().done_at_ms = None;
+    assert_eq!(
+        net_positions([&legacy], at_creation, at_creation + 1)[0].net_minor(),
+        1_000
+    );
 }
 
 #[test]
