@@ -1329,16 +1329,16 @@ mod tests {
         )
         .await
         .unwrap();
-        bank.store
-            .insert_binding(BindingRow {
-                code_hash: bank.vault.lookup("registration_code", "CODE-1"),
+        let bind = |code: &str| {
+            bank.store.insert_binding(BindingRow {
+                code_hash: bank.vault.lookup("registration_code", code),
                 terminal_id: "phone-1".into(),
                 account_id,
                 registration_id: Some(registration_id),
                 created_at_ms: 0,
             })
-            .await
-            .unwrap();
+        };
+        bind("CODE-1").await.unwrap();
 
         // A payment between its binding read and its queueing: the revocation waits for it.
         let early = payment("CODE-1");
@@ -1376,16 +1376,7 @@ mod tests {
         queued.decisions().await.unwrap();
 
         // A payment arriving while bindings are being deleted reads after the deletion.
-        bank.store
-            .insert_binding(BindingRow {
-                code_hash: bank.vault.lookup("registration_code", "CODE-2"),
-                terminal_id: "phone-1".into(),
-                account_id,
-                registration_id: Some(registration_id),
-                created_at_ms: 0,
-            })
-            .await
-            .unwrap();
+        bind("CODE-2").await.unwrap();
         let late = payment("CODE-2");
         let late_id = late.transfer_id;
         let gate = bank.bindings_gate.write().await;

@@ -662,34 +662,23 @@ async fn wallet_registers_a_card_from_a_fresh_profile_and_pays() {
 /// refused while the first holds the schema's writer lock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_bank_process_on_the_same_schema_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let bank_id = unique("twin");
-    let seed = write_seed(dir.path(), &bank_id);
-    let args = bank_serve_args(&bank_id, dir.path(), Some(&seed), Some(&postgres_url()));
-    let (first, _) = start_bank(&args).await;
-    let second = Command::new(scanpay_binary())
-        .args(&args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .await
-        .unwrap();
-    assert!(!second.status.success(), "the second writer must not start");
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(
-        stderr.contains("another bank process is the writer"),
-        "{stderr}"
-    );
-    interrupt_and_wait(first).await;
+    let bank_id = a_second_bank_process_is_refused(Some(&postgres_url())).await;
     common::drop_schemas(&format!("bank_{bank_id}")).await;
 }
 
 /// The same on SQLite: a second process on a bank's file is refused (its lock file is held).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_bank_process_on_the_same_file_is_refused() {
+    a_second_bank_process_is_refused(None).await;
+}
+
+/// Starts a bank process, then a second on the same data: it must exit, saying why. The bank's
+/// id.
+async fn a_second_bank_process_is_refused(database_url: Option<&str>) -> String {
     let dir = tempfile::tempdir().unwrap();
     let bank_id = unique("twin");
     let seed = write_seed(dir.path(), &bank_id);
-    let args = bank_serve_args(&bank_id, dir.path(), Some(&seed), None);
+    let args = bank_serve_args(&bank_id, dir.path(), Some(&seed), database_url);
     let (first, _) = start_bank(&args).await;
     let second = Command::new(scanpay_binary())
         .args(&args)
@@ -704,6 +693,7 @@ async fn a_second_bank_process_on_the_same_file_is_refused() {
         "{stderr}"
     );
     interrupt_and_wait(first).await;
+    bank_id
 }
 
 /// A free loopback port (a bank restarted on it keeps the URL the hub knows).

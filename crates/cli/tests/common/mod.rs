@@ -114,7 +114,7 @@ impl TestSystem {
     ) -> TestSystem {
         let data_dir = tempfile::tempdir().unwrap();
         let schema_prefix = unique("t");
-        let running = start_system(
+        let running = try_start_system(
             backend,
             data_dir.path(),
             &schema_prefix,
@@ -122,7 +122,8 @@ impl TestSystem {
             payment_policy,
             webhooks_to_private_networks,
         )
-        .await;
+        .await
+        .expect("the system starts (is PostgreSQL running for the postgres tests?)");
         TestSystem {
             running: Some(running),
             data_dir,
@@ -229,26 +230,6 @@ pub async fn run_psql(url: &str, sql: &str) {
         "{sql}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-async fn start_system(
-    backend: Backend,
-    data_dir: &Path,
-    prefix: &str,
-    seed: &SeedFile,
-    payment_policy: scanpay_core::payment::Policy,
-    webhooks_to_private_networks: bool,
-) -> system::RunningSystem {
-    try_start_system(
-        backend,
-        data_dir,
-        prefix,
-        seed,
-        payment_policy,
-        webhooks_to_private_networks,
-    )
-    .await
-    .expect("the system starts (is PostgreSQL running for the postgres tests?)")
 }
 
 async fn try_start_system(
