@@ -901,6 +901,36 @@ const TOTP_DIGITS: u32 = 6;
 const TOTP_FAILURES_MAX: i64 = 5;
 const TOTP_FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 
+const TOTP_SEED_LENGTH: usize = 20;
+
+/// What a sealed TOTP seed is bound to: its purpose and its wallet. Not the wallet's id alone,
+/// which the wallet's notifications are sealed under too: one of those (a fixed, known text)
+/// copied into the seed's row by someone who can write the database but has no key would open
+/// as a seed they know.
+fn totp_seed_binding(caller_id: Uuid) -> Vec<u8> {
+    [b"totp_seed\0".as_slice(), caller_id.as_bytes()].concat()
+}
+
+/// A wallet's TOTP seed. Seeds sealed before the binding named its purpose (under the wallet's
+/// id alone) still open, if they are a seed's length — which no notification is.
+fn open_totp_seed(
+    vault: &scanpay_store::vault::Vault,
+    sealed: &[u8],
+    caller_id: Uuid,
+) -> Result<Vec<u8>, scanpay_store::vault::DecryptError> {
+    vault
+        .decrypt(sealed, &totp_seed_binding(caller_id))
+        .or_else(|_| {
+            vault
+                .decrypt(sealed, caller_id.as_bytes())
+                .and_then(|seed| {
+                    (seed.len() == TOTP_SEED_LENGTH)
+                        .then_some(seed)
+                        .ok_or(scanpay_store::vault::DecryptError)
+                })
+        })
+}
+
 /// Whether `code` is the wallet's authenticator code now (±1 step), not used before. A used
 /// step is recorded so the same code cannot be replayed.
 ///
@@ -940,10 +970,7 @@ async fn totp_accepts<S: HubStore, B>(
     if code.len() != TOTP_DIGITS as usize {
         return Ok(false);
     }
-    let seed = hub
-        .vault
-        .decrypt(&sealed, caller_id.as_bytes())
-        .map_err(ApiError::internal)?;
+    let seed = open_totp_seed(&hub.vault, &sealed, caller_id).map_err(ApiError::internal)?;
     let now_step = now_ms / 1000 / TOTP_STEP_S;
     for step in (now_step - TOTP_DRIFT_STEPS)..=(now_step + TOTP_DRIFT_STEPS) {
         let expected = scanpay_proto::otp::hotp(
@@ -1009,12 +1036,12 @@ pub async fn enroll_totp<S: HubStore, B: BankConnector>(
             ));
         }
     }
-    let mut seed = [0u8; 20];
+    let mut seed = [0u8; TOTP_SEED_LENGTH];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut seed);
     hub.store
         .set_totp_seed(
             caller.id,
-            hub.vault.encrypt(&seed, caller.id.as_bytes()),
+            hub.vault.encrypt(&seed, &totp_seed_binding(caller.id)),
             now_ms(),
         )
         .await
@@ -1985,4 +2012,28 @@ pub async fn settlement<S: HubStore, B: BankConnector>(
         reconciliation,
         held,
     }))
+}
+
+#[cfg(test)]
+mod totp_seed_tests {
+    use super::*;
+    use scanpay_store::vault::Vault;
+
+    #[test]
+    fn a_seed_opens_only_as_a_seed() {
+        let vault = Vault::new(&[3; 32]);
+        let wallet = Uuid::new_v4();
+        let seed = [7u8; TOTP_SEED_LENGTH];
+        let sealed = vault.encrypt(&seed, &totp_seed_binding(wallet));
+        assert_eq!(open_totp_seed(&vault, &sealed, wallet).unwrap(), seed);
+        assert!(open_totp_seed(&vault, &sealed, Uuid::new_v4()).is_err());
+        // Sealed before the binding named its purpose: still opens.
+        let legacy = vault.encrypt(&seed, wallet.as_bytes());
+        assert_eq!(open_totp_seed(&vault, &legacy, wallet).unwrap(), seed);
+        // A notification of the same wallet (sealed under its id alone) copied into the seed's
+        // row does not open as a seed.
+        let note = br#"{"kind":"authenticator_reset","message":"Your authenticator was reset."}"#;
+        let moved = vault.encrypt(note, wallet.as_bytes());
+        assert!(open_totp_seed(&vault, &moved, wallet).is_err());
+    }
 }

@@ -4,7 +4,9 @@
 //! three keys with HMAC-SHA256: one for AES-256-GCM, one for lookups, and the hub's X25519 secret
 //! for sealed bodies (`scanpay_proto::seal`). A ciphertext is
 //! `nonce (12 bytes) || ciphertext+tag`, and is bound to its row by the associated data (the row
-//! id), so a ciphertext copied into another row does not decrypt.
+//! id), so a ciphertext copied into another row does not decrypt. Rows of two tables may share
+//! an id (a wallet's notifications and its TOTP seed): where one could be passed off as the
+//! other, the associated data names the purpose too (the hub's `totp_seed_binding`).
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
