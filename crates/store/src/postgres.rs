@@ -1561,7 +1561,10 @@ impl HubStore for PgHub {
     async fn merchants(&self, limit: u32) -> Result<Vec<MerchantRow>> {
         let rows = query(
             &self.pool,
-            &format!("SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY name, caller_id LIMIT $1"),
+            &format!(
+                "SELECT {MERCHANT_COLUMNS} FROM merchants \
+                 ORDER BY name COLLATE \"C\", caller_id LIMIT $1"
+            ),
             &[&i64::from(limit)],
         )
         .await?;
