@@ -1392,6 +1392,21 @@ mod tests {
         let refused = pay.await.unwrap().expect_err("refused");
         assert_eq!(refused.code, ErrorCode::RegistrationCodeUnknown);
         assert!(bank.store.transfer(late_id).await.unwrap().is_none());
+
+        // The same for a batch of payments.
+        bind("CODE-3").await.unwrap();
+        let batch = PaymentDebitBatch {
+            payments: vec![payment("CODE-3")],
+        };
+        let gate = bank.bindings_gate.write().await;
+        let paid = tokio::spawn(pay_batch(State(bank.clone()), Json(batch)));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!paid.is_finished(), "the batch waits for the revocation");
+        bank.store.revoke_bindings(registration_id).await.unwrap();
+        drop(gate);
+        let Json(answer) = paid.await.unwrap().unwrap();
+        let error = answer.results[0].error.as_ref().expect("refused");
+        assert_eq!(error.code, ErrorCode::RegistrationCodeUnknown.code());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
