@@ -648,6 +648,16 @@ async fn a_receiver_that_never_answers_holds_up_only_its_merchant(backend: Backe
     received_when(&seen, 1).await;
     let stuck_sends = arrivals.lock().unwrap().clone();
     assert_eq!(stuck_sends.len(), 4, "four sends at once to one merchant");
+    // The two waiting keep their place: due since they were made, not moved back.
+    let log = stuck.get("/v1/webhooks/deliveries").await;
+    let waiting = log
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["next_attempt_at"] == d["created_at"])
+        .count();
+    assert_eq!(waiting, 2, "{log:?}");
     assert!(
         stuck_sends[0].elapsed() < std::time::Duration::from_secs(10),
         "the other merchant's event went out before the stuck sends timed out"
@@ -963,7 +973,9 @@ async fn an_authenticator_code_verifies_a_payment_once(backend: Backend) {
         "{locked:?}"
     );
     assert_eq!(locked.status, 429);
-    // Nor does the lockout spend a payment's own tries: the code sent for it still pays.
+    // On a payment, a code over the limit is not checked but spends one of the payment's tries
+    // as any wrong code does (else the sent code could be guessed without end); the code that
+    // was sent still pays.
     let third = pay(&payer, &shop_id, 4_100, &unique("pay-")).await;
     let third_id = third.body["id"].as_str().unwrap().to_string();
     let guessed = verify(&payer, &third_id, "123456", 4_100, &shop_id).await;
@@ -972,6 +984,7 @@ async fn an_authenticator_code_verifies_a_payment_once(backend: Backend) {
         "authenticator_attempts_limited",
         "{guessed:?}"
     );
+    assert_eq!(guessed.body["details"]["tries_left"], 4, "{guessed:?}");
     let sent = code_for(&payer.wallet, &third_id).await;
     let paid = verify(&payer, &third_id, &sent, 4_100, &shop_id).await;
     assert_eq!(paid.body["status"], "succeeded", "{paid:?}");

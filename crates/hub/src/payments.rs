@@ -846,11 +846,16 @@ pub async fn verify<S: HubStore, B: BankConnector>(
             .is_some_and(|v| constant_time_eq(v.code_mac.as_bytes(), presented.as_bytes()))
     };
     // The code that was sent is not an authenticator guess (which would count against them).
-    let authenticator = stored.payment.state == Status::RequiresVerification
+    let totp = if stored.payment.state == Status::RequiresVerification
         && restated
         && !step_up
         && !sent_code_matches(&stored.payment)
-        && totp_accepts(&hub, caller.id, code, now_ms()).await?;
+    {
+        check_totp(&hub, caller.id, code, now_ms()).await?
+    } else {
+        Totp::Rejected
+    };
+    let authenticator = totp == Totp::Accepted;
     for _ in 0..SAVE_TRIES_MAX {
         let now = now_ms();
         let expired = stored.payment.expire(now);
@@ -882,7 +887,14 @@ pub async fn verify<S: HubStore, B: BankConnector>(
                 let tries_left = stored.payment.verification.as_ref().map(|v| {
                     scanpay_core::payment::VERIFICATION_TRIES_MAX.saturating_sub(v.wrong_tries)
                 });
-                Err(payment_error(error).with_details(serde_json::json!({
+                // Over the authenticator's limit the code was not checked, yet it spent one of
+                // the payment's tries as any wrong code does (else the sent code could be
+                // guessed without end); the answer says why it was not taken.
+                let error = match (totp, error) {
+                    (Totp::Limited, PaymentError::VerificationFailed) => totp_limited(),
+                    (_, error) => payment_error(error),
+                };
+                Err(error.with_details(serde_json::json!({
                     "status": stored.payment.state.code(),
                     "tries_left": tries_left,
                 })))
@@ -931,27 +943,46 @@ fn open_totp_seed(
         })
 }
 
-/// Whether `code` is the wallet's authenticator code now (±1 step), not used before. A used
-/// step is recorded so the same code cannot be replayed.
+/// What the wallet's authenticator said of a code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Totp {
+    /// Its code now (±1 step), not used before; the step is now used.
+    Accepted,
+    /// Not its code (or no authenticator, or a code used before).
+    Rejected,
+    /// Not checked: too many wrong codes lately.
+    Limited,
+}
+
+fn totp_limited() -> ApiError {
+    ApiError::new(
+        ErrorCode::AuthenticatorAttemptsLimited,
+        "Too many wrong authenticator codes for this wallet; try again in 15 minutes, or use the \
+         code that was sent.",
+    )
+}
+
+/// Checks `code` against the wallet's authenticator. A used step is recorded so the same code
+/// cannot be replayed.
 ///
 /// Every code checked against a seed is counted first (as passwords are): past
-/// [`TOTP_FAILURES_MAX`] within the window none is checked (`authenticator_attempts_limited`),
-/// so that a million codes cannot be tried, one payment or one re-enrolment at a time, by
-/// whoever holds the wallet's token. A right code clears the count; a right one used before is
-/// taken back from it.
-async fn totp_accepts<S: HubStore, B>(
+/// [`TOTP_FAILURES_MAX`] within the window none is checked ([`Totp::Limited`]), so that a
+/// million codes cannot be tried, one payment or one re-enrolment at a time, by whoever holds
+/// the wallet's token. A right code clears the count; a right one used before is taken back
+/// from it.
+async fn check_totp<S: HubStore, B>(
     hub: &Hub<S, B>,
     caller_id: Uuid,
     code: &str,
     now_ms: i64,
-) -> ApiResult<bool> {
+) -> ApiResult<Totp> {
     let Some((sealed, last_step)) = hub
         .store
         .totp_seed(caller_id)
         .await
         .map_err(scanpay_http::store_unavailable)?
     else {
-        return Ok(false);
+        return Ok(Totp::Rejected);
     };
     let attempts_key = hub.vault.lookup("totp_failures", &caller_id.to_string());
     let attempts = hub
@@ -960,15 +991,10 @@ async fn totp_accepts<S: HubStore, B>(
         .await
         .map_err(scanpay_http::store_unavailable)?;
     if attempts > TOTP_FAILURES_MAX {
-        // Not a wrong code: the caller spends nothing else on it (a payment's own tries).
-        return Err(ApiError::new(
-            ErrorCode::AuthenticatorAttemptsLimited,
-            "Too many wrong authenticator codes for this wallet; try again in 15 minutes, or use \
-             the code that was sent.",
-        ));
+        return Ok(Totp::Limited);
     }
     if code.len() != TOTP_DIGITS as usize {
-        return Ok(false);
+        return Ok(Totp::Rejected);
     }
     let seed = open_totp_seed(&hub.vault, &sealed, caller_id).map_err(ApiError::internal)?;
     let now_step = now_ms / 1000 / TOTP_STEP_S;
@@ -1000,9 +1026,13 @@ async fn totp_accepts<S: HubStore, B>(
                 .await
                 .map_err(scanpay_http::store_unavailable)?;
         }
-        return Ok(fresh);
+        return Ok(if fresh {
+            Totp::Accepted
+        } else {
+            Totp::Rejected
+        });
     }
-    Ok(false)
+    Ok(Totp::Rejected)
 }
 
 /// Gives the wallet a new TOTP seed for its authenticator. Shown once. A wallet that has one
@@ -1028,12 +1058,16 @@ pub async fn enroll_totp<S: HubStore, B: BankConnector>(
         .is_some();
     if has_seed {
         let code = request.current_code.as_deref().unwrap_or_default();
-        if !totp_accepts(&hub, caller.id, code, now_ms()).await? {
-            return Err(ApiError::new(
-                ErrorCode::VerificationFailed,
-                "This wallet has an authenticator: give a current code of it in `current_code` \
-                 to replace it.",
-            ));
+        match check_totp(&hub, caller.id, code, now_ms()).await? {
+            Totp::Accepted => {}
+            Totp::Limited => return Err(totp_limited()),
+            Totp::Rejected => {
+                return Err(ApiError::new(
+                    ErrorCode::VerificationFailed,
+                    "This wallet has an authenticator: give a current code of it in \
+                     `current_code` to replace it.",
+                ));
+            }
         }
     }
     let mut seed = [0u8; TOTP_SEED_LENGTH];

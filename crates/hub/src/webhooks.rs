@@ -519,11 +519,16 @@ pub async fn deliver_forever<S: HubStore, B: BankConnector>(hub: Hub<S, B>) {
             };
             let (hub, http, finished) = (hub.clone(), http.clone(), finished.clone());
             tokio::spawn(async move {
-                if let Some(leased_until) = lease(&hub, &row).await {
+                let leased = lease(&hub, &row).await;
+                if let Some(leased_until) = leased {
                     deliver(&hub, &http, row, leased_until).await;
                 }
                 drop((sending, slot));
-                finished.notify_one();
+                // Only a send wakes the loop early: a lease the store refused leaves the row due,
+                // and reading it again at once would spin until the store recovers.
+                if leased.is_some() {
+                    finished.notify_one();
+                }
             });
         }
     }

@@ -1445,9 +1445,13 @@ impl HubStore for SqliteHub {
     ) -> Result<Vec<DeliveryRow>> {
         self.db
             .read(move |c| {
-                // One placeholder per merchant skipped (a handful: those with their share of
-                // sends in flight).
-                let skip = (0..skip_merchants.len())
+                // A placeholder per merchant skipped (a handful: those with their share of
+                // sends in flight), their count rounded up to a power of two and the rest
+                // filled with the nil id, so that few statement texts are cached.
+                let mut skip_merchants = skip_merchants;
+                let slots = skip_merchants.len().next_power_of_two();
+                skip_merchants.resize(slots, Uuid::nil());
+                let skip = (0..slots)
                     .map(|i| format!("?{}", i + 3))
                     .collect::<Vec<_>>()
                     .join(", ");
