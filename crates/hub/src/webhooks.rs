@@ -521,7 +521,8 @@ pub async fn deliver_forever<S: HubStore, B: BankConnector>(hub: Hub<S, B>) {
             tokio::spawn(async move {
                 let leased = lease(&hub, &row).await;
                 if let Some(leased_until) = leased {
-                    deliver(&hub, &http, row, leased_until).await;
+                    let timed_out = deliver(&hub, &http, row, leased_until).await;
+                    sending.answered(!timed_out);
                 }
                 drop((sending, slot));
                 // Only a send wakes the loop early: a lease the store refused leaves the row due,
@@ -534,19 +535,32 @@ pub async fn deliver_forever<S: HubStore, B: BankConnector>(hub: Hub<S, B>) {
     }
 }
 
-/// The sends in flight: per merchant, and which deliveries.
+/// The sends in flight: per merchant, and which deliveries; and the merchants whose receiver
+/// let its last send time out.
 #[derive(Default)]
 struct Flights {
     per_merchant: std::collections::HashMap<Uuid, usize>,
     deliveries: std::collections::HashSet<Uuid>,
+    slow: std::collections::HashSet<Uuid>,
 }
 
 impl Flights {
-    /// The merchants with [`DELIVERIES_PER_MERCHANT_MAX`] sends in flight.
+    /// Sends a merchant may have in flight: [`DELIVERIES_PER_MERCHANT_MAX`], or one while its
+    /// receiver's last send timed out (so that a dozen receivers that never answer cannot hold
+    /// every slot for the timeout's length).
+    fn share(&self, merchant_id: &Uuid) -> usize {
+        if self.slow.contains(merchant_id) {
+            1
+        } else {
+            DELIVERIES_PER_MERCHANT_MAX
+        }
+    }
+
+    /// The merchants with their share in flight.
     fn busy_merchants(&self) -> Vec<Uuid> {
         self.per_merchant
             .iter()
-            .filter(|(_, n)| **n >= DELIVERIES_PER_MERCHANT_MAX)
+            .filter(|(m, n)| **n >= self.share(m))
             .map(|(m, _)| *m)
             .collect()
     }
@@ -567,7 +581,8 @@ impl Sending {
     fn start(in_flight: &InFlight, row: &DeliveryRow) -> Option<Sending> {
         let mut flights = in_flight.lock().expect("in flight");
         let count = flights.per_merchant.get(&row.merchant_id).copied();
-        if count.unwrap_or(0) >= DELIVERIES_PER_MERCHANT_MAX || flights.deliveries.contains(&row.id)
+        if count.unwrap_or(0) >= flights.share(&row.merchant_id)
+            || flights.deliveries.contains(&row.id)
         {
             return None;
         }
@@ -578,6 +593,18 @@ impl Sending {
             merchant_id: row.merchant_id,
             delivery_id: row.id,
         })
+    }
+}
+
+impl Sending {
+    /// Whether the receiver answered (anything) before the timeout.
+    fn answered(&self, in_time: bool) {
+        let mut flights = self.in_flight.lock().expect("in flight");
+        if in_time {
+            flights.slow.remove(&self.merchant_id);
+        } else {
+            flights.slow.insert(self.merchant_id);
+        }
     }
 }
 
@@ -612,13 +639,14 @@ async fn lease<S: HubStore, B>(hub: &Hub<S, B>, row: &DeliveryRow) -> Option<Opt
     }
 }
 
-/// Sends one leased delivery and records the result.
+/// Sends one leased delivery and records the result. True when the receiver did not answer in
+/// time.
 async fn deliver<S: HubStore, B>(
     hub: &Hub<S, B>,
     http: &reqwest::Client,
     row: DeliveryRow,
     leased_until: Option<i64>,
-) {
+) -> bool {
     let now = now_ms();
     let merchant = match hub.store.merchant(row.merchant_id).await {
         Ok(Some(m)) => m,
@@ -631,15 +659,16 @@ async fn deliver<S: HubStore, B>(
                 ..row
             };
             let _ = hub.store.update_delivery(gone, leased_until).await;
-            return;
+            return false;
         }
-        Err(_) => return, // the lease lapses and the delivery is tried again
+        Err(_) => return false, // the lease lapses and the delivery is tried again
     };
     let secrets = secrets_of(hub, &merchant).unwrap_or_default();
     let live: Vec<&Secret> = secrets
         .iter()
         .filter(|s| s.expires_at_ms.is_none_or(|e| e > now))
         .collect();
+    let mut timed_out = false;
     let (status, error) = match (&merchant.webhook_url, live.is_empty()) {
         (Some(url), false)
             if !hub.webhooks_to_private_networks
@@ -675,6 +704,7 @@ async fn deliver<S: HubStore, B>(
                     // Without the URL: a merchant may have put a token in its query.
                     let error = error.without_url();
                     tracing::info!(delivery = %row.id, %error, "a webhook was not delivered");
+                    timed_out = error.is_timeout();
                     let kind = if refused_as_private(&error) {
                         "the address is not public"
                     } else if error.is_timeout() {
@@ -713,11 +743,57 @@ async fn deliver<S: HubStore, B>(
     if let Err(error) = hub.store.update_delivery(done, leased_until).await {
         tracing::warn!(%error, "recording a webhook attempt failed");
     }
+    timed_out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_merchant_whose_receiver_timed_out_gets_one_send_at_a_time() {
+        let in_flight: InFlight = Default::default();
+        let merchant_id = Uuid::new_v4();
+        let row = |id: u128| DeliveryRow {
+            id: Uuid::from_u128(id),
+            merchant_id,
+            event_type: "payment.succeeded".into(),
+            payload: "{}".into(),
+            state: "pending".into(),
+            attempts: 0,
+            next_attempt_ms: Some(0),
+            last_status: None,
+            last_error: None,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        };
+        let sends: Vec<Sending> = (1..=4)
+            .map(|id| Sending::start(&in_flight, &row(id)).expect("within its share"))
+            .collect();
+        assert!(
+            Sending::start(&in_flight, &row(5)).is_none(),
+            "four at most"
+        );
+        assert!(
+            Sending::start(&in_flight, &row(1)).is_none(),
+            "in flight already"
+        );
+        sends[0].answered(false);
+        drop(sends);
+        let busy = || in_flight.lock().unwrap().busy_merchants();
+        assert!(busy().is_empty());
+        let one = Sending::start(&in_flight, &row(6)).expect("one");
+        assert_eq!(
+            busy(),
+            vec![merchant_id],
+            "one at a time once a send timed out"
+        );
+        assert!(Sending::start(&in_flight, &row(7)).is_none());
+        one.answered(true);
+        assert!(busy().is_empty(), "its share again once it answers");
+        drop(one);
+        assert!(in_flight.lock().unwrap().per_merchant.is_empty());
+    }
 
     #[test]
     fn only_public_addresses_are_public() {
