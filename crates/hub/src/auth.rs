@@ -163,12 +163,8 @@ where
 /// Reads the token in `path`, or writes a new one there (mode 0600, published whole); a process
 /// that loses the race to create it reads the winner's.
 async fn read_or_create_token(path: &std::path::Path) -> anyhow::Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            scanpay_store::files::publish_private_file(path, new_token().as_bytes())?;
-        }
-        Err(e) => return Err(e.into()),
+    if !path.try_exists()? {
+        scanpay_store::files::publish_private_file(path, new_token().as_bytes())?;
     }
     let token = std::fs::read_to_string(path)?.trim().to_string();
     // Never the hash of nothing as a caller's token (a file emptied by hand, or written by an

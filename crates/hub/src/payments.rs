@@ -1941,13 +1941,12 @@ const SETTLEMENT_PAGE: u32 = 1_000;
 
 /// Every payment the hub has (settlement's reading; see docs/payments.md for its cost).
 async fn every_payment<S: HubStore, B>(hub: &Hub<S, B>) -> ApiResult<Vec<Payment>> {
-    let (from_ms, to_ms) = (i64::MIN, i64::MAX);
     let mut payments = Vec::new();
     let mut after = None;
     loop {
         let rows = hub
             .store
-            .payments_created(from_ms, to_ms, after, SETTLEMENT_PAGE)
+            .payments_created(i64::MIN, i64::MAX, after, SETTLEMENT_PAGE)
             .await
             .map_err(scanpay_http::store_unavailable)?;
         for row in &rows {

@@ -481,10 +481,9 @@ pub async fn deliver_forever<S: HubStore, B: BankConnector>(hub: Hub<S, B>) {
     let mut interval = tokio::time::interval(DELIVER_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Sends in flight, over all merchants and per merchant: a receiver that answers slowly (or
-    // never, until the timeout) holds its own few slots, not the other merchants' deliveries.
-    // A merchant with its share in flight is left out of the next read, so the queue's front is
+    // never, until the timeout) holds its own few, not the other merchants' deliveries. A
+    // merchant with its share in flight is left out of the next read, so the queue's front is
     // not its backlog; its deliveries keep their order and are sent as its sends finish.
-    let slots = Arc::new(tokio::sync::Semaphore::new(DELIVERIES_AT_ONCE_MAX));
     let in_flight: InFlight = Default::default();
     // A finished send looks for the next at once, not at the next tick.
     let finished = Arc::new(tokio::sync::Notify::new());
@@ -493,10 +492,13 @@ pub async fn deliver_forever<S: HubStore, B: BankConnector>(hub: Hub<S, B>) {
             _ = interval.tick() => {}
             _ = finished.notified() => {}
         }
-        if slots.available_permits() == 0 {
-            continue;
-        }
-        let busy = in_flight.lock().expect("in flight").busy_merchants();
+        let busy = {
+            let flights = in_flight.lock().expect("in flight");
+            if flights.full() {
+                continue;
+            }
+            flights.busy_merchants()
+        };
         let due = match hub
             .store
             .deliveries_due(now_ms(), DELIVERIES_READ_MAX, busy)
@@ -509,12 +511,12 @@ pub async fn deliver_forever<S: HubStore, B: BankConnector>(hub: Hub<S, B>) {
             }
         };
         for row in due {
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                break;
-            };
-            // Its merchant's share is taken (by rows earlier in this read), or the row is
-            // already being sent (read again before its lease was written): it waits.
+            // Every send is taken, its merchant's share is (by rows earlier in this read), or
+            // the row is already being sent (read again before its lease was written): it waits.
             let Some(sending) = Sending::start(&in_flight, &row) else {
+                if in_flight.lock().expect("in flight").full() {
+                    break;
+                }
                 continue;
             };
             let (hub, http, finished) = (hub.clone(), http.clone(), finished.clone());
@@ -524,7 +526,7 @@ pub async fn deliver_forever<S: HubStore, B: BankConnector>(hub: Hub<S, B>) {
                     let timed_out = deliver(&hub, &http, row, leased_until).await;
                     sending.answered(!timed_out);
                 }
-                drop((sending, slot));
+                drop(sending);
                 // Only a send wakes the loop early: a lease the store refused leaves the row due,
                 // and reading it again at once would spin until the store recovers.
                 if leased.is_some() {
@@ -545,6 +547,11 @@ struct Flights {
 }
 
 impl Flights {
+    /// Whether [`DELIVERIES_AT_ONCE_MAX`] sends are in flight.
+    fn full(&self) -> bool {
+        self.deliveries.len() >= DELIVERIES_AT_ONCE_MAX
+    }
+
     /// Sends a merchant may have in flight: [`DELIVERIES_PER_MERCHANT_MAX`], or one while its
     /// receiver's last send timed out (so that a dozen receivers that never answer cannot hold
     /// every slot for the timeout's length).
@@ -577,11 +584,13 @@ struct Sending {
 }
 
 impl Sending {
-    /// None when the merchant has its share in flight, or this delivery is in flight already.
+    /// None when every send is taken, the merchant has its share in flight, or this delivery
+    /// is in flight already.
     fn start(in_flight: &InFlight, row: &DeliveryRow) -> Option<Sending> {
         let mut flights = in_flight.lock().expect("in flight");
         let count = flights.per_merchant.get(&row.merchant_id).copied();
-        if count.unwrap_or(0) >= flights.share(&row.merchant_id)
+        if flights.full()
+            || count.unwrap_or(0) >= flights.share(&row.merchant_id)
             || flights.deliveries.contains(&row.id)
         {
             return None;
@@ -793,6 +802,26 @@ mod tests {
         assert!(busy().is_empty(), "its share again once it answers");
         drop(one);
         assert!(in_flight.lock().unwrap().per_merchant.is_empty());
+        // Fifty at once over all merchants.
+        let many: Vec<Sending> = (0..DELIVERIES_AT_ONCE_MAX as u128)
+            .map(|id| {
+                let other = DeliveryRow {
+                    merchant_id: Uuid::from_u128(1_000 + id / 4),
+                    ..row(100 + id)
+                };
+                Sending::start(&in_flight, &other).expect("a slot")
+            })
+            .collect();
+        let another = DeliveryRow {
+            merchant_id: Uuid::new_v4(),
+            ..row(999)
+        };
+        assert!(
+            Sending::start(&in_flight, &another).is_none(),
+            "every send taken"
+        );
+        drop(many);
+        assert!(Sending::start(&in_flight, &another).is_some());
     }
 
     #[test]

@@ -910,35 +910,17 @@ async fn write_groups(pool: Pool, mut jobs: tokio::sync::mpsc::UnboundedReceiver
 async fn commit_group(pool: &Pool, group: &[PgJob]) -> Result<Vec<i64>> {
     let mut client = pool.get().await.map_err(pool_error)?;
     let transaction = client.transaction().await?;
-    // The callers whose streams the group appends to, locked first and all at once in one order
-    // (each insert locks its caller again, which it then holds): taken one by one in job order,
-    // two hubs' groups naming the same two callers the other way round would deadlock, and
-    // PostgreSQL would kill one after a second.
-    let mut callers: Vec<String> = group
-        .iter()
-        .filter_map(|job| match &job.write {
-            PgWrite::UpdatePayment(_, news) => Some(&news.notifications),
-            PgWrite::InsertPayment(_) => None,
-        })
-        .flatten()
-        .map(|note| note.caller_id.to_string())
-        .collect();
-    callers.sort_unstable();
-    callers.dedup();
-    // Prepared before (once per connection), so that the lock is the first statement sent.
-    // (Even one caller: taken after the group's row locks it would invert the order another
-    // hub's group takes them in.)
-    let lock_statement = if !callers.is_empty() {
-        Some(
-            transaction
-                .prepare_cached(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(c, 0)) \
-                     FROM unnest($1::text[]) WITH ORDINALITY AS t(c, n) ORDER BY n",
-                )
-                .await?,
-        )
-    } else {
+    // The streams the group appends to, locked before any row (see `lock_streams`). Prepared
+    // before (once per connection), so that the lock is the first statement sent.
+    let callers = group.iter().filter_map(|job| match &job.write {
+        PgWrite::UpdatePayment(_, news) => Some(news.notifications.iter().map(|n| n.caller_id)),
+        PgWrite::InsertPayment(_) => None,
+    });
+    let callers = stream_keys(callers.flatten());
+    let lock_statement = if callers.is_empty() {
         None
+    } else {
+        Some(transaction.prepare_cached(LOCK_STREAMS).await?)
     };
     let lock_callers = async {
         if let Some(statement) = &lock_statement {
@@ -1026,23 +1008,45 @@ async fn run_write(
     }
 }
 
-/// Appends a message to its caller's stream.
+/// Locks callers' notification streams for the rest of the transaction, in one order.
+///
+/// A sequence hands out numbers before commit, so two inserts could commit out of order and a
+/// reader past the later one would never see the earlier. One caller's inserts take turns (a
+/// transaction-scoped advisory lock on the caller, which other hubs take too), so its numbers
+/// commit in order; readers read one caller at a time. A transaction takes all its streams'
+/// locks at once and before any row lock: taken one by one, two transactions naming the same
+/// two callers the other way round would deadlock (PostgreSQL kills one after a second).
+const LOCK_STREAMS: &str = "SELECT pg_advisory_xact_lock(hashtextextended(c, 0)) \
+     FROM unnest($1::text[]) WITH ORDINALITY AS t(c, n) ORDER BY n";
+
+/// The keys [`LOCK_STREAMS`] takes for `callers`: sorted, once each.
+fn stream_keys(callers: impl Iterator<Item = Uuid>) -> Vec<String> {
+    let mut keys: Vec<String> = callers.map(|c| c.to_string()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Takes [`LOCK_STREAMS`] for the callers of a transaction's notifications.
+async fn lock_streams(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    callers: impl Iterator<Item = Uuid>,
+) -> Result<()> {
+    let keys = stream_keys(callers);
+    if !keys.is_empty() {
+        transaction
+            .execute(&transaction.prepare_cached(LOCK_STREAMS).await?, &[&keys])
+            .await?;
+    }
+    Ok(())
+}
+
+/// Appends a message to its caller's stream, whose lock the transaction holds
+/// ([`lock_streams`]).
 async fn insert_notification(
     transaction: &deadpool_postgres::Transaction<'_>,
     row: &NotificationRow,
 ) -> Result<()> {
-    // A sequence hands out numbers before commit, so two inserts could commit out of order and
-    // a reader past the later one would never see the earlier. One caller's inserts take turns
-    // (a transaction-scoped advisory lock on the caller, which other hubs take too), so its
-    // numbers commit in order; readers read one caller at a time.
-    transaction
-        .execute(
-            &transaction
-                .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
-                .await?,
-            &[&row.caller_id.to_string()],
-        )
-        .await?;
     transaction
         .execute(
             &transaction
@@ -1380,6 +1384,7 @@ impl HubStore for PgHub {
     ) -> Result<bool> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         let transaction = client.transaction().await?;
+        lock_streams(&transaction, note.iter().map(|n| n.caller_id)).await?;
         // The code goes only if the session's save won.
         let saved: i64 = transaction
             .query_one(
@@ -1850,6 +1855,7 @@ impl HubStore for PgHub {
     async fn delete_totp_seed(&self, caller_id: Uuid, note: NotificationRow) -> Result<bool> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         let transaction = client.transaction().await?;
+        lock_streams(&transaction, std::iter::once(note.caller_id)).await?;
         let deleted = transaction
             .execute(
                 &transaction

@@ -213,12 +213,7 @@ fn open_connection(path: &Path) -> Result<Connection> {
 
 impl Db {
     fn open(path: &Path, migrations: &[&str]) -> Result<Arc<Db>> {
-        if let Some(parent) = path.parent()
-            && !parent.as_os_str().is_empty()
-        {
-            crate::files::create_private_dir(parent)
-                .map_err(|e| StoreError::Database(e.to_string()))?;
-        }
+        make_parent(path)?;
         let mut writer = open_connection(path)?;
         migrate(&mut writer, migrations)?;
         let (sender, jobs) = mpsc::channel::<Job>();
@@ -323,8 +318,8 @@ fn migrate(connection: &mut Connection, migrations: &[&str]) -> Result<()> {
 #[derive(Clone)]
 pub struct SqliteBank {
     db: Arc<Db>,
-    /// Held (an exclusive `flock` on `<file>.lock`, `bank-north.db.lock`) while the store lives: one process writes a
-    /// bank's ledger, as PostgreSQL's advisory lock ensures there.
+    /// Held (an exclusive `flock` on `<file>.lock`, `bank-north.db.lock`) while the store
+    /// lives: one process writes a bank's ledger, as PostgreSQL's advisory lock ensures there.
     _writer: Arc<std::fs::File>,
 }
 
@@ -341,16 +336,20 @@ impl SqliteBank {
     }
 }
 
+/// Makes the directory `path` is in (private: it holds personal data).
+fn make_parent(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => crate::files::create_private_dir(parent)
+            .map_err(|e| StoreError::Database(e.to_string())),
+        _ => Ok(()),
+    }
+}
+
 fn writer_lock(path: &Path) -> Result<std::fs::File> {
     let mut lock_name = path.file_name().unwrap_or_default().to_os_string();
     lock_name.push(".lock");
     let lock_path = path.with_file_name(lock_name);
-    if let Some(parent) = lock_path.parent()
-        && !parent.as_os_str().is_empty()
-    {
-        crate::files::create_private_dir(parent)
-            .map_err(|e| StoreError::Database(e.to_string()))?;
-    }
+    make_parent(&lock_path)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
