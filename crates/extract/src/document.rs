@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::barcode::{self, Barcode, Symbology};
 use crate::card::{self, CardReading};
 use crate::mrz::{self, Check};
+use crate::ocr::Alternative;
 use crate::photo::{self, ImageError};
 use crate::{Date, Identity, aamva, viz};
 
@@ -152,15 +153,15 @@ fn mrz_in(lines: &[Line], today: Date) -> Option<mrz::Mrz> {
 /// The machine-readable zone among `lines` parsed, or why it does not parse; `None` when no
 /// line looks like one.
 fn mrz_parsed(lines: &[Line], today: Date) -> Option<Result<mrz::Mrz, mrz::MrzError>> {
-    let zone: Vec<&str> = lines
+    let zone: Vec<(&str, &[Alternative])> = lines
         .iter()
-        .map(|line| line.text.as_str())
-        .filter(|text| mrz_like(text))
+        .filter(|line| mrz_like(&line.text))
+        .map(|line| (line.text.as_str(), line.alternatives.as_slice()))
         .collect();
     if zone.is_empty() {
         return None;
     }
-    Some(mrz::parse(&zone.join("\n"), today))
+    Some(mrz::parse_read(zone, today))
 }
 
 /// The text lines of a photo: read until a complete MRZ is among them or `licence_found` is set
@@ -352,6 +353,7 @@ mod tests {
                     text: text.to_string(),
                     confidence: 0.9,
                     bbox: (0, 20 * i as u32, 400, 18),
+                    alternatives: Vec::new(),
                 })
                 .collect())
         }

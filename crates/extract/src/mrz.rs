@@ -15,6 +15,7 @@
 use scanpay_core::matching::masked_number;
 use serde::Serialize;
 
+use crate::ocr::Alternative;
 use crate::{Date, Field, Identity, Source};
 
 /// The filler character.
@@ -128,19 +129,24 @@ pub fn check_digit(field: &str) -> Option<u8> {
 }
 
 fn check_bytes(field: &[u8]) -> Option<u8> {
-    const WEIGHTS: [u32; 3] = [7, 3, 1];
     let mut sum = 0u32;
     for (i, &b) in field.iter().enumerate() {
-        let value = match b {
-            b'0'..=b'9' => u32::from(b - b'0'),
-            b'A'..=b'Z' => u32::from(b - b'A') + 10,
-            FILLER => 0,
-            _ => return None,
-        };
-        sum = (sum + value * WEIGHTS[i % 3]) % 10;
+        sum = (sum + weighted(i, b)?) % 10;
     }
     // `sum` < 10 after the modulo.
     u8::try_from(sum).ok()
+}
+
+/// What character `b` at position `i` adds to a check digit (mod 10).
+fn weighted(i: usize, b: u8) -> Option<u32> {
+    const WEIGHTS: [u32; 3] = [7, 3, 1];
+    let value = match b {
+        b'0'..=b'9' => u32::from(b - b'0'),
+        b'A'..=b'Z' => u32::from(b - b'A') + 10,
+        FILLER => 0,
+        _ => return None,
+    };
+    Some(value * WEIGHTS[i % 3] % 10)
 }
 
 /// Whether `check` is a digit equal to the check digit of `data`.
@@ -177,14 +183,26 @@ fn verify(data: &[u8], check: u8) -> bool {
 /// letters; listed in `fields`) and no check digit passes to vouch for the rest. A zone whose structure is there is returned with failing
 /// [`Mrz::checks`] rather than as an error.
 pub fn parse(text: &str, today: Date) -> Result<Mrz, MrzError> {
-    let items = lines(text);
+    parse_read(text.lines().map(|line| (line, &[][..])), today)
+}
+
+/// [`parse`] of lines as a reader read them, each with the characters the reader nearly read
+/// instead (see [`crate::ocr::Line::alternatives`]). Where a check digit fails, a character the
+/// reader nearly read is tried besides the usual OCR-B confusions, and of the repairs that make
+/// the check pass the one the reader found likelier is taken when it is clearly likelier (see
+/// [`search`]).
+pub fn parse_read<'a>(
+    lines_read: impl IntoIterator<Item = (&'a str, &'a [Alternative])>,
+    today: Date,
+) -> Result<Mrz, MrzError> {
+    let items = lines(lines_read);
     let mut best: Option<(Score, Mrz)> = None;
     let mut unreadable: Option<MrzError> = None;
     for (window, target) in windows(&items) {
         let per_line = if window.len() == 3 { 4 } else { 8 };
-        let variants: Vec<Vec<Vec<u8>>> = window
+        let variants: Vec<Vec<Fitted>> = window
             .iter()
-            .map(|line| fit(&line.bytes, target, per_line))
+            .map(|line| fit(line, target, per_line))
             .collect();
         let changes: usize = window.iter().map(|line| line.changes).sum();
         let length_fixes: usize = window
@@ -323,6 +341,48 @@ struct Line {
     bytes: Vec<u8>,
     /// Characters changed by normalisation (case, filler look-alikes, noise inside the line).
     changes: usize,
+    /// What the reader nearly read instead of some of `bytes`.
+    hints: Vec<Hint>,
+}
+
+/// Another reading of the character at `pos` of a line, in the MRZ alphabet, and how likely the
+/// reader found it against the one it chose (0–1].
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Hint {
+    pos: usize,
+    byte: u8,
+    odds: f32,
+}
+
+/// A line brought to a zone's length: fillers added or removed, the hints moved with their
+/// characters.
+#[derive(Clone)]
+struct Fitted {
+    bytes: Vec<u8>,
+    hints: Vec<Hint>,
+}
+
+impl Line {
+    /// The line laid out by `map`: for each position, the index of the character it takes, or
+    /// `None` for an added filler.
+    fn fitted(&self, map: &[Option<usize>]) -> Fitted {
+        let bytes = map
+            .iter()
+            .map(|i| i.and_then(|i| self.bytes.get(i).copied()).unwrap_or(FILLER))
+            .collect();
+        let hints = map
+            .iter()
+            .enumerate()
+            .filter_map(|(pos, i)| Some((pos, (*i)?)))
+            .flat_map(|(pos, i)| {
+                self.hints
+                    .iter()
+                    .filter(move |h| h.pos == i)
+                    .map(move |h| Hint { pos, ..*h })
+            })
+            .collect();
+        Fitted { bytes, hints }
+    }
 }
 
 /// The nominal line length a length is close enough to.
@@ -337,10 +397,10 @@ fn class(len: usize) -> Option<usize> {
 
 /// The input as a sequence of MRZ-like lines (`Some`) and other non-empty lines (`None`, which
 /// break a block). Empty lines are dropped so that OCR's blank lines between zone lines do not.
-fn lines(text: &str) -> Vec<Option<Line>> {
+fn lines<'a>(read: impl IntoIterator<Item = (&'a str, &'a [Alternative])>) -> Vec<Option<Line>> {
     let mut items = Vec::new();
-    for raw in text.lines() {
-        let Some(normalised) = normalise(raw) else {
+    for (raw, alternatives) in read {
+        let Some(normalised) = normalise(raw, alternatives) else {
             continue;
         };
         let Some(line) = normalised else {
@@ -362,10 +422,20 @@ fn lines(text: &str) -> Vec<Option<Line>> {
         } else {
             // The changes are not attributable to one part; give them to the first.
             let mut changes = line.changes;
-            for chunk in line.bytes.chunks(split) {
+            for (n, chunk) in line.bytes.chunks(split).enumerate() {
+                let hints = line
+                    .hints
+                    .iter()
+                    .filter(|h| h.pos / split == n)
+                    .map(|h| Hint {
+                        pos: h.pos % split,
+                        ..*h
+                    })
+                    .collect();
                 items.push(Some(Line {
                     bytes: chunk.to_vec(),
                     changes: std::mem::take(&mut changes),
+                    hints,
                 }));
             }
         }
@@ -397,11 +467,28 @@ fn look_alike(c: char) -> Option<u8> {
     })
 }
 
-fn normalise(raw: &str) -> Option<Option<Line>> {
+/// Characters OCR engines produce for `<`.
+fn filler_look_alike(c: char) -> bool {
+    matches!(c, '‹' | '〈' | '⟨' | '＜' | '(' | '[' | '{' | '≤')
+}
+
+/// The MRZ character a reader's alternative stands for, if any.
+fn alternative_byte(c: char) -> Option<u8> {
+    match c {
+        'A'..='Z' | '0'..='9' | '<' => u8::try_from(c).ok(),
+        'a'..='z' => u8::try_from(c.to_ascii_uppercase()).ok(),
+        c if filler_look_alike(c) => Some(FILLER),
+        c => look_alike(c),
+    }
+}
+
+fn normalise(raw: &str, alternatives: &[Alternative]) -> Option<Option<Line>> {
     // `None` marks a character outside the alphabet.
     let mut chars: Vec<Option<u8>> = Vec::new();
     let mut changes = 0;
-    for c in raw.chars() {
+    let mut hints: Vec<Hint> = Vec::new();
+    for (index, c) in raw.chars().enumerate() {
+        let pos = chars.len();
         match c {
             c if c.is_whitespace() => {}
             'A'..='Z' | '0'..='9' | '<' => chars.push(u8::try_from(c).ok()),
@@ -409,8 +496,7 @@ fn normalise(raw: &str) -> Option<Option<Line>> {
                 chars.push(u8::try_from(c.to_ascii_uppercase()).ok());
                 changes += 1;
             }
-            // Filler look-alikes OCR engines produce for `<`.
-            '‹' | '〈' | '⟨' | '＜' | '(' | '[' | '{' | '≤' => {
+            c if filler_look_alike(c) => {
                 chars.push(Some(FILLER));
                 changes += 1;
             }
@@ -424,6 +510,25 @@ fn normalise(raw: &str) -> Option<Option<Line>> {
                 let letter = look_alike(c);
                 changes += usize::from(letter.is_some());
                 chars.push(letter);
+            }
+        }
+        // One character in, one out: what the reader nearly read there.
+        if let (true, Some(Some(read))) = (chars.len() == pos + 1, chars.get(pos)) {
+            for alternative in alternatives.iter().filter(|a| a.index == index) {
+                let Some(byte) = alternative_byte(alternative.character) else {
+                    continue;
+                };
+                if byte == *read {
+                    continue;
+                }
+                match hints.iter_mut().find(|h| h.pos == pos && h.byte == byte) {
+                    Some(seen) => seen.odds = seen.odds.max(alternative.odds),
+                    None => hints.push(Hint {
+                        pos,
+                        byte,
+                        odds: alternative.odds,
+                    }),
+                }
             }
         }
     }
@@ -443,10 +548,19 @@ fn normalise(raw: &str) -> Option<Option<Line>> {
     }
     // A couple of unreadable characters inside become fillers: if they were in a checked field,
     // the check fails and says so.
-    let bytes = inner.iter().map(|c| c.unwrap_or(FILLER)).collect();
+    let bytes: Vec<u8> = inner.iter().map(|c| c.unwrap_or(FILLER)).collect();
+    let hints = hints
+        .into_iter()
+        .filter(|h| (start..start + bytes.len()).contains(&h.pos))
+        .map(|h| Hint {
+            pos: h.pos - start,
+            ..h
+        })
+        .collect();
     Some(Some(Line {
         bytes,
         changes: changes + foreign,
+        hints,
     }))
 }
 
@@ -492,42 +606,45 @@ fn windows(items: &[Option<Line>]) -> Vec<(Vec<&Line>, usize)> {
 /// Ways to bring `line` to `target` characters by adding or removing fillers, most likely first:
 /// at the end, then in the filler runs from the right (OCR drops or doubles a `<` inside a long
 /// run as easily as at the end). Truncation is the last resort for a line with no spare fillers.
-fn fit(line: &[u8], target: usize, max: usize) -> Vec<Vec<u8>> {
-    let len = line.len();
+fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
+    let len = line.bytes.len();
+    // Each way is a map: the index of the character each position takes, `None` for a filler.
+    let same: Vec<Option<usize>> = (0..len).map(Some).collect();
     if len == target {
-        return vec![line.to_vec()];
+        return vec![line.fitted(&same)];
     }
-    let runs = filler_runs(line);
-    let mut out: Vec<Vec<u8>> = Vec::new();
-    let mut push = |v: Vec<u8>| {
-        if !out.contains(&v) {
-            out.push(v);
+    let runs = filler_runs(&line.bytes);
+    let mut out: Vec<Fitted> = Vec::new();
+    let mut push = |map: Vec<Option<usize>>| {
+        let fitted = line.fitted(&map);
+        if !out.iter().any(|f| f.bytes == fitted.bytes) {
+            out.push(fitted);
         }
     };
     if len < target {
         let missing = target - len;
-        let mut padded = line.to_vec();
-        padded.resize(target, FILLER);
+        let mut padded = same.clone();
+        padded.resize(target, None);
         push(padded);
         for &(start, _) in runs.iter().rev() {
-            let mut v = line.get(..start).unwrap_or_default().to_vec();
-            v.extend(std::iter::repeat_n(FILLER, missing));
-            v.extend_from_slice(line.get(start..).unwrap_or_default());
+            let mut v = same.get(..start).unwrap_or_default().to_vec();
+            v.extend(std::iter::repeat_n(None, missing));
+            v.extend_from_slice(same.get(start..).unwrap_or_default());
             push(v);
         }
     } else {
         let extra = len - target;
-        if line.iter().rev().take(extra).all(|&b| b == FILLER) {
-            push(line.get(..target).unwrap_or_default().to_vec());
+        if line.bytes.iter().rev().take(extra).all(|&b| b == FILLER) {
+            push(same.get(..target).unwrap_or_default().to_vec());
         }
         // Leave at least one filler in a run, so as not to merge two names or fields.
         for &(start, _) in runs.iter().rev().filter(|(s, e)| e - s > extra) {
-            let mut v = line.get(..start).unwrap_or_default().to_vec();
-            v.extend_from_slice(line.get(start + extra..).unwrap_or_default());
+            let mut v = same.get(..start).unwrap_or_default().to_vec();
+            v.extend_from_slice(same.get(start + extra..).unwrap_or_default());
             push(v);
         }
         if out.is_empty() {
-            out.push(line.get(..target).unwrap_or_default().to_vec());
+            out.push(line.fitted(same.get(..target).unwrap_or_default()));
         }
     }
     out.truncate(max);
@@ -553,8 +670,8 @@ fn filler_runs(line: &[u8]) -> Vec<(usize, usize)> {
 }
 
 /// Every combination of one variant per line.
-fn product(variants: &[Vec<Vec<u8>>]) -> Vec<Vec<Vec<u8>>> {
-    let mut out: Vec<Vec<Vec<u8>>> = vec![Vec::new()];
+fn product<T: Clone>(variants: &[Vec<T>]) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = vec![Vec::new()];
     for options in variants {
         out = out
             .into_iter()
@@ -750,12 +867,33 @@ fn swap(b: u8) -> Option<u8> {
 }
 
 /// The zone being repaired, one byte vector per line, all of standard length.
+#[derive(Clone)]
 struct Work {
     lines: Vec<Vec<u8>>,
+    /// Per line, what the reader nearly read instead (positions as in `lines`).
+    hints: Vec<Vec<Hint>>,
     corrected: usize,
 }
 
 impl Work {
+    /// What the reader nearly read at each of `positions` instead of the character there now:
+    /// `(character, odds)`.
+    fn near(&self, positions: &[(usize, usize)]) -> Vec<Vec<(u8, f32)>> {
+        positions
+            .iter()
+            .map(|&(line, pos)| {
+                let now = self.byte((line, pos));
+                self.hints
+                    .get(line)
+                    .into_iter()
+                    .flatten()
+                    .filter(|h| h.pos == pos && h.byte != now)
+                    .map(|h| (h.byte, h.odds))
+                    .collect()
+            })
+            .collect()
+    }
+
     fn get(&self, s: Span) -> &[u8] {
         self.lines
             .get(s.line)
@@ -847,7 +985,7 @@ fn repair_checked(
     }
     // A filler inside a document number may be a misread `C`; inside optional data, fillers
     // separate parts of a personal number and are left alone.
-    if let Some(repaired) = search(&base, check, !fillers) {
+    if let Some(repaired) = search(&base, check, !fillers, &work.near(data)) {
         work.write(data, &repaired);
         return true;
     }
@@ -856,57 +994,124 @@ fn repair_checked(
     false
 }
 
-/// The unique variant of `data` that passes `check` with the fewest ambiguous characters swapped
-/// (at most two). A check digit is right by chance one time in ten, so a variant is only trusted
-/// when no other variant with as few swaps also passes. `inner_fillers`: a filler followed by
-/// other characters may be a misread `C`.
-fn search(data: &[u8], check: u8, inner_fillers: bool) -> Option<Vec<u8>> {
+/// What reading a character as other than the reader chose costs, whatever the other: the reader
+/// is right far more often than not (costs are `-ln` of odds: this is one in ten).
+const CHANGE_COST: f32 = 2.3;
+/// What reading a character as its usual OCR-B confusion (`0`/`O`, `1`/`I`…) costs on top of
+/// [`CHANGE_COST`] when the reader gave that other no weight, and at most when it did: the
+/// recogniser is as sure of a wrong `0` for `O` as of a right one, so its silence says little.
+const CONFUSION_COST: f32 = 2.3;
+/// A repair is taken only when it is this much likelier than the next that also passes: ten
+/// times (costs are `-ln` of odds).
+const REPAIR_MARGIN: f32 = 2.3;
+/// A reader's alternative outside the usual OCR-B confusions is tried when at least this likely
+/// against the character read. Lower, it "repaired" more zones wrongly than rightly on the
+/// synthetic benchmark's damaged levels (`docs/benchmarks.md`).
+const HINT_ODDS_MIN: f32 = 0.7;
+/// At most this many characters read another way are tried, the likeliest first: 20 singles and
+/// 190 pairs.
+const CHOICES_MAX: usize = 20;
+
+/// One character read as another, and what that costs: `-ln` of the odds the reader gave it.
+#[derive(Clone, Copy)]
+struct Choice {
+    at: usize,
+    byte: u8,
+    cost: f32,
+}
+
+impl Choice {
+    /// `byte` at `at`, costed by the odds the reader gave it there, if it did (`near`).
+    fn costed(at: usize, byte: u8, near: &[(u8, f32)]) -> Choice {
+        let doubt = near
+            .iter()
+            .find(|&&(b, _)| b == byte)
+            .map_or(CONFUSION_COST, |&(_, odds)| {
+                (-odds.max(f32::MIN_POSITIVE).ln()).clamp(0.0, CONFUSION_COST)
+            });
+        Choice {
+            at,
+            byte,
+            cost: CHANGE_COST + doubt,
+        }
+    }
+}
+
+/// The variant of `data` that passes `check` with one or two characters read another way, the
+/// ambiguous OCR-B ones or those the reader nearly read (`near`, per character). Each variant
+/// costs what its choices cost; a variant is only trusted when no other that passes costs within
+/// [`REPAIR_MARGIN`] of it, since a check digit is right by chance one time in ten. Without
+/// hints from the reader this is: the unique single swap, else the unique pair.
+/// `inner_fillers`: a filler followed by other characters may be a misread `C`.
+fn search(data: &[u8], check: u8, inner_fillers: bool, near: &[Vec<(u8, f32)>]) -> Option<Vec<u8>> {
     if !check.is_ascii_digit() {
         return None;
     }
-    // Each choice is one character read another way. Bounded: at most 20 + 190 variants.
     let last_letter = data.iter().rposition(|&b| b != FILLER).unwrap_or(0);
-    let choices: Vec<(usize, u8)> = data
-        .iter()
-        .enumerate()
-        .flat_map(|(i, &b)| {
-            let other = swap(b).map(|s| (i, s));
-            // A filler with a letter or digit after it inside the field is rarely one: OCR reads
-            // a `C` of OCR-B as `<`. (`K` weighs like `<` in a check digit: no use trying.)
-            let filler = (inner_fillers && b == FILLER && i < last_letter).then_some((i, b'C'));
-            other.into_iter().chain(filler)
-        })
-        .take(20)
-        .collect();
-    let variant = |picked: &[(usize, u8)]| {
-        let mut v = data.to_vec();
-        for &(i, b) in picked {
-            if let Some(slot) = v.get_mut(i) {
-                *slot = b;
+    let mut choices: Vec<Choice> = Vec::new();
+    for (i, &b) in data.iter().enumerate() {
+        let near = near.get(i).map(Vec::as_slice).unwrap_or_default();
+        let other = swap(b);
+        // A filler with a letter or digit after it inside the field is rarely one: OCR reads
+        // a `C` of OCR-B as `<`. (`K` weighs like `<` in a check digit: no use trying.)
+        let filler = (inner_fillers && b == FILLER && i < last_letter).then_some(b'C');
+        let hinted = near
+            .iter()
+            .filter(|&&(_, odds)| odds >= HINT_ODDS_MIN)
+            .map(|&(byte, _)| byte);
+        let mut bytes: Vec<u8> = other.into_iter().chain(filler).collect();
+        for byte in hinted {
+            if !bytes.contains(&byte) {
+                bytes.push(byte);
             }
         }
-        v
+        choices.extend(bytes.into_iter().map(|byte| Choice::costed(i, byte, near)));
+    }
+    // Stable: among equal costs, in the order of the field.
+    choices.sort_by(|a, b| a.cost.total_cmp(&b.cost));
+    choices.truncate(CHOICES_MAX);
+    // A check digit is a sum: each choice moves it by what it adds less what it replaces.
+    let read = check_bytes(data)?;
+    let shift = |c: &Choice| -> Option<u32> {
+        let old = weighted(c.at, *data.get(c.at)?)?;
+        Some((weighted(c.at, c.byte)? + 10 - old) % 10)
     };
-    let mut singles = Vec::new();
-    for &choice in &choices {
-        let v = variant(&[choice]);
-        if verify(&v, check) {
-            singles.push(v);
+    let shifts: Vec<Option<u32>> = choices.iter().map(shift).collect();
+    let wanted = u32::from(check - b'0');
+    let passes = |moved: u32| (u32::from(read) + moved) % 10 == wanted;
+    let mut passing: Vec<(f32, [Option<usize>; 2])> = Vec::new();
+    for (n, a) in choices.iter().enumerate() {
+        let Some(moved_a) = shifts[n] else { continue };
+        if passes(moved_a) {
+            passing.push((a.cost, [Some(n), None]));
         }
-    }
-    if !singles.is_empty() {
-        return (singles.len() == 1).then(|| singles.remove(0));
-    }
-    let mut pairs = Vec::new();
-    for (n, &a) in choices.iter().enumerate() {
-        for &b in choices.iter().skip(n + 1).filter(|b| b.0 != a.0) {
-            let v = variant(&[a, b]);
-            if verify(&v, check) {
-                pairs.push(v);
+        for (m, b) in choices.iter().enumerate().skip(n + 1) {
+            if let Some(moved_b) = shifts[m]
+                && b.at != a.at
+                && passes(moved_a + moved_b)
+            {
+                passing.push((a.cost + b.cost, [Some(n), Some(m)]));
             }
         }
     }
-    (pairs.len() == 1).then(|| pairs.remove(0))
+    passing.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let picked = match passing.as_slice() {
+        [] => return None,
+        [(_, only)] => only,
+        [(best, picked), (next, _), ..] => {
+            if next - best < REPAIR_MARGIN {
+                return None;
+            }
+            picked
+        }
+    };
+    let mut repaired = data.to_vec();
+    for c in picked.iter().flatten().filter_map(|&n| choices.get(n)) {
+        if let Some(slot) = repaired.get_mut(c.at) {
+            *slot = c.byte;
+        }
+    }
+    Some(repaired)
 }
 
 /// Reads `K` and `X` inside runs of fillers as `<` (Tesseract's usual misreading of `<`): a run
@@ -1032,13 +1237,13 @@ fn string(b: &[u8]) -> String {
 /// Parses a block of lines of standard length. `None` when it is not a zone after all (no
 /// document code); `Some(Err)` when it is but unreadable.
 fn parse_block(
-    lines: Vec<Vec<u8>>,
+    lines: Vec<Fitted>,
     changes: usize,
     length_fixes: usize,
     today: Date,
 ) -> Option<Result<Mrz, MrzError>> {
-    let first = to_letter(*lines.first()?.first()?);
-    let layout = match (lines.len(), lines.first()?.len(), first) {
+    let first = to_letter(*lines.first()?.bytes.first()?);
+    let layout = match (lines.len(), lines.first()?.bytes.len(), first) {
         (_, _, b) if !matches!(b, b'P' | b'I' | b'A' | b'C' | b'V') => return None,
         (3, 30, _) => &TD1,
         (2, 36, b'V') => &MRV_B,
@@ -1047,8 +1252,10 @@ fn parse_block(
         (2, 44, _) => &TD3,
         _ => return None,
     };
+    let (lines, hints) = lines.into_iter().map(|f| (f.bytes, f.hints)).unzip();
     let mut work = Work {
         lines,
+        hints,
         corrected: changes,
     };
 
@@ -1118,10 +1325,7 @@ fn parse_block(
         }
     } else {
         let read_ok = work.composite_passes(layout);
-        let mut fixed = Work {
-            lines: work.lines.clone(),
-            corrected: work.corrected,
-        };
+        let mut fixed = work.clone();
         for &s in &optional {
             let v = fix_fillers(fixed.get(s), false);
             fixed.write_span(s, &v);
@@ -1676,20 +1880,92 @@ mod tests {
     fn an_inner_filler_is_tried_as_c_only_where_asked() {
         let check = b'0' + check_digit("7734C967").unwrap();
         assert_eq!(
-            search(b"7734<967", check, true).as_deref(),
+            search(b"7734<967", check, true, &[]).as_deref(),
             Some(&b"7734C967"[..])
         );
-        assert_eq!(search(b"7734<967", check, false), None);
+        assert_eq!(search(b"7734<967", check, false, &[]), None);
         // A trailing filler is a filler.
         let check = b'0' + check_digit("773496C").unwrap();
-        assert_eq!(search(b"773496<", check, true), None);
+        assert_eq!(search(b"773496<", check, true, &[]), None);
+    }
+
+    fn alternative(index: usize, character: char, odds: f32) -> Alternative {
+        Alternative {
+            index,
+            character,
+            odds,
+        }
+    }
+
+    /// `ZEXR70VYO` read `ZEXR70VY0`: reading either `0` as `O` passes the check digit (and the
+    /// composite), so the text alone cannot tell; what the reader nearly read there can.
+    #[test]
+    fn the_readers_second_choice_settles_an_ambiguous_repair() {
+        let first = "I<NLDBERTANO<<KAJOIN<TAOSBER<<<<<<<<";
+        let second = "ZEXR70VY03GBR0809236<32110161535<<<0";
+        let today = date(2026, 12, 4);
+        let number = |alternatives: &[Alternative]| {
+            let mrz = parse_read([(first, &[][..]), (second, alternatives)], today).unwrap();
+            let passed = mrz.check_passed("document_number");
+            (mrz.document_number, passed)
+        };
+        assert_eq!(number(&[]), ("ZEXR70VY0".to_string(), false));
+        // The reader as sure of `O` as of `0` at one place and not at the other.
+        assert_eq!(
+            number(&[alternative(8, 'O', 1.0)]),
+            ("ZEXR70VYO".to_string(), true)
+        );
+        assert_eq!(
+            number(&[alternative(5, 'o', 1.0)]),
+            ("ZEXR7OVY0".to_string(), true)
+        );
+        // Doubt short of that is no reason to pick one; neither is the same doubt at both.
+        assert_eq!(
+            number(&[alternative(8, 'O', 0.5)]),
+            ("ZEXR70VY0".to_string(), false)
+        );
+        assert_eq!(
+            number(&[alternative(5, 'O', 1.0), alternative(8, 'O', 1.0)]),
+            ("ZEXR70VY0".to_string(), false)
+        );
+        // Hints survive noise dropped at the start of the line and spaces inside it.
+        let spaced = "| ZEXR 70VY03GBR0809236<32110161535<<<0";
+        let mrz = parse_read(
+            [(first, &[][..]), (spaced, &[alternative(11, 'O', 1.0)][..])],
+            today,
+        )
+        .unwrap();
+        assert_eq!(mrz.document_number, "ZEXR70VYO");
+    }
+
+    /// The ICAO specimen's `L898902C3` read `L898902G3`: `G` for `C` is no usual OCR-B
+    /// confusion, so only the reader's own doubt puts `C` on the table — when it is strong.
+    #[test]
+    fn a_strong_second_choice_outside_the_usual_confusions_is_tried() {
+        let first = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<";
+        let second = "L898902G36UTO7408122F1204159ZE184226B<<<<<10";
+        let today = date(2010, 1, 1);
+        let number = |alternatives: &[Alternative]| {
+            let mrz = parse_read([(first, &[][..]), (second, alternatives)], today).unwrap();
+            let passed = mrz.check_passed("document_number");
+            (mrz.document_number, passed)
+        };
+        assert_eq!(number(&[]), ("L898902G3".to_string(), false));
+        assert_eq!(
+            number(&[alternative(7, 'C', 0.5)]),
+            ("L898902G3".to_string(), false)
+        );
+        assert_eq!(
+            number(&[alternative(7, 'C', 0.8)]),
+            ("L898902C3".to_string(), true)
+        );
     }
 
     #[test]
     fn look_alikes_are_letters_and_fillers() {
         // An X read as a multiplication sign is an X, not an unreadable character (which would
         // become a filler, and a check-digit search might then "repair" it into something else).
-        let line = normalise("7EYW×GCC5‹ΟК").unwrap().unwrap();
+        let line = normalise("7EYW×GCC5‹ΟК", &[]).unwrap().unwrap();
         assert_eq!(line.bytes, b"7EYWXGCC5<OK");
         assert_eq!(line.changes, 4);
     }
@@ -2317,6 +2593,32 @@ mod tests {
             let damaged = format!("{line1}\n{}", replace(line2, &[(pos, letter)]));
             let want = Mrz { corrected: 1, ..expected(&d, MrzFormat::Td3) };
             prop_assert_eq!(parse(&damaged, TODAY), Ok(want), "{}", damaged);
+        }
+
+        /// The recogniser's doubts, whatever they are, never change a zone whose check digits
+        /// pass as read, and never make the parser panic on one that does not.
+        #[test]
+        fn alternatives_leave_a_passing_zone_alone(
+            d in td3_doc(),
+            doubts in prop::collection::vec((0usize..50, any::<char>(), any::<f32>()), 0..12),
+            damage in prop::option::of((0usize..44, "[A-Z0-9<]")),
+        ) {
+            let text = render_td3(&d);
+            let (line1, line2) = text.split_once('\n').expect("two lines");
+            let alternatives: Vec<Alternative> = doubts
+                .iter()
+                .map(|&(index, character, odds)| alternative(index, character, odds))
+                .collect();
+            let read = |second: &str| {
+                parse_read([(line1, &alternatives[..]), (second, &alternatives[..])], TODAY)
+            };
+            prop_assert_eq!(read(line2), Ok(expected(&d, MrzFormat::Td3)), "{}", text);
+            if let Some((pos, c)) = damage {
+                let damaged = replace(line2, &[(pos, c.chars().next().unwrap_or('<'))]);
+                if let Ok(mrz) = read(&damaged) {
+                    mrz.identity();
+                }
+            }
         }
 
         #[test]

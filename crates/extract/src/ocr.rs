@@ -163,6 +163,42 @@ pub struct Line {
     pub confidence: f32,
     /// Where the line is: `(left, top, width, height)` in image pixels.
     pub bbox: (u32, u32, u32, u32),
+    /// Characters the recogniser nearly read instead of some of `text`'s (for a reader that can
+    /// tell which reading is right, such as a check digit).
+    pub alternatives: Vec<Alternative>,
+}
+
+/// A character the recogniser nearly read in place of one it read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alternative {
+    /// Which character of the line's text, counted in `char`s.
+    pub index: usize,
+    pub character: char,
+    /// Its probability over the read character's, at the step where it came closest (0–1].
+    pub odds: f32,
+}
+
+/// Alternatives less likely than this, relative to the character read, are not kept.
+const ALTERNATIVE_ODDS_MIN: f32 = 0.01;
+/// At most this many alternatives per character read.
+const ALTERNATIVES_PER_CHARACTER: usize = 4;
+
+/// What the recogniser read in one crop.
+struct Reading {
+    text: String,
+    confidence: f32,
+    alternatives: Vec<Alternative>,
+}
+
+impl Reading {
+    fn line(self, bbox: (u32, u32, u32, u32)) -> Line {
+        Line {
+            text: self.text,
+            confidence: self.confidence,
+            bbox,
+            alternatives: self.alternatives,
+        }
+    }
 }
 
 /// An image the models can read: grey, RGB, RGBA or any decoded image.
@@ -380,12 +416,7 @@ impl Ocr {
     ) -> Result<Line, OcrError> {
         let crop = crop_quad(rgb, &region.corners)
             .ok_or_else(|| OcrError::Failed("the text region is empty".into()))?;
-        let (text, confidence) = self.recognize_crop(&crop, lane)?;
-        Ok(Line {
-            text,
-            confidence,
-            bbox: region.bbox,
-        })
+        Ok(self.recognize_crop(&crop, lane)?.line(region.bbox))
     }
 
     /// Reads the axis-aligned `bbox` of `rgb` resized to `size` with `filter`, as a line with
@@ -400,20 +431,15 @@ impl Ocr {
         let (left, top, crop_w, crop_h) = bbox;
         let crop = imageops::crop_imm(rgb, left, top, crop_w, crop_h);
         let resized = imageops::resize(&*crop, width, height, filter);
-        let (text, confidence) = self.recognize_crop(&resized, None)?;
-        Ok(Line {
-            text,
-            confidence,
-            bbox,
-        })
+        Ok(self.recognize_crop(&resized, None)?.line(bbox))
     }
 
-    /// Reads the single line of text filling `crop` (upright): the text and its confidence.
+    /// Reads the single line of text filling `crop` (upright).
     fn recognize_crop(
         &self,
         crop: &RgbImage,
         lane: Option<&Arc<ThreadPool>>,
-    ) -> Result<(String, f32), OcrError> {
+    ) -> Result<Reading, OcrError> {
         let (crop_w, crop_h) = crop.dimensions();
         let line_w = ((REC_HEIGHT as f32 * crop_w as f32 / crop_h as f32).ceil() as u32)
             .clamp(1, REC_MAX_WIDTH);
@@ -590,7 +616,7 @@ impl Ocr {
                         |lane| self.recognize_crop(&crop, Some(lane)),
                         |lane| self.recognize_crop(&flipped, Some(lane)),
                     );
-                    if upside_down?.1 > upright?.1 {
+                    if upside_down?.confidence > upright?.confidence {
                         turned = imageops::rotate180(&turned);
                         boxes = self.detect_rgb_enlarged(&turned, enlarge)?;
                     }
@@ -1490,28 +1516,79 @@ fn sample(rgb: &RgbImage, x: f32, y: f32) -> Rgb<u8> {
 }
 
 /// CTC greedy decoding: the best class at each step, repeats merged, blanks (class 0) dropped.
-/// The confidence is the mean probability of the characters kept.
-fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) -> (String, f32) {
+/// The confidence is the mean probability of the characters kept. Each character read keeps
+/// the other one-character classes that came within [`ALTERNATIVE_ODDS_MIN`] of it at any step
+/// of its run, the likeliest [`ALTERNATIVES_PER_CHARACTER`].
+fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) -> Reading {
     let mut text = String::new();
     let (mut prob_sum, mut kept) = (0.0f32, 0usize);
     let mut previous = None;
+    // Characters pushed to `text` so far; the current run's character is `chars - 1`.
+    let mut chars = 0usize;
+    let mut alternatives: Vec<Alternative> = Vec::new();
+    // Where the current character's alternatives start in `alternatives`.
+    let mut run_start = 0;
     for step in steps {
         let Some((best, &prob)) = step.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) else {
             continue;
         };
-        if best != 0 && previous != Some(best) {
+        if best == 0 {
+            previous = Some(best);
+            continue;
+        }
+        if previous != Some(best) {
+            limit_alternatives(&mut alternatives, run_start);
+            run_start = alternatives.len();
             text.push_str(&classes[best]);
+            chars += classes[best].chars().count();
             prob_sum += prob;
             kept += 1;
         }
         previous = Some(best);
+        // A class of one character that came close at this step.
+        let floor = prob * ALTERNATIVE_ODDS_MIN;
+        for (class, &p) in step.iter().enumerate() {
+            if p < floor || class == 0 || class == best {
+                continue;
+            }
+            let mut one = classes[class].chars();
+            let (Some(character), None) = (one.next(), one.next()) else {
+                continue;
+            };
+            let odds = p / prob;
+            match alternatives[run_start..]
+                .iter_mut()
+                .find(|a| a.character == character)
+            {
+                Some(seen) => seen.odds = seen.odds.max(odds),
+                None => alternatives.push(Alternative {
+                    index: chars.saturating_sub(1),
+                    character,
+                    odds,
+                }),
+            }
+        }
     }
+    limit_alternatives(&mut alternatives, run_start);
     let confidence = if kept == 0 {
         0.0
     } else {
         prob_sum / kept as f32
     };
-    (text, confidence)
+    Reading {
+        text,
+        confidence,
+        alternatives,
+    }
+}
+
+/// Keeps the likeliest [`ALTERNATIVES_PER_CHARACTER`] of `alternatives[from..]` (one
+/// character's), likeliest first.
+fn limit_alternatives(alternatives: &mut Vec<Alternative>, from: usize) {
+    if let Some(run) = alternatives.get_mut(from..) {
+        run.sort_by(|a, b| b.odds.total_cmp(&a.odds));
+    }
+    alternatives.truncate(from + ALTERNATIVES_PER_CHARACTER);
 }
 
 /// Reading order: by top edge, then boxes whose vertical centres are within half a line height
@@ -1801,12 +1878,46 @@ mod tests {
             step(2, 1.0),
             step(3, 0.6),
         ];
-        let (text, confidence) = ctc_greedy(steps.iter().map(Vec::as_slice), &classes);
-        assert_eq!(text, "AAB ");
-        assert!((confidence - (0.9 + 0.7 + 1.0 + 0.6) / 4.0).abs() < 1e-6);
+        let read = ctc_greedy(steps.iter().map(Vec::as_slice), &classes);
+        assert_eq!(read.text, "AAB ");
+        assert!((read.confidence - (0.9 + 0.7 + 1.0 + 0.6) / 4.0).abs() < 1e-6);
+        let empty = ctc_greedy(std::iter::empty(), &classes);
+        assert_eq!((empty.text, empty.confidence), (String::new(), 0.0));
+    }
+
+    #[test]
+    fn ctc_keeps_what_each_character_nearly_was() {
+        let classes: Vec<String> = ["", "A", "B", "0", "O", "ab", "C", "D"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let steps = [
+            vec![0.0, 0.6, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0],
+            vec![0.0, 0.8, 0.1, 0.02, 0.05, 0.0, 0.032, 0.012],
+            vec![0.9, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            // `ab` is not one character: not an alternative.
+            vec![0.0, 0.0, 0.0, 0.45, 0.5, 0.04, 0.0, 0.0],
+            // Below a hundredth of the character read: not kept.
+            vec![0.0, 0.005, 0.0, 0.0, 0.99, 0.0, 0.0, 0.0],
+        ];
+        let read = ctc_greedy(steps.iter().map(Vec::as_slice), &classes);
+        assert_eq!(read.text, "AO");
+        let kept: Vec<(usize, char, f32)> = read
+            .alternatives
+            .iter()
+            .map(|a| (a.index, a.character, (a.odds * 1000.0).round() / 1000.0))
+            .collect();
+        // `A`: `B` at its likeliest step (0.3 / 0.6), then `O`, `C`, `0`; `D` (0.015), a fifth,
+        // is dropped.
         assert_eq!(
-            ctc_greedy(std::iter::empty(), &classes),
-            (String::new(), 0.0)
+            kept,
+            [
+                (0, 'B', 0.5),
+                (0, 'O', 0.063),
+                (0, 'C', 0.04),
+                (0, '0', 0.025),
+                (1, '0', 0.9)
+            ]
         );
     }
 
@@ -1923,6 +2034,7 @@ mod tests {
             text: "P<UTO".into(),
             confidence: 1.0,
             bbox: (200, top, 400, height),
+            alternatives: Vec::new(),
         };
         let (a, b) = (line(500, 40), line(550, 42));
         let band = zone_band(&[&a, &b], (1000, 700)).unwrap();
@@ -2025,6 +2137,7 @@ mod tests {
             text: text.to_string(),
             confidence,
             bbox: (10, top, 248, 10),
+            alternatives: Vec::new(),
         };
         let zone_line = |text: &str| text.len() >= 30 && text.contains('<');
         let zone = |lines: &[Line]| {

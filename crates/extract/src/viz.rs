@@ -872,6 +872,7 @@ mod tests {
             text: text.to_string(),
             confidence: 0.9,
             bbox: (left, top, width, height),
+            alternatives: Vec::new(),
         }
     }
 
