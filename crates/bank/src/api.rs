@@ -221,7 +221,7 @@ pub async fn create_customer<S: BankStore>(
     let id = row.id;
     let asked = row.clone();
     let inserted = bank.store.insert_records(vec![Record::Customer(row)]).await;
-    if let Err(error @ StoreError::Database(_)) = inserted {
+    if let Err(error @ (StoreError::Database(_) | StoreError::Abandoned(_))) = inserted {
         return Err(store_error(error));
     }
     let row = bank
@@ -316,7 +316,7 @@ pub async fn create_account<S: BankStore>(
         created_at_ms: now_ms(),
     };
     let inserted = bank.store.insert_records(vec![Record::Account(row)]).await;
-    if let Err(error @ StoreError::Database(_)) = inserted {
+    if let Err(error @ (StoreError::Database(_) | StoreError::Abandoned(_))) = inserted {
         return Err(store_error(error));
     }
     let row = bank.store.account(id).await.map_err(store_error)?;

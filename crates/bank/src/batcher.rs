@@ -139,7 +139,7 @@ async fn run<S: BankStore>(
             expire_due_holds(&*store, &metrics, now_ms()).await;
             last_sweep = Instant::now();
         }
-        commit(&store, &metrics, jobs, size, now_ms()).await;
+        commit(&store, &metrics, jobs, size, now_ms).await;
     }
 }
 
@@ -161,7 +161,7 @@ async fn contained<S: BankStore>(
     let store = store.clone();
     match tokio::spawn(async move { store.commit_transfers(now_ms, commands).await }).await {
         Ok(result) => result,
-        Err(error) => Err(StoreError::Database(format!(
+        Err(error) => Err(StoreError::Abandoned(format!(
             "the ledger commit panicked: {error}"
         ))),
     }
@@ -172,7 +172,7 @@ async fn commit<S: BankStore>(
     metrics: &Metrics,
     jobs: Vec<Job>,
     size: usize,
-    now_ms: i64,
+    now_ms: fn() -> i64,
 ) {
     if size == 0 {
         // Only settles: what came before them is committed already.
@@ -186,18 +186,18 @@ async fn commit<S: BankStore>(
         commands.extend(job.commands.iter().cloned());
     }
     let started = Instant::now();
-    let result = contained(store, now_ms, commands).await;
-    if let Err(error) = &result
+    let result = contained(store, now_ms(), commands).await;
+    if let Err(error @ StoreError::Abandoned(_)) = &result
         && jobs.len() > 1
     {
-        // One job's commands may be what fails the commit (an invariant of the ledger failing
-        // on what the store read panics, here or on SQLite's writer thread, which answers it as
-        // a dropped write): nothing of the batch was written, so each job is committed alone
-        // and the others are not failed with it. A store that is down fails each quickly.
+        // One job's commands may be what panics (an invariant of the ledger failing on what the
+        // store read: here, or on SQLite's writer thread, which drops the write): nothing of the
+        // batch was written, so each job is committed alone, on a fresh clock, and the others
+        // are not failed with it. A database error is the database's: the batch fails whole.
         tracing::error!(
             %error,
             jobs = jobs.len(),
-            "a ledger batch failed; committing its jobs one by one"
+            "a ledger batch panicked; committing its jobs one by one"
         );
         for job in jobs {
             let size = job.commands.len();
@@ -221,7 +221,7 @@ async fn commit<S: BankStore>(
             tracing::error!(%error, commands = size, "ledger commit failed; nothing of the batch was written");
             let text = match error {
                 StoreError::Duplicate(what) => format!("duplicate {what}"),
-                StoreError::Database(text) => text,
+                StoreError::Database(text) | StoreError::Abandoned(text) => text,
             };
             for job in jobs {
                 let _ = job.reply.send(Err(text.clone()));
@@ -243,7 +243,9 @@ mod tests {
     /// fails only the job that panics; the others in the batch are committed one by one, and
     /// the batcher goes on. (Until 2026-12-06 only a panic on the batcher's own task was retried
     /// so: on SQLite the whole batch failed with it.)
-    #[tokio::test]
+    // One thread: the committer runs only when the test awaits, so both jobs below are queued
+    // before it takes a batch.
+    #[tokio::test(flavor = "current_thread")]
     async fn a_panicking_job_fails_alone() {
         let dir = std::env::temp_dir().join(format!("scanpay-panic-{}", Uuid::new_v4()));
         let path = dir.join("bank.db");

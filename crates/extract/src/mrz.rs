@@ -475,6 +475,8 @@ fn filler_look_alike(c: char) -> bool {
 /// The MRZ character a reader's alternative stands for, if any.
 fn alternative_byte(c: char) -> Option<u8> {
     match c {
+        // Full width (`０`): as its ASCII form.
+        '\u{FF01}'..='\u{FF5E}' => alternative_byte(char::from_u32(u32::from(c) - 0xFEE0)?),
         'A'..='Z' | '0'..='9' | '<' => u8::try_from(c).ok(),
         'a'..='z' => u8::try_from(c.to_ascii_uppercase()).ok(),
         c if filler_look_alike(c) => Some(FILLER),
@@ -1002,8 +1004,12 @@ const CHANGE_COST: f32 = 2.3;
 /// recogniser is as sure of a wrong `0` for `O` as of a right one, so its silence says little.
 const CONFUSION_COST: f32 = 2.3;
 /// A repair is taken only when it is this much likelier than the next that also passes: ten
-/// times (costs are `-ln` of odds).
+/// times (costs are `-ln` of odds; compared with [`COST_TOLERANCE`] of slack). So between two
+/// OCR-B confusions the reader's doubt decides only when it found the two equally likely; what
+/// its doubts mostly add are the choices outside the confusions ([`HINT_ODDS_MIN`]).
 const REPAIR_MARGIN: f32 = 2.3;
+/// Costs closer than this are equal (sums of `f32` logarithms).
+const COST_TOLERANCE: f32 = 1e-3;
 /// A reader's alternative outside the usual OCR-B confusions is tried when at least this likely
 /// against the character read. Lower, it "repaired" more zones wrongly than rightly on the
 /// synthetic benchmark's damaged levels (`docs/benchmarks.md`).
@@ -1060,8 +1066,10 @@ fn search(data: &[u8], check: u8, inner_fillers: bool, near: &[Vec<(u8, f32)>]) 
             .filter(|&&(_, odds)| odds >= HINT_ODDS_MIN)
             .map(|&(byte, _)| byte);
         let mut bytes: Vec<u8> = other.into_iter().chain(filler).collect();
+        // `near` is of the zone as read; `data` may have a `K` of a filler run read `<`
+        // already, which the reader's `<` would not change.
         for byte in hinted {
-            if !bytes.contains(&byte) {
+            if !bytes.contains(&byte) && byte != b {
                 bytes.push(byte);
             }
         }
@@ -1099,7 +1107,7 @@ fn search(data: &[u8], check: u8, inner_fillers: bool, near: &[Vec<(u8, f32)>]) 
         [] => return None,
         [(_, only)] => only,
         [(best, picked), (next, _), ..] => {
-            if next - best < REPAIR_MARGIN {
+            if next - best < REPAIR_MARGIN - COST_TOLERANCE {
                 return None;
             }
             picked
@@ -2561,6 +2569,49 @@ mod tests {
         })
     }
 
+    /// `search` as it was before the reader's doubts were costed (2026-12-06).
+    fn old_search(data: &[u8], check: u8, inner_fillers: bool) -> Option<Vec<u8>> {
+        if !check.is_ascii_digit() {
+            return None;
+        }
+        let last_letter = data.iter().rposition(|&b| b != FILLER).unwrap_or(0);
+        let choices: Vec<(usize, u8)> = data
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &b)| {
+                let other = swap(b).map(|s| (i, s));
+                let filler = (inner_fillers && b == FILLER && i < last_letter).then_some((i, b'C'));
+                other.into_iter().chain(filler)
+            })
+            .take(20)
+            .collect();
+        let variant = |picked: &[(usize, u8)]| {
+            let mut v = data.to_vec();
+            for &(i, b) in picked {
+                v[i] = b;
+            }
+            v
+        };
+        let singles: Vec<Vec<u8>> = choices
+            .iter()
+            .map(|&c| variant(&[c]))
+            .filter(|v| verify(v, check))
+            .collect();
+        if !singles.is_empty() {
+            return (singles.len() == 1).then(|| singles[0].clone());
+        }
+        let mut pairs = Vec::new();
+        for (n, &a) in choices.iter().enumerate() {
+            for &b in choices.iter().skip(n + 1).filter(|b| b.0 != a.0) {
+                let v = variant(&[a, b]);
+                if verify(&v, check) {
+                    pairs.push(v);
+                }
+            }
+        }
+        (pairs.len() == 1).then(|| pairs.remove(0))
+    }
+
     proptest! {
         #[test]
         fn td3_round_trips(d in td3_doc()) {
@@ -2593,6 +2644,22 @@ mod tests {
             let damaged = format!("{line1}\n{}", replace(line2, &[(pos, letter)]));
             let want = Mrz { corrected: 1, ..expected(&d, MrzFormat::Td3) };
             prop_assert_eq!(parse(&damaged, TODAY), Ok(want), "{}", damaged);
+        }
+
+        /// Without the reader's doubts, the costed search is the rule it replaced: the unique
+        /// single swap, else the unique pair.
+        #[test]
+        fn without_hints_the_search_is_the_old_rule(
+            data in "[A-Z0-9<]{1,30}",
+            check in 0u8..10,
+            inner_fillers in any::<bool>(),
+        ) {
+            let check = b'0' + check;
+            prop_assert_eq!(
+                search(data.as_bytes(), check, inner_fillers, &[]),
+                old_search(data.as_bytes(), check, inner_fillers),
+                "{}", data
+            );
         }
 
         /// The recogniser's doubts, whatever they are, never change a zone whose check digits

@@ -173,6 +173,7 @@ pub struct Line {
 pub struct Alternative {
     /// Which character of the line's text, counted in `char`s.
     pub index: usize,
+    /// Folded (see [`fold`]): never the read character's own fold.
     pub character: char,
     /// Its probability over the read character's, at the step where it came closest (0–1].
     pub odds: f32,
@@ -182,6 +183,18 @@ pub struct Alternative {
 const ALTERNATIVE_ODDS_MIN: f32 = 0.01;
 /// At most this many alternatives per character read.
 const ALTERNATIVES_PER_CHARACTER: usize = 4;
+
+/// A character as an alternative is kept: full-width forms (`０`, `Ｏ`, which the recogniser's
+/// Chinese dictionary holds) as ASCII, ASCII letters in upper case. The recogniser's likeliest
+/// alternatives are mostly the read character in another width or case: folded, they say
+/// nothing, and are not kept.
+fn fold(c: char) -> char {
+    let c = match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+        c => c,
+    };
+    c.to_ascii_uppercase()
+}
 
 /// What the recogniser read in one crop.
 struct Reading {
@@ -1545,16 +1558,30 @@ fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) ->
             kept += 1;
         }
         previous = Some(best);
-        // A class of one character that came close at this step.
+        // A class of one character that came close at this step, other than the read one (none
+        // when the model's output is not a probability).
+        if prob.is_nan() || prob <= 0.0 {
+            continue;
+        }
         let floor = prob * ALTERNATIVE_ODDS_MIN;
+        let mut read = classes[best].chars();
+        let read = match (read.next(), read.next()) {
+            (Some(c), None) => Some(fold(c)),
+            _ => None,
+        };
         for (class, &p) in step.iter().enumerate() {
-            if p < floor || class == 0 || class == best {
+            // A NaN from the model is no alternative.
+            if p.is_nan() || p < floor || class == 0 || class == best {
                 continue;
             }
             let mut one = classes[class].chars();
             let (Some(character), None) = (one.next(), one.next()) else {
                 continue;
             };
+            let character = fold(character);
+            if Some(character) == read {
+                continue;
+            }
             let odds = p / prob;
             match alternatives[run_start..]
                 .iter_mut()
@@ -1887,18 +1914,31 @@ mod tests {
 
     #[test]
     fn ctc_keeps_what_each_character_nearly_was() {
-        let classes: Vec<String> = ["", "A", "B", "0", "O", "ab", "C", "D"]
+        let classes: Vec<String> = ["", "A", "B", "0", "O", "ab", "C", "D", "a", "Ｏ", "o"]
             .iter()
             .map(|s| s.to_string())
             .collect();
         let steps = [
-            vec![0.0, 0.6, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0],
-            vec![0.0, 0.8, 0.1, 0.02, 0.05, 0.0, 0.032, 0.012],
-            vec![0.9, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-            // `ab` is not one character: not an alternative.
-            vec![0.0, 0.0, 0.0, 0.45, 0.5, 0.04, 0.0, 0.0],
-            // Below a hundredth of the character read: not kept.
-            vec![0.0, 0.005, 0.0, 0.0, 0.99, 0.0, 0.0, 0.0],
+            // `a` is `A` in another case: no alternative.
+            vec![0.0, 0.6, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.2, 0.0, 0.0],
+            vec![0.0, 0.8, 0.1, 0.02, 0.05, 0.0, 0.032, 0.012, 0.0, 0.0, 0.0],
+            vec![0.9, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            // `ab` is not one character: not an alternative; `Ｏ` and `o` are `O` folded.
+            vec![0.0, 0.0, 0.0, 0.45, 0.5, 0.04, 0.0, 0.0, 0.0, 0.3, 0.2],
+            // Below a hundredth of the character read: not kept; a NaN neither.
+            vec![
+                0.0,
+                0.005,
+                0.0,
+                -f32::NAN,
+                0.99,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+            ],
         ];
         let read = ctc_greedy(steps.iter().map(Vec::as_slice), &classes);
         assert_eq!(read.text, "AO");

@@ -38,6 +38,10 @@ pub enum StoreError {
     Duplicate(&'static str),
     #[error("database: {0}")]
     Database(String),
+    /// The write was given up while it ran: its job panicked (the writer went on without it).
+    /// Something in that job, not the database, is what failed.
+    #[error("the write was abandoned: {0}")]
+    Abandoned(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -251,9 +251,11 @@ impl Db {
             .unwrap_or_else(|e| e.into_inner())
             .send(job)
             .map_err(|_| StoreError::Database("the writer thread stopped".to_string()))?;
+        // Dropped unanswered: the job panicked (the writer caught it and went on), or its
+        // savepoint failed before it ran.
         answer
             .await
-            .map_err(|_| StoreError::Database("the write was dropped".to_string()))?
+            .map_err(|_| StoreError::Abandoned("the write was dropped".to_string()))?
     }
 
     /// Runs a bounded read (a row by key, a page with a limit) on the calling thread: a read of
