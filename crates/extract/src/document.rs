@@ -153,10 +153,13 @@ fn mrz_in(lines: &[Line], today: Date) -> Option<mrz::Mrz> {
 /// The machine-readable zone among `lines` parsed, or why it does not parse; `None` when no
 /// line looks like one.
 fn mrz_parsed(lines: &[Line], today: Date) -> Option<Result<mrz::Mrz, mrz::MrzError>> {
-    let zone: Vec<(&str, &[Alternative])> = lines
+    let zone: Vec<(&str, &[Alternative], &[Alternative])> = lines
         .iter()
         .filter(|line| mrz_like(&line.text))
-        .map(|line| (line.text.as_str(), line.alternatives.as_slice()))
+        .map(|line| {
+            let text = line.text.as_str();
+            (text, line.alternatives.as_slice(), line.missed.as_slice())
+        })
         .collect();
     if zone.is_empty() {
         return None;
@@ -354,6 +357,7 @@ mod tests {
                     confidence: 0.9,
                     bbox: (0, 20 * i as u32, 400, 18),
                     alternatives: Vec::new(),
+                    missed: Vec::new(),
                 })
                 .collect())
         }

@@ -183,16 +183,18 @@ fn verify(data: &[u8], check: u8) -> bool {
 /// letters; listed in `fields`) and no check digit passes to vouch for the rest. A zone whose structure is there is returned with failing
 /// [`Mrz::checks`] rather than as an error.
 pub fn parse(text: &str, today: Date) -> Result<Mrz, MrzError> {
-    parse_read(text.lines().map(|line| (line, &[][..])), today)
+    parse_read(text.lines().map(|line| (line, &[][..], &[][..])), today)
 }
 
 /// [`parse`] of lines as a reader read them, each with the characters the reader nearly read
-/// instead (see [`crate::ocr::Line::alternatives`]). Where a check digit fails, a character the
+/// instead (see [`crate::ocr::Line::alternatives`]) and where it read nothing
+/// ([`crate::ocr::Line::missed`]: a line read short gets the missed character put back as one
+/// of its ways to the zone's length). Where a check digit fails, a character the
 /// reader nearly read is tried besides the usual OCR-B confusions, and of the repairs that make
 /// the check pass the one the reader found likelier is taken when it is clearly likelier (see
 /// [`search`]).
 pub fn parse_read<'a>(
-    lines_read: impl IntoIterator<Item = (&'a str, &'a [Alternative])>,
+    lines_read: impl IntoIterator<Item = (&'a str, &'a [Alternative], &'a [Alternative])>,
     today: Date,
 ) -> Result<Mrz, MrzError> {
     let items = lines(lines_read);
@@ -343,6 +345,8 @@ struct Line {
     changes: usize,
     /// What the reader nearly read instead of some of `bytes`.
     hints: Vec<Hint>,
+    /// What it nearly read where it read nothing: `pos` is the character it would come before.
+    missed: Vec<Hint>,
 }
 
 /// Another reading of the character at `pos` of a line, in the MRZ alphabet, and how likely the
@@ -354,26 +358,46 @@ struct Hint {
     odds: f32,
 }
 
-/// A line brought to a zone's length: fillers added or removed, the hints moved with their
-/// characters.
+/// A line brought to a zone's length: fillers added or removed, or a missed character put
+/// back; the hints moved with their characters.
 #[derive(Clone)]
 struct Fitted {
     bytes: Vec<u8>,
     hints: Vec<Hint>,
+    /// Missed characters put back.
+    restored: usize,
+}
+
+/// Where a fitted line's character comes from.
+#[derive(Clone, Copy)]
+enum Slot {
+    /// The line's character at this index.
+    Read(usize),
+    /// Added: a filler, or a character the reader missed.
+    Added(u8),
 }
 
 impl Line {
-    /// The line laid out by `map`: for each position, the index of the character it takes, or
-    /// `None` for an added filler.
-    fn fitted(&self, map: &[Option<usize>]) -> Fitted {
+    /// The line laid out by `map`, a slot for each position.
+    fn fitted(&self, map: &[Slot]) -> Fitted {
         let bytes = map
             .iter()
-            .map(|i| i.and_then(|i| self.bytes.get(i).copied()).unwrap_or(FILLER))
+            .map(|slot| match *slot {
+                Slot::Read(i) => self.bytes.get(i).copied().unwrap_or(FILLER),
+                Slot::Added(b) => b,
+            })
             .collect();
+        let restored = map
+            .iter()
+            .filter(|slot| matches!(slot, Slot::Added(b) if *b != FILLER))
+            .count();
         let hints = map
             .iter()
             .enumerate()
-            .filter_map(|(pos, i)| Some((pos, (*i)?)))
+            .filter_map(|(pos, slot)| match *slot {
+                Slot::Read(i) => Some((pos, i)),
+                Slot::Added(_) => None,
+            })
             .flat_map(|(pos, i)| {
                 self.hints
                     .iter()
@@ -381,7 +405,11 @@ impl Line {
                     .map(move |h| Hint { pos, ..*h })
             })
             .collect();
-        Fitted { bytes, hints }
+        Fitted {
+            bytes,
+            hints,
+            restored,
+        }
     }
 }
 
@@ -397,10 +425,12 @@ fn class(len: usize) -> Option<usize> {
 
 /// The input as a sequence of MRZ-like lines (`Some`) and other non-empty lines (`None`, which
 /// break a block). Empty lines are dropped so that OCR's blank lines between zone lines do not.
-fn lines<'a>(read: impl IntoIterator<Item = (&'a str, &'a [Alternative])>) -> Vec<Option<Line>> {
+fn lines<'a>(
+    read: impl IntoIterator<Item = (&'a str, &'a [Alternative], &'a [Alternative])>,
+) -> Vec<Option<Line>> {
     let mut items = Vec::new();
-    for (raw, alternatives) in read {
-        let Some(normalised) = normalise(raw, alternatives) else {
+    for (raw, alternatives, missed) in read {
+        let Some(normalised) = normalise(raw, alternatives, missed) else {
             continue;
         };
         let Some(line) = normalised else {
@@ -432,10 +462,21 @@ fn lines<'a>(read: impl IntoIterator<Item = (&'a str, &'a [Alternative])>) -> Ve
                         ..*h
                     })
                     .collect();
+                // What was missed between parts is not put back (the split is by length).
+                let missed = line
+                    .missed
+                    .iter()
+                    .filter(|h| h.pos / split == n && h.pos % split != 0)
+                    .map(|h| Hint {
+                        pos: h.pos % split,
+                        ..*h
+                    })
+                    .collect();
                 items.push(Some(Line {
                     bytes: chunk.to_vec(),
                     changes: std::mem::take(&mut changes),
                     hints,
+                    missed,
                 }));
             }
         }
@@ -484,13 +525,20 @@ fn alternative_byte(c: char) -> Option<u8> {
     }
 }
 
-fn normalise(raw: &str, alternatives: &[Alternative]) -> Option<Option<Line>> {
+fn normalise(
+    raw: &str,
+    alternatives: &[Alternative],
+    missed: &[Alternative],
+) -> Option<Option<Line>> {
     // `None` marks a character outside the alphabet.
     let mut chars: Vec<Option<u8>> = Vec::new();
     let mut changes = 0;
     let mut hints: Vec<Hint> = Vec::new();
+    // Where each character of `raw` starts in `chars` (and, last, where `raw` ends).
+    let mut starts: Vec<usize> = Vec::new();
     for (index, c) in raw.chars().enumerate() {
         let pos = chars.len();
+        starts.push(pos);
         match c {
             c if c.is_whitespace() => {}
             'A'..='Z' | '0'..='9' | '<' => chars.push(u8::try_from(c).ok()),
@@ -551,6 +599,21 @@ fn normalise(raw: &str, alternatives: &[Alternative]) -> Option<Option<Line>> {
     // A couple of unreadable characters inside become fillers: if they were in a checked field,
     // the check fails and says so.
     let bytes: Vec<u8> = inner.iter().map(|c| c.unwrap_or(FILLER)).collect();
+    starts.push(chars.len());
+    let mut gaps: Vec<Hint> = Vec::new();
+    for m in missed {
+        let (Some(&pos), Some(byte)) = (starts.get(m.index), alternative_byte(m.character)) else {
+            continue;
+        };
+        // Inside the kept part (its ends included); fillers are `fit`'s business.
+        if byte != FILLER && (start..=start + bytes.len()).contains(&pos) {
+            gaps.push(Hint {
+                pos: pos - start,
+                byte,
+                odds: m.odds,
+            });
+        }
+    }
     let hints = hints
         .into_iter()
         .filter(|h| (start..start + bytes.len()).contains(&h.pos))
@@ -563,6 +626,7 @@ fn normalise(raw: &str, alternatives: &[Alternative]) -> Option<Option<Line>> {
         bytes,
         changes: changes + foreign,
         hints,
+        missed: gaps,
     }))
 }
 
@@ -605,19 +669,22 @@ fn windows(items: &[Option<Line>]) -> Vec<(Vec<&Line>, usize)> {
     out
 }
 
+/// Missed characters put back, per line read short: at most this many are tried.
+const MISSED_TRIED_MAX: usize = 2;
+
 /// Ways to bring `line` to `target` characters by adding or removing fillers, most likely first:
 /// at the end, then in the filler runs from the right (OCR drops or doubles a `<` inside a long
 /// run as easily as at the end). Truncation is the last resort for a line with no spare fillers.
 fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
     let len = line.bytes.len();
-    // Each way is a map: the index of the character each position takes, `None` for a filler.
-    let same: Vec<Option<usize>> = (0..len).map(Some).collect();
+    // Each way is a map: where each position's character comes from.
+    let same: Vec<Slot> = (0..len).map(Slot::Read).collect();
     if len == target {
         return vec![line.fitted(&same)];
     }
     let runs = filler_runs(&line.bytes);
     let mut out: Vec<Fitted> = Vec::new();
-    let mut push = |map: Vec<Option<usize>>| {
+    let mut push = |map: Vec<Slot>| {
         let fitted = line.fitted(&map);
         if !out.iter().any(|f| f.bytes == fitted.bytes) {
             out.push(fitted);
@@ -626,11 +693,21 @@ fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
     if len < target {
         let missing = target - len;
         let mut padded = same.clone();
-        padded.resize(target, None);
+        padded.resize(target, Slot::Added(FILLER));
         push(padded);
+        // A character the reader missed, put back (the likeliest two), then fillers at the end.
+        let mut gaps = line.missed.clone();
+        gaps.sort_by(|a, b| b.odds.total_cmp(&a.odds));
+        for gap in gaps.iter().take(MISSED_TRIED_MAX) {
+            let mut v = same.get(..gap.pos).unwrap_or_default().to_vec();
+            v.push(Slot::Added(gap.byte));
+            v.extend_from_slice(same.get(gap.pos..).unwrap_or_default());
+            v.resize(target, Slot::Added(FILLER));
+            push(v);
+        }
         for &(start, _) in runs.iter().rev() {
             let mut v = same.get(..start).unwrap_or_default().to_vec();
-            v.extend(std::iter::repeat_n(None, missing));
+            v.extend(std::iter::repeat_n(Slot::Added(FILLER), missing));
             v.extend_from_slice(same.get(start..).unwrap_or_default());
             push(v);
         }
@@ -1260,11 +1337,12 @@ fn parse_block(
         (2, 44, _) => &TD3,
         _ => return None,
     };
+    let restored: usize = lines.iter().map(|f| f.restored).sum();
     let (lines, hints) = lines.into_iter().map(|f| (f.bytes, f.hints)).unzip();
     let mut work = Work {
         lines,
         hints,
-        corrected: changes,
+        corrected: changes + restored,
     };
 
     // Fields whose type fixes the reading of a confusable character.
@@ -1913,7 +1991,11 @@ mod tests {
         alternatives: &[Alternative],
         today: Date,
     ) -> (String, bool) {
-        let mrz = parse_read([(first, &[][..]), (second, alternatives)], today).unwrap();
+        let mrz = parse_read(
+            [(first, &[][..], &[][..]), (second, alternatives, &[][..])],
+            today,
+        )
+        .unwrap();
         let passed = mrz.check_passed("document_number");
         (mrz.document_number, passed)
     }
@@ -1953,6 +2035,37 @@ mod tests {
         );
     }
 
+    /// A synthetic zone's expiry `3509205` read `509205`, the line one short: padding it with a
+    /// filler shifts the nationality and the dates; the `3` the recogniser nearly read in the
+    /// gap, put back, makes every check pass. A missed character that does not fit is not taken.
+    #[test]
+    fn a_character_missed_in_a_gap_is_put_back() {
+        let first = "I<ESPQO3YRRA5641226909<<<<<<<<";
+        let second = "9711220<509205NLD<<<<<<<<<<<1";
+        let third = "MARTA<<YOWEIAN<OSDIUL<<<<<<<<<";
+        let today = date(2026, 12, 4);
+        let read = |missed: &[Alternative]| {
+            parse_read(
+                [
+                    (first, &[][..], &[][..]),
+                    (second, &[][..], missed),
+                    (third, &[][..], &[][..]),
+                ],
+                today,
+            )
+            .unwrap()
+        };
+        let padded = read(&[]);
+        assert!(!padded.all_checks_pass());
+        let restored = read(&[alternative(8, '3', 0.59)]);
+        assert!(restored.all_checks_pass(), "{:?}", restored.checks);
+        assert_eq!(restored.nationality, "NLD");
+        assert_eq!(restored.expiry_date, Some(date(2035, 9, 20)));
+        assert_eq!(restored.corrected, padded.corrected + 1);
+        let wrong = read(&[alternative(8, '7', 0.59)]);
+        assert!(!wrong.check_passed("expiry_date"));
+    }
+
     /// The ICAO specimen's `L898902C3` read `L898902G3`: `G` for `C` is no usual OCR-B
     /// confusion, so only the reader's own doubt puts `C` on the table — when it is strong.
     #[test]
@@ -1976,7 +2089,7 @@ mod tests {
     fn look_alikes_are_letters_and_fillers() {
         // An X read as a multiplication sign is an X, not an unreadable character (which would
         // become a filler, and a check-digit search might then "repair" it into something else).
-        let line = normalise("7EYW×GCC5‹ΟК", &[]).unwrap().unwrap();
+        let line = normalise("7EYW×GCC5‹ΟК", &[], &[]).unwrap().unwrap();
         assert_eq!(line.bytes, b"7EYWXGCC5<OK");
         assert_eq!(line.changes, 4);
     }
@@ -2680,7 +2793,13 @@ mod tests {
                 .map(|&(index, character, odds)| alternative(index, character, odds))
                 .collect();
             let read = |second: &str| {
-                parse_read([(line1, &alternatives[..]), (second, &alternatives[..])], TODAY)
+                parse_read(
+                    [
+                        (line1, &alternatives[..], &alternatives[..]),
+                        (second, &alternatives[..], &alternatives[..]),
+                    ],
+                    TODAY,
+                )
             };
             prop_assert_eq!(read(line2), Ok(expected(&d, MrzFormat::Td3)), "{}", text);
             if let Some((pos, c)) = damage {

@@ -873,6 +873,7 @@ mod tests {
             confidence: 0.9,
             bbox: (left, top, width, height),
             alternatives: Vec::new(),
+            missed: Vec::new(),
         }
     }
 
