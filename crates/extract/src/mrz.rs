@@ -462,21 +462,12 @@ fn lines<'a>(
                         ..*h
                     })
                     .collect();
-                // What was missed between parts is not put back (the split is by length).
-                let missed = line
-                    .missed
-                    .iter()
-                    .filter(|h| h.pos / split == n && h.pos % split != 0)
-                    .map(|h| Hint {
-                        pos: h.pos % split,
-                        ..*h
-                    })
-                    .collect();
+                // Each part has the zone's length: nothing missed to put back.
                 items.push(Some(Line {
                     bytes: chunk.to_vec(),
                     changes: std::mem::take(&mut changes),
                     hints,
-                    missed,
+                    missed: Vec::new(),
                 }));
             }
         }
@@ -605,13 +596,18 @@ fn normalise(
         let (Some(&pos), Some(byte)) = (starts.get(m.index), alternative_byte(m.character)) else {
             continue;
         };
-        // Inside the kept part (its ends included); fillers are `fit`'s business.
+        // Inside the kept part (its ends included); fillers are `fit`'s business. One per
+        // place and character (a gap on each side of a space is one place).
         if byte != FILLER && (start..=start + bytes.len()).contains(&pos) {
-            gaps.push(Hint {
-                pos: pos - start,
-                byte,
-                odds: m.odds,
-            });
+            let pos = pos - start;
+            match gaps.iter_mut().find(|g| g.pos == pos && g.byte == byte) {
+                Some(seen) => seen.odds = seen.odds.max(m.odds),
+                None => gaps.push(Hint {
+                    pos,
+                    byte,
+                    odds: m.odds,
+                }),
+            }
         }
     }
     let hints = hints
@@ -695,16 +691,6 @@ fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
         let mut padded = same.clone();
         padded.resize(target, Slot::Added(FILLER));
         push(padded);
-        // A character the reader missed, put back (the likeliest two), then fillers at the end.
-        let mut gaps = line.missed.clone();
-        gaps.sort_by(|a, b| b.odds.total_cmp(&a.odds));
-        for gap in gaps.iter().take(MISSED_TRIED_MAX) {
-            let mut v = same.get(..gap.pos).unwrap_or_default().to_vec();
-            v.push(Slot::Added(gap.byte));
-            v.extend_from_slice(same.get(gap.pos..).unwrap_or_default());
-            v.resize(target, Slot::Added(FILLER));
-            push(v);
-        }
         for &(start, _) in runs.iter().rev() {
             let mut v = same.get(..start).unwrap_or_default().to_vec();
             v.extend(std::iter::repeat_n(Slot::Added(FILLER), missing));
@@ -727,6 +713,22 @@ fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
         }
     }
     out.truncate(max);
+    // A character the reader missed, put back (the likeliest two), then fillers at the end:
+    // tried besides the filler ways, not instead of them.
+    if len < target {
+        let mut gaps = line.missed.clone();
+        gaps.sort_by(|a, b| b.odds.total_cmp(&a.odds));
+        for gap in gaps.iter().take(MISSED_TRIED_MAX) {
+            let mut v = same.get(..gap.pos).unwrap_or_default().to_vec();
+            v.push(Slot::Added(gap.byte));
+            v.extend_from_slice(same.get(gap.pos..).unwrap_or_default());
+            v.resize(target, Slot::Added(FILLER));
+            let fitted = line.fitted(&v);
+            if !out.iter().any(|f| f.bytes == fitted.bytes) {
+                out.push(fitted);
+            }
+        }
+    }
     out
 }
 
