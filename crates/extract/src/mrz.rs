@@ -506,11 +506,10 @@ fn filler_look_alike(c: char) -> bool {
 
 /// The MRZ character a reader's alternative stands for, if any.
 fn alternative_byte(c: char) -> Option<u8> {
-    match c {
-        // Full width (`０`): as its ASCII form.
-        '\u{FF01}'..='\u{FF5E}' => alternative_byte(char::from_u32(u32::from(c) - 0xFEE0)?),
-        'A'..='Z' | '0'..='9' | '<' => u8::try_from(c).ok(),
-        'a'..='z' => u8::try_from(c.to_ascii_uppercase()).ok(),
+    // Folded as the reader folds its alternatives (full width as ASCII, upper case), for a
+    // caller that did not.
+    match crate::ocr::fold(c) {
+        c @ ('A'..='Z' | '0'..='9' | '<') => u8::try_from(c).ok(),
         c if filler_look_alike(c) => Some(FILLER),
         c => look_alike(c),
     }

@@ -196,7 +196,7 @@ const MISSED_ODDS_MIN: f32 = 0.3;
 /// Chinese dictionary holds) as ASCII, ASCII letters in upper case. The recogniser's likeliest
 /// alternatives are mostly the read character in another width or case: folded, they say
 /// nothing, and are not kept.
-fn fold(c: char) -> char {
+pub(crate) fn fold(c: char) -> char {
     let c = match c {
         '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
         c => c,
