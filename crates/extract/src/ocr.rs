@@ -14,7 +14,9 @@
 //! costs a few hundred milliseconds on a 640×640 input and each line some 50 ms, so crop to the
 //! region of interest first and keep [`OcrConfig::max_side`] small. The recogniser knows Chinese
 //! and Latin script; on clean prints it reads digits, upper-case letters and the MRZ filler `<`
-//! well, but confuses `O` and `0` (the MRZ parser repairs that) and may drop or merge spaces.
+//! well, but confuses `O` and `0` and may drop or merge spaces. On a line drawn in OCR-B, whose
+//! digits stand higher than its capitals, a glyph's height settles such a confusion
+//! (`ocr/glyphs.rs`); the MRZ parser repairs what check digits can.
 //! Small, blurred or low-resolution zones are often split or missed by the detector: crop and, if
 //! needed, upscale them first. A small photo whose zone the detector misses even enlarged gets a
 //! last look without it: its rows of ink, read as lines ([`Ocr::read_lines_staged_enlarged`]).
@@ -29,6 +31,8 @@ use std::sync::Arc;
 use rten::{Model, RunOptions, ThreadPool};
 use rten_tensor::NdTensor;
 use rten_tensor::prelude::*;
+
+mod glyphs;
 
 /// File name of the detection model inside the models directory.
 pub const DETECTION_MODEL: &str = "ch_PP-OCRv4_det_infer.onnx";
@@ -210,6 +214,8 @@ struct Reading {
     confidence: f32,
     alternatives: Vec<Alternative>,
     missed: Vec<Alternative>,
+    /// The recogniser's output steps each character of `text` was read at: first and last.
+    steps: Vec<(usize, usize)>,
 }
 
 impl Reading {
@@ -498,10 +504,12 @@ impl Ocr {
             )));
         }
         let probs = probs.to_vec();
-        Ok(ctc_greedy(
-            probs.chunks_exact(classes).take(steps),
-            &self.classes,
-        ))
+        let mut reading = ctc_greedy(probs.chunks_exact(classes).take(steps), &self.classes);
+        // Each output step stands for `input_w / steps` columns of the line; the line is the
+        // crop scaled by `line_w / crop_w`.
+        let scale = input_w as f32 / steps.max(1) as f32 * crop_w as f32 / line_w as f32;
+        reread_by_height(crop, &mut reading, scale);
+        Ok(reading)
     }
 
     /// Detects the text in `image` and reads every box: the non-empty lines, top to bottom and
@@ -1554,6 +1562,9 @@ fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) ->
     // Where the current character's alternatives start in `alternatives`.
     let mut run_start = 0;
     let mut missed: Vec<Alternative> = Vec::new();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    // How many characters the current run's class has.
+    let mut run_chars = 0usize;
     let one_char = |class: usize| {
         let mut c = classes[class].chars();
         match (c.next(), c.next()) {
@@ -1563,7 +1574,7 @@ fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) ->
     };
     // The fold of the last character read.
     let mut last: Option<char> = None;
-    for step in steps {
+    for (at, step) in steps.enumerate() {
         let Some((best, &prob)) = step.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) else {
             continue;
         };
@@ -1603,11 +1614,17 @@ fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) ->
             limit_alternatives(&mut alternatives, run_start);
             run_start = alternatives.len();
             text.push_str(&classes[best]);
-            chars += classes[best].chars().count();
+            run_chars = classes[best].chars().count();
+            chars += run_chars;
+            spans.extend(std::iter::repeat_n((at, at), run_chars));
             prob_sum += prob;
             kept += 1;
         }
         previous = Some(best);
+        let from = spans.len() - run_chars;
+        for span in &mut spans[from..] {
+            span.1 = at;
+        }
         // A class of one character that came close at this step, other than the read one (none
         // when the model's output is not a probability).
         if prob.is_nan() || prob <= 0.0 {
@@ -1657,6 +1674,32 @@ fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) ->
         confidence,
         alternatives,
         missed,
+        steps: spans,
+    }
+}
+
+/// Reads again, as its look-alike, a character the recogniser read as a letter where the glyph
+/// stands as tall as the line's digits, or the other way round (see [`glyphs`]). `scale`: crop
+/// columns per output step.
+fn reread_by_height(crop: &RgbImage, reading: &mut Reading, scale: f32) {
+    if reading.steps.len() != reading.text.chars().count()
+        || reading.steps.len() < 2
+        || !glyphs::worth_measuring(&reading.text)
+    {
+        return;
+    }
+    let centres: Vec<f32> = reading
+        .steps
+        .iter()
+        .map(|&(first, last)| (first + last + 1) as f32 / 2.0 * scale)
+        .collect();
+    let mut pitches: Vec<f32> = centres.windows(2).map(|w| w[1] - w[0]).collect();
+    pitches.sort_by(f32::total_cmp);
+    let pitch = pitches[pitches.len() / 2];
+    let heights = glyphs::heights(crop, &centres, 1.4 * pitch);
+    let misread = glyphs::misread_classes(&reading.text, &heights);
+    if !misread.is_empty() {
+        reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &misread);
     }
 }
 
@@ -1959,6 +2002,8 @@ mod tests {
         let read = ctc_greedy(steps.iter().map(Vec::as_slice), &classes);
         assert_eq!(read.text, "AAB ");
         assert!((read.confidence - (0.9 + 0.7 + 1.0 + 0.6) / 4.0).abs() < 1e-6);
+        // Where each character was read: its run of steps.
+        assert_eq!(read.steps, [(0, 1), (3, 3), (4, 4), (5, 5)]);
         let empty = ctc_greedy(std::iter::empty(), &classes);
         assert_eq!((empty.text, empty.confidence), (String::new(), 0.0));
     }
