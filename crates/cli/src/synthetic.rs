@@ -255,7 +255,10 @@ mod tests {
             today,
             reader: Some(&ocr),
         };
-        let (font, _) = font().unwrap();
+        let (font, path) = font().unwrap();
+        // Heights tell OCR-B's letters from its digits (`scripts/setup` installs the font; the
+        // fallback's digits stand as tall as its capitals).
+        assert!(path.ends_with("OCRB.otf"), "not OCR-B: {}", path.display());
         // The bench's seed for level 0 of 30 zones.
         let mut rng = Rng::new(30);
         let mut wanted = vec!["3R3KOWOS6", "ZEXR70VYO"];
