@@ -1697,12 +1697,15 @@ fn components(mask: &[bool], width: usize, mut each: impl FnMut(&[usize])) {
 
 /// Lines this long or longer (a zone's lines) are searched for glyphs the recogniser lost.
 const UNREAD_LINE_MIN: usize = 20;
+/// A lost glyph is read as the recogniser's likeliest character at its steps when that had at
+/// least this probability: with less, the recogniser has no idea, and the glyph is left out.
+const UNREAD_PROB_MIN: f32 = 0.01;
 
 /// What a recognised line's glyphs say that the recogniser did not (see `ocr/glyphs.rs`): a
 /// character read as its look-alike, a letter where the glyph stands as tall as the line's
-/// digits or the other way round, is read again; a glyph under no character read (CTC lost it,
-/// or merged it with a neighbour like it) is put in `missed`, as the character the recogniser
-/// found likeliest at its steps. `scale`: crop columns per output step; `probs`: the
+/// digits or the other way round, is read again; a glyph under no character read, where one is
+/// missing (CTC lost it), is put in `missed`, as the character the recogniser found likeliest
+/// at its steps. `scale`: crop columns per output step; `probs`: the
 /// recogniser's output, a row of `classes` per step.
 fn measure_glyphs(
     crop: &RgbImage,
@@ -1744,16 +1747,23 @@ fn measure_glyphs(
     }
     let read: Vec<char> = reading.text.chars().map(fold).collect();
     let steps: Vec<&[f32]> = probs.chunks_exact(classes.len()).collect();
-    for &(left, right) in &measured.unread {
-        let first = (left as f32 / scale).floor() as usize;
-        let last = ((right + 1) as f32 / scale).ceil() as usize;
-        // The likeliest character of one letter over the glyph's steps.
-        let Some(character) = steps
-            .get(first..last.min(steps.len()))
-            .unwrap_or_default()
+    // A step read as part of a character (its spike would outweigh a lost character's doubt).
+    let in_a_run = |step: usize| {
+        reading
+            .steps
             .iter()
-            .flat_map(|step| step.iter().enumerate().skip(1))
-            .filter(|(_, p)| !p.is_nan())
+            .any(|&(first, last)| (first..=last).contains(&step))
+    };
+    for &(left, right) in &measured.unread {
+        // The steps whose middle falls on the glyph, and no character was read at.
+        let glyph_steps = (0..steps.len()).filter(|&step| {
+            let x = (step as f32 + 0.5) * scale;
+            (left as f32..(right + 1) as f32).contains(&x) && !in_a_run(step)
+        });
+        // The likeliest character of one letter there, if the recogniser gave it any weight.
+        let Some(character) = glyph_steps
+            .flat_map(|step| steps[step].iter().enumerate().skip(1))
+            .filter(|(_, p)| !p.is_nan() && **p >= UNREAD_PROB_MIN)
             .filter_map(|(class, &p)| {
                 let mut c = classes[class].chars();
                 match (c.next(), c.next()) {

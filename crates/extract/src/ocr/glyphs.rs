@@ -43,6 +43,8 @@ const GLYPH_WIDTH_MAX: f32 = 1.4;
 /// A patch under no character is a glyph when at least this tall against the line's usual
 /// glyph (OCR-B's filler `<` stands 0.87 of a capital).
 const UNREAD_HEIGHT_MIN: f32 = 0.75;
+/// Two characters read this many characters apart, or more, have room for one between them.
+const SLOT_MISSING_MIN: f32 = 1.6;
 /// The odds a character the recogniser lost, found as a glyph under no character, is given
 /// against the blank read there: as likely, whatever the recogniser's own odds (the glyph is
 /// there; which character it is, the recogniser's likeliest at its steps says).
@@ -159,9 +161,11 @@ pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured 
             )
         })
         .collect();
-    // Glyphs under no character: as tall as a character (not a speck), within the line, and
-    // clear of every character's x by a fifth of a character (the recogniser's x is only
-    // roughly where the glyph is).
+    // Glyphs under no character: as tall as a character (not a speck), within the line, clear
+    // of every character's x by a fifth of a character (the recogniser's x is only roughly
+    // where the glyph is), and where a character is missing — the characters read on either
+    // side of it stand at least [`SLOT_MISSING_MIN`] characters apart (or the line ends there),
+    // so that a character read off its glyph's middle does not pass for a lost one.
     let mut tall: Vec<usize> = patches
         .iter()
         .filter(|p| centres.iter().any(|&x| under(p, x)))
@@ -181,6 +185,13 @@ pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured 
                 && !centres
                     .iter()
                     .any(|&x| (p.left as f32 - slack..=(p.right + 1) as f32 + slack).contains(&x))
+                && {
+                    let after = centres.partition_point(|&x| x < middle);
+                    match (after.checked_sub(1).map(|i| centres[i]), centres.get(after)) {
+                        (Some(before), Some(&next)) => next - before >= SLOT_MISSING_MIN * pitch,
+                        _ => true,
+                    }
+                }
         })
         .map(|p| (p.left, p.right))
         .collect();
@@ -498,8 +509,9 @@ mod tests {
     }
 
     /// A reading of `text` whose character `j` was read over the steps of glyphs `glyphs[j]`
-    /// (4 px a step, three steps a glyph), every step blank but for `near` at `steps` (the
-    /// class's probability there).
+    /// (4 px a step, three steps a glyph: glyph `k`'s middles at steps `3k+2` and `3k+3`), each
+    /// step blank but for a spike of class 1 (0.95) at every character read, and `near` at
+    /// `steps` (the class's probability there).
     fn read_over(
         text: &str,
         glyphs: &[(usize, usize)],
@@ -512,6 +524,16 @@ mod tests {
         for step in 0..count {
             probs[step * classes.len()] = 0.9;
         }
+        let runs: Vec<(usize, usize)> = glyphs
+            .iter()
+            .map(|&(a, b)| (3 * a + 2, 3 * b + 3))
+            .collect();
+        for &(first, last) in &runs {
+            for step in first..=last {
+                probs[step * classes.len()] = 0.04;
+                probs[step * classes.len() + 1] = 0.95;
+            }
+        }
         for (steps, class, p) in near {
             for step in steps.clone() {
                 probs[step * classes.len() + class] = *p;
@@ -522,17 +544,15 @@ mod tests {
             confidence: 1.0,
             alternatives: Vec::new(),
             missed: Vec::new(),
-            steps: glyphs
-                .iter()
-                .map(|&(a, b)| (3 * a + 2, 3 * b + 3))
-                .collect(),
+            steps: runs,
         };
         (reading, probs, classes)
     }
 
     /// CTC lost a nationality's first letter (`…183NLD<<` read `…183LD<<`: the synthetic
-    /// benchmark's level 0), and merged two `0`s into one: the glyphs under no character are
-    /// put in `missed`, as the recogniser's likeliest character at their steps.
+    /// benchmark's level 0): the glyph under no character is put in `missed`, as the
+    /// recogniser's likeliest character at its steps (not the spikes of the characters read on
+    /// either side).
     #[test]
     fn a_glyph_under_no_character_is_a_character_missed() {
         let drawn = "6207225F2802183NLD<<<<<";
@@ -543,12 +563,19 @@ mod tests {
             .collect();
         // The `N` nearly read at the lost glyph's steps (47 and 48), well under the blank.
         let read = |crop: &RgbImage| {
-            let (mut reading, probs, classes) = read_over(
+            let (mut reading, mut probs, classes) = read_over(
                 "6207225F2802183LD<<<<<",
                 &glyphs,
-                &["", "N", "X"],
-                &[(46..50, 1, 0.05)],
+                &["", "X", "N"],
+                &[(47..49, 2, 0.05)],
             );
+            // The `3` before the gap read on into the lost glyph's first step (47): its spike
+            // there is the `3`'s, not the lost character's.
+            reading.steps[14] = (44, 47);
+            for step in 46..48 {
+                probs[step * 3] = 0.04;
+                probs[step * 3 + 1] = 0.95;
+            }
             super::super::measure_glyphs(crop, &mut reading, 4.0, &probs, &classes);
             reading
         };
@@ -565,31 +592,19 @@ mod tests {
                 odds: UNREAD_ODDS
             }]
         );
-        // `1800` read `180`, the `0` over both glyphs (8 and 9): put back once, before it.
-        let drawn = "L898902C36UTO7408122F1800159<<<<<<<6";
+        // Every glyph read, one of them off its glyph's middle by half a character (between
+        // glyphs 10 and 11, clear of both): no character is missing there, though the
+        // recogniser has some doubt everywhere.
+        let drawn = "L898902C36UTO7408122F1204159<<<<<<<6";
         let crop = bars(drawn, ocr_b_height);
-        let mut glyphs: Vec<(usize, usize)> = (0..drawn.len()).map(|k| (k, k)).collect();
-        glyphs.remove(24);
-        glyphs[23] = (23, 24);
-        let read: String = drawn
-            .chars()
-            .take(24)
-            .chain(drawn.chars().skip(25))
-            .collect();
-        let (mut reading, probs, classes) =
-            read_over(&read, &glyphs, &["", "0"], &[(69..78, 1, 0.6)]);
-        super::super::measure_glyphs(&crop, &mut reading, 4.0, &probs, &classes);
-        assert_eq!(
-            reading.missed,
-            [Alternative {
-                index: 23,
-                character: '0',
-                odds: UNREAD_ODDS
-            }]
-        );
-        // Every glyph read: nothing missed.
         let all: Vec<(usize, usize)> = (0..drawn.len()).map(|k| (k, k)).collect();
-        let (mut reading, probs, classes) = read_over(drawn, &all, &["", "0"], &[]);
+        let (mut reading, probs, classes) =
+            read_over(drawn, &all, &["", "X", "N"], &[(0..111, 2, 0.02)]);
+        super::super::measure_glyphs(&crop, &mut reading, 4.0, &probs, &classes);
+        assert_eq!(reading.missed, []);
+        let (mut reading, probs, classes) =
+            read_over(drawn, &all, &["", "X", "N"], &[(0..111, 2, 0.02)]);
+        reading.steps[10] = (33, 35);
         super::super::measure_glyphs(&crop, &mut reading, 4.0, &probs, &classes);
         assert_eq!(reading.missed, []);
     }
