@@ -1,23 +1,29 @@
-//! How tall each character of a line was drawn, and what that says about letters and digits.
+//! A recognised line's glyphs, measured: how tall each character was drawn, and the glyphs no
+//! character was read at.
 //!
 //! The recogniser reads a line as a whole and can be sure of a wrong character: in OCR-B (the
 //! font of every machine-readable zone) it reads `O` as `0` with full confidence. The two glyphs
 //! are as wide as each other, but not as tall: OCR-B's digits stand higher than its capitals
-//! (at 100 px, `0`–`9` 76.8–78.7 px, `A`–`Z` 70.1–73.4 px, measured on Debian's `fonts-ocr-b`). So a
-//! character the recogniser read as one of a look-alike pair (`O`/`0`, `I`/`1`, `Z`/`2`, `S`/`5`,
-//! `B`/`8`, `G`/`6`) is measured against the line's scale — what its letters and digits, each
-//! against its own OCR-B height, say one unit of the font is — and when it stands clearly at its
-//! look-alike's height it is read as the look-alike, the recogniser's reading kept as an
-//! alternative as likely as the new one: a check digit that fails with the new reading and
-//! passes with the old takes the old one back (the zone parser prefers a repair the reader
-//! found as likely to any other by its margin). Lower-case readings are left alone (a `b` or
-//! a `g` stands as tall as a digit).
+//! (at 100 px, `0`–`9` 76.8–78.7 px, `A`–`Z` 70.1–73.4 px, measured on Debian's
+//! `fonts-ocr-b`). So a character the recogniser read as one of a look-alike pair (`O`/`0`,
+//! `I`/`1`, `Z`/`2`, `S`/`5`, `B`/`8`, `G`/`6`) is measured against the line's scale — what its
+//! letters and digits, each against its own OCR-B height, say one unit of the font is — and
+//! when it stands clearly at its look-alike's height it is read as the look-alike, the
+//! recogniser's reading kept as an alternative as likely as the new one: a check digit that
+//! fails with the new reading and passes with the old takes the old one back (the zone parser
+//! prefers a repair the reader found as likely to any other by its margin). Lower-case readings
+//! are left alone (a `b` or a `g` stands as tall as a digit).
+//!
+//! A glyph under no character read, where the characters on either side leave room for one, is
+//! a character the recogniser lost (CTC reads blanks over it); `ocr.rs::measure_glyphs` names
+//! it by the recogniser's likeliest character at its steps, for the zone parser to put back.
 //!
 //! A line whose letters and digits give different scales is not drawn in OCR-B (most other
 //! fonts, a card's embossing, draw digits as tall as capitals), and one whose glyphs stray from
 //! the scale is measured too roughly (blur, noise, a slanted crop): both are left as read. On
 //! the photos measured this leaves most real documents' zones as read and reads clean OCR-B
-//! right where the recogniser was sure of the wrong character (docs/benchmarks.md).
+//! right where the recogniser was sure of the wrong character or lost one
+//! (docs/benchmarks.md).
 
 use image::RgbImage;
 
