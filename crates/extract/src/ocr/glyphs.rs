@@ -82,8 +82,10 @@ pub(super) struct Measured {
 /// The glyphs of a line whose characters were read at `centres` (the x in `crop` where the
 /// recogniser read each): a character's glyph is the connected patch of ink under its x, if it
 /// has the size of one character (at most [`GLYPH_WIDTH_MAX`] of the line's `pitch`, the
-/// distance from one character to the next, and clear of the crop's top and bottom edges). A patch under no character that stands at least [`UNREAD_HEIGHT_MIN`] of the usual
-/// glyph's height, within the line, is a glyph the recogniser did not read.
+/// distance from one character to the next, and clear of the crop's top and bottom edges). A
+/// patch under no character that stands at least [`UNREAD_HEIGHT_MIN`] of the usual glyph's
+/// height, within the line, where its neighbours leave room for it, is a glyph the recogniser
+/// did not read.
 pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured {
     let nothing = || Measured {
         heights: vec![None; centres.len()],
