@@ -208,6 +208,15 @@ pub(crate) fn fold(c: char) -> char {
     c.to_ascii_uppercase()
 }
 
+/// A recogniser class that is one character (not a space), folded (see [`fold`]).
+fn one_char(class: &str) -> Option<char> {
+    let mut c = class.chars();
+    match (c.next(), c.next()) {
+        (Some(c), None) if !c.is_whitespace() => Some(fold(c)),
+        _ => None,
+    }
+}
+
 /// What the recogniser read in one crop.
 struct Reading {
     text: String,
@@ -1547,13 +1556,6 @@ fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) ->
     let mut spans: Vec<(usize, usize)> = Vec::new();
     // How many characters the current run's class has.
     let mut run_chars = 0usize;
-    let one_char = |class: usize| {
-        let mut c = classes[class].chars();
-        match (c.next(), c.next()) {
-            (Some(c), None) if !c.is_whitespace() => Some(fold(c)),
-            _ => None,
-        }
-    };
     // The fold of the last character read.
     let mut last: Option<char> = None;
     for (at, step) in steps.enumerate() {
@@ -1570,7 +1572,7 @@ fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) ->
             if let Some((class, &p)) = nearest
                 && prob > 0.0
                 && p >= prob * MISSED_ODDS_MIN
-                && let Some(character) = one_char(class)
+                && let Some(character) = one_char(&classes[class])
                 && Some(character) != last
             {
                 let odds = p / prob;
@@ -1590,7 +1592,7 @@ fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) ->
         }
         if previous != Some(best) {
             // What the gap before it nearly read may be this character's head.
-            let head = one_char(best);
+            let head = one_char(&classes[best]);
             missed.retain(|m| !(m.index == chars && Some(m.character) == head));
             last = head;
             limit_alternatives(&mut alternatives, run_start);
@@ -1613,21 +1615,15 @@ fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) ->
             continue;
         }
         let floor = prob * ALTERNATIVE_ODDS_MIN;
-        let mut read = classes[best].chars();
-        let read = match (read.next(), read.next()) {
-            (Some(c), None) => Some(fold(c)),
-            _ => None,
-        };
+        let read = one_char(&classes[best]);
         for (class, &p) in step.iter().enumerate() {
             // A NaN from the model is no alternative.
             if p.is_nan() || p < floor || class == 0 || class == best {
                 continue;
             }
-            let mut one = classes[class].chars();
-            let (Some(character), None) = (one.next(), one.next()) else {
+            let Some(character) = one_char(&classes[class]) else {
                 continue;
             };
-            let character = fold(character);
             if Some(character) == read {
                 continue;
             }
@@ -1736,11 +1732,9 @@ fn measure_glyphs(
     let Some(line_scale) = glyphs::ocr_b_scale(&reading.text, &measured.heights) else {
         return;
     };
-    {
-        let misread = glyphs::misread_classes(&reading.text, &measured.heights, line_scale);
-        if !misread.is_empty() {
-            reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &misread);
-        }
+    let misread = glyphs::misread_classes(&reading.text, &measured.heights, line_scale);
+    if !misread.is_empty() {
+        reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &misread);
     }
     if !for_unread || classes.is_empty() || scale <= 0.0 {
         return;
@@ -1764,13 +1758,7 @@ fn measure_glyphs(
         let Some(character) = glyph_steps
             .flat_map(|step| steps[step].iter().enumerate().skip(1))
             .filter(|(_, p)| !p.is_nan() && **p >= UNREAD_PROB_MIN)
-            .filter_map(|(class, &p)| {
-                let mut c = classes[class].chars();
-                match (c.next(), c.next()) {
-                    (Some(c), None) if !c.is_whitespace() => Some((fold(c), p)),
-                    _ => None,
-                }
-            })
+            .filter_map(|(class, &p)| Some((one_char(&classes[class])?, p)))
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(c, _)| c)
         else {
