@@ -701,8 +701,12 @@ pub fn extract_visual_zone(
 /// [`crate::synthetic`]), each read through `extract` and compared field by field with the
 /// zone drawn; per level, how many were read with every check digit passing, how many with
 /// every field exact, and the time.
-pub fn extract_synthetic(count: usize, models: Option<&std::path::Path>) -> anyhow::Result<()> {
-    use crate::synthetic::{self, LEVELS, Rng};
+pub fn extract_synthetic(
+    count: usize,
+    models: Option<&std::path::Path>,
+    keep_misses: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use crate::synthetic::{self, LEVELS};
     use scanpay_extract::document::{Options, extract};
     let reader = crate::extract::load_reader(models, false)?
         .context("the OCR models are needed: run scripts/models")?;
@@ -718,7 +722,7 @@ pub fn extract_synthetic(count: usize, models: Option<&std::path::Path>) -> anyh
         font_path.display()
     );
     for level in 0..LEVELS {
-        let mut rng = Rng::new(u64::from(level) * 1_000_003 + count as u64);
+        let mut rng = synthetic::bench_rng(level, count);
         let (mut passed, mut exact, mut times) = (0, 0, Vec::new());
         // Examples of a miss, and of the worst outcome: a field a passing check digit
         // vouches for, wrong.
@@ -749,7 +753,18 @@ pub fn extract_synthetic(count: usize, models: Option<&std::path::Path>) -> anyh
             }
             match differences(read, &expected) {
                 None => exact += 1,
-                Some(differ) => misses.push(example(differ)),
+                Some(differ) => {
+                    if let Some(dir) = keep_misses {
+                        std::fs::create_dir_all(dir)?;
+                        let name = format!("level{level}-{index}");
+                        std::fs::write(dir.join(format!("{name}.png")), &png)?;
+                        std::fs::write(
+                            dir.join(format!("{name}.txt")),
+                            format!("{}\n{differ}\n", lines.join("\n")),
+                        )?;
+                    }
+                    misses.push(example(differ));
+                }
             }
         }
         times.sort();

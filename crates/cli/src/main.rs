@@ -373,6 +373,10 @@ enum BenchCommand {
         /// five levels of damage (noise, blur, slant, perspective), drawn in OCR-B.
         #[arg(long, conflicts_with = "dataset")]
         synthetic: Option<usize>,
+        /// With `--synthetic`: save the photo of each zone not read exactly in this directory
+        /// (`level<L>-<index>.png`, with its zone in `level<L>-<index>.txt`) to look at.
+        #[arg(long, requires = "synthetic")]
+        keep_misses: Option<PathBuf>,
         /// The OCR models directory (default: $SCANPAY_MODELS, else ./models).
         #[arg(long)]
         models: Option<PathBuf>,
@@ -733,13 +737,18 @@ async fn run() -> anyhow::Result<()> {
                 BenchCommand::Extract {
                     dataset,
                     synthetic,
+                    keep_misses,
                     models,
                     truth,
                     visual_zone,
                 },
         } => {
             tokio::task::block_in_place(|| match (dataset, synthetic, truth) {
-                (_, Some(count), _) => scanpay::bench::extract_synthetic(count, models.as_deref()),
+                (_, Some(count), _) => scanpay::bench::extract_synthetic(
+                    count,
+                    models.as_deref(),
+                    keep_misses.as_deref(),
+                ),
                 (Some(dataset), None, Some(truth)) if visual_zone => {
                     scanpay::bench::extract_visual_zone(&dataset, models.as_deref(), &truth)
                 }

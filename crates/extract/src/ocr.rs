@@ -196,16 +196,22 @@ const ALTERNATIVES_PER_CHARACTER: usize = 4;
 /// synthetic zone: 0.59).
 const MISSED_ODDS_MIN: f32 = 0.3;
 
-/// A character as an alternative is kept: full-width forms (`０`, `Ｏ`, which the recogniser's
-/// Chinese dictionary holds) as ASCII, ASCII letters in upper case. The recogniser's likeliest
-/// alternatives are mostly the read character in another width or case: folded, they say
-/// nothing, and are not kept.
-pub(crate) fn fold(c: char) -> char {
-    let c = match c {
+/// A full-width form (`０`, `Ｏ`, `＜`, which the recogniser's Chinese dictionary holds) as the
+/// ASCII character it is; any other character as it is. Text is read through this: the
+/// recogniser sometimes reads a clean OCR-B digit as its full-width form, which no parser of
+/// zones or card numbers would take.
+pub(crate) fn narrow(c: char) -> char {
+    match c {
         '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
         c => c,
-    };
-    c.to_ascii_uppercase()
+    }
+}
+
+/// A character as an alternative is kept: narrowed (see [`narrow`]), ASCII letters in upper
+/// case. The recogniser's likeliest alternatives are mostly the read character in another width
+/// or case: folded, they say nothing, and are not kept.
+pub(crate) fn fold(c: char) -> char {
+    narrow(c).to_ascii_uppercase()
 }
 
 /// A recogniser class that is one character (not a space), folded (see [`fold`]).
@@ -457,6 +463,21 @@ impl Ocr {
         Ok(self.recognize_crop(&crop, lane)?.line(region.bbox))
     }
 
+    /// Reads the box `region` of `rgb` `stretch` times as wide as it is.
+    fn recognize_stretched(
+        &self,
+        rgb: &RgbImage,
+        region: &TextBox,
+        stretch: f32,
+        lane: &Arc<ThreadPool>,
+    ) -> Result<Line, OcrError> {
+        let crop = crop_quad(rgb, &region.corners)
+            .ok_or_else(|| OcrError::Failed("the text region is empty".into()))?;
+        let width = (crop.width() as f32 * stretch).round() as u32;
+        let wider = imageops::resize(&crop, width.max(1), crop.height(), FilterType::Triangle);
+        Ok(self.recognize_crop(&wider, Some(lane))?.line(region.bbox))
+    }
+
     /// Reads the axis-aligned `bbox` of `rgb` resized to `size` with `filter`, as a line with
     /// that `bbox` (the zone lines and rows of ink read again wider or enlarged).
     fn recognize_resized(
@@ -565,8 +586,7 @@ impl Ocr {
         goal: &Goal<'_>,
     ) -> Result<Option<Vec<Line>>, OcrError> {
         let rgb = image.to_rgb();
-        let longer = rgb.width().max(rgb.height());
-        if longer as f32 * SMALL_PHOTO_ENLARGE_MIN > self.config.max_side as f32 {
+        if !self.is_small(&rgb) {
             return Ok(None);
         }
         let lines = self.staged(&rgb, goal, SMALL_PHOTO_ENLARGE_MAX)?;
@@ -574,6 +594,13 @@ impl Ocr {
             return Ok(Some(lines));
         }
         Ok(Some(self.read_ink_rows(&rgb, goal)?.unwrap_or(lines)))
+    }
+
+    /// Whether `rgb` is a small photo: its longer side, [`SMALL_PHOTO_ENLARGE_MIN`] times over,
+    /// still fits the detector.
+    fn is_small(&self, rgb: &RgbImage) -> bool {
+        let longer = rgb.width().max(rgb.height());
+        longer as f32 * SMALL_PHOTO_ENLARGE_MIN <= self.config.max_side as f32
     }
 
     /// The last look at a small photo whose zone the detector does not find even enlarged (a
@@ -702,6 +729,50 @@ impl Ocr {
                 return self.short_lines_stretched(rgb, lines, goal);
             }
         }
+        // No zone yet: a wide line read unsure is read again wider (see
+        // [`UNSURE_WIDE_LINE_STRETCH`]) and kept if surer, with no filler lost. Not on a small
+        // photo: its lines are a few pixels high, and its own later looks (enlarged, rows of
+        // ink) read them better (a 270-pixel scan's zone, read from a stretched box, passed its
+        // checks with its names worse than its rows of ink read them).
+        let small = self.is_small(rgb);
+        let unsure: Vec<usize> = bottom_up
+            .iter()
+            .copied()
+            .filter(|_| !small)
+            .filter(|&i| {
+                read[i]
+                    .as_ref()
+                    .is_some_and(|line| line.confidence < UNSURE_ZONE_LINE)
+            })
+            .take(UNSURE_WIDE_LINES_MAX)
+            .collect();
+        if !unsure.is_empty() {
+            for pair in unsure.chunks(2) {
+                let again = |i: usize, lane: &Arc<ThreadPool>| {
+                    self.recognize_stretched(rgb, &boxes[i], UNSURE_WIDE_LINE_STRETCH, lane)
+                };
+                let (first, second) = match *pair {
+                    [a, b] => {
+                        let (first, second) =
+                            self.on_both_lanes(|lane| again(a, lane), |lane| again(b, lane));
+                        (first?, Some((b, second?)))
+                    }
+                    [a] => (again(a, &self.lanes[0])?, None),
+                    _ => continue,
+                };
+                for (i, line) in std::iter::once((pair[0], first)).chain(second) {
+                    if read[i].as_ref().is_some_and(|old| {
+                        line.confidence > old.confidence && !fillers_lost(&line, old)
+                    }) {
+                        read[i] = Some(line);
+                    }
+                }
+            }
+            let lines = in_order(&read);
+            if (goal.enough)(&lines) || (goal.zone_read)(&lines) {
+                return self.short_lines_stretched(rgb, lines, goal);
+            }
+        }
         if let Some(lines) = self.second_look(rgb, &in_order(&read), goal)?
             && ((goal.enough)(&lines) || (goal.zone_read)(&lines))
         {
@@ -752,12 +823,6 @@ impl Ocr {
             let (_, _, width, height) = line.bbox;
             let size = ((width as f32 * stretch).round() as u32, height);
             self.recognize_resized(rgb, line.bbox, size, FilterType::Triangle)
-        };
-        // Not by reading fillers as letters (`<<` as `KK`: a first line one short, read wider,
-        // came back `…MEULENDIJKKKLOES<ALBERTINEK<KKKK…`).
-        let fillers_lost = |new: &Line, old: &Line| {
-            let fillers = |line: &Line| line.text.matches('<').count();
-            fillers(new) + 1 < fillers(old)
         };
         // `line` in place of line `i` if the zone still passes what it passed.
         let put = |lines: &mut Vec<Line>, i: usize, line: Line| {
@@ -1162,6 +1227,14 @@ const SHORT_LINE_STRETCHES: [(f32, usize); 2] = [(1.5, 1), (2.0, 2)];
 /// nationality `CAN` read as `0A2`) read twice as wide came back right (0.92); no other count
 /// of the specimens or the synthetic zones changed.
 const UNSURE_ZONE_LINE: f32 = 0.75;
+/// How much wider a wide box read below [`UNSURE_ZONE_LINE`] is read again when the page's wide
+/// boxes hold no zone yet ([`Ocr::read_boxes`]). The recogniser reads some crops of a line as
+/// garbage and the same crop a little wider right: a synthetic TD3 first line, clean but for a
+/// 3° slant, cropped 1001×38, read `P9021200622` (0.28); 1.25× as wide, 0.55 and eight
+/// characters wrong; 1.5×, whole and right (0.88); 2×, right (0.84).
+const UNSURE_WIDE_LINE_STRETCH: f32 = 1.5;
+/// At most this many unsure wide boxes are read again (a zone has at most three lines).
+const UNSURE_WIDE_LINES_MAX: usize = 4;
 
 /// Rows of ink a small photo's last look reads (a zone has two or three lines).
 const INK_ROWS_MAX: usize = 3;
@@ -1597,7 +1670,7 @@ fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) ->
             last = head;
             limit_alternatives(&mut alternatives, run_start);
             run_start = alternatives.len();
-            text.push_str(&classes[best]);
+            text.extend(classes[best].chars().map(narrow));
             run_chars = classes[best].chars().count();
             chars += run_chars;
             spans.extend(std::iter::repeat_n((at, at), run_chars));
@@ -1729,14 +1802,18 @@ fn measure_glyphs(
     let measured = glyphs::measure(crop, &centres, pitch);
     // Only a line measured well enough to tell a letter from a digit is judged at all: on a
     // rougher one a speck passes for a glyph (the synthetic benchmark's damaged levels).
-    let Some(line_scale) = glyphs::ocr_b_scale(&reading.text, &measured.heights) else {
-        return;
-    };
-    let misread = glyphs::misread_classes(&reading.text, &measured.heights, line_scale);
-    if !misread.is_empty() {
-        reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &misread);
+    let line_scale = glyphs::ocr_b_scale(&reading.text, &measured.heights);
+    if let Some(line_scale) = line_scale {
+        let misread = glyphs::misread_classes(&reading.text, &measured.heights, line_scale);
+        if !misread.is_empty() {
+            reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &misread);
+        }
     }
-    if !for_unread || classes.is_empty() || scale <= 0.0 {
+    // A lost glyph is searched for on the same lines, and on a zone's names, whose capitals
+    // alone say whether they were measured well.
+    let measured_well =
+        line_scale.is_some() || glyphs::letters_measured_well(&reading.text, &measured.heights);
+    if !measured_well || !for_unread || classes.is_empty() || scale <= 0.0 {
         return;
     }
     let read: Vec<char> = reading.text.chars().map(fold).collect();
@@ -1792,6 +1869,15 @@ fn limit_alternatives(alternatives: &mut Vec<Alternative>, from: usize) {
         run.sort_by(|a, b| b.odds.total_cmp(&a.odds));
     }
     alternatives.truncate(from + ALTERNATIVES_PER_CHARACTER);
+}
+
+/// Whether `new`, a line read again, lost fillers `old` had: more than one fewer `<`. A line
+/// read again is not kept for reading fillers as letters (`<<` as `KK`: a first line one
+/// short, read wider, came back `…MEULENDIJKKKLOES<ALBERTINEK<KKKK…`; a tiny scan's first
+/// line, read wider, `NABROUK<CALAAELPIN…`, where its rows of ink read the `<<`).
+fn fillers_lost(new: &Line, old: &Line) -> bool {
+    let fillers = |line: &Line| line.text.matches('<').count();
+    fillers(new) + 1 < fillers(old)
 }
 
 /// Reading order: by top edge, then boxes whose vertical centres are within half a line height
@@ -2095,6 +2181,26 @@ mod tests {
         assert_eq!(read.steps, [(0, 1), (0, 1), (2, 2)]);
         let empty = ctc_greedy(std::iter::empty(), &classes);
         assert_eq!((empty.text, empty.confidence), (String::new(), 0.0));
+    }
+
+    /// The recogniser reads some clean OCR-B digits as their full-width forms (`Ａ46G5PXNW２…`,
+    /// seen in the synthetic bench): the text holds the ASCII character, one for one.
+    #[test]
+    fn ctc_reads_full_width_forms_as_ascii() {
+        let classes: Vec<String> = ["", "Ａ", "２", "a", "＜", "é"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let steps: Vec<Vec<f32>> = (1..6)
+            .flat_map(|class| {
+                let mut v = vec![0.01; 6];
+                v[class] = 0.95;
+                [v, vec![0.95, 0.01, 0.01, 0.01, 0.01, 0.01]]
+            })
+            .collect();
+        let read = ctc_greedy(steps.iter().map(Vec::as_slice), &classes);
+        assert_eq!(read.text, "A2a<é");
+        assert_eq!(read.steps.len(), 5);
     }
 
     #[test]
