@@ -684,9 +684,11 @@ const MISSED_TRIED_MAX: usize = 2;
 /// 111, 23 where odds of 1 alone made them 180, 172, 130, 105, 22, and no zone worse.
 const LIKELY_MISSED_ODDS: f32 = 0.5;
 
-/// Ways to bring `line` to `target` characters by adding or removing fillers, most likely first:
-/// at the end, then in the filler runs from the right (OCR drops or doubles a `<` inside a long
-/// run as easily as at the end). Truncation is the last resort for a line with no spare fillers.
+/// Ways to bring `line` to `target` characters, most likely first: a character the reader
+/// likely missed put back (see [`LIKELY_MISSED_ODDS`]); fillers added or removed at the end,
+/// then in the filler runs from the right (OCR drops or doubles a `<` inside a long run as
+/// easily as at the end); other missed characters put back. Truncation is the last resort for
+/// a line with no spare fillers.
 fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
     let len = line.bytes.len();
     // Each way is a map: where each position's character comes from.
@@ -736,10 +738,18 @@ fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
     if len < target {
         let mut gaps = line.missed.clone();
         gaps.sort_by(|a, b| b.odds.total_cmp(&a.odds));
-        let mut likely = 0;
+        let mut put_first = 0;
         for gap in gaps.iter().take(MISSED_TRIED_MAX) {
             let mut v = same.get(..gap.pos).unwrap_or_default().to_vec();
-            v.push(if gap.odds >= LIKELY_MISSED_ODDS {
+            // Beside text, not inside a run of fillers (where the recogniser nearly reads
+            // letters: `<<` as `KK`).
+            let beside_text = [gap.pos.checked_sub(1), Some(gap.pos)]
+                .into_iter()
+                .flatten()
+                .filter_map(|i| line.bytes.get(i))
+                .any(|&b| b != FILLER);
+            let likely = gap.odds >= LIKELY_MISSED_ODDS && beside_text;
+            v.push(if likely {
                 Slot::Likely(gap.byte)
             } else {
                 Slot::Added(gap.byte)
@@ -748,9 +758,9 @@ fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
             v.resize(target, Slot::Added(FILLER));
             let fitted = line.fitted(&v);
             if !out.iter().any(|f| f.bytes == fitted.bytes) {
-                if gap.odds >= LIKELY_MISSED_ODDS {
-                    out.insert(likely, fitted);
-                    likely += 1;
+                if likely {
+                    out.insert(put_first, fitted);
+                    put_first += 1;
                 } else {
                     out.push(fitted);
                 }

@@ -413,19 +413,29 @@ impl Ocr {
     }
 
     fn recognize_rgb(&self, rgb: &RgbImage, region: &TextBox) -> Result<Line, OcrError> {
-        self.recognize_on(rgb, region, None)
+        self.recognize_on(rgb, region, 1.0, None)
     }
 
     /// Recognises the boxes `regions`, two at a time (one on each lane).
     fn recognize_all(&self, rgb: &RgbImage, regions: &[&TextBox]) -> Result<Vec<Line>, OcrError> {
+        self.recognize_all_stretched(rgb, regions, 1.0)
+    }
+
+    /// [`Ocr::recognize_all`], each box read `stretch` times as wide as it is.
+    fn recognize_all_stretched(
+        &self,
+        rgb: &RgbImage,
+        regions: &[&TextBox],
+        stretch: f32,
+    ) -> Result<Vec<Line>, OcrError> {
         let mut lines = Vec::with_capacity(regions.len());
         for pair in regions.chunks(2) {
             match pair {
-                [one] => lines.push(self.recognize_rgb(rgb, one)?),
+                [one] => lines.push(self.recognize_on(rgb, one, stretch, None)?),
                 [a, b] => {
                     let (a, b) = self.on_both_lanes(
-                        |lane| self.recognize_on(rgb, a, Some(lane)),
-                        |lane| self.recognize_on(rgb, b, Some(lane)),
+                        |lane| self.recognize_on(rgb, a, stretch, Some(lane)),
+                        |lane| self.recognize_on(rgb, b, stretch, Some(lane)),
                     );
                     lines.push(a?);
                     lines.push(b?);
@@ -452,30 +462,23 @@ impl Ocr {
         })
     }
 
+    /// Reads the box `region` of `rgb` (its quad, turned upright), `stretch` times as wide as
+    /// it is. (A zone line found short is read again wider from its axis-aligned `bbox`
+    /// instead, [`Ocr::recognize_resized`]: a [`Line`] keeps no quad.)
     fn recognize_on(
         &self,
         rgb: &RgbImage,
         region: &TextBox,
+        stretch: f32,
         lane: Option<&Arc<ThreadPool>>,
     ) -> Result<Line, OcrError> {
-        let crop = crop_quad(rgb, &region.corners)
+        let mut crop = crop_quad(rgb, &region.corners)
             .ok_or_else(|| OcrError::Failed("the text region is empty".into()))?;
+        if stretch != 1.0 {
+            let width = (crop.width() as f32 * stretch).round() as u32;
+            crop = imageops::resize(&crop, width.max(1), crop.height(), FilterType::Triangle);
+        }
         Ok(self.recognize_crop(&crop, lane)?.line(region.bbox))
-    }
-
-    /// Reads the box `region` of `rgb` `stretch` times as wide as it is.
-    fn recognize_stretched(
-        &self,
-        rgb: &RgbImage,
-        region: &TextBox,
-        stretch: f32,
-        lane: &Arc<ThreadPool>,
-    ) -> Result<Line, OcrError> {
-        let crop = crop_quad(rgb, &region.corners)
-            .ok_or_else(|| OcrError::Failed("the text region is empty".into()))?;
-        let width = (crop.width() as f32 * stretch).round() as u32;
-        let wider = imageops::resize(&crop, width.max(1), crop.height(), FilterType::Triangle);
-        Ok(self.recognize_crop(&wider, Some(lane))?.line(region.bbox))
     }
 
     /// Reads the axis-aligned `bbox` of `rgb` resized to `size` with `filter`, as a line with
@@ -662,13 +665,15 @@ impl Ocr {
     /// Detects, turns the photo upright if its text does not run level (a page photographed
     /// sideways or at a slant), and reads the boxes as [`Ocr::read_lines_staged`] says.
     fn staged(&self, rgb: &RgbImage, goal: &Goal<'_>, enlarge: f32) -> Result<Vec<Line>, OcrError> {
+        // Judged on the photo as it came, not as turned level (a larger canvas).
+        let small = self.is_small(rgb);
         let boxes = self.detect_rgb_enlarged(rgb, enlarge)?;
         match lean(&boxes) {
-            Lean::Level => self.read_boxes(rgb, boxes, goal),
+            Lean::Level => self.read_boxes(rgb, boxes, goal, small),
             Lean::Slanted(degrees) => {
                 let level = rotate(rgb, -degrees.to_radians());
                 let boxes = self.detect_rgb_enlarged(&level, enlarge)?;
-                self.read_boxes(&level, boxes, goal)
+                self.read_boxes(&level, boxes, goal, small)
             }
             Lean::Sideways => {
                 let mut turned = imageops::rotate90(rgb);
@@ -688,7 +693,7 @@ impl Ocr {
                         boxes = self.detect_rgb_enlarged(&turned, enlarge)?;
                     }
                 }
-                self.read_boxes(&turned, boxes, goal)
+                self.read_boxes(&turned, boxes, goal, small)
             }
         }
     }
@@ -700,6 +705,7 @@ impl Ocr {
         rgb: &RgbImage,
         mut boxes: Vec<TextBox>,
         goal: &Goal<'_>,
+        small: bool,
     ) -> Result<Vec<Line>, OcrError> {
         sort_reading_order(&mut boxes);
         let wide = |b: &TextBox| b.bbox.2 >= WIDE_LINE_ASPECT_MIN * b.bbox.3.max(1);
@@ -716,17 +722,8 @@ impl Ocr {
         // Two at a time (see `lanes`): a two-line zone is read in one step.
         for indexes in bottom_up.chunks(2) {
             self.read_into(rgb, &boxes, indexes, &mut read)?;
-            let lines = in_order(&read);
-            if (goal.enough)(&lines) {
-                return self.short_lines_stretched(rgb, lines, goal);
-            }
-            if (goal.zone_read)(&lines) {
-                // Checked but not whole: a second look, and the rest of the page cannot help.
-                let lines = match self.second_look(rgb, &lines, goal)? {
-                    Some(better) if (goal.zone_read)(&better) => better,
-                    _ => lines,
-                };
-                return self.short_lines_stretched(rgb, lines, goal);
+            if let Some(lines) = self.zone_finished(rgb, in_order(&read), goal)? {
+                return Ok(lines);
             }
         }
         // No zone yet: a wide line read unsure is read again wider (see
@@ -734,43 +731,32 @@ impl Ocr {
         // photo: its lines are a few pixels high, and its own later looks (enlarged, rows of
         // ink) read them better (a 270-pixel scan's zone, read from a stretched box, passed its
         // checks with its names worse than its rows of ink read them).
-        let small = self.is_small(rgb);
-        let unsure: Vec<usize> = bottom_up
-            .iter()
-            .copied()
-            .filter(|_| !small)
-            .filter(|&i| {
-                read[i]
-                    .as_ref()
-                    .is_some_and(|line| line.confidence < UNSURE_ZONE_LINE)
-            })
-            .take(UNSURE_WIDE_LINES_MAX)
-            .collect();
+        let unsure: Vec<usize> = if small {
+            Vec::new()
+        } else {
+            bottom_up
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    read[i]
+                        .as_ref()
+                        .is_some_and(|line| line.confidence < UNSURE_ZONE_LINE)
+                })
+                .take(UNSURE_WIDE_LINES_MAX)
+                .collect()
+        };
         if !unsure.is_empty() {
-            for pair in unsure.chunks(2) {
-                let again = |i: usize, lane: &Arc<ThreadPool>| {
-                    self.recognize_stretched(rgb, &boxes[i], UNSURE_WIDE_LINE_STRETCH, lane)
-                };
-                let (first, second) = match *pair {
-                    [a, b] => {
-                        let (first, second) =
-                            self.on_both_lanes(|lane| again(a, lane), |lane| again(b, lane));
-                        (first?, Some((b, second?)))
-                    }
-                    [a] => (again(a, &self.lanes[0])?, None),
-                    _ => continue,
-                };
-                for (i, line) in std::iter::once((pair[0], first)).chain(second) {
-                    if read[i].as_ref().is_some_and(|old| {
-                        line.confidence > old.confidence && !fillers_lost(&line, old)
-                    }) {
-                        read[i] = Some(line);
-                    }
+            let regions: Vec<&TextBox> = unsure.iter().map(|&i| &boxes[i]).collect();
+            let again = self.recognize_all_stretched(rgb, &regions, UNSURE_WIDE_LINE_STRETCH)?;
+            for (&i, line) in unsure.iter().zip(again) {
+                if read[i].as_ref().is_some_and(|old| {
+                    line.confidence > old.confidence && !fillers_lost(&line, old)
+                }) {
+                    read[i] = Some(line);
                 }
             }
-            let lines = in_order(&read);
-            if (goal.enough)(&lines) || (goal.zone_read)(&lines) {
-                return self.short_lines_stretched(rgb, lines, goal);
+            if let Some(lines) = self.zone_finished(rgb, in_order(&read), goal)? {
+                return Ok(lines);
             }
         }
         if let Some(lines) = self.second_look(rgb, &in_order(&read), goal)?
@@ -789,6 +775,28 @@ impl Ocr {
             }
         }
         Ok(in_order(&read))
+    }
+
+    /// `lines` finished when they hold a zone: whole (`enough`), or checked but not whole, which
+    /// gets a second look first (the rest of the page cannot help); `None` when they hold no
+    /// zone.
+    fn zone_finished(
+        &self,
+        rgb: &RgbImage,
+        lines: Vec<Line>,
+        goal: &Goal<'_>,
+    ) -> Result<Option<Vec<Line>>, OcrError> {
+        if (goal.enough)(&lines) {
+            return self.short_lines_stretched(rgb, lines, goal).map(Some);
+        }
+        if !(goal.zone_read)(&lines) {
+            return Ok(None);
+        }
+        let lines = match self.second_look(rgb, &lines, goal)? {
+            Some(better) if (goal.zone_read)(&better) => better,
+            _ => lines,
+        };
+        self.short_lines_stretched(rgb, lines, goal).map(Some)
     }
 
     /// `lines`, which hold a zone `goal` accepts, with each zone line read shorter than the
@@ -1233,7 +1241,8 @@ const UNSURE_ZONE_LINE: f32 = 0.75;
 /// 3° slant, cropped 1001×38, read `P9021200622` (0.28); 1.25× as wide, 0.55 and eight
 /// characters wrong; 1.5×, whole and right (0.88); 2×, right (0.84).
 const UNSURE_WIDE_LINE_STRETCH: f32 = 1.5;
-/// At most this many unsure wide boxes are read again (a zone has at most three lines).
+/// At most this many unsure wide boxes are read again: two pairs, one on each lane (a zone has
+/// at most three lines).
 const UNSURE_WIDE_LINES_MAX: usize = 4;
 
 /// Rows of ink a small photo's last look reads (a zone has two or three lines).
@@ -1800,8 +1809,8 @@ fn measure_glyphs(
     pitches.sort_by(f32::total_cmp);
     let pitch = pitches[pitches.len() / 2];
     let measured = glyphs::measure(crop, &centres, pitch);
-    // Only a line measured well enough to tell a letter from a digit is judged at all: on a
-    // rougher one a speck passes for a glyph (the synthetic benchmark's damaged levels).
+    // Only a line measured well enough to tell a letter from a digit has its heights judged:
+    // on a rougher one a speck passes for a glyph (the synthetic benchmark's damaged levels).
     let line_scale = glyphs::ocr_b_scale(&reading.text, &measured.heights);
     if let Some(line_scale) = line_scale {
         let misread = glyphs::misread_classes(&reading.text, &measured.heights, line_scale);
@@ -1809,8 +1818,8 @@ fn measure_glyphs(
             reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &misread);
         }
     }
-    // A lost glyph is searched for on the same lines, and on a zone's names, whose capitals
-    // alone say whether they were measured well.
+    // A lost glyph is searched for on the same lines, and on a line with too few digits for a
+    // scale (a zone's names) whose capitals alone say they were measured well.
     let measured_well =
         line_scale.is_some() || glyphs::letters_measured_well(&reading.text, &measured.heights);
     if !measured_well || !for_unread || classes.is_empty() || scale <= 0.0 {

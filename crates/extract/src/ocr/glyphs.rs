@@ -237,7 +237,9 @@ fn ocr_b_height(c: char) -> Option<f32> {
 
 /// Whether `text` could have a character read again by its height (one of a look-alike pair)
 /// or a glyph the recogniser lost (`long_line`), and enough capitals and digits for a scale
-/// ([`ocr_b_scale`]). Measuring a line costs a pass over its crop's pixels: only such lines are.
+/// ([`ocr_b_scale`]) — or, for a lost glyph, enough capitals alone ([`letters_measured_well`]:
+/// a zone's names; every long line of capitals on a page is measured so). Measuring a line
+/// costs a pass over its crop's pixels: only such lines are.
 pub(super) fn worth_measuring(text: &str, long_line: bool) -> bool {
     let (mut letters, mut digits, mut pairs) = (0, 0, 0);
     for c in text.chars().filter_map(measurable) {
@@ -283,10 +285,12 @@ pub(super) fn ocr_b_scale(text: &str, heights: &[Option<f32>]) -> Option<f32> {
 /// lost, on a line with too few digits for [`ocr_b_scale`] (a zone's names). It does not tell
 /// OCR-B from a font whose capitals all stand alike, which the search does not need.
 pub(super) fn letters_measured_well(text: &str, heights: &[Option<f32>]) -> bool {
-    let Some((mut letters, _)) = against_ocr_b(text, heights) else {
+    let Some((mut letters, digits)) = against_ocr_b(text, heights) else {
         return false;
     };
-    if letters.len() < LETTERS_ALONE_MIN {
+    // A line with digits enough for a scale that gave none is not OCR-B or was measured
+    // roughly: left as read.
+    if letters.len() < LETTERS_ALONE_MIN || digits.len() >= REFERENCES_MIN {
         return false;
     }
     let scale = median(&mut letters);
@@ -702,6 +706,7 @@ mod tests {
         let read = "P<UT0ERIKSSON<<ANNA<MARIA";
         assert_eq!(misread(read, &drawn(read, 0.31, &[(4, 'O')])), []);
         assert!(!worth_measuring(read, false));
+        assert!(worth_measuring(read, true));
     }
 
     #[test]
