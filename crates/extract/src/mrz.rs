@@ -2135,6 +2135,9 @@ mod tests {
         assert_eq!(seen.corrected, padded.corrected);
         assert_eq!(read(&[alternative(18, 'Y', 0.6)]).given_names, "GAOS OSYO");
         assert_eq!(read(&[alternative(18, 'Y', 0.3)]).given_names, "GAOS OSO");
+        // Inside the filler run after the names, where the recogniser nearly reads letters:
+        // not put before a filler, however likely.
+        assert_eq!(read(&[alternative(30, 'A', 1.0)]).given_names, "GAOS OSO");
     }
 
     /// The ICAO specimen's `L898902C3` read `L898902G3`: `G` for `C` is no usual OCR-B
