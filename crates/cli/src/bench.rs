@@ -716,6 +716,9 @@ pub fn extract_synthetic(
         today,
         reader: Some(reader.as_ref()),
     };
+    if let Some(dir) = keep_misses {
+        std::fs::create_dir_all(dir)?;
+    }
     let (font, font_path) = synthetic::font()?;
     println!(
         "bench extract --synthetic: {count} zones at each of {LEVELS} levels of damage, drawn in {}",
@@ -755,7 +758,6 @@ pub fn extract_synthetic(
                 None => exact += 1,
                 Some(differ) => {
                     if let Some(dir) = keep_misses {
-                        std::fs::create_dir_all(dir)?;
                         let name = format!("level{level}-{index}");
                         std::fs::write(dir.join(format!("{name}.png")), &png)?;
                         std::fs::write(

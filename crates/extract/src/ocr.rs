@@ -1273,13 +1273,7 @@ fn ink_rows(rgb: &RgbImage) -> Vec<TextBox> {
         return Vec::new();
     }
     let top = height / 2;
-    let mut histogram = [0u64; 256];
-    for y in top..height {
-        for x in 0..width {
-            histogram[gray.get_pixel(x, y).0[0] as usize] += 1;
-        }
-    }
-    let threshold = otsu(&histogram);
+    let threshold = otsu(&histogram(&gray.as_raw()[(top * width) as usize..]));
     let dark = |x: u32, y: u32| gray.get_pixel(x, y).0[0] <= threshold;
     // A row is inked when a twentieth of it is dark; a band of inked rows is a line when its dark
     // columns span three quarters of the width.
@@ -1319,6 +1313,15 @@ fn ink_rows(rgb: &RgbImage) -> Vec<TextBox> {
     }
     rows.reverse();
     rows
+}
+
+/// How many of `grey`'s pixels have each grey level.
+fn histogram(grey: &[u8]) -> [u64; 256] {
+    let mut histogram = [0u64; 256];
+    for &g in grey {
+        histogram[usize::from(g)] += 1;
+    }
+    histogram
 }
 
 /// Otsu's threshold: the grey level that best splits the histogram in two.
@@ -1629,12 +1632,11 @@ fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) ->
     let mut text = String::new();
     let (mut prob_sum, mut kept) = (0.0f32, 0usize);
     let mut previous = None;
-    // Characters pushed to `text` so far; the current run's character is `chars - 1`.
-    let mut chars = 0usize;
     let mut alternatives: Vec<Alternative> = Vec::new();
     // Where the current character's alternatives start in `alternatives`.
     let mut run_start = 0;
     let mut missed: Vec<Alternative> = Vec::new();
+    // Each character pushed to `text` so far: its run of steps (the current run's last).
     let mut spans: Vec<(usize, usize)> = Vec::new();
     // How many characters the current run's class has.
     let mut run_chars = 0usize;
@@ -1660,11 +1662,11 @@ fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) ->
                 let odds = p / prob;
                 match missed
                     .iter_mut()
-                    .find(|m| m.index == chars && m.character == character)
+                    .find(|m| m.index == spans.len() && m.character == character)
                 {
                     Some(seen) => seen.odds = seen.odds.max(odds),
                     None => missed.push(Alternative {
-                        index: chars,
+                        index: spans.len(),
                         character,
                         odds,
                     }),
@@ -1675,13 +1677,12 @@ fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) ->
         if previous != Some(best) {
             // What the gap before it nearly read may be this character's head.
             let head = one_char(&classes[best]);
-            missed.retain(|m| !(m.index == chars && Some(m.character) == head));
+            missed.retain(|m| !(m.index == spans.len() && Some(m.character) == head));
             last = head;
             limit_alternatives(&mut alternatives, run_start);
             run_start = alternatives.len();
             text.extend(classes[best].chars().map(narrow));
             run_chars = classes[best].chars().count();
-            chars += run_chars;
             spans.extend(std::iter::repeat_n((at, at), run_chars));
             prob_sum += prob;
             kept += 1;
@@ -1716,7 +1717,7 @@ fn ctc_greedy<'a>(steps: impl Iterator<Item = &'a [f32]>, classes: &[String]) ->
             {
                 Some(seen) => seen.odds = seen.odds.max(odds),
                 None => alternatives.push(Alternative {
-                    index: chars.saturating_sub(1),
+                    index: spans.len().saturating_sub(1),
                     character,
                     odds,
                 }),
@@ -1806,8 +1807,7 @@ fn measure_glyphs(
         .map(|&(first, last)| (first + last + 1) as f32 / 2.0 * scale)
         .collect();
     let mut pitches: Vec<f32> = centres.windows(2).map(|w| w[1] - w[0]).collect();
-    pitches.sort_by(f32::total_cmp);
-    let pitch = pitches[pitches.len() / 2];
+    let pitch = glyphs::median(&mut pitches);
     let measured = glyphs::measure(crop, &centres, pitch);
     // Only a line measured well enough to tell a letter from a digit has its heights judged:
     // on a rougher one a speck passes for a glyph (the synthetic benchmark's damaged levels).
@@ -1820,9 +1820,10 @@ fn measure_glyphs(
     }
     // A lost glyph is searched for on the same lines, and on a line with too few digits for a
     // scale (a zone's names) whose capitals alone say they were measured well.
-    let measured_well =
-        line_scale.is_some() || glyphs::letters_measured_well(&reading.text, &measured.heights);
-    if !measured_well || !for_unread || classes.is_empty() || scale <= 0.0 {
+    if !for_unread || classes.is_empty() || scale <= 0.0 {
+        return;
+    }
+    if line_scale.is_none() && !glyphs::letters_measured_well(&reading.text, &measured.heights) {
         return;
     }
     let read: Vec<char> = reading.text.chars().map(fold).collect();

@@ -27,7 +27,7 @@
 
 use image::RgbImage;
 
-use super::{Alternative, fold, otsu};
+use super::{Alternative, fold, histogram, otsu};
 
 /// Glyphs of each class a line needs for its heights to be trusted.
 const REFERENCES_MIN: usize = 3;
@@ -100,10 +100,7 @@ pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured 
         return nothing();
     }
     let grey = image::imageops::grayscale(crop).into_raw();
-    let mut histogram = [0u64; 256];
-    for &g in &grey {
-        histogram[usize::from(g)] += 1;
-    }
+    let histogram = histogram(&grey);
     let threshold = otsu(&histogram);
     // The paper's and the ink's grey: the means above and below the threshold.
     let mean = |levels: std::ops::RangeInclusive<usize>| {
@@ -251,13 +248,11 @@ pub(super) fn worth_measuring(text: &str, long_line: bool) -> bool {
         || (long_line && letters >= LETTERS_ALONE_MIN)
 }
 
-/// A character read as a capital or a digit (full width too), as ASCII; `None` for the rest,
-/// whose heights say nothing here (a lower-case `b` stands as tall as a digit).
+/// A character read as a capital or a digit (the decoding has narrowed full-width forms);
+/// `None` for the rest, whose heights say nothing here (a lower-case `b` stands as tall as a
+/// digit).
 fn measurable(c: char) -> Option<char> {
-    let folded = fold(c);
-    let capital_or_digit =
-        folded.is_ascii_digit() || (folded.is_ascii_uppercase() && !c.is_lowercase());
-    capital_or_digit.then_some(folded)
+    (c.is_ascii_uppercase() || c.is_ascii_digit()).then_some(c)
 }
 
 /// The scale of a line drawn in OCR-B (a glyph's height in pixels over its height at 100 px),
@@ -367,7 +362,8 @@ fn look_alike(c: char) -> Option<char> {
     })
 }
 
-fn median(values: &mut [f32]) -> f32 {
+/// The median of `values` (sorted in place); of an even count, the mean of the middle two.
+pub(super) fn median(values: &mut [f32]) -> f32 {
     values.sort_by(f32::total_cmp);
     let mid = values.len() / 2;
     if values.len().is_multiple_of(2) {
@@ -493,24 +489,8 @@ mod tests {
     #[test]
     fn a_line_is_measured_where_its_characters_were_read() {
         let text = "AE0HK347";
-        // Each glyph 6 px wide every 12 px, bottoms on one baseline, drawn to a tenth of a
-        // pixel (its top row partly dark); the `0` at index 2 drawn as an `O`.
-        let (paper, ink) = (230.0, 20.0);
-        let mut crop = RgbImage::from_pixel(12 * text.len() as u32 + 12, 40, image::Rgb([230; 3]));
-        for (i, c) in text.chars().enumerate() {
-            let c = if i == 2 { 'O' } else { c };
-            let h = ocr_b_height(c).unwrap() * 0.3;
-            let bottom = 32.0;
-            let top = bottom - h;
-            for x in 0..6 {
-                let x = 12 * i as u32 + 9 + x;
-                for y in (top.floor() as u32)..(bottom as u32) {
-                    let covered = (y as f32 + 1.0 - top).min(1.0);
-                    let g = (paper - covered * (paper - ink)) as u8;
-                    crop.put_pixel(x, y, image::Rgb([g; 3]));
-                }
-            }
-        }
+        // The `0` at index 2 drawn as an `O`.
+        let crop = bars("AEOHK347", ocr_b_height);
         // Steps of 4 px, three a character: the glyph at 9..15 read at steps 3..=3.
         let mut reading = super::super::Reading {
             text: text.to_string(),
