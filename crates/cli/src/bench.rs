@@ -742,7 +742,8 @@ pub fn extract_synthetic(
             let found = result.as_ref().ok();
             let read = found.and_then(|f| f.identity.as_ref());
             let example = |differ: String| format!("{} → {differ}", lines.join("|"));
-            if found.is_some_and(|f| f.mrz_checks_pass()) {
+            let checks_pass = found.is_some_and(|f| f.mrz_checks_pass());
+            if checks_pass {
                 passed += 1;
                 if let Some(read) = read
                     && fields_differing(&expected, read)
@@ -762,7 +763,15 @@ pub fn extract_synthetic(
                         std::fs::write(dir.join(format!("{name}.png")), &png)?;
                         std::fs::write(
                             dir.join(format!("{name}.txt")),
-                            format!("{}\n{differ}\n", lines.join("\n")),
+                            format!(
+                                "{}\n{differ}{}\n",
+                                lines.join("\n"),
+                                if checks_pass {
+                                    " (every check digit passing)"
+                                } else {
+                                    ""
+                                }
+                            ),
                         )?;
                     }
                     misses.push(example(differ));
@@ -779,7 +788,8 @@ pub fn extract_synthetic(
         for miss in misses.iter().take(3) {
             println!("    e.g. {miss}");
         }
-        for wrong in checked_wrong.iter().take(3) {
+        // Every one: the outcome that matters most, and rare.
+        for wrong in &checked_wrong {
             println!("    checked field wrong: {wrong}");
         }
     }
