@@ -968,6 +968,16 @@ fn to_letter(b: u8) -> u8 {
     }
 }
 
+/// [`to_letter`] in a name, which holds nothing but letters and fillers: there a `9` is the
+/// recogniser's reading of OCR-B's `Q` (`XA9UI` for `XAQUI`). Not in a country code, where a
+/// digit no letter is read as may be any letter (`repair_country`).
+fn name_letter(b: u8) -> u8 {
+    match b {
+        b'9' => b'Q',
+        _ => to_letter(b),
+    }
+}
+
 /// The other reading of an ambiguous character in an alphanumeric field.
 fn swap(b: u8) -> Option<u8> {
     Some(match b {
@@ -1093,13 +1103,17 @@ fn repair_checked(
     } else {
         read.clone()
     };
+    // A document number is padded on the right only: one with a filler between its
+    // characters was misread (OCR-B's `C` read `<`, or a line read shifted), and its check
+    // digit passing then is chance. Optional data holds fillers anywhere.
+    let formed = |d: &[u8]| fillers || !filler_inside(d);
     // The filler reading first: a `K` at a position weighted 1 adds 20, which the check digit
     // cannot tell from a `<`.
-    if verify(&base, check) {
+    if verify(&base, check) && formed(&base) {
         work.write(data, &base);
         return true;
     }
-    if verify(&read, check) {
+    if verify(&read, check) && formed(&read) {
         return true;
     }
     // A filler inside a document number may be a misread `C`; inside optional data, fillers
@@ -1111,6 +1125,16 @@ fn repair_checked(
     // A `K` in a run of fillers is structurally a filler even when something else is wrong.
     work.write(data, &base);
     false
+}
+
+/// Whether a filler stands between two other characters (`AB<12`, not `AB12<` or `<AB12`).
+fn filler_inside(data: &[u8]) -> bool {
+    let first = data.iter().position(|&b| b != FILLER);
+    let last = data.iter().rposition(|&b| b != FILLER);
+    match (first, last) {
+        (Some(first), Some(last)) => data[first..last].contains(&FILLER),
+        _ => false,
+    }
 }
 
 /// What reading a character as other than the reader chose costs, whatever the other: the reader
@@ -1165,7 +1189,8 @@ impl Choice {
 /// costs what its choices cost; a variant is only trusted when no other that passes costs within
 /// [`REPAIR_MARGIN`] of it, since a check digit is right by chance one time in ten. Without
 /// hints from the reader this is: the unique single swap, else the unique pair.
-/// `inner_fillers`: a filler followed by other characters may be a misread `C`.
+/// `inner_fillers`: a filler followed by other characters may be a misread `C`, and no variant
+/// that keeps one passes (a document number's fillers pad it on the right).
 fn search(data: &[u8], check: u8, inner_fillers: bool, near: &[Vec<(u8, f32)>]) -> Option<Vec<u8>> {
     if !check.is_ascii_digit() {
         return None;
@@ -1204,16 +1229,27 @@ fn search(data: &[u8], check: u8, inner_fillers: bool, near: &[Vec<(u8, f32)>]) 
     let shifts: Vec<Option<u32>> = choices.iter().map(shift).collect();
     let wanted = u32::from(check - b'0');
     let passes = |moved: u32| (u32::from(read) + moved) % 10 == wanted;
+    let variant = |picked: &[Option<usize>; 2]| {
+        let mut v = data.to_vec();
+        for c in picked.iter().flatten().filter_map(|&n| choices.get(n)) {
+            if let Some(slot) = v.get_mut(c.at) {
+                *slot = c.byte;
+            }
+        }
+        v
+    };
+    let formed = |picked: &[Option<usize>; 2]| !inner_fillers || !filler_inside(&variant(picked));
     let mut passing: Vec<(f32, [Option<usize>; 2])> = Vec::new();
     for (n, a) in choices.iter().enumerate() {
         let Some(moved_a) = shifts[n] else { continue };
-        if passes(moved_a) {
+        if passes(moved_a) && formed(&[Some(n), None]) {
             passing.push((a.cost, [Some(n), None]));
         }
         for (m, b) in choices.iter().enumerate().skip(n + 1) {
             if let Some(moved_b) = shifts[m]
                 && b.at != a.at
                 && passes(moved_a + moved_b)
+                && formed(&[Some(n), Some(m)])
             {
                 passing.push((a.cost + b.cost, [Some(n), Some(m)]));
             }
@@ -1230,19 +1266,14 @@ fn search(data: &[u8], check: u8, inner_fillers: bool, near: &[Vec<(u8, f32)>]) 
             picked
         }
     };
-    let mut repaired = data.to_vec();
-    for c in picked.iter().flatten().filter_map(|&n| choices.get(n)) {
-        if let Some(slot) = repaired.get_mut(c.at) {
-            *slot = c.byte;
-        }
-    }
-    Some(repaired)
+    Some(variant(picked))
 }
 
-/// Reads `K` and `X` inside runs of fillers as `<` (Tesseract's usual misreading of `<`): a run
-/// of them preceded by at least two fillers and followed by a filler or the end of the field.
-/// In a name (`name`), the first `<<` separates surname from given names, so a `K` right after
-/// it is a given name (an initial), not a filler.
+/// Reads `K` and `X` (in a name also `C` and `Z`) inside runs of fillers as `<` (Tesseract's
+/// usual misreading of `<`, and the PP-OCR recogniser's): a run of them preceded by at least two
+/// fillers and followed by a filler or the end of the field. In a name (`name`), the first `<<`
+/// separates surname from given names, so a `K` right after it is a given name (an initial),
+/// not a filler.
 fn fix_fillers(data: &[u8], name: bool) -> Vec<u8> {
     let separator = if name {
         data.windows(2).position(|w| w == [FILLER, FILLER])
@@ -1250,15 +1281,22 @@ fn fix_fillers(data: &[u8], name: bool) -> Vec<u8> {
         None
     };
     let mut out = data.to_vec();
-    let is_kx = |b: Option<&u8>| matches!(b, Some(b'K' | b'X'));
+    // In a name the recogniser also reads OCR-B's `<` as `C` and (as `2`) `Z`. A name has no
+    // letter after two fillers but its first given name, so there the wider set is safe; in
+    // optional data fillers may separate parts, and only `K` and `X` are taken for them.
+    let filler_like = |b: Option<&u8>| match b {
+        Some(b'K' | b'X') => true,
+        Some(b'C' | b'Z') => name,
+        _ => false,
+    };
     let mut i = 0;
     while i < out.len() {
-        if !is_kx(out.get(i)) {
+        if !filler_like(out.get(i)) {
             i += 1;
             continue;
         }
         let start = i;
-        while is_kx(out.get(i)) {
+        while filler_like(out.get(i)) {
             i += 1;
         }
         let mut left = start;
@@ -1302,6 +1340,22 @@ fn repair_country(work: &mut Work, s: Span) {
             }
             if is_known_country(trim_fillers(&v)) && !found.contains(&v) {
                 found.push(v);
+            }
+        }
+    }
+    // Two letters and a filler: no code but `D<<` is shorter than three letters, so one was
+    // lost and what followed it read shifted left (`CHE` read `HE<`). Where it was lost is not
+    // known: any of the three places, if only one gives a known code.
+    if found.is_empty()
+        && let [a, b, FILLER] = read[..]
+        && a.is_ascii_uppercase()
+        && b.is_ascii_uppercase()
+    {
+        for lost in b'A'..=b'Z' {
+            for v in [[lost, a, b], [a, lost, b], [a, b, lost]] {
+                if is_known_country(&v) && !found.iter().any(|f| f[..] == v[..]) {
+                    found.push(v.to_vec());
+                }
             }
         }
     }
@@ -1390,7 +1444,7 @@ fn parse_block(
     repair_country(&mut work, layout.issuing);
     repair_country(&mut work, layout.nationality);
     work.map(layout.sex, to_letter);
-    work.map(layout.name, to_letter);
+    work.map(layout.name, name_letter);
     let name = fix_fillers(work.get(layout.name), true);
     work.write_span(layout.name, &name);
     for s in [
@@ -1463,14 +1517,20 @@ fn parse_block(
         }
     }
 
-    let birth_ok = verify(
-        work.get(layout.birth),
-        work.byte((layout.birth_check.line, layout.birth_check.start)),
-    );
-    let expiry_ok = verify(
-        work.get(layout.expiry),
-        work.byte((layout.expiry_check.line, layout.expiry_check.start)),
-    );
+    // A date's check digit vouches for a date: one passing on `310732` or `3107<3` (a line read
+    // shifted, or chance) does not. Fillers stand for what is not known: a birth date's day
+    // and month or day alone (ICAO 9303-3: `74<<<<`, `7408<<`), a missing expiry whole.
+    let date_ok = |s: Span, check: Span, date: fn(&[u8], Date) -> Option<Date>, known: &[usize]| {
+        let field = work.get(s);
+        let digits = field.iter().take_while(|b| b.is_ascii_digit()).count();
+        let unknown = digits < field.len()
+            && known.contains(&digits)
+            && field[digits..].iter().all(|&b| b == FILLER);
+        verify(field, work.byte((check.line, check.start)))
+            && (date(field, today).is_some() || unknown)
+    };
+    let birth_ok = date_ok(layout.birth, layout.birth_check, birth_date, &[0, 2, 4]);
+    let expiry_ok = date_ok(layout.expiry, layout.expiry_check, expiry_date, &[0]);
     let mut checks = vec![
         Check {
             field: "document_number",
@@ -1991,6 +2051,30 @@ mod tests {
         let line1 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<K<<XX";
         check(&format!("{line1}\n{TD3_LINE2}"), &eriksson());
 
+        // The recogniser's `C`, `Z` and `2` for `<` in the name's filler run; `K`, `C` and `Z`
+        // as the first given name stay names.
+        let line1 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<C<<<<2<<CZ";
+        check(&format!("{line1}\n{TD3_LINE2}"), &eriksson());
+        for initial in ["C", "Z"] {
+            let line1 = format!("P<UTOERIKSSON<<{initial}<<<<<<<<<<<<<<<<<<<<<<<<<<<<");
+            check(
+                &format!("{line1}\n{TD3_LINE2}"),
+                &Expect {
+                    given: Some(initial),
+                    ..eriksson()
+                },
+            );
+        }
+        // A `Q` read `9` in a name, where no digit is (`swap` leaves `9` alone elsewhere).
+        let line1 = "P<UTOERIK9SON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<";
+        check(
+            &format!("{line1}\n{TD3_LINE2}"),
+            &Expect {
+                surname: Some("ERIKQSON"),
+                ..eriksson()
+            },
+        );
+
         // A given name that is a single K is kept: it follows the surname separator.
         let line1 = "P<UTOERIKSSON<<K<<<<<<<<<<<<<<<<<<<<<<<<<<<<";
         check(
@@ -2013,6 +2097,71 @@ mod tests {
         // A trailing filler is a filler.
         let check = b'0' + check_digit("773496C").unwrap();
         assert_eq!(search(b"773496<", check, true, &[]), None);
+        // Two fillers inside, and the check digit passing as read: `G` for the last `6` passes
+        // too (weight 1, +10) and is the cheaper change, but keeps the fillers inside; `C` at
+        // both (weights 7 and 3: +84 and +36) is the only variant that is a document number.
+        let check = b'0' + check_digit("773<<96").unwrap();
+        assert_eq!(check, b'0' + check_digit("773CC96").unwrap());
+        assert_eq!(check, b'0' + check_digit("773<<9G").unwrap());
+        assert_eq!(
+            search(b"773<<96", check, true, &[]).as_deref(),
+            Some(&b"773CC96"[..])
+        );
+    }
+
+    #[test]
+    fn a_date_check_digit_passing_on_no_date_fails() {
+        // Born on the 32nd, its check digit right: the digits are no date, and the check does
+        // not pass.
+        let line2 = replace(TD3_LINE2, &[(17, '3'), (18, '2')]);
+        let cd = char::from(b'0' + check_digit(&line2[13..19]).unwrap());
+        let line2 = replace(&line2, &[(19, cd)]);
+        let mrz = parse(&format!("{TD3_LINE1}\n{line2}"), TODAY).unwrap();
+        assert!(!mrz.check_passed("birth_date"), "{mrz:?}");
+        // A filler inside the digits is no unknown part either (`7408<2`).
+        let line2 = replace(TD3_LINE2, &[(17, '<')]);
+        let cd = char::from(b'0' + check_digit(&line2[13..19]).unwrap());
+        let mrz = parse(
+            &format!("{TD3_LINE1}\n{}", replace(&line2, &[(19, cd)])),
+            TODAY,
+        )
+        .unwrap();
+        assert!(!mrz.check_passed("birth_date"), "{mrz:?}");
+        // An expiry's day alone is not left unknown.
+        let line2 = replace(TD3_LINE2, &[(25, '<'), (26, '<')]);
+        let cd = char::from(b'0' + check_digit(&line2[21..27]).unwrap());
+        let mrz = parse(
+            &format!("{TD3_LINE1}\n{}", replace(&line2, &[(27, cd)])),
+            TODAY,
+        )
+        .unwrap();
+        assert!(!mrz.check_passed("expiry_date"), "{mrz:?}");
+        // Fillers for a birth date's unknown day and month (ICAO 9303-3) pass with their digit.
+        let birth = "74<<<<";
+        let cd = char::from(b'0' + check_digit(birth).unwrap());
+        let mut line2: Vec<char> = TD3_LINE2.chars().collect();
+        line2.splice(13..20, birth.chars().chain([cd]));
+        let line2: String = line2.into_iter().collect();
+        let mrz = parse(&format!("{TD3_LINE1}\n{line2}"), TODAY).unwrap();
+        assert!(mrz.check_passed("birth_date"), "{mrz:?}");
+        assert!(mrz.check_passed("expiry_date"), "{mrz:?}");
+    }
+
+    #[test]
+    fn a_document_number_with_a_filler_inside_fails_its_check() {
+        // The zone's second line read one character short at its start and padded: the number
+        // comes out `898902C<3` — here with its check digit passing by chance.
+        let number = "898<02C3Z";
+        let cd = check_digit(number).unwrap();
+        let line2 = format!("{number}{cd}UTO7408122F1204159ZE184226B<<<<<10");
+        let mrz = parse(&format!("{TD3_LINE1}\n{}", &line2[..44]), TODAY).unwrap();
+        assert!(!mrz.check_passed("document_number"), "{mrz:?}");
+        // Read as it stands, with its filler on the right, the same kind of number passes.
+        let number = "898702C3<";
+        let cd = check_digit(number).unwrap();
+        let line2 = format!("{number}{cd}UTO7408122F1204159ZE184226B<<<<<10");
+        let mrz = parse(&format!("{TD3_LINE1}\n{}", &line2[..44]), TODAY).unwrap();
+        assert!(mrz.check_passed("document_number"), "{mrz:?}");
     }
 
     fn alternative(index: usize, character: char, odds: f32) -> Alternative {
@@ -2298,6 +2447,16 @@ mod tests {
                 issuing: Some("HRV"),
                 nationality: Some("HUN"),
                 all_pass: Some(true),
+                ..Expect::default()
+            },
+        );
+        // A letter lost and the rest read shifted left: put back where only one place and
+        // letter give a known code (`CHE`); `UT<` may be `AUT` or `UTO`, and is left.
+        check(
+            &td3("HE<", "UT<"),
+            &Expect {
+                issuing: Some("CHE"),
+                nationality: Some("UT"),
                 ..Expect::default()
             },
         );
@@ -2772,7 +2931,8 @@ mod tests {
         })
     }
 
-    /// `search` as it was before the reader's doubts were costed (2026-12-06).
+    /// `search` as it was before the reader's doubts were costed (2026-12-06), with the rule
+    /// added since that no variant keeping a filler inside a document number passes.
     fn old_search(data: &[u8], check: u8, inner_fillers: bool) -> Option<Vec<u8>> {
         if !check.is_ascii_digit() {
             return None;
@@ -2795,10 +2955,11 @@ mod tests {
             }
             v
         };
+        let formed = |v: &[u8]| !inner_fillers || !filler_inside(v);
         let singles: Vec<Vec<u8>> = choices
             .iter()
             .map(|&c| variant(&[c]))
-            .filter(|v| verify(v, check))
+            .filter(|v| verify(v, check) && formed(v))
             .collect();
         if !singles.is_empty() {
             return (singles.len() == 1).then(|| singles[0].clone());
@@ -2807,7 +2968,7 @@ mod tests {
         for (n, &a) in choices.iter().enumerate() {
             for &b in choices.iter().skip(n + 1).filter(|b| b.0 != a.0) {
                 let v = variant(&[a, b]);
-                if verify(&v, check) {
+                if verify(&v, check) && formed(&v) {
                     pairs.push(v);
                 }
             }

@@ -1809,8 +1809,9 @@ fn measure_glyphs(
     let mut pitches: Vec<f32> = centres.windows(2).map(|w| w[1] - w[0]).collect();
     let pitch = glyphs::median(&mut pitches);
     let measured = glyphs::measure(crop, &centres, pitch);
-    // Only a line measured well enough to tell a letter from a digit has its heights judged:
-    // on a rougher one a speck passes for a glyph (the synthetic benchmark's damaged levels).
+    // Only a line measured well enough to tell a letter from a digit has its heights judged
+    // (on one measured roughly, only a glyph a whole class off): on a rougher one a speck
+    // passes for a glyph (the synthetic benchmark's damaged levels).
     let line_scale = glyphs::ocr_b_scale(&reading.text, &measured.heights);
     if let Some(line_scale) = line_scale {
         let misread = glyphs::misread_classes(&reading.text, &measured.heights, line_scale);
@@ -1818,12 +1819,13 @@ fn measure_glyphs(
             reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &misread);
         }
     }
-    // A lost glyph is searched for on the same lines, and on a line with too few digits for a
-    // scale (a zone's names) whose capitals alone say they were measured well.
+    // A lost glyph is searched for on the lines measured well, and on a line with too few
+    // digits for a scale (a zone's names) whose capitals alone say they were measured well.
     if !for_unread || classes.is_empty() || scale <= 0.0 {
         return;
     }
-    if line_scale.is_none() && !glyphs::letters_measured_well(&reading.text, &measured.heights) {
+    let measured_well = line_scale.is_some_and(|s| !s.rough);
+    if !measured_well && !glyphs::letters_measured_well(&reading.text, &measured.heights) {
         return;
     }
     let read: Vec<char> = reading.text.chars().map(fold).collect();
