@@ -1106,7 +1106,7 @@ fn repair_checked(
     // A document number is padded on the right only: one with a filler between its
     // characters was misread (OCR-B's `C` read `<`, or a line read shifted), and its check
     // digit passing then is chance. Optional data holds fillers anywhere.
-    let formed = |d: &[u8]| fillers || !filler_inside(d);
+    let formed = |d: &[u8]| fillers || number_formed(d);
     // The filler reading first: a `K` at a position weighted 1 adds 20, which the check digit
     // cannot tell from a `<`.
     if verify(&base, check) && formed(&base) {
@@ -1115,6 +1115,24 @@ fn repair_checked(
     }
     if verify(&read, check) && formed(&read) {
         return true;
+    }
+    if verify(&read, check) {
+        // Passing as read, but not a number. Its fillers inside read as `C` may pass too; any
+        // other change passing with them would be the check digit passing by chance twice.
+        let mut inner = read.clone();
+        if let Some(first) = inner.iter().position(|&b| b != FILLER) {
+            let last = inner.iter().rposition(|&b| b != FILLER).unwrap_or(first);
+            for b in &mut inner[first..last] {
+                if *b == FILLER {
+                    *b = b'C';
+                }
+            }
+        }
+        let ok = verify(&inner, check);
+        if ok {
+            work.write(data, &inner);
+        }
+        return ok;
     }
     // A filler inside a document number may be a misread `C`; inside optional data, fillers
     // separate parts of a personal number and are left alone.
@@ -1127,14 +1145,10 @@ fn repair_checked(
     false
 }
 
-/// Whether a filler stands between two other characters (`AB<12`, not `AB12<` or `<AB12`).
-fn filler_inside(data: &[u8]) -> bool {
-    let first = data.iter().position(|&b| b != FILLER);
-    let last = data.iter().rposition(|&b| b != FILLER);
-    match (first, last) {
-        (Some(first), Some(last)) => data[first..last].contains(&FILLER),
-        _ => false,
-    }
+/// Whether a document number is one: padded with fillers on the right (or, on some cards, the
+/// left) only, none between its characters (`AB<12` is a misreading).
+fn number_formed(data: &[u8]) -> bool {
+    !trim_fillers(data).contains(&FILLER)
 }
 
 /// What reading a character as other than the reader chose costs, whatever the other: the reader
@@ -1238,7 +1252,7 @@ fn search(data: &[u8], check: u8, inner_fillers: bool, near: &[Vec<(u8, f32)>]) 
         }
         v
     };
-    let formed = |picked: &[Option<usize>; 2]| !inner_fillers || !filler_inside(&variant(picked));
+    let formed = |picked: &[Option<usize>; 2]| !inner_fillers || number_formed(&variant(picked));
     let mut passing: Vec<(f32, [Option<usize>; 2])> = Vec::new();
     for (n, a) in choices.iter().enumerate() {
         let Some(moved_a) = shifts[n] else { continue };
@@ -1272,8 +1286,8 @@ fn search(data: &[u8], check: u8, inner_fillers: bool, near: &[Vec<(u8, f32)>]) 
 /// Reads `K` and `X` (in a name also `C` and `Z`) inside runs of fillers as `<` (Tesseract's
 /// usual misreading of `<`, and the PP-OCR recogniser's): a run of them preceded by at least two
 /// fillers and followed by a filler or the end of the field. In a name (`name`), the first `<<`
-/// separates surname from given names, so a `K` right after it is a given name (an initial),
-/// not a filler.
+/// separates surname from given names, so a run right after it is a given name (`K`, `C` or
+/// `Z`, an initial), not a filler.
 fn fix_fillers(data: &[u8], name: bool) -> Vec<u8> {
     let separator = if name {
         data.windows(2).position(|w| w == [FILLER, FILLER])
@@ -1327,8 +1341,8 @@ fn repair_country(work: &mut Work, s: Span) {
     for (i, &b) in read.iter().enumerate() {
         // A character no letter is mistaken for (a `9` for an `R`) may be any letter; so may a
         // filler before a letter, where no code has one (`CHE` read `<HE`).
-        let filler_inside = b == FILLER && read[i..].iter().any(u8::is_ascii_uppercase);
-        let alternatives = if b.is_ascii_uppercase() || (b == FILLER && !filler_inside) {
+        let before_letter = b == FILLER && read[i..].iter().any(u8::is_ascii_uppercase);
+        let alternatives = if b.is_ascii_uppercase() || (b == FILLER && !before_letter) {
             confusable(b)
         } else {
             b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -1343,9 +1357,10 @@ fn repair_country(work: &mut Work, s: Span) {
             }
         }
     }
-    // Two letters and a filler: no code but `D<<` is shorter than three letters, so one was
-    // lost and what followed it read shifted left (`CHE` read `HE<`). Where it was lost is not
-    // known: any of the three places, if only one gives a known code.
+    // Two letters and a filler, no known code (`D<<` is the only short one; an old card's
+    // `SI<` is kept, as no letter makes it one): one was lost and what followed it read
+    // shifted left (`CHE` read `HE<`). Where is not known: any of the three places, if only
+    // one place and letter give a known code.
     if found.is_empty()
         && let [a, b, FILLER] = read[..]
         && a.is_ascii_uppercase()
@@ -1353,8 +1368,9 @@ fn repair_country(work: &mut Work, s: Span) {
     {
         for lost in b'A'..=b'Z' {
             for v in [[lost, a, b], [a, lost, b], [a, b, lost]] {
-                if is_known_country(&v) && !found.iter().any(|f| f[..] == v[..]) {
-                    found.push(v.to_vec());
+                let v = v.to_vec();
+                if is_known_country(&v) && !found.contains(&v) {
+                    found.push(v);
                 }
             }
         }
@@ -1518,19 +1534,18 @@ fn parse_block(
     }
 
     // A date's check digit vouches for a date: one passing on `310732` or `3107<3` (a line read
-    // shifted, or chance) does not. Fillers stand for what is not known: a birth date's day
-    // and month or day alone (ICAO 9303-3: `74<<<<`, `7408<<`), a missing expiry whole.
-    let date_ok = |s: Span, check: Span, date: fn(&[u8], Date) -> Option<Date>, known: &[usize]| {
-        let field = work.get(s);
-        let digits = field.iter().take_while(|b| b.is_ascii_digit()).count();
-        let unknown = digits < field.len()
-            && known.contains(&digits)
-            && field[digits..].iter().all(|&b| b == FILLER);
-        verify(field, work.byte((check.line, check.start)))
-            && (date(field, today).is_some() || unknown)
-    };
-    let birth_ok = date_ok(layout.birth, layout.birth_check, birth_date, &[0, 2, 4]);
-    let expiry_ok = date_ok(layout.expiry, layout.expiry_check, expiry_date, &[0]);
+    // shifted, or chance) does not.
+    let birth_ok = verify(
+        work.get(layout.birth),
+        work.byte((layout.birth_check.line, layout.birth_check.start)),
+    ) && (birth_date(work.get(layout.birth), today).is_some()
+        || birth_partly_known(work.get(layout.birth)));
+    let expiry_ok = verify(
+        work.get(layout.expiry),
+        work.byte((layout.expiry_check.line, layout.expiry_check.start)),
+    ) && (expiry_date(work.get(layout.expiry), today).is_some()
+        // A document without an expiry.
+        || work.get(layout.expiry).iter().all(|&b| b == FILLER));
     let mut checks = vec![
         Check {
             field: "document_number",
@@ -1639,6 +1654,19 @@ fn names(field: &[u8]) -> (String, String) {
         ),
         None => (words(field), String::new()),
     }
+}
+
+/// A birth date whose day, or day and month, are not known: fillers for them (ICAO 9303-3:
+/// `74<<<<`, `7408<<`, `<<<<<<`), or zeros as some issuers print them (`740000`, `740800`).
+fn birth_partly_known(b: &[u8]) -> bool {
+    let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    let (Some(month), Some(day)) = (b.get(2..4), b.get(4..6)) else {
+        return false;
+    };
+    let unknown = |part: &[u8]| part == b"<<" || part == b"00";
+    let month_ok = unknown(month) || matches!(month, [b'0', b'1'..=b'9'] | [b'1', b'0'..=b'2']);
+    let filled = b[digits..].iter().all(|&c| c == FILLER) && matches!(digits, 0 | 2 | 4 | 6);
+    filled && month_ok && unknown(day)
 }
 
 /// `YYMMDD` as (year of century, month, day), or `None` if not all digits.
@@ -2051,8 +2079,8 @@ mod tests {
         let line1 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<K<<XX";
         check(&format!("{line1}\n{TD3_LINE2}"), &eriksson());
 
-        // The recogniser's `C`, `Z` and `2` for `<` in the name's filler run; `K`, `C` and `Z`
-        // as the first given name stay names.
+        // The recogniser's `C`, `Z` and `2` for `<` in the name's filler run; `C` and `Z` as the
+        // first given name stay names (`K`: below).
         let line1 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<C<<<<2<<CZ";
         check(&format!("{line1}\n{TD3_LINE2}"), &eriksson());
         for initial in ["C", "Z"] {
@@ -2097,14 +2125,17 @@ mod tests {
         // A trailing filler is a filler.
         let check = b'0' + check_digit("773496C").unwrap();
         assert_eq!(search(b"773496<", check, true, &[]), None);
-        // Two fillers inside, and the check digit passing as read: `G` for the last `6` passes
-        // too (weight 1, +10) and is the cheaper change, but keeps the fillers inside; `C` at
-        // both (weights 7 and 3: +84 and +36) is the only variant that is a document number.
+        // Two fillers inside, and the check digit passing as read: `G` for the last `6`, which
+        // the reader nearly read, passes too (weight 7, +70) and is the cheaper change, but
+        // keeps the fillers inside; `C` at both (weights 7 and 3: +84 and +36) is the only
+        // variant that is a document number.
         let check = b'0' + check_digit("773<<96").unwrap();
         assert_eq!(check, b'0' + check_digit("773CC96").unwrap());
         assert_eq!(check, b'0' + check_digit("773<<9G").unwrap());
+        let mut near = vec![Vec::new(); 7];
+        near[6] = vec![(b'G', 0.9)];
         assert_eq!(
-            search(b"773<<96", check, true, &[]).as_deref(),
+            search(b"773<<96", check, true, &near).as_deref(),
             Some(&b"773CC96"[..])
         );
     }
@@ -2136,31 +2167,51 @@ mod tests {
         )
         .unwrap();
         assert!(!mrz.check_passed("expiry_date"), "{mrz:?}");
-        // Fillers for a birth date's unknown day and month (ICAO 9303-3) pass with their digit.
-        let birth = "74<<<<";
-        let cd = char::from(b'0' + check_digit(birth).unwrap());
-        let mut line2: Vec<char> = TD3_LINE2.chars().collect();
-        line2.splice(13..20, birth.chars().chain([cd]));
-        let line2: String = line2.into_iter().collect();
-        let mrz = parse(&format!("{TD3_LINE1}\n{line2}"), TODAY).unwrap();
-        assert!(mrz.check_passed("birth_date"), "{mrz:?}");
-        assert!(mrz.check_passed("expiry_date"), "{mrz:?}");
+        // Fillers (ICAO 9303-3), or zeros, for a birth date's unknown day and month pass with
+        // their digit; a month that is none does not.
+        for (birth, passes) in [
+            ("74<<<<", true),
+            ("7408<<", true),
+            ("740000", true),
+            ("740800", true),
+            ("7499<<", false),
+            ("74<<08", false),
+        ] {
+            let cd = char::from(b'0' + check_digit(birth).unwrap());
+            let mut line2: Vec<char> = TD3_LINE2.chars().collect();
+            line2.splice(13..20, birth.chars().chain([cd]));
+            let line2: String = line2.into_iter().collect();
+            let mrz = parse(&format!("{TD3_LINE1}\n{line2}"), TODAY).unwrap();
+            assert_eq!(mrz.check_passed("birth_date"), passes, "{birth}: {mrz:?}");
+            assert!(mrz.check_passed("expiry_date"), "{mrz:?}");
+        }
     }
 
     #[test]
     fn a_document_number_with_a_filler_inside_fails_its_check() {
-        // The zone's second line read one character short at its start and padded: the number
-        // comes out `898902C<3` — here with its check digit passing by chance.
-        let number = "898<02C3Z";
-        let cd = check_digit(number).unwrap();
-        let line2 = format!("{number}{cd}UTO7408122F1204159ZE184226B<<<<<10");
-        let mrz = parse(&format!("{TD3_LINE1}\n{}", &line2[..44]), TODAY).unwrap();
+        // The specimen's number with its check digit, as a TD3 zone.
+        let zone = |number: &str| {
+            let cd = check_digit(number).unwrap();
+            let line2 = format!("{number}{cd}UTO7408122F1204159ZE184226B<<<<<10");
+            parse(&format!("{TD3_LINE1}\n{line2}"), TODAY).unwrap()
+        };
+        // A line read shifted leaves a filler between a number's characters (`898<02C3Z`),
+        // here with the check digit passing by chance: the check fails.
+        let mrz = zone("898<02C3Z");
         assert!(!mrz.check_passed("document_number"), "{mrz:?}");
-        // Read as it stands, with its filler on the right, the same kind of number passes.
-        let number = "898702C3<";
-        let cd = check_digit(number).unwrap();
-        let line2 = format!("{number}{cd}UTO7408122F1204159ZE184226B<<<<<10");
-        let mrz = parse(&format!("{TD3_LINE1}\n{}", &line2[..44]), TODAY).unwrap();
+        // Nor is it passed by another change beside a `C` for the filler, though `ZKC60AM89`
+        // (`O` read as `0` too) would pass: that is chance twice.
+        assert_eq!(check_digit("ZK<6OAM89"), check_digit("ZKC60AM89"));
+        let mrz = zone("ZK<6OAM89");
+        assert!(!mrz.check_passed("document_number"), "{mrz:?}");
+        assert_eq!(mrz.document_number, "ZK<6OAM89");
+        // Fillers inside that pass as `C`s too are `C`s (OCR-B draws them alike).
+        assert_eq!(check_digit("123<<5678"), check_digit("123CC5678"));
+        let mrz = zone("123<<5678");
+        assert!(mrz.check_passed("document_number"), "{mrz:?}");
+        assert_eq!(mrz.document_number, "123CC5678");
+        // Its filler on the right, the same kind of number passes as read.
+        let mrz = zone("898702C3<");
         assert!(mrz.check_passed("document_number"), "{mrz:?}");
     }
 
@@ -2457,6 +2508,15 @@ mod tests {
             &Expect {
                 issuing: Some("CHE"),
                 nationality: Some("UT"),
+                ..Expect::default()
+            },
+        );
+        // An old Slovenian card's `SI<` (in the specimens): no letter makes it a known code.
+        check(
+            &td3("SI<", "SI<"),
+            &Expect {
+                issuing: Some("SI"),
+                nationality: Some("SI"),
                 ..Expect::default()
             },
         );
@@ -2955,7 +3015,7 @@ mod tests {
             }
             v
         };
-        let formed = |v: &[u8]| !inner_fillers || !filler_inside(v);
+        let formed = |v: &[u8]| !inner_fillers || number_formed(v);
         let singles: Vec<Vec<u8>> = choices
             .iter()
             .map(|&c| variant(&[c]))

@@ -20,7 +20,8 @@
 //!
 //! A line whose letters and digits give different scales is not drawn in OCR-B (most other
 //! fonts, a card's embossing, draw digits as tall as capitals), and one whose glyphs stray from
-//! the scale is measured too roughly (blur, noise, a slanted crop): both are left as read. On
+//! the scale is measured too roughly (blur, noise, a slanted crop): both are left as read, but
+//! for a line straying only a little, where a glyph standing a whole class off is read again. On
 //! the photos measured this leaves most real documents' zones as read and reads clean OCR-B
 //! right where the recogniser was sure of the wrong character or lost one
 //! (docs/benchmarks.md).
@@ -305,8 +306,8 @@ pub(super) fn letters_measured_well(text: &str, heights: &[Option<f32>]) -> bool
     let Some((mut letters, digits)) = against_ocr_b(text, heights) else {
         return false;
     };
-    // A line with digits enough for a scale that gave none is not OCR-B or was measured
-    // roughly: left as read.
+    // A line with digits enough for a scale is judged by it (`ocr_b_scale`); one that gave
+    // none, or only a rough one, is not OCR-B or was not measured well enough to search.
     if letters.len() < LETTERS_ALONE_MIN || digits.len() >= REFERENCES_MIN {
         return false;
     }
@@ -702,12 +703,14 @@ mod tests {
         // Digits as tall as the capitals.
         let flat: Vec<Option<f32>> = read.chars().map(|_| Some(22.0)).collect();
         assert_eq!(misread(read, &flat), []);
-        // Each glyph up to 3% off its height: the two short `0`s are not read again.
+        // Two glyphs in three 5% off their height: no scale, and the two short `0`s are not
+        // read again.
         let rough: Vec<Option<f32>> = drawn(read, 0.31, &[(4, 'O'), (6, 'O')])
             .into_iter()
             .enumerate()
-            .map(|(i, h)| h.map(|h| h * (1.0 + 0.03 * [1.0, -1.0, 0.5][i % 3])))
+            .map(|(i, h)| h.map(|h| h * (1.0 + 0.05 * [1.0, -1.0, 0.0][i % 3])))
             .collect();
+        assert!(ocr_b_scale(read, &rough).is_none());
         assert_eq!(misread(read, &rough), []);
         // Too few of either class to say (its capitals alone are enough to search it for a
         // lost glyph, not to judge heights).
@@ -735,17 +738,22 @@ mod tests {
                 })
                 .collect()
         };
-        let rough = jitter(drawn(read, 0.31, &[(4, 'O'), (6, 'O')]));
+        // The two `0`s standing `toward` of the way from a `0`'s height to an `O`'s.
+        let zeros_at = |toward: f32, heights: &mut [Option<f32>]| {
+            let (zero, o) = (OCR_B_DIGITS[0], OCR_B_LETTERS[usize::from(b'O' - b'A')]);
+            for i in [4, 6] {
+                heights[i] = Some((zero + toward * (o - zero)) * 0.31);
+            }
+        };
+        // A little past an `O`'s height (as the level-1 zone's stood): read again.
+        let mut rough = jitter(drawn(read, 0.31, &[]));
+        zeros_at(1.15, &mut rough);
         let line = ocr_b_scale(read, &rough).expect("a scale");
         assert!(line.rough, "{line:?}");
         assert_eq!(misread(read, &rough), [(4, 'O'), (6, 'O')]);
-        // The same `0`s standing four fifths of the way to an `O`'s height: enough on a line
-        // measured well, not on this one.
+        // Four fifths of the way: enough on a line measured well, not on this one.
         let mut partway = jitter(drawn(read, 0.31, &[]));
-        for i in [4, 6] {
-            let (zero, o) = (OCR_B_DIGITS[0], OCR_B_LETTERS[usize::from(b'O' - b'A')]);
-            partway[i] = Some((zero + 0.8 * (o - zero)) * 0.31);
-        }
+        zeros_at(0.8, &mut partway);
         assert!(ocr_b_scale(read, &partway).expect("a scale").rough);
         assert_eq!(misread(read, &partway), []);
         let mut clean = drawn(read, 0.31, &[]);
