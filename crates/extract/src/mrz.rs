@@ -2142,49 +2142,36 @@ mod tests {
 
     #[test]
     fn a_date_check_digit_passing_on_no_date_fails() {
-        // Born on the 32nd, its check digit right: the digits are no date, and the check does
-        // not pass.
-        let line2 = replace(TD3_LINE2, &[(17, '3'), (18, '2')]);
-        let cd = char::from(b'0' + check_digit(&line2[13..19]).unwrap());
-        let line2 = replace(&line2, &[(19, cd)]);
-        let mrz = parse(&format!("{TD3_LINE1}\n{line2}"), TODAY).unwrap();
-        assert!(!mrz.check_passed("birth_date"), "{mrz:?}");
-        // A filler inside the digits is no unknown part either (`7408<2`).
-        let line2 = replace(TD3_LINE2, &[(17, '<')]);
-        let cd = char::from(b'0' + check_digit(&line2[13..19]).unwrap());
-        let mrz = parse(
-            &format!("{TD3_LINE1}\n{}", replace(&line2, &[(19, cd)])),
-            TODAY,
-        )
-        .unwrap();
-        assert!(!mrz.check_passed("birth_date"), "{mrz:?}");
-        // An expiry's day alone is not left unknown.
-        let line2 = replace(TD3_LINE2, &[(25, '<'), (26, '<')]);
-        let cd = char::from(b'0' + check_digit(&line2[21..27]).unwrap());
-        let mrz = parse(
-            &format!("{TD3_LINE1}\n{}", replace(&line2, &[(27, cd)])),
-            TODAY,
-        )
-        .unwrap();
-        assert!(!mrz.check_passed("expiry_date"), "{mrz:?}");
-        // Fillers (ICAO 9303-3), or zeros, for a birth date's unknown day and month pass with
-        // their digit; a month that is none does not.
-        for (birth, passes) in [
-            ("74<<<<", true),
-            ("7408<<", true),
-            ("740000", true),
-            ("740800", true),
-            ("7499<<", false),
-            ("74<<08", false),
-        ] {
-            let cd = char::from(b'0' + check_digit(birth).unwrap());
+        // The specimen with `date` at `at` (13 birth, 21 expiry) and its check digit after it:
+        // whether that date's check passes.
+        let passes = |at: usize, date: &str| {
+            let cd = char::from(b'0' + check_digit(date).unwrap());
             let mut line2: Vec<char> = TD3_LINE2.chars().collect();
-            line2.splice(13..20, birth.chars().chain([cd]));
+            line2.splice(at..at + 7, date.chars().chain([cd]));
             let line2: String = line2.into_iter().collect();
             let mrz = parse(&format!("{TD3_LINE1}\n{line2}"), TODAY).unwrap();
-            assert_eq!(mrz.check_passed("birth_date"), passes, "{birth}: {mrz:?}");
-            assert!(mrz.check_passed("expiry_date"), "{mrz:?}");
+            let field = if at == 13 {
+                "birth_date"
+            } else {
+                "expiry_date"
+            };
+            mrz.check_passed(field)
+        };
+        // The digits are no date (born on the 32nd), or a filler stands inside them.
+        assert!(!passes(13, "740832"));
+        assert!(!passes(13, "7408<2"));
+        // Fillers (ICAO 9303-3), or zeros, for a birth date's unknown day, or day and month;
+        // a month that is none, or a known day after an unknown month, do not pass.
+        for birth in ["74<<<<", "7408<<", "740000", "740800", "<<<<<<"] {
+            assert!(passes(13, birth), "{birth}");
         }
+        for birth in ["7499<<", "74<<08"] {
+            assert!(!passes(13, birth), "{birth}");
+        }
+        // An expiry is a date, or missing whole; its day alone is not left unknown.
+        assert!(passes(21, "120415"));
+        assert!(passes(21, "<<<<<<"));
+        assert!(!passes(21, "1204<<"));
     }
 
     #[test]
