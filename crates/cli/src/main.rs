@@ -374,7 +374,8 @@ enum BenchCommand {
         #[arg(long, conflicts_with = "dataset")]
         synthetic: Option<usize>,
         /// With `--synthetic`: save the photo of each zone not read exactly in this directory
-        /// (`level<L>-<index>.png`, with its zone in `level<L>-<index>.txt`) to look at.
+        /// (`level<L>-<index>.png`; its zone, what differed and whether its check digits passed
+        /// in `level<L>-<index>.txt`) to look at.
         #[arg(long, requires = "synthetic")]
         keep_misses: Option<PathBuf>,
         /// The OCR models directory (default: $SCANPAY_MODELS, else ./models).

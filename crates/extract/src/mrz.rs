@@ -37,7 +37,9 @@ pub enum MrzFormat {
     MrvB,
 }
 
-/// One check digit and whether it matched. `field` is one of `document_number`, `birth_date`,
+/// One check digit and whether it passed: it matched, and the field is one its digit can vouch
+/// for (a date, or fillers where a date may have them; a document number with no filler inside).
+/// `field` is one of `document_number`, `birth_date`,
 /// `expiry_date`, `optional_data` (TD3 personal number, only when it is not all filler) and
 /// `composite` (TD1, TD2, TD3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -50,7 +52,8 @@ pub struct Check {
 pub const CHECKED_FIELDS: [&str; 3] = ["document_number", "birth_date", "expiry_date"];
 
 /// A parsed machine-readable zone. Strings have their fillers removed; names use spaces between
-/// components. Values are as printed after OCR repair, not validated beyond the check digits.
+/// components. Values are as printed after OCR repair, not validated beyond the check digits and
+/// the forms they vouch for ([`Check`]).
 #[derive(Clone, PartialEq, Serialize)]
 pub struct Mrz {
     pub format: MrzFormat,
@@ -215,6 +218,8 @@ pub fn parse_read<'a>(
             match parse_block(combo, changes, length_fixes, today) {
                 Some(Ok(mrz)) => {
                     let score = Score::of(&mrz);
+                    // Of equal scores the first is kept: `fit` lists a line's likeliest fitting
+                    // first (a likely missed character before the filler ways).
                     if best.as_ref().is_none_or(|(s, _)| score > *s) {
                         best = Some((score, mrz));
                     }
@@ -234,7 +239,7 @@ pub fn parse_read<'a>(
 }
 
 impl Mrz {
-    /// True when every check digit on the document matched.
+    /// True when every check digit on the document passed (see [`Check`]).
     pub fn all_checks_pass(&self) -> bool {
         self.checks.iter().all(|c| c.passed)
     }
@@ -376,7 +381,8 @@ enum Slot {
     /// Added: a filler, or a character the reader missed.
     Added(u8),
     /// A character the reader missed but found at least [`LIKELY_MISSED_ODDS`] as likely as the
-    /// blank it read there: put back, it counts as read, not as restored.
+    /// blank it read there, beside text (not inside a run of fillers): put back, it is not
+    /// counted as restored (a correction), though the line's length was still fixed.
     Likely(u8),
 }
 
@@ -1103,34 +1109,28 @@ fn repair_checked(
     } else {
         read.clone()
     };
-    // A document number is padded on the right only: one with a filler between its
-    // characters was misread (OCR-B's `C` read `<`, or a line read shifted), and its check
-    // digit passing then is chance. Optional data holds fillers anywhere.
-    let formed = |d: &[u8]| fillers || number_formed(d);
     // The filler reading first: a `K` at a position weighted 1 adds 20, which the check digit
-    // cannot tell from a `<`.
-    if verify(&base, check) && formed(&base) {
+    // cannot tell from a `<`. (For a document number `base` is `read`.)
+    if verify(&base, check) && (fillers || number_formed(&base)) {
         work.write(data, &base);
         return true;
     }
-    if verify(&read, check) && formed(&read) {
-        return true;
-    }
     if verify(&read, check) {
-        // Passing as read, but not a number. Its fillers inside read as `C` may pass too; any
-        // other change passing with them would be the check digit passing by chance twice.
-        let mut inner = read.clone();
-        if let Some(first) = inner.iter().position(|&b| b != FILLER) {
-            let last = inner.iter().rposition(|&b| b != FILLER).unwrap_or(first);
-            for b in &mut inner[first..last] {
-                if *b == FILLER {
-                    *b = b'C';
-                }
+        if fillers {
+            return true;
+        }
+        // A document number passing as read with a filler inside ([`number_formed`]): its
+        // check digit passed by chance, unless its inner fillers are `C`s and pass as such;
+        // any other change passing with them would be chance twice.
+        let mut as_c = read.clone();
+        for b in &mut as_c[inside(&read)] {
+            if *b == FILLER {
+                *b = b'C';
             }
         }
-        let ok = verify(&inner, check);
+        let ok = verify(&as_c, check);
         if ok {
-            work.write(data, &inner);
+            work.write(data, &as_c);
         }
         return ok;
     }
@@ -1145,10 +1145,19 @@ fn repair_checked(
     false
 }
 
-/// Whether a document number is one: padded with fillers on the right (or, on some cards, the
-/// left) only, none between its characters (`AB<12` is a misreading).
+/// Whether a document number is one: fillers pad it (on the right, or on some cards the left:
+/// `<51284970`), none stands between its characters (`AB<12` is a misreading: OCR-B's `C` read
+/// `<`, or a line read shifted).
 fn number_formed(data: &[u8]) -> bool {
-    !trim_fillers(data).contains(&FILLER)
+    !data[inside(data)].contains(&FILLER)
+}
+
+/// `data`'s positions from its first character that is not a filler to its last (exclusive):
+/// where a filler is inside.
+fn inside(data: &[u8]) -> std::ops::Range<usize> {
+    let first = data.iter().position(|&b| b != FILLER).unwrap_or(data.len());
+    let last = data.iter().rposition(|&b| b != FILLER).unwrap_or(first);
+    first..last.max(first)
 }
 
 /// What reading a character as other than the reader chose costs, whatever the other: the reader
@@ -1203,20 +1212,20 @@ impl Choice {
 /// costs what its choices cost; a variant is only trusted when no other that passes costs within
 /// [`REPAIR_MARGIN`] of it, since a check digit is right by chance one time in ten. Without
 /// hints from the reader this is: the unique single swap, else the unique pair.
-/// `inner_fillers`: a filler followed by other characters may be a misread `C`, and no variant
-/// that keeps one passes (a document number's fillers pad it on the right).
+/// `inner_fillers`: a filler inside (see [`number_formed`]) may be a misread `C`, and no variant
+/// that keeps one passes.
 fn search(data: &[u8], check: u8, inner_fillers: bool, near: &[Vec<(u8, f32)>]) -> Option<Vec<u8>> {
     if !check.is_ascii_digit() {
         return None;
     }
-    let last_letter = data.iter().rposition(|&b| b != FILLER).unwrap_or(0);
+    let inside = inside(data);
     let mut choices: Vec<Choice> = Vec::new();
     for (i, &b) in data.iter().enumerate() {
         let near = near.get(i).map(Vec::as_slice).unwrap_or_default();
         let other = swap(b);
-        // A filler with a letter or digit after it inside the field is rarely one: OCR reads
-        // a `C` of OCR-B as `<`. (`K` weighs like `<` in a check digit: no use trying.)
-        let filler = (inner_fillers && b == FILLER && i < last_letter).then_some(b'C');
+        // A filler inside a number is none: OCR reads a `C` of OCR-B as `<`. (`K` weighs like
+        // `<` in a check digit: no use trying.)
+        let filler = (inner_fillers && b == FILLER && inside.contains(&i)).then_some(b'C');
         let hinted = near
             .iter()
             .filter(|&&(_, odds)| odds >= HINT_ODDS_MIN)
@@ -1337,7 +1346,13 @@ fn repair_country(work: &mut Work, s: Span) {
     if is_known_country(trim_fillers(&read)) {
         return;
     }
+    // Each known code a reading gives, once.
     let mut found: Vec<Vec<u8>> = Vec::new();
+    let take = |found: &mut Vec<Vec<u8>>, v: Vec<u8>| {
+        if is_known_country(trim_fillers(&v)) && !found.contains(&v) {
+            found.push(v);
+        }
+    };
     for (i, &b) in read.iter().enumerate() {
         // A character no letter is mistaken for (a `9` for an `R`) may be any letter; so may a
         // filler before a letter, where no code has one (`CHE` read `<HE`).
@@ -1352,9 +1367,7 @@ fn repair_country(work: &mut Work, s: Span) {
             if let Some(slot) = v.get_mut(i) {
                 *slot = alt;
             }
-            if is_known_country(trim_fillers(&v)) && !found.contains(&v) {
-                found.push(v);
-            }
+            take(&mut found, v);
         }
     }
     // Two letters and a filler, no known code (`D<<` is the only short one; an old card's
@@ -1368,10 +1381,7 @@ fn repair_country(work: &mut Work, s: Span) {
     {
         for lost in b'A'..=b'Z' {
             for v in [[lost, a, b], [a, lost, b], [a, b, lost]] {
-                let v = v.to_vec();
-                if is_known_country(&v) && !found.contains(&v) {
-                    found.push(v);
-                }
+                take(&mut found, v.to_vec());
             }
         }
     }
@@ -1535,15 +1545,18 @@ fn parse_block(
 
     // A date's check digit vouches for a date: one passing on `310732` or `3107<3` (a line read
     // shifted, or chance) does not.
+    let (birth, expiry) = (
+        birth_date(work.get(layout.birth), today),
+        expiry_date(work.get(layout.expiry), today),
+    );
     let birth_ok = verify(
         work.get(layout.birth),
         work.byte((layout.birth_check.line, layout.birth_check.start)),
-    ) && (birth_date(work.get(layout.birth), today).is_some()
-        || birth_partly_known(work.get(layout.birth)));
+    ) && (birth.is_some() || birth_partly_known(work.get(layout.birth)));
     let expiry_ok = verify(
         work.get(layout.expiry),
         work.byte((layout.expiry_check.line, layout.expiry_check.start)),
-    ) && (expiry_date(work.get(layout.expiry), today).is_some()
+    ) && (expiry.is_some()
         // A document without an expiry.
         || work.get(layout.expiry).iter().all(|&b| b == FILLER));
     let mut checks = vec![
@@ -1628,9 +1641,9 @@ fn parse_block(
         given_names,
         document_number: string(trim_fillers(&number_value)),
         nationality: string(trim_fillers(work.get(layout.nationality))),
-        birth_date: birth_date(work.get(layout.birth), today),
+        birth_date: birth,
         sex,
-        expiry_date: expiry_date(work.get(layout.expiry), today),
+        expiry_date: expiry,
         optional_data,
         checks,
         corrected: work.corrected,
@@ -2978,19 +2991,21 @@ mod tests {
         })
     }
 
-    /// `search` as it was before the reader's doubts were costed (2026-12-06), with the rule
-    /// added since that no variant keeping a filler inside a document number passes.
+    /// `search` as it was before the reader's doubts were costed (2026-12-06), with the rules
+    /// added since: a filler inside a document number (not one padding it on either side) is
+    /// tried as `C`, and no variant keeping one passes.
     fn old_search(data: &[u8], check: u8, inner_fillers: bool) -> Option<Vec<u8>> {
         if !check.is_ascii_digit() {
             return None;
         }
-        let last_letter = data.iter().rposition(|&b| b != FILLER).unwrap_or(0);
+        let inside = inside(data);
         let choices: Vec<(usize, u8)> = data
             .iter()
             .enumerate()
             .flat_map(|(i, &b)| {
                 let other = swap(b).map(|s| (i, s));
-                let filler = (inner_fillers && b == FILLER && i < last_letter).then_some((i, b'C'));
+                let filler =
+                    (inner_fillers && b == FILLER && inside.contains(&i)).then_some((i, b'C'));
                 other.into_iter().chain(filler)
             })
             .take(20)
