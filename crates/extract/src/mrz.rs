@@ -744,17 +744,45 @@ fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
     if len < target {
         let mut gaps = line.missed.clone();
         gaps.sort_by(|a, b| b.odds.total_cmp(&a.odds));
-        let mut put_first = 0;
-        for gap in gaps.iter().take(MISSED_TRIED_MAX) {
-            let mut v = same.get(..gap.pos).unwrap_or_default().to_vec();
-            // Beside text, not inside a run of fillers (where the recogniser nearly reads
-            // letters: `<<` as `KK`).
+        // Beside text, not inside a run of fillers (where the recogniser nearly reads letters:
+        // `<<` as `KK`).
+        let likely = |gap: &Hint| {
             let beside_text = [gap.pos.checked_sub(1), Some(gap.pos)]
                 .into_iter()
                 .flatten()
                 .filter_map(|i| line.bytes.get(i))
                 .any(|&b| b != FILLER);
-            let likely = gap.odds >= LIKELY_MISSED_ODDS && beside_text;
+            gap.odds >= LIKELY_MISSED_ODDS && beside_text
+        };
+        let mut put_first = 0;
+        // A line two or more short with as many likely missed characters: all of them put
+        // back, first (`101105F3311167US<<…` for `6101105F3311167USA<<…`).
+        let mut all_likely: Vec<&Hint> = Vec::new();
+        for gap in gaps.iter().filter(|g| likely(g)) {
+            if all_likely.len() < target - len && all_likely.iter().all(|g| g.pos != gap.pos) {
+                all_likely.push(gap);
+            }
+        }
+        if all_likely.len() >= 2 {
+            all_likely.sort_by_key(|g| g.pos);
+            let mut v = Vec::with_capacity(target);
+            let mut from = 0;
+            for gap in &all_likely {
+                v.extend_from_slice(same.get(from..gap.pos).unwrap_or_default());
+                v.push(Slot::Likely(gap.byte));
+                from = gap.pos;
+            }
+            v.extend_from_slice(same.get(from..).unwrap_or_default());
+            v.resize(target, Slot::Added(FILLER));
+            let fitted = line.fitted(&v);
+            if !out.iter().any(|f| f.bytes == fitted.bytes) {
+                out.insert(0, fitted);
+                put_first += 1;
+            }
+        }
+        for gap in gaps.iter().take(MISSED_TRIED_MAX) {
+            let mut v = same.get(..gap.pos).unwrap_or_default().to_vec();
+            let likely = likely(gap);
             v.push(if likely {
                 Slot::Likely(gap.byte)
             } else {
@@ -2309,6 +2337,35 @@ mod tests {
         assert_eq!(doubtful.corrected, padded.corrected + 1);
         let wrong = read(&[alternative(8, '7', 0.59)]);
         assert!(!wrong.check_passed("expiry_date"));
+    }
+
+    /// A line two short with two characters the reader likely missed (the synthetic bench's
+    /// level-2 `6101105F3311167USA<<…` read `101105F3311167US<<…`): both are put back together,
+    /// the birth date's check and the nationality come back whole. One alone, with a filler,
+    /// shifts the line.
+    #[test]
+    fn two_characters_missed_in_a_line_are_put_back_together() {
+        let first = "I<USA445Q2085T39971193<<<<<<<<";
+        let second = "101105F3311167US<<<<<<<<<<<3";
+        let third = "ROSAN<<ELIN<ANQUI<<<<<<<<<<<<<";
+        let read = |missed: &[Alternative]| {
+            parse_read(
+                [
+                    (first, &[][..], &[][..]),
+                    (second, &[][..], missed),
+                    (third, &[][..], &[][..]),
+                ],
+                date(2026, 12, 4),
+            )
+            .unwrap()
+        };
+        let both = read(&[alternative(0, '6', 0.74), alternative(16, 'A', 0.68)]);
+        assert!(both.all_checks_pass(), "{both:?}");
+        assert_eq!(both.nationality, "USA");
+        assert_eq!(both.corrected, 0);
+        // One of them unlikely: not put back with the other.
+        let one = read(&[alternative(0, '6', 0.74), alternative(16, 'A', 0.3)]);
+        assert_ne!(one.nationality, "USA", "{one:?}");
     }
 
     /// A name's letter lost (the synthetic bench's clean `GAOS<OSYO` read `GAOS<OSO`, one

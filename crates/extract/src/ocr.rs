@@ -1815,7 +1815,9 @@ fn measure_glyphs(
     let line_scale = glyphs::ocr_b_scale(&reading.text, &measured.heights);
     if let Some(line_scale) = line_scale {
         let misread = glyphs::misread_classes(&reading.text, &measured.heights, line_scale);
-        if !misread.is_empty() {
+        if line_scale.measure == glyphs::Measure::Loosely {
+            glyphs::lean(&mut reading.alternatives, &misread);
+        } else if !misread.is_empty() {
             reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &misread);
         }
     }
@@ -1824,7 +1826,7 @@ fn measure_glyphs(
     if !for_unread || classes.is_empty() || scale <= 0.0 {
         return;
     }
-    let measured_well = line_scale.is_some_and(|s| !s.rough);
+    let measured_well = line_scale.is_some_and(|s| s.measure == glyphs::Measure::Well);
     if !measured_well && !glyphs::letters_measured_well(&reading.text, &measured.heights) {
         return;
     }

@@ -21,7 +21,10 @@
 //! A line whose letters and digits give different scales is not drawn in OCR-B (most other
 //! fonts, a card's embossing, draw digits as tall as capitals), and one whose glyphs stray from
 //! the scale is measured too roughly (blur, noise, a slanted crop): both are left as read, but
-//! for a line straying only a little, where a glyph standing a whole class off is read again. On
+//! for a line straying only a little, where a glyph standing a whole class off is read again,
+//! and one straying more (up to 4%), where a glyph standing out from the others read as it,
+//! past halfway to its look-alike's height, is offered as an alternative: it settles a failing
+//! check digit that two OCR-B confusions would each pass ([`Measure::Loosely`]). On
 //! the photos measured this leaves most real documents' zones as read and reads clean OCR-B
 //! right where the recogniser was sure of the wrong character or lost one
 //! (docs/benchmarks.md).
@@ -50,6 +53,26 @@ const SPREAD_MAX: f32 = 0.01;
 /// is searched for. At 2.5% the damaged level 3 got two more wrong repairs, at 2.1% one
 /// (`docs/benchmarks.md`).
 const ROUGH_SPREAD_MAX: f32 = 0.021;
+/// Looser still — up to this spread, and with the scales of letters and digits up to
+/// [`LOOSE_APART_MAX`] apart (a blur thickens every glyph alike, which narrows the two classes'
+/// gap) — a line's heights no longer say which character is which, but a glyph standing past
+/// [`LOOSE_OTHER_SIDE_MIN`] toward its look-alike's height is offered to the zone parser as an
+/// alternative as likely as the reading ([`OVERRULED_ODDS`]), the text left as read: when a
+/// check digit fails and two OCR-B confusions would each pass it (`KHS0TK0YB`, where either `0`
+/// read `O` passes; the synthetic benchmark's level 2), the one the heights lean to is taken.
+const LOOSE_SPREAD_MAX: f32 = 0.04;
+/// See [`LOOSE_SPREAD_MAX`]. Another font, whose digits stand as tall as its capitals, gives
+/// ~8.5%.
+const LOOSE_APART_MAX: f32 = 0.07;
+/// [`OTHER_SIDE_MIN`] for an alternative on a line measured loosely ([`LOOSE_SPREAD_MAX`])…
+const LOOSE_OTHER_SIDE_MIN: f32 = 0.5;
+/// …where a glyph must also be the only one of the line's characters read as it to stand past
+/// [`LOOSE_OTHER_SIDE_MIN`], and stand this much further toward its look-alike than their
+/// median (in the same units: the look-alike's height is 1 from its own). A real document's
+/// font may differ from OCR-B in one glyph throughout (`0_id-esp`'s two `1`s stand 0.4–1.1 of
+/// the way to an `I` over its readings); blur draws one character alike wherever it stands.
+/// The level-2 synthetic zones' `O`s read `0` stood 0.7 and 1.8 beyond the other `0`s.
+const LOOSE_APART_FROM_ITS_OWN: f32 = 0.5;
 /// How far from its own height toward its look-alike's (0 to 1) a character must stand to be
 /// read as the look-alike…
 const OTHER_SIDE_MIN: f32 = 0.75;
@@ -278,23 +301,39 @@ pub(super) fn ocr_b_scale(text: &str, heights: &[Option<f32>]) -> Option<LineSca
     }
     let (by_letters, by_digits) = (median(&mut letters), median(&mut digits));
     let scale = (by_letters + by_digits) / 2.0;
-    if (by_letters - by_digits).abs() > SCALES_APART_MAX * scale {
-        return None;
-    }
+    let apart = (by_letters - by_digits).abs() / scale;
     let mut all: Vec<f32> = letters.into_iter().chain(digits).collect();
     let spread = spread(&mut all, scale);
-    (spread <= ROUGH_SPREAD_MAX).then_some(LineScale {
-        scale,
-        rough: spread > SPREAD_MAX,
-    })
+    let measure = if apart <= SCALES_APART_MAX && spread <= SPREAD_MAX {
+        Measure::Well
+    } else if apart <= SCALES_APART_MAX && spread <= ROUGH_SPREAD_MAX {
+        Measure::Roughly
+    } else if apart <= LOOSE_APART_MAX && spread <= LOOSE_SPREAD_MAX {
+        Measure::Loosely
+    } else {
+        return None;
+    };
+    Some(LineScale { scale, measure })
 }
 
-/// A line's OCR-B scale ([`ocr_b_scale`]), and whether it was measured only roughly
-/// ([`ROUGH_SPREAD_MAX`]).
+/// A line's OCR-B scale ([`ocr_b_scale`]), and how well it was measured.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct LineScale {
     pub scale: f32,
-    pub rough: bool,
+    pub measure: Measure,
+}
+
+/// How closely a line's glyphs keep to their OCR-B heights, and so what their heights may say.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Measure {
+    /// Within [`SPREAD_MAX`]: a glyph standing most of the way to its look-alike's height is read
+    /// as the look-alike, and a glyph the recogniser lost is searched for.
+    Well,
+    /// Within [`ROUGH_SPREAD_MAX`]: only a glyph a whole class off is read again.
+    Roughly,
+    /// Within [`LOOSE_SPREAD_MAX`]: nothing is read again; a glyph leaning to its look-alike is
+    /// offered as an alternative ([`lean`]).
+    Loosely,
 }
 
 /// Whether a line's capitals alone (at least [`LETTERS_ALONE_MIN`]; its digits, if any, left
@@ -355,25 +394,46 @@ pub(super) fn misread_classes(
     line: LineScale,
 ) -> Vec<(usize, char)> {
     let scale = line.scale;
-    let least = if line.rough {
-        ROUGH_OTHER_SIDE_MIN
-    } else {
-        OTHER_SIDE_MIN
+    let least = match line.measure {
+        Measure::Well => OTHER_SIDE_MIN,
+        Measure::Roughly => ROUGH_OTHER_SIDE_MIN,
+        Measure::Loosely => LOOSE_OTHER_SIDE_MIN,
     };
     let chars: Vec<Option<char>> = text.chars().map(measurable).collect();
+    // 0 where a character read `c` would stand, 1 where its look-alike would.
+    let toward = |c: char, h: f32| -> Option<f32> {
+        let (read, drawn) = (ocr_b_height(c)?, ocr_b_height(look_alike(c)?)?);
+        Some((h / scale - read) / (drawn - read))
+    };
     chars
         .iter()
         .zip(heights)
         .enumerate()
         .filter_map(|(index, (&c, &h))| {
             let c = c?;
-            let other = look_alike(c)?;
-            let (read, drawn) = (ocr_b_height(c)?, ocr_b_height(other)?);
-            // 0 where the read character would stand, 1 where its look-alike would.
-            let toward = (h? / scale - read) / (drawn - read);
-            (least..=OTHER_SIDE_MAX)
-                .contains(&toward)
-                .then_some((index, other))
+            let at = toward(c, h?)?;
+            if !(least..=OTHER_SIDE_MAX).contains(&at) {
+                return None;
+            }
+            // Loosely measured, a glyph must also stand out from the others read as it, alone
+            // past halfway (a font's `1` may stand short throughout, as on a Spanish identity
+            // card).
+            if line.measure == Measure::Loosely {
+                let mut same: Vec<f32> = chars
+                    .iter()
+                    .zip(heights)
+                    .enumerate()
+                    .filter(|&(other, (&d, _))| other != index && d == Some(c))
+                    .filter_map(|(_, (_, &h))| toward(c, h?))
+                    .collect();
+                if same.is_empty()
+                    || same.iter().any(|&t| t >= least)
+                    || at - median(&mut same) < LOOSE_APART_FROM_ITS_OWN
+                {
+                    return None;
+                }
+            }
+            look_alike(c).map(|other| (index, other))
         })
         .collect()
 }
@@ -425,7 +485,33 @@ pub(super) fn reread(
             None => out.push(c),
         }
     }
-    // By character, likeliest first, at most so many each.
+    keep_likeliest(alternatives);
+    out
+}
+
+/// Each of `leaning` (`(index, look-alike)`, from a line measured loosely) offered as an
+/// alternative as likely as the character read ([`OVERRULED_ODDS`]), the text left as read.
+pub(super) fn lean(alternatives: &mut Vec<Alternative>, leaning: &[(usize, char)]) {
+    for &(index, other) in leaning {
+        let character = fold(other);
+        match alternatives
+            .iter_mut()
+            .find(|a| a.index == index && a.character == character)
+        {
+            Some(seen) => seen.odds = seen.odds.max(OVERRULED_ODDS),
+            None => alternatives.push(Alternative {
+                index,
+                character,
+                odds: OVERRULED_ODDS,
+            }),
+        }
+    }
+    keep_likeliest(alternatives);
+}
+
+/// `alternatives` by character, likeliest first, at most
+/// [`super::ALTERNATIVES_PER_CHARACTER`] each.
+fn keep_likeliest(alternatives: &mut Vec<Alternative>) {
     alternatives.sort_by(|a, b| a.index.cmp(&b.index).then(b.odds.total_cmp(&a.odds)));
     let (mut last, mut kept) = (None, 0);
     alternatives.retain(|a| {
@@ -435,7 +521,6 @@ pub(super) fn reread(
         kept += 1;
         kept <= super::ALTERNATIVES_PER_CHARACTER
     });
-    out
 }
 
 #[cfg(test)]
@@ -749,18 +834,83 @@ mod tests {
         let mut rough = jitter(drawn(read, 0.31, &[]));
         zeros_at(1.15, &mut rough);
         let line = ocr_b_scale(read, &rough).expect("a scale");
-        assert!(line.rough, "{line:?}");
+        assert_eq!(line.measure, Measure::Roughly, "{line:?}");
         assert_eq!(misread(read, &rough), [(4, 'O'), (6, 'O')]);
         // Four fifths of the way: enough on a line measured well, not on this one.
         let mut partway = jitter(drawn(read, 0.31, &[]));
         zeros_at(0.8, &mut partway);
-        assert!(ocr_b_scale(read, &partway).expect("a scale").rough);
+        assert_eq!(
+            ocr_b_scale(read, &partway).expect("a scale").measure,
+            Measure::Roughly
+        );
         assert_eq!(misread(read, &partway), []);
         let mut clean = drawn(read, 0.31, &[]);
         clean[4] = partway[4];
         clean[6] = partway[6];
-        assert!(!ocr_b_scale(read, &clean).expect("a scale").rough);
+        assert_eq!(
+            ocr_b_scale(read, &clean).expect("a scale").measure,
+            Measure::Well
+        );
         assert_eq!(misread(read, &clean), [(4, 'O'), (6, 'O')]);
+    }
+
+    /// The synthetic benchmark's level-2 `KHS0TK0YB`: blurred, its glyphs straying 3% from
+    /// their heights, its first `0` (an `O`) standing past halfway to an `O`'s height.
+    #[test]
+    fn a_line_measured_loosely_offers_its_leaning_glyphs_as_alternatives() {
+        let read = "3R3K0W0S67FRA9802115<35080460962<<<1";
+        let (zero, o) = (OCR_B_DIGITS[0], OCR_B_LETTERS[usize::from(b'O' - b'A')]);
+        // Two glyphs in three 3% off their height; the `0` at 4 standing `toward` of the way
+        // from a `0`'s height to an `O`'s, the one at 6 at its own.
+        let loose = |toward: f32| -> Vec<Option<f32>> {
+            let mut heights: Vec<Option<f32>> = drawn(read, 0.31, &[])
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| h.map(|h| h * (1.0 + 0.03 * [1.0, -1.0, 0.0][i % 3])))
+                .collect();
+            heights[4] = Some((zero + toward * (o - zero)) * 0.31);
+            heights[6] = Some(zero * 0.31);
+            heights
+        };
+        let leaning = loose(0.6);
+        let line = ocr_b_scale(read, &leaning).expect("a scale");
+        assert_eq!(line.measure, Measure::Loosely, "{line:?}");
+        // The `5`s at 19 and 22, drawn 3% short, past halfway to an `S` (OCR-B's `5` stands
+        // only 5.5% above its `S`), are not offered: they stand as the line's other `5`s do.
+        assert_eq!(misread(read, &leaning), [(4, 'O')]);
+        assert_eq!(misread(read, &loose(0.4)), []);
+        // Every `0` as short (a font's, not a misreading): none stands out, none is offered.
+        let mut all_short = leaning.clone();
+        for (i, c) in read.chars().enumerate() {
+            if c == '0' {
+                all_short[i] = leaning[4];
+            }
+        }
+        let line = ocr_b_scale(read, &all_short).expect("a scale");
+        assert_eq!(line.measure, Measure::Loosely, "{line:?}");
+        assert_eq!(misread(read, &all_short), []);
+        // Offered beside what the reader nearly read there, as likely as the reading.
+        let mut alternatives = vec![Alternative {
+            index: 4,
+            character: 'D',
+            odds: 0.02,
+        }];
+        lean(&mut alternatives, &[(4, 'O')]);
+        assert_eq!(
+            alternatives,
+            [
+                Alternative {
+                    index: 4,
+                    character: 'O',
+                    odds: OVERRULED_ODDS,
+                },
+                Alternative {
+                    index: 4,
+                    character: 'D',
+                    odds: 0.02,
+                },
+            ]
+        );
     }
 
     #[test]
