@@ -23,6 +23,8 @@
 //!
 //! Deliberately not here: the code's MAC (the hub holds the key), how banks are asked.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -854,48 +856,9 @@ pub fn net_positions<'a>(
     from_ms: i64,
     to_ms: i64,
 ) -> Vec<NetPosition> {
-    let mut positions: std::collections::BTreeMap<(String, String), NetPosition> =
-        Default::default();
-    let mut add = |from: &str, to: &str, currency: &str, amount: i64| {
-        let key = |bank: &str| (bank.to_string(), currency.to_string());
-        positions.entry(key(from)).or_default().paid_out_minor += amount;
-        positions.entry(key(to)).or_default().received_minor += amount;
-    };
-    // When a pair whose debit is done completed: its credit's completion, if both are done.
-    let completed = |debit: &Leg, credit: &Option<Leg>, created_at_ms: i64| {
-        let credit = credit.as_ref()?;
-        (debit.state == LegState::Done && credit.state == LegState::Done)
-            .then(|| credit.done_at_ms.unwrap_or(created_at_ms))
-    };
-    let in_range = |at: Option<i64>| at.is_some_and(|at| (from_ms..to_ms).contains(&at));
-    for p in payments {
-        if in_range(completed(&p.debit, &p.credit, p.created_at_ms)) {
-            add(
-                &p.payer.bank_id,
-                &p.payee.bank_id,
-                &p.currency,
-                p.amount_minor,
-            );
-        }
-        for refund in &p.refunds {
-            if in_range(completed(&refund.debit, &refund.credit, p.created_at_ms)) {
-                add(
-                    &p.payee.bank_id,
-                    &p.payer.bank_id,
-                    &p.currency,
-                    refund.amount_minor,
-                );
-            }
-        }
-    }
-    positions
-        .into_iter()
-        .map(|((bank_id, currency), p)| NetPosition {
-            bank_id,
-            currency,
-            ..p
-        })
-        .collect()
+    let mut books = Books::new(from_ms, to_ms);
+    payments.into_iter().for_each(|p| books.add(p));
+    books.positions()
 }
 
 /// What the hub expects in each bank's clearing account (bank, currency → balance, credits less
@@ -904,48 +867,103 @@ pub fn net_positions<'a>(
 /// other way.
 pub fn expected_clearing<'a>(
     payments: impl IntoIterator<Item = &'a Payment>,
-) -> std::collections::BTreeMap<(String, String), i64> {
-    let mut balances: std::collections::BTreeMap<(String, String), i64> = Default::default();
-    let mut add = |bank: &str, currency: &str, amount: i64| {
-        *balances
-            .entry((bank.to_string(), currency.to_string()))
-            .or_default() += amount;
-    };
-    for p in payments {
-        let Some(credit) = &p.credit else { continue };
-        if p.debit.state == LegState::Done {
-            add(&p.payer.bank_id, &p.currency, p.amount_minor);
+) -> BTreeMap<(String, String), i64> {
+    let mut books = Books::new(0, 0);
+    payments.into_iter().for_each(|p| books.add(p));
+    books.clearing
+}
+
+/// Settlement's sums, [`net_positions`] for `[from_ms, to_ms)` and [`expected_clearing`], taken
+/// one payment at a time: a hub reads its payments a page at a time and never holds them all.
+#[derive(Debug)]
+pub struct Books {
+    from_ms: i64,
+    to_ms: i64,
+    positions: BTreeMap<(String, String), NetPosition>,
+    /// Bank and currency → the clearing account's expected balance.
+    pub clearing: BTreeMap<(String, String), i64>,
+}
+
+impl Books {
+    pub fn new(from_ms: i64, to_ms: i64) -> Books {
+        Books {
+            from_ms,
+            to_ms,
+            positions: BTreeMap::new(),
+            clearing: BTreeMap::new(),
         }
-        if credit.state == LegState::Done {
-            add(&p.payee.bank_id, &p.currency, -p.amount_minor);
-        }
-        if p.reversal
-            .as_ref()
-            .is_some_and(|l| l.state == LegState::Done)
-        {
-            add(&p.payer.bank_id, &p.currency, -p.amount_minor);
+    }
+
+    pub fn add(&mut self, p: &Payment) {
+        // When a pair whose debit is done completed: its credit's completion, if both are done.
+        let completed = |debit: &Leg, credit: &Option<Leg>| {
+            let credit = credit.as_ref()?;
+            (debit.state == LegState::Done && credit.state == LegState::Done)
+                .then(|| credit.done_at_ms.unwrap_or(p.created_at_ms))
+        };
+        let (payer, payee) = (p.payer.bank_id.as_str(), p.payee.bank_id.as_str());
+        if let Some(at) = completed(&p.debit, &p.credit) {
+            self.pair(at, payer, payee, &p.currency, p.amount_minor);
         }
         for refund in &p.refunds {
-            if refund.debit.state == LegState::Done {
-                add(&p.payee.bank_id, &p.currency, refund.amount_minor);
+            if let Some(at) = completed(&refund.debit, &refund.credit) {
+                self.pair(at, payee, payer, &p.currency, refund.amount_minor);
             }
-            if refund
-                .credit
-                .as_ref()
-                .is_some_and(|l| l.state == LegState::Done)
-            {
-                add(&p.payer.bank_id, &p.currency, -refund.amount_minor);
+        }
+        let Some(credit) = &p.credit else { return };
+        let done = |leg: Option<&Leg>| leg.is_some_and(|l| l.state == LegState::Done);
+        if done(Some(&p.debit)) {
+            self.clear(payer, &p.currency, p.amount_minor);
+        }
+        if done(Some(credit)) {
+            self.clear(payee, &p.currency, -p.amount_minor);
+        }
+        if done(p.reversal.as_ref()) {
+            self.clear(payer, &p.currency, -p.amount_minor);
+        }
+        for refund in &p.refunds {
+            if done(Some(&refund.debit)) {
+                self.clear(payee, &p.currency, refund.amount_minor);
             }
-            if refund
-                .reversal
-                .as_ref()
-                .is_some_and(|l| l.state == LegState::Done)
-            {
-                add(&p.payee.bank_id, &p.currency, -refund.amount_minor);
+            if done(refund.credit.as_ref()) {
+                self.clear(payer, &p.currency, -refund.amount_minor);
+            }
+            if done(refund.reversal.as_ref()) {
+                self.clear(payee, &p.currency, -refund.amount_minor);
             }
         }
     }
-    balances
+
+    /// A pair of legs completed at `at`: `from`'s bank paid out to `to`'s.
+    fn pair(&mut self, at: i64, from: &str, to: &str, currency: &str, amount: i64) {
+        if !(self.from_ms..self.to_ms).contains(&at) {
+            return;
+        }
+        self.position(from, currency).paid_out_minor += amount;
+        self.position(to, currency).received_minor += amount;
+    }
+
+    fn position(&mut self, bank: &str, currency: &str) -> &mut NetPosition {
+        self.positions
+            .entry((bank.to_string(), currency.to_string()))
+            .or_insert_with(|| NetPosition {
+                bank_id: bank.to_string(),
+                currency: currency.to_string(),
+                ..NetPosition::default()
+            })
+    }
+
+    fn clear(&mut self, bank: &str, currency: &str, amount: i64) {
+        *self
+            .clearing
+            .entry((bank.to_string(), currency.to_string()))
+            .or_default() += amount;
+    }
+
+    /// The positions so far, sorted by bank and currency.
+    pub fn positions(&self) -> Vec<NetPosition> {
+        self.positions.values().cloned().collect()
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use scanpay_core::payment::{
-    CodeCheck, Earlier, Leg, LegState, Party, Payment, PaymentError, Reason, RefundState,
+    Books, CodeCheck, Earlier, Leg, LegState, Party, Payment, PaymentError, Reason, RefundState,
     State as Status, Work, code_needed,
 };
 use scanpay_http::{ApiError, Json, Path, Query, now_ms};
@@ -1939,9 +1939,15 @@ pub struct SettlementQuery {
 /// Payments are read for settlement this many at a time.
 const SETTLEMENT_PAGE: u32 = 1_000;
 
-/// Every payment the hub has (settlement's reading; see docs/payments.md for its cost).
-async fn every_payment<S: HubStore, B>(hub: &Hub<S, B>) -> ApiResult<Vec<Payment>> {
-    let mut payments = Vec::new();
+/// Settlement's sums over every payment the hub has, for the day from `from_ms`, and the money
+/// held in clearing: read a page at a time, never all at once (see docs/payments.md for its
+/// cost).
+async fn books<S: HubStore, B>(
+    hub: &Hub<S, B>,
+    from_ms: i64,
+) -> ApiResult<(Books, Vec<scanpay_proto::hub::HeldInClearing>)> {
+    let mut books = Books::new(from_ms, from_ms + 86_400_000);
+    let mut held = Vec::new();
     let mut after = None;
     loop {
         let rows = hub
@@ -1950,10 +1956,22 @@ async fn every_payment<S: HubStore, B>(hub: &Hub<S, B>) -> ApiResult<Vec<Payment
             .await
             .map_err(scanpay_http::store_unavailable)?;
         for row in &rows {
-            payments.push(unseal(row)?.payment);
+            let p = unseal(row)?.payment;
+            books.add(&p);
+            held.extend(p.held_in_clearing().into_iter().map(|h| {
+                scanpay_proto::hub::HeldInClearing {
+                    payment_id: p.id,
+                    refund_id: h.refund_id,
+                    bank_id: h.bank_id,
+                    currency: p.currency.clone(),
+                    amount_minor: h.amount_minor,
+                    owed_to: h.owed_to,
+                    code: h.code,
+                }
+            }));
         }
         if rows.len() < SETTLEMENT_PAGE as usize {
-            return Ok(payments);
+            return Ok((books, held));
         }
         after = rows.last().map(|r| (r.created_at_ms, r.id));
     }
@@ -1974,36 +1992,20 @@ pub async fn settlement<S: HubStore, B: BankConnector>(
     let from_ms = day.to_unix_ms();
     // Every payment: a pair settles on the day its second leg completed, whenever the payment
     // was made (the reconciliation below reads them all anyway).
-    let all = every_payment(&hub).await?;
-    let positions: Vec<_> =
-        scanpay_core::payment::net_positions(&all, from_ms, from_ms + 86_400_000)
-            .into_iter()
-            .map(|p| scanpay_proto::hub::SettlementPosition {
-                net_minor: p.net_minor(),
-                bank_id: p.bank_id,
-                currency: p.currency,
-                paid_out_minor: p.paid_out_minor,
-                received_minor: p.received_minor,
-            })
-            .collect();
-    // The books: every clearing account against every completed interbank leg, ever.
-    let expected = scanpay_core::payment::expected_clearing(&all);
-    let held = all
-        .iter()
-        .flat_map(|p| {
-            p.held_in_clearing()
-                .into_iter()
-                .map(|h| scanpay_proto::hub::HeldInClearing {
-                    payment_id: p.id,
-                    refund_id: h.refund_id,
-                    bank_id: h.bank_id,
-                    currency: p.currency.clone(),
-                    amount_minor: h.amount_minor,
-                    owed_to: h.owed_to,
-                    code: h.code,
-                })
+    let (books, held) = books(&hub, from_ms).await?;
+    let positions: Vec<_> = books
+        .positions()
+        .into_iter()
+        .map(|p| scanpay_proto::hub::SettlementPosition {
+            net_minor: p.net_minor(),
+            bank_id: p.bank_id,
+            currency: p.currency,
+            paid_out_minor: p.paid_out_minor,
+            received_minor: p.received_minor,
         })
         .collect();
+    // The books: every clearing account against every completed interbank leg, ever.
+    let expected = &books.clearing;
     let mut reconciliation = Vec::new();
     for (link, bank) in hub.banks.iter() {
         let accounts = bank
