@@ -868,6 +868,7 @@ pub fn net_positions<'a>(
 pub fn expected_clearing<'a>(
     payments: impl IntoIterator<Item = &'a Payment>,
 ) -> BTreeMap<(String, String), i64> {
+    // Clearing balances count every completed leg, whenever: no day to settle.
     let mut books = Books::new(0, 0);
     payments.into_iter().for_each(|p| books.add(p));
     books.clearing
@@ -880,8 +881,7 @@ pub struct Books {
     from_ms: i64,
     to_ms: i64,
     positions: BTreeMap<(String, String), NetPosition>,
-    /// Bank and currency → the clearing account's expected balance.
-    pub clearing: BTreeMap<(String, String), i64>,
+    clearing: BTreeMap<(String, String), i64>,
 }
 
 impl Books {
@@ -912,7 +912,7 @@ impl Books {
         }
         let Some(credit) = &p.credit else { return };
         let done = |leg: Option<&Leg>| leg.is_some_and(|l| l.state == LegState::Done);
-        if done(Some(&p.debit)) {
+        if p.debit.state == LegState::Done {
             self.clear(payer, &p.currency, p.amount_minor);
         }
         if done(Some(credit)) {
@@ -922,7 +922,7 @@ impl Books {
             self.clear(payer, &p.currency, -p.amount_minor);
         }
         for refund in &p.refunds {
-            if done(Some(&refund.debit)) {
+            if refund.debit.state == LegState::Done {
                 self.clear(payee, &p.currency, refund.amount_minor);
             }
             if done(refund.credit.as_ref()) {
@@ -963,6 +963,11 @@ impl Books {
     /// The positions so far, sorted by bank and currency.
     pub fn positions(&self) -> Vec<NetPosition> {
         self.positions.values().cloned().collect()
+    }
+
+    /// Bank and currency → the clearing account's expected balance, so far.
+    pub fn clearing(&self) -> &BTreeMap<(String, String), i64> {
+        &self.clearing
     }
 }
 

@@ -690,13 +690,15 @@ const MISSED_TRIED_MAX: usize = 2;
 /// 111, 23 where odds of 1 alone made them 180, 172, 130, 105, 22, and no zone worse.
 const LIKELY_MISSED_ODDS: f32 = 0.5;
 
-/// Ways to bring `line` to `target` characters, most likely first: a character the reader
+/// Ways to bring `line` to `target` characters, most likely first: on a line two or more
+/// short, as many characters the reader likely missed, all put back; a character the reader
 /// likely missed put back (see [`LIKELY_MISSED_ODDS`]); fillers added or removed at the end,
 /// then in the filler runs from the right (OCR drops or doubles a `<` inside a long run as
 /// easily as at the end); other missed characters put back. Truncation is the last resort for
 /// a line with no spare fillers.
 fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
     let len = line.bytes.len();
+    let missing = target.saturating_sub(len);
     // Each way is a map: where each position's character comes from.
     let same: Vec<Slot> = (0..len).map(Slot::Read).collect();
     if len == target {
@@ -711,7 +713,6 @@ fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
         }
     };
     if len < target {
-        let missing = target - len;
         let mut padded = same.clone();
         padded.resize(target, Slot::Added(FILLER));
         push(padded);
@@ -755,25 +756,26 @@ fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
             gap.odds >= LIKELY_MISSED_ODDS && beside_text
         };
         let mut put_first = 0;
-        // A line two or more short with as many likely missed characters: all of them put
-        // back, first (`101105F3311167US<<…` for `6101105F3311167USA<<…`).
+        // A line two or more short with as many likely missed characters, at as many places:
+        // all of them put back, first (`101105F3311167US<<…` for `6101105F3311167USA<<…`).
+        // Of two at one place the likelier (a hint has no order within a gap).
         let mut all_likely: Vec<&Hint> = Vec::new();
         for gap in gaps.iter().filter(|g| likely(g)) {
-            if all_likely.len() < target - len && all_likely.iter().all(|g| g.pos != gap.pos) {
+            if all_likely.iter().all(|g| g.pos != gap.pos) {
                 all_likely.push(gap);
             }
         }
-        if all_likely.len() >= 2 {
+        if missing >= 2 && all_likely.len() == missing {
             all_likely.sort_by_key(|g| g.pos);
             let mut v = Vec::with_capacity(target);
             let mut from = 0;
             for gap in &all_likely {
-                v.extend_from_slice(same.get(from..gap.pos).unwrap_or_default());
+                let at = gap.pos.min(len);
+                v.extend_from_slice(same.get(from..at).unwrap_or_default());
                 v.push(Slot::Likely(gap.byte));
-                from = gap.pos;
+                from = at;
             }
             v.extend_from_slice(same.get(from..).unwrap_or_default());
-            v.resize(target, Slot::Added(FILLER));
             let fitted = line.fitted(&v);
             if !out.iter().any(|f| f.bytes == fitted.bytes) {
                 out.insert(0, fitted);
@@ -1398,6 +1400,23 @@ fn repair_country(work: &mut Work, s: Span) {
             take(&mut found, v);
         }
     }
+    // Three letters one known code away from none: two of them misread, if only one pair of
+    // changes gives a known code (`CAN` read `OAZ` on blurred zones and a real Canadian
+    // passport: OCR-B's `N` read `Z`, a change too loose to make alone — `GBZ`, read for `GBR`,
+    // would become the known, wrong `GBN` — but not met twice by chance).
+    if found.is_empty() && read.iter().all(u8::is_ascii_uppercase) {
+        for i in 0..read.len() {
+            for j in i + 1..read.len() {
+                for &a in paired(read[i]) {
+                    for &b in paired(read[j]) {
+                        let mut v = read.clone();
+                        (v[i], v[j]) = (a, b);
+                        take(&mut found, v);
+                    }
+                }
+            }
+        }
+    }
     // Two letters and a filler, no known code (`D<<` is the only short one; an old card's
     // `SI<` is kept, as no letter makes it one): one was lost and what followed it read
     // shifted left (`CHE` read `HE<`). Where is not known: any of the three places, if only
@@ -1446,6 +1465,14 @@ fn confusable(b: u8) -> &'static [u8] {
         b'R' => b"PB",
         b'B' => b"RE",
         _ => b"",
+    }
+}
+
+/// [`confusable`], and for one of two changes ([`repair_country`]) `N` for `Z`.
+fn paired(b: u8) -> &'static [u8] {
+    match b {
+        b'Z' => b"N",
+        _ => confusable(b),
     }
 }
 
@@ -2565,6 +2592,16 @@ mod tests {
             &Expect {
                 issuing: Some("CHE"),
                 nationality: Some("UT"),
+                ..Expect::default()
+            },
+        );
+        // Two misread (`CAN` as `OAZ`): put back when one pair alone gives a known code; one
+        // change never uses the pair's looser `Z` for `N` (`GBZ`, not `GBN`).
+        check(
+            &td3("OAZ", "GBZ"),
+            &Expect {
+                issuing: Some("CAN"),
+                nationality: Some("GBZ"),
                 ..Expect::default()
             },
         );

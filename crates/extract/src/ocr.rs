@@ -1782,7 +1782,8 @@ const UNREAD_PROB_MIN: f32 = 0.01;
 
 /// What a recognised line's glyphs say that the recogniser did not (see `ocr/glyphs.rs`): a
 /// character read as its look-alike, a letter where the glyph stands as tall as the line's
-/// digits or the other way round, is read again; a glyph under no character read, where one is
+/// digits or the other way round, is read again (on a line measured loosely, only offered as
+/// an alternative); a glyph under no character read, where one is
 /// missing (CTC lost it), is put in `missed`, as the character the recogniser found likeliest
 /// at its steps. `scale`: crop columns per output step; `probs`: the
 /// recogniser's output, a row of `classes` per step.
@@ -1809,9 +1810,10 @@ fn measure_glyphs(
     let mut pitches: Vec<f32> = centres.windows(2).map(|w| w[1] - w[0]).collect();
     let pitch = glyphs::median(&mut pitches);
     let measured = glyphs::measure(crop, &centres, pitch);
-    // Only a line measured well enough to tell a letter from a digit has its heights judged
-    // (on one measured roughly, only a glyph a whole class off): on a rougher one a speck
-    // passes for a glyph (the synthetic benchmark's damaged levels).
+    // Only a line measured well enough to tell a letter from a digit has characters read again
+    // by their heights (on one measured roughly, only a glyph a whole class off): on a rougher
+    // one a speck passes for a glyph (the synthetic benchmark's damaged levels). On one measured
+    // loosely a glyph standing out toward its look-alike is only offered as an alternative.
     let line_scale = glyphs::ocr_b_scale(&reading.text, &measured.heights);
     if let Some(line_scale) = line_scale {
         let misread = glyphs::misread_classes(&reading.text, &measured.heights, line_scale);

@@ -1942,7 +1942,7 @@ const SETTLEMENT_PAGE: u32 = 1_000;
 /// Settlement's sums over every payment the hub has, for the day from `from_ms`, and the money
 /// held in clearing: read a page at a time, never all at once (see docs/payments.md for its
 /// cost).
-async fn books<S: HubStore, B>(
+async fn settlement_books<S: HubStore, B>(
     hub: &Hub<S, B>,
     from_ms: i64,
 ) -> ApiResult<(Books, Vec<scanpay_proto::hub::HeldInClearing>)> {
@@ -1992,7 +1992,7 @@ pub async fn settlement<S: HubStore, B: BankConnector>(
     let from_ms = day.to_unix_ms();
     // Every payment: a pair settles on the day its second leg completed, whenever the payment
     // was made (the reconciliation below reads them all anyway).
-    let (books, held) = books(&hub, from_ms).await?;
+    let (books, held) = settlement_books(&hub, from_ms).await?;
     let positions: Vec<_> = books
         .positions()
         .into_iter()
@@ -2005,7 +2005,7 @@ pub async fn settlement<S: HubStore, B: BankConnector>(
         })
         .collect();
     // The books: every clearing account against every completed interbank leg, ever.
-    let expected = &books.clearing;
+    let expected = books.clearing();
     let mut reconciliation = Vec::new();
     for (link, bank) in hub.banks.iter() {
         let accounts = bank
