@@ -915,7 +915,7 @@ impl Books {
         if p.debit.state == LegState::Done {
             self.clear(payer, &p.currency, p.amount_minor);
         }
-        if done(Some(credit)) {
+        if credit.state == LegState::Done {
             self.clear(payee, &p.currency, -p.amount_minor);
         }
         if done(p.reversal.as_ref()) {

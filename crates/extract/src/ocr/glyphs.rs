@@ -22,7 +22,7 @@
 //! fonts, a card's embossing, draw digits as tall as capitals), and one whose glyphs stray from
 //! the scale is measured too roughly (blur, noise, a slanted crop): both are left as read, but
 //! for a line straying only a little, where a glyph standing a whole class off is read again,
-//! and one straying more (up to 4%, or with its letters and digits up to 7% apart), where a
+//! and one straying more (up to 4%, and with its letters and digits up to 7% apart), where a
 //! glyph standing out from the others read as it, past halfway to its look-alike's height, is
 //! offered as an alternative, the text left as read: it settles a failing check digit that two
 //! OCR-B confusions would each pass ([`Measure::Loosely`]). On
