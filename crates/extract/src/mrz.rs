@@ -755,7 +755,21 @@ fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
                 .any(|&b| b != FILLER);
             gap.odds >= LIKELY_MISSED_ODDS && beside_text
         };
+        // A likely one goes before the filler ways (after the likely ones before it), any
+        // other after them; a way met before is not added again.
         let mut put_first = 0;
+        let mut add = |out: &mut Vec<Fitted>, map: &[Slot], likely: bool| {
+            let fitted = line.fitted(map);
+            if out.iter().any(|f| f.bytes == fitted.bytes) {
+                return;
+            }
+            if likely {
+                out.insert(put_first, fitted);
+                put_first += 1;
+            } else {
+                out.push(fitted);
+            }
+        };
         // A line two or more short with as many likely missed characters, at as many places:
         // all of them put back, first (`101105F3311167US<<…` for `6101105F3311167USA<<…`).
         // Of two at one place the likelier (a hint has no order within a gap).
@@ -776,11 +790,7 @@ fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
                 from = at;
             }
             v.extend_from_slice(same.get(from..).unwrap_or_default());
-            let fitted = line.fitted(&v);
-            if !out.iter().any(|f| f.bytes == fitted.bytes) {
-                out.insert(0, fitted);
-                put_first += 1;
-            }
+            add(&mut out, &v, true);
         }
         for gap in gaps.iter().take(MISSED_TRIED_MAX) {
             let mut v = same.get(..gap.pos).unwrap_or_default().to_vec();
@@ -792,15 +802,7 @@ fn fit(line: &Line, target: usize, max: usize) -> Vec<Fitted> {
             });
             v.extend_from_slice(same.get(gap.pos..).unwrap_or_default());
             v.resize(target, Slot::Added(FILLER));
-            let fitted = line.fitted(&v);
-            if !out.iter().any(|f| f.bytes == fitted.bytes) {
-                if likely {
-                    out.insert(put_first, fitted);
-                    put_first += 1;
-                } else {
-                    out.push(fitted);
-                }
-            }
+            add(&mut out, &v, likely);
         }
     }
     out
@@ -2616,45 +2618,29 @@ mod tests {
                 ..Expect::default()
             },
         );
-        // A letter lost and the rest read shifted left: put back where only one place and
-        // letter give a known code (`CHE`); `UT<` may be `AUT` or `UTO`, and is left.
-        check(
-            &td3("HE<", "UT<"),
-            &Expect {
-                issuing: Some("CHE"),
-                nationality: Some("UT"),
-                ..Expect::default()
-            },
-        );
-        // Two misread (`CAN` as `OAZ`): put back when one pair alone gives a known code; one
-        // change never uses the pair's looser `Z` for `N` (`GBZ`, not `GBN`).
-        check(
-            &td3("OAZ", "GBZ"),
-            &Expect {
-                issuing: Some("CAN"),
-                nationality: Some("GBZ"),
-                ..Expect::default()
-            },
-        );
-        // Two pairs giving known codes (`BBH`: `BEN` or `BRN`): left. So is `KDX`, whose one
-        // known change would start with a filler (`<D<`, no `D<<`).
-        check(
-            &td3("BBH", "KDX"),
-            &Expect {
-                issuing: Some("BBH"),
-                nationality: Some("KDX"),
-                ..Expect::default()
-            },
-        );
-        // An old Slovenian card's `SI<` (in the specimens): no letter makes it a known code.
-        check(
-            &td3("SI<", "SI<"),
-            &Expect {
-                issuing: Some("SI"),
-                nationality: Some("SI"),
-                ..Expect::default()
-            },
-        );
+        // Read → wanted (issuing, nationality):
+        for (read, want) in [
+            // A letter lost and the rest read shifted left: put back where only one place and
+            // letter give a known code (`CHE`); `UT<` may be `AUT` or `UTO`, and is left.
+            (("HE<", "UT<"), ("CHE", "UT")),
+            // Two misread (`CAN` as `OAZ`): put back when one pair alone gives a known code;
+            // one change never uses the pair's looser `Z` for `N` (`GBZ`, not `GBN`).
+            (("OAZ", "GBZ"), ("CAN", "GBZ")),
+            // Two pairs giving known codes (`BBH`: `BEN` or `BRN`): left. So is `KDX`, whose
+            // one known change would start with a filler (`<D<`, no `D<<`).
+            (("BBH", "KDX"), ("BBH", "KDX")),
+            // An old Slovenian card's `SI<` (in the specimens): no letter makes it known.
+            (("SI<", "SI<"), ("SI", "SI")),
+        ] {
+            check(
+                &td3(read.0, read.1),
+                &Expect {
+                    issuing: Some(want.0),
+                    nationality: Some(want.1),
+                    ..Expect::default()
+                },
+            );
+        }
         // Germany's one-letter code, with a filler read as K.
         check(
             &td3("D<<", "DK<"),
