@@ -5,6 +5,9 @@
 //! are loaded with `= ANY($1)` (accounts locked `FOR UPDATE` in id order, so concurrent batches
 //! cannot deadlock), decided in `core`, and written back with `UNNEST` arrays.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use scanpay_core::ledger::{
     self, Account, Decision, HoldState, Outcome, Snapshot, Transfer, TransferCommand, TransferKind,
@@ -143,7 +146,7 @@ pub struct PgBank {
     /// The session holding this schema's writer lock: a bank is the single writer of its ledger
     /// (the batch step reads holds before it locks accounts), so a second bank process on the
     /// same schema is refused instead of racing. Dropped with the last clone, freeing the lock.
-    _writer_lock: std::sync::Arc<tokio_postgres::Client>,
+    _writer_lock: Arc<tokio_postgres::Client>,
     /// Taken by every ledger transaction as well (`pg_advisory_xact_lock`): should the writer
     /// lock's session end unnoticed (a dropped connection, a server restart) and a second process
     /// start, their batches still run one at a time, each reading what the other committed.
@@ -197,7 +200,7 @@ impl PgBank {
         let lock = writer_lock(url, schema_name).await?;
         Ok(PgBank {
             pool,
-            _writer_lock: std::sync::Arc::new(lock),
+            _writer_lock: Arc::new(lock),
             batch_lock_key: writer_key(schema_name).wrapping_add(1),
         })
     }
@@ -838,7 +841,9 @@ impl BankStore for PgBank {
 /// group-committed, as every SQLite write is: one task takes whatever is queued, runs it in one
 /// transaction (the statements pipelined on one connection) and commits once. If anything in the
 /// group fails (a duplicate id, a deadlock with another hub), nothing of it was committed, and
-/// each write runs again alone so its own outcome is answered.
+/// each write runs again alone so its own outcome is answered. Each commit runs on a task of its
+/// own: a panic in one (a bug) abandons that commit's writes, as a panicking job does on SQLite,
+/// and the writer goes on.
 #[derive(Clone)]
 pub struct PgHub {
     pool: Pool,
@@ -853,8 +858,8 @@ enum PgWrite {
     UpdatePayment(PaymentRow, Announcements),
 }
 
-struct PgJob {
-    write: PgWrite,
+struct PgJob<W = PgWrite> {
+    write: W,
     reply: tokio::sync::oneshot::Sender<Result<i64>>,
 }
 
@@ -865,7 +870,10 @@ impl PgHub {
     pub async fn connect(url: &str, schema_name: &str) -> Result<PgHub> {
         let pool = connect(url, schema_name, schema::HUB_POSTGRES, Plans::Cached).await?;
         let (writer, jobs) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(write_groups(pool.clone(), jobs));
+        let committer = pool.clone();
+        tokio::spawn(write_groups(jobs, move |writes| {
+            commit_group(committer.clone(), writes)
+        }));
         Ok(PgHub { pool, writer })
     }
 
@@ -874,14 +882,21 @@ impl PgHub {
         self.writer
             .send(PgJob { write, reply })
             .map_err(|_| StoreError::Database("the writer task stopped".to_string()))?;
+        // The writer answers every job it takes; dropped unanswered, the job's task ended.
         answer
             .await
-            .map_err(|_| StoreError::Database("the write was dropped".to_string()))?
+            .map_err(|_| StoreError::Abandoned("the write was dropped".to_string()))?
     }
 }
 
-/// The group-commit task: ends when every `PgHub` clone is dropped.
-async fn write_groups(pool: Pool, mut jobs: tokio::sync::mpsc::UnboundedReceiver<PgJob>) {
+/// The group-commit task: ends when every `PgHub` clone is dropped. `commit` runs writes in one
+/// transaction and answers one number a write.
+async fn write_groups<W, C, F>(mut jobs: tokio::sync::mpsc::UnboundedReceiver<PgJob<W>>, commit: C)
+where
+    W: Send + Sync + 'static,
+    C: Fn(Vec<Arc<W>>) -> F,
+    F: Future<Output = Result<Vec<i64>>> + Send + 'static,
+{
     while let Some(first) = jobs.recv().await {
         let mut group = vec![first];
         while group.len() < WRITES_PER_COMMIT_MAX {
@@ -890,29 +905,45 @@ async fn write_groups(pool: Pool, mut jobs: tokio::sync::mpsc::UnboundedReceiver
                 Err(_) => break,
             }
         }
-        match commit_group(&pool, &group).await {
+        let (writes, replies): (Vec<Arc<W>>, Vec<_>) = group
+            .into_iter()
+            .map(|job| (Arc::new(job.write), job.reply))
+            .unzip();
+        match on_own_task(commit(writes.clone())).await {
             Ok(answers) => {
-                for (job, answer) in group.into_iter().zip(answers) {
-                    let _ = job.reply.send(Ok(answer));
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(Ok(answer));
                 }
             }
             Err(_) => {
                 // Nothing of the group stands: each write alone, with its own outcome.
-                for job in group {
-                    let answer = commit_group(&pool, std::slice::from_ref(&job)).await;
-                    let _ = job.reply.send(answer.map(|answers| answers[0]));
+                for (write, reply) in writes.into_iter().zip(replies) {
+                    let answer = on_own_task(commit(vec![write])).await;
+                    let _ = reply.send(answer.map(|answers| answers[0]));
                 }
             }
         }
     }
 }
 
-async fn commit_group(pool: &Pool, group: &[PgJob]) -> Result<Vec<i64>> {
+/// Runs a commit on a task of its own, so that a panic in it ends that commit (its writes
+/// abandoned, the transaction rolled back when its connection is dropped), not the writer.
+async fn on_own_task(
+    commit: impl Future<Output = Result<Vec<i64>>> + Send + 'static,
+) -> Result<Vec<i64>> {
+    tokio::spawn(commit).await.unwrap_or_else(|error| {
+        Err(StoreError::Abandoned(format!(
+            "the commit's task ended: {error}"
+        )))
+    })
+}
+
+async fn commit_group(pool: Pool, group: Vec<Arc<PgWrite>>) -> Result<Vec<i64>> {
     let mut client = pool.get().await.map_err(pool_error)?;
     let transaction = client.transaction().await?;
     // The streams the group appends to, locked before any row (see `lock_streams`). Prepared
     // before (once per connection), so that the lock is the first statement sent.
-    let callers = group.iter().filter_map(|job| match &job.write {
+    let callers = group.iter().filter_map(|write| match &**write {
         PgWrite::UpdatePayment(_, news) => Some(news.notifications.iter().map(|n| n.caller_id)),
         PgWrite::InsertPayment(_) => None,
     });
@@ -932,7 +963,7 @@ async fn commit_group(pool: &Pool, group: &[PgJob]) -> Result<Vec<i64>> {
     let (locked, answers) = futures_util::future::join(
         lock_callers,
         futures_util::future::try_join_all(
-            group.iter().map(|job| run_write(&transaction, &job.write)),
+            group.iter().map(|write| run_write(&transaction, write)),
         ),
     )
     .await;
@@ -1904,5 +1935,58 @@ impl HubStore for PgHub {
     async fn ping(&self) -> Result<()> {
         query_one(&self.pool, "SELECT 1", &[]).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic while committing abandons the writes of that commit only: the group is run again
+    /// write by write, the others are answered, and the writer takes later writes.
+    #[tokio::test]
+    async fn a_panicking_commit_abandons_only_its_write() {
+        let (sender, jobs) = tokio::sync::mpsc::unbounded_channel::<PgJob<i64>>();
+        let commits = Arc::new(std::sync::Mutex::new(Vec::<Vec<i64>>::new()));
+        let seen = commits.clone();
+        tokio::spawn(write_groups(jobs, move |writes: Vec<Arc<i64>>| {
+            let seen = seen.clone();
+            async move {
+                let writes: Vec<i64> = writes.iter().map(|w| **w).collect();
+                seen.lock().unwrap().push(writes.clone());
+                assert!(!writes.contains(&13), "a bug in a write");
+                Ok(writes.iter().map(|w| w * 10).collect())
+            }
+        }));
+        let write = |value: i64| {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            sender
+                .send(PgJob {
+                    write: value,
+                    reply,
+                })
+                .unwrap();
+            answer
+        };
+        // Queued before the writer runs, so that they make one group.
+        let answers = [write(1), write(13), write(2)];
+        let mut results = Vec::new();
+        for answer in answers {
+            results.push(answer.await.expect("every write is answered"));
+        }
+        assert!(matches!(results[0], Ok(10)), "{results:?}");
+        assert!(
+            matches!(results[1], Err(StoreError::Abandoned(_))),
+            "{results:?}"
+        );
+        assert!(matches!(results[2], Ok(20)), "{results:?}");
+        assert_eq!(
+            *commits.lock().unwrap(),
+            vec![vec![1, 13, 2], vec![1], vec![13], vec![2]]
+        );
+        assert!(
+            matches!(write(3).await.unwrap(), Ok(30)),
+            "the writer goes on"
+        );
     }
 }
