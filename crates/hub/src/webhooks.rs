@@ -501,7 +501,12 @@ pub async fn deliver_forever<S: HubStore, B: BankConnector>(hub: Hub<S, B>) {
         };
         let due = match hub
             .store
-            .deliveries_due(now_ms(), DELIVERIES_READ_MAX, busy)
+            .deliveries_due(
+                now_ms(),
+                DELIVERIES_READ_MAX,
+                DELIVERIES_PER_MERCHANT_MAX as u32,
+                busy,
+            )
             .await
         {
             Ok(due) => due,

@@ -610,11 +610,18 @@ pub trait HubStore: Send + Sync + 'static {
         secrets: Vec<u8>,
         read: Vec<u8>,
     ) -> impl Future<Output = Result<bool>> + Send;
-    /// Pending deliveries whose time has come, soonest first.
+    /// Pending deliveries whose time has come, soonest first, none of `skip_merchants`'.
+    ///
+    /// With merchants to skip (those with their share of sends in flight), at most
+    /// `per_merchant` of each other merchant's, read merchant by merchant: a skipped merchant's
+    /// backlog is not walked (a receiver that answers slowly can pile up hundreds of thousands
+    /// of due rows ahead of everyone's), at the cost of a look at each merchant with an
+    /// undelivered row. With none to skip, the soonest `limit` in one walk of the due index.
     fn deliveries_due(
         &self,
         now_ms: i64,
         limit: u32,
+        per_merchant: u32,
         skip_merchants: Vec<Uuid>,
     ) -> impl Future<Output = Result<Vec<DeliveryRow>>> + Send;
     /// Replaces a delivery if its `next_attempt_ms` is still `seen_next_attempt_ms` (a lease:

@@ -1628,19 +1628,52 @@ impl HubStore for PgHub {
         &self,
         now_ms: i64,
         limit: u32,
+        per_merchant: u32,
         skip_merchants: Vec<Uuid>,
     ) -> Result<Vec<DeliveryRow>> {
-        let rows = query(
-            &self.pool,
-            &format!(
-                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
-                 WHERE next_attempt_ms IS NOT NULL AND next_attempt_ms <= $1 \
-                 AND merchant_id <> ALL($3) \
-                 ORDER BY next_attempt_ms LIMIT $2"
-            ),
-            &[&now_ms, &i64::from(limit), &skip_merchants],
-        )
-        .await?;
+        let rows = if skip_merchants.is_empty() {
+            query(
+                &self.pool,
+                &format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
+                     WHERE next_attempt_ms IS NOT NULL AND next_attempt_ms <= $1 \
+                     ORDER BY next_attempt_ms LIMIT $2"
+                ),
+                &[&now_ms, &i64::from(limit)],
+            )
+            .await?
+        } else {
+            // The merchants with an undelivered row, one index probe each (a loose scan of
+            // `webhook_deliveries_merchant_due`), then each one's first due rows.
+            query(
+                &self.pool,
+                &format!(
+                    "WITH RECURSIVE merchants(merchant) AS ( \
+                         SELECT (SELECT merchant_id FROM webhook_deliveries \
+                                 WHERE next_attempt_ms IS NOT NULL \
+                                 ORDER BY merchant_id LIMIT 1) \
+                         UNION ALL \
+                         SELECT (SELECT merchant_id FROM webhook_deliveries \
+                                 WHERE next_attempt_ms IS NOT NULL AND merchant_id > merchant \
+                                 ORDER BY merchant_id LIMIT 1) \
+                         FROM merchants WHERE merchant IS NOT NULL) \
+                     SELECT first.* FROM merchants CROSS JOIN LATERAL ( \
+                         SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
+                         WHERE merchant_id = merchant AND next_attempt_ms IS NOT NULL \
+                         AND next_attempt_ms <= $1 \
+                         ORDER BY next_attempt_ms LIMIT $3) AS first \
+                     WHERE merchant IS NOT NULL AND merchant <> ALL($4) \
+                     ORDER BY first.next_attempt_ms LIMIT $2"
+                ),
+                &[
+                    &now_ms,
+                    &i64::from(limit),
+                    &i64::from(per_merchant),
+                    &skip_merchants,
+                ],
+            )
+            .await?
+        };
         Ok(rows.iter().map(delivery_from_row).collect())
     }
 

@@ -280,6 +280,12 @@ DROP INDEX payments_payer;
 CREATE INDEX payments_payer ON payments
     (payer_id, created_at_ms, id, payee_id, state, amount_minor, exempted);
 "#,
+    // The deliverer reads each merchant's first due deliveries, skipping a busy merchant's
+    // backlog without walking it.
+    r#"
+CREATE INDEX webhook_deliveries_merchant_due ON webhook_deliveries (merchant_id, next_attempt_ms)
+    WHERE next_attempt_ms IS NOT NULL;
+"#,
 ];
 
 pub const HUB_POSTGRES: &[&str] = &[
@@ -405,5 +411,9 @@ UPDATE payments SET
 DROP INDEX payments_payer;
 CREATE INDEX payments_payer ON payments (payer_id, created_at_ms, id)
     INCLUDE (payee_id, state, amount_minor, exempted);
+"#,
+    r#"
+CREATE INDEX webhook_deliveries_merchant_due ON webhook_deliveries (merchant_id, next_attempt_ms)
+    WHERE next_attempt_ms IS NOT NULL;
 "#,
 ];

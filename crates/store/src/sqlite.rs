@@ -1442,27 +1442,52 @@ impl HubStore for SqliteHub {
         &self,
         now_ms: i64,
         limit: u32,
+        per_merchant: u32,
         skip_merchants: Vec<Uuid>,
     ) -> Result<Vec<DeliveryRow>> {
         self.db
             .read(move |c| {
-                // A placeholder per merchant skipped (a handful: those with their share of
-                // sends in flight), their count rounded up to a power of two and the rest
-                // filled with the nil id, so that few statement texts are cached.
+                if skip_merchants.is_empty() {
+                    let mut statement = c.prepare_cached(&format!(
+                        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
+                         WHERE next_attempt_ms IS NOT NULL AND next_attempt_ms <= ?1 \
+                         ORDER BY next_attempt_ms LIMIT ?2"
+                    ))?;
+                    let rows = statement.query_map(params![now_ms, limit], delivery_from_row)?;
+                    return Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+                }
+                // A placeholder per merchant skipped (a handful), their count rounded up to a
+                // power of two and the rest filled with the nil id, so that few statement texts
+                // are cached.
                 let mut skip_merchants = skip_merchants;
                 let slots = skip_merchants.len().next_power_of_two();
                 skip_merchants.resize(slots, Uuid::nil());
                 let skip = (0..slots)
-                    .map(|i| format!("?{}", i + 3))
+                    .map(|i| format!("?{}", i + 4))
                     .collect::<Vec<_>>()
                     .join(", ");
+                // The merchants with an undelivered row, one index probe each (a loose scan
+                // of `webhook_deliveries_merchant_due`), then each one's first due rows.
                 let mut statement = c.prepare_cached(&format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
-                     WHERE next_attempt_ms IS NOT NULL AND next_attempt_ms <= ?1 \
-                     AND merchant_id NOT IN ({skip}) \
+                    "WITH RECURSIVE merchants(merchant) AS ( \
+                         SELECT (SELECT merchant_id FROM webhook_deliveries \
+                                 WHERE next_attempt_ms IS NOT NULL \
+                                 ORDER BY merchant_id LIMIT 1) \
+                         UNION ALL \
+                         SELECT (SELECT merchant_id FROM webhook_deliveries \
+                                 WHERE next_attempt_ms IS NOT NULL AND merchant_id > merchant \
+                                 ORDER BY merchant_id LIMIT 1) \
+                         FROM merchants WHERE merchant IS NOT NULL) \
+                     SELECT {DELIVERY_COLUMNS} FROM merchants, webhook_deliveries \
+                     WHERE merchant IS NOT NULL AND merchant NOT IN ({skip}) \
+                     AND id IN (SELECT id FROM webhook_deliveries AS first \
+                                WHERE first.merchant_id = merchant \
+                                AND first.next_attempt_ms IS NOT NULL \
+                                AND first.next_attempt_ms <= ?1 \
+                                ORDER BY first.next_attempt_ms LIMIT ?3) \
                      ORDER BY next_attempt_ms LIMIT ?2"
                 ))?;
-                let mut values: Vec<&dyn rusqlite::ToSql> = vec![&now_ms, &limit];
+                let mut values: Vec<&dyn rusqlite::ToSql> = vec![&now_ms, &limit, &per_merchant];
                 values.extend(skip_merchants.iter().map(|m| m as &dyn rusqlite::ToSql));
                 let rows = statement.query_map(values.as_slice(), delivery_from_row)?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
