@@ -1016,6 +1016,11 @@ fn name_letter(b: u8) -> u8 {
     }
 }
 
+/// The odds (against the character read) at which a letter the recogniser nearly read is taken
+/// in a field of letters: over a digit's look-alike in a name ([`Work::name_letters`]), and in
+/// an unknown country code when it makes a known one ([`repair_country`]).
+const HINTED_LETTER_ODDS_MIN: f32 = 0.25;
+
 /// The other reading of an ambiguous character in an alphanumeric field.
 fn swap(b: u8) -> Option<u8> {
     Some(match b {
@@ -1090,6 +1095,27 @@ impl Work {
         for pos in s.start..s.end {
             let b = self.byte((s.line, pos));
             self.put((s.line, pos), f(b));
+        }
+    }
+
+    /// A name holds letters and fillers only, so a digit read there is a letter: the likeliest
+    /// one the recogniser nearly read instead, at good odds (`R09AN` with `S` at 0.56 for the
+    /// `9` is `ROSAN`, not `ROQAN`), else the digit's look-alike ([`name_letter`]).
+    fn name_letters(&mut self, s: Span) {
+        for pos in s.start..s.end {
+            let at = (s.line, pos);
+            let b = self.byte(at);
+            if !b.is_ascii_digit() {
+                continue;
+            }
+            let letter = self
+                .near(&[at])
+                .swap_remove(0)
+                .into_iter()
+                .filter(|&(c, odds)| c.is_ascii_uppercase() && odds >= HINTED_LETTER_ODDS_MIN)
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map_or(name_letter(b), |(c, _)| c);
+            self.put(at, letter);
         }
     }
 
@@ -1370,8 +1396,9 @@ fn fix_fillers(data: &[u8], name: bool) -> Vec<u8> {
     out
 }
 
-/// Repairs a country code: letters only, then, if unknown, a one-character OCR substitution that
-/// makes it known — when exactly one does; else a pair of them (three letters read); else, for
+/// Repairs a country code: letters only, then, if unknown, a one-character OCR substitution or a
+/// letter the reader nearly read instead that makes it known — when exactly one code comes out;
+/// else a pair of them (three letters read); else, for
 /// two letters and a filler, a letter lost — each when exactly one known code comes out.
 fn repair_country(work: &mut Work, s: Span) {
     work.map(s, to_letter);
@@ -1387,6 +1414,48 @@ fn repair_country(work: &mut Work, s: Span) {
             found.push(v);
         }
     };
+    // First the reader's own doubts: letters it nearly read instead, one, else two (`2LD` with
+    // `N` at 0.36 for the `2`: `NLD`, where the `2` is OCR-B's `Z` and no `Z` makes a code;
+    // `559` with `E` and `P` at 0.94 and 0.99: `ESP`, where any letter for the `9` would make
+    // `SSD`). Taken when they make exactly one known code; when they make several, none is.
+    let positions: Vec<_> = positions(s).collect();
+    let hinted: Vec<Vec<u8>> = work
+        .near(&positions)
+        .into_iter()
+        .map(|near| {
+            near.into_iter()
+                .filter(|&(c, odds)| c.is_ascii_uppercase() && odds >= HINTED_LETTER_ODDS_MIN)
+                .map(|(c, _)| c)
+                .collect()
+        })
+        .collect();
+    let changed = |v: &[u8], i: usize, letter: u8| {
+        let mut v = v.to_vec();
+        v[i] = letter;
+        v
+    };
+    for (i, letters) in hinted.iter().enumerate() {
+        for &a in letters {
+            take(&mut found, changed(&read, i, a));
+        }
+    }
+    if found.is_empty() {
+        for (i, letters) in hinted.iter().enumerate() {
+            for &a in letters {
+                let v = changed(&read, i, a);
+                for (j, others) in hinted.iter().enumerate().skip(i + 1) {
+                    for &b in others {
+                        take(&mut found, changed(&v, j, b));
+                    }
+                }
+            }
+        }
+    }
+    match found.as_slice() {
+        [] => {}
+        [only] => return work.write_span(s, only),
+        _ => return,
+    }
     for (i, &b) in read.iter().enumerate() {
         // A character no letter is mistaken for (a `9` for an `R`) may be any letter; so may a
         // filler before a letter, where no code has one (`CHE` read `<HE`).
@@ -1529,7 +1598,7 @@ fn parse_block(
     repair_country(&mut work, layout.issuing);
     repair_country(&mut work, layout.nationality);
     work.map(layout.sex, to_letter);
-    work.map(layout.name, name_letter);
+    work.name_letters(layout.name);
     let name = fix_fillers(work.get(layout.name), true);
     work.write_span(layout.name, &name);
     for s in [
@@ -2332,6 +2401,59 @@ mod tests {
             number_read(first, spaced, &[alternative(11, 'O', 1.0)], today),
             ("ZEXR70VYO".to_string(), true)
         );
+    }
+
+    /// In a field of letters, a letter the reader nearly read instead: a name's `9` read with
+    /// `S` at good odds is `S` (not OCR-B's look-alike `Q`), and a nationality `2LD` read with
+    /// `N` for the `2` is `NLD` (no `Z` makes a code). Without the hint, or with one too faint,
+    /// the look-alike; of two letters nearly read in a name, the likelier; in a country code,
+    /// two nearly read together, and none when they make two codes.
+    #[test]
+    fn a_letter_nearly_read_in_a_field_of_letters_is_taken() {
+        let first = "I<USA445Q2085T39971193<<<<<<<<";
+        let second = "6101105F3311167NLD<<<<<<<<<<<3";
+        let today = date(2026, 12, 7);
+        let read = |second: &str,
+                    third_alternatives: &[Alternative],
+                    second_alternatives: &[Alternative]| {
+            let third = "R09AN<<ELIN<ANQUI<<<<<<<<<<<<<";
+            parse_read(
+                [
+                    (first, &[][..], &[][..]),
+                    (second, second_alternatives, &[][..]),
+                    (third, third_alternatives, &[][..]),
+                ],
+                today,
+            )
+            .unwrap()
+        };
+        let s = alternative(2, 'S', 0.56);
+        assert_eq!(read(second, &[s], &[]).surname, "ROSAN");
+        assert_eq!(read(second, &[], &[]).surname, "ROQAN");
+        assert_eq!(
+            read(second, &[alternative(2, 'S', 0.2)], &[]).surname,
+            "ROQAN"
+        );
+        let both = [alternative(2, 'S', 0.3), alternative(2, 'G', 0.4)];
+        assert_eq!(read(second, &both, &[]).surname, "ROGAN");
+
+        let zld = "6101105F33111672LD<<<<<<<<<<<3";
+        let nationality = |alternatives: &[Alternative]| read(zld, &[], alternatives).nationality;
+        assert_eq!(nationality(&[alternative(15, 'N', 0.36)]), "NLD");
+        assert_eq!(nationality(&[]), "ZLD");
+        assert_eq!(nationality(&[alternative(15, 'N', 0.1)]), "ZLD");
+        // Two letters nearly read make a code where any letter for the `9` makes another.
+        let ss9 = "6101105F331116755D<<<<<<<<<<<3".replace("55D", "559");
+        let nationality = |alternatives: &[Alternative]| read(&ss9, &[], alternatives).nationality;
+        let doubts = [alternative(15, 'E', 0.94), alternative(17, 'P', 0.99)];
+        assert_eq!(nationality(&doubts), "ESP");
+        assert_eq!(nationality(&[]), "SSD");
+        // Doubts that make two codes make none.
+        let chx = "6101105F3311167CHX<<<<<<<<<<<3";
+        let nationality = |alternatives: &[Alternative]| read(chx, &[], alternatives).nationality;
+        assert_eq!(nationality(&[alternative(17, 'E', 0.5)]), "CHE");
+        let doubts = [alternative(17, 'E', 0.5), alternative(17, 'N', 0.4)];
+        assert_eq!(nationality(&doubts), "CHX");
     }
 
     /// A synthetic zone's expiry `3509205` read `509205`, the line one short: padding it with a
