@@ -1098,9 +1098,21 @@ impl Work {
         }
     }
 
+    /// The letters and fillers the reader nearly read at `at` instead of what is there, at
+    /// [`HINTED_LETTER_ODDS_MIN`] or more.
+    fn nearly_read(&self, at: (usize, usize)) -> Vec<(u8, f32)> {
+        let mut near = self.near(&[at]).swap_remove(0);
+        near.retain(|&(c, odds)| {
+            (c.is_ascii_uppercase() || c == FILLER) && odds >= HINTED_LETTER_ODDS_MIN
+        });
+        near
+    }
+
     /// A name holds letters and fillers only, so a digit read there is a letter: the likeliest
     /// one the recogniser nearly read instead, at good odds (`R09AN` with `S` at 0.56 for the
-    /// `9` is `ROSAN`, not `ROQAN`), else the digit's look-alike ([`name_letter`]).
+    /// `9` is `ROSAN`, not `ROQAN`), else the digit's look-alike ([`name_letter`]) — also when
+    /// a filler is likelier than any letter, or the digit stands between fillers (its
+    /// look-alike in a filler run is for [`fix_fillers`] to judge).
     fn name_letters(&mut self, s: Span) {
         for pos in s.start..s.end {
             let at = (s.line, pos);
@@ -1108,13 +1120,18 @@ impl Work {
             if !b.is_ascii_digit() {
                 continue;
             }
-            let letter = self
-                .near(&[at])
-                .swap_remove(0)
+            let between_fillers = pos > s.start
+                && self.byte((s.line, pos - 1)) == FILLER
+                && self.byte((s.line, pos + 1)) == FILLER;
+            let likeliest = self
+                .nearly_read(at)
                 .into_iter()
-                .filter(|&(c, odds)| c.is_ascii_uppercase() && odds >= HINTED_LETTER_ODDS_MIN)
                 .max_by(|a, b| a.1.total_cmp(&b.1))
-                .map_or(name_letter(b), |(c, _)| c);
+                .map(|(c, _)| c);
+            let letter = match likeliest {
+                Some(c) if c.is_ascii_uppercase() && !between_fillers => c,
+                _ => name_letter(b),
+            };
             self.put(at, letter);
         }
     }
@@ -1396,10 +1413,11 @@ fn fix_fillers(data: &[u8], name: bool) -> Vec<u8> {
     out
 }
 
-/// Repairs a country code: letters only, then, if unknown, a one-character OCR substitution or a
-/// letter the reader nearly read instead that makes it known — when exactly one code comes out;
-/// else a pair of them (three letters read); else, for
-/// two letters and a filler, a letter lost — each when exactly one known code comes out.
+/// Repairs a country code: letters only, then, if unknown, the letters the reader nearly read
+/// instead, one, else two — when exactly one known code comes out, and nothing more when
+/// several do; else a one-character OCR substitution that makes it known; else a pair of them
+/// (three letters read); else, for two letters and a filler, a letter lost — each when exactly
+/// one known code comes out.
 fn repair_country(work: &mut Work, s: Span) {
     work.map(s, to_letter);
     let read = work.get(s).to_vec();
@@ -1418,20 +1436,19 @@ fn repair_country(work: &mut Work, s: Span) {
     // `N` at 0.36 for the `2`: `NLD`, where the `2` is OCR-B's `Z` and no `Z` makes a code;
     // `559` with `E` and `P` at 0.94 and 0.99: `ESP`, where any letter for the `9` would make
     // `SSD`). Taken when they make exactly one known code; when they make several, none is.
-    let positions: Vec<_> = positions(s).collect();
-    let hinted: Vec<Vec<u8>> = work
-        .near(&positions)
-        .into_iter()
-        .map(|near| {
-            near.into_iter()
-                .filter(|&(c, odds)| c.is_ascii_uppercase() && odds >= HINTED_LETTER_ODDS_MIN)
-                .map(|(c, _)| c)
+    let hinted: Vec<Vec<u8>> = positions(s)
+        .map(|at| {
+            let near = work.nearly_read(at).into_iter();
+            near.map(|(c, _)| c)
+                .filter(u8::is_ascii_uppercase)
                 .collect()
         })
         .collect();
     let changed = |v: &[u8], i: usize, letter: u8| {
         let mut v = v.to_vec();
-        v[i] = letter;
+        if let Some(slot) = v.get_mut(i) {
+            *slot = letter;
+        }
         v
     };
     for (i, letters) in hinted.iter().enumerate() {
@@ -2436,6 +2453,22 @@ mod tests {
         );
         let both = [alternative(2, 'S', 0.3), alternative(2, 'G', 0.4)];
         assert_eq!(read(second, &both, &[]).surname, "ROGAN");
+        // A filler likelier than any letter: the look-alike, as before.
+        let filler = [alternative(2, 'S', 0.3), alternative(2, '<', 0.6)];
+        assert_eq!(read(second, &filler, &[]).surname, "ROQAN");
+        // A digit between fillers keeps its look-alike (`fix_fillers` reads `Z` there as a
+        // filler), whatever letter was nearly read.
+        let third = "ROSAN<<ELIN<ANQUI<<<2<<<<<<<<<".to_string();
+        let mrz = parse_read(
+            [
+                (first, &[][..], &[][..]),
+                (second, &[][..], &[][..]),
+                (third.as_str(), &[alternative(20, 'L', 0.5)][..], &[][..]),
+            ],
+            today,
+        )
+        .unwrap();
+        assert_eq!(mrz.given_names, "ELIN ANQUI");
 
         let zld = "6101105F33111672LD<<<<<<<<<<<3";
         let nationality = |alternatives: &[Alternative]| read(zld, &[], alternatives).nationality;
@@ -2443,8 +2476,8 @@ mod tests {
         assert_eq!(nationality(&[]), "ZLD");
         assert_eq!(nationality(&[alternative(15, 'N', 0.1)]), "ZLD");
         // Two letters nearly read make a code where any letter for the `9` makes another.
-        let ss9 = "6101105F331116755D<<<<<<<<<<<3".replace("55D", "559");
-        let nationality = |alternatives: &[Alternative]| read(&ss9, &[], alternatives).nationality;
+        let ss9 = "6101105F3311167559<<<<<<<<<<<3";
+        let nationality = |alternatives: &[Alternative]| read(ss9, &[], alternatives).nationality;
         let doubts = [alternative(15, 'E', 0.94), alternative(17, 'P', 0.99)];
         assert_eq!(nationality(&doubts), "ESP");
         assert_eq!(nationality(&[]), "SSD");

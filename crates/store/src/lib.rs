@@ -28,6 +28,19 @@ pub use sqlite::{SqliteBank, SqliteHub};
 
 /// A statement page holds at most this many lines.
 pub const STATEMENT_PAGE_MAX: u32 = 1_000;
+
+/// `merchants(merchant)`: the merchants with an undelivered webhook row, one probe each of the
+/// index `webhook_deliveries_merchant_due` (a loose index scan), and a last row of NULL. Both
+/// backends' `deliveries_due` read from it when they skip a merchant, so a skipped merchant's
+/// backlog is never walked.
+const UNDELIVERED_MERCHANTS: &str = "WITH RECURSIVE merchants(merchant) AS ( \
+         SELECT (SELECT merchant_id FROM webhook_deliveries \
+                 WHERE next_attempt_ms IS NOT NULL ORDER BY merchant_id LIMIT 1) \
+         UNION ALL \
+         SELECT (SELECT merchant_id FROM webhook_deliveries \
+                 WHERE next_attempt_ms IS NOT NULL AND merchant_id > merchant \
+                 ORDER BY merchant_id LIMIT 1) \
+         FROM merchants WHERE merchant IS NOT NULL)";
 /// A listing of callers holds at most this many rows a page.
 pub const CALLERS_PAGE_MAX: u32 = 500;
 

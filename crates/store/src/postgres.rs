@@ -16,6 +16,7 @@ use scanpay_core::money::Currency;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
+use crate::UNDELIVERED_MERCHANTS;
 use crate::{
     AccountKind, AccountRow, Announcements, BankStore, BindingRow, CallerRow, CardRow, Claim,
     CodeConflict, CodeRow, CustomerRow, DeliveryRow, HubStore, IdempotencyRecord, LedgerTotals,
@@ -882,7 +883,9 @@ impl PgHub {
         self.writer
             .send(PgJob { write, reply })
             .map_err(|_| StoreError::Database("the writer task stopped".to_string()))?;
-        // The writer answers every job it takes; dropped unanswered, the job's task ended.
+        // The writer answers every job it takes, a panicking commit's too; a reply is dropped
+        // only if the writer task itself ended (the runtime shutting down), after which the
+        // write may or may not have been committed.
         answer
             .await
             .map_err(|_| StoreError::Abandoned("the write was dropped".to_string()))?
@@ -910,24 +913,37 @@ where
             .map(|job| (Arc::new(job.write), job.reply))
             .unzip();
         match on_own_task(commit(writes.clone())).await {
-            Ok(answers) => {
+            Ok(answers) if answers.len() == replies.len() => {
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(Ok(answer));
+                }
+            }
+            Ok(_) => {
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Database(
+                        "the commit answered another number of writes".to_string(),
+                    )));
                 }
             }
             Err(_) => {
                 // Nothing of the group stands: each write alone, with its own outcome.
                 for (write, reply) in writes.into_iter().zip(replies) {
-                    let answer = on_own_task(commit(vec![write])).await;
-                    let _ = reply.send(answer.map(|answers| answers[0]));
+                    let answer = on_own_task(commit(vec![write])).await.and_then(|answers| {
+                        answers.into_iter().next().ok_or_else(|| {
+                            StoreError::Database("the commit answered no write".to_string())
+                        })
+                    });
+                    let _ = reply.send(answer);
                 }
             }
         }
     }
 }
 
-/// Runs a commit on a task of its own, so that a panic in it ends that commit (its writes
-/// abandoned, the transaction rolled back when its connection is dropped), not the writer.
+/// Runs a commit on a task of its own, so that a panic in it ends that commit, not the writer:
+/// its writes are abandoned (nothing runs after `COMMIT` in [`commit_group`], so a panic comes
+/// before it; the dropped transaction queues its `ROLLBACK` before the connection goes back to
+/// the pool).
 async fn on_own_task(
     commit: impl Future<Output = Result<Vec<i64>>> + Send + 'static,
 ) -> Result<Vec<i64>> {
@@ -1643,20 +1659,11 @@ impl HubStore for PgHub {
             )
             .await?
         } else {
-            // The merchants with an undelivered row, one index probe each (a loose scan of
-            // `webhook_deliveries_merchant_due`), then each one's first due rows.
+            // Each merchant's first due rows.
             query(
                 &self.pool,
                 &format!(
-                    "WITH RECURSIVE merchants(merchant) AS ( \
-                         SELECT (SELECT merchant_id FROM webhook_deliveries \
-                                 WHERE next_attempt_ms IS NOT NULL \
-                                 ORDER BY merchant_id LIMIT 1) \
-                         UNION ALL \
-                         SELECT (SELECT merchant_id FROM webhook_deliveries \
-                                 WHERE next_attempt_ms IS NOT NULL AND merchant_id > merchant \
-                                 ORDER BY merchant_id LIMIT 1) \
-                         FROM merchants WHERE merchant IS NOT NULL) \
+                    "{UNDELIVERED_MERCHANTS} \
                      SELECT first.* FROM merchants CROSS JOIN LATERAL ( \
                          SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
                          WHERE merchant_id = merchant AND next_attempt_ms IS NOT NULL \

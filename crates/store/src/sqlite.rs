@@ -20,6 +20,7 @@ use scanpay_core::ledger::{
 use scanpay_core::money::Currency;
 use uuid::Uuid;
 
+use crate::UNDELIVERED_MERCHANTS;
 use crate::{
     AccountKind, AccountRow, Announcements, BankStore, BindingRow, CallerRow, CardRow, Claim,
     CodeConflict, CodeRow, CustomerRow, DeliveryRow, HubStore, IdempotencyRecord, LedgerTotals,
@@ -1445,17 +1446,24 @@ impl HubStore for SqliteHub {
         per_merchant: u32,
         skip_merchants: Vec<Uuid>,
     ) -> Result<Vec<DeliveryRow>> {
-        self.db
-            .read(move |c| {
-                if skip_merchants.is_empty() {
+        if skip_merchants.is_empty() {
+            return self
+                .db
+                .read(move |c| {
                     let mut statement = c.prepare_cached(&format!(
                         "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
                          WHERE next_attempt_ms IS NOT NULL AND next_attempt_ms <= ?1 \
                          ORDER BY next_attempt_ms LIMIT ?2"
                     ))?;
                     let rows = statement.query_map(params![now_ms, limit], delivery_from_row)?;
-                    return Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?);
-                }
+                    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                })
+                .await;
+        }
+        // A probe a merchant with an undelivered row: not bounded by `limit`, so off the async
+        // threads.
+        self.db
+            .scan(move |c| {
                 // A placeholder per merchant skipped (a handful), their count rounded up to a
                 // power of two and the rest filled with the nil id, so that few statement texts
                 // are cached.
@@ -1466,18 +1474,11 @@ impl HubStore for SqliteHub {
                     .map(|i| format!("?{}", i + 4))
                     .collect::<Vec<_>>()
                     .join(", ");
-                // The merchants with an undelivered row, one index probe each (a loose scan
-                // of `webhook_deliveries_merchant_due`), then each one's first due rows.
+                // Each merchant's first due rows, by id (measured: 8–9 ms with 1,100 merchants
+                // and one's 200,000 due rows skipped; repeating `merchant_id = merchant` here
+                // makes SQLite walk each merchant's whole history instead, 12–16 ms).
                 let mut statement = c.prepare_cached(&format!(
-                    "WITH RECURSIVE merchants(merchant) AS ( \
-                         SELECT (SELECT merchant_id FROM webhook_deliveries \
-                                 WHERE next_attempt_ms IS NOT NULL \
-                                 ORDER BY merchant_id LIMIT 1) \
-                         UNION ALL \
-                         SELECT (SELECT merchant_id FROM webhook_deliveries \
-                                 WHERE next_attempt_ms IS NOT NULL AND merchant_id > merchant \
-                                 ORDER BY merchant_id LIMIT 1) \
-                         FROM merchants WHERE merchant IS NOT NULL) \
+                    "{UNDELIVERED_MERCHANTS} \
                      SELECT {DELIVERY_COLUMNS} FROM merchants, webhook_deliveries \
                      WHERE merchant IS NOT NULL AND merchant NOT IN ({skip}) \
                      AND id IN (SELECT id FROM webhook_deliveries AS first \
