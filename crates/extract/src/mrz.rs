@@ -1602,6 +1602,10 @@ fn parse_block(
         (2, 44, _) => &TD3,
         _ => return None,
     };
+    // Two lines of 44 are a passport's zone unless a visa's: ICAO 9303 part 4 begins a
+    // passport's code with `P`, so an `I`, `A` or `C` there is misread (`AR` for a blurred
+    // `P<`), not another kind of document.
+    let passport = layout.format == MrzFormat::Td3;
     let restored: usize = lines.iter().map(|f| f.restored).sum();
     let (lines, hints) = lines.into_iter().map(|f| (f.bytes, f.hints)).unzip();
     let mut work = Work {
@@ -1612,6 +1616,9 @@ fn parse_block(
 
     // Fields whose type fixes the reading of a confusable character.
     work.map(layout.code, to_letter);
+    if passport {
+        work.put((0, 0), b'P');
+    }
     repair_country(&mut work, layout.issuing);
     repair_country(&mut work, layout.nationality);
     work.map(layout.sex, to_letter);
@@ -2742,6 +2749,20 @@ mod tests {
         let id = parse(&visa, TODAY).expect("visa parses").identity();
         assert_eq!(id.surname.map(|f| f.confidence), Some(0.8));
         assert_eq!(id.document_type.map(|f| f.value), Some("visa".to_string()));
+    }
+
+    /// Two lines of 44 whose code was read `A` (a blurred `P`, on a synthetic level-2 zone):
+    /// still a passport's zone, since only passports and visas are that size.
+    #[test]
+    fn a_passport_sized_zone_is_a_passport() {
+        check(
+            &format!("{}\n{TD3_LINE2}", TD3_LINE1.replacen('P', "A", 1)),
+            &Expect {
+                code: Some("P"),
+                corrected: Some(1),
+                ..eriksson()
+            },
+        );
     }
 
     #[test]
