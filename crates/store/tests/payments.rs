@@ -191,6 +191,53 @@ async fn postgres_due_deliveries_skip_a_busy_merchants_backlog() {
     .await;
 }
 
+/// Settlement reads every payment a page at a time after a cursor (`created_at_ms`, `id`):
+/// across pages, and across payments made in the same millisecond, each comes once, in order.
+async fn payments_page_by_their_creation(store: &impl HubStore) {
+    let (payer, payee) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut made = Vec::new();
+    for i in 0..40 {
+        let id = Uuid::new_v4();
+        // Four payments a millisecond, their ids in no order.
+        let at = 1_000 + i / 4;
+        store
+            .insert_payment(payment(id, payer, payee, 1, at))
+            .await
+            .unwrap();
+        made.push((at, id));
+    }
+    made.sort();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .payments_created(i64::MIN, i64::MAX, after, 7)
+            .await
+            .unwrap();
+        seen.extend(page.iter().map(|p| (p.created_at_ms, p.id)));
+        match page.last() {
+            Some(last) if page.len() == 7 => after = Some((last.created_at_ms, last.id)),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, made);
+    let window = store
+        .payments_created(1_002, 1_004, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(window.len(), 8, "two milliseconds of four");
+}
+
+#[tokio::test]
+async fn sqlite_payments_page_by_their_creation() {
+    common::on_sqlite(|store| async move { payments_page_by_their_creation(&store).await }).await;
+}
+
+#[tokio::test]
+async fn postgres_payments_page_by_their_creation() {
+    common::on_postgres(|store| async move { payments_page_by_their_creation(&store).await }).await;
+}
+
 /// A hub database from before the summary columns: its payments get them from their documents.
 #[tokio::test]
 async fn payments_stored_before_the_summary_columns_are_summarised() {
