@@ -1444,28 +1444,12 @@ fn repair_country(work: &mut Work, s: Span) {
                 .collect()
         })
         .collect();
-    let changed = |v: &[u8], i: usize, letter: u8| {
-        let mut v = v.to_vec();
-        if let Some(slot) = v.get_mut(i) {
-            *slot = letter;
-        }
-        v
-    };
-    for (i, letters) in hinted.iter().enumerate() {
-        for &a in letters {
-            take(&mut found, changed(&read, i, a));
-        }
+    for v in one_changed(&read, &hinted) {
+        take(&mut found, v);
     }
     if found.is_empty() {
-        for (i, letters) in hinted.iter().enumerate() {
-            for &a in letters {
-                let v = changed(&read, i, a);
-                for (j, others) in hinted.iter().enumerate().skip(i + 1) {
-                    for &b in others {
-                        take(&mut found, changed(&v, j, b));
-                    }
-                }
-            }
+        for v in two_changed(&read, &hinted) {
+            take(&mut found, v);
         }
     }
     match found.as_slice() {
@@ -1473,38 +1457,31 @@ fn repair_country(work: &mut Work, s: Span) {
         [only] => return work.write_span(s, only),
         _ => return,
     }
-    for (i, &b) in read.iter().enumerate() {
-        // A character no letter is mistaken for (a `9` for an `R`) may be any letter; so may a
-        // filler before a letter, where no code has one (`CHE` read `<HE`).
-        let before_letter = b == FILLER && read[i..].iter().any(u8::is_ascii_uppercase);
-        let alternatives = if b.is_ascii_uppercase() || (b == FILLER && !before_letter) {
-            confusable(b)
-        } else {
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-        };
-        for &alt in alternatives {
-            let mut v = read.clone();
-            if let Some(slot) = v.get_mut(i) {
-                *slot = alt;
+    let confusions: Vec<Vec<u8>> = read
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            // A character no letter is mistaken for (a `9` for an `R`) may be any letter; so
+            // may a filler before a letter, where no code has one (`CHE` read `<HE`).
+            let before_letter = b == FILLER && read[i..].iter().any(u8::is_ascii_uppercase);
+            if b.is_ascii_uppercase() || (b == FILLER && !before_letter) {
+                confusable(b).to_vec()
+            } else {
+                (b'A'..=b'Z').collect()
             }
-            take(&mut found, v);
-        }
+        })
+        .collect();
+    for v in one_changed(&read, &confusions) {
+        take(&mut found, v);
     }
     // Three letters one known code away from none: two of them misread, if only one pair of
     // changes gives a known code (`CAN` read `OAZ` on blurred zones and a real Canadian
     // passport: OCR-B's `N` read `Z`, a change too loose to make alone — `GBZ`, read for `GBR`,
     // would become the known, wrong `GBN` — but not met twice by chance).
     if found.is_empty() && read.iter().all(u8::is_ascii_uppercase) {
-        for i in 0..read.len() {
-            for j in i + 1..read.len() {
-                for &a in paired(read[i]) {
-                    for &b in paired(read[j]) {
-                        let mut v = read.clone();
-                        (v[i], v[j]) = (a, b);
-                        take(&mut found, v);
-                    }
-                }
-            }
+        let pairs: Vec<Vec<u8>> = read.iter().map(|&b| paired(b).to_vec()).collect();
+        for v in two_changed(&read, &pairs) {
+            take(&mut found, v);
         }
     }
     // Two letters and a filler, no known code (`D<<` is the only short one; an old card's
@@ -1525,6 +1502,36 @@ fn repair_country(work: &mut Work, s: Span) {
     if let [only] = found.as_slice() {
         work.write_span(s, only);
     }
+}
+
+/// `read` with one of its characters changed to one of that place's `options`, every way.
+fn one_changed(read: &[u8], options: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (i, letters) in options.iter().enumerate().take(read.len()) {
+        for &a in letters {
+            let mut v = read.to_vec();
+            v[i] = a;
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// `read` with two of its characters changed, each to one of its place's `options`, every way.
+fn two_changed(read: &[u8], options: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (i, first) in options.iter().enumerate().take(read.len()) {
+        for (j, second) in options.iter().enumerate().take(read.len()).skip(i + 1) {
+            for &a in first {
+                for &b in second {
+                    let mut v = read.to_vec();
+                    (v[i], v[j]) = (a, b);
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Letters OCR-B is commonly misread as, for country-code repair; `K`/`X` may be a filler
