@@ -181,7 +181,8 @@ pub async fn pay(options: PayBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn drop_schemas(url: &str, prefix: &str) {
+/// Drops the schemas whose names start with `prefix`.
+pub(crate) async fn drop_schemas(url: &str, prefix: &str) {
     let sql = format!(
         "DO $$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE '{prefix}%' LOOP EXECUTE 'DROP SCHEMA ' || quote_ident(s) || ' CASCADE'; END LOOP; END $$;"
     );

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bench_pay;
+pub mod bench_settlement;
 pub mod client;
 pub mod demo;
 pub mod extract;

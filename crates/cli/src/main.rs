@@ -357,6 +357,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 30)]
         pgbench_seconds: u64,
     },
+    /// Settlement's reads over a hub's history of interbank payments: ms per read.
+    Settlement {
+        /// Interbank payments to fill the store with.
+        #[arg(long, default_value_t = 200_000)]
+        payments: usize,
+        /// Days they are spread over.
+        #[arg(long, default_value_t = 30)]
+        days: usize,
+        /// Omit for a fresh SQLite file; `postgres://…` for a fresh schema there.
+        #[arg(long, env = "SCANPAY_DATABASE_URL")]
+        database_url: Option<String>,
+    },
     /// Whole registrations from concurrent wallets (fields path): registrations/s, p50, p99.
     Register {
         #[arg(long, default_value_t = 200)]
@@ -704,6 +716,21 @@ async fn run() -> anyhow::Result<()> {
             command: HubCommand::ResetAuthenticator { wallet, operator },
         } => {
             scanpay::merchant::reset_authenticator(&operator.client(&file)?, &wallet).await?;
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Settlement {
+                    payments,
+                    days,
+                    database_url,
+                },
+        } => {
+            scanpay::bench_settlement::settlement(scanpay::bench_settlement::SettlementBench {
+                payments,
+                days,
+                database_url,
+            })
+            .await?;
         }
         Command::Bench {
             command: BenchCommand::Register { count, concurrency },

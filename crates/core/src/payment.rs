@@ -828,147 +828,181 @@ pub struct Held {
     pub code: String,
 }
 
-/// One bank's net position in one currency from interbank payments and refunds: positive means
-/// it owes the other banks (its customers paid out more than they received).
+/// Settlement's days are UTC days of this many milliseconds.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The first millisecond of the UTC day of `at_ms`.
+pub fn day_of(at_ms: i64) -> i64 {
+    at_ms.div_euclid(DAY_MS) * DAY_MS
+}
+
+/// What interbank payments moved at one bank in one currency.
+///
+/// `paid_out_minor` and `received_minor`: what the bank's customers paid out to other banks'
+/// customers and received from them, counted by pairs of legs that completed (a payment's debit
+/// with its credit, a refund's the other way). Positive [`BankSums::net_minor`] means the bank
+/// owes the others. `clearing_minor`: the change to the bank's clearing account (credits less
+/// debits) from the legs that are done, pair complete or not: the payer's bank credits it when
+/// it debits the payer, the payee's bank debits it when it credits the payee; refunds and
+/// reversals the other way.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NetPosition {
+pub struct BankSums {
     pub bank_id: String,
     pub currency: String,
     pub paid_out_minor: i64,
     pub received_minor: i64,
+    pub clearing_minor: i64,
 }
 
-impl NetPosition {
+impl BankSums {
     pub fn net_minor(&self) -> i64 {
         self.paid_out_minor - self.received_minor
     }
+
+    /// Whether a pair of legs completed here (the bank has a position).
+    pub fn has_position(&self) -> bool {
+        self.paid_out_minor != 0 || self.received_minor != 0
+    }
 }
 
-/// Each bank's position from the interbank legs completed in `[from_ms, to_ms)`: a payment's
-/// debit leg (payer bank pays out) with its credit leg (payee bank receives), and the same for
-/// refunds the other way. A pair counts once both its legs are done, on the day its second (the
-/// credit) was: a payment made a second before midnight whose credit lands after it is in the
-/// next day's report, and a refund is in the report of its own day, not its payment's. (Legs
-/// recorded before their completion time was kept count on their payment's creation day, as
-/// they did before.) Sorted by bank and currency; per currency the nets sum to zero.
+/// One payment's share of settlement: what it moved at one bank on one UTC day (`day_ms`, the
+/// day's first millisecond).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookEntry {
+    pub day_ms: i64,
+    pub sums: BankSums,
+}
+
+impl Payment {
+    /// What this payment moved between banks, by UTC day and bank, sorted; none for a payment
+    /// within one bank. A pair of legs counts on the day its second leg (the credit) was done: a
+    /// payment made a second before midnight whose credit lands after it counts on the next
+    /// day, and a refund on its own day, not its payment's. A leg counts in its bank's clearing
+    /// account on the day it was done. (Legs recorded before their completion time was kept
+    /// count on their payment's creation day.) Days whose sums are all zero are left out.
+    pub fn book_entries(&self) -> Vec<BookEntry> {
+        if !self.is_interbank() {
+            return Vec::new();
+        }
+        let done_at = |leg: Option<&Leg>| {
+            let leg = leg.filter(|l| l.state == LegState::Done)?;
+            Some(leg.done_at_ms.unwrap_or(self.created_at_ms))
+        };
+        let banks = [self.payer.bank_id.as_str(), self.payee.bank_id.as_str()];
+        let (payer, payee) = (0, 1);
+        // (when, bank, paid out, received, clearing)
+        let mut moves: Vec<(i64, &str, i64, i64, i64)> = Vec::new();
+        // A transfer from bank `from` to bank `to` (of `banks`): its debit, credit and reversal
+        // legs.
+        let mut transfer = |from: usize, to: usize, amount: i64, legs: [Option<&Leg>; 3]| {
+            let (from, to) = (banks[from], banks[to]);
+            let [debit, credit, reversal] = legs.map(done_at);
+            if let Some(at) = debit {
+                moves.push((at, from, 0, 0, amount));
+            }
+            if let Some(at) = credit {
+                moves.push((at, to, 0, 0, -amount));
+                if debit.is_some() {
+                    moves.push((at, from, amount, 0, 0));
+                    moves.push((at, to, 0, amount, 0));
+                }
+            }
+            if let Some(at) = reversal {
+                moves.push((at, from, 0, 0, -amount));
+            }
+        };
+        transfer(
+            payer,
+            payee,
+            self.amount_minor,
+            [
+                Some(&self.debit),
+                self.credit.as_ref(),
+                self.reversal.as_ref(),
+            ],
+        );
+        for refund in &self.refunds {
+            transfer(
+                payee,
+                payer,
+                refund.amount_minor,
+                [
+                    Some(&refund.debit),
+                    refund.credit.as_ref(),
+                    refund.reversal.as_ref(),
+                ],
+            );
+        }
+        let mut entries: BTreeMap<(i64, &str), BankSums> = BTreeMap::new();
+        for (at, bank, paid_out, received, clearing) in moves {
+            let sums = entries
+                .entry((day_of(at), bank))
+                .or_insert_with(|| BankSums {
+                    bank_id: bank.to_string(),
+                    currency: self.currency.clone(),
+                    ..BankSums::default()
+                });
+            sums.paid_out_minor += paid_out;
+            sums.received_minor += received;
+            sums.clearing_minor += clearing;
+        }
+        entries
+            .into_iter()
+            .filter(|(_, s)| s.has_position() || s.clearing_minor != 0)
+            .map(|((day_ms, _), sums)| BookEntry { day_ms, sums })
+            .collect()
+    }
+}
+
+/// The [`Payment::book_entries`] of `payments` on the days in `[from_ms, to_ms)` summed per
+/// bank and currency, sorted by both: what a store's settlement sums must give.
+pub fn bank_sums<'a>(
+    payments: impl IntoIterator<Item = &'a Payment>,
+    from_ms: i64,
+    to_ms: i64,
+) -> Vec<BankSums> {
+    let mut sums: BTreeMap<(String, String), BankSums> = BTreeMap::new();
+    for entry in payments.into_iter().flat_map(Payment::book_entries) {
+        if !(from_ms..to_ms).contains(&entry.day_ms) {
+            continue;
+        }
+        let e = entry.sums;
+        let s = sums
+            .entry((e.bank_id.clone(), e.currency.clone()))
+            .or_insert_with(|| BankSums {
+                bank_id: e.bank_id,
+                currency: e.currency,
+                ..BankSums::default()
+            });
+        s.paid_out_minor += e.paid_out_minor;
+        s.received_minor += e.received_minor;
+        s.clearing_minor += e.clearing_minor;
+    }
+    sums.into_values().collect()
+}
+
+/// Each bank's position from the pairs of interbank legs completed on the days in
+/// `[from_ms, to_ms)` (see [`Payment::book_entries`]): the banks with one, sorted by bank and
+/// currency; per currency the nets sum to zero.
 pub fn net_positions<'a>(
     payments: impl IntoIterator<Item = &'a Payment>,
     from_ms: i64,
     to_ms: i64,
-) -> Vec<NetPosition> {
-    let mut books = Books::new(from_ms, to_ms);
-    payments.into_iter().for_each(|p| books.add(p));
-    books.positions()
+) -> Vec<BankSums> {
+    let mut sums = bank_sums(payments, from_ms, to_ms);
+    sums.retain(BankSums::has_position);
+    sums
 }
 
-/// What the hub expects in each bank's clearing account (bank, currency → balance, credits less
-/// debits) from the interbank legs that are done: the payer's bank credits its clearing account
-/// when it debits the payer, the payee's bank debits it when it credits the payee; refunds the
-/// other way.
+/// What the hub expects in each bank's clearing account (bank, currency → balance) from the
+/// interbank legs that are done, whenever.
 pub fn expected_clearing<'a>(
     payments: impl IntoIterator<Item = &'a Payment>,
 ) -> BTreeMap<(String, String), i64> {
-    // Clearing balances count every completed leg, whenever: no day to settle.
-    let mut books = Books::new(0, 0);
-    payments.into_iter().for_each(|p| books.add(p));
-    books.clearing
-}
-
-/// Settlement's sums, [`net_positions`] for `[from_ms, to_ms)` and [`expected_clearing`], taken
-/// one payment at a time: a hub reads its payments a page at a time and never holds them all.
-#[derive(Debug)]
-pub struct Books {
-    from_ms: i64,
-    to_ms: i64,
-    positions: BTreeMap<(String, String), NetPosition>,
-    clearing: BTreeMap<(String, String), i64>,
-}
-
-impl Books {
-    pub fn new(from_ms: i64, to_ms: i64) -> Books {
-        Books {
-            from_ms,
-            to_ms,
-            positions: BTreeMap::new(),
-            clearing: BTreeMap::new(),
-        }
-    }
-
-    pub fn add(&mut self, p: &Payment) {
-        // When a pair whose debit is done completed: its credit's completion, if both are done.
-        let completed = |debit: &Leg, credit: &Option<Leg>| {
-            let credit = credit.as_ref()?;
-            (debit.state == LegState::Done && credit.state == LegState::Done)
-                .then(|| credit.done_at_ms.unwrap_or(p.created_at_ms))
-        };
-        let (payer, payee) = (p.payer.bank_id.as_str(), p.payee.bank_id.as_str());
-        if let Some(at) = completed(&p.debit, &p.credit) {
-            self.pair(at, payer, payee, &p.currency, p.amount_minor);
-        }
-        for refund in &p.refunds {
-            if let Some(at) = completed(&refund.debit, &refund.credit) {
-                self.pair(at, payee, payer, &p.currency, refund.amount_minor);
-            }
-        }
-        let Some(credit) = &p.credit else { return };
-        let done = |leg: Option<&Leg>| leg.is_some_and(|l| l.state == LegState::Done);
-        if p.debit.state == LegState::Done {
-            self.clear(payer, &p.currency, p.amount_minor);
-        }
-        if credit.state == LegState::Done {
-            self.clear(payee, &p.currency, -p.amount_minor);
-        }
-        if done(p.reversal.as_ref()) {
-            self.clear(payer, &p.currency, -p.amount_minor);
-        }
-        for refund in &p.refunds {
-            if refund.debit.state == LegState::Done {
-                self.clear(payee, &p.currency, refund.amount_minor);
-            }
-            if done(refund.credit.as_ref()) {
-                self.clear(payer, &p.currency, -refund.amount_minor);
-            }
-            if done(refund.reversal.as_ref()) {
-                self.clear(payee, &p.currency, -refund.amount_minor);
-            }
-        }
-    }
-
-    /// A pair of legs completed at `at`: `from`'s bank paid out to `to`'s.
-    fn pair(&mut self, at: i64, from: &str, to: &str, currency: &str, amount: i64) {
-        if !(self.from_ms..self.to_ms).contains(&at) {
-            return;
-        }
-        self.position(from, currency).paid_out_minor += amount;
-        self.position(to, currency).received_minor += amount;
-    }
-
-    fn position(&mut self, bank: &str, currency: &str) -> &mut NetPosition {
-        self.positions
-            .entry((bank.to_string(), currency.to_string()))
-            .or_insert_with(|| NetPosition {
-                bank_id: bank.to_string(),
-                currency: currency.to_string(),
-                ..NetPosition::default()
-            })
-    }
-
-    fn clear(&mut self, bank: &str, currency: &str, amount: i64) {
-        *self
-            .clearing
-            .entry((bank.to_string(), currency.to_string()))
-            .or_default() += amount;
-    }
-
-    /// The positions so far, sorted by bank and currency.
-    pub fn positions(&self) -> Vec<NetPosition> {
-        self.positions.values().cloned().collect()
-    }
-
-    /// Bank and currency → the clearing account's expected balance, so far.
-    pub fn clearing(&self) -> &BTreeMap<(String, String), i64> {
-        &self.clearing
-    }
+    bank_sums(payments, i64::MIN, i64::MAX)
+        .into_iter()
+        .map(|s| ((s.bank_id, s.currency), s.clearing_minor))
+        .collect()
 }
 
 #[cfg(test)]

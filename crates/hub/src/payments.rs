@@ -25,8 +25,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use scanpay_core::payment::{
-    Books, CodeCheck, Earlier, Leg, LegState, Party, Payment, PaymentError, Reason, RefundState,
-    State as Status, Work, code_needed,
+    BankSums, CodeCheck, DAY_MS, Earlier, Leg, LegState, Party, Payment, PaymentError, Reason,
+    RefundState, State as Status, Work, code_needed,
 };
 use scanpay_http::{ApiError, Json, Path, Query, now_ms};
 use scanpay_proto::ErrorCode;
@@ -190,6 +190,9 @@ fn seal_row(stored: &Stored, version: i64, retry_at: Option<i64>) -> ApiResult<P
         updated_at_ms: p.updated_at_ms,
         amount_minor: p.amount_minor,
         exempted: p.exempted(),
+        held: !p.held_in_clearing().is_empty(),
+        // A payment within one bank never has any: its saves leave the books table alone.
+        books: p.is_interbank().then(|| p.book_entries()),
     })
 }
 
@@ -1936,30 +1939,55 @@ pub struct SettlementQuery {
     date: String,
 }
 
-/// Payments are read for settlement this many at a time.
-const SETTLEMENT_PAGE: u32 = 1_000;
+/// Payments stored before their books were kept are booked this many at a time.
+const BOOKING_PAGE: u32 = 1_000;
 
-/// Settlement's sums over every payment the hub has, for the day from `from_ms`, and the money
-/// held in clearing: read a page at a time, never all at once (see docs/payments.md for its
-/// cost).
-async fn settlement_books<S: HubStore, B>(
-    hub: &Hub<S, B>,
-    from_ms: i64,
-) -> ApiResult<(Books, Vec<scanpay_proto::hub::HeldInClearing>)> {
-    let mut books = Books::new(from_ms, from_ms + 86_400_000);
-    let mut held = Vec::new();
-    let mut after = None;
+/// Saves with its books each payment stored before the hub kept them (a database older than
+/// `payment_books`), so that settlement's sums count it: once per payment, then never again. A
+/// save that loses to another writer is tried again on the next page, if that writer did not
+/// book it.
+async fn book_the_unbooked<S: HubStore, B>(hub: &Hub<S, B>) -> ApiResult<()> {
     loop {
         let rows = hub
             .store
-            .payments_created(i64::MIN, i64::MAX, after, SETTLEMENT_PAGE)
+            .payments_unbooked(BOOKING_PAGE)
             .await
             .map_err(scanpay_http::store_unavailable)?;
-        for row in &rows {
-            let p = unseal(row)?.payment;
-            books.add(&p);
-            held.extend(p.held_in_clearing().into_iter().map(|h| {
-                scanpay_proto::hub::HeldInClearing {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in rows {
+            let p = unseal(&row)?.payment;
+            let booked = PaymentRow {
+                version: row.version + 1,
+                held: !p.held_in_clearing().is_empty(),
+                books: Some(p.book_entries()),
+                ..row
+            };
+            hub.store
+                .update_payment(booked, Announcements::default())
+                .await
+                .map_err(scanpay_http::store_unavailable)?;
+        }
+    }
+}
+
+/// The money that refused reversals left in clearing accounts, of any day.
+async fn held_in_clearing<S: HubStore, B>(
+    hub: &Hub<S, B>,
+) -> ApiResult<Vec<scanpay_proto::hub::HeldInClearing>> {
+    let rows = hub
+        .store
+        .payments_held()
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    let mut held = Vec::new();
+    for row in &rows {
+        let p = unseal(row)?.payment;
+        held.extend(
+            p.held_in_clearing()
+                .into_iter()
+                .map(|h| scanpay_proto::hub::HeldInClearing {
                     payment_id: p.id,
                     refund_id: h.refund_id,
                     bank_id: h.bank_id,
@@ -1967,14 +1995,10 @@ async fn settlement_books<S: HubStore, B>(
                     amount_minor: h.amount_minor,
                     owed_to: h.owed_to,
                     code: h.code,
-                }
-            }));
-        }
-        if rows.len() < SETTLEMENT_PAGE as usize {
-            return Ok((books, held));
-        }
-        after = rows.last().map(|r| (r.created_at_ms, r.id));
+                }),
+        );
     }
+    Ok(held)
 }
 
 /// Each bank's net interbank position from the payments and refunds completed on `date`, and a reconciliation
@@ -1990,12 +2014,16 @@ pub async fn settlement<S: HubStore, B: BankConnector>(
     let day = scanpay_core::registration::Day::parse(&query.date)
         .ok_or_else(|| ApiError::new(ErrorCode::DateInvalid, "`date` must be YYYY-MM-DD."))?;
     let from_ms = day.to_unix_ms();
-    // Every payment: a pair settles on the day its second leg completed, whenever the payment
-    // was made (the reconciliation below reads them all anyway).
-    let (books, held) = settlement_books(&hub, from_ms).await?;
-    let positions: Vec<_> = books
-        .positions()
+    book_the_unbooked(&hub).await?;
+    // A pair settles on the day its second leg completed, whenever the payment was made.
+    let day_sums = hub
+        .store
+        .bank_sums(from_ms, from_ms + DAY_MS)
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
+    let positions: Vec<_> = day_sums
         .into_iter()
+        .filter(BankSums::has_position)
         .map(|p| scanpay_proto::hub::SettlementPosition {
             net_minor: p.net_minor(),
             bank_id: p.bank_id,
@@ -2005,7 +2033,15 @@ pub async fn settlement<S: HubStore, B: BankConnector>(
         })
         .collect();
     // The books: every clearing account against every completed interbank leg, ever.
-    let expected = books.clearing();
+    let expected: std::collections::BTreeMap<(String, String), i64> = hub
+        .store
+        .bank_sums(i64::MIN, i64::MAX)
+        .await
+        .map_err(scanpay_http::store_unavailable)?
+        .into_iter()
+        .map(|s| ((s.bank_id, s.currency), s.clearing_minor))
+        .collect();
+    let held = held_in_clearing(&hub).await?;
     let mut reconciliation = Vec::new();
     for (link, bank) in hub.banks.iter() {
         let accounts = bank
@@ -2070,5 +2106,65 @@ mod totp_seed_tests {
         let note = br#"{"kind":"authenticator_reset","message":"Your authenticator was reset."}"#;
         let moved = vault.encrypt(note, wallet.as_bytes());
         assert!(open_totp_seed(&vault, &moved, wallet).is_err());
+    }
+}
+
+#[cfg(test)]
+mod row_tests {
+    use super::*;
+
+    fn payment(payee_bank: &str) -> Payment {
+        let party = |n: u128, bank: &str| Party {
+            caller_id: Uuid::from_u128(n),
+            kind: "wallet".to_string(),
+            name: format!("party {n}"),
+            bank_id: bank.to_string(),
+            account_id: Uuid::from_u128(n + 10),
+        };
+        let mut p = Payment::new(
+            Uuid::from_u128(1),
+            party(2, "north"),
+            party(3, payee_bank),
+            1_234,
+            "USD",
+            "terminal-1",
+            None,
+            None,
+            (Uuid::from_u128(4), Uuid::from_u128(5)),
+            1_000,
+        );
+        p.debit_answered(Ok(()), 1_100);
+        p
+    }
+
+    fn row(p: Payment) -> PaymentRow {
+        let stored = Stored {
+            payment: p,
+            sealed_code: None,
+            terminal_key: None,
+        };
+        seal_row(&stored, 2, None).unwrap()
+    }
+
+    #[test]
+    fn an_interbank_row_carries_its_share_of_settlement_and_whether_money_is_held() {
+        let mut p = payment("south");
+        let moved = row(p.clone());
+        assert_eq!(moved.books, Some(p.book_entries()));
+        assert_eq!(moved.books.as_ref().unwrap().len(), 1, "north's clearing");
+        assert!(!moved.held);
+        p.credit_answered(
+            Err("credit_account_not_found".into()),
+            Uuid::from_u128(6),
+            1_200,
+        );
+        p.reversal_answered(Err("debit_account_not_found".into()), 1_300);
+        let held = row(p.clone());
+        assert!(held.held, "the refused reversal left the money in clearing");
+        assert_eq!(held.books, Some(p.book_entries()));
+        // Within one bank: no share, and the books table is left alone.
+        let within = row(payment("north"));
+        assert_eq!(within.books, None);
+        assert!(!within.held);
     }
 }

@@ -15,6 +15,7 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use scanpay_core::ledger::{Account, Decision, Transfer, TransferCommand};
+use scanpay_core::payment::{BankSums, BookEntry};
 use uuid::Uuid;
 
 pub mod files;
@@ -478,6 +479,13 @@ pub struct PaymentRow {
     /// the payment is made), so that [`HubStore::payment_summaries`] reads an index alone.
     pub amount_minor: i64,
     pub exempted: bool,
+    /// Whether the payment left money in a clearing account for an operator
+    /// (`Payment::held_in_clearing`), so that settlement finds those few without a scan.
+    pub held: bool,
+    /// The payment's share of settlement (`Payment::book_entries`), kept in `payment_books`:
+    /// `Some` replaces what the store has for the payment, in the same transaction as the row;
+    /// `None` leaves it (a new row: it has none). Not read back: rows read have `None`.
+    pub books: Option<Vec<BookEntry>>,
 }
 
 /// What the exemption rule reads of a payer's earlier payment.
@@ -687,15 +695,20 @@ pub trait HubStore: Send + Sync + 'static {
         now_ms: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<PaymentRow>>> + Send;
-    /// Payments created in `[from_ms, to_ms)` after the cursor (`created_at_ms`, `id`), oldest
-    /// first.
-    fn payments_created(
+    /// The payments' [`PaymentRow::books`] on the days in `[from_ms, to_ms)` summed per bank and
+    /// currency, sorted by both. Settlement's positions for a day, and (over every day) what each
+    /// clearing account must hold: one pass over an index of narrow rows, no payment read.
+    fn bank_sums(
         &self,
         from_ms: i64,
         to_ms: i64,
-        after: Option<(i64, Uuid)>,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<PaymentRow>>> + Send;
+    ) -> impl Future<Output = Result<Vec<BankSums>>> + Send;
+    /// Every payment whose row is [`PaymentRow::held`].
+    fn payments_held(&self) -> impl Future<Output = Result<Vec<PaymentRow>>> + Send;
+    /// Up to `limit` payments saved before `payment_books` existed and not since with their
+    /// books: settlement books them (saves each with its books) before it sums.
+    fn payments_unbooked(&self, limit: u32)
+    -> impl Future<Output = Result<Vec<PaymentRow>>> + Send;
     /// A caller's messages with `seq > after_seq`, oldest first.
     fn notifications(
         &self,

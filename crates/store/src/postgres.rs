@@ -13,6 +13,7 @@ use scanpay_core::ledger::{
     self, Account, Decision, HoldState, Outcome, Snapshot, Transfer, TransferCommand, TransferKind,
 };
 use scanpay_core::money::Currency;
+use scanpay_core::payment::{BankSums, BookEntry};
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
@@ -998,9 +999,10 @@ async fn run_write(
             transaction
                 .execute(
                     &transaction
+                        // A new row is booked: its books are complete (none, if not given).
                         .prepare_cached(&format!(
-                            "INSERT INTO payments ({PAYMENT_COLUMNS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                            "INSERT INTO payments ({PAYMENT_COLUMNS}, booked) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, true)"
                         ))
                         .await?,
                     &[
@@ -1015,10 +1017,14 @@ async fn run_write(
                         &row.updated_at_ms,
                         &row.amount_minor,
                         &row.exempted,
+                        &row.held,
                     ],
                 )
                 .await
                 .map_err(|e| duplicate(e, "payment"))?;
+            if let Some(books) = &row.books {
+                replace_books(transaction, row.id, books).await?;
+            }
             Ok(1)
         }
         PgWrite::UpdatePayment(row, news) => {
@@ -1027,8 +1033,8 @@ async fn run_write(
                     &transaction
                         .prepare_cached(
                             "UPDATE payments SET state = $2, version = $3::int8, \
-                             next_check_ms = $4, data = $5, updated_at_ms = $6 \
-                             WHERE id = $1 AND version = $3::int8 - 1",
+                             next_check_ms = $4, data = $5, updated_at_ms = $6, held = $7, \
+                             booked = booked OR $8 WHERE id = $1 AND version = $3::int8 - 1",
                         )
                         .await?,
                     &[
@@ -1038,11 +1044,16 @@ async fn run_write(
                         &row.next_check_ms,
                         &row.data,
                         &row.updated_at_ms,
+                        &row.held,
+                        &row.books.is_some(),
                     ],
                 )
                 .await?;
             if changed != 1 {
                 return Ok(0);
+            }
+            if let Some(books) = &row.books {
+                replace_books(transaction, row.id, books).await?;
             }
             for note in &news.notifications {
                 insert_notification(transaction, note).await?;
@@ -1053,6 +1064,53 @@ async fn run_write(
             Ok(1)
         }
     }
+}
+
+/// Replaces a payment's [`PaymentRow::books`]: two statements whatever their number.
+async fn replace_books(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    payment_id: Uuid,
+    books: &[BookEntry],
+) -> Result<()> {
+    transaction
+        .execute(
+            &transaction
+                .prepare_cached("DELETE FROM payment_books WHERE payment_id = $1")
+                .await?,
+            &[&payment_id],
+        )
+        .await?;
+    if books.is_empty() {
+        return Ok(());
+    }
+    let days: Vec<i64> = books.iter().map(|e| e.day_ms).collect();
+    let banks: Vec<&str> = books.iter().map(|e| e.sums.bank_id.as_str()).collect();
+    let currencies: Vec<&str> = books.iter().map(|e| e.sums.currency.as_str()).collect();
+    let paid_out: Vec<i64> = books.iter().map(|e| e.sums.paid_out_minor).collect();
+    let received: Vec<i64> = books.iter().map(|e| e.sums.received_minor).collect();
+    let clearing: Vec<i64> = books.iter().map(|e| e.sums.clearing_minor).collect();
+    transaction
+        .execute(
+            &transaction
+                .prepare_cached(
+                    "INSERT INTO payment_books (payment_id, day_ms, bank_id, currency, \
+                     paid_out_minor, received_minor, clearing_minor) \
+                     SELECT $1, * FROM unnest($2::int8[], $3::text[], $4::text[], $5::int8[], \
+                     $6::int8[], $7::int8[])",
+                )
+                .await?,
+            &[
+                &payment_id,
+                &days,
+                &banks,
+                &currencies,
+                &paid_out,
+                &received,
+                &clearing,
+            ],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Locks callers' notification streams for the rest of the transaction, in one order.
@@ -1206,7 +1264,7 @@ fn delivery_from_row(r: &Row) -> DeliveryRow {
 }
 
 const PAYMENT_COLUMNS: &str = "id, payer_id, payee_id, state, version, next_check_ms, data, \
-     created_at_ms, updated_at_ms, amount_minor, exempted";
+     created_at_ms, updated_at_ms, amount_minor, exempted, held";
 
 fn payment_from_row(r: &Row) -> PaymentRow {
     PaymentRow {
@@ -1221,6 +1279,8 @@ fn payment_from_row(r: &Row) -> PaymentRow {
         updated_at_ms: r.get(8),
         amount_minor: r.get(9),
         exempted: r.get(10),
+        held: r.get(11),
+        books: None,
     }
 }
 
@@ -1813,23 +1873,44 @@ impl HubStore for PgHub {
         Ok(rows.iter().map(payment_from_row).collect())
     }
 
-    async fn payments_created(
-        &self,
-        from_ms: i64,
-        to_ms: i64,
-        after: Option<(i64, Uuid)>,
-        limit: u32,
-    ) -> Result<Vec<PaymentRow>> {
-        let (at, id) = after.unwrap_or((i64::MIN, Uuid::nil()));
+    async fn bank_sums(&self, from_ms: i64, to_ms: i64) -> Result<Vec<BankSums>> {
+        let rows = query(
+            &self.pool,
+            "SELECT bank_id, currency, SUM(paid_out_minor)::int8, SUM(received_minor)::int8, \
+             SUM(clearing_minor)::int8 FROM payment_books WHERE day_ms >= $1 AND day_ms < $2 \
+             GROUP BY bank_id, currency ORDER BY bank_id, currency",
+            &[&from_ms, &to_ms],
+        )
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| BankSums {
+                bank_id: r.get(0),
+                currency: r.get(1),
+                paid_out_minor: r.get(2),
+                received_minor: r.get(3),
+                clearing_minor: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn payments_held(&self) -> Result<Vec<PaymentRow>> {
+        let rows = query(
+            &self.pool,
+            &format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE held ORDER BY id"),
+            &[],
+        )
+        .await?;
+        Ok(rows.iter().map(payment_from_row).collect())
+    }
+
+    async fn payments_unbooked(&self, limit: u32) -> Result<Vec<PaymentRow>> {
         let rows = query(
             &self.pool,
             &format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments \
-                 WHERE created_at_ms >= $1 AND created_at_ms < $2 \
-                 AND (created_at_ms, id) > ($3, $4) \
-                 ORDER BY created_at_ms, id LIMIT $5"
+                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE NOT booked ORDER BY id LIMIT $1"
             ),
-            &[&from_ms, &to_ms, &at, &id, &i64::from(limit)],
+            &[&i64::from(limit)],
         )
         .await?;
         Ok(rows.iter().map(payment_from_row).collect())

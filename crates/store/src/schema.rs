@@ -286,6 +286,29 @@ CREATE INDEX payments_payer ON payments
 CREATE INDEX webhook_deliveries_merchant_due ON webhook_deliveries (merchant_id, next_attempt_ms)
     WHERE next_attempt_ms IS NOT NULL;
 "#,
+    // Settlement sums each payment's share by day and bank (`payment_books`, written with the
+    // payment) instead of reading every payment; the few payments with money held in clearing
+    // and those saved before their books were kept (`booked`) are found by partial indexes. The
+    // scan by creation time was settlement's alone.
+    r#"
+CREATE TABLE payment_books (
+    payment_id BLOB NOT NULL,
+    day_ms INTEGER NOT NULL,
+    bank_id TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    paid_out_minor INTEGER NOT NULL,
+    received_minor INTEGER NOT NULL,
+    clearing_minor INTEGER NOT NULL,
+    PRIMARY KEY (payment_id, day_ms, bank_id)
+) WITHOUT ROWID;
+CREATE INDEX payment_books_day ON payment_books
+    (day_ms, bank_id, currency, paid_out_minor, received_minor, clearing_minor);
+ALTER TABLE payments ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE payments ADD COLUMN booked INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX payments_held ON payments (id) WHERE held;
+CREATE INDEX payments_unbooked ON payments (id) WHERE NOT booked;
+DROP INDEX payments_created;
+"#,
 ];
 
 pub const HUB_POSTGRES: &[&str] = &[
@@ -415,5 +438,24 @@ CREATE INDEX payments_payer ON payments (payer_id, created_at_ms, id)
     r#"
 CREATE INDEX webhook_deliveries_merchant_due ON webhook_deliveries (merchant_id, next_attempt_ms)
     WHERE next_attempt_ms IS NOT NULL;
+"#,
+    r#"
+CREATE TABLE payment_books (
+    payment_id uuid NOT NULL,
+    day_ms bigint NOT NULL,
+    bank_id text NOT NULL,
+    currency text NOT NULL,
+    paid_out_minor bigint NOT NULL,
+    received_minor bigint NOT NULL,
+    clearing_minor bigint NOT NULL,
+    PRIMARY KEY (payment_id, day_ms, bank_id)
+);
+CREATE INDEX payment_books_day ON payment_books (day_ms)
+    INCLUDE (bank_id, currency, paid_out_minor, received_minor, clearing_minor);
+ALTER TABLE payments ADD COLUMN held boolean NOT NULL DEFAULT false;
+ALTER TABLE payments ADD COLUMN booked boolean NOT NULL DEFAULT false;
+CREATE INDEX payments_held ON payments (id) WHERE held;
+CREATE INDEX payments_unbooked ON payments (id) WHERE NOT booked;
+DROP INDEX payments_created;
 "#,
 ];

@@ -18,6 +18,7 @@ use scanpay_core::ledger::{
     self, Account, Decision, HoldState, Outcome, Snapshot, Transfer, TransferCommand, TransferKind,
 };
 use scanpay_core::money::Currency;
+use scanpay_core::payment::{BankSums, BookEntry};
 use uuid::Uuid;
 
 use crate::UNDELIVERED_MERCHANTS;
@@ -1010,7 +1011,7 @@ fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
 }
 
 const PAYMENT_COLUMNS: &str = "id, payer_id, payee_id, state, version, next_check_ms, data, \
-     created_at_ms, updated_at_ms, amount_minor, exempted";
+     created_at_ms, updated_at_ms, amount_minor, exempted, held";
 
 fn payment_from_row(r: &Row<'_>) -> rusqlite::Result<PaymentRow> {
     Ok(PaymentRow {
@@ -1025,7 +1026,32 @@ fn payment_from_row(r: &Row<'_>) -> rusqlite::Result<PaymentRow> {
         updated_at_ms: r.get(8)?,
         amount_minor: r.get(9)?,
         exempted: r.get(10)?,
+        held: r.get(11)?,
+        books: None,
     })
+}
+
+/// Replaces a payment's [`PaymentRow::books`].
+fn replace_books(c: &Connection, payment_id: Uuid, books: &[BookEntry]) -> Result<()> {
+    c.prepare_cached("DELETE FROM payment_books WHERE payment_id = ?1")?
+        .execute([payment_id])?;
+    let mut insert = c.prepare_cached(
+        "INSERT INTO payment_books (payment_id, day_ms, bank_id, currency, paid_out_minor, \
+         received_minor, clearing_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for entry in books {
+        let sums = &entry.sums;
+        insert.execute(params![
+            payment_id,
+            entry.day_ms,
+            sums.bank_id,
+            sums.currency,
+            sums.paid_out_minor,
+            sums.received_minor,
+            sums.clearing_minor
+        ])?;
+    }
+    Ok(())
 }
 
 /// The cursor that comes after every row (newest-first listings start below it).
@@ -1538,9 +1564,10 @@ impl HubStore for SqliteHub {
     async fn insert_payment(&self, row: PaymentRow) -> Result<()> {
         self.db
             .write(move |c| {
+                // A new row is booked: its books are complete (none, if not given).
                 c.prepare_cached(&format!(
-                    "INSERT INTO payments ({PAYMENT_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                    "INSERT INTO payments ({PAYMENT_COLUMNS}, booked) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1)"
                 ))?
                 .execute(params![
                     row.id,
@@ -1553,9 +1580,13 @@ impl HubStore for SqliteHub {
                     row.created_at_ms,
                     row.updated_at_ms,
                     row.amount_minor,
-                    row.exempted
+                    row.exempted,
+                    row.held
                 ])
                 .map_err(|e| duplicate(e, "payment"))?;
+                if let Some(books) = &row.books {
+                    replace_books(c, row.id, books)?;
+                }
                 Ok(())
             })
             .await
@@ -1567,7 +1598,8 @@ impl HubStore for SqliteHub {
                 let changed = c
                     .prepare_cached(
                         "UPDATE payments SET state = ?2, version = ?3, next_check_ms = ?4, \
-                         data = ?5, updated_at_ms = ?6 WHERE id = ?1 AND version = ?3 - 1",
+                         data = ?5, updated_at_ms = ?6, held = ?7, booked = booked OR ?8 \
+                         WHERE id = ?1 AND version = ?3 - 1",
                     )?
                     .execute(params![
                         row.id,
@@ -1575,10 +1607,15 @@ impl HubStore for SqliteHub {
                         row.version,
                         row.next_check_ms,
                         row.data,
-                        row.updated_at_ms
+                        row.updated_at_ms,
+                        row.held,
+                        row.books.is_some()
                     ])?;
                 if changed != 1 {
                     return Ok(false);
+                }
+                if let Some(books) = &row.books {
+                    replace_books(c, row.id, books)?;
                 }
                 for note in news.notifications {
                     insert_notification(c, &note)?;
@@ -1679,24 +1716,47 @@ impl HubStore for SqliteHub {
             .await
     }
 
-    async fn payments_created(
-        &self,
-        from_ms: i64,
-        to_ms: i64,
-        after: Option<(i64, Uuid)>,
-        limit: u32,
-    ) -> Result<Vec<PaymentRow>> {
-        let (at, id) = after.unwrap_or((i64::MIN, Uuid::nil()));
+    async fn bank_sums(&self, from_ms: i64, to_ms: i64) -> Result<Vec<BankSums>> {
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT bank_id, currency, SUM(paid_out_minor), SUM(received_minor), \
+                     SUM(clearing_minor) FROM payment_books WHERE day_ms >= ?1 AND day_ms < ?2 \
+                     GROUP BY bank_id, currency ORDER BY bank_id, currency",
+                )?;
+                let rows = statement.query_map(params![from_ms, to_ms], |r| {
+                    Ok(BankSums {
+                        bank_id: r.get(0)?,
+                        currency: r.get(1)?,
+                        paid_out_minor: r.get(2)?,
+                        received_minor: r.get(3)?,
+                        clearing_minor: r.get(4)?,
+                    })
+                })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn payments_held(&self) -> Result<Vec<PaymentRow>> {
         self.db
             .read(move |c| {
                 let mut statement = c.prepare_cached(&format!(
-                    "SELECT {PAYMENT_COLUMNS} FROM payments \
-                     WHERE created_at_ms >= ?1 AND created_at_ms < ?2 \
-                     AND (created_at_ms > ?3 OR (created_at_ms = ?3 AND id > ?4)) \
-                     ORDER BY created_at_ms, id LIMIT ?5"
+                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE held ORDER BY id"
                 ))?;
-                let rows = statement
-                    .query_map(params![from_ms, to_ms, at, id, limit], payment_from_row)?;
+                let rows = statement.query_map([], payment_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn payments_unbooked(&self, limit: u32) -> Result<Vec<PaymentRow>> {
+        self.db
+            .read(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE NOT booked ORDER BY id LIMIT ?1"
+                ))?;
+                let rows = statement.query_map([limit], payment_from_row)?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await

@@ -1,8 +1,10 @@
-//! A payment step and what it announces are one write; the exemption rule's summaries come from
-//! the payments' own columns, including for payments stored before those columns existed.
+//! A payment step and what it announces are one write; the exemption rule's summaries and
+//! settlement's sums come from the payments' own columns and books, including for payments stored
+//! before those existed.
 
 mod common;
 
+use scanpay_core::payment::{BankSums, BookEntry};
 use scanpay_store::{Announcements, DeliveryRow, HubStore, MerchantRow, PaymentRow, SqliteHub};
 use uuid::Uuid;
 
@@ -20,6 +22,8 @@ fn payment(id: Uuid, payer: Uuid, payee: Uuid, version: i64, at_ms: i64) -> Paym
         updated_at_ms: at_ms,
         amount_minor: 1_250,
         exempted: true,
+        held: false,
+        books: None,
     }
 }
 
@@ -191,54 +195,136 @@ async fn postgres_due_deliveries_skip_a_busy_merchants_backlog() {
     .await;
 }
 
-/// Settlement reads every payment a page at a time after a cursor (`created_at_ms`, `id`):
-/// across pages, and across payments made in the same millisecond, each comes once, in order.
-async fn payments_page_by_their_creation(store: &impl HubStore) {
+fn entry(day_ms: i64, bank: &str, paid_out: i64, received: i64, clearing: i64) -> BookEntry {
+    BookEntry {
+        day_ms,
+        sums: BankSums {
+            bank_id: bank.to_string(),
+            currency: "EUR".to_string(),
+            paid_out_minor: paid_out,
+            received_minor: received,
+            clearing_minor: clearing,
+        },
+    }
+}
+
+/// A payment's books are replaced with each save that carries them, kept by one that does not,
+/// and summed by day for settlement; held payments are found by their flag.
+async fn payments_keep_their_books(store: &impl HubStore) {
+    const DAY: i64 = 86_400_000;
     let (payer, payee) = (Uuid::now_v7(), Uuid::now_v7());
-    let mut made = Vec::new();
-    for i in 0..40 {
-        let id = Uuid::new_v4();
-        // Four payments a millisecond, their ids in no order.
-        let at = 1_000 + i / 4;
-        store
-            .insert_payment(payment(id, payer, payee, 1, at))
-            .await
-            .unwrap();
-        made.push((at, id));
-    }
-    made.sort();
-    let mut seen = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .payments_created(i64::MIN, i64::MAX, after, 7)
-            .await
-            .unwrap();
-        seen.extend(page.iter().map(|p| (p.created_at_ms, p.id)));
-        match page.last() {
-            Some(last) if page.len() == 7 => after = Some((last.created_at_ms, last.id)),
-            _ => break,
-        }
-    }
-    assert_eq!(seen, made);
-    let window = store
-        .payments_created(1_002, 1_004, None, 100)
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    // A: paid on day 0; its payer's bank has moved the money to clearing.
+    store
+        .insert_payment(PaymentRow {
+            books: Some(vec![entry(0, "north", 0, 0, 500)]),
+            ..payment(a, payer, payee, 1, 1_000)
+        })
         .await
         .unwrap();
-    assert_eq!(window.len(), 8, "two milliseconds of four");
+    // B: paid and credited on day 0, 300 between the same banks.
+    store
+        .insert_payment(PaymentRow {
+            books: Some(vec![
+                entry(0, "north", 300, 0, 300),
+                entry(0, "south", 0, 300, -300),
+            ]),
+            ..payment(b, payer, payee, 1, 2_000)
+        })
+        .await
+        .unwrap();
+    // A's credit lands on day 1: its books are replaced, not added to.
+    let credited = vec![
+        entry(0, "north", 0, 0, 500),
+        entry(DAY, "north", 500, 0, 0),
+        entry(DAY, "south", 0, 500, -500),
+    ];
+    let saved = store.update_payment(
+        PaymentRow {
+            books: Some(credited.clone()),
+            ..payment(a, payer, payee, 2, 1_000)
+        },
+        Announcements::default(),
+    );
+    assert!(saved.await.unwrap());
+    // A save without books (the resolver's claim) keeps them; a lost race writes none.
+    let claimed =
+        store.update_payment(payment(a, payer, payee, 3, 1_000), Announcements::default());
+    assert!(claimed.await.unwrap());
+    let stale = store.update_payment(
+        PaymentRow {
+            books: Some(vec![entry(0, "north", 0, 0, 9_999)]),
+            ..payment(a, payer, payee, 3, 1_000)
+        },
+        Announcements::default(),
+    );
+    assert!(!stale.await.unwrap());
+    let sums = |from, to| async move {
+        let sums = store.bank_sums(from, to).await.unwrap();
+        sums.into_iter()
+            .map(|s| {
+                (
+                    s.bank_id,
+                    s.paid_out_minor,
+                    s.received_minor,
+                    s.clearing_minor,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let bank =
+        |name: &str, paid_out, received, clearing| (name.to_string(), paid_out, received, clearing);
+    assert_eq!(
+        sums(0, DAY).await,
+        [bank("north", 300, 0, 800), bank("south", 0, 300, -300)]
+    );
+    assert_eq!(
+        sums(DAY, 2 * DAY).await,
+        [bank("north", 500, 0, 0), bank("south", 0, 500, -500)]
+    );
+    assert_eq!(
+        sums(i64::MIN, i64::MAX).await,
+        [bank("north", 800, 0, 800), bank("south", 0, 800, -800)]
+    );
+    assert!(sums(2 * DAY, 3 * DAY).await.is_empty());
+    // Held: found by the flag, gone when it is cleared.
+    assert!(store.payments_held().await.unwrap().is_empty());
+    let held = store.update_payment(
+        PaymentRow {
+            held: true,
+            ..payment(b, payer, payee, 2, 2_000)
+        },
+        Announcements::default(),
+    );
+    assert!(held.await.unwrap());
+    let found: Vec<Uuid> = store
+        .payments_held()
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(found, [b]);
+    let released =
+        store.update_payment(payment(b, payer, payee, 3, 2_000), Announcements::default());
+    assert!(released.await.unwrap());
+    assert!(store.payments_held().await.unwrap().is_empty());
+    assert!(
+        store.payments_unbooked(10).await.unwrap().is_empty(),
+        "new rows are booked"
+    );
 }
 
 #[tokio::test]
-async fn sqlite_payments_page_by_their_creation() {
-    common::on_sqlite(|store| async move { payments_page_by_their_creation(&store).await }).await;
+async fn sqlite_payments_keep_their_books() {
+    common::on_sqlite(|store| async move { payments_keep_their_books(&store).await }).await;
 }
 
 #[tokio::test]
-async fn postgres_payments_page_by_their_creation() {
-    common::on_postgres(|store| async move { payments_page_by_their_creation(&store).await }).await;
+async fn postgres_payments_keep_their_books() {
+    common::on_postgres(|store| async move { payments_keep_their_books(&store).await }).await;
 }
 
-/// A hub database from before the summary columns: its payments get them from their documents.
 #[tokio::test]
 async fn payments_stored_before_the_summary_columns_are_summarised() {
     let dir = tempfile::tempdir().unwrap();
@@ -292,4 +378,24 @@ async fn payments_stored_before_the_summary_columns_are_summarised() {
         .map(|s| (s.amount_minor, s.exempted))
         .collect();
     assert_eq!(seen, [(4_200, false), (700, true)]);
+    // Stored before their books were kept: settlement books them, one save each.
+    let unbooked = store.payments_unbooked(10).await.unwrap();
+    assert_eq!(unbooked.len(), 2);
+    let booked = store.update_payment(
+        PaymentRow {
+            version: unbooked[0].version + 1,
+            books: Some(Vec::new()),
+            ..unbooked[0].clone()
+        },
+        Announcements::default(),
+    );
+    assert!(booked.await.unwrap());
+    let left: Vec<Uuid> = store
+        .payments_unbooked(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(left, [unbooked[1].id]);
 }

@@ -262,18 +262,31 @@ fn refunds_never_pass_what_was_paid() {
     assert_eq!(p.refundable_minor(), 0);
 }
 
+/// What `payments` leave in `bank`'s clearing account in USD.
+fn cleared<'a>(payments: impl IntoIterator<Item = &'a Payment>, bank: &str) -> i64 {
+    expected_clearing(payments)
+        .get(&(bank.to_string(), "USD".to_string()))
+        .copied()
+        .unwrap_or(0)
+}
+
 #[test]
 fn interbank_refunds_have_two_legs_and_settle_back() {
     let mut p = payment("south", None);
     p.debit_answered(Ok(()), 2);
     p.credit_answered(Ok(()), Uuid::from_u128(99), 3);
     let refund = Uuid::from_u128(100);
-    p.request_refund(refund, 234, (Uuid::from_u128(200), Uuid::from_u128(201)), 4)
-        .unwrap();
+    p.request_refund(
+        refund,
+        234,
+        (Uuid::from_u128(200), Uuid::from_u128(201)),
+        DAY_MS + 4,
+    )
+    .unwrap();
     assert_eq!(p.pending_work(), vec![Work::RefundDebit(refund)]);
-    p.refund_debit_answered(refund, Ok(()), 5);
+    p.refund_debit_answered(refund, Ok(()), DAY_MS + 5);
     assert_eq!(p.pending_work(), vec![Work::RefundCredit(refund)]);
-    p.refund_credit_answered(refund, Ok(()), Uuid::from_u128(202), 6);
+    p.refund_credit_answered(refund, Ok(()), Uuid::from_u128(202), DAY_MS + 6);
     assert!(!p.needs_work());
     let positions = net_positions([&p], i64::MIN, i64::MAX);
     assert_eq!(positions.len(), 2);
@@ -281,33 +294,51 @@ fn interbank_refunds_have_two_legs_and_settle_back() {
     assert_eq!(positions[0].bank_id, "north");
     assert_eq!(positions[0].net_minor(), 1_234 - 234);
     assert_eq!(positions[1].net_minor(), -(1_234 - 234));
-    let clearing = expected_clearing([&p]);
-    assert_eq!(clearing[&("north".to_string(), "USD".to_string())], 1_000);
-    assert_eq!(clearing[&("south".to_string(), "USD".to_string())], -1_000);
-    // Each pair on the day its credit was done: the payment up to 3, the refund at 6.
+    assert_eq!(cleared([&p], "north"), 1_000);
+    assert_eq!(cleared([&p], "south"), -1_000);
+    // Each pair on the day its credit was done: the payment on day 0, the refund on day 1.
     let north = |from, to| {
         net_positions([&p], from, to)
             .iter()
             .find(|n| n.bank_id == "north")
-            .map(NetPosition::net_minor)
+            .map(BankSums::net_minor)
     };
-    assert_eq!(north(0, 4), Some(1_234));
-    assert_eq!(north(4, 7), Some(-234));
-    assert_eq!(north(7, 100), None);
+    assert_eq!(north(0, DAY_MS), Some(1_234));
+    assert_eq!(north(DAY_MS, 2 * DAY_MS), Some(-234));
+    assert_eq!(north(2 * DAY_MS, 3 * DAY_MS), None);
+    // The clearing accounts move on the days the legs were done.
+    let day_one: Vec<_> = p
+        .book_entries()
+        .into_iter()
+        .filter(|e| e.day_ms == DAY_MS)
+        .map(|e| (e.sums.bank_id, e.sums.clearing_minor))
+        .collect();
+    assert_eq!(
+        day_one,
+        [("north".to_string(), -234), ("south".to_string(), 234)]
+    );
     // A payment recorded before legs kept their completion time counts at its creation.
     let mut legacy = p.clone();
     legacy.credit.as_mut().unwrap().done_at_ms = None;
-    let at_creation = legacy.created_at_ms;
+    let creation_day = day_of(legacy.created_at_ms);
     assert_eq!(
-        net_positions([&legacy], at_creation, at_creation + 1)[0].net_minor(),
+        net_positions([&legacy], creation_day, creation_day + DAY_MS)[0].net_minor(),
         1_234
     );
     // And a legacy refund on its payment's creation day too, as before.
     legacy.refunds[0].credit.as_mut().unwrap().done_at_ms = None;
     assert_eq!(
-        net_positions([&legacy], at_creation, at_creation + 1)[0].net_minor(),
+        net_positions([&legacy], creation_day, creation_day + DAY_MS)[0].net_minor(),
         1_000
     );
+}
+
+#[test]
+fn a_payment_within_one_bank_has_no_share_in_settlement() {
+    let mut p = payment("north", None);
+    p.debit_answered(Ok(()), 2);
+    assert_eq!(p.state, State::Succeeded);
+    assert!(p.book_entries().is_empty());
 }
 
 #[test]
@@ -318,7 +349,7 @@ fn half_done_interbank_payments_do_not_count_in_settlement() {
     // The payer's bank has moved the money to its clearing account already.
     let clearing = expected_clearing([&p]);
     assert_eq!(clearing.len(), 1);
-    assert_eq!(clearing[&("north".to_string(), "USD".to_string())], 1_234);
+    assert_eq!(cleared([&p], "north"), 1_234);
 }
 
 #[test]
@@ -337,12 +368,7 @@ fn a_refused_credit_is_reversed_and_the_payment_fails() {
     assert_eq!(p.failure_code.as_deref(), Some("currency_mismatch"));
     assert!(!p.needs_work());
     assert!(net_positions([&p], i64::MIN, i64::MAX).is_empty());
-    let clearing = expected_clearing([&p]);
-    assert_eq!(
-        clearing[&("north".to_string(), "USD".to_string())],
-        0,
-        "in and back out"
-    );
+    assert_eq!(cleared([&p], "north"), 0, "in and back out");
 }
 
 /// A payment between banks that succeeded, and a refund of 234 of it whose debit at the payee's
@@ -374,9 +400,8 @@ fn a_refused_refund_credit_is_reversed_to_the_payee_and_the_room_comes_back() {
     let reversal = p.refunds[0].reversal.as_ref().unwrap();
     assert_eq!(reversal.transfer_id, Uuid::from_u128(202));
     assert_eq!(reversal.bank_id, "south", "at the payee's bank");
-    let clearing = expected_clearing([&p]);
     assert_eq!(
-        clearing[&("south".to_string(), "USD".to_string())],
+        cleared([&p], "south"),
         -1_234 + 234,
         "the refund's debit is in the payee bank's clearing account"
     );
@@ -396,9 +421,8 @@ fn a_refused_refund_credit_is_reversed_to_the_payee_and_the_room_comes_back() {
     // Settlement: the payment counts, the refund that came back does not.
     let positions = net_positions([&p], i64::MIN, i64::MAX);
     assert_eq!(positions[0].net_minor(), 1_234);
-    let clearing = expected_clearing([&p]);
-    assert_eq!(clearing[&("north".to_string(), "USD".to_string())], 1_234);
-    assert_eq!(clearing[&("south".to_string(), "USD".to_string())], -1_234);
+    assert_eq!(cleared([&p], "north"), 1_234);
+    assert_eq!(cleared([&p], "south"), -1_234);
 }
 
 #[test]
