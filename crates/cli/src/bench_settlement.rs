@@ -3,7 +3,8 @@
 //! Fills a fresh hub store (a SQLite file, or a schema on PostgreSQL) with interbank payments
 //! spread over days and banks, each saved the way the hub saves it (its document and its
 //! `payment_books` share), some with a refund; then times the store reads settlement makes: one
-//! day's positions, every day's clearing sums, the held payments. The sums are checked against
+//! day's positions, the held payments, every day's clearing sums (from every row, then with the
+//! days before the last rolled up, and the roll-up itself). The sums are checked against
 //! the same payments summed in memory, so a wrong table fails the run rather than a fast one
 //! passing.
 
@@ -169,8 +170,13 @@ async fn run<S: HubStore>(
     let day = (days as i64 / 2) * DAY_MS;
     let (one_day, day_sums) =
         timed(|| async { Ok(store.bank_sums(day, day + DAY_MS).await?) }).await?;
-    let (every_day, all_sums) =
+    let (every_row, all_sums) =
         timed(|| async { Ok(store.bank_sums(i64::MIN, i64::MAX).await?) }).await?;
+    // Every day but the last summed once (a settlement rolls up the days before yesterday).
+    let started = Instant::now();
+    store.roll_up_books((days as i64 - 1) * DAY_MS).await?;
+    let roll_up = started.elapsed();
+    let (ever, ever_sums) = timed(|| async { Ok(store.bank_sums_ever().await?) }).await?;
     let (held_time, held) = timed(|| async { Ok(store.payments_held().await?) }).await?;
     // The same sums in memory, and what settlement did before: parse every payment's document.
     let documents = (0..options.payments)
@@ -190,6 +196,10 @@ async fn run<S: HubStore>(
         "the day's sums differ: {day_sums:?} ≠ {want_day:?}"
     );
     anyhow::ensure!(all_sums == want_all, "every day's sums differ");
+    anyhow::ensure!(
+        ever_sums == want_all,
+        "every day's sums differ once rolled up"
+    );
     let want_held = parsed
         .iter()
         .filter(|p| !p.held_in_clearing().is_empty())
@@ -202,12 +212,15 @@ async fn run<S: HubStore>(
     let net: i64 = day_sums.iter().map(BankSums::net_minor).sum();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "one day's positions {:.1} ms, every day's clearing sums {:.1} ms, {} held payments {:.1} ms \
-         (medians of {READS}); sums agree with the payments, the day's nets sum to {net}",
+        "one day's positions {:.1} ms, {} held payments {:.1} ms; every day's clearing sums from \
+         every row {:.1} ms, rolled up {:.1} ms after summing the days before the last once in \
+         {:.0} ms (medians of {READS}); sums agree with the payments, the day's nets sum to {net}",
         ms(one_day),
-        ms(every_day),
         held.len(),
         ms(held_time),
+        ms(every_row),
+        ms(ever),
+        ms(roll_up),
     );
     println!(
         "for scale: parsing every payment's document, as settlement did before (without reading \

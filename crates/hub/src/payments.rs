@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use scanpay_core::payment::{
     BankSums, CodeCheck, DAY_MS, Earlier, Leg, LegState, Party, Payment, PaymentError, Reason,
-    RefundState, State as Status, Work, code_needed,
+    RefundState, State as Status, Work, code_needed, day_of,
 };
 use scanpay_http::{ApiError, Json, Path, Query, now_ms};
 use scanpay_proto::ErrorCode;
@@ -2032,10 +2032,15 @@ pub async fn settlement<S: HubStore, B: BankConnector>(
             received_minor: p.received_minor,
         })
         .collect();
-    // The books: every clearing account against every completed interbank leg, ever.
+    // The books: every clearing account against every completed interbank leg, ever. The days
+    // before yesterday can no longer change (a leg counts on the day it is done): summed once.
+    hub.store
+        .roll_up_books(day_of(now_ms()) - DAY_MS)
+        .await
+        .map_err(scanpay_http::store_unavailable)?;
     let expected: std::collections::BTreeMap<(String, String), i64> = hub
         .store
-        .bank_sums(i64::MIN, i64::MAX)
+        .bank_sums_ever()
         .await
         .map_err(scanpay_http::store_unavailable)?
         .into_iter()

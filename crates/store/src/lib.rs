@@ -696,13 +696,21 @@ pub trait HubStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<PaymentRow>>> + Send;
     /// The payments' [`PaymentRow::books`] on the days in `[from_ms, to_ms)` summed per bank and
-    /// currency, sorted by both. Settlement's positions for a day, and (over every day) what each
-    /// clearing account must hold: one pass over an index of narrow rows, no payment read.
+    /// currency, sorted by both (settlement's positions for a day): one pass over an index of
+    /// narrow rows, no payment read.
     fn bank_sums(
         &self,
         from_ms: i64,
         to_ms: i64,
     ) -> impl Future<Output = Result<Vec<BankSums>>> + Send;
+    /// Sums the books of the days before `before_ms` not summed yet into `settled_days`, per day,
+    /// bank and currency, in one transaction: [`HubStore::bank_sums_ever`] then reads those days'
+    /// sums instead of their rows. Only for days whose books can no longer change (no leg is
+    /// done on a day that is over); an earlier or equal `before_ms` than the last does nothing.
+    fn roll_up_books(&self, before_ms: i64) -> impl Future<Output = Result<()>> + Send;
+    /// [`HubStore::bank_sums`] over every day: the rolled-up days' sums and the later days' rows,
+    /// read together.
+    fn bank_sums_ever(&self) -> impl Future<Output = Result<Vec<BankSums>>> + Send;
     /// Every payment whose row is [`PaymentRow::held`].
     fn payments_held(&self) -> impl Future<Output = Result<Vec<PaymentRow>>> + Send;
     /// Up to `limit` payments saved before `payment_books` existed and not since with their

@@ -1066,6 +1066,16 @@ async fn run_write(
     }
 }
 
+fn bank_sums_from_row(r: &Row) -> BankSums {
+    BankSums {
+        bank_id: r.get(0),
+        currency: r.get(1),
+        paid_out_minor: r.get(2),
+        received_minor: r.get(3),
+        clearing_minor: r.get(4),
+    }
+}
+
 /// Replaces a payment's [`PaymentRow::books`]: two statements whatever their number.
 async fn replace_books(
     transaction: &deadpool_postgres::Transaction<'_>,
@@ -1882,16 +1892,66 @@ impl HubStore for PgHub {
             &[&from_ms, &to_ms],
         )
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| BankSums {
-                bank_id: r.get(0),
-                currency: r.get(1),
-                paid_out_minor: r.get(2),
-                received_minor: r.get(3),
-                clearing_minor: r.get(4),
-            })
-            .collect())
+        Ok(rows.iter().map(bank_sums_from_row).collect())
+    }
+
+    async fn roll_up_books(&self, before_ms: i64) -> Result<()> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let transaction = client.transaction().await?;
+        // Locked: two settlements at once sum a day once.
+        let through: i64 = transaction
+            .query_one(
+                "SELECT through_ms FROM books_rolled_up WHERE id = 1 FOR UPDATE",
+                &[],
+            )
+            .await?
+            .get(0);
+        if before_ms <= through {
+            return Ok(());
+        }
+        transaction
+            .execute(
+                "INSERT INTO settled_days (day_ms, bank_id, currency, paid_out_minor, \
+                 received_minor, clearing_minor) SELECT day_ms, bank_id, currency, \
+                 SUM(paid_out_minor), SUM(received_minor), SUM(clearing_minor) \
+                 FROM payment_books WHERE day_ms >= $1 AND day_ms < $2 \
+                 GROUP BY day_ms, bank_id, currency",
+                &[&through, &before_ms],
+            )
+            .await?;
+        transaction
+            .execute(
+                "UPDATE books_rolled_up SET through_ms = $1 WHERE id = 1",
+                &[&before_ms],
+            )
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn bank_sums_ever(&self) -> Result<Vec<BankSums>> {
+        // Read first, and given as a value so that the rows are found through the day index:
+        // the sums of the days before it were committed with it, and no row is ever removed.
+        let through: i64 = query_one(
+            &self.pool,
+            "SELECT through_ms FROM books_rolled_up WHERE id = 1",
+            &[],
+        )
+        .await?
+        .get(0);
+        let rows = query(
+            &self.pool,
+            "SELECT bank_id, currency, SUM(paid_out)::int8, SUM(received)::int8, \
+             SUM(clearing)::int8 FROM (\
+             SELECT bank_id, currency, paid_out_minor AS paid_out, received_minor AS received, \
+             clearing_minor AS clearing FROM settled_days WHERE day_ms < $1 \
+             UNION ALL SELECT bank_id, currency, paid_out_minor, received_minor, clearing_minor \
+             FROM payment_books WHERE day_ms >= $1) AS books \
+             GROUP BY bank_id, currency ORDER BY bank_id, currency",
+            &[&through],
+        )
+        .await?;
+        Ok(rows.iter().map(bank_sums_from_row).collect())
     }
 
     async fn payments_held(&self) -> Result<Vec<PaymentRow>> {

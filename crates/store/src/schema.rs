@@ -287,9 +287,10 @@ CREATE INDEX webhook_deliveries_merchant_due ON webhook_deliveries (merchant_id,
     WHERE next_attempt_ms IS NOT NULL;
 "#,
     // Settlement sums each payment's share by day and bank (`payment_books`, written with the
-    // payment) instead of reading every payment; the few payments with money held in clearing
-    // and those saved before their books were kept (`booked`) are found by partial indexes. The
-    // scan by creation time was settlement's alone.
+    // payment) instead of reading every payment, and keeps the sums of days that can no longer
+    // change (`settled_days`, every day before `books_rolled_up.through_ms`); the few payments
+    // with money held in clearing and those saved before their books were kept (`booked`) are
+    // found by partial indexes. The scan by creation time was settlement's alone.
     r#"
 CREATE TABLE payment_books (
     payment_id BLOB NOT NULL,
@@ -308,6 +309,20 @@ ALTER TABLE payments ADD COLUMN booked INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX payments_held ON payments (id) WHERE held;
 CREATE INDEX payments_unbooked ON payments (id) WHERE NOT booked;
 DROP INDEX payments_created;
+CREATE TABLE settled_days (
+    day_ms INTEGER NOT NULL,
+    bank_id TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    paid_out_minor INTEGER NOT NULL,
+    received_minor INTEGER NOT NULL,
+    clearing_minor INTEGER NOT NULL,
+    PRIMARY KEY (day_ms, bank_id, currency)
+) WITHOUT ROWID;
+CREATE TABLE books_rolled_up (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    through_ms INTEGER NOT NULL
+);
+INSERT INTO books_rolled_up (id, through_ms) VALUES (1, -9223372036854775808);
 "#,
 ];
 
@@ -457,5 +472,19 @@ ALTER TABLE payments ADD COLUMN booked boolean NOT NULL DEFAULT false;
 CREATE INDEX payments_held ON payments (id) WHERE held;
 CREATE INDEX payments_unbooked ON payments (id) WHERE NOT booked;
 DROP INDEX payments_created;
+CREATE TABLE settled_days (
+    day_ms bigint NOT NULL,
+    bank_id text NOT NULL,
+    currency text NOT NULL,
+    paid_out_minor bigint NOT NULL,
+    received_minor bigint NOT NULL,
+    clearing_minor bigint NOT NULL,
+    PRIMARY KEY (day_ms, bank_id, currency)
+);
+CREATE TABLE books_rolled_up (
+    id int PRIMARY KEY CHECK (id = 1),
+    through_ms bigint NOT NULL
+);
+INSERT INTO books_rolled_up (id, through_ms) VALUES (1, -9223372036854775808);
 "#,
 ];

@@ -1031,6 +1031,16 @@ fn payment_from_row(r: &Row<'_>) -> rusqlite::Result<PaymentRow> {
     })
 }
 
+fn bank_sums_from_row(r: &Row<'_>) -> rusqlite::Result<BankSums> {
+    Ok(BankSums {
+        bank_id: r.get(0)?,
+        currency: r.get(1)?,
+        paid_out_minor: r.get(2)?,
+        received_minor: r.get(3)?,
+        clearing_minor: r.get(4)?,
+    })
+}
+
 /// Replaces a payment's [`PaymentRow::books`].
 fn replace_books(c: &Connection, payment_id: Uuid, books: &[BookEntry]) -> Result<()> {
     c.prepare_cached("DELETE FROM payment_books WHERE payment_id = ?1")?
@@ -1724,15 +1734,53 @@ impl HubStore for SqliteHub {
                      SUM(clearing_minor) FROM payment_books WHERE day_ms >= ?1 AND day_ms < ?2 \
                      GROUP BY bank_id, currency ORDER BY bank_id, currency",
                 )?;
-                let rows = statement.query_map(params![from_ms, to_ms], |r| {
-                    Ok(BankSums {
-                        bank_id: r.get(0)?,
-                        currency: r.get(1)?,
-                        paid_out_minor: r.get(2)?,
-                        received_minor: r.get(3)?,
-                        clearing_minor: r.get(4)?,
-                    })
-                })?;
+                let rows = statement.query_map(params![from_ms, to_ms], bank_sums_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn roll_up_books(&self, before_ms: i64) -> Result<()> {
+        self.db
+            .write(move |c| {
+                let through: i64 = c
+                    .prepare_cached("SELECT through_ms FROM books_rolled_up WHERE id = 1")?
+                    .query_row([], |r| r.get(0))?;
+                if before_ms <= through {
+                    return Ok(());
+                }
+                c.prepare_cached(
+                    "INSERT INTO settled_days (day_ms, bank_id, currency, paid_out_minor, \
+                     received_minor, clearing_minor) SELECT day_ms, bank_id, currency, \
+                     SUM(paid_out_minor), SUM(received_minor), SUM(clearing_minor) \
+                     FROM payment_books WHERE day_ms >= ?1 AND day_ms < ?2 \
+                     GROUP BY day_ms, bank_id, currency",
+                )?
+                .execute(params![through, before_ms])?;
+                c.prepare_cached("UPDATE books_rolled_up SET through_ms = ?1 WHERE id = 1")?
+                    .execute([before_ms])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn bank_sums_ever(&self) -> Result<Vec<BankSums>> {
+        self.db
+            .read(move |c| {
+                // Read first, as PostgreSQL does (the days before it were summed with it, and
+                // no row is ever removed).
+                let through: i64 = c
+                    .prepare_cached("SELECT through_ms FROM books_rolled_up WHERE id = 1")?
+                    .query_row([], |r| r.get(0))?;
+                let mut statement = c.prepare_cached(
+                    "SELECT bank_id, currency, SUM(paid_out), SUM(received), SUM(clearing) FROM (\
+                     SELECT bank_id, currency, paid_out_minor AS paid_out, \
+                     received_minor AS received, clearing_minor AS clearing FROM settled_days \
+                     WHERE day_ms < ?1 UNION ALL SELECT bank_id, currency, paid_out_minor, \
+                     received_minor, clearing_minor FROM payment_books WHERE day_ms >= ?1) \
+                     GROUP BY bank_id, currency ORDER BY bank_id, currency",
+                )?;
+                let rows = statement.query_map([through], bank_sums_from_row)?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await
