@@ -115,7 +115,7 @@ fn row(p: &Payment) -> anyhow::Result<PaymentRow> {
         updated_at_ms: p.updated_at_ms,
         amount_minor: p.amount_minor,
         exempted: p.exempted(),
-        held: !p.held_in_clearing().is_empty(),
+        held: p.holds_money_in_clearing(),
         books: Some(p.book_entries()),
     })
 }
@@ -202,7 +202,7 @@ async fn run<S: HubStore>(
     );
     let want_held = parsed
         .iter()
-        .filter(|p| !p.held_in_clearing().is_empty())
+        .filter(|p| p.holds_money_in_clearing())
         .count();
     anyhow::ensure!(
         held.len() == want_held,

@@ -96,6 +96,12 @@ async fn kinds_when(caller: &Hub, count: usize) -> Vec<String> {
     }
 }
 
+/// Today's (UTC) settlement report, as `caller` gets it.
+async fn settlement_today(caller: &Hub) -> Answer {
+    let today = scanpay_proto::bank::rfc3339(scanpay_http::now_ms())[..10].to_string();
+    caller.get(&format!("/v1/settlement?date={today}")).await
+}
+
 async fn balance(system: &TestSystem, bank: &str, account: &str) -> i64 {
     system.bank(bank).balance(account).await
 }
@@ -456,11 +462,7 @@ async fn interbank_payments_refund_and_settle_to_zero(backend: Backend) {
     assert_eq!(balance(&system, "south", &friend.account).await, 1_500);
 
     // Settlement: north paid out 5,000 + 1,500 and got 2,000 back; the books agree.
-    let today = scanpay_proto::bank::rfc3339(scanpay_http::now_ms())[..10].to_string();
-    let report = system
-        .hub()
-        .get(&format!("/v1/settlement?date={today}"))
-        .await;
+    let report = settlement_today(&system.hub()).await;
     assert_eq!(report.status, 200, "{report:?}");
     assert_eq!(report.body["net_total_minor"], 0);
     assert_eq!(report.body["reconciled"], true, "{report:?}");
@@ -483,10 +485,7 @@ async fn interbank_payments_refund_and_settle_to_zero(backend: Backend) {
     assert_eq!(rest.body["refundable_minor"], 0);
     assert_eq!(balance(&system, "north", &payer.account).await, 8_500);
     assert_eq!(refund(Some(1)).await.code(), "refund_exceeds_payment");
-    let wallet_report = payer
-        .wallet
-        .get(&format!("/v1/settlement?date={today}"))
-        .await;
+    let wallet_report = settlement_today(&payer.wallet).await;
     assert_eq!(wallet_report.code(), "forbidden");
     system.stop().await;
 }
@@ -1077,14 +1076,59 @@ async fn a_credit_the_payee_bank_refuses_is_given_back(backend: Backend) {
     // Debited at North, refused at South, given back at North: nothing lost, nothing owed.
     assert_eq!(balance(&system, "north", &payer.account).await, 10_000);
     assert_eq!(balance(&system, "south", &account).await, 0);
-    let today = scanpay_proto::bank::rfc3339(scanpay_http::now_ms())[..10].to_string();
-    let report = system
-        .hub()
-        .get(&format!("/v1/settlement?date={today}"))
-        .await;
+    let report = settlement_today(&system.hub()).await;
     assert_eq!(report.body["reconciled"], true, "{report:?}");
     assert_eq!(report.body["positions"], json!([]));
     assert_eq!(report.body["held"], json!([]), "the reversal went through");
+    system.stop().await;
+}
+
+/// A hub database from before payments kept their settlement books: the first settlement books
+/// every payment (SQLite: the rows are made old by hand in the file while the hub is stopped).
+#[tokio::test]
+async fn sqlite_settlement_books_payments_saved_before_their_books() {
+    let mut system = TestSystem::start(Backend::Sqlite).await;
+    let payer = registered(&system, "north", 10_000).await;
+    let friend = registered(&system, "south", 0).await;
+    let paid = pay_verified(&payer, &payer_id(&friend).await, 1_500).await;
+    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
+    system.stop_services().await;
+    let hub_db = system.data_dir().join("hub.db");
+    {
+        let db = rusqlite::Connection::open(&hub_db).unwrap();
+        let unbooked = db
+            .execute("UPDATE payments SET booked = 0, held = 0", [])
+            .unwrap();
+        assert!(unbooked >= 1);
+        let books = db.execute("DELETE FROM payment_books", []).unwrap();
+        assert!(books >= 1, "the interbank payment had its books");
+    }
+    system.start_again().await.unwrap();
+    let report = settlement_today(&system.hub()).await;
+    assert_eq!(report.status, 200, "{report:?}");
+    assert_eq!(report.body["reconciled"], true, "{report:?}");
+    let nets: Vec<(String, i64)> = report.body["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["bank_id"].as_str().unwrap().to_string(),
+                p["net_minor"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        nets,
+        [("north".to_string(), 1_500), ("south".to_string(), -1_500)]
+    );
+    let db = rusqlite::Connection::open(&hub_db).unwrap();
+    let left: i64 = db
+        .query_row("SELECT COUNT(*) FROM payments WHERE NOT booked", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(left, 0, "booked once, for good");
     system.stop().await;
 }
 

@@ -737,6 +737,11 @@ impl Payment {
         held
     }
 
+    /// Whether [`Payment::held_in_clearing`] has anything.
+    pub fn holds_money_in_clearing(&self) -> bool {
+        !self.held_in_clearing().is_empty()
+    }
+
     /// Legs whose bank has not answered yet: the hub (re)asks these, in this order.
     pub fn pending_work(&self) -> Vec<Work> {
         let mut work = Vec::new();
@@ -863,6 +868,13 @@ impl BankSums {
     pub fn has_position(&self) -> bool {
         self.paid_out_minor != 0 || self.received_minor != 0
     }
+
+    /// Adds `other`'s amounts (same bank and currency).
+    pub fn add(&mut self, other: &BankSums) {
+        self.paid_out_minor += other.paid_out_minor;
+        self.received_minor += other.received_minor;
+        self.clearing_minor += other.clearing_minor;
+    }
 }
 
 /// One payment's share of settlement: what it moved at one bank on one UTC day (`day_ms`, the
@@ -879,7 +891,8 @@ impl Payment {
     /// payment made a second before midnight whose credit lands after it counts on the next
     /// day, and a refund on its own day, not its payment's. A leg counts in its bank's clearing
     /// account on the day it was done. (Legs recorded before their completion time was kept
-    /// count on their payment's creation day.) Days whose sums are all zero are left out.
+    /// count on their payment's creation day.) A day and bank where money went through clearing
+    /// and back has an entry of zeros.
     pub fn book_entries(&self) -> Vec<BookEntry> {
         if !self.is_interbank() {
             return Vec::new();
@@ -948,7 +961,6 @@ impl Payment {
         }
         entries
             .into_iter()
-            .filter(|(_, s)| s.has_position() || s.clearing_minor != 0)
             .map(|((day_ms, _), sums)| BookEntry { day_ms, sums })
             .collect()
     }
@@ -967,16 +979,13 @@ pub fn bank_sums<'a>(
             continue;
         }
         let e = entry.sums;
-        let s = sums
-            .entry((e.bank_id.clone(), e.currency.clone()))
+        sums.entry((e.bank_id.clone(), e.currency.clone()))
             .or_insert_with(|| BankSums {
-                bank_id: e.bank_id,
-                currency: e.currency,
+                bank_id: e.bank_id.clone(),
+                currency: e.currency.clone(),
                 ..BankSums::default()
-            });
-        s.paid_out_minor += e.paid_out_minor;
-        s.received_minor += e.received_minor;
-        s.clearing_minor += e.clearing_minor;
+            })
+            .add(&e);
     }
     sums.into_values().collect()
 }

@@ -190,7 +190,7 @@ fn seal_row(stored: &Stored, version: i64, retry_at: Option<i64>) -> ApiResult<P
         updated_at_ms: p.updated_at_ms,
         amount_minor: p.amount_minor,
         exempted: p.exempted(),
-        held: !p.held_in_clearing().is_empty(),
+        held: p.holds_money_in_clearing(),
         // A payment within one bank never has any: its saves leave the books table alone.
         books: p.is_interbank().then(|| p.book_entries()),
     })
@@ -1939,8 +1939,10 @@ pub struct SettlementQuery {
     date: String,
 }
 
-/// Payments stored before their books were kept are booked this many at a time.
+/// Payments stored before their books were kept are read this many at a time, and saved
+/// `BOOKING_AT_ONCE` at a time (the store's writer groups them).
 const BOOKING_PAGE: u32 = 1_000;
+const BOOKING_AT_ONCE: usize = 32;
 
 /// Saves with its books each payment stored before the hub kept them (a database older than
 /// `payment_books`), so that settlement's sums count it: once per payment, then never again. A
@@ -1956,18 +1958,27 @@ async fn book_the_unbooked<S: HubStore, B>(hub: &Hub<S, B>) -> ApiResult<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        for row in rows {
-            let p = unseal(&row)?.payment;
-            let booked = PaymentRow {
-                version: row.version + 1,
-                held: !p.held_in_clearing().is_empty(),
-                books: Some(p.book_entries()),
-                ..row
-            };
-            hub.store
-                .update_payment(booked, Announcements::default())
-                .await
-                .map_err(scanpay_http::store_unavailable)?;
+        use futures_util::StreamExt;
+        let saves: Vec<ApiResult<bool>> = futures_util::stream::iter(rows)
+            .map(|row| async move {
+                let p = unseal(&row)?.payment;
+                let booked = PaymentRow {
+                    version: row.version + 1,
+                    held: p.holds_money_in_clearing(),
+                    // Within one bank too: it has none, and is booked.
+                    books: Some(p.book_entries()),
+                    ..row
+                };
+                hub.store
+                    .update_payment(booked, Announcements::default())
+                    .await
+                    .map_err(scanpay_http::store_unavailable)
+            })
+            .buffer_unordered(BOOKING_AT_ONCE)
+            .collect()
+            .await;
+        for saved in saves {
+            saved?;
         }
     }
 }
@@ -2155,8 +2166,12 @@ mod row_tests {
     fn an_interbank_row_carries_its_share_of_settlement_and_whether_money_is_held() {
         let mut p = payment("south");
         let moved = row(p.clone());
-        assert_eq!(moved.books, Some(p.book_entries()));
-        assert_eq!(moved.books.as_ref().unwrap().len(), 1, "north's clearing");
+        let books = moved.books.as_ref().unwrap();
+        assert_eq!(books.len(), 1, "the debit is in north's clearing account");
+        assert_eq!(
+            (books[0].sums.bank_id.as_str(), books[0].sums.clearing_minor),
+            ("north", 1_234)
+        );
         assert!(!moved.held);
         p.credit_answered(
             Err("credit_account_not_found".into()),

@@ -1105,7 +1105,7 @@ async fn replace_books(
                 .prepare_cached(
                     "INSERT INTO payment_books (payment_id, day_ms, bank_id, currency, \
                      paid_out_minor, received_minor, clearing_minor) \
-                     SELECT $1, * FROM unnest($2::int8[], $3::text[], $4::text[], $5::int8[], \
+                     SELECT $1::uuid, * FROM unnest($2::int8[], $3::text[], $4::text[], $5::int8[], \
                      $6::int8[], $7::int8[])",
                 )
                 .await?,

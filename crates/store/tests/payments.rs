@@ -208,6 +208,20 @@ fn entry(day_ms: i64, bank: &str, paid_out: i64, received: i64, clearing: i64) -
     }
 }
 
+/// Each bank's amounts: (bank, paid out, received, clearing).
+fn amounts(sums: Vec<BankSums>) -> Vec<(String, i64, i64, i64)> {
+    sums.into_iter()
+        .map(|s| {
+            (
+                s.bank_id,
+                s.paid_out_minor,
+                s.received_minor,
+                s.clearing_minor,
+            )
+        })
+        .collect()
+}
+
 /// A payment's books are replaced with each save that carries them, kept by one that does not,
 /// and summed by day for settlement; held payments are found by their flag.
 async fn payments_keep_their_books(store: &impl HubStore) {
@@ -259,19 +273,7 @@ async fn payments_keep_their_books(store: &impl HubStore) {
         Announcements::default(),
     );
     assert!(!stale.await.unwrap());
-    let sums = |from, to| async move {
-        let sums = store.bank_sums(from, to).await.unwrap();
-        sums.into_iter()
-            .map(|s| {
-                (
-                    s.bank_id,
-                    s.paid_out_minor,
-                    s.received_minor,
-                    s.clearing_minor,
-                )
-            })
-            .collect::<Vec<_>>()
-    };
+    let sums = |from, to| async move { amounts(store.bank_sums(from, to).await.unwrap()) };
     let bank =
         |name: &str, paid_out, received, clearing| (name.to_string(), paid_out, received, clearing);
     assert_eq!(
@@ -289,19 +291,7 @@ async fn payments_keep_their_books(store: &impl HubStore) {
     assert!(sums(2 * DAY, 3 * DAY).await.is_empty());
     // Every day's sums: the same whether day 0 is rolled up or not, rolled up once however often
     // asked; a save rewriting a rolled-up day's rows alike (A again) changes nothing.
-    let ever = || async move {
-        let sums = store.bank_sums_ever().await.unwrap();
-        sums.into_iter()
-            .map(|s| {
-                (
-                    s.bank_id,
-                    s.paid_out_minor,
-                    s.received_minor,
-                    s.clearing_minor,
-                )
-            })
-            .collect::<Vec<_>>()
-    };
+    let ever = || async move { amounts(store.bank_sums_ever().await.unwrap()) };
     let all = sums(i64::MIN, i64::MAX).await;
     assert_eq!(ever().await, all);
     for before in [DAY, DAY, 0] {
