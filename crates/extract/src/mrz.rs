@@ -1022,8 +1022,11 @@ fn name_letter(b: u8) -> u8 {
 const HINTED_LETTER_ODDS_MIN: f32 = 0.25;
 
 /// The odds (against the letter read) at which a name's wide letter the recogniser nearly read
-/// is taken ([`Work::wide_letters`]), and a filler in a name's last place ([`Work::name_end`]).
+/// is taken ([`Work::wide_letters`]): half as likely as the narrow one, or more.
 const WIDE_LETTER_ODDS_MIN: f32 = 0.5;
+/// The odds (against the letter read) at which a filler nearly read in a name's last place is
+/// taken ([`Work::name_end`]).
+const NAME_END_FILLER_ODDS_MIN: f32 = 0.75;
 
 /// The other reading of an ambiguous character in an alphanumeric field.
 fn swap(b: u8) -> Option<u8> {
@@ -1163,8 +1166,9 @@ impl Work {
     }
 
     /// A name that fills its whole field is cut short, which few are: a letter read in the
-    /// field's last place where a filler was nearly read at [`WIDE_LETTER_ODDS_MIN`] or more is
-    /// the filler (`PIPPAS` with `<` at 0.86 for the `S`, a specimen).
+    /// field's last place where a filler was nearly read at [`NAME_END_FILLER_ODDS_MIN`] or
+    /// more is the filler (`PIPPAS` with `<` at 0.86 for the `S`, a specimen). Higher than for
+    /// a wide letter: the letters a filler looks like (`C`, `K`, `X`, `Z`) end cut names too.
     fn name_end(&mut self, s: Span) {
         let Some(last) = s.end.checked_sub(1).filter(|&l| l >= s.start) else {
             return;
@@ -1174,7 +1178,7 @@ impl Work {
             && self
                 .nearly_read(at)
                 .iter()
-                .any(|&(c, odds)| c == FILLER && odds >= WIDE_LETTER_ODDS_MIN)
+                .any(|&(c, odds)| c == FILLER && odds >= NAME_END_FILLER_ODDS_MIN)
         {
             self.put(at, FILLER);
         }
@@ -1673,8 +1677,10 @@ fn parse_block(
     repair_country(&mut work, layout.issuing);
     repair_country(&mut work, layout.nationality);
     work.map(layout.sex, to_letter);
-    work.name_letters(layout.name);
+    // Wide letters first: only over narrow letters the recogniser read, not over those
+    // `name_letters` chooses for a digit (odds against the digit, not against that letter).
     work.wide_letters(layout.name);
+    work.name_letters(layout.name);
     work.name_end(layout.name);
     let name = fix_fillers(work.get(layout.name), true);
     work.write_span(layout.name, &name);
@@ -2549,10 +2555,10 @@ mod tests {
         assert_eq!(nationality(&doubts), "CHX");
     }
 
-    /// In a name, an `N` or `H` read where an `M` was nearly read at even odds or more is the `M`
-    /// (`NEULENDIJK` with `M` at 0.58 for the `N`, a specimen), a `V` with such a `W` the `W`;
-    /// fainter, or another letter nearly read, the narrow letter stays. Likewise a filler in the
-    /// name's last place.
+    /// In a name, an `N` or `H` read where an `M` was nearly read at half its odds or more is the
+    /// `M` (`NEULENDIJK` with `M` at 0.58 for the `N`, a specimen), a `V` with such a `W` the `W`;
+    /// fainter, or another letter nearly read, the narrow letter stays. Likewise, at 0.75, a
+    /// filler in the name's last place; a digit's letter is `name_letters`' choice alone.
     #[test]
     fn a_wide_letter_or_a_last_filler_nearly_read_in_a_name_is_taken() {
         let first = "I<USA445Q2085T39971193<<<<<<<<";
@@ -2580,12 +2586,23 @@ mod tests {
         assert_eq!(names(third, &[alternative(17, 'W', 0.61)]).1, "HANS WIM");
         // Only the narrow look-alikes: an `E` nearly read as `M` stays.
         assert_eq!(names(third, &[alternative(1, 'M', 0.9)]), plain);
-        // A letter in the name's last place where a filler was nearly read at even odds: the
-        // filler (`PIPPAS` for `PIPPA<`, a specimen); fainter, the letter.
+        // A letter in the name's last place where a filler was nearly read at good odds: the
+        // filler (`PIPPAS` for `PIPPA<`, a specimen); fainter, the letter — a name cut to its
+        // field keeps its last `K` with a filler nearly read at 0.6.
         let last = "NEULENDIJK<<HANS<VIM<<<<<<<<<S";
         assert_eq!(names(last, &[alternative(29, '<', 0.86)]), plain);
         assert_eq!(names(last, &[alternative(29, '<', 0.3)]).1, "HANS VIM S");
         assert_eq!(names(last, &[]).1, "HANS VIM S");
+        let cut = "NEULENDIJK<<HANS<VIM<ALBERDINK";
+        assert_eq!(
+            names(cut, &[alternative(29, '<', 0.6)]).1,
+            "HANS VIM ALBERDINK"
+        );
+        // A digit whose letter is chosen from its own hints: an `N` nearly read likelier than
+        // an `M` stays `N`.
+        let digit = "4EULENDIJK<<HANS<VIM<<<<<<<<<<";
+        let hints = [alternative(0, 'N', 0.6), alternative(0, 'M', 0.55)];
+        assert_eq!(names(digit, &hints).0, "NEULENDIJK");
     }
 
     /// A synthetic zone's expiry `3509205` read `509205`, the line one short: padding it with a
