@@ -130,15 +130,21 @@ impl Client {
     }
 }
 
-pub async fn ledger(options: LedgerBench) -> anyhow::Result<()> {
-    let temp = std::env::temp_dir().join(format!("scanpay-bench-{}", Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&temp)?;
-    let url = options
-        .database_url
-        .as_deref()
+/// A benchmark's `--database-url`, parsed, and a fresh temporary directory for its files.
+pub(crate) fn bench_store(
+    database_url: Option<&str>,
+) -> anyhow::Result<(Option<DatabaseUrl>, std::path::PathBuf)> {
+    let url = database_url
         .map(DatabaseUrl::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    let temp = std::env::temp_dir().join(format!("scanpay-bench-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&temp)?;
+    Ok((url, temp))
+}
+
+pub async fn ledger(options: LedgerBench) -> anyhow::Result<()> {
+    let (url, temp) = bench_store(options.database_url.as_deref())?;
     let result = match url {
         None | Some(DatabaseUrl::Sqlite(_)) => {
             let path = match url {

@@ -30,14 +30,7 @@ const FILL_AT_ONCE: usize = 64;
 const READS: usize = 5;
 
 pub async fn settlement(options: SettlementBench) -> anyhow::Result<()> {
-    let url = options
-        .database_url
-        .as_deref()
-        .map(DatabaseUrl::parse)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let temp = std::env::temp_dir().join(format!("scanpay-bench-{}", Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&temp)?;
+    let (url, temp) = crate::bench::bench_store(options.database_url.as_deref())?;
     let result = match url {
         None | Some(DatabaseUrl::Sqlite(_)) => {
             let path = match url {

@@ -1959,7 +1959,7 @@ async fn book_the_unbooked<S: HubStore, B>(hub: &Hub<S, B>) -> ApiResult<()> {
             return Ok(());
         }
         use futures_util::StreamExt;
-        let saves: Vec<ApiResult<bool>> = futures_util::stream::iter(rows)
+        let mut saves = futures_util::stream::iter(rows)
             .map(|row| async move {
                 let p = unseal(&row)?.payment;
                 let booked = PaymentRow {
@@ -1974,10 +1974,9 @@ async fn book_the_unbooked<S: HubStore, B>(hub: &Hub<S, B>) -> ApiResult<()> {
                     .await
                     .map_err(scanpay_http::store_unavailable)
             })
-            .buffer_unordered(BOOKING_AT_ONCE)
-            .collect()
-            .await;
-        for saved in saves {
+            .buffer_unordered(BOOKING_AT_ONCE);
+        // The first error ends the booking (the rest of the page is dropped unsaved).
+        while let Some(saved) = saves.next().await {
             saved?;
         }
     }
