@@ -26,6 +26,7 @@ on_both_backends!(
     an_authenticator_code_verifies_a_payment_once,
     the_code_arrives_as_a_server_sent_event,
     a_credit_the_payee_bank_refuses_is_given_back,
+    a_refund_credit_the_payer_bank_refuses_is_given_back,
     phone_and_password_codes_pay,
     codes_sealed_to_the_bound_terminal_open_only_there,
     a_revoked_code_pays_no_more_and_the_card_registers_again,
@@ -1080,6 +1081,115 @@ async fn a_credit_the_payee_bank_refuses_is_given_back(backend: Backend) {
     assert_eq!(report.body["reconciled"], true, "{report:?}");
     assert_eq!(report.body["positions"], json!([]));
     assert_eq!(report.body["held"], json!([]), "the reversal went through");
+    system.stop().await;
+}
+
+/// Brings an account's posted credits to `target` without changing its balance: a fresh account
+/// allowed to overdraw `AMOUNT_MINOR_MAX` sends it that much and takes it back, again and again,
+/// a hundred transfers a request.
+async fn pile_up_credits(bank: &BankClient, account: &str, target: i64) {
+    const MOST: i64 = scanpay_core::money::AMOUNT_MINOR_MAX;
+    let customer = bank
+        .post(
+            "/v1/customers",
+            &json!({"full_name": "PUMP", "id_document_type": "passport",
+                    "id_document_number": format!("X{}", &unique("")[..8]),
+                    "birth_date": "1990-01-01"}),
+        )
+        .await;
+    assert_eq!(customer.status, 201, "{customer:?}");
+    let pump = bank
+        .post(
+            "/v1/accounts",
+            &json!({"customer_id": customer.body["id"], "currency": "USD",
+                    "overdraft_limit_minor": MOST}),
+        )
+        .await;
+    assert_eq!(pump.status, 201, "{pump:?}");
+    let pump = pump.body["id"].as_str().unwrap().to_string();
+    let posted = bank.get(&format!("/v1/accounts/{account}")).await.body["credits_posted_minor"]
+        .as_i64()
+        .unwrap();
+    let mut left = target - posted;
+    let transfer = |from: &str, to: &str, amount: i64| {
+        json!({"id": uuid::Uuid::now_v7(), "debit_account_id": from, "credit_account_id": to,
+               "amount_minor": amount, "currency": "USD"})
+    };
+    while left > 0 {
+        let mut batch = Vec::new();
+        while left > 0 && batch.len() < 100 {
+            let amount = left.min(MOST);
+            batch.push(transfer(&pump, account, amount));
+            batch.push(transfer(account, &pump, amount));
+            left -= amount;
+        }
+        let answer = bank
+            .post("/v1/transfers/batch", &json!({ "transfers": batch }))
+            .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        for result in answer.body["results"].as_array().unwrap() {
+            assert_eq!(result["outcome"], "created", "{result}");
+        }
+    }
+}
+
+/// A refund whose credit the payer's bank refuses goes back to the payee (a reversal at the
+/// payee's bank) and fails with the bank's code: nobody loses the money, settlement still
+/// reconciles, and nothing is held. The only refusal a bank gives such a credit today is an
+/// account whose posted credits would overflow, so the payer's are brought to the edge first.
+async fn a_refund_credit_the_payer_bank_refuses_is_given_back(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let payer = registered(&system, "north", 10_000).await;
+    let (shop, shop_id, shop_account) = merchant(&system, "south").await;
+    let paid = pay_verified(&payer, &shop_id, 1_000).await;
+    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
+    let id = paid.body["id"].as_str().unwrap().to_string();
+    let north = system.bank("north");
+    // One minor unit short of overflowing: a refund of 500 cannot be credited.
+    pile_up_credits(&north, &payer.account, i64::MAX - 499).await;
+    assert_eq!(balance(&system, "north", &payer.account).await, 9_000);
+
+    let refused = shop
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            &json!({"amount_minor": 500}),
+            Some(&unique("r")),
+        )
+        .await;
+    assert_eq!(refused.code(), "transfer_rejected", "{refused:?}");
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("went back to the payee"),
+        "{refused:?}"
+    );
+    let refund = &refused.body["details"]["payment"]["refunds"][0];
+    assert_eq!(refund["status"], "failed", "{refused:?}");
+    assert_eq!(refund["failure_code"], "overflows_balance", "{refused:?}");
+    // The payee has its 500 back; the payer's balance never moved.
+    assert_eq!(balance(&system, "south", &shop_account).await, 1_000);
+    assert_eq!(balance(&system, "north", &payer.account).await, 9_000);
+    // The whole payment may still be refunded later: a failed refund gives back its room.
+    assert_eq!(
+        refused.body["details"]["payment"]["refundable_minor"],
+        1_000
+    );
+    let report = settlement_today(&system.hub()).await;
+    assert_eq!(report.body["reconciled"], true, "{report:?}");
+    assert_eq!(report.body["held"], json!([]), "the reversal went through");
+    let south_net = report.body["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["bank_id"] == "south")
+        .unwrap()["net_minor"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        south_net, -1_000,
+        "the refund that came back does not count"
+    );
     system.stop().await;
 }
 
