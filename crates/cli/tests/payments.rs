@@ -27,6 +27,7 @@ on_both_backends!(
     the_code_arrives_as_a_server_sent_event,
     a_credit_the_payee_bank_refuses_is_given_back,
     a_refund_credit_the_payer_bank_refuses_is_given_back,
+    a_refused_refund_reversal_is_held_for_an_operator,
     phone_and_password_codes_pay,
     codes_sealed_to_the_bound_terminal_open_only_there,
     a_revoked_code_pays_no_more_and_the_card_registers_again,
@@ -1189,6 +1190,47 @@ async fn a_refund_credit_the_payer_bank_refuses_is_given_back(backend: Backend) 
     assert_eq!(
         south_net, -1_000,
         "the refund that came back does not count"
+    );
+    system.stop().await;
+}
+
+/// When the payee's bank refuses the reversal too, the refund stays `processing` with its money
+/// in that bank's clearing account: settlement lists it under `held` (found through the
+/// payments' `held` flag) and the books still reconcile.
+async fn a_refused_refund_reversal_is_held_for_an_operator(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let payer = registered(&system, "north", 10_000).await;
+    let (shop, shop_id, shop_account) = merchant(&system, "south").await;
+    let paid = pay_verified(&payer, &shop_id, 1_000).await;
+    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
+    let id = paid.body["id"].as_str().unwrap().to_string();
+    // Neither the payer's credit nor the payee's reversal of a refund of 500 can be posted.
+    pile_up_credits(&system.bank("north"), &payer.account, i64::MAX - 499).await;
+    pile_up_credits(&system.bank("south"), &shop_account, i64::MAX - 499).await;
+
+    let stuck = shop
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            &json!({"amount_minor": 500}),
+            Some(&unique("r")),
+        )
+        .await;
+    assert_eq!(stuck.status, 202, "{stuck:?}");
+    let refund = &stuck.body["refunds"][0];
+    assert_eq!(refund["status"], "processing", "{stuck:?}");
+    let refund_id = refund["id"].as_str().unwrap().to_string();
+    // Out of the payee's account, into no one's: it waits in south's clearing account.
+    assert_eq!(balance(&system, "south", &shop_account).await, 500);
+    assert_eq!(balance(&system, "north", &payer.account).await, 9_000);
+
+    let report = settlement_today(&system.hub()).await;
+    assert_eq!(report.body["reconciled"], true, "{report:?}");
+    assert_eq!(
+        report.body["held"],
+        json!([{"payment_id": id, "refund_id": refund_id, "bank_id": "south",
+                "currency": "USD", "amount_minor": 500, "owed_to": shop_id,
+                "code": "overflows_balance"}]),
+        "{report:?}"
     );
     system.stop().await;
 }
