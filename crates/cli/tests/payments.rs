@@ -1087,7 +1087,8 @@ async fn a_credit_the_payee_bank_refuses_is_given_back(backend: Backend) {
 
 /// Brings an account's posted credits to `target` without changing its balance: a fresh account
 /// allowed to overdraw `AMOUNT_MINOR_MAX` sends it that much and takes it back, again and again,
-/// a hundred transfers a request.
+/// a hundred transfers a request. The bank's summed postings then exceed `i64`: its ledger
+/// totals (`/v1/ledger/totals`) cannot be read afterwards.
 async fn pile_up_credits(bank: &BankClient, account: &str, target: i64) {
     const MOST: i64 = scanpay_core::money::AMOUNT_MINOR_MAX;
     let customer = bank
@@ -1111,6 +1112,7 @@ async fn pile_up_credits(bank: &BankClient, account: &str, target: i64) {
     let posted = bank.get(&format!("/v1/accounts/{account}")).await.body["credits_posted_minor"]
         .as_i64()
         .unwrap();
+    assert!(target > posted, "{posted} posted already");
     let mut left = target - posted;
     let transfer = |from: &str, to: &str, amount: i64| {
         json!({"id": uuid::Uuid::now_v7(), "debit_account_id": from, "credit_account_id": to,
@@ -1146,7 +1148,7 @@ async fn a_refund_credit_the_payer_bank_refuses_is_given_back(backend: Backend) 
     assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
     let id = paid.body["id"].as_str().unwrap().to_string();
     let north = system.bank("north");
-    // One minor unit short of overflowing: a refund of 500 cannot be credited.
+    // 499 units of room left: a refund of 500 cannot be credited.
     pile_up_credits(&north, &payer.account, i64::MAX - 499).await;
     assert_eq!(balance(&system, "north", &payer.account).await, 9_000);
 
@@ -1218,6 +1220,10 @@ async fn a_refused_refund_reversal_is_held_for_an_operator(backend: Backend) {
     assert_eq!(stuck.status, 202, "{stuck:?}");
     let refund = &stuck.body["refunds"][0];
     assert_eq!(refund["status"], "processing", "{stuck:?}");
+    assert_eq!(
+        stuck.body["refundable_minor"], 500,
+        "its amount stays reserved"
+    );
     let refund_id = refund["id"].as_str().unwrap().to_string();
     // Out of the payee's account, into no one's: it waits in south's clearing account.
     assert_eq!(balance(&system, "south", &shop_account).await, 500);

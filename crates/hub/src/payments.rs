@@ -1653,7 +1653,9 @@ pub async fn list<S: HubStore, B: BankConnector>(
     request_body = CreateRefund,
     responses(
         (status = 201, body = PaymentView),
-        (status = 422, description = "refund_exceeds_payment, insufficient_funds", body = scanpay_proto::ErrorBody)))]
+        (status = 202, description = "processing: a bank has not answered, or refused a reversal (the settlement's `held`)", body = PaymentView),
+        (status = 422, description = "refund_exceeds_payment, insufficient_funds, transfer_rejected (the refund failed: `failure_code` is the bank's)", body = scanpay_proto::ErrorBody),
+        (status = 502, description = "bank_unavailable: the payee's bank did not answer; the refund is processing", body = scanpay_proto::ErrorBody)))]
 pub async fn refund<S: HubStore, B: BankConnector>(
     State(hub): State<Hub<S, B>>,
     Extension(caller): Extension<Caller>,
