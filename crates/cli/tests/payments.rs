@@ -1136,25 +1136,47 @@ async fn pile_up_credits(bank: &BankClient, account: &str, target: i64) {
     }
 }
 
+/// A payment from a wallet at North to a merchant at South.
+struct Paid {
+    payer: Payer,
+    shop: Hub,
+    shop_id: String,
+    shop_account: String,
+    id: String,
+}
+
+/// A wallet at North with 10,000 that paid `amount` to a new merchant at South.
+async fn paid_across_banks(system: &TestSystem, amount: i64) -> Paid {
+    let payer = registered(system, "north", 10_000).await;
+    let (shop, shop_id, shop_account) = merchant(system, "south").await;
+    let paid = pay_verified(&payer, &shop_id, amount).await;
+    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
+    let id = paid.body["id"].as_str().unwrap().to_string();
+    Paid {
+        payer,
+        shop,
+        shop_id,
+        shop_account,
+        id,
+    }
+}
+
 /// A refund whose credit the payer's bank refuses goes back to the payee (a reversal at the
 /// payee's bank) and fails with the bank's code: nobody loses the money, settlement still
 /// reconciles, and nothing is held. The only refusal a bank gives such a credit today is an
 /// account whose posted credits would overflow, so the payer's are brought to the edge first.
 async fn a_refund_credit_the_payer_bank_refuses_is_given_back(backend: Backend) {
     let system = TestSystem::start(backend).await;
-    let payer = registered(&system, "north", 10_000).await;
-    let (shop, shop_id, shop_account) = merchant(&system, "south").await;
-    let paid = pay_verified(&payer, &shop_id, 1_000).await;
-    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
-    let id = paid.body["id"].as_str().unwrap().to_string();
+    let paid = paid_across_banks(&system, 1_000).await;
     let north = system.bank("north");
     // 499 units of room left: a refund of 500 cannot be credited.
-    pile_up_credits(&north, &payer.account, i64::MAX - 499).await;
-    assert_eq!(balance(&system, "north", &payer.account).await, 9_000);
+    pile_up_credits(&north, &paid.payer.account, i64::MAX - 499).await;
+    assert_eq!(balance(&system, "north", &paid.payer.account).await, 9_000);
 
-    let refused = shop
+    let refused = paid
+        .shop
         .post(
-            &format!("/v1/payments/{id}/refunds"),
+            &format!("/v1/payments/{}/refunds", paid.id),
             &json!({"amount_minor": 500}),
             Some(&unique("r")),
         )
@@ -1171,8 +1193,8 @@ async fn a_refund_credit_the_payer_bank_refuses_is_given_back(backend: Backend) 
     assert_eq!(refund["status"], "failed", "{refused:?}");
     assert_eq!(refund["failure_code"], "overflows_balance", "{refused:?}");
     // The payee has its 500 back; the payer's balance never moved.
-    assert_eq!(balance(&system, "south", &shop_account).await, 1_000);
-    assert_eq!(balance(&system, "north", &payer.account).await, 9_000);
+    assert_eq!(balance(&system, "south", &paid.shop_account).await, 1_000);
+    assert_eq!(balance(&system, "north", &paid.payer.account).await, 9_000);
     // The whole payment may still be refunded later: a failed refund gives back its room.
     assert_eq!(
         refused.body["details"]["payment"]["refundable_minor"],
@@ -1201,18 +1223,15 @@ async fn a_refund_credit_the_payer_bank_refuses_is_given_back(backend: Backend) 
 /// payments' `held` flag) and the books still reconcile.
 async fn a_refused_refund_reversal_is_held_for_an_operator(backend: Backend) {
     let system = TestSystem::start(backend).await;
-    let payer = registered(&system, "north", 10_000).await;
-    let (shop, shop_id, shop_account) = merchant(&system, "south").await;
-    let paid = pay_verified(&payer, &shop_id, 1_000).await;
-    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
-    let id = paid.body["id"].as_str().unwrap().to_string();
+    let paid = paid_across_banks(&system, 1_000).await;
     // Neither the payer's credit nor the payee's reversal of a refund of 500 can be posted.
-    pile_up_credits(&system.bank("north"), &payer.account, i64::MAX - 499).await;
-    pile_up_credits(&system.bank("south"), &shop_account, i64::MAX - 499).await;
+    pile_up_credits(&system.bank("north"), &paid.payer.account, i64::MAX - 499).await;
+    pile_up_credits(&system.bank("south"), &paid.shop_account, i64::MAX - 499).await;
 
-    let stuck = shop
+    let stuck = paid
+        .shop
         .post(
-            &format!("/v1/payments/{id}/refunds"),
+            &format!("/v1/payments/{}/refunds", paid.id),
             &json!({"amount_minor": 500}),
             Some(&unique("r")),
         )
@@ -1226,15 +1245,15 @@ async fn a_refused_refund_reversal_is_held_for_an_operator(backend: Backend) {
     );
     let refund_id = refund["id"].as_str().unwrap().to_string();
     // Out of the payee's account, into no one's: it waits in south's clearing account.
-    assert_eq!(balance(&system, "south", &shop_account).await, 500);
-    assert_eq!(balance(&system, "north", &payer.account).await, 9_000);
+    assert_eq!(balance(&system, "south", &paid.shop_account).await, 500);
+    assert_eq!(balance(&system, "north", &paid.payer.account).await, 9_000);
 
     let report = settlement_today(&system.hub()).await;
     assert_eq!(report.body["reconciled"], true, "{report:?}");
     assert_eq!(
         report.body["held"],
-        json!([{"payment_id": id, "refund_id": refund_id, "bank_id": "south",
-                "currency": "USD", "amount_minor": 500, "owed_to": shop_id,
+        json!([{"payment_id": paid.id, "refund_id": refund_id, "bank_id": "south",
+                "currency": "USD", "amount_minor": 500, "owed_to": paid.shop_id,
                 "code": "overflows_balance"}]),
         "{report:?}"
     );
