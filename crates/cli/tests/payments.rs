@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    Answer, Backend, BankClient, Hub, Payer, TestSystem, code_for, letters, pay, pay_from, unique,
-    verify,
+    Answer, Backend, BankClient, Hub, Payer, TestSystem, code_for, letters, net_of, pay, pay_from,
+    settlement_today, unique, verify,
 };
 use serde_json::{Value, json};
 
@@ -98,10 +98,19 @@ async fn kinds_when(caller: &Hub, count: usize) -> Vec<String> {
     }
 }
 
-/// Today's (UTC) settlement report, as `caller` gets it.
-async fn settlement_today(caller: &Hub) -> Answer {
-    let today = scanpay_proto::bank::rfc3339(scanpay_http::now_ms())[..10].to_string();
-    caller.get(&format!("/v1/settlement?date={today}")).await
+/// Refunds `amount` (all that is left, if none) of payment `id`, as `payee`.
+async fn refund(payee: &Hub, id: &str, amount: Option<i64>) -> Answer {
+    let body = match amount {
+        Some(a) => json!({"amount_minor": a}),
+        None => json!({}),
+    };
+    payee
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            &body,
+            Some(&unique("r")),
+        )
+        .await
 }
 
 async fn balance(system: &TestSystem, bank: &str, account: &str) -> i64 {
@@ -425,26 +434,10 @@ async fn interbank_payments_refund_and_settle_to_zero(backend: Backend) {
     assert_eq!(balance(&system, "south", &shop_account).await, 5_000);
 
     // Partial refunds, never above the payment; only the payee refunds.
-    let refund = |amount: Option<i64>| {
-        let shop = shop.clone();
-        let id = id.clone();
-        async move {
-            let body = match amount {
-                Some(a) => json!({"amount_minor": a}),
-                None => json!({}),
-            };
-            shop.post(
-                &format!("/v1/payments/{id}/refunds"),
-                &body,
-                Some(&unique("r")),
-            )
-            .await
-        }
-    };
-    let first = refund(Some(2_000)).await;
+    let first = refund(&shop, &id, Some(2_000)).await;
     assert_eq!(first.status, 201, "{first:?}");
     assert_eq!(first.body["refunded_minor"], 2_000);
-    let too_much = refund(Some(3_001)).await;
+    let too_much = refund(&shop, &id, Some(3_001)).await;
     assert_eq!(too_much.code(), "refund_exceeds_payment");
     let not_payee = payer
         .wallet
@@ -468,25 +461,19 @@ async fn interbank_payments_refund_and_settle_to_zero(backend: Backend) {
     assert_eq!(report.status, 200, "{report:?}");
     assert_eq!(report.body["net_total_minor"], 0);
     assert_eq!(report.body["reconciled"], true, "{report:?}");
-    let position = |bank: &str| {
-        report.body["positions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["bank_id"] == bank)
-            .unwrap()["net_minor"]
-            .as_i64()
-            .unwrap()
-    };
+    let position = |bank: &str| net_of(&report, bank);
     assert_eq!(position("north"), 4_500);
     assert_eq!(position("south"), -4_500);
 
     // The rest of the refund, without an amount: all that is left.
-    let rest = refund(None).await;
+    let rest = refund(&shop, &id, None).await;
     assert_eq!(rest.status, 201, "{rest:?}");
     assert_eq!(rest.body["refundable_minor"], 0);
     assert_eq!(balance(&system, "north", &payer.account).await, 8_500);
-    assert_eq!(refund(Some(1)).await.code(), "refund_exceeds_payment");
+    assert_eq!(
+        refund(&shop, &id, Some(1)).await.code(),
+        "refund_exceeds_payment"
+    );
     let wallet_report = settlement_today(&payer.wallet).await;
     assert_eq!(wallet_report.code(), "forbidden");
     system.stop().await;
@@ -1173,14 +1160,7 @@ async fn a_refund_credit_the_payer_bank_refuses_is_given_back(backend: Backend) 
     pile_up_credits(&north, &paid.payer.account, i64::MAX - 499).await;
     assert_eq!(balance(&system, "north", &paid.payer.account).await, 9_000);
 
-    let refused = paid
-        .shop
-        .post(
-            &format!("/v1/payments/{}/refunds", paid.id),
-            &json!({"amount_minor": 500}),
-            Some(&unique("r")),
-        )
-        .await;
+    let refused = refund(&paid.shop, &paid.id, Some(500)).await;
     assert_eq!(refused.code(), "transfer_rejected", "{refused:?}");
     assert!(
         refused.body["message"]
@@ -1203,16 +1183,9 @@ async fn a_refund_credit_the_payer_bank_refuses_is_given_back(backend: Backend) 
     let report = settlement_today(&system.hub()).await;
     assert_eq!(report.body["reconciled"], true, "{report:?}");
     assert_eq!(report.body["held"], json!([]), "the reversal went through");
-    let south_net = report.body["positions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["bank_id"] == "south")
-        .unwrap()["net_minor"]
-        .as_i64()
-        .unwrap();
     assert_eq!(
-        south_net, -1_000,
+        net_of(&report, "south"),
+        -1_000,
         "the refund that came back does not count"
     );
     system.stop().await;
@@ -1228,14 +1201,7 @@ async fn a_refused_refund_reversal_is_held_for_an_operator(backend: Backend) {
     pile_up_credits(&system.bank("north"), &paid.payer.account, i64::MAX - 499).await;
     pile_up_credits(&system.bank("south"), &paid.shop_account, i64::MAX - 499).await;
 
-    let stuck = paid
-        .shop
-        .post(
-            &format!("/v1/payments/{}/refunds", paid.id),
-            &json!({"amount_minor": 500}),
-            Some(&unique("r")),
-        )
-        .await;
+    let stuck = refund(&paid.shop, &paid.id, Some(500)).await;
     assert_eq!(stuck.status, 202, "{stuck:?}");
     let refund = &stuck.body["refunds"][0];
     assert_eq!(refund["status"], "processing", "{stuck:?}");

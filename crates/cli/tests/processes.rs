@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Backend, BankClient, Hub, postgres_url, scanpay_binary, unique};
+use common::{
+    Backend, BankClient, Hub, net_of, postgres_url, scanpay_binary, settlement_today, unique,
+};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -896,19 +898,11 @@ async fn payments_survive_a_bank_crash(backend: Backend) {
     // The merchants' accounts and the clearing books agree with the hub's records.
     let token = std::fs::read_to_string(dir.path().join("operator.token")).unwrap();
     let operator = Hub::new(&hub_url, Some(token.trim()));
-    let today = scanpay_proto::bank::rfc3339(scanpay_http::now_ms())[..10].to_string();
-    let report = operator.get(&format!("/v1/settlement?date={today}")).await;
+    let report = settlement_today(&operator).await;
     assert_eq!(report.body["reconciled"], true, "{report:?}");
-    let position = report.body["positions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["bank_id"] == "north")
-        .unwrap()["net_minor"]
-        .as_i64()
-        .unwrap();
     assert_eq!(
-        position, paid_to[&books],
+        net_of(&report, "north"),
+        paid_to[&books],
         "north owes south what Book Nook was paid"
     );
 

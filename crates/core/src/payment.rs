@@ -990,29 +990,5 @@ pub fn bank_sums<'a>(
     sums.into_values().collect()
 }
 
-/// Each bank's position from the pairs of interbank legs completed on the days in
-/// `[from_ms, to_ms)` (see [`Payment::book_entries`]): the banks with one, sorted by bank and
-/// currency; per currency the nets sum to zero.
-pub fn net_positions<'a>(
-    payments: impl IntoIterator<Item = &'a Payment>,
-    from_ms: i64,
-    to_ms: i64,
-) -> Vec<BankSums> {
-    let mut sums = bank_sums(payments, from_ms, to_ms);
-    sums.retain(BankSums::has_position);
-    sums
-}
-
-/// What the hub expects in each bank's clearing account (bank, currency → balance) from the
-/// interbank legs that are done, whenever.
-pub fn expected_clearing<'a>(
-    payments: impl IntoIterator<Item = &'a Payment>,
-) -> BTreeMap<(String, String), i64> {
-    bank_sums(payments, i64::MIN, i64::MAX)
-        .into_iter()
-        .map(|s| ((s.bank_id, s.currency), s.clearing_minor))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests;

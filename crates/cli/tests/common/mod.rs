@@ -629,6 +629,24 @@ pub async fn start_with_fields(payer: &Payer, terminal_public_key: Option<&str>)
     id
 }
 
+/// Today's (UTC) settlement report, as `caller` gets it.
+pub async fn settlement_today(caller: &Hub) -> Answer {
+    let today = scanpay_proto::bank::rfc3339(scanpay_http::now_ms())[..10].to_string();
+    caller.get(&format!("/v1/settlement?date={today}")).await
+}
+
+/// `bank`'s net position in a settlement report.
+pub fn net_of(report: &Answer, bank: &str) -> i64 {
+    report.body["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["bank_id"] == bank)
+        .unwrap_or_else(|| panic!("no position for {bank}: {report:?}"))["net_minor"]
+        .as_i64()
+        .unwrap()
+}
+
 pub async fn pay(payer: &Payer, payee: &str, amount: i64, key: &str) -> Answer {
     pay_from(payer, &payer.terminal, payee, amount, key).await
 }
