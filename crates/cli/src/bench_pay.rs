@@ -9,6 +9,9 @@
 //! as fast as the connections go, then paced at 70% of that rate for the latency target. Then
 //! the books are audited: the merchant's balance is what the answers say was paid, and debits
 //! equal credits. On PostgreSQL pgbench's TPC-B-like script runs on the same server for a ratio.
+//! With `--across-banks` the payers bank at south and the merchant at north, so every payment is
+//! a debit at one bank and a clearing credit at the other, and the audit also asks the hub for
+//! the day's settlement, which must reconcile with both banks' clearing accounts.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +31,9 @@ pub struct PayBench {
     pub wallets: usize,
     pub connections: usize,
     pub pgbench_seconds: u64,
+    /// Payers at bank south pay the merchant at bank north: every payment is a debit at one bank
+    /// and a clearing credit at the other, and the day's settlement must reconcile after.
+    pub across_banks: bool,
 }
 
 /// What the bench needs of one wallet.
@@ -203,14 +209,30 @@ async fn run(
         .pool_max_idle_per_host(options.connections * 2)
         .build()?;
     let hub = running.hub_url.clone();
-    let (bank_id, bank_url) = running
-        .bank_urls
-        .iter()
-        .find(|(id, _)| id == "north")
-        .cloned()
-        .context("the demo seed has bank north")?;
-    let secret = crate::system::secret(&crate::system::secret_path(data, &bank_id))?;
-    let funding = signed_get(&http, &bank_url, &secret, "/v1/accounts?kind=funding").await?;
+    let bank = |id: &str| -> anyhow::Result<(String, Vec<u8>)> {
+        let (_, url) = running
+            .bank_urls
+            .iter()
+            .find(|(bank, _)| bank == id)
+            .with_context(|| format!("the demo seed has bank {id}"))?;
+        let secret = crate::system::secret(&crate::system::secret_path(data, id))?;
+        Ok((url.clone(), secret))
+    };
+    // The merchant banks at north; its payers at north too, or at south (a card range of each).
+    let (bank_url, secret) = bank("north")?;
+    let (payer_bank, card_prefix) = if options.across_banks {
+        ("south", "52")
+    } else {
+        ("north", "4")
+    };
+    let (payer_url, payer_secret) = bank(payer_bank)?;
+    let funding = signed_get(
+        &http,
+        &payer_url,
+        &payer_secret,
+        "/v1/accounts?kind=funding",
+    )
+    .await?;
     let funding = funding[0]["id"]
         .as_str()
         .context("a funding account")?
@@ -238,8 +260,8 @@ async fn run(
         let document = format!("Q{index:08}");
         let customer = signed(
             &http,
-            &bank_url,
-            &secret,
+            &payer_url,
+            &payer_secret,
             "/v1/customers",
             &json!({"full_name": name, "id_document_type": "passport",
                     "id_document_number": document, "birth_date": "1985-05-05"}),
@@ -247,20 +269,24 @@ async fn run(
         .await?;
         let account = signed(
             &http,
-            &bank_url,
-            &secret,
+            &payer_url,
+            &payer_secret,
             "/v1/accounts",
             &json!({"customer_id": customer["id"], "currency": "USD"}),
         )
         .await?;
         let account = account["id"].as_str().context("an account id")?.to_string();
-        let partial = format!("4{:014}", 200_000_000 + index);
+        let partial = format!(
+            "{card_prefix}{:0width$}",
+            200_000_000 + index,
+            width = 15 - card_prefix.len()
+        );
         let check = scanpay_core::card::luhn_check_digit(&partial).context("digits")?;
         let number = format!("{partial}{check}");
         signed(
             &http,
-            &bank_url,
-            &secret,
+            &payer_url,
+            &payer_secret,
             "/v1/cards",
             &json!({"account_id": account, "card_number": number, "expiry_month": 12,
                     "expiry_year": 2031, "holder_name": name}),
@@ -268,8 +294,8 @@ async fn run(
         .await?;
         signed(
             &http,
-            &bank_url,
-            &secret,
+            &payer_url,
+            &payer_secret,
             "/v1/transfers",
             &json!({"id": Uuid::new_v4(), "debit_account_id": funding, "credit_account_id": account,
                     "amount_minor": 1_000_000_000_000i64, "currency": "USD"}),
@@ -367,7 +393,7 @@ async fn run(
     };
 
     // The writers' counts around each phase, read from `/metrics` as an operator would.
-    let writers = [
+    let mut writers = vec![
         (
             "hub",
             format!("{}/metrics", context.hub),
@@ -375,6 +401,9 @@ async fn run(
         ),
         ("bank north", format!("{bank_url}/metrics"), None),
     ];
+    if options.across_banks {
+        writers.push(("bank south", format!("{payer_url}/metrics"), None));
+    }
     let counts = async || {
         let mut all = Vec::new();
         for (_, url, token) in &writers {
@@ -389,11 +418,11 @@ async fn run(
         backend,
         &format!("{} connections, as fast as they go", options.connections),
     );
-    print_writers(&writers, &before, &after, full.elapsed);
+    print_writers(&writers, &before, &after, &full);
     let rate = full.per_second() * 0.7;
     let paced = context.drive(options.duration, Some(rate)).await;
     paced.print(backend, &format!("paced at {rate:.0}/s, 70% of that"));
-    print_writers(&writers, &after, &counts().await?, paced.elapsed);
+    print_writers(&writers, &after, &counts().await?, &paced);
 
     // The audit: the merchant holds exactly what the answers say was paid.
     let account = signed_get(
@@ -405,13 +434,47 @@ async fn run(
     .await?;
     let balance = account["balance_minor"].as_i64().unwrap_or(-1);
     let expected = setup_minor + full.paid_minor + paced.paid_minor;
-    let totals = signed_get(&context.http, &bank_url, &secret, "/v1/ledger/totals").await?;
-    if balance != expected || totals["debits_posted_minor"] != totals["credits_posted_minor"] {
-        bail!("audit failed: merchant balance {balance}, expected {expected}; totals {totals}");
+    if balance != expected {
+        bail!("audit failed: merchant balance {balance}, expected {expected}");
+    }
+    let mut banks = vec![(bank_url.as_str(), secret.as_slice())];
+    if options.across_banks {
+        banks.push((payer_url.as_str(), payer_secret.as_slice()));
+    }
+    for (url, secret) in banks {
+        let totals = signed_get(&context.http, url, secret, "/v1/ledger/totals").await?;
+        if totals["debits_posted_minor"] != totals["credits_posted_minor"] {
+            bail!("audit failed at {url}: debits and credits differ: {totals}");
+        }
     }
     println!(
         "audit: the merchant's balance is the sum of the payments answered 201; debits equal credits"
     );
+    if options.across_banks {
+        // Every payment moved through both clearing accounts: the hub's books must match them.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as i64;
+        let day = scanpay_core::registration::Day::from_unix_ms(now_ms);
+        let today = format!("{:04}-{:02}-{:02}", day.year, day.month, day.day);
+        let started = Instant::now();
+        let report = context
+            .http
+            .get(format!("{}/v1/settlement?date={today}", context.hub))
+            .bearer_auth(&running.operator_token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json::<Value>()
+            .await?;
+        if report["reconciled"] != true {
+            bail!("audit failed: settlement does not reconcile: {report}");
+        }
+        println!(
+            "audit: the day's settlement reconciles with both banks' clearing accounts ({:.1} ms)",
+            started.elapsed().as_secs_f64() * 1e3
+        );
+    }
     Ok(full)
 }
 
@@ -447,14 +510,14 @@ async fn writer_counts(
 }
 
 /// How busy each writer was over a phase: where it is near 100%, every write queued for it, and
-/// it set the pace.
+/// it set the pace. Writes a payment do not depend on the machine's speed, as the rest does.
 fn print_writers(
     writers: &[(&str, String, Option<&str>)],
     before: &[Option<WriterStats>],
     after: &[Option<WriterStats>],
-    elapsed: Duration,
+    phase: &Phase,
 ) {
-    let phase_us = elapsed.as_micros().max(1) as f64;
+    let phase_us = phase.elapsed.as_micros().max(1) as f64;
     for ((name, _, _), (before, after)) in writers.iter().zip(before.iter().zip(after)) {
         let (Some(before), Some(after)) = (before, after) else {
             continue;
@@ -463,11 +526,13 @@ fn print_writers(
         let running = share(before.running_us, after.running_us);
         let committing = share(before.committing_us, after.committing_us);
         let groups = after.groups.saturating_sub(before.groups).max(1);
+        let writes = after.writes.saturating_sub(before.writes) as f64;
         println!(
             "  {name}'s writer busy {:.0}% of the phase (writes {running:.0}%, commit \
-             {committing:.0}%), {:.1} writes a commit, {:.2} ms a commit",
+             {committing:.0}%), {:.2} writes a payment, {:.1} a commit, {:.2} ms a commit",
             running + committing,
-            after.writes.saturating_sub(before.writes) as f64 / groups as f64,
+            writes / phase.paid.max(1) as f64,
+            writes / groups as f64,
             (after.committing_us.saturating_sub(before.committing_us)) as f64 / groups as f64 / 1e3,
         );
     }

@@ -356,6 +356,10 @@ enum BenchCommand {
         /// How long pgbench runs on PostgreSQL.
         #[arg(long, default_value_t = 30)]
         pgbench_seconds: u64,
+        /// Payers at bank south pay the merchant at bank north (a debit and a clearing credit a
+        /// payment); the day's settlement must reconcile after.
+        #[arg(long)]
+        across_banks: bool,
     },
     /// Settlement's reads over a hub's history of interbank payments: ms per read.
     Settlement {
@@ -749,6 +753,7 @@ async fn run() -> anyhow::Result<()> {
                     wallets,
                     connections,
                     pgbench_seconds,
+                    across_banks,
                 },
         } => {
             scanpay::bench_pay::pay(scanpay::bench_pay::PayBench {
@@ -757,6 +762,7 @@ async fn run() -> anyhow::Result<()> {
                 wallets: wallets.max(1),
                 connections: connections.max(1),
                 pgbench_seconds,
+                across_banks,
             })
             .await?;
         }
