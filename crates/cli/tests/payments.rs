@@ -476,7 +476,56 @@ async fn interbank_payments_refund_and_settle_to_zero(backend: Backend) {
     );
     let wallet_report = settlement_today(&payer.wallet).await;
     assert_eq!(wallet_report.code(), "forbidden");
+
+    // The hub saves an interbank payment once after both legs, not after each: a repeat payment
+    // across banks costs it as many writes as one within a bank (SQLite counts its writes).
+    if backend == Backend::Sqlite {
+        let (_, home_id, _) = merchant(&system, "north").await;
+        let first = pay_verified(&payer, &home_id, 100).await;
+        assert_eq!(first.body["status"], "succeeded", "{first:?}");
+        let mut writes = Vec::new();
+        for payee in [&home_id, &shop_id] {
+            let before = hub_writes(&system).await;
+            let repeat = pay(&payer, payee, 100, &unique("pay-")).await;
+            assert_eq!(repeat.status, 201, "{repeat:?}");
+            writes.push(hub_writes(&system).await - before);
+        }
+        assert_eq!(
+            writes[0], writes[1],
+            "within a bank, then across: {writes:?}"
+        );
+    }
     system.stop().await;
+}
+
+/// The writes the hub's SQLite writer has run, read once the count has stood still for 100 ms
+/// (a write's answer may reach its caller before the writer counts it).
+async fn hub_writes(system: &TestSystem) -> u64 {
+    let hub = system.hub();
+    let read = async || -> u64 {
+        let text = hub
+            .http
+            .get(format!("{}/metrics", hub.url))
+            .bearer_auth(hub.token.as_ref().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("store_writes_total ")?.parse().ok())
+            .expect("SQLite counts its writes")
+    };
+    let mut last = read().await;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = read().await;
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
 }
 
 async fn concurrent_payments_spend_exactly_the_balance(backend: Backend) {

@@ -1162,44 +1162,59 @@ pub async fn resend<S: HubStore, B: BankConnector>(
     answer(&stored.payment, false)
 }
 
-/// Asks the banks for every leg still pending, saving each answer before the next question.
-/// Returns the payment as it stands (legs a bank did not answer stay pending).
+/// Asks the banks for every leg still pending, one after another, and saves their answers with
+/// what they tell in one write once no leg is left to ask or a bank did not answer. Returns the
+/// payment as it stands (legs a bank did not answer stay pending).
+///
+/// Answers are not saved between questions: every leg's transfer id is fixed when the payment is
+/// made, so a hub that stops before the save asks again (the resolver) and the banks answer with
+/// their first outcome. An interbank payment is thus one write after its two legs, not two.
 async fn drive<S: HubStore, B: BankConnector>(
     hub: &Hub<S, B>,
     mut stored: Stored,
     mut version: i64,
 ) -> ApiResult<Stored> {
     let mut conflicts = 0;
-    while let Some(work) = stored.payment.pending_work().first().copied() {
-        let result = match ask_bank(hub, &stored, work).await {
-            Some(result) => result,
-            // The bank did not answer: the leg stays pending for the resolver.
-            None => break,
-        };
-        let now = now_ms();
-        let before = stored.payment.state;
-        let p = &mut stored.payment;
-        match work {
-            Work::Debit => p.debit_answered(result, now),
-            Work::Credit => {
-                p.credit_answered(result, derived_id(&[p.id.as_bytes(), b"reversal"]), now)
+    loop {
+        let mut news = Announcements::default();
+        let mut answered = false;
+        while let Some(work) = stored.payment.pending_work().first().copied() {
+            let Some(result) = ask_bank(hub, &stored, work).await else {
+                // The bank did not answer: the leg stays pending for the resolver.
+                break;
+            };
+            let now = now_ms();
+            let before = stored.payment.state;
+            let p = &mut stored.payment;
+            match work {
+                Work::Debit => p.debit_answered(result, now),
+                Work::Credit => {
+                    p.credit_answered(result, derived_id(&[p.id.as_bytes(), b"reversal"]), now)
+                }
+                Work::Reversal => p.reversal_answered(result, now),
+                Work::RefundDebit(id) => p.refund_debit_answered(id, result, now),
+                Work::RefundCredit(id) => {
+                    let reversal_id = derived_id(&[id.as_bytes(), b"refund reversal"]);
+                    p.refund_credit_answered(id, result, reversal_id, now)
+                }
+                Work::RefundReversal(id) => p.refund_reversal_answered(id, result, now),
             }
-            Work::Reversal => p.reversal_answered(result, now),
-            Work::RefundDebit(id) => p.refund_debit_answered(id, result, now),
-            Work::RefundCredit(id) => {
-                let reversal_id = derived_id(&[id.as_bytes(), b"refund reversal"]);
-                p.refund_credit_answered(id, result, reversal_id, now)
+            if p.debit.state != LegState::Pending {
+                stored.sealed_code = None;
             }
-            Work::RefundReversal(id) => p.refund_reversal_answered(id, result, now),
+            let told = announcements(hub, &stored.payment, before, work);
+            news.notifications.extend(told.notifications);
+            news.deliveries.extend(told.deliveries);
+            answered = true;
         }
-        if p.debit.state != LegState::Pending {
-            stored.sealed_code = None;
+        if !answered {
+            return Ok(stored);
         }
-        let news = announcements(hub, &stored.payment, before, work);
         match save_step(hub, &stored, version, None, news).await? {
-            Some(saved) => version = saved,
+            Some(_) => return Ok(stored),
             None => {
-                // Another hub (or the resolver) moved it: take its version and go on from there.
+                // Another hub (or the resolver) moved it: take its version and go on from there
+                // (what this one was told is asked again; the banks answer the same).
                 conflicts += 1;
                 if conflicts > SAVE_TRIES_MAX {
                     return Err(changed());
@@ -1208,7 +1223,6 @@ async fn drive<S: HubStore, B: BankConnector>(
             }
         }
     }
-    Ok(stored)
 }
 
 /// Asks one bank for one leg: `Some(Ok)` done, `Some(Err(code))` refused, `None` no answer.
