@@ -66,6 +66,10 @@ const RETRY_AFTER_MS: i64 = 2_000;
 const GRACE_MS: i64 = 20_000;
 /// A resolver claims a payment for this long before it asks the banks (other hubs skip it).
 const RESOLVER_CLAIM_MS: i64 = 30_000;
+/// Answers already in are saved before the next leg is asked once asking took this long: the
+/// next call may take a whole bank call's time, and the save must come within [`GRACE_MS`] (or
+/// the resolver's claim) of the last one, so that nobody else starts asking meanwhile.
+const ANSWERS_HELD_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 /// Payments a resolver pass works on at once.
 const RESOLVE_AT_ONCE_MAX: usize = 8;
 /// Notifications are kept this long.
@@ -1167,8 +1171,10 @@ pub async fn resend<S: HubStore, B: BankConnector>(
 /// payment as it stands (legs a bank did not answer stay pending).
 ///
 /// Answers are not saved between questions: every leg's transfer id is fixed when the payment is
-/// made, so a hub that stops before the save asks again (the resolver) and the banks answer with
-/// their first outcome. An interbank payment is thus one write after its two legs, not two.
+/// made, so a hub that stops before the save asks again (the resolver) and a bank answers a
+/// transfer it decided with its first outcome. An interbank payment is thus one write after its
+/// two legs, not two — unless asking took [`ANSWERS_HELD_MAX`], when what is known is saved
+/// before the next question.
 async fn drive<S: HubStore, B: BankConnector>(
     hub: &Hub<S, B>,
     mut stored: Stored,
@@ -1177,8 +1183,13 @@ async fn drive<S: HubStore, B: BankConnector>(
     let mut conflicts = 0;
     loop {
         let mut news = Announcements::default();
-        let mut answered = false;
+        let (mut answered, mut more) = (false, false);
+        let asking = std::time::Instant::now();
         while let Some(work) = stored.payment.pending_work().first().copied() {
+            if answered && asking.elapsed() >= ANSWERS_HELD_MAX {
+                more = true;
+                break;
+            }
             let Some(result) = ask_bank(hub, &stored, work).await else {
                 // The bank did not answer: the leg stays pending for the resolver.
                 break;
@@ -1211,6 +1222,7 @@ async fn drive<S: HubStore, B: BankConnector>(
             return Ok(stored);
         }
         match save_step(hub, &stored, version, None, news).await? {
+            Some(saved) if more => version = saved,
             Some(_) => return Ok(stored),
             None => {
                 // Another hub (or the resolver) moved it: take its version and go on from there
