@@ -737,6 +737,8 @@ pub fn extract_synthetic(
         // Examples of a miss, and of the worst outcome: a field a passing check digit
         // vouches for, wrong.
         let (mut misses, mut checked_wrong) = (Vec::new(), Vec::new());
+        // How often a checked field was right at each confidence it was given.
+        let mut calibration: std::collections::BTreeMap<u32, (u32, u32)> = Default::default();
         for index in 0..count {
             let lines = synthetic::zone(&mut rng, index);
             let photo = synthetic::photograph(&font, &lines, level, &mut rng);
@@ -750,6 +752,26 @@ pub fn extract_synthetic(
             let read = found.and_then(|f| f.identity.as_ref());
             let example = |differ: String| format!("{} → {differ}", lines.join("|"));
             let checks_pass = found.is_some_and(|f| f.mrz_checks_pass());
+            if let Some(read) = read {
+                let wrong = fields_differing(&expected, read);
+                let confidences = [
+                    read.document_number.as_ref().map(|f| f.confidence),
+                    read.birth_date.as_ref().map(|f| f.confidence),
+                    read.expiry_date.as_ref().map(|f| f.confidence),
+                ];
+                for (field, confidence) in
+                    scanpay_extract::mrz::CHECKED_FIELDS.iter().zip(confidences)
+                {
+                    let Some(confidence) = confidence else {
+                        continue;
+                    };
+                    let seen = calibration
+                        .entry((confidence * 100.0).round() as u32)
+                        .or_default();
+                    seen.0 += 1;
+                    seen.1 += u32::from(wrong.iter().any(|d| d.field == *field));
+                }
+            }
             if checks_pass {
                 passed += 1;
                 if let Some(read) = read
@@ -791,6 +813,15 @@ pub fn extract_synthetic(
             checked_wrong.len(),
             quantile_ms(&times, 0.5),
             quantile_ms(&times, 0.9)
+        );
+        let calibrated: Vec<String> = calibration
+            .iter()
+            .rev()
+            .map(|(percent, (read, wrong))| format!("{percent}%: {read} read, {wrong} wrong"))
+            .collect();
+        println!(
+            "    checked fields (number, dates) by confidence: {}",
+            calibrated.join(" · ")
         );
         for miss in misses.iter().take(3) {
             println!("    e.g. {miss}");

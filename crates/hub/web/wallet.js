@@ -560,7 +560,11 @@ const IDENTITY_FIELDS = [
 function confidence(view, name) {
   const source = view.fields[name];
   if (!source) return null;
-  return `read from ${source.source} · ${Math.round(source.confidence * 100)}% sure`;
+  const sure = Math.round(source.confidence * 100);
+  const read = `read from ${source.source} · ${sure}% sure`;
+  // Below 90% a reading is often wrong (a check digit that passed only with characters the
+  // reader doubted; no check digit at all on a zone that did not pass, or on a visa): say so.
+  return sure < 90 ? `${read}: check it` : read;
 }
 
 function confirmation(session, view, error) {
