@@ -596,16 +596,7 @@ async fn hub_conventions(backend: Backend) {
     // Metrics in the Prometheus text format, with the requests above counted.
     let metrics = operator.get("/metrics").await;
     assert_eq!(metrics.status, 200);
-    let text = operator
-        .http
-        .get(format!("{}/metrics", operator.url))
-        .bearer_auth(operator.token.as_ref().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = operator.metrics().await;
     assert!(
         text.contains("# TYPE http_requests_total counter"),
         "{text}"

@@ -503,16 +503,7 @@ async fn interbank_payments_refund_and_settle_to_zero(backend: Backend) {
 async fn hub_writes(system: &TestSystem) -> u64 {
     let hub = system.hub();
     let read = async || -> u64 {
-        let text = hub
-            .http
-            .get(format!("{}/metrics", hub.url))
-            .bearer_auth(hub.token.as_ref().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = hub.metrics().await;
         text.lines()
             .find_map(|l| l.strip_prefix("store_writes_total ")?.parse().ok())
             .expect("SQLite counts its writes")

@@ -398,6 +398,15 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// `/metrics` in the Prometheus text format (operators only).
+    pub async fn metrics(&self) -> String {
+        let mut request = self.http.get(format!("{}/metrics", self.url));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().text().await.unwrap()
+    }
+
     pub fn new(url: &str, token: Option<&str>) -> Hub {
         Hub {
             url: url.to_string(),
