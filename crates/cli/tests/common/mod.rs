@@ -404,7 +404,8 @@ impl Hub {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        request.send().await.unwrap().text().await.unwrap()
+        let answer = request.send().await.unwrap().error_for_status().unwrap();
+        answer.text().await.unwrap()
     }
 
     pub fn new(url: &str, token: Option<&str>) -> Hub {
