@@ -752,8 +752,15 @@ pub fn extract_synthetic(
             let read = found.and_then(|f| f.identity.as_ref());
             let example = |differ: String| format!("{} → {differ}", lines.join("|"));
             let checks_pass = found.is_some_and(|f| f.mrz_checks_pass());
+            // The checked fields read otherwise than drawn.
+            let checked_wrong_fields: Vec<&str> = read
+                .map(|read| fields_differing(&expected, read))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| d.field)
+                .filter(|field| scanpay_extract::mrz::CHECKED_FIELDS.contains(field))
+                .collect();
             if let Some(read) = read {
-                let wrong = fields_differing(&expected, read);
                 let confidences = [
                     read.document_number.as_ref().map(|f| f.confidence),
                     read.birth_date.as_ref().map(|f| f.confidence),
@@ -769,19 +776,13 @@ pub fn extract_synthetic(
                         .entry((confidence * 100.0).round() as u32)
                         .or_default();
                     seen.0 += 1;
-                    seen.1 += u32::from(wrong.iter().any(|d| d.field == *field));
+                    seen.1 += u32::from(checked_wrong_fields.contains(field));
                 }
             }
             if checks_pass {
                 passed += 1;
-                if let Some(read) = read
-                    && fields_differing(&expected, read)
-                        .iter()
-                        .any(|d| scanpay_extract::mrz::CHECKED_FIELDS.contains(&d.field))
-                {
-                    checked_wrong.push(example(
-                        differences(Some(read), &expected).unwrap_or_default(),
-                    ));
+                if !checked_wrong_fields.is_empty() {
+                    checked_wrong.push(example(differences(read, &expected).unwrap_or_default()));
                 }
             }
             match differences(read, &expected) {

@@ -1023,7 +1023,7 @@ async fn run_write(
                 .await
                 .map_err(|e| duplicate(e, "payment"))?;
             if let Some(books) = &row.books {
-                replace_books(transaction, row.id, books).await?;
+                insert_books(transaction, row.id, books).await?;
             }
             Ok(1)
         }
@@ -1090,6 +1090,16 @@ async fn replace_books(
             &[&payment_id],
         )
         .await?;
+    insert_books(transaction, payment_id, books).await
+}
+
+/// Writes a payment's [`PaymentRow::books`] where it has none yet (a new payment): one
+/// statement, none when there are no entries.
+async fn insert_books(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    payment_id: Uuid,
+    books: &[BookEntry],
+) -> Result<()> {
     if books.is_empty() {
         return Ok(());
     }

@@ -1045,6 +1045,14 @@ fn bank_sums_from_row(r: &Row<'_>) -> rusqlite::Result<BankSums> {
 fn replace_books(c: &Connection, payment_id: Uuid, books: &[BookEntry]) -> Result<()> {
     c.prepare_cached("DELETE FROM payment_books WHERE payment_id = ?1")?
         .execute([payment_id])?;
+    insert_books(c, payment_id, books)
+}
+
+/// Writes a payment's [`PaymentRow::books`] where it has none yet (a new payment).
+fn insert_books(c: &Connection, payment_id: Uuid, books: &[BookEntry]) -> Result<()> {
+    if books.is_empty() {
+        return Ok(());
+    }
     let mut insert = c.prepare_cached(
         "INSERT INTO payment_books (payment_id, day_ms, bank_id, currency, paid_out_minor, \
          received_minor, clearing_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -1595,7 +1603,7 @@ impl HubStore for SqliteHub {
                 ])
                 .map_err(|e| duplicate(e, "payment"))?;
                 if let Some(books) = &row.books {
-                    replace_books(c, row.id, books)?;
+                    insert_books(c, row.id, books)?;
                 }
                 Ok(())
             })
