@@ -118,12 +118,12 @@ async fn signed(
     Ok(answer)
 }
 
-async fn signed_get(
+async fn signed_get<T: serde::de::DeserializeOwned>(
     http: &reqwest::Client,
     bank_url: &str,
     secret: &[u8],
     path: &str,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<T> {
     let timestamp = scanpay_http::now_ms() / 1000;
     let signature = scanpay_proto::signing::sign(secret, timestamp, "GET", path, b"");
     Ok(http
@@ -228,7 +228,7 @@ async fn run(
         ("north", "4")
     };
     let (payer_url, payer_secret) = bank(payer_bank)?;
-    let funding = signed_get(
+    let funding: Value = signed_get(
         &http,
         &payer_url,
         &payer_secret,
@@ -427,7 +427,7 @@ async fn run(
     print_writers(&writers, &after, &counts().await?, &paced);
 
     // The audit: the merchant holds exactly what the answers say was paid.
-    let account = signed_get(
+    let account: Value = signed_get(
         &context.http,
         &bank_url,
         &secret,
@@ -444,9 +444,10 @@ async fn run(
         banks.push((payer_url.as_str(), payer_secret.as_slice()));
     }
     for (url, secret) in banks {
-        let totals = signed_get(&context.http, url, secret, "/v1/ledger/totals").await?;
-        if totals["debits_posted_minor"] != totals["credits_posted_minor"] {
-            bail!("audit failed at {url}: debits and credits differ: {totals}");
+        let totals: scanpay_proto::bank::LedgerTotalsView =
+            signed_get(&context.http, url, secret, "/v1/ledger/totals").await?;
+        if totals.debits_posted_minor != totals.credits_posted_minor {
+            bail!("audit failed at {url}: debits and credits differ: {totals:?}");
         }
     }
     println!(

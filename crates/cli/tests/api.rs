@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Backend, BankClient, Hub, TestSystem, unique};
-use serde_json::{Value, json};
+use serde_json::json;
 
 on_both_backends!(
     transfers_holds_and_statements,
@@ -32,23 +32,23 @@ async fn funded_account(bank: &BankClient, name: &str, amount: i64) -> String {
     account
 }
 
-async fn assert_books_balance(bank: &BankClient) -> Value {
+async fn assert_books_balance(bank: &BankClient) -> scanpay_proto::bank::LedgerTotalsView {
     let totals = bank.totals().await;
     assert_eq!(
-        totals["debits_posted_minor"], totals["credits_posted_minor"],
-        "{totals}"
+        totals.debits_posted_minor, totals.credits_posted_minor,
+        "{totals:?}"
     );
     assert_eq!(
-        totals["debits_pending_minor"], totals["credits_pending_minor"],
-        "{totals}"
+        totals.debits_pending_minor, totals.credits_pending_minor,
+        "{totals:?}"
     );
     assert_eq!(
-        totals["posted_from_transfers_minor"], totals["debits_posted_minor"],
-        "{totals}"
+        totals.posted_from_transfers_minor, totals.debits_posted_minor,
+        "{totals:?}"
     );
     assert_eq!(
-        totals["pending_from_holds_minor"], totals["debits_pending_minor"],
-        "{totals}"
+        totals.pending_from_holds_minor, totals.debits_pending_minor,
+        "{totals:?}"
     );
     totals
 }

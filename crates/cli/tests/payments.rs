@@ -585,10 +585,7 @@ async fn concurrent_payments_spend_exactly_the_balance(backend: Backend) {
     assert_eq!(balance(&system, "north", &shop_account).await, 1_995);
     let bank: BankClient = system.bank("north");
     let totals = bank.totals().await;
-    assert_eq!(
-        totals["debits_posted_minor"],
-        totals["credits_posted_minor"]
-    );
+    assert_eq!(totals.debits_posted_minor, totals.credits_posted_minor);
     system.stop().await;
 }
 
@@ -1114,8 +1111,8 @@ async fn a_credit_the_payee_bank_refuses_is_given_back(backend: Backend) {
 
 /// Brings an account's posted credits to `target` without changing its balance: a fresh account
 /// allowed to overdraw `AMOUNT_MINOR_MAX` sends it that much and takes it back, again and again,
-/// a hundred transfers a request. The bank's summed postings then exceed `i64`: its ledger
-/// totals (`/v1/ledger/totals`) cannot be read afterwards.
+/// a hundred transfers a request. The bank's summed postings then exceed `i64`, and its ledger
+/// totals (`/v1/ledger/totals`) must still add up exactly.
 async fn pile_up_credits(bank: &BankClient, account: &str, target: i64) {
     const MOST: i64 = scanpay_core::money::AMOUNT_MINOR_MAX;
     let customer = bank
@@ -1161,6 +1158,16 @@ async fn pile_up_credits(bank: &BankClient, account: &str, target: i64) {
             assert_eq!(result["outcome"], "created", "{result}");
         }
     }
+    let totals = bank.totals().await;
+    assert!(
+        totals.credits_posted_minor > i64::MAX as i128,
+        "past i64: {totals:?}"
+    );
+    assert_eq!(totals.debits_posted_minor, totals.credits_posted_minor);
+    assert_eq!(
+        totals.posted_from_transfers_minor,
+        totals.debits_posted_minor
+    );
 }
 
 /// A payment from a wallet at North to a merchant at South.

@@ -263,17 +263,14 @@ async fn crash_mid_load(backend: Backend) {
     );
     let totals = bank.totals().await;
     assert_eq!(
-        totals["transfers_created"],
+        totals.transfers_created,
         created + ACCOUNTS as i64,
         "each applied once"
     );
+    assert_eq!(totals.debits_posted_minor, totals.credits_posted_minor);
     assert_eq!(
-        totals["debits_posted_minor"],
-        totals["credits_posted_minor"]
-    );
-    assert_eq!(
-        totals["posted_from_transfers_minor"],
-        totals["debits_posted_minor"]
+        totals.posted_from_transfers_minor,
+        totals.debits_posted_minor
     );
     if backend == Backend::Postgres {
         common::drop_schemas(&format!("bank_{bank_id}")).await;
@@ -886,13 +883,10 @@ async fn payments_survive_a_bank_crash(backend: Backend) {
     }
     for bank_id in ["north", "south"] {
         let totals = bank(bank_id).totals().await;
+        assert_eq!(totals.debits_posted_minor, totals.credits_posted_minor);
         assert_eq!(
-            totals["debits_posted_minor"],
-            totals["credits_posted_minor"]
-        );
-        assert_eq!(
-            totals["posted_from_transfers_minor"],
-            totals["debits_posted_minor"]
+            totals.posted_from_transfers_minor,
+            totals.debits_posted_minor
         );
     }
     // The merchants' accounts and the clearing books agree with the hub's records.

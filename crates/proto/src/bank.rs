@@ -415,18 +415,19 @@ pub struct StatementPage {
     pub next_cursor: Option<String>,
 }
 
-/// Sums over the whole ledger: the auditor's view.
+/// Sums over the whole ledger: the auditor's view. The sums are exact JSON integers and may
+/// pass 2^63 (each account's own sums cannot): read them as 128-bit integers, not doubles.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerTotalsView {
     pub accounts: i64,
     pub transfers_created: i64,
     pub transfers_rejected: i64,
-    pub debits_posted_minor: i64,
-    pub credits_posted_minor: i64,
-    pub debits_pending_minor: i64,
-    pub credits_pending_minor: i64,
-    pub posted_from_transfers_minor: i64,
-    pub pending_from_holds_minor: i64,
+    pub debits_posted_minor: i128,
+    pub credits_posted_minor: i128,
+    pub debits_pending_minor: i128,
+    pub credits_pending_minor: i128,
+    pub posted_from_transfers_minor: i128,
+    pub pending_from_holds_minor: i128,
 }
 
 #[cfg(test)]

@@ -261,19 +261,22 @@ impl WriterStats {
     }
 }
 
-/// Sums over the whole ledger, for the auditor in tests and for `/metrics`.
+/// Sums over the whole ledger, for the auditor (`/v1/ledger/totals`) and for `/metrics`.
+///
+/// The sums are `i128`: each account's sums fit in `i64`, but their total over every account
+/// need not (a bank moving 10^15 a transfer passes `i64::MAX` after ~9,200 of them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LedgerTotals {
     pub accounts: i64,
     pub transfers_created: i64,
     pub transfers_rejected: i64,
-    pub debits_posted: i64,
-    pub credits_posted: i64,
-    pub debits_pending: i64,
-    pub credits_pending: i64,
+    pub debits_posted: i128,
+    pub credits_posted: i128,
+    pub debits_pending: i128,
+    pub credits_pending: i128,
     /// Posted sums recomputed from the transfer rows, to compare with the cached sums.
-    pub posted_from_transfers: i64,
-    pub pending_from_holds: i64,
+    pub posted_from_transfers: i128,
+    pub pending_from_holds: i128,
 }
 
 /// The bank's persistence. Implemented by [`SqliteBank`] and [`PgBank`].

@@ -803,12 +803,13 @@ impl BankStore for PgBank {
     }
 
     async fn totals(&self) -> Result<LedgerTotals> {
+        // `SUM` of `int8` is `numeric`, exact past `i64`; it comes back as text.
         let a = query_one(
             &self.pool,
-            "SELECT COUNT(*), COALESCE(SUM(debits_posted), 0)::int8, \
-             COALESCE(SUM(credits_posted), 0)::int8, \
-             COALESCE(SUM(debits_pending), 0)::int8, \
-             COALESCE(SUM(credits_pending), 0)::int8 FROM accounts",
+            "SELECT COUNT(*), COALESCE(SUM(debits_posted), 0)::text, \
+             COALESCE(SUM(credits_posted), 0)::text, \
+             COALESCE(SUM(debits_pending), 0)::text, \
+             COALESCE(SUM(credits_pending), 0)::text FROM accounts",
             &[],
         )
         .await?;
@@ -817,22 +818,27 @@ impl BankStore for PgBank {
             "SELECT COUNT(*) FILTER (WHERE outcome = 'created'), \
              COUNT(*) FILTER (WHERE outcome <> 'created'), \
              COALESCE(SUM(amount_minor) FILTER (WHERE outcome = 'created' \
-             AND kind IN ('single', 'post_pending')), 0)::int8, \
-             COALESCE(SUM(amount_minor) FILTER (WHERE hold_state = 'pending'), 0)::int8 \
+             AND kind IN ('single', 'post_pending')), 0)::text, \
+             COALESCE(SUM(amount_minor) FILTER (WHERE hold_state = 'pending'), 0)::text \
              FROM transfers",
             &[],
         )
         .await?;
+        let sum = |row: &Row, index: usize| -> Result<i128> {
+            let text: &str = row.get(index);
+            text.parse()
+                .map_err(|_| StoreError::Database(format!("a ledger sum reads {text:?}")))
+        };
         Ok(LedgerTotals {
             accounts: a.get(0),
-            debits_posted: a.get(1),
-            credits_posted: a.get(2),
-            debits_pending: a.get(3),
-            credits_pending: a.get(4),
+            debits_posted: sum(&a, 1)?,
+            credits_posted: sum(&a, 2)?,
+            debits_pending: sum(&a, 3)?,
+            credits_pending: sum(&a, 4)?,
             transfers_created: t.get(0),
             transfers_rejected: t.get(1),
-            posted_from_transfers: t.get(2),
-            pending_from_holds: t.get(3),
+            posted_from_transfers: sum(&t, 2)?,
+            pending_from_holds: sum(&t, 3)?,
         })
     }
 }

@@ -881,38 +881,44 @@ impl BankStore for SqliteBank {
     async fn totals(&self) -> Result<LedgerTotals> {
         self.db
             .scan(|c| {
-                let mut totals = c.query_row(
-                    "SELECT COUNT(*), COALESCE(SUM(debits_posted), 0), \
-                     COALESCE(SUM(credits_posted), 0), COALESCE(SUM(debits_pending), 0), \
-                     COALESCE(SUM(credits_pending), 0) FROM accounts",
-                    [],
-                    |r| {
+                let sums = [
+                    "debits_posted",
+                    "credits_posted",
+                    "debits_pending",
+                    "credits_pending",
+                ]
+                .map(wide_sum)
+                .join(", ");
+                let mut totals =
+                    c.query_row(&format!("SELECT COUNT(*), {sums} FROM accounts"), [], |r| {
                         Ok(LedgerTotals {
                             accounts: r.get(0)?,
-                            debits_posted: r.get(1)?,
-                            credits_posted: r.get(2)?,
-                            debits_pending: r.get(3)?,
-                            credits_pending: r.get(4)?,
+                            debits_posted: wide_sum_at(r, 1)?,
+                            credits_posted: wide_sum_at(r, 3)?,
+                            debits_pending: wide_sum_at(r, 5)?,
+                            credits_pending: wide_sum_at(r, 7)?,
                             ..LedgerTotals::default()
                         })
-                    },
-                )?;
+                    })?;
+                let posted = wide_sum(
+                    "CASE WHEN outcome = 'created' AND kind IN ('single', 'post_pending') \
+                     THEN amount_minor ELSE 0 END",
+                );
+                let pending =
+                    wide_sum("CASE WHEN hold_state = 'pending' THEN amount_minor ELSE 0 END");
                 (
                     totals.transfers_created,
                     totals.transfers_rejected,
                     totals.posted_from_transfers,
                     totals.pending_from_holds,
                 ) = c.query_row(
-                    "SELECT \
-                       COALESCE(SUM(outcome = 'created'), 0), \
-                       COALESCE(SUM(outcome <> 'created'), 0), \
-                       COALESCE(SUM(CASE WHEN outcome = 'created' AND kind IN \
-                         ('single', 'post_pending') THEN amount_minor ELSE 0 END), 0), \
-                       COALESCE(SUM(CASE WHEN hold_state = 'pending' THEN amount_minor \
-                         ELSE 0 END), 0) \
-                     FROM transfers",
+                    &format!(
+                        "SELECT COALESCE(SUM(outcome = 'created'), 0), \
+                         COALESCE(SUM(outcome <> 'created'), 0), {posted}, {pending} \
+                         FROM transfers"
+                    ),
                     [],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, wide_sum_at(r, 2)?, wide_sum_at(r, 4)?)),
                 )?;
                 Ok(totals)
             })
@@ -922,6 +928,20 @@ impl BankStore for SqliteBank {
     fn writer_stats(&self) -> Option<WriterStats> {
         Some(self.db.busy.stats())
     }
+}
+
+/// Two columns that sum `expr` over a table without overflowing `i64`, which SQLite's `SUM`
+/// refuses to do ("integer overflow"): the high and the low 32 bits of each value summed
+/// apart, exact up to 2^31 rows; [`wide_sum_at`] joins them.
+fn wide_sum(expr: &str) -> String {
+    format!("COALESCE(SUM(({expr}) >> 32), 0), COALESCE(SUM(({expr}) & 4294967295), 0)")
+}
+
+/// The sum of [`wide_sum`]'s two columns starting at `index`.
+fn wide_sum_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<i128> {
+    let high: i64 = row.get(index)?;
+    let low: i64 = row.get(index + 1)?;
+    Ok(((high as i128) << 32) + low as i128)
 }
 
 /// The hub's records in one SQLite file.

@@ -306,6 +306,16 @@ impl BankClient {
         body: &[u8],
         signed: bool,
     ) -> Result<Answer, reqwest::Error> {
+        Ok(answer(self.send_signed(method, path, body, signed).await?).await)
+    }
+
+    async fn send_signed(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        signed: bool,
+    ) -> Result<reqwest::Response, reqwest::Error> {
         let method: reqwest::Method = method.parse().unwrap();
         let mut request = self
             .http
@@ -323,7 +333,7 @@ impl BankClient {
                 )
                 .header(scanpay_proto::signing::HEADER_SIGNATURE, signature);
         }
-        Ok(answer(request.send().await?).await)
+        request.send().await
     }
 
     pub async fn post(&self, path: &str, body: &impl Serialize) -> Answer {
@@ -358,10 +368,15 @@ impl BankClient {
         account.body["id"].as_str().unwrap().to_string()
     }
 
-    pub async fn totals(&self) -> Value {
-        let answer = self.get("/v1/ledger/totals").await;
-        assert_eq!(answer.status, 200);
-        answer.body
+    /// The ledger's totals, read as the typed view: its sums may pass what a JSON `Value`
+    /// holds exactly.
+    pub async fn totals(&self) -> scanpay_proto::bank::LedgerTotalsView {
+        let response = self
+            .send_signed("GET", "/v1/ledger/totals", b"", true)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
     }
 
     pub async fn balance(&self, account: &str) -> i64 {
