@@ -388,53 +388,91 @@ async fn postgres_up_prints_urls_stops_cleanly_and_restarts() {
     drop_database(&name).await;
 }
 
+/// Two banks and two hub processes on one PostgreSQL database, in `data_dir`.
+struct TwoHubs {
+    hubs: [String; 2],
+    bank_urls: HashMap<&'static str, String>,
+    children: Vec<Child>,
+}
+
+impl TwoHubs {
+    async fn start(database: &str, data_dir: &Path) -> TwoHubs {
+        let mut bank_args = Vec::new();
+        let mut bank_urls = HashMap::new();
+        let mut children = Vec::new();
+        for id in ["north", "south"] {
+            let args = bank_serve_args(id, data_dir, None, Some(database));
+            let (child, url) = start_bank(&args).await;
+            bank_args.push(format!("{id}={url}"));
+            bank_urls.insert(id, url);
+            children.push(child);
+        }
+        let mut hubs = Vec::new();
+        for _ in 0..2 {
+            let args = [
+                "hub",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+                "--database-url",
+                database,
+                "--bank",
+                &bank_args[0],
+                "--bank",
+                &bank_args[1],
+            ];
+            let (child, lines) = spawn_until(&args, "hub listening on").await;
+            hubs.push(url_in(lines.last().unwrap()));
+            children.push(child);
+        }
+        // Both hubs answer before the test goes on (the operator token may come later).
+        for url in &hubs {
+            let ready = Hub::new(url, None).get("/readyz").await;
+            assert_eq!(ready.status, 200, "{ready:?}");
+        }
+        TwoHubs {
+            hubs: hubs.try_into().unwrap(),
+            bank_urls,
+            children,
+        }
+    }
+
+    /// The operator, at each hub (once the first hub to start has written the token).
+    async fn operators(&self, data_dir: &Path) -> [Hub; 2] {
+        let path = data_dir.join("operator.token");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !path.exists() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let token = std::fs::read_to_string(path).unwrap();
+        self.hubs
+            .each_ref()
+            .map(|url| Hub::new(url, Some(token.trim())))
+    }
+
+    fn bank(&self, data_dir: &Path, id: &str) -> BankClient {
+        let secret = scanpay::system::secret(&scanpay::system::secret_path(data_dir, id)).unwrap();
+        BankClient::new(&self.bank_urls[id], secret)
+    }
+
+    async fn stop(self) {
+        for child in self.children {
+            interrupt_and_wait(child).await;
+        }
+    }
+}
+
 /// Two hub processes on one PostgreSQL database: idempotency and callers stay correct when
 /// requests with the same key race through both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hubs_on_one_postgres_database() {
     let (database, database_name) = fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().to_str().unwrap().to_string();
-    let mut bank_args = Vec::new();
-    let mut banks = Vec::new();
-    for id in ["north", "south"] {
-        let args = bank_serve_args(id, dir.path(), None, Some(&database));
-        let (child, url) = start_bank(&args).await;
-        bank_args.push(format!("{id}={url}"));
-        banks.push(child);
-    }
-    let mut hubs = Vec::new();
-    let mut children = Vec::new();
-    for _ in 0..2 {
-        let args = [
-            "hub",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            &data_dir,
-            "--database-url",
-            &database,
-            "--bank",
-            &bank_args[0],
-            "--bank",
-            &bank_args[1],
-        ];
-        let (child, lines) = spawn_until(&args, "hub listening on").await;
-        hubs.push(url_in(lines.last().unwrap()));
-        children.push(child);
-    }
-    // Both hubs wait for the operator token file; read it once they answer.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let token = std::fs::read_to_string(dir.path().join("operator.token")).unwrap();
-    let clients: Vec<Hub> = hubs
-        .iter()
-        .map(|url| Hub::new(url, Some(token.trim())))
-        .collect();
-    for client in &clients {
-        let ready = client.get("/readyz").await;
-        assert_eq!(ready.status, 200, "{ready:?}");
-    }
+    let two = TwoHubs::start(&database, dir.path()).await;
+    let hubs = two.hubs.clone();
+    let clients = two.operators(dir.path()).await;
 
     // The same key through both hubs at once: one caller, one answer.
     let mut tasks = Vec::new();
@@ -491,9 +529,162 @@ async fn two_hubs_on_one_postgres_database() {
             "Shared"
         );
     }
-    for child in children.into_iter().chain(banks) {
-        interrupt_and_wait(child).await;
+    two.stop().await;
+    drop_database(&database_name).await;
+}
+
+/// Payments, their codes and refunds racing through two hub processes on one PostgreSQL
+/// database, each step of a payment through the other hub than the step before: every request
+/// gets a final answer (no deadlock between the hubs' write groups, no lost update), each
+/// payment is debited once, refunds never pass what was paid, and the banks' books and both
+/// hubs' settlement agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_and_refunds_race_through_two_hubs() {
+    const PAYERS: usize = 6;
+    const PAYMENTS: usize = 8; // each payer's, all at once
+    const AMOUNT: i64 = 3_500; // above the low-value exemption: each payment needs its code
+    const REFUND: i64 = 1_400; // three asked at once; two fit
+    const OPENING: i64 = 100_000;
+    let (database, database_name) = fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let two = TwoHubs::start(&database, dir.path()).await;
+    let operators = two.operators(dir.path()).await;
+    let banks = ["north", "south"];
+
+    // A merchant at each bank; its client at each hub.
+    let mut merchants = Vec::new();
+    for bank_id in banks {
+        let account = two.bank(dir.path(), bank_id).open_account("Shop").await;
+        let created = operators[0]
+            .post(
+                "/v1/callers",
+                &json!({"kind": "merchant", "name": format!("Shop {bank_id}"),
+                        "payout": {"bank_id": bank_id, "account_id": account}}),
+                Some(&unique("k")),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{created:?}");
+        let token = created.body["token"].as_str().unwrap();
+        let id = created.body["caller"]["id"].as_str().unwrap().to_string();
+        let clients = two.hubs.each_ref().map(|url| Hub::new(url, Some(token)));
+        merchants.push((id, account, clients));
     }
+    let merchants = std::sync::Arc::new(merchants);
+    // Payers at both banks, registered through either hub.
+    let mut payers = Vec::new();
+    for index in 0..PAYERS {
+        let bank_id = banks[index % 2];
+        let hub = &two.hubs[index / 2 % 2];
+        let payer =
+            common::register_payer(hub, &two.bank(dir.path(), bank_id), bank_id, OPENING).await;
+        let wallets = two.hubs.each_ref().map(|url| Hub {
+            url: url.clone(),
+            ..payer.wallet.clone()
+        });
+        payers.push((payer, wallets, bank_id));
+    }
+
+    // Every payment at once: made at one hub, its code read and verified at the other.
+    let mut tasks = Vec::new();
+    for (index, (payer, wallets, _)) in payers.iter().enumerate() {
+        for n in 0..PAYMENTS {
+            let (code, terminal) = (payer.code.clone(), payer.terminal.clone());
+            let [made_at, verified_at] = if n % 2 == 0 { [0, 1] } else { [1, 0] };
+            let (made_at, verified_at) = (wallets[made_at].clone(), wallets[verified_at].clone());
+            let payee = merchants[(index + n) % 2].0.clone();
+            tasks.push(tokio::spawn(async move {
+                let created = made_at
+                    .post(
+                        "/v1/payments",
+                        &json!({"registration_code": code, "terminal_id": terminal,
+                                "payee_id": payee, "amount_minor": AMOUNT, "currency": "USD"}),
+                        Some(&unique("pay-")),
+                    )
+                    .await;
+                assert_eq!(created.status, 202, "{created:?}");
+                let id = created.body["id"].as_str().unwrap().to_string();
+                let code = common::code_for(&verified_at, &id).await;
+                let verified = verified_at
+                    .post(
+                        &format!("/v1/payments/{id}/verify"),
+                        &json!({"verification_code": code, "amount_minor": AMOUNT,
+                                "currency": "USD", "payee_id": payee}),
+                        Some(&unique("k")),
+                    )
+                    .await;
+                assert_eq!(verified.status, 200, "{verified:?}");
+                assert_eq!(verified.body["status"], "succeeded", "{verified:?}");
+                (id, (index + n) % 2)
+            }));
+        }
+    }
+    let mut paid = Vec::new();
+    for task in tasks {
+        paid.push(task.await.unwrap());
+    }
+
+    // Three refunds of each payment at once, through both hubs: two fit, the third is refused.
+    let mut tasks = Vec::new();
+    for &(ref id, merchant) in &paid {
+        for n in 0..3 {
+            let (id, merchants) = (id.clone(), merchants.clone());
+            tasks.push(tokio::spawn(async move {
+                let client = &merchants[merchant].2[n % 2];
+                let key = unique("r");
+                // A refund that lost every save to the others is answered `payment_changed`;
+                // a client asks again with the same key.
+                loop {
+                    let answer = client
+                        .post(
+                            &format!("/v1/payments/{id}/refunds"),
+                            &json!({"amount_minor": REFUND}),
+                            Some(&key),
+                        )
+                        .await;
+                    match (answer.status, answer.code()) {
+                        (409, "payment_changed") => continue,
+                        (201, _) => return true,
+                        (422, "refund_exceeds_payment") => return false,
+                        other => panic!("unexpected {other:?}: {answer:?}"),
+                    }
+                }
+            }));
+        }
+    }
+    let mut refunded = 0;
+    for task in tasks {
+        refunded += task.await.unwrap() as usize;
+    }
+    assert_eq!(refunded, 2 * paid.len(), "two refunds of each payment fit");
+
+    // The banks hold what the hubs answered, once each.
+    let spent = PAYMENTS as i64 * (AMOUNT - 2 * REFUND);
+    for (payer, _, bank_id) in &payers {
+        let balance = two.bank(dir.path(), bank_id).balance(&payer.account).await;
+        assert_eq!(balance, OPENING - spent, "{}", payer.account);
+    }
+    for (index, (_, account, _)) in merchants.iter().enumerate() {
+        let received = paid.iter().filter(|(_, m)| *m == index).count() as i64;
+        let balance = two.bank(dir.path(), banks[index]).balance(account).await;
+        assert_eq!(balance, received * (AMOUNT - 2 * REFUND));
+    }
+    for bank_id in banks {
+        let totals = two.bank(dir.path(), bank_id).totals().await;
+        assert_eq!(totals.debits_posted_minor, totals.credits_posted_minor);
+        assert_eq!(
+            totals.posted_from_transfers_minor,
+            totals.debits_posted_minor
+        );
+        assert_eq!(totals.debits_pending_minor, 0, "nothing left on hold");
+    }
+    // Both hubs settle the day alike, and it reconciles with the banks' clearing accounts.
+    let reports = [
+        settlement_today(&operators[0]).await,
+        settlement_today(&operators[1]).await,
+    ];
+    assert_eq!(reports[0].body["reconciled"], true, "{:?}", reports[0]);
+    assert_eq!(reports[0].body["positions"], reports[1].body["positions"]);
+    two.stop().await;
     drop_database(&database_name).await;
 }
 
