@@ -398,6 +398,8 @@ struct Fitted {
     restored: usize,
     /// Where characters the reader missed were put back (not fillers): chosen, not read.
     put_back: Vec<usize>,
+    /// Fillers added with nothing read there: the line was read short by as many.
+    fillers_added: usize,
 }
 
 /// Where a fitted line's character comes from.
@@ -427,6 +429,10 @@ impl Line {
             .iter()
             .filter(|slot| matches!(slot, Slot::Added(b) if *b != FILLER))
             .count();
+        let fillers_added = map
+            .iter()
+            .filter(|slot| matches!(slot, Slot::Added(FILLER)))
+            .count();
         let put_back = map
             .iter()
             .enumerate()
@@ -452,6 +458,7 @@ impl Line {
             hints,
             restored,
             put_back,
+            fillers_added,
         }
     }
 }
@@ -645,9 +652,15 @@ fn normalise(
         let (Some(&pos), Some(byte)) = (starts.get(m.index), alternative_byte(m.character)) else {
             continue;
         };
-        // Inside the kept part (its ends included); fillers are `fit`'s business. One per
-        // place and character (a gap on each side of a space is one place).
-        if byte != FILLER && (start..=start + bytes.len()).contains(&pos) {
+        // Inside the kept part (its ends included); fillers are `fit`'s business, but for one
+        // nearly read between two characters of text (a name's lost word break, which no
+        // filler run is near). One per place and character (a gap on each side of a space is
+        // one place).
+        let between_text = pos > start
+            && pos < start + bytes.len()
+            && bytes.get(pos - start - 1) != Some(&FILLER)
+            && bytes.get(pos - start) != Some(&FILLER);
+        if (byte != FILLER || between_text) && (start..=start + bytes.len()).contains(&pos) {
             let pos = pos - start;
             match gaps.iter_mut().find(|g| g.pos == pos && g.byte == byte) {
                 Some(seen) => seen.odds = seen.odds.max(m.odds),
@@ -1061,6 +1074,9 @@ const WIDE_LETTER_ODDS_MIN: f32 = 0.5;
 /// The odds (against the letter read) at which a filler nearly read in a name's last place is
 /// taken ([`Work::name_end`]).
 const NAME_END_FILLER_ODDS_MIN: f32 = 0.75;
+/// The odds (against the letter read) at which a filler nearly read beside a name's word break
+/// makes it the missing `<<` ([`Work::name_separator`]).
+const NAME_SEPARATOR_ODDS_MIN: f32 = 0.5;
 
 /// The other reading of an ambiguous character in an alphanumeric field.
 fn swap(b: u8) -> Option<u8> {
@@ -1215,6 +1231,68 @@ impl Work {
                 .any(|&(c, odds)| c == FILLER && odds >= NAME_END_FILLER_ODDS_MIN)
         {
             self.put(at, FILLER);
+        }
+    }
+
+    /// A name's words with no `<<` among them is a name whose separator was misread: ICAO 9303
+    /// ends the surname with `<<` (also when no given name follows, before the fillers), and
+    /// blur merges it into one `<` or makes one of its two a letter (`PERHANK<DIVEN` for
+    /// `PERHAN<<DIVEN`). A letter beside one of the single `<`s where the recogniser nearly
+    /// read a filler, at [`NAME_SEPARATOR_ODDS_MIN`] or more (the likeliest), is that filler;
+    /// else, when the line was read short (`line_short`: a character was lost), the first
+    /// single `<` is taken for the `<<` that lost one (the rest of the name moves right by one,
+    /// into the fillers after it). A name of several words and no given name (rare, but a
+    /// valid zone: a `K` beside a word break without the recogniser's doubt is left as read)
+    /// read from a short line is read wrong so; the user confirms every name.
+    fn name_separator(&mut self, s: Span, line_short: bool) {
+        let field = self.get(s).to_vec();
+        let text_end = field
+            .iter()
+            .rposition(|&b| b != FILLER)
+            .map_or(0, |i| i + 1);
+        let text = field.get(..text_end).unwrap_or_default();
+        if text.windows(2).any(|w| w == [FILLER, FILLER]) {
+            return;
+        }
+        let singles: Vec<usize> = (1..text.len())
+            .filter(|&i| text.get(i) == Some(&FILLER))
+            .collect();
+        let Some(&first_single) = singles.first() else {
+            return;
+        };
+        let mut likeliest: Option<(usize, f32)> = None;
+        for &i in &singles {
+            // Not the name's first letter: a surname does not start with a filler.
+            for j in [i - 1, i + 1]
+                .into_iter()
+                .filter(|&j| j > 0 && j < text.len())
+            {
+                let odds = self
+                    .nearly_read((s.line, s.start + j))
+                    .iter()
+                    .filter(|&&(c, _)| c == FILLER)
+                    .map(|&(_, odds)| odds)
+                    .fold(0.0, f32::max);
+                if odds >= NAME_SEPARATOR_ODDS_MIN && likeliest.is_none_or(|(_, o)| odds > o) {
+                    likeliest = Some((j, odds));
+                }
+            }
+        }
+        if let Some((j, _)) = likeliest {
+            self.put((s.line, s.start + j), FILLER);
+            return;
+        }
+        if line_short && text_end < field.len() {
+            let mut moved = field.clone();
+            moved.insert(first_single, FILLER);
+            moved.pop();
+            // Not counted as a correction: a filler put back where the line lost one, as `fit`
+            // puts fillers back in a run (so the variant `fit` ranked first stays first).
+            if let Some(line) = self.lines.get_mut(s.line) {
+                for (slot, b) in line.iter_mut().skip(s.start).zip(moved) {
+                    *slot = b;
+                }
+            }
         }
     }
 
@@ -1701,6 +1779,9 @@ fn parse_block(
         .enumerate()
         .flat_map(|(line, f)| f.put_back.iter().map(move |&pos| (line, pos)))
         .collect();
+    let name_line_short = lines
+        .get(layout.name.line)
+        .is_some_and(|f| f.fillers_added > 0);
     let (lines, hints) = lines.into_iter().map(|f| (f.bytes, f.hints)).unzip();
     let mut work = Work {
         lines,
@@ -1726,6 +1807,7 @@ fn parse_block(
     work.name_end(layout.name);
     let name = fix_fillers(work.get(layout.name), true);
     work.write_span(layout.name, &name);
+    work.name_separator(layout.name, name_line_short);
     for s in [
         layout.birth,
         layout.birth_check,
@@ -2853,6 +2935,56 @@ mod tests {
         assert_eq!(read(&[alternative(30, 'A', 1.0)]).given_names, "GAOS OSO");
     }
 
+    /// A name with no `<<` between its words lost its separator: to a letter where the
+    /// recogniser nearly read a filler (kept as read when it did not), or, on a line read
+    /// short, to the filler it lost (the first word break taken for it). A filler nearly read
+    /// between two letters is put back as a missed character.
+    #[test]
+    fn a_name_without_its_separator_gets_it_back() {
+        let second = "L898902C36UTO7408122F1204159ZE184226B<<<<<10";
+        let names = |first: &str, alternatives: &[Alternative], missed: &[Alternative]| {
+            let mrz = parse_read(
+                [(first, alternatives, missed), (second, &[][..], &[][..])],
+                date(2010, 1, 1),
+            )
+            .unwrap();
+            assert!(mrz.all_checks_pass(), "{first}");
+            (mrz.surname, mrz.given_names)
+        };
+        let pair = |surname: &str, given: &str| (surname.to_string(), given.to_string());
+        // Whole length, one `<` of the two read as a letter.
+        let k = "P<UTOERIKSSONH<ANNA<MARIA<<<<<<<<<<<<<<<<<<<";
+        assert_eq!(names(k, &[], &[]), pair("ERIKSSONH ANNA MARIA", ""));
+        let doubted = |odds| [alternative(13, '<', odds)];
+        assert_eq!(
+            names(k, &doubted(0.4), &[]),
+            pair("ERIKSSONH ANNA MARIA", "")
+        );
+        assert_eq!(
+            names(k, &doubted(0.81), &[]),
+            pair("ERIKSSON", "ANNA MARIA")
+        );
+        // Whole length with single `<`s only: a name of several words, left as read.
+        let words = "P<UTOERIKSSON<ANNA<MARIA<<<<<<<<<<<<<<<<<<<<";
+        assert_eq!(names(words, &[], &[]), pair("ERIKSSON ANNA MARIA", ""));
+        // Read one short: the separator lost a filler.
+        assert_eq!(
+            names(&words[..43], &[], &[]),
+            pair("ERIKSSON", "ANNA MARIA")
+        );
+        // Two short, a filler nearly read between `ANNA` and `MARIA`.
+        let merged = "P<UTOERIKSSON<ANNAMARIA<<<<<<<<<<<<<<<<<<<";
+        assert_eq!(names(merged, &[], &[]), pair("ERIKSSON", "ANNAMARIA"));
+        let missed = [alternative(18, '<', 0.7)];
+        assert_eq!(names(merged, &[], &missed), pair("ERIKSSON", "ANNA MARIA"));
+        // A name with its separator is left alone.
+        let whole = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<";
+        assert_eq!(
+            names(whole, &[alternative(12, '<', 0.9)], &[]),
+            pair("ERIKSSON", "ANNA MARIA")
+        );
+    }
+
     /// The ICAO specimen's `L898902C3` read `L898902G3`: `G` for `C` is no usual OCR-B
     /// confusion, so only the reader's own doubt puts `C` on the table — when it is strong.
     #[test]
@@ -3629,7 +3761,9 @@ mod tests {
         }
 
         /// The recogniser's doubts, whatever they are, never change a zone whose check digits
-        /// pass as read, and never make the parser panic on one that does not.
+        /// pass as read, but for its names, and never make the parser panic on one that does
+        /// not. (Names have no check digit: the name rules follow the recogniser's doubts by
+        /// design — a wide letter nearly read, a last filler, a lost separator.)
         #[test]
         fn alternatives_leave_a_passing_zone_alone(
             d in td3_doc(),
@@ -3651,12 +3785,19 @@ mod tests {
                     TODAY,
                 )
             };
-            // The reading stays; only how sure its checks are may change.
+            // The reading stays; only how sure its checks are, and its names, may change.
+            let want = expected(&d, MrzFormat::Td3);
             let sure = read(line2).map(|mut mrz| {
                 mrz.checks.iter_mut().for_each(|c| c.unsure = 0);
+                if (&mrz.surname, &mrz.given_names) != (&want.surname, &want.given_names) {
+                    // A name rule's change is counted as a correction.
+                    mrz.surname.clone_from(&want.surname);
+                    mrz.given_names.clone_from(&want.given_names);
+                    mrz.corrected = want.corrected;
+                }
                 mrz
             });
-            prop_assert_eq!(sure, Ok(expected(&d, MrzFormat::Td3)), "{}", text);
+            prop_assert_eq!(sure, Ok(want), "{}", text);
             if let Some((pos, c)) = damage {
                 let damaged = replace(line2, &[(pos, c.chars().next().unwrap_or('<'))]);
                 if let Ok(mrz) = read(&damaged) {
