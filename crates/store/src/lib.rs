@@ -710,6 +710,8 @@ pub trait HubStore: Send + Sync + 'static {
     /// bank and currency, in one transaction: [`HubStore::bank_sums_ever`] then reads those days'
     /// sums instead of their rows. Only for days whose books can no longer change (no leg is
     /// done on a day that is over); an earlier or equal `before_ms` than the last does nothing.
+    /// On PostgreSQL, which hubs with clocks of their own share, never past the start of the
+    /// database server's yesterday, whatever `before_ms` says.
     fn roll_up_books(&self, before_ms: i64) -> impl Future<Output = Result<()>> + Send;
     /// [`HubStore::bank_sums`] over every day: the rolled-up days' sums and the later days' rows,
     /// read together.

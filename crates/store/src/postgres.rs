@@ -1914,14 +1914,18 @@ impl HubStore for PgHub {
     async fn roll_up_books(&self, before_ms: i64) -> Result<()> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         let transaction = client.transaction().await?;
-        // Locked: two settlements at once sum a day once.
-        let through: i64 = transaction
+        // Locked: two settlements at once sum a day once. Never past the database server's
+        // yesterday: hubs sharing the database keep their own clocks, and one running a day
+        // ahead must not close a day the others still write into.
+        let row = transaction
             .query_one(
-                "SELECT through_ms FROM books_rolled_up WHERE id = 1 FOR UPDATE",
+                "SELECT through_ms, (EXTRACT(EPOCH FROM date_trunc('day', now() AT TIME ZONE \
+                 'UTC')) * 1000)::int8 - 86400000 FROM books_rolled_up WHERE id = 1 FOR UPDATE",
                 &[],
             )
-            .await?
-            .get(0);
+            .await?;
+        let through: i64 = row.get(0);
+        let before_ms = before_ms.min(row.get(1));
         if before_ms <= through {
             return Ok(());
         }

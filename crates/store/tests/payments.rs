@@ -357,6 +357,35 @@ async fn postgres_payments_keep_their_books() {
     common::on_postgres(|store| async move { payments_keep_their_books(&store).await }).await;
 }
 
+/// A hub whose clock runs days ahead asks to roll up days that are not over: PostgreSQL rolls
+/// up no further than the database server's yesterday, so today's later payments still count.
+#[tokio::test]
+async fn postgres_rolls_up_no_later_than_the_servers_yesterday() {
+    common::on_postgres(|store| async move { rolls_up_no_later_than_today(&store).await }).await;
+}
+
+async fn rolls_up_no_later_than_today(store: &impl HubStore) {
+    const DAY: i64 = 86_400_000;
+    let (payer, payee) = (merchant(store, false).await, merchant(store, false).await);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let today = now_ms - now_ms.rem_euclid(DAY);
+    let pay = |amount| {
+        let id = Uuid::now_v7();
+        PaymentRow {
+            books: Some(vec![entry(today, "north", 0, 0, amount)]),
+            ..payment(id, payer, payee, 1, now_ms)
+        }
+    };
+    store.insert_payment(pay(100)).await.unwrap();
+    store.roll_up_books(today + 10 * DAY).await.unwrap();
+    store.insert_payment(pay(20)).await.unwrap();
+    let ever = amounts(store.bank_sums_ever().await.unwrap());
+    assert_eq!(ever, [("north".to_string(), 0, 0, 120)]);
+}
+
 #[tokio::test]
 async fn payments_stored_before_the_summary_columns_are_summarised() {
     let dir = tempfile::tempdir().unwrap();
