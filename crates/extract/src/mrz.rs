@@ -653,13 +653,11 @@ fn normalise(
             continue;
         };
         // Inside the kept part (its ends included); fillers are `fit`'s business, but for one
-        // nearly read between two characters of text (a name's lost word break, which no
-        // filler run is near). One per place and character (a gap on each side of a space is
-        // one place).
-        let between_text = pos > start
-            && pos < start + bytes.len()
-            && bytes.get(pos - start - 1) != Some(&FILLER)
-            && bytes.get(pos - start) != Some(&FILLER);
+        // nearly read between two characters of text, letters or digits (a name's lost word
+        // break, which no filler run is near; a name's `O` may still read `0` here). One per
+        // place and character (a gap on each side of a space is one place).
+        let text = |at: usize| bytes.get(at).is_some_and(|&b| b != FILLER);
+        let between_text = pos > start && text(pos - start - 1) && text(pos - start);
         if (byte != FILLER || between_text) && (start..=start + bytes.len()).contains(&pos) {
             let pos = pos - start;
             match gaps.iter_mut().find(|g| g.pos == pos && g.byte == byte) {
@@ -1239,7 +1237,8 @@ impl Work {
     /// blur merges it into one `<` or makes one of its two a letter (`PERHANK<DIVEN` for
     /// `PERHAN<<DIVEN`). A letter beside one of the single `<`s where the recogniser nearly
     /// read a filler, at [`NAME_SEPARATOR_ODDS_MIN`] or more (the likeliest), is that filler;
-    /// else, when the line was read short (`line_short`: a character was lost), the first
+    /// else, when the line was read short (`line_short`: fillers were added to fit it, for a
+    /// character lost or for the run of fillers the detector cut off a first line), the first
     /// single `<` is taken for the `<<` that lost one (the rest of the name moves right by one,
     /// into the fillers after it). A name of several words and no given name (rare, but a
     /// valid zone: a `K` beside a word break without the recogniser's doubt is left as read)
@@ -1262,10 +1261,18 @@ impl Work {
         };
         let mut likeliest: Option<(usize, f32)> = None;
         for &i in &singles {
-            // Not the name's first letter: a surname does not start with a filler.
+            // A letter with a letter on its other side, so that it makes exactly `<<` (not a
+            // one-letter word between two `<`s turned into a third filler), and not the
+            // name's first letter: a surname does not start with a filler.
+            let other_side_letter = |j: usize| {
+                let other = if j < i { j.checked_sub(1) } else { Some(j + 1) };
+                other
+                    .and_then(|o| text.get(o))
+                    .is_some_and(u8::is_ascii_uppercase)
+            };
             for j in [i - 1, i + 1]
                 .into_iter()
-                .filter(|&j| j > 0 && j < text.len())
+                .filter(|&j| j > 0 && j < text.len() && other_side_letter(j))
             {
                 let odds = self
                     .nearly_read((s.line, s.start + j))
@@ -2938,7 +2945,7 @@ mod tests {
     /// A name with no `<<` between its words lost its separator: to a letter where the
     /// recogniser nearly read a filler (kept as read when it did not), or, on a line read
     /// short, to the filler it lost (the first word break taken for it). A filler nearly read
-    /// between two letters is put back as a missed character.
+    /// between two characters of text is put back as a missed character.
     #[test]
     fn a_name_without_its_separator_gets_it_back() {
         let second = "L898902C36UTO7408122F1204159ZE184226B<<<<<10";
@@ -2963,6 +2970,12 @@ mod tests {
         assert_eq!(
             names(k, &doubted(0.81), &[]),
             pair("ERIKSSON", "ANNA MARIA")
+        );
+        // A one-letter word between two `<`s is no `<<` lost, however doubted.
+        let initial = "P<UTOERIKSSON<C<MARIA<<<<<<<<<<<<<<<<<<<<<<<";
+        assert_eq!(
+            names(initial, &[alternative(14, '<', 0.9)], &[]),
+            pair("ERIKSSON C MARIA", "")
         );
         // Whole length with single `<`s only: a name of several words, left as read.
         let words = "P<UTOERIKSSON<ANNA<MARIA<<<<<<<<<<<<<<<<<<<<";
@@ -3785,11 +3798,15 @@ mod tests {
                     TODAY,
                 )
             };
-            // The reading stays; only how sure its checks are, and its names, may change.
+            // The reading stays; only how sure its checks are may change, and its names where
+            // a doubt falls in them (the first line's characters 5 to 43).
             let want = expected(&d, MrzFormat::Td3);
+            let doubted_name = doubts.iter().any(|&(index, _, _)| (5..44).contains(&index));
             let sure = read(line2).map(|mut mrz| {
                 mrz.checks.iter_mut().for_each(|c| c.unsure = 0);
-                if (&mrz.surname, &mrz.given_names) != (&want.surname, &want.given_names) {
+                if doubted_name
+                    && (&mrz.surname, &mrz.given_names) != (&want.surname, &want.given_names)
+                {
                     // A name rule's change is counted as a correction.
                     mrz.surname.clone_from(&want.surname);
                     mrz.given_names.clone_from(&want.given_names);

@@ -261,7 +261,7 @@ impl WriterStats {
     }
 }
 
-/// Sums over the whole ledger, for the auditor (`/v1/ledger/totals`) and for `/metrics`.
+/// Sums over the whole ledger, for the auditor (`/v1/ledger/totals`).
 ///
 /// The sums are `i128`: each account's sums fit in `i64`, but their total over every account
 /// need not (a bank moving 10^15 a transfer passes `i64::MAX` after ~9,200 of them).
