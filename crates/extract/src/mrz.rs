@@ -1482,11 +1482,15 @@ fn search(data: &[u8], check: u8, inner_fillers: bool, near: &[Vec<(u8, f32)>]) 
         }
         choices.extend(bytes.iter().map(|&byte| Choice::costed(i, byte, near)));
         // In a document number a `0` may be a blurred `D` (rounder in OCR-B than any other
-        // letter but `O`): tried after every usual confusion, a margin dearer.
+        // letter but `O`): tried after every usual confusion, a margin dearer than an unhinted
+        // one whatever the reader's weak doubts (so it never ties with a usual change). A `D`
+        // the reader nearly read at [`HINT_ODDS_MIN`] is a hinted choice above, as any letter.
         if inner_fillers && b == b'0' && !bytes.contains(&b'D') {
-            let mut d = Choice::costed(i, b'D', near);
-            d.cost += REPAIR_MARGIN;
-            choices.push(d);
+            choices.push(Choice {
+                at: i,
+                byte: b'D',
+                cost: CHANGE_COST + CONFUSION_COST + REPAIR_MARGIN,
+            });
         }
     }
     // Stable: among equal costs, in the order of the field.
@@ -2524,12 +2528,19 @@ mod tests {
         );
         // Optional data (fillers allowed) keeps its `0`.
         assert_eq!(search(b"7YYKFG07K", check, false, &[]), None);
-        // Where the usual `O` passes, the `O` it is.
-        let check = b'0' + check_digit("7YYKFGO7K").unwrap();
-        assert_eq!(
-            search(b"7YYKFG07K", check, true, &[]).as_deref(),
-            Some(&b"7YYKFGO7K"[..])
-        );
+        // Where a usual change passes (`S` as `5`), it wins over the `D`, which passes too,
+        // also when the reader weakly doubted the `0` as `D`.
+        let check = b'0' + check_digit("7YYK5G07K").unwrap();
+        assert_eq!(check, b'0' + check_digit("7YYKSGD7K").unwrap());
+        let mut near = vec![Vec::new(); 9];
+        for doubt in [None, Some(0.5)] {
+            near[6] = doubt.map(|odds| vec![(b'D', odds)]).unwrap_or_default();
+            assert_eq!(
+                search(b"7YYKSG07K", check, true, &near).as_deref(),
+                Some(&b"7YYK5G07K"[..]),
+                "{doubt:?}"
+            );
+        }
     }
 
     #[test]
