@@ -1913,25 +1913,33 @@ fn parse_block(
         // A document without an expiry.
         || work.get(layout.expiry).iter().all(|&b| b == FILLER));
     // `digits`: how many of the last positions of `at` hold digits only (dates, check digits), where an
-    // alternative that is the digit's look-alike letter (`O` for `0`) is no doubt at all.
+    // alternative that is the digit's look-alike letter (`O` for `0`) is no doubt at all. A `0`
+    // the repair made a `D` (no usual confusion) counts twice: the field is then below 90%, and
+    // the user is asked to check it.
     let check = |field: &'static str, passed: bool, at: Vec<(usize, usize)>, digits: usize| {
         let near = work.near(&at);
-        let unsure = at
+        let unsure: usize = at
             .iter()
             .zip(&near)
             .enumerate()
-            .filter(|&(i, (&(line, pos), near))| {
+            .map(|(i, (&(line, pos), near))| {
                 let now = work.lines.get(line).and_then(|l| l.get(pos)).copied();
+                let read = as_read.get(line).and_then(|l| l.get(pos)).copied();
                 let same = |alternative: u8| {
                     i >= at.len().saturating_sub(digits) && Some(to_digit(alternative)) == now
                 };
-                as_read.get(line).and_then(|l| l.get(pos)).copied() != now
+                let doubted = read != now
                     || put_back.contains(&(line, pos))
                     || near
                         .iter()
-                        .any(|&(c, odds)| odds >= UNSURE_ODDS_MIN && !same(c))
+                        .any(|&(c, odds)| odds >= UNSURE_ODDS_MIN && !same(c));
+                match (doubted, read, now) {
+                    (true, Some(b'0'), Some(b'D')) => 2,
+                    (true, _, _) => 1,
+                    (false, _, _) => 0,
+                }
             })
-            .count();
+            .sum();
         Check {
             field,
             passed,
@@ -2696,6 +2704,10 @@ mod tests {
         let dated = confidences(TD3_LINE2, &[alternative(15, 'O', 0.9)]);
         assert_eq!(dated, (1.0, 1.0));
         assert_eq!(confidences(TD3_LINE2, &[alternative(15, '8', 0.3)]).1, 0.95);
+        // `7YYKFGD7K` read with its `D` as `0`: repaired to a `D`, which no usual confusion
+        // gives, so the number is below 90% (the user is asked to check it).
+        let d = confidences("7YYKFG07K8UTO7408122F1204159ZE184226B<<<<<16", &[]);
+        assert_eq!(d, (0.8, 1.0));
     }
 
     /// `ZEXR70VYO` read `ZEXR70VY0`: reading either `0` as `O` passes the check digit (and the
