@@ -568,47 +568,58 @@ impl Driver {
     /// is processing any more (the resolver finishes those; at most a minute is waited).
     async fn settled_minor(&self) -> anyhow::Result<i64> {
         let deadline = Instant::now() + Duration::from_secs(60);
-        'again: loop {
-            let mut total = 0;
+        loop {
+            let (mut total, mut settled) = (0, true);
             for wallet in self.wallets.iter() {
-                let mut cursor: Option<String> = None;
-                loop {
-                    let mut url = format!("{}/v1/payments?limit=100", self.hub);
-                    if let Some(cursor) = &cursor {
-                        url.push_str(&format!("&cursor={cursor}"));
-                    }
-                    let page: Value = self
-                        .http
-                        .get(url)
-                        .bearer_auth(&wallet.token)
-                        .send()
-                        .await?
-                        .error_for_status()?
-                        .json()
-                        .await?;
-                    for item in page["items"].as_array().into_iter().flatten() {
-                        if item["payee"]["id"] != self.merchant.as_str() {
-                            continue;
-                        }
-                        match item["status"].as_str() {
-                            Some("succeeded") => {
-                                total += item["amount_minor"].as_i64().unwrap_or(0)
-                            }
-                            Some("processing") if Instant::now() < deadline => {
-                                tokio::time::sleep(Duration::from_millis(500)).await;
-                                continue 'again;
-                            }
-                            Some("processing") => bail!("payments still processing after a minute"),
-                            _ => {}
-                        }
-                    }
-                    cursor = page["next_cursor"].as_str().map(str::to_string);
-                    if cursor.is_none() {
+                match self.paid_by(wallet).await? {
+                    Some(paid) => total += paid,
+                    None => {
+                        settled = false;
                         break;
                     }
                 }
             }
-            return Ok(total);
+            if settled {
+                return Ok(total);
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "payments still processing after a minute"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// What `wallet` paid the merchant, by the hub's records; `None` while one of its payments
+    /// to it is processing.
+    async fn paid_by(&self, wallet: &BenchWallet) -> anyhow::Result<Option<i64>> {
+        let (mut total, mut cursor) = (0, None::<String>);
+        loop {
+            let mut url = format!("{}/v1/payments?limit=100", self.hub);
+            if let Some(cursor) = &cursor {
+                url.push_str(&format!("&cursor={cursor}"));
+            }
+            let page: Value = self
+                .http
+                .get(url)
+                .bearer_auth(&wallet.token)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let items = page["items"].as_array().into_iter().flatten();
+            for item in items.filter(|item| item["payee"]["id"] == self.merchant.as_str()) {
+                match item["status"].as_str() {
+                    Some("succeeded") => total += item["amount_minor"].as_i64().unwrap_or(0),
+                    Some("processing") => return Ok(None),
+                    _ => {}
+                }
+            }
+            cursor = page["next_cursor"].as_str().map(str::to_string);
+            if cursor.is_none() {
+                return Ok(Some(total));
+            }
         }
     }
 

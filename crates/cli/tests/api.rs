@@ -32,27 +32,6 @@ async fn funded_account(bank: &BankClient, name: &str, amount: i64) -> String {
     account
 }
 
-async fn assert_books_balance(bank: &BankClient) -> scanpay_proto::bank::LedgerTotalsView {
-    let totals = bank.totals().await;
-    assert_eq!(
-        totals.debits_posted_minor, totals.credits_posted_minor,
-        "{totals:?}"
-    );
-    assert_eq!(
-        totals.debits_pending_minor, totals.credits_pending_minor,
-        "{totals:?}"
-    );
-    assert_eq!(
-        totals.posted_from_transfers_minor, totals.debits_posted_minor,
-        "{totals:?}"
-    );
-    assert_eq!(
-        totals.pending_from_holds_minor, totals.debits_pending_minor,
-        "{totals:?}"
-    );
-    totals
-}
-
 async fn transfers_holds_and_statements(backend: Backend) {
     let system = TestSystem::start(backend).await;
     let bank = system.bank("north");
@@ -141,7 +120,7 @@ async fn transfers_holds_and_statements(backend: Backend) {
         .get(&format!("/v1/accounts/{alice}/statement?cursor=abc"))
         .await;
     assert_eq!(bad_cursor.code(), "cursor_invalid");
-    assert_books_balance(&bank).await;
+    bank.balanced_totals().await;
     system.stop().await;
 }
 
@@ -246,7 +225,7 @@ async fn transfer_replays_and_rejections(backend: Backend) {
         bank.get(&format!("/v1/transfers/{}", id())).await.code(),
         "transfer_not_found"
     );
-    assert_books_balance(&bank).await;
+    bank.balanced_totals().await;
     system.stop().await;
 }
 
@@ -486,7 +465,7 @@ async fn concurrent_spending_takes_exactly_what_is_affordable(backend: Backend) 
     assert_eq!(created, 285);
     assert_eq!(bank.balance(&payer).await, 2_000 - 285 * 7);
     assert_eq!(bank.balance(&payee).await, 285 * 7);
-    assert_books_balance(&bank).await;
+    bank.balanced_totals().await;
     system.stop().await;
 }
 
@@ -827,7 +806,7 @@ async fn a_restart_keeps_everything(backend: Backend) {
             Some("restart-key"),
         )
         .await;
-    let totals = assert_books_balance(&bank).await;
+    let totals = bank.balanced_totals().await;
     system.restart().await;
     let bank = system.bank("south");
     assert_eq!(bank.balance(&alice).await, 900);

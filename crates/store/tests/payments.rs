@@ -8,6 +8,8 @@ use scanpay_core::payment::{BankSums, BookEntry};
 use scanpay_store::{Announcements, DeliveryRow, HubStore, MerchantRow, PaymentRow, SqliteHub};
 use uuid::Uuid;
 
+const DAY: i64 = 86_400_000;
+
 fn payment(id: Uuid, payer: Uuid, payee: Uuid, version: i64, at_ms: i64) -> PaymentRow {
     let data = serde_json::json!({"payment": {"amount_minor": 1_250, "verification": null}});
     PaymentRow {
@@ -225,7 +227,6 @@ fn amounts(sums: Vec<BankSums>) -> Vec<(String, i64, i64, i64)> {
 /// A payment's books are replaced with each save that carries them, kept by one that does not,
 /// and summed by day for settlement; held payments are found by their flag.
 async fn payments_keep_their_books(store: &impl HubStore) {
-    const DAY: i64 = 86_400_000;
     let (payer, payee) = (Uuid::now_v7(), Uuid::now_v7());
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
     // A: paid on day 0; its payer's bank has moved the money to clearing.
@@ -365,7 +366,6 @@ async fn postgres_rolls_up_no_later_than_the_servers_yesterday() {
 }
 
 async fn rolls_up_no_later_than_today(store: &impl HubStore) {
-    const DAY: i64 = 86_400_000;
     let (payer, payee) = (merchant(store, false).await, merchant(store, false).await);
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

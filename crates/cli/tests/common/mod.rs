@@ -379,6 +379,20 @@ impl BankClient {
         response.json().await.unwrap()
     }
 
+    /// The ledger's totals, checked consistent: posted and pending debits equal credits, and
+    /// the accounts' cached sums equal what the transfer rows add up to.
+    pub async fn balanced_totals(&self) -> scanpay_proto::bank::LedgerTotalsView {
+        let t = self.totals().await;
+        assert_eq!(t.debits_posted_minor, t.credits_posted_minor, "{t:?}");
+        assert_eq!(t.debits_pending_minor, t.credits_pending_minor, "{t:?}");
+        assert_eq!(
+            t.posted_from_transfers_minor, t.debits_posted_minor,
+            "{t:?}"
+        );
+        assert_eq!(t.pending_from_holds_minor, t.debits_pending_minor, "{t:?}");
+        t
+    }
+
     pub async fn balance(&self, account: &str) -> i64 {
         let answer = self.get(&format!("/v1/accounts/{account}")).await;
         assert_eq!(answer.status, 200, "{answer:?}");
@@ -724,6 +738,21 @@ pub async fn verify(payer: &Payer, payment: &str, code: &str, amount: i64, payee
             &json!({"verification_code": code, "amount_minor": amount, "currency": "USD",
                     "payee_id": payee}),
             Some(&unique("k")),
+        )
+        .await
+}
+
+/// Refunds `amount` (all that is left, if none) of payment `id`, as `payee`.
+pub async fn refund(payee: &Hub, id: &str, amount: Option<i64>) -> Answer {
+    let body = match amount {
+        Some(a) => serde_json::json!({"amount_minor": a}),
+        None => serde_json::json!({}),
+    };
+    payee
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            &body,
+            Some(&unique("r")),
         )
         .await
 }
