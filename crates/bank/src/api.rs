@@ -253,6 +253,7 @@ fn account_view(row: &AccountRow) -> AccountView {
         credits_pending_minor: a.credits_pending,
         credits_posted_minor: a.credits_posted,
         created_at: rfc3339(row.created_at_ms),
+        closed_at: a.closed_at_ms.map(rfc3339),
     }
 }
 
@@ -351,14 +352,87 @@ pub async fn bank_accounts<S: BankStore>(
     Ok(Json(rows.iter().map(account_view).collect()))
 }
 
+/// The account `id`, open or closed.
+async fn account_row<S: BankStore>(bank: &Bank<S>, id: Uuid) -> ApiResult<AccountRow> {
+    let row = bank.store.account(id).await.map_err(store_error)?;
+    row.ok_or_else(|| ApiError::new(ErrorCode::AccountNotFound, "No account has that id."))
+}
+
+/// The account `id` for a new card or binding: it must exist and be open. (A close may still
+/// commit between this read and the insert; the card or binding then exists on a closed
+/// account, where the ledger refuses every transfer, so nothing can be paid with it.)
+async fn open_account<S: BankStore>(bank: &Bank<S>, id: Uuid) -> ApiResult<AccountRow> {
+    let row = account_row(bank, id).await?;
+    refuse_closed(&row)?;
+    Ok(row)
+}
+
+fn refuse_closed(row: &AccountRow) -> ApiResult<()> {
+    match row.account.closed_at_ms {
+        Some(_) => Err(ApiError::new(
+            ErrorCode::AccountClosed,
+            "This account is closed.",
+        )),
+        None => Ok(()),
+    }
+}
+
 pub async fn account<S: BankStore>(
     State(bank): State<Bank<S>>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<AccountView>> {
-    let row = bank.store.account(id).await.map_err(store_error)?;
-    let row =
-        row.ok_or_else(|| ApiError::new(ErrorCode::AccountNotFound, "No account has that id."))?;
-    Ok(Json(account_view(&row)))
+    Ok(Json(account_view(&account_row(&bank, id).await?)))
+}
+
+/// Closes a customer's account, which must be empty (no balance, no holds: move the money out
+/// first). The close is a ledger command, decided in order with the transfers around it, so no
+/// transfer commits on the account after it. Closing is final and idempotent: closing a closed
+/// account answers as the first close did. Its cards and bindings stay, and pay nothing.
+pub async fn close_account<S: BankStore>(
+    State(bank): State<Bank<S>>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<AccountView>> {
+    let row = account_row(&bank, id).await?;
+    if row.kind != AccountKind::Customer {
+        return Err(ApiError::new(
+            ErrorCode::RequestInvalid,
+            "Only a customer's account can be closed; the bank's own accounts stay open.",
+        ));
+    }
+    // A new id each time: a refused close is recorded under its id, and a later close (once the
+    // account is empty) must be decided afresh. A close of a closed account is refused as
+    // `debit_account_closed`, which here means done.
+    let command = TransferCommand {
+        id: Uuid::now_v7(),
+        kind: TransferKind::CloseAccount,
+        debit_account_id: Some(id),
+        credit_account_id: None,
+        amount_minor: None,
+        currency: row.account.currency,
+        pending_id: None,
+        timeout_seconds: None,
+        reference: None,
+    };
+    let decision = submit(&bank, vec![command]).await?.remove(0);
+    match decision.outcome {
+        Outcome::Created | Outcome::DebitAccountClosed => {}
+        Outcome::AccountNotEmpty => {
+            let a = &row.account;
+            return Err(ApiError::new(
+                ErrorCode::AccountNotEmpty,
+                "The account still holds money or has holds; move the money out, then close it.",
+            )
+            .with_details(serde_json::json!({
+                "balance_minor": a.balance_minor(),
+                "debits_pending_minor": a.debits_pending,
+                "credits_pending_minor": a.credits_pending,
+            })));
+        }
+        _ => {
+            decided(&decision)?;
+        }
+    }
+    Ok(Json(account_view(&account_row(&bank, id).await?)))
 }
 
 #[derive(Deserialize)]
@@ -495,18 +569,7 @@ pub async fn create_card<S: BankStore>(
     Json(request): Json<CreateCard>,
 ) -> ApiResult<Response> {
     let row = card_row(&bank.vault, &bank.ranges, &request, now_ms())?;
-    if bank
-        .store
-        .account(request.account_id)
-        .await
-        .map_err(store_error)?
-        .is_none()
-    {
-        return Err(ApiError::new(
-            ErrorCode::AccountNotFound,
-            "No account has that id.",
-        ));
-    }
+    open_account(&bank, request.account_id).await?;
     let view = card_view(&row);
     match bank.store.insert_records(vec![Record::Card(row)]).await {
         Ok(()) => Ok((StatusCode::CREATED, Json(view)).into_response()),
@@ -544,6 +607,8 @@ pub async fn card_lookup<S: BankStore>(
         .await
         .map_err(store_error)?;
     let account = account.ok_or_else(|| ApiError::internal("card without account"))?;
+    // A hub looks a card up to register it: a card whose account closed registers no more.
+    refuse_closed(&account)?;
     Ok(Json(CardAccount {
         card: card_view(&card),
         account_id: card.account_id,
@@ -562,6 +627,9 @@ pub async fn card_identity<S: BankStore>(
         .account(card.account_id)
         .await
         .map_err(store_error)?;
+    if let Some(account) = &account {
+        refuse_closed(account)?;
+    }
     let customer_id = account
         .and_then(|a| a.customer_id)
         .ok_or_else(|| ApiError::new(ErrorCode::CustomerNotFound, "The card has no customer."))?;
@@ -610,18 +678,7 @@ pub async fn bind<S: BankStore>(
     Json(request): Json<BindRequest>,
 ) -> ApiResult<Response> {
     check_code_and_terminal(&request.registration_code, &request.terminal_id)?;
-    if bank
-        .store
-        .account(request.account_id)
-        .await
-        .map_err(store_error)?
-        .is_none()
-    {
-        return Err(ApiError::new(
-            ErrorCode::AccountNotFound,
-            "No account has that id.",
-        ));
-    }
+    open_account(&bank, request.account_id).await?;
     let code_hash = bank
         .vault
         .lookup("registration_code", &request.registration_code);
@@ -728,12 +785,15 @@ pub async fn verify_binding<S: BankStore>(
 fn transfer_command(request: &TransferRequest) -> ApiResult<TransferCommand> {
     let kind = match request.kind.as_deref() {
         None => TransferKind::Single,
-        Some(code) => TransferKind::parse(code).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::RequestInvalid,
-                "`kind` must be single, pending, post_pending or void_pending.",
-            )
-        })?,
+        Some(code) => TransferKind::parse(code)
+            .filter(|kind| *kind != TransferKind::CloseAccount)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::RequestInvalid,
+                    "`kind` must be single, pending, post_pending or void_pending \
+                     (accounts close with `POST /v1/accounts/{id}/close`).",
+                )
+            })?,
     };
     let amount = match &request.amount_minor {
         None => None,
@@ -870,6 +930,7 @@ fn decided(decision: &Decision) -> ApiResult<TransferResult> {
     let code = match result.outcome.as_str() {
         "exists_with_different_fields" => ErrorCode::ExistsWithDifferentFields,
         "insufficient_funds" => ErrorCode::InsufficientFunds,
+        "debit_account_closed" | "credit_account_closed" => ErrorCode::AccountClosed,
         _ => ErrorCode::TransferRejected,
     };
     let message = match code {
@@ -877,6 +938,10 @@ fn decided(decision: &Decision) -> ApiResult<TransferResult> {
             "A transfer with this id exists with other fields; use a new id.".to_string()
         }
         ErrorCode::InsufficientFunds => "The debit account cannot cover this amount.".to_string(),
+        ErrorCode::AccountClosed if result.outcome == "debit_account_closed" => {
+            "The debit account is closed.".to_string()
+        }
+        ErrorCode::AccountClosed => "The credit account is closed.".to_string(),
         _ => format!("The ledger refused the transfer: {}.", result.outcome),
     };
     Err(

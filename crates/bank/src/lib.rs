@@ -130,6 +130,7 @@ pub fn router<S: BankStore>(bank: Bank<S>) -> Router {
         )
         .route("/v1/accounts/{id}", get(api::account::<S>))
         .route("/v1/accounts/{id}/statement", get(api::statement::<S>))
+        .route("/v1/accounts/{id}/close", post(api::close_account::<S>))
         .route("/v1/cards", post(api::create_card::<S>))
         .route("/v1/cards/lookup", post(api::card_lookup::<S>))
         .route("/v1/cards/identity", post(api::card_identity::<S>))

@@ -34,6 +34,7 @@ on_both_backends!(
     a_session_tests_five_taken_codes_at_most,
     an_operator_resets_a_lost_authenticator,
     a_hub_may_require_terminal_keys,
+    a_closed_account_neither_pays_nor_is_paid,
 );
 
 async fn sign_up(system: &TestSystem, name: &str) -> Hub {
@@ -1897,5 +1898,121 @@ async fn a_hub_may_require_terminal_keys(backend: Backend) {
         )
         .await;
     assert_eq!(keyed.status, 201, "{keyed:?}");
+    system.stop().await;
+}
+
+/// A bank closes an account only once it is empty; then the ledger refuses every transfer in or
+/// out, and a payment from it or to it fails with `account_closed`.
+async fn a_closed_account_neither_pays_nor_is_paid(backend: Backend) {
+    let system = TestSystem::start(backend).await;
+    let bank = system.bank("north");
+    let payer = registered(&system, "north", 1_000).await;
+    let (_, shop_id, shop_account) = merchant(&system, "north").await;
+    assert_eq!(pay_verified(&payer, &shop_id, 100).await.status, 200);
+
+    let close = |account: String| {
+        let bank = bank.clone();
+        async move {
+            bank.post(&format!("/v1/accounts/{account}/close"), &json!({}))
+                .await
+        }
+    };
+    let full = close(payer.account.clone()).await;
+    assert_eq!(
+        (full.status, full.code()),
+        (422, "account_not_empty"),
+        "{full:?}"
+    );
+    assert_eq!(full.body["details"]["balance_minor"], 900);
+    let funding = bank.funding_account().await;
+    let emptied = bank
+        .transfer(
+            &uuid::Uuid::new_v4().to_string(),
+            &payer.account,
+            &funding,
+            900,
+        )
+        .await;
+    assert_eq!(emptied.status, 201, "{emptied:?}");
+    let closed = close(payer.account.clone()).await;
+    assert_eq!(closed.status, 200, "{closed:?}");
+    let closed_at = closed.body["closed_at"].as_str().unwrap().to_string();
+    let again = close(payer.account.clone()).await;
+    assert_eq!(again.body["closed_at"], closed_at.as_str(), "{again:?}");
+    let funding_close = close(funding.clone()).await;
+    assert_eq!(funding_close.code(), "request_invalid");
+    let as_transfer = bank
+        .post(
+            "/v1/transfers",
+            &json!({"id": uuid::Uuid::new_v4(), "kind": "close_account",
+                    "debit_account_id": shop_account, "currency": "USD"}),
+        )
+        .await;
+    assert_eq!(as_transfer.code(), "request_invalid", "{as_transfer:?}");
+
+    // Nothing comes in or goes out; the close is on the statement.
+    let credit = bank
+        .transfer(
+            &uuid::Uuid::new_v4().to_string(),
+            &funding,
+            &payer.account,
+            5,
+        )
+        .await;
+    assert_eq!(credit.code(), "account_closed", "{credit:?}");
+    assert_eq!(credit.body["details"]["outcome"], "credit_account_closed");
+    let paid = pay(&payer, &shop_id, 50, &unique("pay-")).await;
+    assert_eq!(paid.code(), "account_closed", "{paid:?}");
+    assert_eq!(
+        paid.body["details"]["payment"]["failure_code"],
+        "debit_account_closed"
+    );
+    let card = bank
+        .post(
+            "/v1/cards",
+            &json!({"account_id": payer.account, "card_number": common::card_number("4"),
+                    "expiry_month": 12, "expiry_year": 2031, "holder_name": payer.name}),
+        )
+        .await;
+    assert_eq!(card.code(), "account_closed", "{card:?}");
+    for path in ["/v1/cards/lookup", "/v1/cards/identity"] {
+        let lookup = bank
+            .post(path, &json!({"card_number": payer.card_number}))
+            .await;
+        assert_eq!(lookup.code(), "account_closed", "{path}: {lookup:?}");
+    }
+    let statement = bank
+        .get(&format!("/v1/accounts/{}/statement", payer.account))
+        .await;
+    let last = statement.body["lines"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["transfer"]["kind"], "close_account", "{statement:?}");
+    assert_eq!(last["transfer"]["amount_minor"], 0);
+    assert_eq!(bank.balance(&payer.account).await, 0);
+
+    // A payee whose account closed is paid nothing either.
+    let other = registered(&system, "north", 1_000).await;
+    let to_shop = bank
+        .transfer(
+            &uuid::Uuid::new_v4().to_string(),
+            &shop_account,
+            &funding,
+            100,
+        )
+        .await;
+    assert_eq!(to_shop.status, 201, "{to_shop:?}");
+    assert_eq!(close(shop_account.clone()).await.status, 200);
+    let refused = pay_verified(&other, &shop_id, 100).await;
+    assert_eq!(refused.code(), "account_closed", "{refused:?}");
+    assert_eq!(
+        refused.body["details"]["payment"]["failure_code"],
+        "credit_account_closed"
+    );
+    assert_eq!(balance(&system, "north", &other.account).await, 1_000);
+    bank.balanced_totals().await;
     system.stop().await;
 }

@@ -41,6 +41,8 @@ pub struct Account {
     pub debits_posted: i64,
     pub credits_pending: i64,
     pub credits_posted: i64,
+    /// When a [`TransferKind::CloseAccount`] closed it; a closed account takes no new transfer.
+    pub closed_at_ms: Option<i64>,
 }
 
 impl Account {
@@ -53,7 +55,15 @@ impl Account {
             debits_posted: 0,
             credits_pending: 0,
             credits_posted: 0,
+            closed_at_ms: None,
         }
+    }
+
+    /// Nothing owned, nothing owed, nothing held: what an account must be to be closed.
+    pub fn is_empty(&self) -> bool {
+        self.debits_posted == self.credits_posted
+            && self.debits_pending == 0
+            && self.credits_pending == 0
     }
 
     /// Posted credits minus posted debits: what the customer owns (negative in overdraft).
@@ -77,6 +87,9 @@ pub enum TransferKind {
     PostPending,
     /// Releases a hold without moving money.
     VoidPending,
+    /// Closes the account named as the debit account, which must be empty (no balance, no
+    /// holds); moves no money. Closing is final: a closed account takes no new transfer.
+    CloseAccount,
 }
 
 impl TransferKind {
@@ -86,6 +99,7 @@ impl TransferKind {
             TransferKind::Pending => "pending",
             TransferKind::PostPending => "post_pending",
             TransferKind::VoidPending => "void_pending",
+            TransferKind::CloseAccount => "close_account",
         }
     }
 
@@ -95,6 +109,7 @@ impl TransferKind {
             "pending" => TransferKind::Pending,
             "post_pending" => TransferKind::PostPending,
             "void_pending" => TransferKind::VoidPending,
+            "close_account" => TransferKind::CloseAccount,
             _ => return None,
         })
     }
@@ -202,7 +217,11 @@ pub enum Outcome {
     PendingIdNotAllowed,
     DebitAccountNotFound,
     CreditAccountNotFound,
+    DebitAccountClosed,
+    CreditAccountClosed,
     CurrencyMismatch,
+    /// A close of an account that still has a balance or holds.
+    AccountNotEmpty,
     PendingTransferNotFound,
     PendingTransferNotPending,
     PendingTransferHasDifferentAccounts,
@@ -217,7 +236,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 24] = [
+    pub const ALL: [Outcome; 27] = [
         Outcome::Created,
         Outcome::Exists,
         Outcome::ExistsWithDifferentFields,
@@ -230,7 +249,10 @@ impl Outcome {
         Outcome::PendingIdNotAllowed,
         Outcome::DebitAccountNotFound,
         Outcome::CreditAccountNotFound,
+        Outcome::DebitAccountClosed,
+        Outcome::CreditAccountClosed,
         Outcome::CurrencyMismatch,
+        Outcome::AccountNotEmpty,
         Outcome::PendingTransferNotFound,
         Outcome::PendingTransferNotPending,
         Outcome::PendingTransferHasDifferentAccounts,
@@ -258,7 +280,10 @@ impl Outcome {
             Outcome::PendingIdNotAllowed => "pending_id_not_allowed",
             Outcome::DebitAccountNotFound => "debit_account_not_found",
             Outcome::CreditAccountNotFound => "credit_account_not_found",
+            Outcome::DebitAccountClosed => "debit_account_closed",
+            Outcome::CreditAccountClosed => "credit_account_closed",
             Outcome::CurrencyMismatch => "currency_mismatch",
+            Outcome::AccountNotEmpty => "account_not_empty",
             Outcome::PendingTransferNotFound => "pending_transfer_not_found",
             Outcome::PendingTransferNotPending => "pending_transfer_not_pending",
             Outcome::PendingTransferHasDifferentAccounts => {
@@ -458,6 +483,7 @@ fn decide_one(
             effects,
             accounts_touched,
         ),
+        TransferKind::CloseAccount => apply_close(now_ms, command, snapshot, accounts_touched),
     };
     transfer.outcome = outcome;
     snapshot.transfers.insert(transfer.id, transfer.clone());
@@ -518,6 +544,12 @@ fn apply_new(
     let Some(credit) = snapshot.accounts.get(&credit_id) else {
         return Outcome::CreditAccountNotFound;
     };
+    if debit.closed_at_ms.is_some() {
+        return Outcome::DebitAccountClosed;
+    }
+    if credit.closed_at_ms.is_some() {
+        return Outcome::CreditAccountClosed;
+    }
     if debit.currency != command.currency || credit.currency != command.currency {
         return Outcome::CurrencyMismatch;
     }
@@ -543,6 +575,47 @@ fn apply_new(
     snapshot.accounts.insert(debit.id, debit);
     snapshot.accounts.insert(credit.id, credit);
     accounts_touched.extend([debit_id, credit_id]);
+    Outcome::Created
+}
+
+/// Closing an account. It names one account, as the debit account, and no amount. A hold can
+/// neither be posted nor voided on a closed account: there is none, since only an empty account
+/// closes.
+fn apply_close(
+    now_ms: i64,
+    command: &TransferCommand,
+    snapshot: &mut Snapshot,
+    accounts_touched: &mut Vec<Uuid>,
+) -> Outcome {
+    if command.amount_minor.is_some() {
+        return Outcome::AmountInvalid;
+    }
+    if let Err(outcome) = check_common(command) {
+        return outcome;
+    }
+    if command.timeout_seconds.is_some() {
+        return Outcome::TimeoutInvalid;
+    }
+    let (Some(account_id), None) = (command.debit_account_id, command.credit_account_id) else {
+        return Outcome::AccountRequired;
+    };
+    if command.pending_id.is_some() {
+        return Outcome::PendingIdNotAllowed;
+    }
+    let Some(account) = snapshot.accounts.get_mut(&account_id) else {
+        return Outcome::DebitAccountNotFound;
+    };
+    if account.closed_at_ms.is_some() {
+        return Outcome::DebitAccountClosed;
+    }
+    if account.currency != command.currency {
+        return Outcome::CurrencyMismatch;
+    }
+    if !account.is_empty() {
+        return Outcome::AccountNotEmpty;
+    }
+    account.closed_at_ms = Some(now_ms);
+    accounts_touched.push(account_id);
     Outcome::Created
 }
 

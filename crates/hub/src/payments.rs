@@ -331,8 +331,8 @@ fn answer(p: &Payment, created: bool) -> ApiResult<Response> {
         // Debited; the payee's bank is still to be credited (the hub keeps asking).
         Status::Processing => Ok((StatusCode::ACCEPTED, Json(body)).into_response()),
         Status::Failed | Status::Blocked | Status::Expired => {
-            let code = p.failure_code.as_deref().unwrap_or("transfer_rejected");
-            let code = ErrorCode::parse(code).unwrap_or(ErrorCode::TransferRejected);
+            let failure = p.failure_code.as_deref().unwrap_or("transfer_rejected");
+            let code = failure_error(failure);
             let reversed = p
                 .reversal
                 .as_ref()
@@ -352,10 +352,24 @@ fn answer(p: &Payment, created: bool) -> ApiResult<Response> {
                 ErrorCode::RegistrationCodeUnknown => {
                     "The payer's bank does not know this registration code."
                 }
+                ErrorCode::AccountClosed if failure == "debit_account_closed" => {
+                    "The payer's account at its bank is closed."
+                }
+                ErrorCode::AccountClosed => "The payee's account at its bank is closed.",
                 _ => "The payer's bank refused the payment.",
             };
             Err(ApiError::new(code, message).with_details(serde_json::json!({ "payment": body })))
         }
+    }
+}
+
+/// The error a failed payment or refund is answered with. Its failure code is the bank's
+/// ledger outcome where it gave one: the two closed-account outcomes are answered as
+/// `account_closed`, other outcomes that are no error code of their own as `transfer_rejected`.
+fn failure_error(failure_code: &str) -> ErrorCode {
+    match failure_code {
+        "debit_account_closed" | "credit_account_closed" => ErrorCode::AccountClosed,
+        code => ErrorCode::parse(code).unwrap_or(ErrorCode::TransferRejected),
     }
 }
 
@@ -1751,11 +1765,8 @@ pub async fn refund<S: HubStore, B: BankConnector>(
                 } else {
                     format!("The payee's bank refused the refund: {code}.")
                 };
-                Err(ApiError::new(
-                    ErrorCode::parse(code).unwrap_or(ErrorCode::TransferRejected),
-                    message,
-                )
-                .with_details(serde_json::json!({ "payment": body, "refund_id": refund_id })))
+                Err(ApiError::new(failure_error(code), message)
+                    .with_details(serde_json::json!({ "payment": body, "refund_id": refund_id })))
             }
         };
     }

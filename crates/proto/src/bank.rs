@@ -100,6 +100,9 @@ pub struct AccountView {
     pub credits_pending_minor: i64,
     pub credits_posted_minor: i64,
     pub created_at: String,
+    /// When the account was closed (`POST /v1/accounts/{id}/close`); absent while it is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
 }
 
 /// Personal data stays out of a `{:?}` (a log line).

@@ -95,6 +95,8 @@ error_codes! {
     TransferRejected => "transfer_rejected", Rejected, 422;
     ExistsWithDifferentFields => "exists_with_different_fields", Conflict, 409;
     InsufficientFunds => "insufficient_funds", Rejected, 422;
+    AccountClosed => "account_closed", Rejected, 422;
+    AccountNotEmpty => "account_not_empty", Rejected, 422;
     RegistrationNotFound => "registration_not_found", NotFound, 404;
     RegistrationStepOutOfOrder => "registration_step_out_of_order", Conflict, 409;
     RegistrationFinished => "registration_finished", Conflict, 409;

@@ -214,7 +214,7 @@ const TRANSFER_COLUMNS: &str = "id, kind, debit_account_id, credit_account_id, a
     created_at_ms";
 
 const ACCOUNT_COLUMNS: &str = "id, kind, customer_id, currency, overdraft_limit_minor, \
-    debits_pending, debits_posted, credits_pending, credits_posted, created_at_ms";
+    debits_pending, debits_posted, credits_pending, credits_posted, created_at_ms, closed_at_ms";
 
 fn transfer_from_row(row: &Row, offset: usize) -> Result<Transfer> {
     let kind: &str = row.get(offset + 1);
@@ -257,6 +257,7 @@ fn account_from_row(row: &Row) -> Result<AccountRow> {
             debits_posted: row.get(6),
             credits_pending: row.get(7),
             credits_posted: row.get(8),
+            closed_at_ms: row.get(10),
         },
         kind: AccountKind::parse(kind).ok_or_else(|| corrupt("account kind"))?,
         customer_id: row.get(2),
@@ -337,9 +338,9 @@ const UPDATE_HOLDS: &str = "UPDATE transfers SET hold_state = u.state \
      WHERE transfers.id = u.id AND transfers.hold_state = 'pending'";
 
 const UPDATE_ACCOUNTS: &str = "UPDATE accounts SET debits_pending = u.dq, debits_posted = u.dp, \
-     credits_pending = u.cq, credits_posted = u.cp \
-     FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) \
-     AS u(id, dq, dp, cq, cp) WHERE accounts.id = u.id";
+     credits_pending = u.cq, credits_posted = u.cp, closed_at_ms = u.closed \
+     FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) \
+     AS u(id, dq, dp, cq, cp, closed) WHERE accounts.id = u.id";
 
 async fn insert_transfers(
     tx: &deadpool_postgres::Transaction<'_>,
@@ -429,7 +430,10 @@ async fn update_accounts(
         let dp: Vec<i64> = accounts.iter().map(|a| a.debits_posted).collect();
         let cq: Vec<i64> = accounts.iter().map(|a| a.credits_pending).collect();
         let cp: Vec<i64> = accounts.iter().map(|a| a.credits_posted).collect();
-        let changed = tx.execute(statement, &[&ids, &dq, &dp, &cq, &cp]).await?;
+        let closed: Vec<Option<i64>> = accounts.iter().map(|a| a.closed_at_ms).collect();
+        let changed = tx
+            .execute(statement, &[&ids, &dq, &dp, &cq, &cp, &closed])
+            .await?;
         assert_eq!(
             changed as usize,
             accounts.len(),
@@ -600,7 +604,7 @@ impl BankStore for PgBank {
                     tx.execute(
                         &tx.prepare_cached(&format!(
                             "INSERT INTO accounts ({ACCOUNT_COLUMNS}) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                         ))
                         .await?,
                         &[
@@ -614,6 +618,7 @@ impl BankStore for PgBank {
                             &x.credits_pending,
                             &x.credits_posted,
                             &a.created_at_ms,
+                            &x.closed_at_ms,
                         ],
                     )
                     .await

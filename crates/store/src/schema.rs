@@ -78,6 +78,8 @@ CREATE TABLE bindings (
 ALTER TABLE bindings ADD COLUMN registration_id BLOB;
 CREATE INDEX bindings_registration ON bindings (registration_id) WHERE registration_id IS NOT NULL;
 "#,
+    // When a customer's account was closed (`close_account`); a closed account takes no transfer.
+    "ALTER TABLE accounts ADD COLUMN closed_at_ms INTEGER",
 ];
 
 pub const BANK_POSTGRES: &[&str] = &[
@@ -153,6 +155,7 @@ CREATE TABLE bindings (
 ALTER TABLE bindings ADD COLUMN registration_id uuid;
 CREATE INDEX bindings_registration ON bindings (registration_id) WHERE registration_id IS NOT NULL;
 "#,
+    "ALTER TABLE accounts ADD COLUMN closed_at_ms bigint",
 ];
 
 pub const HUB_SQLITE: &[&str] = &[

@@ -389,7 +389,7 @@ const TRANSFER_COLUMNS: &str = "id, kind, debit_account_id, credit_account_id, a
     created_at_ms";
 
 const ACCOUNT_COLUMNS: &str = "id, kind, customer_id, currency, overdraft_limit_minor, \
-    debits_pending, debits_posted, credits_pending, credits_posted, created_at_ms";
+    debits_pending, debits_posted, credits_pending, credits_posted, created_at_ms, closed_at_ms";
 
 fn corrupt(what: &str) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnName(format!("unreadable {what}"))
@@ -438,6 +438,7 @@ fn account_from_row(row: &Row<'_>) -> rusqlite::Result<AccountRow> {
             debits_posted: row.get(6)?,
             credits_pending: row.get(7)?,
             credits_posted: row.get(8)?,
+            closed_at_ms: row.get(10)?,
         },
         kind: AccountKind::parse(&kind).ok_or_else(|| corrupt("account kind"))?,
         customer_id: row.get(2)?,
@@ -498,7 +499,7 @@ fn persist(tx: &Connection, effects: &ledger::BatchEffects) -> Result<()> {
     }
     let mut account = tx.prepare_cached(
         "UPDATE accounts SET debits_pending = ?2, debits_posted = ?3, credits_pending = ?4, \
-         credits_posted = ?5 WHERE id = ?1",
+         credits_posted = ?5, closed_at_ms = ?6 WHERE id = ?1",
     )?;
     for a in &effects.accounts_changed {
         let changed = account.execute(params![
@@ -506,7 +507,8 @@ fn persist(tx: &Connection, effects: &ledger::BatchEffects) -> Result<()> {
             a.debits_pending,
             a.debits_posted,
             a.credits_pending,
-            a.credits_posted
+            a.credits_posted,
+            a.closed_at_ms
         ])?;
         assert_eq!(changed, 1, "a changed account exists");
     }
@@ -594,7 +596,7 @@ fn insert_record(tx: &Connection, record: &Record) -> Result<()> {
             let x = &a.account;
             tx.prepare_cached(&format!(
                 "INSERT INTO accounts ({ACCOUNT_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ))?
             .execute(params![
                 x.id,
@@ -606,7 +608,8 @@ fn insert_record(tx: &Connection, record: &Record) -> Result<()> {
                 x.debits_posted,
                 x.credits_pending,
                 x.credits_posted,
-                a.created_at_ms
+                a.created_at_ms,
+                x.closed_at_ms
             ])
             .map_err(|e| duplicate(e, "account"))?;
         }

@@ -6,7 +6,9 @@
 //! batch                                             start collecting commands into one batch
 //! end                                               decide the collected batch
 //! ID KIND [DEBIT->CREDIT] [AMOUNT] [pending=ID] [timeout=S] [currency=XXX] => OUTCOME
+//! ID close_account [account=NAME] [AMOUNT] … => OUTCOME   (the account goes in as the debit)
 //! balance NAME POSTED_DEBITS/POSTED_CREDITS PENDING_DEBITS/PENDING_CREDITS
+//! closed NAME yes|no
 //! hold ID STATE
 //! expire => N                                       sweep expired holds, N released
 //! ```
@@ -148,6 +150,15 @@ fn check(script: &str) {
                 );
                 assert_eq!(got, want, "line {line_no}: balance of {}", words[1]);
             }
+            "closed" => {
+                let account = &s.snapshot.accounts[&id(words[1])];
+                let want = match words[2] {
+                    "yes" => Some(s.now_ms),
+                    "no" => None,
+                    other => panic!("line {line_no}: {other}"),
+                };
+                assert_eq!(account.closed_at_ms, want, "line {line_no}: {}", words[1]);
+            }
             "hold" => {
                 let hold = &s.snapshot.transfers[&id(words[1])];
                 assert_eq!(
@@ -182,6 +193,7 @@ fn check(script: &str) {
                     } else if let Some((key, value)) = word.split_once('=') {
                         match key {
                             "pending" => command.pending_id = Some(id(value)),
+                            "account" => command.debit_account_id = Some(id(value)),
                             "timeout" => command.timeout_seconds = Some(value.parse().unwrap()),
                             "currency" => command.currency = Currency::parse(value).unwrap(),
                             "reference" => command.reference = Some(value.to_string()),
@@ -399,5 +411,47 @@ fn outcome_codes_round_trip() {
         sorted,
         Outcome::ALL,
         "ALL lists outcomes in precedence order"
+    );
+}
+
+#[test]
+fn only_an_empty_account_closes_and_a_closed_one_takes_nothing() {
+    check(
+        "
+        account funding unlimited
+        account alice
+        account shop
+        account euro currency=EUR
+        f1 single funding->alice 1000 => created
+        # what a close must name, in precedence order
+        c1 close_account account=alice 5 => amount_invalid
+        c2 close_account account=alice timeout=5 => timeout_invalid
+        c3 close_account => account_required
+        c4 close_account alice->shop => account_required
+        c5 close_account account=alice pending=f1 => pending_id_not_allowed
+        c6 close_account account=nobody => debit_account_not_found
+        c7 close_account account=euro currency=USD => currency_mismatch
+        # a balance, a hold taken or a hold given keeps it open
+        c8 close_account account=alice => account_not_empty
+        h1 pending alice->shop 1000 => created
+        s1 single alice->funding 0 => amount_invalid
+        c9 close_account account=shop => account_not_empty
+        v1 void_pending pending=h1 => created
+        s2 single alice->funding 1000 => created
+        at 7
+        batch
+        c10 close_account account=alice => created
+        c10 close_account account=alice => exists
+        c11 close_account account=alice => debit_account_closed
+        s3 single funding->alice 5 => credit_account_closed
+        end
+        closed alice yes
+        closed shop no
+        s4 single alice->funding 1 => debit_account_closed
+        h2 pending funding->alice 1 => credit_account_closed
+        balance alice 1000/1000 0/0
+        c12 close_account account=shop => created
+        s5 single funding->shop 1 => credit_account_closed
+        ",
     );
 }
