@@ -53,21 +53,32 @@ fn url_in(line: &str) -> String {
 }
 
 /// A PostgreSQL database of its own for a test that starts processes with fixed schema names.
-/// Returns its URL and its name (for [`drop_database`]).
-async fn fresh_database() -> (String, String) {
+/// It is dropped when this goes out of scope, also when the test fails: declare it before the
+/// processes that use it, so that they are killed (dropped) first.
+struct ScratchDatabase {
+    url: String,
+    name: String,
+}
+
+async fn fresh_database() -> ScratchDatabase {
     let name = unique("scanpay_t");
     common::run_psql(&postgres_url(), &format!("CREATE DATABASE {name}")).await;
     let base = postgres_url();
     let (head, _) = base.rsplit_once('/').unwrap();
-    (format!("{head}/{name}"), name)
+    ScratchDatabase {
+        url: format!("{head}/{name}"),
+        name,
+    }
 }
 
-async fn drop_database(name: &str) {
-    common::run_psql(
-        &postgres_url(),
-        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-    )
-    .await;
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        // FORCE ends the sessions of processes that are still going.
+        common::run_psql_now(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
 }
 
 fn write_seed(dir: &Path, bank_id: &str) -> String {
@@ -378,9 +389,8 @@ async fn sqlite_up_prints_urls_stops_cleanly_and_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_up_prints_urls_stops_cleanly_and_restarts() {
-    let (url, name) = fresh_database().await;
-    up_prints_urls_stops_cleanly_and_restarts(Some(url)).await;
-    drop_database(&name).await;
+    let database = fresh_database().await;
+    up_prints_urls_stops_cleanly_and_restarts(Some(database.url.clone())).await;
 }
 
 /// Two banks and two hub processes on one PostgreSQL database, in `data_dir`.
@@ -463,9 +473,9 @@ impl TwoHubs {
 /// requests with the same key race through both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hubs_on_one_postgres_database() {
-    let (database, database_name) = fresh_database().await;
+    let database = fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
-    let two = TwoHubs::start(&database, dir.path()).await;
+    let two = TwoHubs::start(&database.url, dir.path()).await;
     let hubs = two.hubs.clone();
     let clients = two.operators(dir.path()).await;
 
@@ -525,7 +535,6 @@ async fn two_hubs_on_one_postgres_database() {
         );
     }
     two.stop().await;
-    drop_database(&database_name).await;
 }
 
 /// Payments, their codes and refunds racing through two hub processes on one PostgreSQL
@@ -540,9 +549,9 @@ async fn payments_and_refunds_race_through_two_hubs() {
     const AMOUNT: i64 = 3_500; // above the low-value exemption: each payment needs its code
     const REFUND: i64 = 1_400; // three asked at once; two fit
     const OPENING: i64 = 100_000;
-    let (database, database_name) = fresh_database().await;
+    let database = fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
-    let two = TwoHubs::start(&database, dir.path()).await;
+    let two = TwoHubs::start(&database.url, dir.path()).await;
     let operators = two.operators(dir.path()).await;
     let banks = ["north", "south"];
 
@@ -684,7 +693,6 @@ async fn payments_and_refunds_race_through_two_hubs() {
     assert_eq!(reports[0].body["reconciled"], true, "{:?}", reports[0]);
     assert_eq!(reports[0].body["positions"], reports[1].body["positions"]);
     two.stop().await;
-    drop_database(&database_name).await;
 }
 
 /// The README's registration example: from a fresh wallet profile, one command registers the
@@ -908,7 +916,7 @@ async fn payments_survive_a_bank_crash(backend: Backend) {
         Backend::Sqlite => None,
         Backend::Postgres => Some(fresh_database().await),
     };
-    let database_url = database.as_ref().map(|(url, _)| url.clone());
+    let database_url = database.as_ref().map(|d| d.url.clone());
     let mut bank_args = HashMap::new();
     let mut children = HashMap::new();
     let mut urls = HashMap::new();
@@ -1088,9 +1096,6 @@ async fn payments_survive_a_bank_crash(backend: Backend) {
     interrupt_and_wait(hub_child).await;
     for (_, child) in children {
         interrupt_and_wait(child).await;
-    }
-    if let Some((_, name)) = database {
-        drop_database(&name).await;
     }
 }
 

@@ -82,6 +82,19 @@ pub struct TestSystem {
     pub payment_policy: scanpay_core::payment::Policy,
     /// On in tests (their webhook receivers listen on loopback), unlike the product's default.
     pub webhooks_to_private_networks: bool,
+    /// Set once `stop` has dropped the test's PostgreSQL schemas (else `drop` does).
+    schemas_dropped: bool,
+}
+
+/// A test that fails never reaches `stop`: its services are stopped and its PostgreSQL schemas
+/// dropped here, so a failed run leaves nothing behind in the shared server.
+impl Drop for TestSystem {
+    fn drop(&mut self) {
+        drop(self.running.take());
+        if self.backend == Backend::Postgres && !self.schemas_dropped {
+            run_psql_now(&drop_schemas_sql(&self.schema_prefix));
+        }
+    }
 }
 
 impl TestSystem {
@@ -132,6 +145,7 @@ impl TestSystem {
             seed,
             payment_policy,
             webhooks_to_private_networks,
+            schemas_dropped: false,
         }
     }
 
@@ -198,24 +212,43 @@ impl TestSystem {
         }
         if self.backend == Backend::Postgres {
             drop_schemas(&self.schema_prefix).await;
+            self.schemas_dropped = true;
         }
     }
 }
 
 /// Drops the PostgreSQL schemas a test made (their names start with `prefix`).
 pub async fn drop_schemas(prefix: &str) {
+    run_psql(&postgres_url(), &drop_schemas_sql(prefix)).await;
+}
+
+fn drop_schemas_sql(prefix: &str) -> String {
     assert!(
         prefix.len() >= 6
             && prefix
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_')
     );
-    let sql = format!(
+    format!(
         "DO $$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace \
          WHERE nspname LIKE '{prefix}%' LOOP EXECUTE 'DROP SCHEMA ' || quote_ident(s) || ' CASCADE'; \
          END LOOP; END $$;"
-    );
-    run_psql(&postgres_url(), &sql).await;
+    )
+}
+
+/// `sql` on the test server from a `drop`, maybe while a failed test unwinds: blocking, and
+/// never panicking (a panic there would abort the run and hide the first one). It gives up on a
+/// lock held past five seconds (a transaction of a service not yet gone).
+pub fn run_psql_now(sql: &str) {
+    let output = std::process::Command::new("psql")
+        .arg(postgres_url())
+        .args(["-q", "-c", "SET lock_timeout = '5s'", "-c", sql])
+        .output();
+    match output {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => eprintln!("{sql}: {}", String::from_utf8_lossy(&output.stderr)),
+        Err(error) => eprintln!("{sql}: psql: {error}"),
+    }
 }
 
 pub async fn run_psql(url: &str, sql: &str) {
