@@ -38,6 +38,8 @@ pub struct PayBench {
     /// Payers at bank south pay the merchant at bank north: every payment is a debit at one bank
     /// and a clearing credit at the other, and the day's settlement must reconcile after.
     pub across_banks: bool,
+    /// Hubs on the one PostgreSQL database; the connections take them in turn.
+    pub hubs: usize,
 }
 
 /// What the bench needs of one wallet.
@@ -162,7 +164,7 @@ pub async fn pay(options: PayBench) -> anyhow::Result<()> {
     } else {
         "sqlite"
     };
-    let running = crate::system::start(&crate::system::SystemConfig {
+    let config = crate::system::SystemConfig {
         data_dir: data.clone(),
         database_url: options.database_url.clone(),
         host: [127, 0, 0, 1].into(),
@@ -172,9 +174,19 @@ pub async fn pay(options: PayBench) -> anyhow::Result<()> {
         payment_policy: policy,
         code_command: None,
         webhooks_to_private_networks: false,
-    })
-    .await?;
-    let result = run(&options, &running, &data, backend).await;
+    };
+    let mut running = crate::system::start(&config).await?;
+    let mut result = Ok(());
+    for _ in 1..options.hubs {
+        if let Err(error) = running.add_hub(&config).await {
+            result = Err(error);
+            break;
+        }
+    }
+    let result = match result {
+        Ok(()) => run(&options, &running, &data, backend).await,
+        Err(error) => Err(error),
+    };
     running.stop().await;
     let _ = std::fs::remove_dir_all(&data);
     if let Some(url) = &options.database_url {
@@ -391,6 +403,7 @@ async fn run(
     let context = Driver {
         http,
         hub,
+        hubs: running.hub_urls.clone(),
         merchant,
         wallets,
         connections: options.connections,
@@ -418,14 +431,21 @@ async fn run(
     let before = counts().await?;
     let full = context.drive(options.duration, None).await;
     let after = counts().await?;
+    let hubs = match options.hubs {
+        1 => String::new(),
+        n => format!(", {n} hubs"),
+    };
     full.print(
         backend,
-        &format!("{} connections, as fast as they go", options.connections),
+        &format!(
+            "{} connections{hubs}, as fast as they go",
+            options.connections
+        ),
     );
     print_writers(&writers, &before, &after, &full);
     let rate = full.per_second() * 0.7;
     let paced = context.drive(options.duration, Some(rate)).await;
-    paced.print(backend, &format!("paced at {rate:.0}/s, 70% of that"));
+    paced.print(backend, &format!("paced at {rate:.0}/s{hubs}, 70% of that"));
     print_writers(&writers, &after, &counts().await?, &paced);
 
     // The audit: the merchant holds exactly what the answers say was paid — or, where some were
@@ -557,7 +577,10 @@ fn print_writers(
 
 struct Driver {
     http: reqwest::Client,
+    /// The first hub: setup and the audit's reads go there.
     hub: String,
+    /// Every hub; worker `i` pays through hub `i % hubs.len()`.
+    hubs: Vec<String>,
     merchant: String,
     wallets: Arc<Vec<BenchWallet>>,
     connections: usize,
@@ -653,7 +676,7 @@ impl Driver {
         let mut workers = Vec::new();
         for worker in 0..self.connections {
             let http = self.http.clone();
-            let hub = self.hub.clone();
+            let hub = self.hubs[worker % self.hubs.len()].clone();
             let merchant = self.merchant.clone();
             let wallets = self.wallets.clone();
             let progress = progress.clone();

@@ -360,6 +360,10 @@ enum BenchCommand {
         /// payment); the day's settlement must reconcile after.
         #[arg(long)]
         across_banks: bool,
+        /// Hubs sharing the PostgreSQL database (needs --database-url); the connections take
+        /// them in turn.
+        #[arg(long, default_value_t = 1)]
+        hubs: usize,
     },
     /// Settlement's reads over a hub's history of interbank payments: ms per read.
     Settlement {
@@ -754,6 +758,7 @@ async fn run() -> anyhow::Result<()> {
                     connections,
                     pgbench_seconds,
                     across_banks,
+                    hubs,
                 },
         } => {
             scanpay::bench_pay::pay(scanpay::bench_pay::PayBench {
@@ -763,6 +768,7 @@ async fn run() -> anyhow::Result<()> {
                 connections: connections.max(1),
                 pgbench_seconds,
                 across_banks,
+                hubs: hubs.max(1),
             })
             .await?;
         }

@@ -314,21 +314,55 @@ pub struct SystemConfig {
 }
 
 pub struct RunningSystem {
+    /// The first hub's; `hub_urls` holds every hub's, this one first.
     pub hub_url: String,
+    pub hub_urls: Vec<String>,
     pub bank_urls: Vec<(String, String)>,
     pub operator_token: String,
     stop_hub: watch::Sender<bool>,
-    hub: JoinHandle<()>,
+    hubs: Vec<JoinHandle<()>>,
     stop_banks: watch::Sender<bool>,
     banks: Vec<JoinHandle<()>>,
 }
 
 impl RunningSystem {
-    /// Stops every service and waits for them to drain: the hub first, so that the payments it
-    /// is finishing still reach their banks, then the banks.
+    /// Starts one more hub on the same data directory and PostgreSQL database, on a free port
+    /// of `config.host` (several hubs share a database as several hub processes do; not a
+    /// SQLite file, which has one writer). Returns its URL.
+    pub async fn add_hub(&mut self, config: &SystemConfig) -> anyhow::Result<String> {
+        let Some(database_url) = config.database_url.as_deref() else {
+            anyhow::bail!("several hubs share a PostgreSQL database; give --database-url");
+        };
+        let listener = bind(config.host, 0).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (task, _) = start_hub(
+            HubLaunch {
+                seed: &config.seed,
+                data_dir: &config.data_dir,
+                database_url: Some(database_url),
+                listener,
+                bank_urls: self.bank_urls.clone(),
+                schema_prefix: &config.schema_prefix,
+                payment_policy: config.payment_policy,
+                code_command: config.code_command.clone(),
+                webhooks_to_private_networks: config.webhooks_to_private_networks,
+            },
+            self.stop_hub.subscribe(),
+        )
+        .await
+        .context("starting another hub")?;
+        self.hubs.push(task);
+        self.hub_urls.push(url.clone());
+        Ok(url)
+    }
+
+    /// Stops every service and waits for them to drain: the hubs first, so that the payments
+    /// they are finishing still reach their banks, then the banks.
     pub async fn stop(self) {
         let _ = self.stop_hub.send(true);
-        let _ = self.hub.await;
+        for task in self.hubs {
+            let _ = task.await;
+        }
         let _ = self.stop_banks.send(true);
         for task in self.banks {
             let _ = task.await;
@@ -406,11 +440,12 @@ pub async fn start(config: &SystemConfig) -> anyhow::Result<RunningSystem> {
     .await
     .context("starting the hub")?;
     Ok(RunningSystem {
+        hub_urls: vec![hub_url.clone()],
         hub_url,
         bank_urls,
         operator_token,
         stop_hub,
-        hub: task,
+        hubs: vec![task],
         stop_banks,
         banks,
     })
