@@ -399,6 +399,11 @@ pub async fn close_account<S: BankStore>(
             "Only a customer's account can be closed; the bank's own accounts stay open.",
         ));
     }
+    // Closing is final, so a close read is a close: answered without another ledger command
+    // (each would be recorded as a refused transfer).
+    if row.account.closed_at_ms.is_some() {
+        return Ok(Json(account_view(&row)));
+    }
     // A new id each time: a refused close is recorded under its id, and a later close (once the
     // account is empty) must be decided afresh. A close of a closed account is refused as
     // `debit_account_closed`, which here means done.

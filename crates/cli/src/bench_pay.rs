@@ -145,6 +145,9 @@ async fn signed_get<T: serde::de::DeserializeOwned>(
 }
 
 pub async fn pay(options: PayBench) -> anyhow::Result<()> {
+    if options.hubs > 1 && options.database_url.is_none() {
+        bail!("--hubs: several hubs share a PostgreSQL database; give --database-url");
+    }
     let data = std::env::temp_dir().join(format!("scanpay-bench-pay-{}", Uuid::new_v4().simple()));
     let mut seed = scanpay_bank::seed::SeedFile::parse(scanpay_bank::seed::DEMO)?;
     for bank in &mut seed.bank {

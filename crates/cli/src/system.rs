@@ -313,6 +313,28 @@ pub struct SystemConfig {
     pub webhooks_to_private_networks: bool,
 }
 
+impl SystemConfig {
+    /// How to start a hub of this system on `listener`, talking to the banks at `bank_urls`.
+    fn hub_launch<'a>(
+        &'a self,
+        database_url: Option<&'a str>,
+        listener: TcpListener,
+        bank_urls: Vec<(String, String)>,
+    ) -> HubLaunch<'a> {
+        HubLaunch {
+            seed: &self.seed,
+            data_dir: &self.data_dir,
+            database_url,
+            listener,
+            bank_urls,
+            schema_prefix: &self.schema_prefix,
+            payment_policy: self.payment_policy,
+            code_command: self.code_command.clone(),
+            webhooks_to_private_networks: self.webhooks_to_private_networks,
+        }
+    }
+}
+
 pub struct RunningSystem {
     /// The first hub's; `hub_urls` holds every hub's, this one first.
     pub hub_url: String,
@@ -335,22 +357,10 @@ impl RunningSystem {
         };
         let listener = bind(config.host, 0).await?;
         let url = format!("http://{}", listener.local_addr()?);
-        let (task, _) = start_hub(
-            HubLaunch {
-                seed: &config.seed,
-                data_dir: &config.data_dir,
-                database_url: Some(database_url),
-                listener,
-                bank_urls: self.bank_urls.clone(),
-                schema_prefix: &config.schema_prefix,
-                payment_policy: config.payment_policy,
-                code_command: config.code_command.clone(),
-                webhooks_to_private_networks: config.webhooks_to_private_networks,
-            },
-            self.stop_hub.subscribe(),
-        )
-        .await
-        .context("starting another hub")?;
+        let launch = config.hub_launch(Some(database_url), listener, self.bank_urls.clone());
+        let (task, _) = start_hub(launch, self.stop_hub.subscribe())
+            .await
+            .context("starting another hub")?;
         self.hubs.push(task);
         self.hub_urls.push(url.clone());
         Ok(url)
@@ -423,22 +433,14 @@ pub async fn start(config: &SystemConfig) -> anyhow::Result<RunningSystem> {
         bank_urls.push((seed.id.clone(), url));
     }
     let hub_url = format!("http://{}", hub_listener.local_addr()?);
-    let (task, operator_token) = start_hub(
-        HubLaunch {
-            seed: &config.seed,
-            data_dir: &config.data_dir,
-            database_url: config.database_url.as_deref(),
-            listener: hub_listener,
-            bank_urls: bank_urls.clone(),
-            schema_prefix: &config.schema_prefix,
-            payment_policy: config.payment_policy,
-            code_command: config.code_command.clone(),
-            webhooks_to_private_networks: config.webhooks_to_private_networks,
-        },
-        stop_hub_rx,
-    )
-    .await
-    .context("starting the hub")?;
+    let launch = config.hub_launch(
+        config.database_url.as_deref(),
+        hub_listener,
+        bank_urls.clone(),
+    );
+    let (task, operator_token) = start_hub(launch, stop_hub_rx)
+        .await
+        .context("starting the hub")?;
     Ok(RunningSystem {
         hub_urls: vec![hub_url.clone()],
         hub_url,

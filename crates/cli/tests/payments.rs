@@ -2013,6 +2013,27 @@ async fn a_closed_account_neither_pays_nor_is_paid(backend: Backend) {
         "credit_account_closed"
     );
     assert_eq!(balance(&system, "north", &other.account).await, 1_000);
+    // From another bank: debited there, the credit refused here, given back there.
+    let abroad = registered(&system, "south", 1_000).await;
+    let reversed = pay_verified(&abroad, &shop_id, 100).await;
+    assert_eq!(reversed.code(), "account_closed", "{reversed:?}");
+    assert_eq!(
+        reversed.body["details"]["payment"]["failure_code"],
+        "credit_account_closed"
+    );
+    assert_eq!(balance(&system, "south", &abroad.account).await, 1_000);
+    let report = settlement_today(&system.hub()).await;
+    assert_eq!(report.body["reconciled"], true, "{report:?}");
+    assert_eq!(report.body["held"], json!([]), "the reversal went through");
+    let binding = bank
+        .post(
+            "/v1/bindings",
+            &json!({"registration_code": "1234567890", "terminal_id": "phone-x",
+                    "account_id": shop_account}),
+        )
+        .await;
+    assert_eq!(binding.code(), "account_closed", "{binding:?}");
     bank.balanced_totals().await;
+    system.bank("south").balanced_totals().await;
     system.stop().await;
 }

@@ -646,6 +646,13 @@ fn apply_resolution(
     let (Some(debit_id), Some(credit_id)) = (hold.debit_account_id, hold.credit_account_id) else {
         unreachable!("an applied hold names both accounts");
     };
+    // A hold keeps both its accounts from closing (they are not empty while it is pending).
+    debug_assert!(
+        hold.hold_state != Some(HoldState::Pending)
+            || [debit_id, credit_id]
+                .iter()
+                .all(|id| snapshot.accounts[id].closed_at_ms.is_none())
+    );
     if command.debit_account_id.is_some_and(|id| id != debit_id)
         || command.credit_account_id.is_some_and(|id| id != credit_id)
     {

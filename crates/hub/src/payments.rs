@@ -1357,21 +1357,19 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
     match result {
         Ok(r) if r.outcome == "created" => Some(Ok(())),
         Ok(r) => Some(Err(r.outcome)),
-        Err(ConnectorError::Refused(body)) if !crate::connector::is_decision(&body.code) => {
+        Err(ConnectorError::Refused(body))
+            if !crate::connector::is_decision(&body.code) && ledger_outcome(&body).is_none() =>
+        {
             // Not the bank deciding on the payment (our credentials, a route, a server that is
-            // not the bank): keep the leg pending and ask again; an operator must look.
+            // not the bank): keep the leg pending and ask again; an operator must look. A refusal
+            // that names its ledger outcome is a decision even under a code this hub does not
+            // know (a bank upgraded first).
             tracing::error!(payment = %p.id, ?work, code = %body.code, message = %body.message,
                 "the bank refused the hub's request itself; will ask again");
             None
         }
         Err(ConnectorError::Refused(body)) => {
-            let code = body
-                .details
-                .as_ref()
-                .and_then(|d| d.get("outcome"))
-                .and_then(|o| o.as_str())
-                .map(str::to_string)
-                .unwrap_or(body.code);
+            let code = ledger_outcome(&body).unwrap_or(body.code);
             Some(Err(code))
         }
         Err(ConnectorError::Unavailable(detail)) => {
@@ -1379,6 +1377,12 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
             None
         }
     }
+}
+
+/// The ledger's outcome a bank's refusal names (`details.outcome`), if it names one.
+fn ledger_outcome(body: &scanpay_proto::ErrorBody) -> Option<String> {
+    let outcome = body.details.as_ref()?.get("outcome")?.as_str()?;
+    Some(outcome.to_string())
 }
 
 /// A leg crediting `party` from its bank's clearing account: a payment's or refund's credit

@@ -833,6 +833,8 @@ const OUTCOMES = {
   bank_unavailable: "The bank did not answer. The payment is retried; check the history.",
   verification_blocked: "Too many wrong codes: the payment is blocked. Start a new payment.",
   payment_expired: "The payment was not confirmed in time. Start a new payment.",
+  debit_account_closed: "Your account at the bank is closed. Add a card of another account.",
+  credit_account_closed: "The payee's account at its bank is closed: it cannot be paid.",
 };
 
 export async function pay() {

@@ -434,7 +434,6 @@ fn only_an_empty_account_closes_and_a_closed_one_takes_nothing() {
         # a balance, a hold taken or a hold given keeps it open
         c8 close_account account=alice => account_not_empty
         h1 pending alice->shop 1000 => created
-        s1 single alice->funding 0 => amount_invalid
         c9 close_account account=shop => account_not_empty
         v1 void_pending pending=h1 => created
         s2 single alice->funding 1000 => created
@@ -452,6 +451,18 @@ fn only_an_empty_account_closes_and_a_closed_one_takes_nothing() {
         balance alice 1000/1000 0/0
         c12 close_account account=shop => created
         s5 single funding->shop 1 => credit_account_closed
+        ",
+    );
+    // A hold alone (no balance either way) keeps an account open too.
+    check(
+        "
+        account funding unlimited
+        account owing limit=500
+        h1 pending owing->funding 300 => created
+        balance owing 0/0 300/0
+        c1 close_account account=owing => account_not_empty
+        v1 void_pending pending=h1 => created
+        c2 close_account account=owing => created
         ",
     );
 }
