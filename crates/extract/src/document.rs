@@ -181,10 +181,14 @@ fn read_text(
         licence_found.load(Ordering::Relaxed) || mrz_in(lines, today).is_some_and(|m| m.complete())
     };
     let zone_read = |lines: &[Line]| mrz_in(lines, today).is_some_and(|m| m.all_checks_pass());
+    let doubtful = |lines: &[Line]| {
+        mrz_in(lines, today).map_or_else(Vec::new, |m| m.lines_with_unknown_codes())
+    };
     let goal = Goal {
         enough: &enough,
         zone_read: &zone_read,
         zone_line: &mrz_like,
+        doubtful: &doubtful,
     };
     let mut lines = reader
         .read_lines_staged(image, &goal)

@@ -273,6 +273,20 @@ impl Mrz {
             && !self.surname.is_empty()
     }
 
+    /// The zone lines (0 for the first) holding a country code ICAO 9303 does not know: the
+    /// issuing state is on the first line in every format, the nationality on the second.
+    /// Real documents carry some unknown codes (`BDR`, `CMW`): an unknown code is a reason to
+    /// look again, not a failure.
+    pub fn lines_with_unknown_codes(&self) -> Vec<usize> {
+        let unknown = |code: &str| !code.is_empty() && !is_known_country(code.as_bytes());
+        [&self.issuing_state, &self.nationality]
+            .into_iter()
+            .enumerate()
+            .filter(|(_, code)| unknown(code))
+            .map(|(line, _)| line)
+            .collect()
+    }
+
     #[cfg(test)]
     fn check_passed(&self, field: &str) -> bool {
         self.checks.iter().any(|c| c.field == field && c.passed)
@@ -3277,6 +3291,19 @@ mod tests {
         // One that more than one letter would make known is left, unknown (`<AN`: CAN, PAN).
         let mrz = parse(&td3("UTO", "<AN"), TODAY).unwrap();
         assert_eq!(mrz.identity().nationality.unwrap().confidence, 0.3);
+        // The zone lines whose codes are left unknown, for the reader to look at again: the
+        // issuing state's (the first) and the nationality's (the second).
+        let unknown = |issuing: &str, nationality: &str| {
+            parse(&td3(issuing, nationality), TODAY)
+                .unwrap()
+                .lines_with_unknown_codes()
+        };
+        assert_eq!(unknown("UTO", "<AN"), [1]);
+        assert_eq!(unknown("ZZZ", "UTO"), [0]);
+        assert_eq!(unknown("ZZZ", "SI<"), [0, 1]);
+        assert_eq!(unknown("D<<", "UTO"), Vec::<usize>::new());
+        let td1 = parse(lost, TODAY).unwrap();
+        assert_eq!(td1.lines_with_unknown_codes(), Vec::<usize>::new());
     }
 
     #[test]
