@@ -1937,8 +1937,15 @@ async fn a_closed_account_neither_pays_nor_is_paid(backend: Backend) {
     let closed = close(payer.account.clone()).await;
     assert_eq!(closed.status, 200, "{closed:?}");
     let closed_at = closed.body["closed_at"].as_str().unwrap().to_string();
+    let recorded = bank.totals().await;
     let again = close(payer.account.clone()).await;
     assert_eq!(again.body["closed_at"], closed_at.as_str(), "{again:?}");
+    let after = bank.totals().await;
+    assert_eq!(
+        (after.transfers_created, after.transfers_rejected),
+        (recorded.transfers_created, recorded.transfers_rejected),
+        "a repeated close is answered without another ledger command"
+    );
     let funding_close = close(funding.clone()).await;
     assert_eq!(funding_close.code(), "request_invalid");
     let as_transfer = bank
@@ -1994,8 +2001,8 @@ async fn a_closed_account_neither_pays_nor_is_paid(backend: Backend) {
     assert_eq!(last["transfer"]["amount_minor"], 0);
     assert_eq!(bank.balance(&payer.account).await, 0);
 
-    // A payee whose account closed is paid nothing either.
-    let other = registered(&system, "north", 1_000).await;
+    // A payee whose account closed is paid nothing either: from its own bank, or from another
+    // (debited there, the credit refused here, given back there).
     let to_shop = bank
         .transfer(
             &uuid::Uuid::new_v4().to_string(),
@@ -2006,22 +2013,20 @@ async fn a_closed_account_neither_pays_nor_is_paid(backend: Backend) {
         .await;
     assert_eq!(to_shop.status, 201, "{to_shop:?}");
     assert_eq!(close(shop_account.clone()).await.status, 200);
-    let refused = pay_verified(&other, &shop_id, 100).await;
-    assert_eq!(refused.code(), "account_closed", "{refused:?}");
-    assert_eq!(
-        refused.body["details"]["payment"]["failure_code"],
-        "credit_account_closed"
-    );
-    assert_eq!(balance(&system, "north", &other.account).await, 1_000);
-    // From another bank: debited there, the credit refused here, given back there.
-    let abroad = registered(&system, "south", 1_000).await;
-    let reversed = pay_verified(&abroad, &shop_id, 100).await;
-    assert_eq!(reversed.code(), "account_closed", "{reversed:?}");
-    assert_eq!(
-        reversed.body["details"]["payment"]["failure_code"],
-        "credit_account_closed"
-    );
-    assert_eq!(balance(&system, "south", &abroad.account).await, 1_000);
+    for payer_bank in ["north", "south"] {
+        let other = registered(&system, payer_bank, 1_000).await;
+        let refused = pay_verified(&other, &shop_id, 100).await;
+        assert_eq!(
+            refused.code(),
+            "account_closed",
+            "{payer_bank}: {refused:?}"
+        );
+        assert_eq!(
+            refused.body["details"]["payment"]["failure_code"],
+            "credit_account_closed"
+        );
+        assert_eq!(balance(&system, payer_bank, &other.account).await, 1_000);
+    }
     let report = settlement_today(&system.hub()).await;
     assert_eq!(report.body["reconciled"], true, "{report:?}");
     assert_eq!(report.body["held"], json!([]), "the reversal went through");

@@ -153,18 +153,31 @@ fn mrz_in(lines: &[Line], today: Date) -> Option<mrz::Mrz> {
 /// The machine-readable zone among `lines` parsed, or why it does not parse; `None` when no
 /// line looks like one.
 fn mrz_parsed(lines: &[Line], today: Date) -> Option<Result<mrz::Mrz, mrz::MrzError>> {
-    let zone: Vec<(&str, &[Alternative], &[Alternative])> = lines
+    let zone = zone_like(lines);
+    if zone.is_empty() {
+        return None;
+    }
+    Some(mrz::parse_read(zone, today))
+}
+
+/// The lines that look like a zone's, as the MRZ parser takes them.
+fn zone_like(lines: &[Line]) -> Vec<(&str, &[Alternative], &[Alternative])> {
+    lines
         .iter()
         .filter(|line| mrz_like(&line.text))
         .map(|line| {
             let text = line.text.as_str();
             (text, line.alternatives.as_slice(), line.missed.as_slice())
         })
-        .collect();
-    if zone.is_empty() {
-        return None;
-    }
-    Some(mrz::parse_read(zone, today))
+        .collect()
+}
+
+/// Of the lines that look like a zone's (0 for the first), those holding a country code no
+/// state has, in the zone the lines hold; `None` when they hold none ([`Goal::doubtful`]).
+fn lines_with_unknown_codes(lines: &[Line], today: Date) -> Option<Vec<usize>> {
+    let (mrz, sources) = mrz::parse_read_from(zone_like(lines), today).ok()?;
+    let lines = mrz.lines_with_unknown_codes();
+    Some(lines.into_iter().map(|k| sources[k]).collect())
 }
 
 /// The text lines of a photo: read until a complete MRZ is among them or `licence_found` is set
@@ -181,9 +194,7 @@ fn read_text(
         licence_found.load(Ordering::Relaxed) || mrz_in(lines, today).is_some_and(|m| m.complete())
     };
     let zone_read = |lines: &[Line]| mrz_in(lines, today).is_some_and(|m| m.all_checks_pass());
-    let doubtful = |lines: &[Line]| {
-        mrz_in(lines, today).map_or_else(Vec::new, |m| m.lines_with_unknown_codes())
-    };
+    let doubtful = |lines: &[Line]| lines_with_unknown_codes(lines, today);
     let goal = Goal {
         enough: &enough,
         zone_read: &zone_read,

@@ -213,8 +213,17 @@ pub fn parse_read<'a>(
     lines_read: impl IntoIterator<Item = (&'a str, &'a [Alternative], &'a [Alternative])>,
     today: Date,
 ) -> Result<Mrz, MrzError> {
+    parse_read_from(lines_read, today).map(|(mrz, _)| mrz)
+}
+
+/// [`parse_read`], and which of the lines given (their indexes) the zone's lines came from, in
+/// order.
+pub fn parse_read_from<'a>(
+    lines_read: impl IntoIterator<Item = (&'a str, &'a [Alternative], &'a [Alternative])>,
+    today: Date,
+) -> Result<(Mrz, Vec<usize>), MrzError> {
     let items = lines(lines_read);
-    let mut best: Option<(Score, Mrz)> = None;
+    let mut best: Option<(Score, Mrz, Vec<usize>)> = None;
     let mut unreadable: Option<MrzError> = None;
     for (window, target) in windows(&items) {
         let per_line = if window.len() == 3 { 4 } else { 8 };
@@ -233,8 +242,9 @@ pub fn parse_read<'a>(
                     let score = Score::of(&mrz);
                     // Of equal scores the first is kept: `fit` lists a line's likeliest fitting
                     // first (a likely missed character before the filler ways).
-                    if best.as_ref().is_none_or(|(s, _)| score > *s) {
-                        best = Some((score, mrz));
+                    if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
+                        let sources = window.iter().map(|line| line.source).collect();
+                        best = Some((score, mrz, sources));
                     }
                 }
                 Some(Err(e)) => {
@@ -245,7 +255,7 @@ pub fn parse_read<'a>(
         }
     }
     match (best, unreadable) {
-        (Some((_, mrz)), _) => Ok(mrz),
+        (Some((_, mrz, sources)), _) => Ok((mrz, sources)),
         (None, Some(e)) => Err(e),
         (None, None) => Err(MrzError::NoMrz),
     }
@@ -273,8 +283,9 @@ impl Mrz {
             && !self.surname.is_empty()
     }
 
-    /// The zone lines (0 for the first) holding a country code ICAO 9303 does not know: the
-    /// issuing state is on the first line in every format, the nationality on the second.
+    /// The zone's lines (0 for its first) holding a country code ICAO 9303 does not know: the
+    /// issuing state is on the first line in every format, the nationality on the second
+    /// ([`parse_read_from`] says which lines read those are).
     /// Real documents carry some unknown codes (`BDR`, `CMW`): an unknown code is a reason to
     /// look again, not a failure.
     pub fn lines_with_unknown_codes(&self) -> Vec<usize> {
@@ -384,6 +395,9 @@ const FIRST_LINE_MIN: usize = 10;
 
 /// A line that looks like part of a zone, normalised to the MRZ alphabet.
 struct Line {
+    /// Which of the lines given to [`parse_read`] this came from (a line split into a whole
+    /// zone's lines gives each part its index).
+    source: usize,
     bytes: Vec<u8>,
     /// Characters changed by normalisation (case, filler look-alikes, noise inside the line).
     changes: usize,
@@ -493,14 +507,15 @@ fn lines<'a>(
     read: impl IntoIterator<Item = (&'a str, &'a [Alternative], &'a [Alternative])>,
 ) -> Vec<Option<Line>> {
     let mut items = Vec::new();
-    for (raw, alternatives, missed) in read {
+    for (source, (raw, alternatives, missed)) in read.into_iter().enumerate() {
         let Some(normalised) = normalise(raw, alternatives, missed) else {
             continue;
         };
-        let Some(line) = normalised else {
+        let Some(mut line) = normalised else {
             items.push(None);
             continue;
         };
+        line.source = source;
         // A whole zone OCR'd as a single line: split it at the standard length.
         let split = match line.bytes.len() {
             72 => 36,
@@ -528,6 +543,7 @@ fn lines<'a>(
                     .collect();
                 // Each part has the zone's length: nothing missed to put back.
                 items.push(Some(Line {
+                    source,
                     bytes: chunk.to_vec(),
                     changes: std::mem::take(&mut changes),
                     hints,
@@ -693,6 +709,7 @@ fn normalise(
         })
         .collect();
     Some(Some(Line {
+        source: 0,
         bytes,
         changes: changes + foreign,
         hints,
@@ -2953,6 +2970,7 @@ mod tests {
     #[test]
     fn likely_missed_characters_go_back_together_only_when_they_make_up_the_length() {
         let line = |text: &str, missed: &[(usize, u8)]| Line {
+            source: 0,
             bytes: text.as_bytes().to_vec(),
             changes: 0,
             hints: Vec::new(),

@@ -807,7 +807,8 @@ impl Ocr {
     /// most often part of a filler run (see [`INK_ROW_STRETCHES`]): the first line
     /// `P<TWNLIN<<MEI<HUA<<<…` of a specimen was read as `P<TNN<<ME<H<<<…`, 38 characters,
     /// shifting the country and the names. Then each zone line read whole but unsure (below
-    /// [`UNSURE_ZONE_LINE`]) is read twice as wide, and kept on the same terms if surer.
+    /// [`UNSURE_ZONE_LINE`]) is read twice as wide, and kept on the same terms if surer. Then
+    /// a line holding a country code no state has ([`Goal::doubtful`]) is read wider again.
     fn short_lines_stretched(
         &self,
         rgb: &RgbImage,
@@ -839,6 +840,7 @@ impl Ocr {
                 lines[i] = before;
             }
         };
+        let off = |line: &Line| longest.abs_diff(length(&line.text));
         // Lines read whole before any was read again: a short line's wider readings are its own.
         let whole: Vec<usize> = zone
             .iter()
@@ -865,7 +867,6 @@ impl Ocr {
                 continue;
             }
             let line = wider(&lines[i], 2.0)?;
-            let off = |line: &Line| longest.abs_diff(length(&line.text));
             if line.confidence > lines[i].confidence
                 && off(&line) <= off(&lines[i])
                 && !fillers_lost(&line, &lines[i])
@@ -878,12 +879,14 @@ impl Ocr {
         // the surname shifted, the line made whole by its filler run). The line holding the code
         // is read again wider; of the readings that leave the zone passing what it passed with
         // fewer unknown codes, the surest is kept.
-        let off = |line: &Line| longest.abs_diff(length(&line.text));
-        for k in (goal.doubtful)(&lines) {
+        for k in (goal.doubtful)(&lines).unwrap_or_default() {
+            // Another line's reading may have made this one's code known too.
+            let Some(unknown) = (goal.doubtful)(&lines).filter(|now| now.contains(&k)) else {
+                continue;
+            };
             let Some(&i) = zone.get(k) else {
                 continue;
             };
-            let unknown = (goal.doubtful)(&lines).len();
             let mut best: Option<Line> = None;
             for stretch in DOUBTFUL_LINE_STRETCHES {
                 let line = wider(&lines[i], stretch)?;
@@ -896,7 +899,8 @@ impl Ocr {
                     continue;
                 }
                 let before = std::mem::replace(&mut lines[i], line);
-                if keep(&lines) && (goal.doubtful)(&lines).len() < unknown {
+                let fewer = (goal.doubtful)(&lines).is_some_and(|now| now.len() < unknown.len());
+                if keep(&lines) && fewer {
                     best = Some(std::mem::replace(&mut lines[i], before));
                 } else {
                     lines[i] = before;
@@ -1121,8 +1125,9 @@ pub struct Goal<'a> {
     /// A line that may belong to a machine-readable zone.
     pub zone_line: &'a dyn Fn(&str) -> bool,
     /// Where the lines hold a zone that reads wrong where no check digit looks (a country code
-    /// that is no code): those of its lines (0 for its first) worth reading again.
-    pub doubtful: &'a dyn Fn(&[Line]) -> Vec<usize>,
+    /// that is no code): those of the lines `zone_line` takes (0 for the first) worth reading
+    /// again; `None` when the lines hold no zone.
+    pub doubtful: &'a dyn Fn(&[Line]) -> Option<Vec<usize>>,
 }
 
 /// A band of the photo around the zone lines found, and their height.
@@ -2472,7 +2477,7 @@ mod tests {
             enough: &complete,
             zone_read: &complete,
             zone_line: &zone_line,
-            doubtful: &|_: &[Line]| Vec::new(),
+            doubtful: &|_: &[Line]| None,
         };
         for (name, image) in [
             ("a quarter turn clockwise", imageops::rotate90(&rgb)),
@@ -2573,7 +2578,7 @@ mod tests {
             enough: &enough,
             zone_read: &zone_read,
             zone_line: &zone_line,
-            doubtful: &|_: &[Line]| Vec::new(),
+            doubtful: &|_: &[Line]| None,
         };
         let first = [
             line("P<UTOERIKSSON<<ANNA<MAR1A<<<<<<<<<<<<<<<<<<<", 0.85, 150),
