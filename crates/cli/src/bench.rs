@@ -971,7 +971,7 @@ pub async fn register(options: RegisterBench) -> anyhow::Result<()> {
         anyhow::ensure!(status == 201, "opening card {index}: {status}");
         people.push((index, number));
     }
-    let hub_url = running.hub_url.clone();
+    let hub_url = running.hub_url().to_string();
     let http = reqwest::Client::new();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(options.concurrency));
     let started = Instant::now();

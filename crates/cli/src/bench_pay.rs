@@ -179,17 +179,14 @@ pub async fn pay(options: PayBench) -> anyhow::Result<()> {
         webhooks_to_private_networks: false,
     };
     let mut running = crate::system::start(&config).await?;
-    let mut result = Ok(());
-    for _ in 1..options.hubs {
-        if let Err(error) = running.add_hub(&config).await {
-            result = Err(error);
-            break;
+    // The system is stopped and its data dropped below, whatever happens here.
+    let result = async {
+        for _ in 1..options.hubs {
+            running.add_hub(&config).await?;
         }
+        run(&options, &running, &data, backend).await
     }
-    let result = match result {
-        Ok(()) => run(&options, &running, &data, backend).await,
-        Err(error) => Err(error),
-    };
+    .await;
     running.stop().await;
     let _ = std::fs::remove_dir_all(&data);
     if let Some(url) = &options.database_url {
@@ -227,7 +224,7 @@ async fn run(
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(options.connections * 2)
         .build()?;
-    let hub = running.hub_url.clone();
+    let hub = running.hub_url().to_string();
     let bank = |id: &str| -> anyhow::Result<(String, Vec<u8>)> {
         let (_, url) = running
             .bank_urls

@@ -825,7 +825,7 @@ async fn run() -> anyhow::Result<()> {
 
 fn print_welcome(running: &system::RunningSystem, config: &system::SystemConfig) {
     println!("scanpay is up (data in {}):", config.data_dir.display());
-    println!("  hub   {}", running.hub_url);
+    println!("  hub   {}", running.hub_url());
     for (id, url) in &running.bank_urls {
         println!("  bank  {url}  ({id})");
     }
@@ -833,7 +833,7 @@ fn print_welcome(running: &system::RunningSystem, config: &system::SystemConfig)
     println!();
     println!(
         "Open the web app (the wallet; the merchant console at #/merchant): {}/",
-        running.hub_url
+        running.hub_url()
     );
     println!();
     println!(
@@ -841,12 +841,12 @@ fn print_welcome(running: &system::RunningSystem, config: &system::SystemConfig)
         token_path.display()
     );
     println!("  TOKEN=$(cat {})", token_path.display());
-    println!("  curl -s {}/readyz", running.hub_url);
+    println!("  curl -s {}/readyz", running.hub_url());
     println!(
         "  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\\n       -d '{{\"card_number\":\"4242 4242 4242 4242\"}}' {}/v1/cards/lookup",
-        running.hub_url
+        running.hub_url()
     );
-    println!("  curl -s {}/openapi.json", running.hub_url);
+    println!("  curl -s {}/openapi.json", running.hub_url());
     println!("Press Ctrl-C to stop; a restart keeps everything.");
 }
 

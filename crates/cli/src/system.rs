@@ -336,8 +336,7 @@ impl SystemConfig {
 }
 
 pub struct RunningSystem {
-    /// The first hub's; `hub_urls` holds every hub's, this one first.
-    pub hub_url: String,
+    /// Every hub's URL, the first hub's first (`hub_url`).
     pub hub_urls: Vec<String>,
     pub bank_urls: Vec<(String, String)>,
     pub operator_token: String,
@@ -348,6 +347,11 @@ pub struct RunningSystem {
 }
 
 impl RunningSystem {
+    /// The first hub's URL (the only one, unless `add_hub` started more).
+    pub fn hub_url(&self) -> &str {
+        &self.hub_urls[0]
+    }
+
     /// Starts one more hub on the same data directory and PostgreSQL database, on a free port
     /// of `config.host` (several hubs share a database as several hub processes do; not a
     /// SQLite file, which has one writer). Returns its URL.
@@ -442,8 +446,7 @@ pub async fn start(config: &SystemConfig) -> anyhow::Result<RunningSystem> {
         .await
         .context("starting the hub")?;
     Ok(RunningSystem {
-        hub_urls: vec![hub_url.clone()],
-        hub_url,
+        hub_urls: vec![hub_url],
         bank_urls,
         operator_token,
         stop_hub,

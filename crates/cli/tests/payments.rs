@@ -38,12 +38,12 @@ on_both_backends!(
 );
 
 async fn sign_up(system: &TestSystem, name: &str) -> Hub {
-    common::sign_up(&system.running().hub_url, name).await
+    common::sign_up(system.running().hub_url(), name).await
 }
 
 async fn registered(system: &TestSystem, bank_id: &str, balance: i64) -> Payer {
     common::register_payer(
-        &system.running().hub_url,
+        system.running().hub_url(),
         &system.bank(bank_id),
         bank_id,
         balance,
@@ -165,7 +165,7 @@ async fn pays_a_merchant_with_a_code_then_repeats_without_one(backend: Backend) 
     let mut system = system;
     system.restart().await;
     let wallet = Hub {
-        url: system.running().hub_url.clone(),
+        url: system.running().hub_url().to_string(),
         ..payer.wallet.clone()
     };
     let after = wallet.get(&format!("/v1/payments/{id}")).await;
@@ -1308,7 +1308,7 @@ async fn sqlite_settlement_books_payments_saved_before_their_books() {
 async fn phone_and_password_codes_pay(backend: Backend) {
     let system = TestSystem::start(backend).await;
     let (_, merchant_id, _) = merchant(&system, "north").await;
-    let hub_url = system.running().hub_url.clone();
+    let hub_url = system.running().hub_url().to_string();
     let bank = system.bank("north");
     let number = format!("+1555{:07}", rand::random::<u32>() % 10_000_000);
     let by_phone = common::register_payer_choosing(
@@ -1457,7 +1457,7 @@ async fn codes_sealed_to_the_bound_terminal_open_only_there(backend: Backend) {
     let (_, merchant_id, _) = merchant(&system, "north").await;
     let phone = scanpay_proto::seal::SealingKey::from_secret(rand::random());
     let payer = common::register_payer_choosing(
-        &system.running().hub_url,
+        system.running().hub_url(),
         &system.bank("north"),
         "north",
         10_000,
@@ -1556,7 +1556,7 @@ async fn registration_of(payer: &Payer) -> String {
 /// fifth chosen code found taken.
 async fn a_session_tests_five_taken_codes_at_most(backend: Backend) {
     let system = TestSystem::start(backend).await;
-    let hub_url = system.running().hub_url.clone();
+    let hub_url = system.running().hub_url().to_string();
     let bank = system.bank("north");
     let number = format!("+1555{:07}", rand::random::<u32>() % 10_000_000);
     let taken = json!({"kind": "phone", "phone": number});
@@ -1597,7 +1597,7 @@ async fn a_session_tests_five_taken_codes_at_most(backend: Backend) {
 async fn a_revoked_code_pays_no_more_and_the_card_registers_again(backend: Backend) {
     let system = TestSystem::start(backend).await;
     let (_, shop, _) = merchant(&system, "north").await;
-    let hub_url = system.running().hub_url.clone();
+    let hub_url = system.running().hub_url().to_string();
     let bank = system.bank("north");
     let phone = format!("+1555{:07}", rand::random::<u32>() % 10_000_000);
     let choice = json!({"kind": "phone", "phone": phone});

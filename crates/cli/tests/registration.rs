@@ -23,7 +23,7 @@ on_both_backends!(
 
 /// Signs up a new wallet through the open endpoint.
 async fn wallet(system: &TestSystem) -> Hub {
-    let open = Hub::new(&system.running().hub_url, None);
+    let open = Hub::new(system.running().hub_url(), None);
     let answer = open
         .post("/v1/wallets", &json!({"name": "Michael"}), None)
         .await;

@@ -399,7 +399,7 @@ pub fn connector_error(error: ConnectorError) -> ApiError {
     match error {
         ConnectorError::Refused(body) => {
             // A bank refusing the hub's own credentials is the platform's fault, not the caller's.
-            if !crate::connector::is_decision(&body.code) {
+            if !crate::connector::is_decision(&body) {
                 return ApiError::internal(format!(
                     "bank answered {}: {}",
                     body.code, body.message

@@ -36,20 +36,22 @@ pub enum ConnectorError {
     Unavailable(String),
 }
 
-/// Whether a bank's error code is its decision on the request (final: the card is unknown, the
+/// Whether a bank's refusal is its decision on the request (final: the card is unknown, the
 /// funds are short), rather than a problem between hub and bank that a retry or an operator may
 /// cure: the hub's credentials refused, a route the bank does not have, a server error, a transfer
 /// id the bank knows with other fields (the hub's own mistake; the original may be applied).
-pub fn is_decision(code: &str) -> bool {
+/// A code this hub does not know (a bank upgraded first) is a decision when the refusal names
+/// the ledger outcome that decided it, and else not.
+pub fn is_decision(body: &ErrorBody) -> bool {
     use scanpay_proto::ErrorCode;
     use scanpay_proto::error::ErrorType;
-    match ErrorCode::parse(code) {
+    match ErrorCode::parse(&body.code) {
         Some(
             ErrorCode::RouteNotFound
             | ErrorCode::MethodNotAllowed
             | ErrorCode::ExistsWithDifferentFields,
-        )
-        | None => false,
+        ) => false,
+        None => ledger_outcome(body).is_some(),
         Some(code) => {
             code.http_status() < 500
                 && !matches!(
@@ -58,6 +60,12 @@ pub fn is_decision(code: &str) -> bool {
                 )
         }
     }
+}
+
+/// The ledger's outcome a bank's refusal names (`details.outcome`), if it names one.
+pub fn ledger_outcome(body: &ErrorBody) -> Option<String> {
+    let outcome = body.details.as_ref()?.get("outcome")?.as_str()?;
+    Some(outcome.to_string())
 }
 
 /// What the hub asks of a bank. Every method is safe to retry.
@@ -408,6 +416,35 @@ impl BankConnector for HttpBank {
 mod tests {
     use super::*;
 
+    fn refusal(code: &str, outcome: Option<&str>) -> ErrorBody {
+        let mut body = serde_json::json!({"code": code, "type": "rejected", "message": "no",
+            "request_id": "r"});
+        if let Some(outcome) = outcome {
+            body["details"] = serde_json::json!({ "outcome": outcome });
+        }
+        serde_json::from_value(body).unwrap()
+    }
+
+    /// A code the hub knows keeps its meaning, with or without the ledger's outcome; one it does
+    /// not know (a bank upgraded first) is a decision when it names the outcome.
+    #[test]
+    fn a_refusal_is_a_decision_by_its_code_or_its_outcome() {
+        assert!(is_decision(&refusal(
+            "insufficient_funds",
+            Some("insufficient_funds")
+        )));
+        assert!(!is_decision(&refusal(
+            "exists_with_different_fields",
+            Some("exists_with_different_fields")
+        )));
+        assert!(!is_decision(&refusal("signature_invalid", None)));
+        assert!(is_decision(&refusal(
+            "a_code_from_later",
+            Some("a_later_outcome")
+        )));
+        assert!(!is_decision(&refusal("a_code_from_later", None)));
+    }
+
     /// A bank (a stand-in on loopback) that refuses every batch of payments as a whole, as an
     /// older bank refuses a body with a field it does not know.
     async fn refusing_bank() -> String {
@@ -441,7 +478,7 @@ mod tests {
         };
         let answer = bank.pay(&request).await;
         // `request_invalid` answered for a single payment is a decision; for the batch it is not.
-        assert!(is_decision("request_invalid"));
+        assert!(is_decision(&refusal("request_invalid", None)));
         assert!(
             matches!(answer, Err(ConnectorError::Unavailable(ref detail)) if detail.contains("request_invalid")),
             "{answer:?}"

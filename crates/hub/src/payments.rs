@@ -1357,17 +1357,15 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
     match result {
         Ok(r) if r.outcome == "created" => Some(Ok(())),
         Ok(r) => Some(Err(r.outcome)),
-        Err(ConnectorError::Refused(body)) if !refused_by_decision(&body) => {
+        Err(ConnectorError::Refused(body)) if !crate::connector::is_decision(&body) => {
             // Not the bank deciding on the payment (our credentials, a route, a server that is
-            // not the bank): keep the leg pending and ask again; an operator must look. A refusal
-            // that names its ledger outcome is a decision even under a code this hub does not
-            // know (a bank upgraded first).
+            // not the bank): keep the leg pending and ask again; an operator must look.
             tracing::error!(payment = %p.id, ?work, code = %body.code, message = %body.message,
                 "the bank refused the hub's request itself; will ask again");
             None
         }
         Err(ConnectorError::Refused(body)) => {
-            let code = ledger_outcome(&body).unwrap_or(body.code);
+            let code = crate::connector::ledger_outcome(&body).unwrap_or(body.code);
             Some(Err(code))
         }
         Err(ConnectorError::Unavailable(detail)) => {
@@ -1375,21 +1373,6 @@ async fn ask_bank<S: HubStore, B: BankConnector>(
             None
         }
     }
-}
-
-/// Whether a bank's refusal is its decision on the leg ([`crate::connector::is_decision`]), or
-/// under a code this hub does not know (a bank upgraded first) names the ledger outcome that
-/// decided it. A code the hub knows keeps its meaning: `exists_with_different_fields` names an
-/// outcome too, but the original transfer may be applied, so the leg is asked about again.
-fn refused_by_decision(body: &scanpay_proto::ErrorBody) -> bool {
-    crate::connector::is_decision(&body.code)
-        || (ErrorCode::parse(&body.code).is_none() && ledger_outcome(body).is_some())
-}
-
-/// The ledger's outcome a bank's refusal names (`details.outcome`), if it names one.
-fn ledger_outcome(body: &scanpay_proto::ErrorBody) -> Option<String> {
-    let outcome = body.details.as_ref()?.get("outcome")?.as_str()?;
-    Some(outcome.to_string())
 }
 
 /// A leg crediting `party` from its bank's clearing account: a payment's or refund's credit

@@ -1145,7 +1145,7 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
             }
             Err(error) => {
                 // Nothing was learnt of the card: the attempt counted above is taken back.
-                if !matches!(&error, ConnectorError::Refused(body) if crate::connector::is_decision(&body.code))
+                if !matches!(&error, ConnectorError::Refused(body) if crate::connector::is_decision(body))
                 {
                     hub.store
                         .forgive_failure(card_lookup)
@@ -1284,7 +1284,7 @@ pub async fn confirm<S: HubStore, B: BankConnector>(
             // The bank decided (the code is still bound for an earlier registration whose
             // revocation has not reached it): the session ends and gives its code and card back,
             // rather than waiting in `code_issued` for a binding that will not come.
-            Err(ConnectorError::Refused(body)) if crate::connector::is_decision(&body.code) => {
+            Err(ConnectorError::Refused(body)) if crate::connector::is_decision(&body) => {
                 stored
                     .registration
                     .apply(

@@ -155,7 +155,7 @@ impl TestSystem {
 
     pub fn hub(&self) -> Hub {
         Hub::new(
-            &self.running().hub_url,
+            self.running().hub_url(),
             Some(&self.running().operator_token),
         )
     }
