@@ -19,6 +19,7 @@ use scanpay_proto::bank::{
     VerifyBindingRequest, amount_minor, rfc3339,
 };
 use scanpay_proto::signing;
+use scanpay_store::vault::Purpose;
 use scanpay_store::{
     AccountKind, AccountRow, BankStore, BindingRow, CardRow, CustomerRow, Record, StoreError,
 };
@@ -113,7 +114,7 @@ pub async fn metrics<S: BankStore>(State(bank): State<Bank<S>>) -> Response {
 fn customer_view(bank: &Bank<impl BankStore>, row: &CustomerRow) -> ApiResult<Customer> {
     let number = bank
         .vault
-        .decrypt(&row.id_number_ciphertext, row.id.as_bytes())
+        .open(Purpose::IdNumber, row.id, &row.id_number_ciphertext)
         .map_err(ApiError::internal)?;
     Ok(Customer {
         id: row.id,
@@ -182,7 +183,7 @@ pub fn customer_row(
         id,
         full_name: request.full_name.trim().to_string(),
         id_document_type: request.id_document_type.clone(),
-        id_number_ciphertext: vault.encrypt(number.as_bytes(), id.as_bytes()),
+        id_number_ciphertext: vault.seal(Purpose::IdNumber, id, number.as_bytes()),
         id_number_lookup: vault.lookup("id_number", number),
         birth_date: request.birth_date.clone(),
         address: request.address.clone(),
@@ -554,7 +555,7 @@ pub fn card_row(
     Ok(CardRow {
         id,
         account_id: request.account_id,
-        pan_ciphertext: vault.encrypt(pan.digits().as_bytes(), id.as_bytes()),
+        pan_ciphertext: vault.seal(Purpose::CardNumber, id, pan.digits().as_bytes()),
         pan_lookup: vault.lookup("card_number", pan.digits()),
         last4: pan.last4().to_string(),
         expiry_month: request.expiry_month,
@@ -646,7 +647,11 @@ pub async fn card_identity<S: BankStore>(
     let customer = customer.ok_or_else(|| ApiError::internal("account without customer"))?;
     let number = bank
         .vault
-        .decrypt(&customer.id_number_ciphertext, customer.id.as_bytes())
+        .open(
+            Purpose::IdNumber,
+            customer.id,
+            &customer.id_number_ciphertext,
+        )
         .map_err(ApiError::internal)?;
     Ok(Json(SavedIdentity {
         customer_id,
@@ -1353,6 +1358,136 @@ mod tests {
         };
         let store = SqliteBank::open(&dir.join("bank.db")).unwrap();
         Bank::new(config, store, Vault::new(&[9; 32])).unwrap()
+    }
+
+    /// A customer and their card sharing one id, both numbers sealed the way they were before
+    /// their bindings named their purpose (under the id alone), written straight to the store.
+    async fn legacy_customer_and_card<S: BankStore>(bank: &Bank<S>, card_number: &str) -> Uuid {
+        let id = Uuid::new_v4();
+        let account_id = Uuid::new_v4();
+        let mut customer = customer_row(
+            &bank.vault,
+            &CreateCustomer {
+                id: Some(id),
+                full_name: "Anna Maria Eriksson".into(),
+                id_document_type: "passport".into(),
+                id_document_number: "L898902C3".into(),
+                birth_date: "1974-08-12".into(),
+                address: String::new(),
+                phone: String::new(),
+            },
+            1,
+        )
+        .unwrap();
+        customer.id_number_ciphertext = bank.vault.encrypt(b"L898902C3", id.as_bytes());
+        let ranges =
+            scanpay_core::routing::RoutingTable::new(vec![scanpay_core::routing::RangeEntry {
+                low: "4".into(),
+                high: "4".into(),
+                bank: (),
+            }])
+            .unwrap();
+        let mut card = card_row(
+            &bank.vault,
+            &ranges,
+            &CreateCard {
+                id: Some(id),
+                account_id,
+                card_number: card_number.into(),
+                expiry_month: 12,
+                expiry_year: 2030,
+                holder_name: "ANNA M ERIKSSON".into(),
+            },
+            1,
+        )
+        .unwrap();
+        card.pan_ciphertext = bank.vault.encrypt(card_number.as_bytes(), id.as_bytes());
+        let usd = Currency::parse("USD").unwrap();
+        bank.store
+            .insert_records(vec![
+                Record::Customer(customer),
+                Record::Account(AccountRow {
+                    account: scanpay_core::ledger::Account::new(account_id, usd, Some(0)),
+                    kind: AccountKind::Customer,
+                    customer_id: Some(id),
+                    created_at_ms: 1,
+                }),
+                Record::Card(card),
+            ])
+            .await
+            .unwrap();
+        id
+    }
+
+    /// A store written before ID numbers and card numbers were sealed for their purpose: the
+    /// bank's start seals them again, once, and the identity behind the card still opens.
+    async fn older_personal_data_is_sealed_for_its_purpose<S: BankStore>(bank: Bank<S>) {
+        let id = legacy_customer_and_card(&bank, "4242424242424242").await;
+        bank.bind_personal_data().await.unwrap();
+        let Json(identity) = card_identity(
+            State(bank.clone()),
+            Json(CardNumberRequest {
+                card_number: "4242 4242 4242 4242".into(),
+            }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(identity.id_document_number, "L898902C3");
+        let customer = bank.store.customer(id).await.unwrap().unwrap();
+        let lookup = bank.vault.lookup("card_number", "4242424242424242");
+        let card = bank.store.card_by_lookup(lookup).await.unwrap().unwrap();
+        // Each opens for its own purpose only: the card's number copied into the customer's
+        // row is no ID number.
+        assert!(
+            bank.vault
+                .open(Purpose::CardNumber, id, &card.pan_ciphertext)
+                .is_ok()
+        );
+        assert!(
+            bank.vault
+                .open(Purpose::IdNumber, id, &card.pan_ciphertext)
+                .is_err()
+        );
+        assert!(
+            bank.vault
+                .open(Purpose::CardNumber, id, &customer.id_number_ciphertext)
+                .is_err()
+        );
+        // Done once: a later start finds nothing to do, even a row sealed the old way since.
+        legacy_customer_and_card(&bank, "4000056655665556").await;
+        let again = bank.store.bind_personal_data(bank.vault.clone()).await;
+        assert_eq!(again.unwrap(), scanpay_store::Rebound::default());
+    }
+
+    #[tokio::test]
+    async fn sqlite_seals_older_personal_data_for_its_purpose() {
+        let dir = std::env::temp_dir().join(format!("scanpay-sealing-{}", Uuid::new_v4()));
+        older_personal_data_is_sealed_for_its_purpose(bank(&dir).await).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn postgres_seals_older_personal_data_for_its_purpose() {
+        let url = std::env::var("SCANPAY_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+        let schema = format!("banktest_{}", Uuid::new_v4().simple());
+        let store = scanpay_store::PgBank::connect(&url, &schema).await.unwrap();
+        let config = BankConfig {
+            id: "north".into(),
+            name: "North".into(),
+            hub_secret: vec![7; 32],
+            ranges: Vec::new(),
+        };
+        let bank = Bank::new(config, store, Vault::new(&[9; 32])).unwrap();
+        older_personal_data_is_sealed_for_its_purpose(bank).await;
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
     }
 
     fn payment(code: &str) -> PaymentDebitRequest {

@@ -118,6 +118,21 @@ impl<S: BankStore> Bank<S> {
             bindings_gate: Default::default(),
         })
     }
+
+    /// Seals the ID numbers and card numbers of a store written before their bindings named
+    /// their purpose ([`vault::Purpose`]) for it; once a store, before the bank serves.
+    pub async fn bind_personal_data(&self) -> anyhow::Result<()> {
+        let rebound = self.store.bind_personal_data(self.vault.clone()).await?;
+        if rebound.resealed > 0 {
+            tracing::info!(bank = %self.config.id, values = rebound.resealed,
+                "sealed ID numbers and card numbers for their purpose");
+        }
+        if rebound.unreadable > 0 {
+            tracing::warn!(bank = %self.config.id, values = rebound.unreadable,
+                "ID numbers or card numbers that open with neither binding were left as they are");
+        }
+        Ok(())
+    }
 }
 
 /// The bank's HTTP API.

@@ -123,6 +123,7 @@ async fn launch_bank<S: BankStore>(
             .collect(),
     };
     let bank = Bank::new(config, store, Vault::new(&master))?;
+    bank.bind_personal_data().await?;
     let mut seed = seed.clone();
     if !launch.seed_customers {
         seed.customer.clear();

@@ -208,6 +208,47 @@ pub struct BindingRow {
     pub created_at_ms: i64,
 }
 
+/// A bank's sealed personal data: table, column, and what its values are.
+const PERSONAL_DATA: [(&str, &str, vault::Purpose); 2] = [
+    (
+        "customers",
+        "id_number_ciphertext",
+        vault::Purpose::IdNumber,
+    ),
+    ("cards", "pan_ciphertext", vault::Purpose::CardNumber),
+];
+
+/// What [`BankStore::bind_personal_data`] did: values sealed again, and values that opened under
+/// neither binding (left as they are; they do not open later either).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rebound {
+    pub resealed: usize,
+    pub unreadable: usize,
+}
+
+impl Rebound {
+    /// The value `data` of the row `id`, sealed for `purpose`: `Some` when it must be written.
+    pub fn rebind(
+        &mut self,
+        vault: &crate::vault::Vault,
+        purpose: crate::vault::Purpose,
+        id: Uuid,
+        data: &[u8],
+    ) -> Option<Vec<u8>> {
+        match vault.rebind(purpose, id, data) {
+            Ok(Some(sealed)) => {
+                self.resealed += 1;
+                Some(sealed)
+            }
+            Ok(None) => None,
+            Err(_) => {
+                self.unreadable += 1;
+                None
+            }
+        }
+    }
+}
+
 /// Rows written together in one transaction (used by seeding and by the admin endpoints).
 #[derive(Clone, Debug)]
 pub enum Record {
@@ -319,6 +360,12 @@ pub trait BankStore: Send + Sync + 'static {
     /// Deletes the bindings made for a hub registration (its code was revoked); how many.
     fn revoke_bindings(&self, registration_id: Uuid) -> impl Future<Output = Result<u64>> + Send;
     fn customer_count(&self) -> impl Future<Output = Result<i64>> + Send;
+    /// Seals every ID number and card number still bound to its row's id alone for its purpose
+    /// (`vault::Purpose`), in one transaction, once: later calls find the store marked done.
+    fn bind_personal_data(
+        &self,
+        vault: std::sync::Arc<crate::vault::Vault>,
+    ) -> impl Future<Output = Result<Rebound>> + Send;
     /// Accounts of one kind (the bank's own funding and clearing accounts are looked up so).
     fn accounts_of_kind(
         &self,

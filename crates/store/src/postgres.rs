@@ -18,11 +18,12 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use crate::UNDELIVERED_MERCHANTS;
+use crate::vault::Vault;
 use crate::{
     AccountKind, AccountRow, Announcements, BankStore, BindingRow, CallerRow, CardRow, Claim,
     CodeConflict, CodeRow, CustomerRow, DeliveryRow, HubStore, IdempotencyRecord, LedgerTotals,
-    MerchantRow, NotificationRow, PaymentRow, PaymentSummary, Record, RegistrationRow, Result,
-    StatementLine, StoreError, schema,
+    MerchantRow, NotificationRow, PERSONAL_DATA, PaymentRow, PaymentSummary, Rebound, Record,
+    RegistrationRow, Result, StatementLine, StoreError, schema,
 };
 
 /// Connections a service keeps to PostgreSQL.
@@ -792,6 +793,43 @@ impl BankStore for PgBank {
         Ok(query_one(&self.pool, "SELECT COUNT(*) FROM customers", &[])
             .await?
             .get(0))
+    }
+
+    async fn bind_personal_data(&self, vault: Arc<Vault>) -> Result<Rebound> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await?;
+        let mut rebound = Rebound::default();
+        // Locked: a second process starting on the same schema waits, then finds it done.
+        let done: bool = tx
+            .query_one(
+                "SELECT purpose_bound FROM personal_data_sealing WHERE id = 1 FOR UPDATE",
+                &[],
+            )
+            .await?
+            .get(0);
+        if !done {
+            for (table, column, purpose) in PERSONAL_DATA {
+                let rows = tx
+                    .query(&format!("SELECT id, {column} FROM {table}"), &[])
+                    .await?;
+                let update = tx
+                    .prepare(&format!("UPDATE {table} SET {column} = $2 WHERE id = $1"))
+                    .await?;
+                for row in rows {
+                    let (id, data): (Uuid, Vec<u8>) = (row.get(0), row.get(1));
+                    if let Some(again) = rebound.rebind(&vault, purpose, id, &data) {
+                        tx.execute(&update, &[&id, &again]).await?;
+                    }
+                }
+            }
+            tx.execute(
+                "UPDATE personal_data_sealing SET purpose_bound = true WHERE id = 1",
+                &[],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(rebound)
     }
 
     async fn accounts_of_kind(&self, kind: AccountKind, limit: u32) -> Result<Vec<AccountRow>> {

@@ -80,6 +80,15 @@ CREATE INDEX bindings_registration ON bindings (registration_id) WHERE registrat
 "#,
     // When a customer's account was closed (`close_account`); a closed account takes no transfer.
     "ALTER TABLE accounts ADD COLUMN closed_at_ms INTEGER",
+    // Whether every ID number and card number is sealed for its purpose (`vault::Purpose`): set
+    // once by the bank's first start with it, which seals the older ones again.
+    r#"
+CREATE TABLE personal_data_sealing (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    purpose_bound INTEGER NOT NULL
+);
+INSERT INTO personal_data_sealing (id, purpose_bound) VALUES (1, 0);
+"#,
 ];
 
 pub const BANK_POSTGRES: &[&str] = &[
@@ -156,6 +165,13 @@ ALTER TABLE bindings ADD COLUMN registration_id uuid;
 CREATE INDEX bindings_registration ON bindings (registration_id) WHERE registration_id IS NOT NULL;
 "#,
     "ALTER TABLE accounts ADD COLUMN closed_at_ms bigint",
+    r#"
+CREATE TABLE personal_data_sealing (
+    id integer PRIMARY KEY CHECK (id = 1),
+    purpose_bound boolean NOT NULL
+);
+INSERT INTO personal_data_sealing (id, purpose_bound) VALUES (1, false);
+"#,
 ];
 
 pub const HUB_SQLITE: &[&str] = &[

@@ -22,11 +22,12 @@ use scanpay_core::payment::{BankSums, BookEntry};
 use uuid::Uuid;
 
 use crate::UNDELIVERED_MERCHANTS;
+use crate::vault::Vault;
 use crate::{
     AccountKind, AccountRow, Announcements, BankStore, BindingRow, CallerRow, CardRow, Claim,
     CodeConflict, CodeRow, CustomerRow, DeliveryRow, HubStore, IdempotencyRecord, LedgerTotals,
-    MerchantRow, NotificationRow, PaymentRow, PaymentSummary, Record, RegistrationRow, Result,
-    StatementLine, StoreError, WriterStats, schema,
+    MerchantRow, NotificationRow, PERSONAL_DATA, PaymentRow, PaymentSummary, Rebound, Record,
+    RegistrationRow, Result, StatementLine, StoreError, WriterStats, schema,
 };
 
 /// Readers kept open for reuse; more may be opened under load and are closed after use.
@@ -865,6 +866,41 @@ impl BankStore for SqliteBank {
     async fn customer_count(&self) -> Result<i64> {
         self.db
             .scan(|c| Ok(c.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?))
+            .await
+    }
+
+    async fn bind_personal_data(&self, vault: Arc<Vault>) -> Result<Rebound> {
+        self.db
+            .write(move |c| {
+                let tx = c.savepoint()?;
+                let mut rebound = Rebound::default();
+                let done: bool = tx.query_row(
+                    "SELECT purpose_bound FROM personal_data_sealing WHERE id = 1",
+                    [],
+                    |r| r.get(0),
+                )?;
+                if !done {
+                    for (table, column, purpose) in PERSONAL_DATA {
+                        let sealed = tx
+                            .prepare(&format!("SELECT id, {column} FROM {table}"))?
+                            .query_map([], |r| Ok((r.get::<_, Uuid>(0)?, r.get::<_, Vec<u8>>(1)?)))?
+                            .collect::<rusqlite::Result<Vec<_>>>()?;
+                        let mut update =
+                            tx.prepare(&format!("UPDATE {table} SET {column} = ?2 WHERE id = ?1"))?;
+                        for (id, data) in sealed {
+                            if let Some(again) = rebound.rebind(&vault, purpose, id, &data) {
+                                update.execute(params![id, again])?;
+                            }
+                        }
+                    }
+                    tx.execute(
+                        "UPDATE personal_data_sealing SET purpose_bound = 1 WHERE id = 1",
+                        [],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(rebound)
+            })
             .await
     }
 

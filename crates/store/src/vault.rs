@@ -6,7 +6,8 @@
 //! `nonce (12 bytes) || ciphertext+tag`, and is bound to its row by the associated data (the row
 //! id), so a ciphertext copied into another row does not decrypt. Rows of two tables may share
 //! an id (a wallet's notifications and its TOTP seed): where one could be passed off as the
-//! other, the associated data names the purpose too (the hub's `totp_seed_binding`).
+//! other, the associated data names the purpose too (the hub's `totp_seed_binding`, a bank's
+//! [`Purpose`]s).
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -26,6 +27,27 @@ pub struct Vault {
 #[derive(Debug, thiserror::Error)]
 #[error("a stored ciphertext does not decrypt with this key")]
 pub struct DecryptError;
+
+/// What a bank's sealed value is, named in its associated data beside its row's id. A bank's
+/// client may choose the ids of its customers and cards, so a card may share its id with a
+/// customer: bound to the id alone, that card's number, copied into the customer's row by someone
+/// who can write the database, would open as the customer's ID number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    IdNumber,
+    CardNumber,
+}
+
+impl Purpose {
+    /// The associated data of a value sealed for this purpose in the row `row_id`.
+    pub fn binding(self, row_id: uuid::Uuid) -> Vec<u8> {
+        let label: &[u8] = match self {
+            Purpose::IdNumber => b"id_number\0",
+            Purpose::CardNumber => b"card_number\0",
+        };
+        [label, row_id.as_bytes()].concat()
+    }
+}
 
 fn derive(master: &[u8; MASTER_KEY_LENGTH], label: &str) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master).expect("HMAC takes any key length");
@@ -84,6 +106,38 @@ impl Vault {
             .map_err(|_| DecryptError)
     }
 
+    /// Seals `plaintext` for `purpose` in the row `row_id`.
+    pub fn seal(&self, purpose: Purpose, row_id: uuid::Uuid, plaintext: &[u8]) -> Vec<u8> {
+        self.encrypt(plaintext, &purpose.binding(row_id))
+    }
+
+    /// Opens a value sealed for `purpose` in the row `row_id`, and nothing else.
+    pub fn open(
+        &self,
+        purpose: Purpose,
+        row_id: uuid::Uuid,
+        data: &[u8],
+    ) -> Result<Vec<u8>, DecryptError> {
+        self.decrypt(data, &purpose.binding(row_id))
+    }
+
+    /// A value of the row `row_id` sealed before its binding named its purpose (under the id
+    /// alone), sealed again for `purpose`; `Ok(None)` when it is sealed for `purpose` already.
+    /// Run once over a store before it serves (a bank's start), after which only
+    /// [`Vault::open`] opens anything.
+    pub fn rebind(
+        &self,
+        purpose: Purpose,
+        row_id: uuid::Uuid,
+        data: &[u8],
+    ) -> Result<Option<Vec<u8>>, DecryptError> {
+        if self.open(purpose, row_id, data).is_ok() {
+            return Ok(None);
+        }
+        let plaintext = self.decrypt(data, row_id.as_bytes())?;
+        Ok(Some(self.seal(purpose, row_id, &plaintext)))
+    }
+
     /// A keyed hash of `value` in the namespace `kind` (`card_number`, `id_number`...).
     pub fn lookup(&self, kind: &str, value: &str) -> Vec<u8> {
         let mut mac =
@@ -132,6 +186,39 @@ pub fn load_or_create_master_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_opens_only_for_its_purpose_once_rebound() {
+        let vault = Vault::new(&[5; 32]);
+        let shared = uuid::Uuid::from_u128(42);
+        // A card number sealed the old way, under an id a customer has too.
+        let legacy = vault.encrypt(b"4242424242424242", shared.as_bytes());
+        let card = vault
+            .rebind(Purpose::CardNumber, shared, &legacy)
+            .unwrap()
+            .expect("sealed again");
+        assert_eq!(
+            vault.open(Purpose::CardNumber, shared, &card).unwrap(),
+            b"4242424242424242"
+        );
+        // Copied into the customer's row, it does not open as an ID number, neither as sealed
+        // now nor as it was.
+        assert!(vault.open(Purpose::IdNumber, shared, &card).is_err());
+        assert!(vault.open(Purpose::IdNumber, shared, &legacy).is_err());
+        // Once rebound, a value is left alone; one that opens under neither binding is an error.
+        assert!(
+            vault
+                .rebind(Purpose::CardNumber, shared, &card)
+                .unwrap()
+                .is_none()
+        );
+        let elsewhere = vault.encrypt(b"4242424242424242", uuid::Uuid::nil().as_bytes());
+        assert!(
+            vault
+                .rebind(Purpose::CardNumber, shared, &elsewhere)
+                .is_err()
+        );
+    }
 
     #[test]
     fn racing_processes_agree_on_one_complete_key() {
