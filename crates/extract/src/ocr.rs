@@ -489,11 +489,12 @@ impl Ocr {
         bbox: (u32, u32, u32, u32),
         (width, height): (u32, u32),
         filter: FilterType,
+        lane: Option<&Arc<ThreadPool>>,
     ) -> Result<Line, OcrError> {
         let (left, top, crop_w, crop_h) = bbox;
         let crop = imageops::crop_imm(rgb, left, top, crop_w, crop_h);
         let resized = imageops::resize(&*crop, width, height, filter);
-        Ok(self.recognize_crop(&resized, None)?.line(bbox))
+        Ok(self.recognize_crop(&resized, lane)?.line(bbox))
     }
 
     /// Reads the single line of text filling `crop` (upright).
@@ -620,19 +621,39 @@ impl Ocr {
         let mut rows = ink_rows(rgb);
         rows.truncate(INK_ROWS_MAX);
         rows.reverse();
-        // Each row's readings, top row first.
-        let mut readings: Vec<Vec<Line>> = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let (_, _, width, height) = row.bbox;
-            let mut read = Vec::with_capacity(INK_ROW_STRETCHES.len() * INK_ROW_FILTERS.len());
-            for stretch in INK_ROW_STRETCHES {
-                for filter in INK_ROW_FILTERS {
-                    let size = (width * INK_ROW_ENLARGE * stretch, height * INK_ROW_ENLARGE);
-                    read.push(self.recognize_resized(rgb, row.bbox, size, filter)?);
+        // Each row's readings, top row first: every row, stretch and filter, two at a time (one
+        // on each lane).
+        let per_row = INK_ROW_STRETCHES.len() * INK_ROW_FILTERS.len();
+        let looks: Vec<((u32, u32, u32, u32), (u32, u32), FilterType)> = rows
+            .iter()
+            .flat_map(|row| {
+                let (_, _, width, height) = row.bbox;
+                INK_ROW_STRETCHES.into_iter().flat_map(move |stretch| {
+                    INK_ROW_FILTERS.into_iter().map(move |filter| {
+                        let size = (width * INK_ROW_ENLARGE * stretch, height * INK_ROW_ENLARGE);
+                        (row.bbox, size, filter)
+                    })
+                })
+            })
+            .collect();
+        let read_one = |&(bbox, size, filter): &((u32, u32, u32, u32), (u32, u32), FilterType),
+                        lane: &Arc<ThreadPool>| {
+            self.recognize_resized(rgb, bbox, size, filter, Some(lane))
+        };
+        let mut read = Vec::with_capacity(looks.len());
+        for pair in looks.chunks(2) {
+            match pair {
+                [one] => read.push(read_one(one, &self.lanes[0])?),
+                [a, b] => {
+                    let (a, b) =
+                        self.on_both_lanes(|lane| read_one(a, lane), |lane| read_one(b, lane));
+                    read.push(a?);
+                    read.push(b?);
                 }
+                _ => {}
             }
-            readings.push(read);
         }
+        let readings: Vec<Vec<Line>> = read.chunks(per_row).map(<[Line]>::to_vec).collect();
         // Every choice of one reading a row, for the last two rows and, for a three-line zone,
         // the three: at most 6^3 parses, no recognition.
         let mut best: Option<(f32, Vec<Line>)> = None;
@@ -831,7 +852,7 @@ impl Ocr {
         let wider = |line: &Line, stretch: f32| {
             let (_, _, width, height) = line.bbox;
             let size = ((width as f32 * stretch).round() as u32, height);
-            self.recognize_resized(rgb, line.bbox, size, FilterType::Triangle)
+            self.recognize_resized(rgb, line.bbox, size, FilterType::Triangle, None)
         };
         // `line` in place of line `i` if the zone still passes what it passed.
         let put = |lines: &mut Vec<Line>, i: usize, line: Line| {
