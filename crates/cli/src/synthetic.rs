@@ -284,7 +284,9 @@ mod tests {
     /// check digit covers (a glyph under no character on a line of capitals alone, put back
     /// before a filler: `mrz::LIKELY_MISSED_ODDS`). Slanted and blurred (level 2 of 30): a
     /// zone whose lines were read unsure and no zone found, read right one and a half times as
-    /// wide (`ocr::UNSURE_WIDE_LINE_STRETCH`).
+    /// wide (`ocr::UNSURE_WIDE_LINE_STRETCH`). Level 2 of 60 and 90: TD1 document numbers whose
+    /// `I`s the recogniser reads as `1`s, where another usual change would pass the check digit
+    /// too (`HZY51SF3I`: `S` → `5` passes as well), told by their feet (`ocr/glyphs.rs`).
     #[test]
     fn what_the_recogniser_alone_misreads_is_read() {
         let ocr = reader();
@@ -302,6 +304,8 @@ mod tests {
             ),
             (90, 0, vec!["EWQPCWKSX"]),
             (30, 2, vec!["WWERP28D2"]),
+            (60, 2, vec!["HZY51SF3I"]),
+            (90, 2, vec!["NGII9SP7S"]),
         ] {
             let mut rng = bench_rng(level, count);
             for index in 0..count {

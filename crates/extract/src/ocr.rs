@@ -428,15 +428,25 @@ impl Ocr {
         regions: &[&TextBox],
         stretch: f32,
     ) -> Result<Vec<Line>, OcrError> {
-        let mut lines = Vec::with_capacity(regions.len());
-        for pair in regions.chunks(2) {
+        self.in_pairs(regions, |region, lane| {
+            self.recognize_on(rgb, region, stretch, lane)
+        })
+    }
+
+    /// `read` of each of `items`, two at a time (one on each lane; a last one alone on the
+    /// shared pool).
+    fn in_pairs<T: Sync>(
+        &self,
+        items: &[T],
+        read: impl Fn(&T, Option<&Arc<ThreadPool>>) -> Result<Line, OcrError> + Sync,
+    ) -> Result<Vec<Line>, OcrError> {
+        let mut lines = Vec::with_capacity(items.len());
+        for pair in items.chunks(2) {
             match pair {
-                [one] => lines.push(self.recognize_on(rgb, one, stretch, None)?),
+                [one] => lines.push(read(one, None)?),
                 [a, b] => {
-                    let (a, b) = self.on_both_lanes(
-                        |lane| self.recognize_on(rgb, a, stretch, Some(lane)),
-                        |lane| self.recognize_on(rgb, b, stretch, Some(lane)),
-                    );
+                    let (a, b) =
+                        self.on_both_lanes(|lane| read(a, Some(lane)), |lane| read(b, Some(lane)));
                     lines.push(a?);
                     lines.push(b?);
                 }
@@ -624,7 +634,9 @@ impl Ocr {
         // Each row's readings, top row first: every row, stretch and filter, two at a time (one
         // on each lane).
         let per_row = INK_ROW_STRETCHES.len() * INK_ROW_FILTERS.len();
-        let looks: Vec<((u32, u32, u32, u32), (u32, u32), FilterType)> = rows
+        // A row's box, the size it is read at, and the filter that resizes it.
+        type Look = ((u32, u32, u32, u32), (u32, u32), FilterType);
+        let looks: Vec<Look> = rows
             .iter()
             .flat_map(|row| {
                 let (_, _, width, height) = row.bbox;
@@ -636,23 +648,9 @@ impl Ocr {
                 })
             })
             .collect();
-        let read_one = |&(bbox, size, filter): &((u32, u32, u32, u32), (u32, u32), FilterType),
-                        lane: &Arc<ThreadPool>| {
-            self.recognize_resized(rgb, bbox, size, filter, Some(lane))
-        };
-        let mut read = Vec::with_capacity(looks.len());
-        for pair in looks.chunks(2) {
-            match pair {
-                [one] => read.push(read_one(one, &self.lanes[0])?),
-                [a, b] => {
-                    let (a, b) =
-                        self.on_both_lanes(|lane| read_one(a, lane), |lane| read_one(b, lane));
-                    read.push(a?);
-                    read.push(b?);
-                }
-                _ => {}
-            }
-        }
+        let read = self.in_pairs(&looks, |&(bbox, size, filter), lane| {
+            self.recognize_resized(rgb, bbox, size, filter, lane)
+        })?;
         let readings: Vec<Vec<Line>> = read.chunks(per_row).map(<[Line]>::to_vec).collect();
         // Every choice of one reading a row, for the last two rows and, for a three-line zone,
         // the three: at most 6^3 parses, no recognition.
@@ -1882,11 +1880,21 @@ fn measure_glyphs(
     // loosely a glyph standing out toward its look-alike is only offered as an alternative.
     let line_scale = glyphs::ocr_b_scale(&reading.text, &measured.heights);
     if let Some(line_scale) = line_scale {
-        let misread = glyphs::misread_classes(&reading.text, &measured.heights, line_scale);
+        // An `I` and a `1` are told apart by their feet more surely than by their heights,
+        // which blur evens out: where a foot decides, the height is not asked.
+        let by_feet = glyphs::misread_by_feet(&reading.text, &measured.feet);
+        let misread: Vec<(usize, char)> =
+            glyphs::misread_classes(&reading.text, &measured.heights, line_scale)
+                .into_iter()
+                .filter(|(index, _)| !by_feet.iter().any(|(i, _)| i == index))
+                .collect();
         if line_scale.measure == glyphs::Measure::Loosely {
             glyphs::lean(&mut reading.alternatives, &misread);
         } else if !misread.is_empty() {
             reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &misread);
+        }
+        if !by_feet.is_empty() {
+            reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &by_feet);
         }
     }
     // A lost glyph is searched for on the lines measured well, and on a line with too few

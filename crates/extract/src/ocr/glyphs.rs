@@ -14,6 +14,14 @@
 //! prefers a repair the reader found as likely to any other by its margin). Lower-case readings
 //! are left alone (a `b` or a `g` stands as tall as a digit).
 //!
+//! Heights cannot tell an `I` from a `1` once blur evens them out, and the recogniser often
+//! reads OCR-B's `I` as `1` (in a document number, where letters and digits mix, the check
+//! digit may pass with another usual change as well). Their shapes differ where blur leaves
+//! them apart: OCR-B's `I` stands on a foot as wide as its head, about three stems, its `1` on
+//! its bare stem. On a line of OCR-B (its heights say so), a `1` on a foot is read as an `I`
+//! and an `I` on a bare stem as a `1` ([`misread_by_feet`]), the recogniser's reading kept as
+//! an alternative as likely; for those characters the heights are not asked.
+//!
 //! A glyph under no character read, where the characters on either side leave room for one, is
 //! a character the recogniser lost (CTC reads blanks over it); `ocr.rs::measure_glyphs` names
 //! it by the recogniser's likeliest character at its steps, for the zone parser to put back.
@@ -116,6 +124,8 @@ pub(super) struct Measured {
     pub(super) heights: Vec<Option<f32>>,
     /// Glyphs under no character: `(left, right)` columns of each, left to right.
     pub(super) unread: Vec<(usize, usize)>,
+    /// How wide each character's glyph stands on its foot against its stem ([`Patch::foot`]).
+    pub(super) feet: Vec<Option<f32>>,
 }
 
 /// The glyphs of a line whose characters were read at `centres` (the x in `crop` where the
@@ -129,6 +139,7 @@ pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured 
     let nothing = || Measured {
         heights: vec![None; centres.len()],
         unread: Vec::new(),
+        feet: vec![None; centres.len()],
     };
     let (width, height) = crop.dimensions();
     let height = height as usize;
@@ -165,6 +176,7 @@ pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured 
             top: usize::MAX,
             bottom: 0,
             pixels: pixels.len(),
+            foot: None,
         };
         for &at in pixels {
             let (x, y) = (at % width, at / width);
@@ -173,6 +185,7 @@ pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured 
             patch.top = patch.top.min(y);
             patch.bottom = patch.bottom.max(y);
         }
+        patch.foot = foot(pixels, width, patch.top, patch.bottom);
         let clear = patch.top > 0 && patch.bottom + 1 < height;
         if clear && (patch.right - patch.left + 1) as f32 <= GLYPH_WIDTH_MAX * pitch {
             patches.push(patch);
@@ -191,19 +204,30 @@ pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured 
     };
     // Pixel `p` spans `p..p + 1` of the crop's x.
     let under = |p: &Patch, x: f32| (p.left as f32..=(p.right + 1) as f32).contains(&x);
-    let heights: Vec<Option<f32>> = centres
+    // Each character's glyph: the largest patch under its x.
+    let glyphs: Vec<Option<&Patch>> = centres
         .iter()
-        .map(|&x| -> Option<f32> {
-            let patch = patches
+        .map(|&x| {
+            patches
                 .iter()
                 .filter(|p| under(p, x))
-                .max_by_key(|p| p.pixels)?;
+                .max_by_key(|p| p.pixels)
+        })
+        .collect();
+    let heights: Vec<Option<f32>> = glyphs
+        .iter()
+        .map(|patch| {
+            let patch = (*patch)?;
             Some(
                 (patch.top - 1..=patch.bottom + 1)
                     .map(|y| darkness(patch, y))
                     .sum(),
             )
         })
+        .collect();
+    let feet = glyphs
+        .iter()
+        .map(|patch| patch.and_then(|p| p.foot))
         .collect();
     // Glyphs under no character: as tall as a character (not a speck), within the line, clear
     // of every character's x by a fifth of a character (the recogniser's x is only roughly
@@ -240,8 +264,50 @@ pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured 
         .map(|p| (p.left, p.right))
         .collect();
     unread.sort_unstable();
-    Measured { heights, unread }
+    Measured {
+        heights,
+        unread,
+        feet,
+    }
 }
+
+/// How wide a glyph of `pixels` (indexes into rows of `width`, rows `top` to `bottom`) stands on
+/// its foot against its stem: the widest of its lowest rows over the narrowest of its middle
+/// ones (see [`FOOT_ROWS`]). OCR-B's `I` has a foot as wide as its head, some three stems; its
+/// `1` stands on its bare stem. `None` for a glyph too short to have three bands of rows.
+fn foot(pixels: &[usize], width: usize, top: usize, bottom: usize) -> Option<f32> {
+    let rows = bottom + 1 - top;
+    if rows < 9 {
+        return None;
+    }
+    let mut counts = vec![0usize; rows];
+    for &at in pixels {
+        counts[at / width - top] += 1;
+    }
+    let band = |from: f32, to: f32| {
+        let (from, to) = (
+            (from * rows as f32) as usize,
+            (to * rows as f32).ceil() as usize,
+        );
+        &counts[from..to.min(rows)]
+    };
+    let foot = band(FOOT_ROWS.0, 1.0).iter().copied().max()?;
+    let stem = band(STEM_ROWS.0, STEM_ROWS.1).iter().copied().min()?;
+    (stem > 0).then(|| foot as f32 / stem as f32)
+}
+
+/// The lowest rows of a glyph, as a share of its height from the top: its foot.
+const FOOT_ROWS: (f32, f32) = (0.85, 1.0);
+/// The middle rows of a glyph: its stem.
+const STEM_ROWS: (f32, f32) = (0.35, 0.65);
+/// A `1` standing on a foot this many stems wide, or wider, is an `I`. Measured (`foot`): the
+/// synthetic zones' `I`s 2.75–4.0 stems, also where the recogniser read `1` (3.0–3.25; level 2
+/// of the synthetic benchmark); the specimens' `I`s 1.6–6.0 (the low ones on photos under 300
+/// pixels wide), their `1`s 0.5–2.2 (a Spanish card's font up to 2.1).
+const FOOT_OF_AN_I_MIN: f32 = 2.5;
+/// An `I` standing on a foot this narrow, or narrower, is a `1` (the synthetic zones' `1`s
+/// 1.0–1.25).
+const FOOT_OF_A_ONE_MAX: f32 = 1.3;
 
 /// A connected patch of dark pixels: its bounding box, and how many pixels it has.
 struct Patch {
@@ -250,6 +316,8 @@ struct Patch {
     top: usize,
     bottom: usize,
     pixels: usize,
+    /// See [`foot`].
+    foot: Option<f32>,
 }
 
 /// The height of each of OCR-B's letters `A`–`Z` and digits `0`–`9` at a size of 100 px (Debian's
@@ -439,6 +507,21 @@ pub(super) fn misread_classes(
         .collect()
 }
 
+/// The `1`s of `text` standing on a foot as wide as an `I`'s, and the `I`s on a bare stem (one
+/// foot a character, `None` where unmeasured; see [`foot`]): `(index, what it is)`. To be asked
+/// only of a line drawn in OCR-B ([`ocr_b_scale`]): other fonts' `1`s have feet.
+pub(super) fn misread_by_feet(text: &str, feet: &[Option<f32>]) -> Vec<(usize, char)> {
+    text.chars()
+        .zip(feet)
+        .enumerate()
+        .filter_map(|(index, (c, &foot))| match (c, foot?) {
+            ('1', foot) if foot >= FOOT_OF_AN_I_MIN => Some((index, 'I')),
+            ('I', foot) if foot <= FOOT_OF_A_ONE_MAX => Some((index, '1')),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The digit a letter is drawn like, or the letter a digit is.
 fn look_alike(c: char) -> Option<char> {
     PAIRS.iter().find_map(|&(letter, digit)| {
@@ -527,6 +610,35 @@ fn keep_likeliest(alternatives: &mut Vec<Alternative>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A glyph drawn as rows of ink `(first column, last column)`, top to bottom, on a line
+    /// `width` pixels wide: its pixels' indexes, as `components` hands them over.
+    fn glyph(rows: &[(usize, usize)], width: usize) -> Vec<usize> {
+        rows.iter()
+            .enumerate()
+            .flat_map(|(y, &(first, last))| (first..=last).map(move |x| y * width + x))
+            .collect()
+    }
+
+    #[test]
+    fn an_i_stands_on_a_foot_and_a_one_on_its_stem() {
+        let width = 20;
+        // OCR-B's `I`: a head and a foot three stems wide; its `1`: a flag, and no foot.
+        let mut i = vec![(2, 10); 2];
+        i.extend([(5, 7); 16]);
+        i.extend([(2, 10); 2]);
+        let mut one = vec![(4, 7), (3, 7), (2, 7), (1, 4)];
+        one.extend([(5, 7); 16]);
+        let foot_of = |rows: &[(usize, usize)]| foot(&glyph(rows, width), width, 0, rows.len() - 1);
+        assert_eq!(foot_of(&i), Some(3.0));
+        assert_eq!(foot_of(&one), Some(1.0));
+        // Too short to have a foot, a stem and a head.
+        assert_eq!(foot_of(&i[..8]), None);
+        // A `1` on a foot is an `I`, an `I` on a bare stem a `1`; between, both are left.
+        let feet = [Some(3.0), Some(1.0), Some(1.8), Some(1.8), None];
+        assert_eq!(misread_by_feet("1I1I1", &feet), vec![(0, 'I'), (1, '1')]);
+        assert!(misread_by_feet("AB", &[Some(3.0), Some(1.0)]).is_empty());
+    }
 
     /// [`misread_classes`] at the line's own scale, if it has one.
     fn misread(text: &str, heights: &[Option<f32>]) -> Vec<(usize, char)> {
