@@ -1420,10 +1420,20 @@ mod tests {
     }
 
     /// A store written before ID numbers and card numbers were sealed for their purpose: the
-    /// bank's start seals them again, once, and the identity behind the card still opens.
-    async fn older_personal_data_is_sealed_for_its_purpose<S: BankStore>(bank: Bank<S>) {
+    /// bank's start seals them again, once, and the identity behind the card still opens. On
+    /// `other`, a store where a card's number was copied into a customer's row while both
+    /// opened alike: that one is not made a valid ID number, and the store is not marked done.
+    async fn older_personal_data_is_sealed_for_its_purpose<S: BankStore>(
+        bank: Bank<S>,
+        other: Bank<S>,
+    ) {
         let id = legacy_customer_and_card(&bank, "4242424242424242").await;
-        bank.bind_personal_data().await.unwrap();
+        let rebound = bank.store.bind_personal_data(bank.vault.clone()).await;
+        let all = scanpay_store::Rebound {
+            resealed: 2,
+            unreadable: 0,
+        };
+        assert_eq!(rebound.unwrap(), all);
         let Json(identity) = card_identity(
             State(bank.clone()),
             Json(CardNumberRequest {
@@ -1438,56 +1448,100 @@ mod tests {
         let card = bank.store.card_by_lookup(lookup).await.unwrap().unwrap();
         // Each opens for its own purpose only: the card's number copied into the customer's
         // row is no ID number.
-        assert!(
-            bank.vault
-                .open(Purpose::CardNumber, id, &card.pan_ciphertext)
-                .is_ok()
-        );
-        assert!(
-            bank.vault
-                .open(Purpose::IdNumber, id, &card.pan_ciphertext)
-                .is_err()
-        );
-        assert!(
-            bank.vault
-                .open(Purpose::CardNumber, id, &customer.id_number_ciphertext)
-                .is_err()
-        );
-        // Done once: a later start finds nothing to do, even a row sealed the old way since.
+        let opens = |purpose, data: &[u8]| bank.vault.open(purpose, id, data).is_ok();
+        assert!(opens(Purpose::CardNumber, &card.pan_ciphertext));
+        assert!(!opens(Purpose::IdNumber, &card.pan_ciphertext));
+        assert!(!opens(Purpose::CardNumber, &customer.id_number_ciphertext));
+        // Done once: a later start finds nothing to do, even a row sealed the old way since
+        // (none is: one process writes a bank, and it seals for the purpose).
         legacy_customer_and_card(&bank, "4000056655665556").await;
         let again = bank.store.bind_personal_data(bank.vault.clone()).await;
         assert_eq!(again.unwrap(), scanpay_store::Rebound::default());
+
+        // The copied number: left as it was, and tried again at the next start.
+        legacy_customer_and_card(&other, "4242424242424242").await;
+        let forged = Uuid::new_v4();
+        let mut row = customer_row(
+            &other.vault,
+            &CreateCustomer {
+                id: Some(forged),
+                full_name: "Someone Else".into(),
+                id_document_type: "passport".into(),
+                id_document_number: "X1234567".into(),
+                birth_date: "1980-01-01".into(),
+                address: String::new(),
+                phone: String::new(),
+            },
+            1,
+        )
+        .unwrap();
+        row.id_number_ciphertext = other.vault.encrypt(b"4242424242424242", forged.as_bytes());
+        other
+            .store
+            .insert_records(vec![Record::Customer(row)])
+            .await
+            .unwrap();
+        let left = scanpay_store::Rebound {
+            resealed: 2,
+            unreadable: 1,
+        };
+        let rebound = other.store.bind_personal_data(other.vault.clone()).await;
+        assert_eq!(rebound.unwrap(), left);
+        let row = other.store.customer(forged).await.unwrap().unwrap();
+        let opens = |purpose| {
+            other
+                .vault
+                .open(purpose, forged, &row.id_number_ciphertext)
+                .is_ok()
+        };
+        assert!(!opens(Purpose::IdNumber) && !opens(Purpose::CardNumber));
+        let again = other.store.bind_personal_data(other.vault.clone()).await;
+        let still = scanpay_store::Rebound {
+            resealed: 0,
+            unreadable: 1,
+        };
+        assert_eq!(again.unwrap(), still);
     }
 
     #[tokio::test]
     async fn sqlite_seals_older_personal_data_for_its_purpose() {
-        let dir = std::env::temp_dir().join(format!("scanpay-sealing-{}", Uuid::new_v4()));
-        older_personal_data_is_sealed_for_its_purpose(bank(&dir).await).await;
-        let _ = std::fs::remove_dir_all(&dir);
+        let dirs = [0, 1]
+            .map(|_| std::env::temp_dir().join(format!("scanpay-sealing-{}", Uuid::new_v4())));
+        older_personal_data_is_sealed_for_its_purpose(bank(&dirs[0]).await, bank(&dirs[1]).await)
+            .await;
+        for dir in dirs {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 
     #[tokio::test]
     async fn postgres_seals_older_personal_data_for_its_purpose() {
         let url = std::env::var("SCANPAY_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
-        let schema = format!("banktest_{}", Uuid::new_v4().simple());
-        let store = scanpay_store::PgBank::connect(&url, &schema).await.unwrap();
-        let config = BankConfig {
-            id: "north".into(),
-            name: "North".into(),
-            hub_secret: vec![7; 32],
-            ranges: Vec::new(),
-        };
-        let bank = Bank::new(config, store, Vault::new(&[9; 32])).unwrap();
-        older_personal_data_is_sealed_for_its_purpose(bank).await;
+        let schemas = [0, 1].map(|_| format!("banktest_{}", Uuid::new_v4().simple()));
+        let mut banks = Vec::new();
+        for schema in &schemas {
+            let store = scanpay_store::PgBank::connect(&url, schema).await.unwrap();
+            let config = BankConfig {
+                id: "north".into(),
+                name: "North".into(),
+                hub_secret: vec![7; 32],
+                ranges: Vec::new(),
+            };
+            banks.push(Bank::new(config, store, Vault::new(&[9; 32])).unwrap());
+        }
+        let other = banks.pop().unwrap();
+        older_personal_data_is_sealed_for_its_purpose(banks.pop().unwrap(), other).await;
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
             .unwrap();
         tokio::spawn(connection);
-        client
-            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-            .await
-            .unwrap();
+        for schema in schemas {
+            client
+                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await
+                .unwrap();
+        }
     }
 
     fn payment(code: &str) -> PaymentDebitRequest {

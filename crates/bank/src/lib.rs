@@ -128,8 +128,10 @@ impl<S: BankStore> Bank<S> {
                 "sealed ID numbers and card numbers for their purpose");
         }
         if rebound.unreadable > 0 {
-            tracing::warn!(bank = %self.config.id, values = rebound.unreadable,
-                "ID numbers or card numbers that open with neither binding were left as they are");
+            tracing::error!(bank = %self.config.id, values = rebound.unreadable,
+                "ID numbers or card numbers that open with neither binding, or are not the \
+                 number their row's lookup names, were left as they were (they do not open); \
+                 the next start tries again: is this the bank's own key?");
         }
         Ok(())
     }

@@ -1882,18 +1882,28 @@ fn measure_glyphs(
     if let Some(line_scale) = line_scale {
         // An `I` and a `1` are told apart by their feet more surely than by their heights,
         // which blur evens out: where a foot decides, the height is not asked.
-        let by_feet = glyphs::misread_by_feet(&reading.text, &measured.feet);
+        let by_feet = glyphs::told_by_feet(&reading.text, &measured.feet);
         let misread: Vec<(usize, char)> =
             glyphs::misread_classes(&reading.text, &measured.heights, line_scale)
                 .into_iter()
                 .filter(|(index, _)| !by_feet.iter().any(|(i, _)| i == index))
                 .collect();
-        if line_scale.measure == glyphs::Measure::Loosely {
+        let loosely = line_scale.measure == glyphs::Measure::Loosely;
+        if loosely {
             glyphs::lean(&mut reading.alternatives, &misread);
         } else if !misread.is_empty() {
             reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &misread);
         }
-        if !by_feet.is_empty() {
+        let text: Vec<char> = reading.text.chars().collect();
+        let by_feet: Vec<(usize, char)> = by_feet
+            .into_iter()
+            .filter(|&(index, c)| text[index] != c)
+            .collect();
+        // On a line measured loosely a foot overrules the recogniser only in a zone (drawn in
+        // OCR-B whatever its heights say, and its fillers tell it); elsewhere it is offered.
+        if loosely && !reading.text.contains('<') {
+            glyphs::lean(&mut reading.alternatives, &by_feet);
+        } else if !by_feet.is_empty() {
             reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &by_feet);
         }
     }

@@ -208,43 +208,49 @@ pub struct BindingRow {
     pub created_at_ms: i64,
 }
 
-/// A bank's sealed personal data: table, column, and what its values are.
-const PERSONAL_DATA: [(&str, &str, vault::Purpose); 2] = [
+/// A bank's sealed personal data: table, column, the column of its keyed lookup hash, and what
+/// its values are.
+const PERSONAL_DATA: [(&str, &str, &str, vault::Purpose); 2] = [
     (
         "customers",
         "id_number_ciphertext",
+        "id_number_lookup",
         vault::Purpose::IdNumber,
     ),
-    ("cards", "pan_ciphertext", vault::Purpose::CardNumber),
+    (
+        "cards",
+        "pan_ciphertext",
+        "pan_lookup",
+        vault::Purpose::CardNumber,
+    ),
 ];
 
-/// What [`BankStore::bind_personal_data`] did: values sealed again, and values that opened under
-/// neither binding (left as they are; they do not open later either).
+/// What [`BankStore::bind_personal_data`] did: values sealed again, and values it could not
+/// (opened under neither binding — a bank started with another's key opens none — or not the
+/// value their row's lookup names). Those are left as they were, and the store is not marked
+/// done while any is left: the next start tries again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rebound {
     pub resealed: usize,
     pub unreadable: usize,
 }
 
-impl Rebound {
-    /// The value `data` of the row `id`, sealed for `purpose`: `Some` when it must be written.
-    pub fn rebind(
-        &mut self,
-        vault: &crate::vault::Vault,
-        purpose: crate::vault::Purpose,
-        id: Uuid,
-        data: &[u8],
-    ) -> Option<Vec<u8>> {
-        match vault.rebind(purpose, id, data) {
-            Ok(Some(sealed)) => {
-                self.resealed += 1;
-                Some(sealed)
-            }
-            Ok(None) => None,
-            Err(_) => {
-                self.unreadable += 1;
-                None
-            }
+/// The value `data` of the row `id`, whose keyed lookup hash is `lookup`, sealed for
+/// `purpose` (`vault::Vault::rebind`), counted in `rebound`: `Some` when it must be written.
+fn reseal(
+    vault: &vault::Vault,
+    (purpose, id, data, lookup): (vault::Purpose, Uuid, &[u8], &[u8]),
+    rebound: &mut Rebound,
+) -> Option<Vec<u8>> {
+    match vault.rebind(purpose, id, data, lookup) {
+        Ok(Some(sealed)) => {
+            rebound.resealed += 1;
+            Some(sealed)
+        }
+        Ok(None) => None,
+        Err(_) => {
+            rebound.unreadable += 1;
+            None
         }
     }
 }

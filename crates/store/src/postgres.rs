@@ -23,7 +23,7 @@ use crate::{
     AccountKind, AccountRow, Announcements, BankStore, BindingRow, CallerRow, CardRow, Claim,
     CodeConflict, CodeRow, CustomerRow, DeliveryRow, HubStore, IdempotencyRecord, LedgerTotals,
     MerchantRow, NotificationRow, PERSONAL_DATA, PaymentRow, PaymentSummary, Rebound, Record,
-    RegistrationRow, Result, StatementLine, StoreError, schema,
+    RegistrationRow, Result, StatementLine, StoreError, reseal, schema,
 };
 
 /// Connections a service keeps to PostgreSQL.
@@ -808,25 +808,34 @@ impl BankStore for PgBank {
             .await?
             .get(0);
         if !done {
-            for (table, column, purpose) in PERSONAL_DATA {
+            // Nothing else writes either table meanwhile (the bank's writer lock keeps other
+            // bank processes out; this keeps anything else out too).
+            tx.batch_execute("LOCK TABLE customers, cards IN SHARE MODE")
+                .await?;
+            for (table, column, lookup, purpose) in PERSONAL_DATA {
                 let rows = tx
-                    .query(&format!("SELECT id, {column} FROM {table}"), &[])
+                    .query(&format!("SELECT id, {column}, {lookup} FROM {table}"), &[])
                     .await?;
                 let update = tx
                     .prepare(&format!("UPDATE {table} SET {column} = $2 WHERE id = $1"))
                     .await?;
                 for row in rows {
-                    let (id, data): (Uuid, Vec<u8>) = (row.get(0), row.get(1));
-                    if let Some(again) = rebound.rebind(&vault, purpose, id, &data) {
+                    let (id, data, lookup): (Uuid, Vec<u8>, Vec<u8>) =
+                        (row.get(0), row.get(1), row.get(2));
+                    let sealed = (purpose, id, data.as_slice(), lookup.as_slice());
+                    if let Some(again) = reseal(&vault, sealed, &mut rebound) {
                         tx.execute(&update, &[&id, &again]).await?;
                     }
                 }
             }
-            tx.execute(
-                "UPDATE personal_data_sealing SET purpose_bound = true WHERE id = 1",
-                &[],
-            )
-            .await?;
+            // Not done while a value is left unsealed: the next start tries again.
+            if rebound.unreadable == 0 {
+                tx.execute(
+                    "UPDATE personal_data_sealing SET purpose_bound = true WHERE id = 1",
+                    &[],
+                )
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(rebound)

@@ -27,7 +27,7 @@ use crate::{
     AccountKind, AccountRow, Announcements, BankStore, BindingRow, CallerRow, CardRow, Claim,
     CodeConflict, CodeRow, CustomerRow, DeliveryRow, HubStore, IdempotencyRecord, LedgerTotals,
     MerchantRow, NotificationRow, PERSONAL_DATA, PaymentRow, PaymentSummary, Rebound, Record,
-    RegistrationRow, Result, StatementLine, StoreError, WriterStats, schema,
+    RegistrationRow, Result, StatementLine, StoreError, WriterStats, reseal, schema,
 };
 
 /// Readers kept open for reuse; more may be opened under load and are closed after use.
@@ -880,23 +880,29 @@ impl BankStore for SqliteBank {
                     |r| r.get(0),
                 )?;
                 if !done {
-                    for (table, column, purpose) in PERSONAL_DATA {
+                    for (table, column, lookup, purpose) in PERSONAL_DATA {
                         let sealed = tx
-                            .prepare(&format!("SELECT id, {column} FROM {table}"))?
-                            .query_map([], |r| Ok((r.get::<_, Uuid>(0)?, r.get::<_, Vec<u8>>(1)?)))?
-                            .collect::<rusqlite::Result<Vec<_>>>()?;
+                            .prepare(&format!("SELECT id, {column}, {lookup} FROM {table}"))?
+                            .query_map([], |r| {
+                                Ok((r.get::<_, Uuid>(0)?, r.get::<_, Vec<u8>>(1)?, r.get(2)?))
+                            })?
+                            .collect::<rusqlite::Result<Vec<(Uuid, Vec<u8>, Vec<u8>)>>>()?;
                         let mut update =
                             tx.prepare(&format!("UPDATE {table} SET {column} = ?2 WHERE id = ?1"))?;
-                        for (id, data) in sealed {
-                            if let Some(again) = rebound.rebind(&vault, purpose, id, &data) {
+                        for (id, data, lookup) in sealed {
+                            let row = (purpose, id, data.as_slice(), lookup.as_slice());
+                            if let Some(again) = reseal(&vault, row, &mut rebound) {
                                 update.execute(params![id, again])?;
                             }
                         }
                     }
-                    tx.execute(
-                        "UPDATE personal_data_sealing SET purpose_bound = 1 WHERE id = 1",
-                        [],
-                    )?;
+                    // Not done while a value is left unsealed: the next start tries again.
+                    if rebound.unreadable == 0 {
+                        tx.execute(
+                            "UPDATE personal_data_sealing SET purpose_bound = 1 WHERE id = 1",
+                            [],
+                        )?;
+                    }
                 }
                 tx.commit()?;
                 Ok(rebound)

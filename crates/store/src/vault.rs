@@ -47,6 +47,14 @@ impl Purpose {
         };
         [label, row_id.as_bytes()].concat()
     }
+
+    /// The namespace of the keyed lookup hash ([`Vault::lookup`]) kept beside such a value.
+    pub fn lookup_kind(self) -> &'static str {
+        match self {
+            Purpose::IdNumber => "id_number",
+            Purpose::CardNumber => "card_number",
+        }
+    }
 }
 
 fn derive(master: &[u8; MASTER_KEY_LENGTH], label: &str) -> [u8; 32] {
@@ -124,17 +132,24 @@ impl Vault {
     /// A value of the row `row_id` sealed before its binding named its purpose (under the id
     /// alone), sealed again for `purpose`; `Ok(None)` when it is sealed for `purpose` already.
     /// Run once over a store before it serves (a bank's start), after which only
-    /// [`Vault::open`] opens anything.
+    /// [`Vault::open`] opens anything. The value must be the one the row's keyed lookup hash
+    /// (`lookup`) names: one copied in from a row of the other kind, back when both opened
+    /// alike, is refused rather than made valid.
     pub fn rebind(
         &self,
         purpose: Purpose,
         row_id: uuid::Uuid,
         data: &[u8],
+        lookup: &[u8],
     ) -> Result<Option<Vec<u8>>, DecryptError> {
         if self.open(purpose, row_id, data).is_ok() {
             return Ok(None);
         }
         let plaintext = self.decrypt(data, row_id.as_bytes())?;
+        let value = std::str::from_utf8(&plaintext).map_err(|_| DecryptError)?;
+        if self.lookup(purpose.lookup_kind(), value) != lookup {
+            return Err(DecryptError);
+        }
         Ok(Some(self.seal(purpose, row_id, &plaintext)))
     }
 
@@ -193,8 +208,10 @@ mod tests {
         let shared = uuid::Uuid::from_u128(42);
         // A card number sealed the old way, under an id a customer has too.
         let legacy = vault.encrypt(b"4242424242424242", shared.as_bytes());
-        let card = vault
-            .rebind(Purpose::CardNumber, shared, &legacy)
+        let card_lookup = vault.lookup("card_number", "4242424242424242");
+        let rebind =
+            |purpose, data: &[u8], lookup: &[u8]| vault.rebind(purpose, shared, data, lookup);
+        let card = rebind(Purpose::CardNumber, &legacy, &card_lookup)
             .unwrap()
             .expect("sealed again");
         assert_eq!(
@@ -207,17 +224,16 @@ mod tests {
         assert!(vault.open(Purpose::IdNumber, shared, &legacy).is_err());
         // Once rebound, a value is left alone; one that opens under neither binding is an error.
         assert!(
-            vault
-                .rebind(Purpose::CardNumber, shared, &card)
+            rebind(Purpose::CardNumber, &card, &card_lookup)
                 .unwrap()
                 .is_none()
         );
         let elsewhere = vault.encrypt(b"4242424242424242", uuid::Uuid::nil().as_bytes());
-        assert!(
-            vault
-                .rebind(Purpose::CardNumber, shared, &elsewhere)
-                .is_err()
-        );
+        assert!(rebind(Purpose::CardNumber, &elsewhere, &card_lookup).is_err());
+        // The card's number copied into the customer's row while both opened alike: the row's
+        // own lookup names another number, so it is not sealed as an ID number.
+        let id_lookup = vault.lookup("id_number", "L898902C3");
+        assert!(rebind(Purpose::IdNumber, &legacy, &id_lookup).is_err());
     }
 
     #[test]

@@ -19,8 +19,10 @@
 //! digit may pass with another usual change as well). Their shapes differ where blur leaves
 //! them apart: OCR-B's `I` stands on a foot as wide as its head, about three stems, its `1` on
 //! its bare stem. On a line of OCR-B (its heights say so), a `1` on a foot is read as an `I`
-//! and an `I` on a bare stem as a `1` ([`misread_by_feet`]), the recogniser's reading kept as
-//! an alternative as likely; for those characters the heights are not asked.
+//! and an `I` on a bare stem as a `1` ([`told_by_feet`]), the recogniser's reading kept as
+//! an alternative as likely — on a line measured only loosely, only if it is a zone's (it has
+//! fillers; elsewhere the foot's reading is offered as an alternative) — and for a character
+//! whose foot says what it is the heights are not asked.
 //!
 //! A glyph under no character read, where the characters on either side leave room for one, is
 //! a character the recogniser lost (CTC reads blanks over it); `ocr.rs::measure_glyphs` names
@@ -185,9 +187,9 @@ pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured 
             patch.top = patch.top.min(y);
             patch.bottom = patch.bottom.max(y);
         }
-        patch.foot = foot(pixels, width, patch.top, patch.bottom);
         let clear = patch.top > 0 && patch.bottom + 1 < height;
         if clear && (patch.right - patch.left + 1) as f32 <= GLYPH_WIDTH_MAX * pitch {
+            patch.foot = foot(pixels, width, patch.top, patch.bottom);
             patches.push(patch);
         }
     });
@@ -507,16 +509,18 @@ pub(super) fn misread_classes(
         .collect()
 }
 
-/// The `1`s of `text` standing on a foot as wide as an `I`'s, and the `I`s on a bare stem (one
-/// foot a character, `None` where unmeasured; see [`foot`]): `(index, what it is)`. To be asked
-/// only of a line drawn in OCR-B ([`ocr_b_scale`]): other fonts' `1`s have feet.
-pub(super) fn misread_by_feet(text: &str, feet: &[Option<f32>]) -> Vec<(usize, char)> {
+/// The `I`s and `1`s of `text` whose feet say which they are (one foot a character, `None`
+/// where unmeasured; see [`foot`]): on a foot as wide as an `I`'s an `I`, on a bare stem a `1`,
+/// whichever the recogniser read — `(index, what it is)`. To be asked only of a line drawn in
+/// OCR-B ([`ocr_b_scale`]): other fonts' `1`s have feet.
+pub(super) fn told_by_feet(text: &str, feet: &[Option<f32>]) -> Vec<(usize, char)> {
     text.chars()
         .zip(feet)
         .enumerate()
-        .filter_map(|(index, (c, &foot))| match (c, foot?) {
-            ('1', foot) if foot >= FOOT_OF_AN_I_MIN => Some((index, 'I')),
-            ('I', foot) if foot <= FOOT_OF_A_ONE_MAX => Some((index, '1')),
+        .filter(|(_, (c, _))| matches!(c, 'I' | '1'))
+        .filter_map(|(index, (_, &foot))| match foot? {
+            foot if foot >= FOOT_OF_AN_I_MIN => Some((index, 'I')),
+            foot if foot <= FOOT_OF_A_ONE_MAX => Some((index, '1')),
             _ => None,
         })
         .collect()
@@ -634,10 +638,21 @@ mod tests {
         assert_eq!(foot_of(&one), Some(1.0));
         // Too short to have a foot, a stem and a head.
         assert_eq!(foot_of(&i[..8]), None);
-        // A `1` on a foot is an `I`, an `I` on a bare stem a `1`; between, both are left.
-        let feet = [Some(3.0), Some(1.0), Some(1.8), Some(1.8), None];
-        assert_eq!(misread_by_feet("1I1I1", &feet), vec![(0, 'I'), (1, '1')]);
-        assert!(misread_by_feet("AB", &[Some(3.0), Some(1.0)]).is_empty());
+        // On a foot an `I`, on a bare stem a `1`, whichever was read; between, neither.
+        let feet = [
+            Some(3.0),
+            Some(1.0),
+            Some(1.8),
+            Some(1.8),
+            None,
+            Some(3.0),
+            Some(1.0),
+        ];
+        assert_eq!(
+            told_by_feet("1I1I1I1", &feet),
+            vec![(0, 'I'), (1, '1'), (5, 'I'), (6, '1')]
+        );
+        assert!(told_by_feet("AB", &[Some(3.0), Some(1.0)]).is_empty());
     }
 
     /// [`misread_classes`] at the line's own scale, if it has one.
