@@ -1428,7 +1428,7 @@ mod tests {
         other: Bank<S>,
     ) {
         let id = legacy_customer_and_card(&bank, "4242424242424242").await;
-        let rebound = bank.store.bind_personal_data(bank.vault.clone()).await;
+        let rebound = bank.bind_personal_data().await;
         let all = scanpay_store::Rebound {
             resealed: 2,
             unreadable: 0,
@@ -1485,7 +1485,7 @@ mod tests {
             resealed: 2,
             unreadable: 1,
         };
-        let rebound = other.store.bind_personal_data(other.vault.clone()).await;
+        let rebound = other.bind_personal_data().await;
         assert_eq!(rebound.unwrap(), left);
         let row = other.store.customer(forged).await.unwrap().unwrap();
         let opens = |purpose| {

@@ -121,7 +121,7 @@ impl<S: BankStore> Bank<S> {
 
     /// Seals the ID numbers and card numbers of a store written before their bindings named
     /// their purpose ([`vault::Purpose`]) for it; once a store, before the bank serves.
-    pub async fn bind_personal_data(&self) -> anyhow::Result<()> {
+    pub async fn bind_personal_data(&self) -> anyhow::Result<scanpay_store::Rebound> {
         let rebound = self.store.bind_personal_data(self.vault.clone()).await?;
         if rebound.resealed > 0 {
             tracing::info!(bank = %self.config.id, values = rebound.resealed,
@@ -133,7 +133,7 @@ impl<S: BankStore> Bank<S> {
                  number their row's lookup names, were left as they were (they do not open); \
                  the next start tries again: is this the bank's own key?");
         }
-        Ok(())
+        Ok(rebound)
     }
 }
 

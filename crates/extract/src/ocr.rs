@@ -1847,7 +1847,9 @@ const UNREAD_PROB_MIN: f32 = 0.01;
 /// What a recognised line's glyphs say that the recogniser did not (see `ocr/glyphs.rs`): a
 /// character read as its look-alike, a letter where the glyph stands as tall as the line's
 /// digits or the other way round, is read again (on a line measured loosely, only offered as
-/// an alternative); a glyph under no character read, where one is
+/// an alternative), and so is an `I` or a `1` whose foot says it is the other (on a line
+/// measured loosely, only on a line with fillers, a zone's); a glyph under no character read,
+/// where one is
 /// missing (CTC lost it), is put in `missed`, as the character the recogniser found likeliest
 /// at its steps. `scale`: crop columns per output step; `probs`: the
 /// recogniser's output, a row of `classes` per step.

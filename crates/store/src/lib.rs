@@ -250,10 +250,19 @@ fn reseal(
         Ok(None) => None,
         Err(_) => {
             rebound.unreadable += 1;
+            // The first few rows by id (no personal data), for the operator to look at; a
+            // wrong key would name every row.
+            if rebound.unreadable <= UNREADABLE_NAMED_MAX {
+                tracing::error!(%id, kind = purpose.lookup_kind(),
+                    "a sealed value opens with neither binding or is not its row's: left as it was");
+            }
             None
         }
     }
 }
+
+/// Rows a call of [`reseal`] names in the log when it cannot seal their value.
+const UNREADABLE_NAMED_MAX: usize = 10;
 
 /// Rows written together in one transaction (used by seeding and by the admin endpoints).
 #[derive(Clone, Debug)]
