@@ -330,6 +330,12 @@ const OCR_B_LETTERS: [f32; 26] = [
 ];
 const OCR_B_DIGITS: [f32; 10] = [78.7, 78.0, 77.3, 77.1, 78.0, 77.1, 78.3, 76.8, 78.7, 78.3];
 
+/// [`ocr_b_height`] of a capital or digit, for the OCR's tests that draw lines.
+#[cfg(test)]
+pub(super) fn test_height(c: char) -> f32 {
+    ocr_b_height(c).expect("a capital or a digit")
+}
+
 fn ocr_b_height(c: char) -> Option<f32> {
     match c {
         'A'..='Z' => Some(OCR_B_LETTERS[usize::from(c as u8 - b'A')]),
