@@ -89,8 +89,14 @@ pub async fn start_bank(
     };
     match url {
         DatabaseUrl::Sqlite(path) => {
-            let store =
-                SqliteBank::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            // Opening may wait up to seconds for a bank process still stopping to release the
+            // writer lock: off the runtime's workers, which the hub and the other banks of
+            // `scanpay up` start on meanwhile.
+            let opening = path.clone();
+            let store = tokio::task::spawn_blocking(move || SqliteBank::open(&opening))
+                .await
+                .context("opening the bank's store")?
+                .with_context(|| format!("opening {}", path.display()))?;
             launch_bank(store, launch, stop).await
         }
         DatabaseUrl::Postgres(url) => {
