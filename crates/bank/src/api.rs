@@ -184,7 +184,7 @@ pub fn customer_row(
         full_name: request.full_name.trim().to_string(),
         id_document_type: request.id_document_type.clone(),
         id_number_ciphertext: vault.seal(Purpose::IdNumber, id, number.as_bytes()),
-        id_number_lookup: vault.lookup("id_number", number),
+        id_number_lookup: vault.lookup(Purpose::IdNumber.name(), number),
         birth_date: request.birth_date.clone(),
         address: request.address.clone(),
         phone: request.phone.clone(),
@@ -556,7 +556,7 @@ pub fn card_row(
         id,
         account_id: request.account_id,
         pan_ciphertext: vault.seal(Purpose::CardNumber, id, pan.digits().as_bytes()),
-        pan_lookup: vault.lookup("card_number", pan.digits()),
+        pan_lookup: vault.lookup(Purpose::CardNumber.name(), pan.digits()),
         last4: pan.last4().to_string(),
         expiry_month: request.expiry_month,
         expiry_year: request.expiry_year,
@@ -589,7 +589,7 @@ pub async fn create_card<S: BankStore>(
 
 async fn find_card<S: BankStore>(bank: &Bank<S>, card_number: &str) -> ApiResult<CardRow> {
     let pan = parse_pan(card_number)?;
-    let lookup = bank.vault.lookup("card_number", pan.digits());
+    let lookup = bank.vault.lookup(Purpose::CardNumber.name(), pan.digits());
     bank.store
         .card_by_lookup(lookup)
         .await

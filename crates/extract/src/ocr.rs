@@ -1884,29 +1884,31 @@ fn measure_glyphs(
     if let Some(line_scale) = line_scale {
         // An `I` and a `1` are told apart by their feet more surely than by their heights,
         // which blur evens out: where a foot decides, the height is not asked.
-        let by_feet = glyphs::told_by_feet(&reading.text, &measured.feet);
-        let misread: Vec<(usize, char)> =
-            glyphs::misread_classes(&reading.text, &measured.heights, line_scale)
-                .into_iter()
-                .filter(|(index, _)| !by_feet.iter().any(|(i, _)| i == index))
-                .collect();
-        let loosely = line_scale.measure == glyphs::Measure::Loosely;
-        if loosely {
-            glyphs::lean(&mut reading.alternatives, &misread);
-        } else if !misread.is_empty() {
-            reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &misread);
-        }
-        let text: Vec<char> = reading.text.chars().collect();
-        let by_feet: Vec<(usize, char)> = by_feet
+        let told = glyphs::told_by_feet(&reading.text, &measured.feet);
+        let misread = glyphs::misread_classes(&reading.text, &measured.heights, line_scale)
             .into_iter()
-            .filter(|&(index, c)| text[index] != c)
-            .collect();
-        // On a line measured loosely a foot overrules the recogniser only in a zone (drawn in
-        // OCR-B whatever its heights say, and its fillers tell it); elsewhere it is offered.
+            .filter(|(index, _)| !told.iter().any(|(i, _)| i == index));
+        let read: Vec<char> = reading.text.chars().collect();
+        let by_feet = told.iter().copied().filter(|&(index, c)| read[index] != c);
+        // Heights read a character again on a line measured well or roughly, and only offer
+        // it on one measured loosely; feet read it again there too on a zone's line (drawn in
+        // OCR-B whatever its heights say; its fillers tell it).
+        let loosely = line_scale.measure == glyphs::Measure::Loosely;
+        let (mut again, mut offered): (Vec<_>, Vec<_>) = if loosely {
+            (Vec::new(), misread.collect())
+        } else {
+            (misread.collect(), Vec::new())
+        };
         if loosely && !reading.text.contains('<') {
-            glyphs::lean(&mut reading.alternatives, &by_feet);
-        } else if !by_feet.is_empty() {
-            reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &by_feet);
+            offered.extend(by_feet);
+        } else {
+            again.extend(by_feet);
+        }
+        if loosely {
+            glyphs::lean(&mut reading.alternatives, &offered);
+        }
+        if !again.is_empty() {
+            reading.text = glyphs::reread(&reading.text, &mut reading.alternatives, &again);
         }
     }
     // A lost glyph is searched for on the lines measured well, and on a line with too few
@@ -2034,9 +2036,9 @@ mod tests {
 
     /// A line drawn for `measure_glyphs`, a glyph every 20 columns on white: capitals and
     /// digits as bars at their OCR-B heights (100 px a unit; digits `digit_scale` times
-    /// that), `<` as a small chevron, and the glyph of each of `shapes` (`(index, foot)`)
-    /// drawn as OCR-B's `I` (a foot and head three stems wide) or `1` (a flag, a bare stem)
-    /// at `height`. The reading says `text`, one output step a character.
+    /// that), anything else (`<`) as a short bar, and the glyph of each of `shapes`
+    /// (`(index, on a foot, height)`) drawn as OCR-B's `I` (a foot and head three stems wide)
+    /// or `1` (a flag, a bare stem). The reading says `text`, one output step a character.
     fn drawn_line(
         text: &str,
         digit_scale: f32,

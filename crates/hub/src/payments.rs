@@ -38,6 +38,7 @@ use scanpay_proto::hub::{
     CallerKind, CreatePayment, CreateRefund, MerchantView, NextAction, NotificationPage,
     NotificationView, PartyView, PayeeView, PaymentPage, PaymentView, RefundView, VerifyPayment,
 };
+use scanpay_store::vault::Purpose;
 use scanpay_store::{Announcements, HubStore, NotificationRow, PaymentRow, StoreError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -936,23 +937,18 @@ const TOTP_FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 
 const TOTP_SEED_LENGTH: usize = 20;
 
-/// What a sealed TOTP seed is bound to: its purpose and its wallet. Not the wallet's id alone,
-/// which the wallet's notifications are sealed under too: one of those (a fixed, known text)
-/// copied into the seed's row by someone who can write the database but has no key would open
-/// as a seed they know.
-fn totp_seed_binding(caller_id: Uuid) -> Vec<u8> {
-    [b"totp_seed\0".as_slice(), caller_id.as_bytes()].concat()
-}
-
-/// A wallet's TOTP seed. Seeds sealed before the binding named its purpose (under the wallet's
-/// id alone) still open, if they are a seed's length — which no notification is.
+/// A wallet's TOTP seed, sealed for its purpose (`Purpose::TotpSeed`): not under the wallet's
+/// id alone, which its notifications are sealed under too, so that one of those (a fixed, known
+/// text) copied into the seed's row by someone who can write the database but has no key does
+/// not open as a seed they know. Seeds sealed before the binding named its purpose (under the
+/// wallet's id alone) still open, if they are a seed's length — which no notification is.
 fn open_totp_seed(
     vault: &scanpay_store::vault::Vault,
     sealed: &[u8],
     caller_id: Uuid,
 ) -> Result<Vec<u8>, scanpay_store::vault::DecryptError> {
     vault
-        .decrypt(sealed, &totp_seed_binding(caller_id))
+        .open(Purpose::TotpSeed, caller_id, sealed)
         .or_else(|_| {
             vault
                 .decrypt(sealed, caller_id.as_bytes())
@@ -1096,7 +1092,7 @@ pub async fn enroll_totp<S: HubStore, B: BankConnector>(
     hub.store
         .set_totp_seed(
             caller.id,
-            hub.vault.encrypt(&seed, &totp_seed_binding(caller.id)),
+            hub.vault.seal(Purpose::TotpSeed, caller.id, &seed),
             now_ms(),
         )
         .await
@@ -2143,8 +2139,14 @@ mod totp_seed_tests {
         let vault = Vault::new(&[3; 32]);
         let wallet = Uuid::new_v4();
         let seed = [7u8; TOTP_SEED_LENGTH];
-        let sealed = vault.encrypt(&seed, &totp_seed_binding(wallet));
+        let sealed = vault.seal(Purpose::TotpSeed, wallet, &seed);
         assert_eq!(open_totp_seed(&vault, &sealed, wallet).unwrap(), seed);
+        // The binding is the one seeds have been sealed under since it named its purpose.
+        let named = vault.encrypt(
+            &seed,
+            &[b"totp_seed\0".as_slice(), wallet.as_bytes()].concat(),
+        );
+        assert_eq!(open_totp_seed(&vault, &named, wallet).unwrap(), seed);
         assert!(open_totp_seed(&vault, &sealed, Uuid::new_v4()).is_err());
         // Sealed before the binding named its purpose: still opens.
         let legacy = vault.encrypt(&seed, wallet.as_bytes());

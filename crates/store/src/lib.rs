@@ -253,7 +253,7 @@ fn reseal(
             // The first few rows by id (no personal data), for the operator to look at; a
             // wrong key would name every row.
             if rebound.unreadable <= UNREADABLE_NAMED_MAX {
-                tracing::error!(%id, kind = purpose.lookup_kind(),
+                tracing::error!(%id, kind = purpose.name(),
                     "a sealed value opens with neither binding or is not its row's: left as it was");
             }
             None
@@ -376,7 +376,8 @@ pub trait BankStore: Send + Sync + 'static {
     fn revoke_bindings(&self, registration_id: Uuid) -> impl Future<Output = Result<u64>> + Send;
     fn customer_count(&self) -> impl Future<Output = Result<i64>> + Send;
     /// Seals every ID number and card number still bound to its row's id alone for its purpose
-    /// (`vault::Purpose`), in one transaction, once: later calls find the store marked done.
+    /// (`vault::Purpose`), in one transaction; the store is marked done unless a value was
+    /// left ([`Rebound::unreadable`]), and later calls then do nothing.
     fn bind_personal_data(
         &self,
         vault: std::sync::Arc<crate::vault::Vault>,

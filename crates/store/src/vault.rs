@@ -6,8 +6,7 @@
 //! `nonce (12 bytes) || ciphertext+tag`, and is bound to its row by the associated data (the row
 //! id), so a ciphertext copied into another row does not decrypt. Rows of two tables may share
 //! an id (a wallet's notifications and its TOTP seed): where one could be passed off as the
-//! other, the associated data names the purpose too (the hub's `totp_seed_binding`, a bank's
-//! [`Purpose`]s).
+//! other, the associated data names the purpose too ([`Purpose`]).
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -28,32 +27,33 @@ pub struct Vault {
 #[error("a stored ciphertext does not decrypt with this key")]
 pub struct DecryptError;
 
-/// What a bank's sealed value is, named in its associated data beside its row's id. A bank's
-/// client may choose the ids of its customers and cards, so a card may share its id with a
-/// customer: bound to the id alone, that card's number, copied into the customer's row by someone
-/// who can write the database, would open as the customer's ID number.
+/// What a sealed value is, named in its associated data beside its row's id, where rows of two
+/// kinds may share an id. A bank's client may choose the ids of its customers and cards, so a
+/// card may share its id with a customer: bound to the id alone, that card's number, copied
+/// into the customer's row by someone who can write the database, would open as the
+/// customer's ID number. A wallet's TOTP seed shares the wallet's id with its notifications.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
     IdNumber,
     CardNumber,
+    TotpSeed,
 }
 
 impl Purpose {
-    /// The associated data of a value sealed for this purpose in the row `row_id`.
-    pub fn binding(self, row_id: uuid::Uuid) -> Vec<u8> {
-        let label: &[u8] = match self {
-            Purpose::IdNumber => b"id_number\0",
-            Purpose::CardNumber => b"card_number\0",
-        };
-        [label, row_id.as_bytes()].concat()
-    }
-
-    /// The namespace of the keyed lookup hash ([`Vault::lookup`]) kept beside such a value.
-    pub fn lookup_kind(self) -> &'static str {
+    /// Its name: in its binding, and (ID numbers, card numbers) the namespace of the keyed
+    /// lookup hash ([`Vault::lookup`]) kept beside the value.
+    pub fn name(self) -> &'static str {
         match self {
             Purpose::IdNumber => "id_number",
             Purpose::CardNumber => "card_number",
+            Purpose::TotpSeed => "totp_seed",
         }
+    }
+
+    /// The associated data of a value sealed for this purpose in the row `row_id`: its name,
+    /// a NUL, the id.
+    pub fn binding(self, row_id: uuid::Uuid) -> Vec<u8> {
+        [self.name().as_bytes(), b"\0", row_id.as_bytes()].concat()
     }
 }
 
@@ -147,7 +147,7 @@ impl Vault {
         }
         let plaintext = self.decrypt(data, row_id.as_bytes())?;
         let value = std::str::from_utf8(&plaintext).map_err(|_| DecryptError)?;
-        if self.lookup(purpose.lookup_kind(), value) != lookup {
+        if self.lookup(purpose.name(), value) != lookup {
             return Err(DecryptError);
         }
         Ok(Some(self.seal(purpose, row_id, &plaintext)))

@@ -293,7 +293,7 @@ fn foot(pixels: &[usize], width: usize, top: usize, bottom: usize) -> Option<f32
         );
         &counts[from..to.min(rows)]
     };
-    let foot = band(FOOT_ROWS.0, 1.0).iter().copied().max()?;
+    let foot = band(FOOT_ROWS.0, FOOT_ROWS.1).iter().copied().max()?;
     let stem = band(STEM_ROWS.0, STEM_ROWS.1).iter().copied().min()?;
     (stem > 0).then(|| foot as f32 / stem as f32)
 }
