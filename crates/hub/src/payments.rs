@@ -2222,3 +2222,196 @@ mod row_tests {
         assert!(!within.held);
     }
 }
+
+#[cfg(test)]
+mod drive_tests {
+    //! [`drive`] against banks that answer from memory (the outside world, in a unit test):
+    //! when it saves what the banks said.
+
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    use scanpay_proto::bank::{
+        AccountView, BindRequest, Binding, BindingsRevoked, CardAccount, RevokeBindings,
+        SavedIdentity, TransferView, VerifyBindingRequest,
+    };
+    use scanpay_store::SqliteHub;
+    use scanpay_store::vault::Vault;
+
+    use super::*;
+    use crate::BankLink;
+
+    /// A bank that takes `debit_takes` to debit and, when asked for a credit, notes the payment's
+    /// version and debit leg as the hub's store holds them at that moment.
+    struct Bank {
+        debit_takes: Duration,
+        seen: Arc<Seen>,
+    }
+
+    /// What the credit's bank saw of the payment in the hub's store.
+    #[derive(Default)]
+    struct Seen {
+        store: OnceLock<Arc<SqliteHub>>,
+        payment: OnceLock<Uuid>,
+        at_credit: Mutex<Option<(i64, LegState)>>,
+    }
+
+    fn created(id: Uuid) -> TransferResult {
+        TransferResult {
+            outcome: "created".to_string(),
+            replayed: false,
+            transfer: TransferView {
+                id,
+                kind: "transfer".to_string(),
+                debit_account_id: None,
+                credit_account_id: None,
+                amount_minor: 1_234,
+                currency: "USD".to_string(),
+                pending_id: None,
+                hold_state: None,
+                expires_at: None,
+                reference: None,
+                outcome: "created".to_string(),
+                created_at: "2026-12-07T00:00:00Z".to_string(),
+            },
+        }
+    }
+
+    impl BankConnector for Bank {
+        async fn pay(
+            &self,
+            request: &PaymentDebitRequest,
+        ) -> Result<TransferResult, ConnectorError> {
+            tokio::time::sleep(self.debit_takes).await;
+            Ok(created(request.transfer_id))
+        }
+        async fn clearing_transfer(
+            &self,
+            request: &ClearingTransferRequest,
+        ) -> Result<TransferResult, ConnectorError> {
+            let seen = &self.seen;
+            let id = *seen.payment.get().expect("the payment is made");
+            let row = seen
+                .store
+                .get()
+                .unwrap()
+                .payment(id)
+                .await
+                .unwrap()
+                .unwrap();
+            let debit = unseal(&row).unwrap().payment.debit.state;
+            *seen.at_credit.lock().unwrap() = Some((row.version, debit));
+            Ok(created(request.id))
+        }
+        async fn card_account(&self, _: &str) -> Result<CardAccount, ConnectorError> {
+            unreachable!()
+        }
+        async fn saved_identity(&self, _: &str) -> Result<SavedIdentity, ConnectorError> {
+            unreachable!()
+        }
+        async fn bind(&self, _: &BindRequest) -> Result<Binding, ConnectorError> {
+            unreachable!()
+        }
+        async fn verify_binding(
+            &self,
+            _: &VerifyBindingRequest,
+        ) -> Result<Binding, ConnectorError> {
+            unreachable!()
+        }
+        async fn revoke_bindings(
+            &self,
+            _: &RevokeBindings,
+        ) -> Result<BindingsRevoked, ConnectorError> {
+            unreachable!()
+        }
+        async fn transfer(&self, _: &TransferRequest) -> Result<TransferResult, ConnectorError> {
+            unreachable!()
+        }
+        async fn account(&self, _: Uuid) -> Result<AccountView, ConnectorError> {
+            unreachable!()
+        }
+        async fn clearing_accounts(&self) -> Result<Vec<AccountView>, ConnectorError> {
+            unreachable!()
+        }
+        async fn healthy(&self) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+    }
+
+    /// Drives an interbank payment whose debit takes `debit_takes`; returns the payment's version
+    /// and debit leg in the store when the credit was asked, and the version after.
+    async fn drive_between_banks(debit_takes: Duration) -> ((i64, LegState), i64) {
+        let dir = std::env::temp_dir().join(format!("scanpay-drive-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let seen = Arc::new(Seen::default());
+        let link = |id: &str| BankLink {
+            id: id.to_string(),
+            name: id.to_string(),
+            url: format!("http://{id}.invalid"),
+            secret: vec![1; 32],
+            ranges: Vec::new(),
+        };
+        let bank = || Bank {
+            debit_takes,
+            seen: seen.clone(),
+        };
+        let store = SqliteHub::open(&dir.join("hub.db")).unwrap();
+        let banks = vec![(link("south"), bank()), (link("north"), bank())];
+        let hub = Hub::new(store, banks, Vault::new(&[5; 32])).unwrap();
+        assert!(seen.store.set(hub.store.clone()).is_ok());
+
+        let party = |n: u128, bank: &str| Party {
+            caller_id: Uuid::from_u128(n),
+            kind: "wallet".to_string(),
+            name: format!("party {n}"),
+            bank_id: bank.to_string(),
+            account_id: Uuid::from_u128(n + 10),
+        };
+        let id = Uuid::new_v4();
+        let payment = Payment::new(
+            id,
+            party(1, "south"),
+            party(2, "north"),
+            1_234,
+            "USD",
+            "terminal-1",
+            None,
+            None,
+            (Uuid::new_v4(), Uuid::new_v4()),
+            now_ms(),
+        );
+        let stored = Stored {
+            sealed_code: Some(hub.vault.encrypt(b"CODE-1", id.as_bytes())),
+            terminal_key: None,
+            payment,
+        };
+        hub.store
+            .insert_payment(seal_row(&stored, 1, None).unwrap())
+            .await
+            .unwrap();
+        assert!(seen.payment.set(id).is_ok());
+
+        let driven = drive(&hub, stored, 1).await.unwrap();
+        assert_eq!(driven.payment.state, Status::Succeeded);
+        let (_, version) = load(&hub, id).await.unwrap();
+        let at_credit = seen
+            .at_credit
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the credit was asked");
+        drop(hub);
+        let _ = std::fs::remove_dir_all(&dir);
+        (at_credit, version)
+    }
+
+    /// Both legs' answers are saved in one write (the end-to-end test
+    /// `interbank_payments_refund_and_settle_to_zero` counts the writes) unless asking took
+    /// [`ANSWERS_HELD_MAX`]: then the debit is saved before the credit is asked, so a resolver
+    /// taking over after [`GRACE_MS`] of silence finds it.
+    #[tokio::test]
+    async fn a_slow_answer_is_saved_before_the_next_question() {
+        let (at_credit, version) = drive_between_banks(ANSWERS_HELD_MAX).await;
+        assert_eq!(at_credit, (2, LegState::Done));
+        assert_eq!(version, 3);
+    }
+}
