@@ -1531,7 +1531,12 @@ mod tests {
             banks.push(Bank::new(config, store, Vault::new(&[9; 32])).unwrap());
         }
         let other = banks.pop().unwrap();
-        older_personal_data_is_sealed_for_its_purpose(banks.pop().unwrap(), other).await;
+        // Run apart, so that a failure still drops the schemas (and is raised again after).
+        let outcome = tokio::spawn(older_personal_data_is_sealed_for_its_purpose(
+            banks.pop().unwrap(),
+            other,
+        ))
+        .await;
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
             .unwrap();
@@ -1541,6 +1546,9 @@ mod tests {
                 .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
                 .await
                 .unwrap();
+        }
+        if let Err(failed) = outcome {
+            std::panic::resume_unwind(failed.into_panic());
         }
     }
 

@@ -14,11 +14,13 @@ pub async fn on_sqlite<F: Future<Output = ()>>(test: impl FnOnce(SqliteHub) -> F
     test(SqliteHub::open(&dir.path().join("hub.db")).unwrap()).await;
 }
 
-/// Runs `test` on a hub store in a fresh PostgreSQL schema, dropped after.
-pub async fn on_postgres<F: Future<Output = ()>>(test: impl FnOnce(PgHub) -> F) {
+/// Runs `test` on a hub store in a fresh PostgreSQL schema, dropped after, also when the test
+/// fails (its panic is raised again once the schema is gone).
+pub async fn on_postgres<F: Future<Output = ()> + Send + 'static>(test: impl FnOnce(PgHub) -> F) {
     let url = postgres_url();
     let schema = format!("storetest_{}", Uuid::new_v4().simple());
-    test(PgHub::connect(&url, &schema).await.unwrap()).await;
+    let store = PgHub::connect(&url, &schema).await.unwrap();
+    let outcome = tokio::spawn(test(store)).await;
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -27,6 +29,9 @@ pub async fn on_postgres<F: Future<Output = ()>>(test: impl FnOnce(PgHub) -> F) 
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await
         .unwrap();
+    if let Err(failed) = outcome {
+        std::panic::resume_unwind(failed.into_panic());
+    }
 }
 
 /// A message for `caller_id`'s stream (its contents are the hub's business, sealed).
