@@ -305,7 +305,7 @@ mod tests {
             (90, 0, vec!["EWQPCWKSX"]),
             (30, 2, vec!["WWERP28D2"]),
             (60, 2, vec!["HZY51SF3I"]),
-            (90, 2, vec!["NGII9SP7S"]),
+            (90, 2, vec!["NGII9SP7S", "101I9F0VC"]),
         ] {
             let mut rng = bench_rng(level, count);
             for index in 0..count {

@@ -24,6 +24,11 @@
 //! fillers; elsewhere the foot's reading is offered as an alternative) — and for a character
 //! whose foot says what it is the heights are not asked.
 //!
+//! A blurred OCR-B `C` is read as `0`, and `C` is no usual confusion the zone parser tries
+//! where a check digit fails. A `C` opens on its right, a `0` or an `O` does not: a character
+//! read `0` or `O` whose glyph opens there ([`mouth`]) is offered as a `C` as likely as the
+//! reading ([`open_like_a_c`]), on any line (the shape is the same in most fonts).
+//!
 //! A glyph under no character read, where the characters on either side leave room for one, is
 //! a character the recogniser lost (CTC reads blanks over it); `ocr.rs::measure_glyphs` names
 //! it by the recogniser's likeliest character at its steps, for the zone parser to put back.
@@ -128,6 +133,8 @@ pub(super) struct Measured {
     pub(super) unread: Vec<(usize, usize)>,
     /// How wide each character's glyph stands on its foot against its stem ([`Patch::foot`]).
     pub(super) feet: Vec<Option<f32>>,
+    /// How open each character's glyph is on its right ([`mouth`]).
+    pub(super) mouths: Vec<Option<f32>>,
 }
 
 /// The glyphs of a line whose characters were read at `centres` (the x in `crop` where the
@@ -142,6 +149,7 @@ pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured 
         heights: vec![None; centres.len()],
         unread: Vec::new(),
         feet: vec![None; centres.len()],
+        mouths: vec![None; centres.len()],
     };
     let (width, height) = crop.dimensions();
     let height = height as usize;
@@ -179,6 +187,7 @@ pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured 
             bottom: 0,
             pixels: pixels.len(),
             foot: None,
+            mouth: None,
         };
         for &at in pixels {
             let (x, y) = (at % width, at / width);
@@ -190,6 +199,7 @@ pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured 
         let clear = patch.top > 0 && patch.bottom + 1 < height;
         if clear && (patch.right - patch.left + 1) as f32 <= GLYPH_WIDTH_MAX * pitch {
             patch.foot = foot(pixels, width, patch.top, patch.bottom);
+            patch.mouth = mouth(pixels, width, &patch);
             patches.push(patch);
         }
     });
@@ -231,6 +241,10 @@ pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured 
         .iter()
         .map(|patch| patch.and_then(|p| p.foot))
         .collect();
+    let mouths = glyphs
+        .iter()
+        .map(|patch| patch.and_then(|p| p.mouth))
+        .collect();
     // Glyphs under no character: as tall as a character (not a speck), within the line, clear
     // of every character's x by a fifth of a character (the recogniser's x is only roughly
     // where the glyph is), and where a character is missing — the characters read on either
@@ -270,7 +284,50 @@ pub(super) fn measure(crop: &RgbImage, centres: &[f32], pitch: f32) -> Measured 
         heights,
         unread,
         feet,
+        mouths,
     }
+}
+
+/// How open a glyph of `pixels` (indexes into rows of `width`) is on its right: the gap between
+/// its right edge and its rightmost ink over its middle rows ([`MOUTH_ROWS`]), as a share of its
+/// width. OCR-B's `C` opens there; its `0` and `O` are closed. `None` for a glyph too short.
+fn mouth(pixels: &[usize], width: usize, patch: &Patch) -> Option<f32> {
+    let rows = patch.bottom + 1 - patch.top;
+    if rows < 9 {
+        return None;
+    }
+    let (from, to) = (
+        patch.top + (MOUTH_ROWS.0 * rows as f32) as usize,
+        patch.top + (MOUTH_ROWS.1 * rows as f32).ceil() as usize,
+    );
+    let rightmost = pixels
+        .iter()
+        .filter(|&&at| (from..to).contains(&(at / width)))
+        .map(|&at| at % width)
+        .max()?;
+    Some((patch.right - rightmost) as f32 / (patch.right + 1 - patch.left) as f32)
+}
+
+/// The middle rows of a glyph, as a share of its height from the top: where a `C` opens.
+const MOUTH_ROWS: (f32, f32) = (0.4, 0.6);
+/// A glyph read `0` or `O` this open on its right, or more, may be a `C` ([`mouth`]).
+/// Measured: the specimens' glyphs read `0` or `O` and drawn so 0–0.125 of their width, the
+/// `C`s read right 0.5–0.82 (but a 270-pixel scan's, 0.23–0.32), and those read `0` 0.67 (`CAN`
+/// read `0A2`); the synthetic zones' `0`s and `O`s 0–0.1, `C`s 0–0.8 as blur closes them.
+const MOUTH_OF_A_C_MIN: f32 = 0.3;
+
+/// The characters of `text` read `0` or `O` whose glyphs open on the right like a `C`
+/// ([`MOUTH_OF_A_C_MIN`]), each with the `C` it may be: the recogniser reads a blurred OCR-B `C`
+/// as a `0`, and `C` is no usual OCR-B confusion the zone parser would try where a check fails.
+pub(super) fn open_like_a_c(text: &str, mouths: &[Option<f32>]) -> Vec<(usize, char)> {
+    text.chars()
+        .zip(mouths)
+        .enumerate()
+        .filter(|(_, (c, mouth))| {
+            matches!(c, '0' | 'O') && mouth.is_some_and(|m| m >= MOUTH_OF_A_C_MIN)
+        })
+        .map(|(index, _)| (index, 'C'))
+        .collect()
 }
 
 /// How wide a glyph of `pixels` (indexes into rows of `width`, rows `top` to `bottom`) stands on
@@ -320,6 +377,8 @@ struct Patch {
     pixels: usize,
     /// See [`foot`].
     foot: Option<f32>,
+    /// See [`mouth`].
+    mouth: Option<f32>,
 }
 
 /// The height of each of OCR-B's letters `A`–`Z` and digits `0`–`9` at a size of 100 px (Debian's
@@ -659,6 +718,54 @@ mod tests {
             vec![(0, 'I'), (1, '1'), (5, 'I'), (6, '1')]
         );
         assert!(told_by_feet("AB", &[Some(3.0), Some(1.0)]).is_empty());
+    }
+
+    #[test]
+    fn a_c_opens_on_its_right_and_a_zero_does_not() {
+        let width = 20;
+        // A ring's left half (its top and bottom bars, its left stroke) and its right stroke; a
+        // `C` keeps only the right stroke's ends.
+        let mut left = vec![(3, 9); 2];
+        left.extend([(2, 3); 16]);
+        left.extend([(3, 9); 2]);
+        let right = glyph(&[(9, 10); 20], width);
+        let ends = right
+            .iter()
+            .copied()
+            .filter(|&at| !(5..15).contains(&(at / width)));
+        let zero = [glyph(&left, width), right.clone()].concat();
+        let c: Vec<usize> = glyph(&left, width).into_iter().chain(ends).collect();
+        let mouth_of = |pixels: &[usize]| {
+            let xs = || pixels.iter().map(|&at| at % width);
+            let patch = Patch {
+                left: xs().min().unwrap(),
+                right: xs().max().unwrap(),
+                top: 0,
+                bottom: pixels.iter().map(|&at| at / width).max().unwrap(),
+                pixels: pixels.len(),
+                foot: None,
+                mouth: None,
+            };
+            mouth(pixels, width, &patch)
+        };
+        assert_eq!(mouth_of(&zero), Some(0.0));
+        // Open from its left stroke (column 3) to its right edge (10), of 9 columns.
+        assert_eq!(mouth_of(&c), Some(7.0 / 9.0));
+        // Too short to tell its middle from its ends.
+        assert_eq!(mouth_of(&zero[..16]), None);
+        // A `0` or an `O` that opens may be a `C`; nothing else is asked, nor a closed one.
+        let mouths = [
+            Some(0.78),
+            Some(0.78),
+            Some(0.78),
+            Some(0.1),
+            None,
+            Some(0.3),
+        ];
+        assert_eq!(
+            open_like_a_c("0OD00O", &mouths),
+            [(0, 'C'), (1, 'C'), (5, 'C')]
+        );
     }
 
     /// [`misread_classes`] at the line's own scale, if it has one.
