@@ -286,7 +286,10 @@ mod tests {
     /// zone whose lines were read unsure and no zone found, read right one and a half times as
     /// wide (`ocr::UNSURE_WIDE_LINE_STRETCH`). Level 2 of 60 and 90: TD1 document numbers whose
     /// `I`s the recogniser reads as `1`s, where another usual change would pass the check digit
-    /// too (`HZY51SF3I`: `S` → `5` passes as well), told by their feet (`ocr/glyphs.rs`).
+    /// too (`HZY51SF3I`: `S` → `5` passes as well), told by their feet (`ocr/glyphs.rs`); a
+    /// document number's `C` read `0` (`101I9F0VC`), told by its open right side; a given
+    /// name's lost `Q` (`GF1MQF1ON`'s zone) and, at level 3, a nationality's lost `C`
+    /// (`TDA91Q0OH`'s), on zone lines read short whose heights blur left too rough to trust.
     #[test]
     fn what_the_recogniser_alone_misreads_is_read() {
         let ocr = reader();
@@ -305,7 +308,8 @@ mod tests {
             (90, 0, vec!["EWQPCWKSX"]),
             (30, 2, vec!["WWERP28D2"]),
             (60, 2, vec!["HZY51SF3I"]),
-            (90, 2, vec!["NGII9SP7S", "101I9F0VC"]),
+            (90, 2, vec!["NGII9SP7S", "101I9F0VC", "GF1MQF1ON"]),
+            (60, 3, vec!["TDA91Q0OH"]),
         ] {
             let mut rng = bench_rng(level, count);
             for index in 0..count {
