@@ -1083,13 +1083,11 @@ fn to_letter(b: u8) -> u8 {
 }
 
 /// [`to_letter`] in a name, which holds nothing but letters and fillers: there a `9` is the
-/// recogniser's reading of OCR-B's `Q` (`XA9UI` for `XAQUI`), a `4` of its `A` (`M4RDILIN`).
-/// Not in a country code, where a digit no letter is read as may be any letter
-/// (`repair_country`).
+/// recogniser's reading of OCR-B's `Q` (`XA9UI` for `XAQUI`). Not in a country code, where a
+/// digit no letter is read as may be any letter (`repair_country`).
 fn name_letter(b: u8) -> u8 {
     match b {
         b'9' => b'Q',
-        b'4' => b'A',
         _ => to_letter(b),
     }
 }
@@ -2811,21 +2809,6 @@ mod tests {
         );
         let both = [alternative(2, 'S', 0.3), alternative(2, 'G', 0.4)];
         assert_eq!(read(second, &both, &[]).surname, "ROGAN");
-        // OCR-B's `A` read as `4`, with no hint: its look-alike.
-        let third = format!("M4RDILIN<<ROVEN{}", "<".repeat(15));
-        let mrz = parse_read(
-            [
-                (first, &[][..], &[][..]),
-                (second, &[][..], &[][..]),
-                (third.as_str(), &[][..], &[][..]),
-            ],
-            today,
-        )
-        .unwrap();
-        assert_eq!(
-            (mrz.surname.as_str(), mrz.given_names.as_str()),
-            ("MARDILIN", "ROVEN")
-        );
         // A filler likelier than any letter: the look-alike, as before.
         let filler = [alternative(2, 'S', 0.3), alternative(2, '<', 0.6)];
         assert_eq!(read(second, &filler, &[]).surname, "ROQAN");
