@@ -2159,18 +2159,23 @@ mod totp_seed_tests {
     }
 }
 
+/// A wallet at `bank`, numbered `n`, for the tests.
+#[cfg(test)]
+fn party(n: u128, bank: &str) -> Party {
+    Party {
+        caller_id: Uuid::from_u128(n),
+        kind: "wallet".to_string(),
+        name: format!("party {n}"),
+        bank_id: bank.to_string(),
+        account_id: Uuid::from_u128(n + 10),
+    }
+}
+
 #[cfg(test)]
 mod row_tests {
     use super::*;
 
     fn payment(payee_bank: &str) -> Payment {
-        let party = |n: u128, bank: &str| Party {
-            caller_id: Uuid::from_u128(n),
-            kind: "wallet".to_string(),
-            name: format!("party {n}"),
-            bank_id: bank.to_string(),
-            account_id: Uuid::from_u128(n + 10),
-        };
         let mut p = Payment::new(
             Uuid::from_u128(1),
             party(2, "north"),
@@ -2359,13 +2364,6 @@ mod drive_tests {
         let hub = Hub::new(store, banks, Vault::new(&[5; 32])).unwrap();
         assert!(seen.store.set(hub.store.clone()).is_ok());
 
-        let party = |n: u128, bank: &str| Party {
-            caller_id: Uuid::from_u128(n),
-            kind: "wallet".to_string(),
-            name: format!("party {n}"),
-            bank_id: bank.to_string(),
-            account_id: Uuid::from_u128(n + 10),
-        };
         let id = Uuid::new_v4();
         let payment = Payment::new(
             id,
