@@ -2345,8 +2345,7 @@ mod drive_tests {
     /// Drives an interbank payment whose debit takes `debit_takes`; returns the payment's version
     /// and debit leg in the store when the credit was asked, and the version after.
     async fn drive_between_banks(debit_takes: Duration) -> ((i64, LegState), i64) {
-        let dir = std::env::temp_dir().join(format!("scanpay-drive-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let seen = Arc::new(Seen::default());
         let link = |id: &str| BankLink {
             id: id.to_string(),
@@ -2359,7 +2358,7 @@ mod drive_tests {
             debit_takes,
             seen: seen.clone(),
         };
-        let store = SqliteHub::open(&dir.join("hub.db")).unwrap();
+        let store = SqliteHub::open(&dir.path().join("hub.db")).unwrap();
         let banks = vec![(link("south"), bank()), (link("north"), bank())];
         let hub = Hub::new(store, banks, Vault::new(&[5; 32])).unwrap();
         assert!(seen.store.set(hub.store.clone()).is_ok());
@@ -2397,8 +2396,6 @@ mod drive_tests {
             .unwrap()
             .take()
             .expect("the credit was asked");
-        drop(hub);
-        let _ = std::fs::remove_dir_all(&dir);
         (at_credit, version)
     }
 
