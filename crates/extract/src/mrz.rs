@@ -491,14 +491,14 @@ impl Line {
     }
 }
 
-/// The nominal line length a length is close enough to.
+/// The lengths of a zone's lines: TD1; TD2 and MRV-B; TD3 and MRV-A.
+pub const LINE_LENGTHS: [usize; 3] = [30, 36, 44];
+
+/// The nominal line length ([`LINE_LENGTHS`]) a length is close enough to: within two.
 fn class(len: usize) -> Option<usize> {
-    match len {
-        28..=32 => Some(30),
-        34..=38 => Some(36),
-        42..=46 => Some(44),
-        _ => None,
-    }
+    LINE_LENGTHS
+        .into_iter()
+        .find(|&length| len.abs_diff(length) <= 2)
 }
 
 /// The input as a sequence of MRZ-like lines (`Some`) and other non-empty lines (`None`, which

@@ -1840,15 +1840,12 @@ fn components(mask: &[bool], width: usize, mut each: impl FnMut(&[usize])) {
 
 /// Lines this long or longer (a zone's lines) are searched for glyphs the recogniser lost.
 const UNREAD_LINE_MIN: usize = 20;
-/// The lengths of a machine-readable zone's lines (TD1, TD2 and MRV-B, TD3 and MRV-A).
-const ZONE_LINE_LENGTHS: [usize; 3] = [30, 36, 44];
-
 /// Whether `text`, of `chars` characters, is a zone's line (it has fillers) one or two
 /// characters short: its lost glyphs are searched for even where blur left its heights too
 /// rough to trust (the synthetic benchmark's levels 2–3, `CAN` read `AN`).
 fn short_of_a_zone_line(text: &str, chars: usize) -> bool {
     text.contains('<')
-        && ZONE_LINE_LENGTHS
+        && crate::mrz::LINE_LENGTHS
             .iter()
             .any(|&length| (1..=2).contains(&length.saturating_sub(chars)))
 }
